@@ -1,0 +1,79 @@
+"""Platform-neutral data models shared by every pipeline step.
+
+The core speaks only these types; adapters render them for their platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Decision = Literal["new", "duplicate", "irrelevant"]
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One feed entry after normalisation (plain-text summary, UTC date, canonical link)."""
+
+    feed: str
+    """Name of the feed it came from (config name, or the URL for ad-hoc polls)."""
+    guid: str
+    """The entry's id; falls back to the link, then to a hash of title+summary."""
+    link: str
+    """Canonical link: tracking parameters and fragments removed."""
+    title: str
+    summary: str
+    published: datetime | None
+    """Publication time in UTC, or None when the feed gives no usable date."""
+    source: str
+    """Outlet name shown to users (the feed's configured name or its title)."""
+    language: str | None = None
+    body: str = ""
+    """Full text when the feed carries it (content:encoded); plain text."""
+
+
+@dataclass
+class ItemOutcome:
+    """What the pipeline decided about one feed item, and why."""
+
+    item: FeedItem
+    decision: Decision
+    reason: str
+    topics: list[str] = field(default_factory=list)
+    matched_keywords: list[str] = field(default_factory=list)
+    article_id: int | None = None
+    event_id: int | None = None
+    duplicate_of: int | None = None
+    """Article id of the earlier copy this item repeats, when duplicate."""
+    similarity: float | None = None
+
+
+@dataclass(frozen=True)
+class DigestStory:
+    """One article as shown in a digest."""
+
+    title: str
+    source: str
+    link: str
+    published: datetime | None
+
+
+@dataclass(frozen=True)
+class DigestEvent:
+    """An event in a digest: its lead story plus the other sources that reported it."""
+
+    event_id: int
+    headline: DigestStory
+    others: tuple[DigestStory, ...] = ()
+    update: bool = False
+    """True when the event was posted before and only grew (shown as an update line)."""
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What one channel should be told: new (or grown) events, newest first."""
+
+    title: str
+    events: tuple[DigestEvent, ...]
+    generated_at: datetime
