@@ -1,0 +1,249 @@
+"""SQLite persistence (sqlite-utils): feeds' fetch state, articles, events, seen keys.
+
+One :class:`Store` wraps one connection. Every write path runs inside
+``store.atomic()`` so a crash leaves whole items, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from botsvc.migrate import apply_migrations
+from botsvc.models import FeedItem
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or written (path, permissions, disk, corruption)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else None
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class FeedState:
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    last_polled_at: str | None
+    last_success_at: str | None
+    last_error: str | None
+    last_error_at: str | None
+    consecutive_failures: int
+    items_seen: int
+
+
+@dataclass(frozen=True)
+class SeenRecord:
+    key: str
+    decision: str
+    article_id: int | None
+    event_id: int | None
+
+
+class Store:
+    """The bot's database. Open with :func:`open_store`."""
+
+    def __init__(self, db: sqlite_utils.Database, path: str) -> None:
+        self.db = db
+        self.path = path
+
+    # -- plumbing -------------------------------------------------------------
+    @contextmanager
+    def atomic(self) -> Iterator["Store"]:
+        with self.db.atomic():
+            yield self
+
+    def close(self) -> None:
+        self.db.close()
+
+    def query(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict]:
+        cursor = self.db.execute(sql, params)
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    # -- feeds ----------------------------------------------------------------
+    def ensure_feed(self, name: str, url: str) -> None:
+        self.db.execute(
+            "INSERT INTO feeds (name, url) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET url = excluded.url, "
+            "etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END, "
+            "last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END",
+            (name, url),
+        )
+
+    def feed_state(self, name: str) -> FeedState | None:
+        rows = self.query("SELECT * FROM feeds WHERE name = ?", (name,))
+        return FeedState(**rows[0]) if rows else None
+
+    def feed_states(self) -> list[FeedState]:
+        return [FeedState(**row) for row in self.query("SELECT * FROM feeds ORDER BY name")]
+
+    def record_fetch_success(
+        self, name: str, *, etag: str | None, last_modified: str | None, items: int, when: datetime
+    ) -> None:
+        stamp = iso(when)
+        self.db.execute(
+            "UPDATE feeds SET etag = coalesce(?, etag), last_modified = coalesce(?, last_modified), "
+            "last_polled_at = ?, last_success_at = ?, consecutive_failures = 0, "
+            "items_seen = items_seen + ? WHERE name = ?",
+            (etag, last_modified, stamp, stamp, items, name),
+        )
+
+    def record_fetch_error(self, name: str, error: str, when: datetime) -> None:
+        stamp = iso(when)
+        self.db.execute(
+            "UPDATE feeds SET last_polled_at = ?, last_error = ?, last_error_at = ?, "
+            "consecutive_failures = consecutive_failures + 1 WHERE name = ?",
+            (stamp, error, stamp, name),
+        )
+
+    # -- seen keys ------------------------------------------------------------
+    def lookup_seen(self, keys: list[str]) -> SeenRecord | None:
+        """The first of ``keys`` already recorded (keys are given strongest first)."""
+        if not keys:
+            return None
+        marks = ",".join("?" * len(keys))
+        rows = self.db.execute(
+            f"SELECT s.key, s.decision, s.article_id, a.event_id FROM seen_items s "
+            f"LEFT JOIN articles a ON a.id = s.article_id WHERE s.key IN ({marks})",
+            keys,
+        ).fetchall()
+        if not rows:
+            return None
+        by_key = {row[0]: row for row in rows}
+        for key in keys:
+            if key in by_key:
+                return SeenRecord(*by_key[key])
+        return None  # pragma: no cover
+
+    def mark_seen(self, keys: list[str], decision: str, article_id: int | None, when: datetime) -> None:
+        stamp = iso(when)
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO seen_items (key, decision, article_id, first_seen) VALUES (?, ?, ?, ?)",
+                [(key, decision, article_id, stamp) for key in keys],
+            )
+
+    # -- events ---------------------------------------------------------------
+    def create_event(
+        self, *, title: str, topic: str | None, published: datetime | None, outlet: str,
+        when: datetime, seeded: bool = False,
+    ) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO events (title, topic, seeded, first_seen, last_seen, first_published, "
+            "last_published, member_count, outlets) VALUES (?, ?, ?, ?, ?, ?, ?, 0, '[]')",
+            (title, topic, int(seeded), iso(when), iso(when), iso(published), iso(published)),
+        )
+        return int(cursor.lastrowid)
+
+    def add_event_member(self, event_id: int, *, published: datetime | None, outlet: str, when: datetime) -> None:
+        row = self.db.execute(
+            "SELECT outlets, first_published, last_published FROM events WHERE id = ?", (event_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"event {event_id} does not exist")
+        outlets = json.loads(row[0])
+        if outlet not in outlets:
+            outlets.append(outlet)
+        first, last = parse_iso(row[1]), parse_iso(row[2])
+        if published is not None:
+            first = published if first is None or published < first else first
+            last = published if last is None or published > last else last
+        self.db.execute(
+            "UPDATE events SET member_count = member_count + 1, outlets = ?, last_seen = ?, "
+            "first_published = ?, last_published = ? WHERE id = ?",
+            (json.dumps(outlets, ensure_ascii=False), iso(when), iso(first), iso(last), event_id),
+        )
+
+    def event(self, event_id: int) -> dict | None:
+        rows = self.query("SELECT * FROM events WHERE id = ?", (event_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        row["outlets"] = json.loads(row["outlets"])
+        return row
+
+    def event_articles(self, event_id: int) -> list[dict]:
+        """Members of an event, earliest report first (undated ones by when they were seen)."""
+        return self._decode_articles(self.query(
+            "SELECT * FROM articles WHERE event_id = ? ORDER BY coalesce(published, first_seen), id",
+            (event_id,),
+        ))
+
+    def seeded_event_id(self) -> int | None:
+        row = self.db.execute("SELECT id FROM events WHERE seeded = 1 ORDER BY id LIMIT 1").fetchone()
+        return int(row[0]) if row else None
+
+    # -- articles -------------------------------------------------------------
+    def insert_article(
+        self, item: FeedItem, *, topics: list[str], keywords: list[str], event_id: int | None,
+        similarity: float | None, when: datetime,
+    ) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO articles (feed, guid, url, title, summary, body, published, source, language, "
+            "topics, matched_keywords, event_id, similarity, first_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item.feed, item.guid, item.link, item.title, item.summary, item.body,
+                iso(item.published), item.source, item.language,
+                json.dumps(topics, ensure_ascii=False), json.dumps(keywords, ensure_ascii=False),
+                event_id, similarity, iso(when),
+            ),
+        )
+        return int(cursor.lastrowid)
+
+    def article(self, article_id: int) -> dict | None:
+        rows = self._decode_articles(self.query("SELECT * FROM articles WHERE id = ?", (article_id,)))
+        return rows[0] if rows else None
+
+    @staticmethod
+    def _decode_articles(rows: list[dict]) -> list[dict]:
+        for row in rows:
+            row["topics"] = json.loads(row["topics"])
+            row["matched_keywords"] = json.loads(row["matched_keywords"])
+        return rows
+
+    def counts(self) -> dict[str, int]:
+        return {
+            table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("feeds", "articles", "events", "seen_items")
+        }
+
+
+def open_store(path: str | Path, *, migrate: bool = True) -> Store:
+    """Open (creating if needed) the database at ``path``, in WAL mode, fully migrated."""
+    path = str(path)
+    try:
+        if path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=10.0)
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA busy_timeout = 10000")
+        db.execute("PRAGMA foreign_keys = ON")
+        if path != ":memory:":
+            db.enable_wal()
+        db.execute("PRAGMA synchronous = NORMAL")
+        if migrate:
+            apply_migrations(db.conn)
+    except (sqlite3.Error, OSError, RuntimeError) as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from exc
+    return Store(db, path)

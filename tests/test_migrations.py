@@ -1,0 +1,68 @@
+"""Schema is created and upgraded only by the numbered files in migrations/."""
+
+import shutil
+import sqlite3
+
+import pytest
+
+from botsvc.migrate import apply_migrations, discover, migrations_dir
+from botsvc.store import open_store
+
+
+def tables(conn):
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+
+
+def test_migrations_are_numbered_without_gaps():
+    found = discover()
+    assert [m.version for m in found] == list(range(1, len(found) + 1))
+
+
+def test_fresh_database_gets_every_migration(tmp_path):
+    store = open_store(tmp_path / "fresh.db")
+    versions = [r["version"] for r in store.query("SELECT version FROM _migrations ORDER BY version")]
+    assert versions == [m.version for m in discover()]
+    assert {"feeds", "articles", "events", "seen_items"} <= tables(store.db.conn)
+    assert store.query("PRAGMA journal_mode")[0]["journal_mode"] == "wal"
+    store.close()
+
+
+def test_database_at_0001_upgrades_in_place_keeping_rows(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    apply_migrations(conn, upto=1)
+    conn.execute("INSERT INTO feeds (name, url) VALUES ('kept', 'https://example.org/rss')")
+    conn.commit()
+    conn.close()
+
+    store = open_store(path)
+    versions = [r["version"] for r in store.query("SELECT version FROM _migrations ORDER BY version")]
+    assert versions == [m.version for m in discover()]
+    assert store.feed_state("kept").url == "https://example.org/rss"
+    store.close()
+
+
+def test_reopening_applies_nothing_twice(tmp_path):
+    path = tmp_path / "again.db"
+    open_store(path).close()
+    conn = sqlite3.connect(path)
+    assert apply_migrations(conn) == []
+    conn.close()
+
+
+def test_failed_migration_rolls_back_and_says_which(tmp_path):
+    folder = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), folder)
+    (folder / f"{len(discover()) + 1:04d}_broken.sql").write_text("CREATE TABLE ok_part (x);\nNOT SQL;\n")
+    conn = sqlite3.connect(tmp_path / "broken.db")
+    with pytest.raises(RuntimeError, match="_broken.sql"):
+        apply_migrations(conn, folder)
+    assert "ok_part" not in tables(conn)
+
+
+def test_badly_named_migration_is_refused(tmp_path):
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "init.sql").write_text("SELECT 1;")
+    with pytest.raises(ValueError, match="NNNN_name.sql"):
+        discover(folder)
