@@ -1,0 +1,144 @@
+"""Turn fetched feed bytes into normalised :class:`FeedItem` objects.
+
+feedparser only ever sees bytes here; it never does its own HTTP. The function is
+pure and picklable so a cycle can run it in worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import feedparser
+
+from botsvc.models import FeedItem
+from botsvc.normalise import canonical_url, clean_text, strip_html, to_utc
+
+
+# ASCII characters clean_text() removes: C0 controls and DEL, except tab and newline.
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_WS = re.compile(r"\s+")
+
+
+def _clean(text: str) -> str:
+    """``clean_text`` with a fast path for the common case (ASCII, no control characters).
+
+    Same result as ``clean_text``; it only skips the per-character Unicode category
+    check when no character could fail it.
+    """
+    if text.isascii() and not _ASCII_CONTROL.search(text):
+        return _WS.sub(" ", text).strip()
+    return clean_text(text)
+
+
+def _strip_html(markup: str | None) -> str:
+    """``strip_html``, using the fast :func:`_clean` for markup-free text."""
+    if not markup:
+        return ""
+    if "<" not in markup and "&" not in markup:
+        return _clean(markup)
+    return strip_html(markup)
+
+
+class FeedParseError(ValueError):
+    """The body is not a feed we can read (HTML page, empty file, broken XML with no items)."""
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    items: list[FeedItem] = field(default_factory=list)
+    warning: str | None = None
+    """Set when the XML was malformed but items could still be recovered."""
+
+
+def _entry_date(entry) -> object:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if value:
+            return value
+    return None
+
+
+def _content_text(entry) -> str:
+    """Full text from content:encoded / atom:content, when the feed carries it."""
+    parts = [_strip_html(c.get("value", "")) for c in entry.get("content") or []]
+    return _clean(" ".join(p for p in parts if p))
+
+
+def _guid(entry, link: str, title: str, summary: str) -> str:
+    guid = _clean(str(entry.get("id") or ""))
+    if guid:
+        return guid
+    if link:
+        return link
+    digest = hashlib.sha1(f"{title}\x1f{summary}".encode("utf-8")).hexdigest()
+    return f"sha1:{digest}"
+
+
+def default_source(feed_title: str, url: str) -> str:
+    """Outlet name for ad-hoc feeds: the feed's own title, else the host name."""
+    if feed_title:
+        return feed_title
+    return urlsplit(url).hostname or url
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    feed: str,
+    source: str | None = None,
+    url: str = "",
+    language: str | None = None,
+    content_type: str | None = None,
+) -> ParsedFeed:
+    """Parse ``body`` into items in feed order.
+
+    ``source`` is the outlet shown to users (defaults to the feed's title). Raises
+    :class:`FeedParseError` when nothing feed-like can be read.
+    """
+    headers = {"content-location": url} if url.startswith(("http://", "https://")) else {}
+    if content_type:
+        headers["content-type"] = content_type
+    # Titles, summaries and content are reduced to plain text below (strip_html keeps no
+    # attributes), so rewriting relative URIs inside their markup would be thrown away;
+    # it is feedparser's costliest step (an SGML re-serialisation of every description).
+    # Item links and GUIDs are still resolved against the feed's URL: feedparser does
+    # that for link/id elements whatever this flag says.
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    feed_meta = parsed.get("feed", {})
+    feed_title = _strip_html(feed_meta.get("title", ""))
+    version = parsed.get("version") or ""
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if not parsed.entries and (not version or problem is not None):
+        reason = f"{type(problem).__name__}: {problem}" if problem is not None else "no RSS/Atom feed found"
+        raise FeedParseError(f"not a readable feed ({reason})")
+    outlet = source or default_source(feed_title, url)
+    lang = language or (feed_meta.get("language") or None)
+    items: list[FeedItem] = []
+    for entry in parsed.entries:
+        title = _strip_html(entry.get("title", ""))  # already clean: strip_html ends with clean_text
+        summary = _strip_html(entry.get("summary", ""))
+        body_text = _content_text(entry)
+        if body_text == summary:
+            body_text = ""
+        link = canonical_url(entry.get("link", ""))
+        if not (title or summary or link):
+            continue
+        items.append(
+            FeedItem(
+                feed=feed,
+                guid=_guid(entry, link, title, summary),
+                link=link,
+                title=title or summary[:120],
+                summary=summary,
+                published=to_utc(_entry_date(entry)),
+                source=outlet,
+                language=lang,
+                body=body_text,
+            )
+        )
+    warning = f"malformed feed, items recovered ({type(problem).__name__})" if problem is not None else None
+    return ParsedFeed(title=feed_title, items=items, warning=warning)

@@ -1,0 +1,59 @@
+"""Normalisation of raw feed fields."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+from botsvc.models import FeedItem
+from botsvc.normalise import canonical_url, identity_keys, normalise_title, strip_html, to_utc
+
+
+def test_strip_html_keeps_words_apart_and_decodes_entities():
+    html = "<p>Seoul&nbsp;ends <b>GSOMIA</b></p><p>Tokyo &amp; Washington react</p><script>x()</script>"
+    assert strip_html(html) == "Seoul ends GSOMIA Tokyo & Washington react"
+
+
+def test_strip_html_plain_text_and_empty():
+    assert strip_html("  plain\n text ") == "plain text"
+    assert strip_html(None) == ""
+    assert strip_html("") == ""
+
+
+def test_strip_html_drops_control_characters():
+    assert strip_html("a\x00b\x1fc") == "abc"
+
+
+def test_canonical_url_removes_tracking_and_fragment():
+    url = "HTTPS://Example.COM:443/News/Story?id=5&utm_source=rss&utm_medium=feed&fbclid=abc#comments"
+    assert canonical_url(url) == "https://example.com/News/Story?id=5"
+
+
+def test_canonical_url_keeps_meaningful_query_and_non_default_port():
+    assert canonical_url("http://example.com:8080/a?b=1&c=2") == "http://example.com:8080/a?b=1&c=2"
+    assert canonical_url("http://example.com") == "http://example.com/"
+
+
+def test_canonical_url_leaves_non_http_alone():
+    assert canonical_url("urn:uuid:1234") == "urn:uuid:1234"
+    assert canonical_url("") == ""
+
+
+def test_to_utc_from_struct_time_and_datetime():
+    assert to_utc(time.strptime("2019-08-22 09:30", "%Y-%m-%d %H:%M")) == datetime(2019, 8, 22, 9, 30, tzinfo=timezone.utc)
+    kst = timezone(timedelta(hours=9))
+    assert to_utc(datetime(2019, 8, 22, 18, 30, tzinfo=kst)) == datetime(2019, 8, 22, 9, 30, tzinfo=timezone.utc)
+    assert to_utc(datetime(2019, 8, 22, 9, 30)).tzinfo == timezone.utc
+    assert to_utc(None) is None
+
+
+def test_normalise_title_ignores_case_punctuation_and_spacing():
+    assert normalise_title("Seoul ENDS  GSOMIA!") == normalise_title("seoul ends gsomia")
+    assert normalise_title("ｆｕｌｌｗｉｄｔｈ") == "fullwidth"
+
+
+def test_identity_keys_cover_guid_url_and_title_per_outlet():
+    item = FeedItem(feed="f", guid="g1", link="https://x.org/a", title="A Story", summary="",
+                    published=None, source="Outlet")
+    keys = identity_keys(item)
+    assert keys[0] == "guid:f\x1fg1"
+    assert "url:https://x.org/a" in keys
+    assert any(k.startswith("title:outlet\x1fa story") for k in keys)
