@@ -1,0 +1,319 @@
+"""Load and validate ``feeds.toml``.
+
+Every problem is reported as one line naming the file, the key and what is wrong
+(:class:`ConfigError`); nothing else escapes :func:`load_config` for bad input.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """A configuration problem: ``str(err)`` is ``"<file>: <key>: <problem>"``."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        super().__init__(f"{file}: {key}: {problem}")
+        self.file, self.key, self.problem = file, key, problem
+
+
+@dataclass(frozen=True)
+class Rule:
+    any: tuple[str, ...] = ()
+    """At least one must match (empty: no constraint)."""
+    all: tuple[tuple[str, ...], ...] = ()
+    """Every group must have at least one match."""
+    none: tuple[str, ...] = ()
+    """None may match."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    title: str
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    name: str
+    url: str
+    interval: int
+    language: str | None
+    topics: tuple[str, ...]
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_deadline: float = 30.0
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    concurrency: int = 50
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    threshold: float = 0.5
+    """Similarity (0..1) at or above which an item joins an existing event."""
+    window_days: float = 7.0
+    """An item joins an event only within this many days of the event's last member."""
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    feeds: tuple[FeedConfig, ...]
+    topics: tuple[Topic, ...]
+    default_topic: str
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
+
+    def topic(self, name: str) -> Topic:
+        for topic in self.topics:
+            if topic.name == name:
+                return topic
+        raise KeyError(name)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_INTERVAL = 60
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list", dict: "a table"}
+
+
+def parse_duration(value: int | str) -> int:
+    """Seconds from ``900``, ``"90s"``, ``"15m"``, ``"1h"`` or ``"1d"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected seconds or a duration like '15m'")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use seconds or e.g. '90s', '15m', '1h', '1d')")
+    seconds = int(float(match.group(1)) * _UNITS[match.group(2)])
+    if seconds <= 0:
+        raise ValueError("must be positive")
+    return seconds
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+class _Reader:
+    """Walks the parsed TOML, raising ConfigError with dotted keys."""
+
+    def __init__(self, file: str, base: Path) -> None:
+        self.file, self.base = file, base
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.file, key, problem)
+
+    def table(self, value: Any, key: str, allowed: set[str]) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table, got {_type_name(value)}")
+        for name in value:
+            if name not in allowed:
+                where = f"{key}.{name}" if key else name
+                raise self.fail(where, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    def typed(self, value: Any, key: str, kind: type | tuple[type, ...]) -> Any:
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if not ok:
+            wanted = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            raise self.fail(key, f"expected {wanted}, got {_type_name(value)}")
+        return value
+
+    def text(self, value: Any, key: str) -> str:
+        text = self.typed(value, key, str).strip()
+        if not text:
+            raise self.fail(key, "must not be empty")
+        return text
+
+    def terms(self, value: Any, key: str) -> tuple[str, ...]:
+        """A list of terms, or a table of per-language lists (flattened)."""
+        if isinstance(value, dict):
+            found: list[str] = []
+            for lang, items in value.items():
+                found.extend(self.terms(items, f"{key}.{lang}"))
+            return tuple(found)
+        items = self.typed(value, key, list)
+        return tuple(self.text(item, f"{key}[{i}]") for i, item in enumerate(items))
+
+    def duration(self, value: Any, key: str) -> int:
+        try:
+            return parse_duration(self.typed(value, key, (int, str)))
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from None
+
+    def number(self, value: Any, key: str, *, integer: bool = False, low: float = 0, high: float | None = None,
+               low_inclusive: bool = True) -> float:
+        number = self.typed(value, key, int if integer else (int, float))
+        if number < low or (not low_inclusive and number == low) or (high is not None and number > high):
+            bound = f"between {low} and {high}" if high is not None else (
+                f"at least {low}" if low_inclusive else f"greater than {low}")
+            raise self.fail(key, f"must be {bound}, got {number}")
+        return number
+
+    def location(self, value: Any, key: str) -> str:
+        url = self.text(value, key)
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https"):
+            if not parts.hostname:
+                raise self.fail(key, f"URL has no host: {url!r}")
+            return url
+        if parts.scheme == "file":
+            return str(Path(parts.path))
+        if parts.scheme and len(parts.scheme) > 1:
+            raise self.fail(key, f"not an http(s) URL or file path: {url!r}")
+        path = Path(url).expanduser()
+        return str(path if path.is_absolute() else (self.base / path).resolve())
+
+
+def _rule(reader: _Reader, raw: Any, key: str) -> Rule:
+    table = reader.table(raw, key, {"any", "all", "none"})
+    any_terms = reader.terms(table.get("any", []), f"{key}.any")
+    groups_raw = reader.typed(table.get("all", []), f"{key}.all", list)
+    groups = tuple(g for g in (reader.terms(g, f"{key}.all[{i}]") for i, g in enumerate(groups_raw)))
+    for i, group in enumerate(groups):
+        if not group:
+            raise reader.fail(f"{key}.all[{i}]", "an empty group can never match")
+    none_terms = reader.terms(table.get("none", []), f"{key}.none")
+    if not any_terms and not groups:
+        raise reader.fail(key, "a rule needs `any` or `all` terms")
+    return Rule(any=any_terms, all=groups, none=none_terms)
+
+
+def _topics(reader: _Reader, raw: Any) -> tuple[Topic, ...]:
+    table = reader.typed(raw, "topics", dict)
+    topics = []
+    for name, body in table.items():
+        key = f"topics.{name}"
+        body = reader.table(body, key, {"title", "rules"})
+        rules_raw = reader.typed(body.get("rules", []), f"{key}.rules", list)
+        if not rules_raw:
+            raise reader.fail(f"{key}.rules", "a topic needs at least one rule")
+        rules = tuple(_rule(reader, r, f"{key}.rules[{i}]") for i, r in enumerate(rules_raw))
+        title = reader.text(body["title"], f"{key}.title") if "title" in body else name
+        topics.append(Topic(name=name, title=title, rules=rules))
+    if not topics:
+        raise reader.fail("topics", "define at least one topic")
+    return tuple(topics)
+
+
+def _settings(reader: _Reader, raw: Any, key: str, cls: type) -> Any:
+    names = {f.name: f for f in fields(cls)}
+    table = reader.table(raw, key, set(names))
+    values: dict[str, Any] = {}
+    for name, value in table.items():
+        default = getattr(cls(), name)
+        where = f"{key}.{name}"
+        if name == "user_agent":
+            values[name] = reader.text(value, where)
+        elif name == "threshold":
+            values[name] = float(reader.number(value, where, high=1.0))
+        elif isinstance(default, int) and not isinstance(default, bool):
+            values[name] = int(reader.number(value, where, integer=True, low=1))
+        else:
+            values[name] = float(reader.number(value, where, low=0, low_inclusive=False))
+    return cls(**values)
+
+
+def parse_config(text: str, path: str = "feeds.toml") -> Config:
+    """Validate TOML ``text`` read from ``path`` (used for messages and relative feed paths)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        where = re.search(r"\(at (line \d+, column \d+)\)", message)
+        problem = re.sub(r"\s*\(at [^)]*\)", "", message)
+        raise ConfigError(path, where.group(1) if where else "syntax", f"invalid TOML: {problem}") from None
+    reader = _Reader(path, Path(path).resolve().parent)
+    reader.table(data, "", {"defaults", "fetch", "dedup", "feeds", "topics"})
+    defaults = reader.table(data.get("defaults", {}), "defaults", {"interval", "language", "topic"})
+    default_interval = reader.duration(defaults.get("interval", "15m"), "defaults.interval")
+    default_language = reader.text(defaults["language"], "defaults.language") if "language" in defaults else None
+    if "topics" not in data:
+        raise reader.fail("topics", "define at least one topic")
+    topics = _topics(reader, data["topics"])
+    names = [t.name for t in topics]
+    default_topic = reader.text(defaults["topic"], "defaults.topic") if "topic" in defaults else names[0]
+    if default_topic not in names:
+        raise reader.fail("defaults.topic", f"unknown topic {default_topic!r} (defined: {', '.join(names)})")
+
+    feeds: list[FeedConfig] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(reader.typed(data.get("feeds", []), "feeds", list)):
+        key = f"feeds[{i}]"
+        table = reader.table(raw, key, {"name", "url", "interval", "language", "topics", "enabled"})
+        for required in ("name", "url"):
+            if required not in table:
+                raise reader.fail(f"{key}.{required}", "missing (every feed needs a name and a url)")
+        name = reader.text(table["name"], f"{key}.name")
+        if name in seen:
+            raise reader.fail(f"{key}.name", f"duplicate feed name {name!r} (also feeds[{seen[name]}])")
+        seen[name] = i
+        url = reader.location(table["url"], f"{key}.url")
+        interval = reader.duration(table["interval"], f"{key}.interval") if "interval" in table else default_interval
+        if url.startswith(("http://", "https://")) and interval < MIN_INTERVAL:
+            raise reader.fail(f"{key}.interval", f"must be at least {MIN_INTERVAL}s for web feeds, got {interval}s")
+        feed_topics = reader.terms(table.get("topics", []), f"{key}.topics")
+        for t, topic in enumerate(feed_topics):
+            if topic not in names:
+                raise reader.fail(f"{key}.topics[{t}]", f"unknown topic {topic!r} (defined: {', '.join(names)})")
+        language = reader.text(table["language"], f"{key}.language") if "language" in table else default_language
+        enabled = reader.typed(table.get("enabled", True), f"{key}.enabled", bool)
+        feeds.append(FeedConfig(name=name, url=url, interval=interval, language=language,
+                                topics=feed_topics, enabled=enabled))
+
+    return Config(
+        path=path, feeds=tuple(feeds), topics=topics, default_topic=default_topic,
+        fetch=_settings(reader, data.get("fetch", {}), "fetch", FetchSettings),
+        dedup=_settings(reader, data.get("dedup", {}), "dedup", DedupSettings),
+    )
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read and validate the configuration file at ``path``."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(name, "file", "not found (set --config or BOTSVC_CONFIG)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, "file", f"cannot read: {exc}") from None
+    return parse_config(text, name)
+
+
+def summarise(config: Config) -> str:
+    """A human summary for ``botsvc check-config``."""
+    lines = [f"{len(config.feeds)} feed(s):"]
+    for feed in config.feeds:
+        state = "" if feed.enabled else " (disabled)"
+        topics = f" topics={','.join(feed.topics)}" if feed.topics else ""
+        lines.append(f"  - {feed.name}: every {feed.interval}s{topics}{state}\n      {feed.url}")
+    lines.append(f"{len(config.topics)} topic(s) (default: {config.default_topic}):")
+    for topic in config.topics:
+        terms = {t for r in topic.rules for t in (*r.any, *r.none, *(x for g in r.all for x in g))}
+        lines.append(f"  - {topic.name} \"{topic.title}\": {len(topic.rules)} rule(s), {len(terms)} keyword(s)")
+    f, d = config.fetch, config.dedup
+    lines.append(f"fetch: timeouts {f.connect_timeout}s connect / {f.read_timeout}s read / {f.total_deadline}s total, "
+                 f"max {f.max_bytes} bytes, {f.max_redirects} redirects, {f.concurrency} at once")
+    lines.append(f"dedup: threshold {d.threshold}, window {d.window_days} days")
+    return "\n".join(lines)
