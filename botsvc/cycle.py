@@ -1,0 +1,214 @@
+"""One poll cycle: fetch feeds concurrently, parse, judge items, record everything.
+
+Fetching overlaps on the network; parsing may run in worker processes; judging and
+storing happen feed by feed in configuration order, each feed in one transaction
+together with its new fetch state (so a stored ETag always has its items stored too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from botsvc.fetch import FetchPolicy, FetchResult, Validators, fetch_many
+from botsvc.models import ItemOutcome
+from botsvc.parse import FeedParseError, ParsedFeed, parse_feed
+from botsvc.pipeline import Processor
+from botsvc.store import Store
+
+log = logging.getLogger(__name__)
+
+# Below this many feeds, starting worker processes costs more than it saves.
+POOL_THRESHOLD = 40
+
+
+@dataclass(frozen=True)
+class FeedTarget:
+    """A feed to poll: configured (``tracked``, fetch state kept) or ad hoc."""
+
+    name: str
+    url: str
+    source: str | None = None
+    language: str | None = None
+    topics: tuple[str, ...] | None = None
+    tracked: bool = True
+
+
+@dataclass
+class FeedReport:
+    target: FeedTarget
+    status: str  # "ok", "not_modified", "error"
+    error: str | None = None
+    warning: str | None = None
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+
+
+@dataclass
+class CycleReport:
+    feeds: list[FeedReport]
+    started: datetime
+    finished: datetime
+
+    @property
+    def outcomes(self) -> list[ItemOutcome]:
+        return [o for feed in self.feeds for o in feed.outcomes]
+
+    def count(self, decision: str) -> int:
+        return sum(1 for o in self.outcomes if o.decision == decision)
+
+    @property
+    def new_event_ids(self) -> list[int]:
+        seen: dict[int, None] = {}
+        for outcome in self.outcomes:
+            if outcome.decision == "new" and outcome.event_id is not None:
+                seen.setdefault(outcome.event_id)
+        return list(seen)
+
+    def summary(self) -> str:
+        errors = sum(1 for f in self.feeds if f.status == "error")
+        unchanged = sum(1 for f in self.feeds if f.status == "not_modified")
+        return (
+            f"polled {len(self.feeds)} feed(s) in {(self.finished - self.started).total_seconds():.1f}s: "
+            f"{self.count('new')} new, {self.count('duplicate')} duplicate, "
+            f"{self.count('irrelevant')} irrelevant; {unchanged} unchanged, {errors} failed"
+        )
+
+
+def _parse(result: FetchResult, target: FeedTarget) -> ParsedFeed | str:
+    """Parse one fetched body; returns an error line instead of raising."""
+    try:
+        return parse_feed(
+            result.body or b"", feed=target.name, source=target.source,
+            url=result.final_url or target.url, language=target.language,
+            content_type=result.content_type,
+        )
+    except FeedParseError as exc:
+        return str(exc)
+    except Exception as exc:  # feedparser on hostile input: never let one feed stop a cycle
+        return f"parser failed: {type(exc).__name__}: {exc}"
+
+
+async def _fetch_and_parse(
+    targets: Sequence[FeedTarget], store: Store, policy: FetchPolicy, executor: Executor | None
+) -> AsyncIterator[tuple[FeedTarget, FetchResult, ParsedFeed | str | None]]:
+    """Yield every target with its fetch result and parse, in the order of ``targets``.
+
+    Each target is yielded as soon as it and every target before it are fetched and
+    parsed, so the caller records early feeds while later ones are still on the network
+    or in a worker process.
+    """
+    by_url: dict[str, list[int]] = {}
+    requests: list[tuple[str, Validators]] = []
+    for index, target in enumerate(targets):
+        if target.url not in by_url:
+            state = store.feed_state(target.name) if target.tracked else None
+            validators = Validators(state.etag, state.last_modified) if state else Validators()
+            requests.append((target.url, validators))
+        by_url.setdefault(target.url, []).append(index)
+
+    loop = asyncio.get_running_loop()
+    slots: list[asyncio.Future | None] = [loop.create_future() for _ in targets]
+
+    async def fetch_all() -> None:
+        async for result in fetch_many(requests, policy):
+            for index in by_url.get(result.url, ()):
+                target = targets[index]
+                if result.status != "ok":
+                    parsed: asyncio.Future | ParsedFeed | str | None = None
+                elif executor is not None:
+                    parsed = loop.run_in_executor(executor, _parse, result, target)
+                else:
+                    parsed = _parse(result, target)
+                slot = slots[index]
+                if slot is not None and not slot.done():
+                    slot.set_result((result, parsed))
+
+    fetcher = asyncio.ensure_future(fetch_all())
+    try:
+        for index, target in enumerate(targets):
+            if index:
+                # The caller recorded the previous feed without yielding to the event loop:
+                # let responses, new parse jobs and finished parses move on first.
+                await asyncio.sleep(0)
+            slot = slots[index]
+            assert slot is not None
+            if not slot.done():
+                await asyncio.wait((slot, fetcher), return_when=asyncio.FIRST_COMPLETED)
+                if not slot.done():
+                    fetcher.result()  # re-raises what stopped fetching
+                    raise RuntimeError(f"no fetch result for {target.url}")
+            result, parsed = slot.result()
+            slots[index] = None  # let the body go once recorded
+            if isinstance(parsed, asyncio.Future):
+                parsed = await parsed
+            yield target, result, parsed
+    finally:
+        if not fetcher.done():
+            fetcher.cancel()
+        await asyncio.gather(fetcher, return_exceptions=True)
+        for slot in slots:  # parses nobody will read: don't leave "never retrieved" warnings
+            if slot is not None and slot.done() and not slot.cancelled():
+                pending = slot.result()[1]
+                if isinstance(pending, asyncio.Future):
+                    pending.cancel()
+
+
+def _record(store: Store, processor: Processor, target: FeedTarget, result: FetchResult,
+            parsed: ParsedFeed | str | None) -> FeedReport:
+    now = processor.clock()
+    with store.atomic():
+        if target.tracked:
+            store.ensure_feed(target.name, target.url)
+        if result.status == "not_modified":
+            if target.tracked:
+                store.record_fetch_success(target.name, etag=result.etag, last_modified=result.last_modified,
+                                           items=0, when=now)
+            return FeedReport(target, "not_modified")
+        error = result.error if result.status == "error" else (parsed if isinstance(parsed, str) else None)
+        if error is not None or not isinstance(parsed, ParsedFeed):
+            error = error or "no feed body"
+            if target.tracked:
+                store.record_fetch_error(target.name, error, now)
+            return FeedReport(target, "error", error=error)
+        outcomes = processor.process(parsed.items, target.topics)
+        if target.tracked:
+            store.record_fetch_success(target.name, etag=result.etag, last_modified=result.last_modified,
+                                       items=len(parsed.items), when=now)
+        return FeedReport(target, "ok", warning=parsed.warning, outcomes=outcomes)
+
+
+async def run_cycle(
+    store: Store,
+    processor: Processor,
+    targets: Sequence[FeedTarget],
+    policy: FetchPolicy = FetchPolicy(),
+    *,
+    workers: int | None = None,
+) -> CycleReport:
+    """Poll ``targets`` once. Never raises for a bad feed: its error is in the report."""
+    started = processor.clock()
+    remote = sum(1 for t in targets if t.url.startswith(("http://", "https://")))
+    use_pool = workers != 0 and remote >= POOL_THRESHOLD and (os.cpu_count() or 1) > 1
+    executor = ProcessPoolExecutor(max_workers=workers or os.cpu_count()) if use_pool else None
+    reports = []
+    try:
+        # Each feed is recorded as soon as it and the feeds before it are in, while later
+        # feeds are still being fetched and parsed; recording stays in target order.
+        async with aclosing(_fetch_and_parse(targets, store, policy, executor)) as fetched:
+            async for target, result, parsed in fetched:
+                report = _record(store, processor, target, result, parsed)
+                if report.status == "error":
+                    log.warning("feed %s: %s", target.name, report.error)
+                elif report.warning:
+                    log.info("feed %s: %s", target.name, report.warning)
+                reports.append(report)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+    return CycleReport(reports, started, processor.clock())

@@ -1,0 +1,99 @@
+"""The per-item pipeline after parsing: exact dedup → relevance → event placement → store.
+
+Pure decisions, with all writes going through :class:`~botsvc.store.Store` inside the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from botsvc.events import EventBook
+from botsvc.models import FeedItem, ItemOutcome
+from botsvc.normalise import identity_keys
+from botsvc.relevance import Relevance
+from botsvc.store import Store, utcnow
+
+_KEY_REASONS = {"guid": "same GUID as an item already seen in this feed",
+                "url": "same link as an item already seen",
+                "title": "same title from the same outlet as an item already seen"}
+
+
+def _sort_key(pair: tuple[int, FeedItem], now: datetime) -> tuple[datetime, int]:
+    index, item = pair
+    return (item.published or now, index)
+
+
+class Processor:
+    """Judges feed items and records them. One instance per database connection."""
+
+    def __init__(
+        self,
+        store: Store,
+        relevance: Relevance,
+        events: EventBook | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.relevance = relevance
+        self.events = events or EventBook(store)
+        self.clock = clock
+
+    def process(self, items: list[FeedItem], topics: tuple[str, ...] | None = None) -> list[ItemOutcome]:
+        """Judge ``items`` (one feed's, in feed order) and return outcomes in the same order.
+
+        Items are judged oldest first so an event opens with its earliest report.
+        The caller owns the transaction.
+        """
+        now = self.clock()
+        outcomes: dict[int, ItemOutcome] = {}
+        for index, item in sorted(enumerate(items), key=lambda pair: _sort_key(pair, now)):
+            outcomes[index] = self._judge(item, topics, now)
+        return [outcomes[i] for i in range(len(items))]
+
+    def _judge(self, item: FeedItem, topics: tuple[str, ...] | None, now: datetime) -> ItemOutcome:
+        keys = identity_keys(item)
+        seen = self.store.lookup_seen(keys)
+        if seen is not None:
+            # Remember any new identity of the same story (e.g. same link, new GUID).
+            self.store.mark_seen(keys, seen.decision, seen.article_id, now)
+            if seen.decision == "irrelevant":
+                reason = _KEY_REASONS[seen.key.split(":", 1)[0]] + " (judged irrelevant then)"
+            else:
+                reason = _KEY_REASONS[seen.key.split(":", 1)[0]]
+            return ItemOutcome(
+                item=item, decision="duplicate", reason=reason,
+                article_id=None, event_id=seen.event_id, duplicate_of=seen.article_id,
+                similarity=1.0 if seen.article_id else None,
+            )
+
+        matches = self.relevance.match(item, topics)
+        if not matches:
+            self.store.mark_seen(keys, "irrelevant", None, now)
+            return ItemOutcome(item=item, decision="irrelevant", reason="no topic rule matched")
+
+        topic_names = [m.topic for m in matches]
+        keywords = sorted({k for m in matches for k in m.keywords}, key=str.casefold)
+        placement = self.events.place(item, now)
+        if placement.event_id is None:
+            event_id = self.store.create_event(
+                title=item.title, topic=topic_names[0], published=item.published,
+                outlet=item.source, when=now,
+            )
+            decision, reason = "new", f"matched {', '.join(keywords)}; {placement.reason}"
+        else:
+            event_id = placement.event_id
+            decision, reason = "duplicate", placement.reason
+        article_id = self.store.insert_article(
+            item, topics=topic_names, keywords=keywords, event_id=event_id,
+            similarity=placement.similarity, when=now,
+        )
+        self.store.add_event_member(event_id, published=item.published, outlet=item.source, when=now)
+        self.store.mark_seen(keys, decision, article_id, now)
+        self.events.record(article_id, event_id, item, now)
+        return ItemOutcome(
+            item=item, decision=decision, reason=reason, topics=topic_names,
+            matched_keywords=keywords, article_id=article_id, event_id=event_id,
+            duplicate_of=placement.duplicate_of, similarity=placement.similarity,
+        )
