@@ -1,0 +1,28 @@
+# The two everyday commands: `make demo` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test run bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)            ## one offline poll of the bundled sample feeds, digest on the terminal
+	$(BIN)/botsvc demo
+
+test: $(STAMP)            ## the whole test suite
+	$(BIN)/python -m pytest -q
+
+run: $(STAMP)             ## poll the feeds in feeds.toml on their schedules (Ctrl-C to stop)
+	$(BIN)/botsvc run
+
+bench: $(STAMP)           ## speed and quality benchmarks (print their figures)
+	$(BIN)/python benchmarks/poll_speed.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Chat adapters: one module per platform behind :class:`adapters.base.Adapter`."""

@@ -1,0 +1,96 @@
+"""The narrow interface every chat platform implements.
+
+The core hands an adapter a neutral :class:`~botsvc.models.Digest`; the adapter
+renders it into one or more platform messages that respect the platform's limits,
+sends them to a channel, and reports the platform's message id.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from botsvc.models import Digest
+
+
+@dataclass(frozen=True)
+class ChannelAddress:
+    """Where a message goes: platform, workspace/guild (if any) and channel id."""
+
+    platform: str
+    channel: str
+    workspace: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one message may hold on a platform."""
+
+    max_chars: int
+    """Characters in one message (or one text block, where the platform counts per block)."""
+    max_events: int
+    """Digest events per message (Slack blocks / Discord embeds budget)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A neutral answer to a command."""
+
+    text: str
+    ephemeral: bool = True
+
+
+class DeliveryError(Exception):
+    """Sending failed. ``permanent`` errors (channel gone, bot removed) must not be retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class Adapter(ABC):
+    """One chat platform. Subclasses set ``name`` and ``limits``."""
+
+    name: ClassVar[str]
+    limits: ClassVar[Limits]
+
+    @abstractmethod
+    def render(self, digest: Digest) -> list[Any]:
+        """Platform payloads for ``digest``, split so each fits ``limits``; no event dropped."""
+
+    @abstractmethod
+    async def send(self, channel: ChannelAddress, payload: Any) -> str:
+        """Deliver one rendered payload; return the platform's message id.
+
+        Raises :class:`DeliveryError` on failure.
+        """
+
+    async def reply(self, context: Any, reply: Reply) -> None:
+        """Answer a command in the platform's way (ephemeral where possible)."""
+        raise NotImplementedError(f"{self.name} does not take commands")
+
+    async def start(self) -> None:
+        """Connect or start listening; called once before use."""
+
+    async def stop(self) -> None:
+        """Release connections; called once at shutdown."""
+
+
+# Adapters by name: "module:Class". A new platform is one new module and one line here.
+REGISTRY: dict[str, str] = {
+    "console": "adapters.console:ConsoleAdapter",
+}
+
+
+def load_adapter(name: str, **settings: Any) -> Adapter:
+    """Instantiate the adapter registered under ``name``."""
+    try:
+        target = REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown adapter {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+    module_name, class_name = target.split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(**settings)

@@ -1,0 +1,216 @@
+"""Command line: ``botsvc run | poll | seed | check-config | demo``.
+
+User-facing failures end with one clear line and a non-zero status, never a traceback:
+status 2 for bad configuration or arguments, 1 for runtime failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from adapters.base import ChannelAddress, load_adapter
+from botsvc import __version__
+from botsvc.app import App, open_app
+from botsvc.config import ConfigError, load_config, summarise
+from botsvc.cycle import CycleReport, run_cycle
+from botsvc.digest import build_digest
+from botsvc.models import ItemOutcome
+from botsvc.store import StoreError, iso
+
+DEFAULT_DB = "botsvc.db"
+DEFAULT_CONFIG = "feeds.toml"
+log = logging.getLogger("botsvc")
+
+
+def _setup_logging(verbose: int, *, service: bool = False) -> None:
+    """Services log with timestamps at INFO; one-shot commands print only problems, tersely."""
+    default = "DEBUG" if verbose > 1 else "INFO" if (verbose or service) else "WARNING"
+    level = os.environ.get("BOTSVC_LOG_LEVEL", "").upper() or default
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if service else "botsvc: %(message)s"
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr, format=fmt, force=True)
+    for noisy in ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str, status: int) -> None:
+    click.echo(f"botsvc: error: {message}", err=True)
+    sys.exit(status)
+
+
+def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected failures into one line on stderr and an exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(str(exc), 2)
+        except StoreError as exc:
+            _fail(str(exc), 1)
+        except KeyboardInterrupt:
+            click.echo("botsvc: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def common(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every subcommand takes after its name."""
+    func = click.option("--db", "db_path", envvar="BOTSVC_DB", default=DEFAULT_DB, show_default=True,
+                        show_envvar=True, help="SQLite database file.")(func)
+    func = click.option("--config", "config_path", envvar="BOTSVC_CONFIG", default=DEFAULT_CONFIG,
+                        show_default=True, show_envvar=True, help="Configuration file (TOML).")(func)
+    func = click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")(func)
+    return guarded(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="botsvc")
+def cli() -> None:
+    """botsvc: watch news feeds, keep relevant stories, fold duplicates into events, post digests."""
+
+
+def outcome_json(outcome: ItemOutcome) -> str:
+    item = outcome.item
+    return json.dumps({
+        "feed": item.feed, "guid": item.guid, "link": item.link, "title": item.title,
+        "published": iso(item.published), "source": item.source,
+        "decision": outcome.decision, "reason": outcome.reason,
+        "event_id": outcome.event_id, "duplicate_of": outcome.duplicate_of,
+        "similarity": None if outcome.similarity is None else round(outcome.similarity, 4),
+        "topics": outcome.topics, "matched_keywords": outcome.matched_keywords,
+    }, ensure_ascii=False)
+
+
+def _console_digest(app: App, report: CycleReport) -> None:
+    topic = app.config.topic(app.config.default_topic)
+    digest = build_digest(app.store, report.new_event_ids, title=topic.title)
+    if not digest.events:
+        return
+    adapter = load_adapter("console")
+    for payload in adapter.render(digest):
+        asyncio.run(adapter.send(ChannelAddress("console", "stdout"), payload))
+
+
+def _poll(app: App, feeds: tuple[str, ...], as_json: bool) -> CycleReport:
+    targets = app.adhoc_targets(list(feeds)) if feeds else app.targets()
+    app.ensure_seeded()
+    report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy))
+    if as_json:
+        for outcome in report.outcomes:
+            click.echo(outcome_json(outcome))
+    else:
+        _console_digest(app, report)
+    click.echo(f"botsvc: {report.summary()}", err=True)
+    return report
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Poll every feed once, then exit (cron-friendly; `run` polls continuously).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per feed item instead of a digest.")
+@click.argument("feeds", nargs=-1)
+@common
+def poll(once: bool, as_json: bool, feeds: tuple[str, ...], db_path: str, config_path: str, verbose: int) -> None:
+    """Poll the configured feeds once (or the FEEDS given: http(s) URLs or local files)."""
+    _setup_logging(verbose)
+    app = open_app(config_path, db_path)
+    try:
+        report = _poll(app, feeds, as_json)
+    finally:
+        app.close()
+    if report.feeds and all(f.status == "error" for f in report.feeds):
+        sys.exit(1)
+
+
+@cli.command()
+@common
+def run(db_path: str, config_path: str, verbose: int) -> None:
+    """Poll every feed on its schedule until stopped (Ctrl-C or SIGTERM)."""
+    from botsvc.scheduler import serve
+
+    _setup_logging(verbose, service=True)
+    app = open_app(config_path, db_path)
+    try:
+        added = app.ensure_seeded()
+        if added:
+            log.info("seeded archive: %d article(s)", added)
+        adapter = load_adapter("console")
+        asyncio.run(serve(app, adapter, ChannelAddress("console", "stdout")))
+    finally:
+        app.close()
+    log.info("stopped")
+
+
+@cli.command()
+@common
+def seed(db_path: str, config_path: str, verbose: int) -> None:
+    """Load the seeded article set (idempotent)."""
+    app = open_app(config_path, db_path)
+    try:
+        added = app.ensure_seeded()
+        event_id = app.store.seeded_event_id()
+    finally:
+        app.close()
+    if added:
+        click.echo(f"seeded {added} article(s) into event {event_id}")
+    else:
+        click.echo(f"already seeded (event {event_id}); nothing added")
+
+
+@cli.command("check-config")
+@common
+def check_config(db_path: str, config_path: str, verbose: int) -> None:
+    """Validate the configuration and summarise it."""
+    config = load_config(config_path)
+    click.echo(summarise(config))
+    click.echo(f"{config_path}: OK")
+
+
+def examples_dir() -> Path:
+    """The bundled sample feeds and their config (source tree, or $BOTSVC_EXAMPLES)."""
+    override = os.environ.get("BOTSVC_EXAMPLES")
+    return Path(override) if override else Path(__file__).resolve().parent.parent / "examples"
+
+
+@cli.command()
+@click.option("--db", "db_path", envvar=None, default=".demo/botsvc-demo.db", show_default=True,
+              help="Fresh SQLite file to create (an existing file is replaced only if it is the default).")
+@click.option("--config", "config_path", default=None, help="Config to use instead of examples/feeds.toml.")
+@click.option("-v", "--verbose", count=True)
+@guarded
+def demo(db_path: str, config_path: str | None, verbose: int) -> None:
+    """One offline poll of the bundled sample feeds into a fresh database, digest on the terminal."""
+    _setup_logging(verbose)
+    config_path = config_path or str(examples_dir() / "feeds.toml")
+    path = Path(db_path)
+    if path.exists():
+        if db_path != ".demo/botsvc-demo.db":
+            _fail(f"demo needs a fresh database, and {db_path} exists; remove it or pick another --db", 2)
+        for suffix in ("", "-wal", "-shm"):
+            Path(db_path + suffix).unlink(missing_ok=True)
+    app = open_app(config_path, db_path)
+    try:
+        added = app.ensure_seeded()
+        click.echo(f"Seeded the archive with {added} reports of one known event "
+                   f"(South Korea ends GSOMIA, Aug 2019); stories about it will not be alerted.")
+        click.echo(f"Polling {len(app.targets())} sample feeds from {config_path} …\n")
+        _poll(app, (), as_json=False)
+    finally:
+        app.close()
+    click.echo(f"\nDatabase: {db_path}. Try `botsvc poll --once --json --db {db_path} --config {config_path}`: "
+               "a second poll reports every item as duplicate.")
+
+
+def main() -> None:
+    cli(prog_name="botsvc")

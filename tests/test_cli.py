@@ -1,0 +1,149 @@
+"""The command line end to end: demo, poll --once --json, seed, check-config, errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from botsvc.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "feeds.toml"
+
+
+def run_cli(*args, env=None):
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return result
+
+
+def botsvc(*args, cwd, env=None):
+    """The installed console entry point as a user runs it."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "botsvc", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def json_lines(output):
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_demo_prints_a_digest_offline(tmp_path):
+    proc = botsvc("demo", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "Seeded the archive with 5 reports" in out
+    assert "new event" in out and "[event " in out
+    assert "https://" in out
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / ".demo" / "botsvc-demo.db").exists()
+    # A second demo starts fresh again and prints the same digest.
+    again = botsvc("demo", cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.count("[event ") == out.count("[event ")
+
+
+def test_poll_json_twice_second_run_is_all_duplicate(tmp_path):
+    db = str(tmp_path / "bot.db")
+    first = run_cli("poll", "--once", "--json", "--db", db, "--config", str(EXAMPLES))
+    assert first.exit_code == 0, first.output
+    rows = json_lines(first.stdout)
+    assert len(rows) == 57  # every item of the five sample feeds, in feed order
+    required = {"feed", "guid", "link", "title", "published", "decision", "reason", "event_id",
+                "duplicate_of", "matched_keywords"}
+    assert all(required <= set(row) for row in rows)
+    decisions = {row["decision"] for row in rows}
+    assert decisions <= {"new", "duplicate", "irrelevant"} and "new" in decisions and "irrelevant" in decisions
+    for row in rows:
+        if row["decision"] == "new":
+            assert row["matched_keywords"] and row["event_id"]
+        if row["decision"] == "irrelevant":
+            assert row["event_id"] is None and row["matched_keywords"] == []
+
+    second = run_cli("poll", "--once", "--json", "--db", db, "--config", str(EXAMPLES))
+    rows2 = json_lines(second.stdout)
+    assert [r["guid"] for r in rows2] == [r["guid"] for r in rows]
+    assert {r["decision"] for r in rows2} == {"duplicate"}
+
+    digest = run_cli("poll", "--once", "--db", db, "--config", str(EXAMPLES))
+    assert digest.exit_code == 0
+    assert "[event " not in digest.stdout  # nothing new: nothing posted
+
+
+def test_poll_once_prints_digest_grouped_by_event(tmp_path):
+    result = run_cli("poll", "--once", "--db", str(tmp_path / "d.db"), "--config", str(EXAMPLES))
+    assert result.exit_code == 0
+    assert "[event " in result.stdout
+    assert "new, " in result.stderr and "duplicate" in result.stderr
+
+
+def test_poll_given_feed_files_uses_configured_topics(tmp_path):
+    feed = ROOT / "examples" / "feeds" / "seoul-wire.xml"
+    result = run_cli("poll", "--once", "--json", "--db", str(tmp_path / "a.db"), "--config", str(EXAMPLES), str(feed))
+    rows = json_lines(result.stdout)
+    assert len(rows) == 12 and {r["feed"] for r in rows} == {str(feed)}
+    assert any(r["decision"] == "new" for r in rows)
+
+
+def test_poll_missing_feed_file_reports_and_fails(tmp_path):
+    result = run_cli("poll", "--once", "--db", str(tmp_path / "m.db"), "--config", str(EXAMPLES),
+                     str(tmp_path / "nope.xml"))
+    assert result.exit_code == 1
+    assert "nope.xml" in result.stderr
+
+
+def test_env_vars_set_db_and_config(tmp_path):
+    db = tmp_path / "env.db"
+    result = run_cli("seed", env={"BOTSVC_DB": str(db), "BOTSVC_CONFIG": str(EXAMPLES)})
+    assert result.exit_code == 0, result.output
+    assert "seeded 5 article(s)" in result.stdout and db.exists()
+    again = run_cli("seed", env={"BOTSVC_DB": str(db), "BOTSVC_CONFIG": str(EXAMPLES)})
+    assert "already seeded" in again.stdout
+
+
+def test_check_config_summarises(tmp_path):
+    result = run_cli("check-config", "--config", str(EXAMPLES))
+    assert result.exit_code == 0
+    assert "OK" in result.stdout
+
+
+BAD_CONFIGS = {
+    "syntax": ("[defaults\n", "line 1"),
+    "unknown": ("[defaults]\ncolour = 'red'\n", "defaults.colour"),
+    "type": ("[[feeds]]\nname = 5\nurl = 'https://example.org/rss'\n", "feeds[0].name"),
+    "url": ("[[feeds]]\nname = 'x'\nurl = 'ftp://example.org/rss'\n", "feeds[0].url"),
+    "dupe": ("[[feeds]]\nname = 'x'\nurl = 'https://a.example/rss'\n[[feeds]]\nname = 'x'\nurl = 'https://b.example/rss'\n",
+             "feeds[1].name"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_exits_2_with_one_line(tmp_path, case):
+    text, key = BAD_CONFIGS[case]
+    topic = "\n[topics.t]\ntitle = 'T'\n[[topics.t.rules]]\nany = ['GSOMIA']\n"
+    path = tmp_path / "bad.toml"
+    path.write_text(text + (topic if case != "syntax" else ""))
+    proc = botsvc("check-config", "--config", str(path), cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert str(path) in lines[0] and key in lines[0]
+    assert "Traceback" not in proc.stderr
+    # Same for a command that would open the database: nothing is created.
+    proc = botsvc("poll", "--once", "--config", str(path), "--db", str(tmp_path / "x.db"), cwd=tmp_path)
+    assert proc.returncode == 2 and not (tmp_path / "x.db").exists()
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path):
+    proc = botsvc("check-config", "--config", str(tmp_path / "absent.toml"), cwd=tmp_path)
+    assert proc.returncode == 2 and "absent.toml" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unwritable_database_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run_cli("seed", "--db", str(blocker / "sub" / "x.db"), "--config", str(EXAMPLES))
+    assert result.exit_code == 1
+    assert "cannot open database" in result.stderr
