@@ -1,0 +1,76 @@
+"""Exact dedup and storage, on a real SQLite file, across reopenings."""
+
+from datetime import datetime, timezone
+
+from botsvc.config import Rule, Topic
+from botsvc.events import EventBook
+from botsvc.models import FeedItem
+from botsvc.pipeline import Processor
+from botsvc.relevance import Relevance
+from botsvc.store import open_store
+
+TOPIC = Topic("jk", "Japan–Korea", (Rule(any=("GSOMIA",)),))
+
+
+def item(guid, title="Seoul ends GSOMIA", link=None, feed="wire", source="Wire", published=None):
+    return FeedItem(feed=feed, guid=guid, link=link or f"https://wire.example/{guid}", title=title,
+                    summary="", published=published, source=source)
+
+
+def processor(path):
+    store = open_store(path)
+    return Processor(store, Relevance([TOPIC]), EventBook(store))
+
+
+def judge(proc, *items):
+    with proc.store.atomic():
+        return proc.process(list(items))
+
+
+def test_repeat_after_restart_is_duplicate_and_not_stored_twice(tmp_path):
+    first = processor(tmp_path / "p.db")
+    [outcome] = judge(first, item("g1"))
+    assert outcome.decision == "new" and outcome.event_id and outcome.matched_keywords == ["GSOMIA"]
+    first.store.close()
+
+    again = processor(tmp_path / "p.db")
+    [repeat] = judge(again, item("g1"))
+    assert repeat.decision == "duplicate" and repeat.duplicate_of == outcome.article_id
+    assert repeat.event_id == outcome.event_id
+    assert again.store.counts()["articles"] == 1
+
+
+def test_same_link_new_guid_and_same_title_same_outlet_are_duplicates(tmp_path):
+    proc = processor(tmp_path / "p.db")
+    [a] = judge(proc, item("g1", link="https://wire.example/story"))
+    [b] = judge(proc, item("g2", title="Different words GSOMIA", link="https://wire.example/story"))
+    [c] = judge(proc, item("g3", title="Seoul ends GSOMIA!", link="https://wire.example/other"))
+    assert a.decision == "new"
+    assert b.decision == "duplicate" and "same link" in b.reason
+    assert c.decision == "duplicate" and "same title" in c.reason
+    assert proc.store.counts()["articles"] == 1
+
+
+def test_same_title_from_another_outlet_is_not_an_exact_duplicate(tmp_path):
+    proc = processor(tmp_path / "p.db")
+    judge(proc, item("g1"))
+    [other] = judge(proc, item("x1", feed="other", source="Other"))
+    assert other.decision == "new"
+
+
+def test_irrelevant_items_are_remembered_but_not_stored(tmp_path):
+    proc = processor(tmp_path / "p.db")
+    [skip] = judge(proc, item("g9", title="Typhoon hits Kanto"))
+    assert skip.decision == "irrelevant" and skip.event_id is None
+    [again] = judge(proc, item("g9", title="Typhoon hits Kanto"))
+    assert again.decision == "duplicate" and "irrelevant" in again.reason
+    assert proc.store.counts()["articles"] == 0
+
+
+def test_items_are_judged_oldest_first_but_reported_in_feed_order(tmp_path):
+    proc = processor(tmp_path / "p.db")
+    late = item("late", title="GSOMIA later", published=datetime(2019, 8, 23, tzinfo=timezone.utc))
+    early = item("early", title="GSOMIA earlier", published=datetime(2019, 8, 22, tzinfo=timezone.utc))
+    outcomes = judge(proc, late, early)
+    assert [o.item.guid for o in outcomes] == ["late", "early"]
+    assert outcomes[1].article_id < outcomes[0].article_id
