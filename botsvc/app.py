@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from botsvc.config import Config, FeedConfig, load_config
@@ -49,17 +49,10 @@ def feed_target(feed: FeedConfig) -> FeedTarget:
                       topics=tuple(feed.topics) or None)
 
 
-def fetch_policy(config: Config) -> FetchPolicy:
-    """The fetch settings of ``config`` as a :class:`FetchPolicy` (unset values keep defaults)."""
-    known = {f.name for f in fields(FetchPolicy)}
-    values = {f.name: getattr(config.fetch, f.name) for f in fields(config.fetch)}
-    return FetchPolicy(**{k: v for k, v in values.items() if k in known and v is not None})
-
-
 def open_app(config_path: str | Path, db_path: str | Path, *, config: Config | None = None) -> App:
     """Load config (raises ConfigError) and open the store (raises StoreError)."""
     config = config or load_config(config_path)
     store = open_store(db_path)
     events = EventBook(store)
     processor = Processor(store, Relevance(config.topics), events)
-    return App(config=config, store=store, events=events, processor=processor, policy=fetch_policy(config))
+    return App(config=config, store=store, events=events, processor=processor, policy=config.fetch)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from botsvc.fetch import FetchPolicy
+
 
 class ConfigError(Exception):
     """A configuration problem: ``str(err)`` is ``"<file>: <key>: <problem>"``."""
@@ -51,17 +53,6 @@ class FeedConfig:
 
 
 @dataclass(frozen=True)
-class FetchSettings:
-    connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    total_deadline: float = 30.0
-    max_bytes: int = 10 * 1024 * 1024
-    max_redirects: int = 5
-    concurrency: int = 50
-    user_agent: str | None = None
-
-
-@dataclass(frozen=True)
 class DedupSettings:
     threshold: float = 0.5
     """Similarity (0..1) at or above which an item joins an existing event."""
@@ -75,7 +66,8 @@ class Config:
     feeds: tuple[FeedConfig, ...]
     topics: tuple[Topic, ...]
     default_topic: str
-    fetch: FetchSettings = field(default_factory=FetchSettings)
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    """The ``[fetch]`` table: timeouts, size cap, redirects, concurrency, User-Agent."""
     dedup: DedupSettings = field(default_factory=DedupSettings)
 
     def topic(self, name: str) -> Topic:
@@ -284,7 +276,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
 
     return Config(
         path=path, feeds=tuple(feeds), topics=topics, default_topic=default_topic,
-        fetch=_settings(reader, data.get("fetch", {}), "fetch", FetchSettings),
+        fetch=_settings(reader, data.get("fetch", {}), "fetch", FetchPolicy),
         dedup=_settings(reader, data.get("dedup", {}), "dedup", DedupSettings),
     )
 
