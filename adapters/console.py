@@ -20,11 +20,9 @@ def _when(moment: datetime | None) -> str:
 def render_event(entry: DigestEvent) -> str:
     lead = entry.headline
     marker = "UPDATE " if entry.update else ""
-    lines = [
-        f"{marker}[event {entry.event_id}] {lead.title}",
-        f"    {lead.source} · {_when(lead.published)}",
-        f"    {lead.link}",
-    ]
+    lines = [f"{marker}[event {entry.event_id}] {lead.title}", f"    {lead.source} · {_when(lead.published)}"]
+    if lead.link:
+        lines.append(f"    {lead.link}")
     if entry.others:
         names = ", ".join(story.source for story in entry.others)
         lines.append(f"    +{len(entry.others)} more source{'s' if len(entry.others) > 1 else ''}: {names}")
