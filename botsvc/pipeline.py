@@ -85,11 +85,11 @@ class Processor:
         else:
             event_id = placement.event_id
             decision, reason = "duplicate", placement.reason
+            self.store.add_event_member(event_id, published=item.published, outlet=item.source, when=now)
         article_id = self.store.insert_article(
             item, topics=topic_names, keywords=keywords, event_id=event_id,
             similarity=placement.similarity, when=now,
         )
-        self.store.add_event_member(event_id, published=item.published, outlet=item.source, when=now)
         self.store.mark_seen(keys, decision, article_id, now)
         self.events.record(article_id, event_id, item, now)
         return ItemOutcome(

@@ -59,6 +59,7 @@ class _TermSet:
         self.prefixes: dict[str, list[str]] = {
             key: [self.canonical[other] for other in keys if key.startswith(other + " ")] for key in keys
         }
+        self._keys: dict[str, str] = {}  # matched text -> term key; bounded by the term spellings seen
         self.pattern = re.compile(r"(?<!\w)(?:" + "|".join(latin) + r")(?!\w)") if latin else None
 
     def found(self, folded: str) -> set[str]:
@@ -71,7 +72,10 @@ class _TermSet:
                 match = self.pattern.search(folded, pos)
                 if match is None:
                     break
-                key = _term_key(match.group(0))
+                found = match.group(0)
+                key = self._keys.get(found)
+                if key is None:
+                    key = self._keys.setdefault(found, _term_key(found))
                 hits.add(self.canonical[key])
                 hits.update(self.prefixes[key])
                 pos = match.start() + 1

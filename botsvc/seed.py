@@ -43,10 +43,11 @@ def seed_archive(store: Store, events: EventBook | None = None, articles: list[S
                     title=SEED_EVENT_TITLE, topic=SEED_TOPIC, published=article.published,
                     outlet=article.outlet, when=now, seeded=True,
                 )
+            else:
+                store.add_event_member(event_id, published=article.published, outlet=article.outlet, when=now)
             article_id = store.insert_article(
                 item, topics=[SEED_TOPIC], keywords=[], event_id=event_id, similarity=None, when=now
             )
-            store.add_event_member(event_id, published=article.published, outlet=article.outlet, when=now)
             store.mark_seen(keys, "seeded", article_id, now)
             events.record(article_id, event_id, item, now)
             added += 1

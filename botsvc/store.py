@@ -136,22 +136,24 @@ class Store:
         return None  # pragma: no cover
 
     def mark_seen(self, keys: list[str], decision: str, article_id: int | None, when: datetime) -> None:
+        """Record identity keys. Call inside :meth:`atomic` (the hot path adds no savepoint)."""
         stamp = iso(when)
-        with self.db.atomic():
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO seen_items (key, decision, article_id, first_seen) VALUES (?, ?, ?, ?)",
-                [(key, decision, article_id, stamp) for key in keys],
-            )
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO seen_items (key, decision, article_id, first_seen) VALUES (?, ?, ?, ?)",
+            [(key, decision, article_id, stamp) for key in keys],
+        )
 
     # -- events ---------------------------------------------------------------
     def create_event(
         self, *, title: str, topic: str | None, published: datetime | None, outlet: str,
         when: datetime, seeded: bool = False,
     ) -> int:
+        """A new event whose first member (published by ``outlet``) is being stored."""
         cursor = self.db.execute(
             "INSERT INTO events (title, topic, seeded, first_seen, last_seen, first_published, "
-            "last_published, member_count, outlets) VALUES (?, ?, ?, ?, ?, ?, ?, 0, '[]')",
-            (title, topic, int(seeded), iso(when), iso(when), iso(published), iso(published)),
+            "last_published, member_count, outlets) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            (title, topic, int(seeded), iso(when), iso(when), iso(published), iso(published),
+             json.dumps([outlet], ensure_ascii=False)),
         )
         return int(cursor.lastrowid)
 
