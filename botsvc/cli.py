@@ -203,7 +203,7 @@ def demo(db_path: str, config_path: str | None, verbose: int) -> None:
     try:
         added = app.ensure_seeded()
         click.echo(f"Seeded the archive with {added} reports of one known event "
-                   f"(South Korea ends GSOMIA, Aug 2019); stories about it will not be alerted.")
+                   f"(South Korea ends GSOMIA, Aug 2019); repeats of them are never alerted.")
         click.echo(f"Polling {len(app.targets())} sample feeds from {config_path} …\n")
         _poll(app, (), as_json=False)
     finally:
