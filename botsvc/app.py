@@ -53,6 +53,6 @@ def open_app(config_path: str | Path, db_path: str | Path, *, config: Config | N
     """Load config (raises ConfigError) and open the store (raises StoreError)."""
     config = config or load_config(config_path)
     store = open_store(db_path)
-    events = EventBook(store)
+    events = EventBook(store, config.dedup)
     processor = Processor(store, Relevance(config.topics), events)
     return App(config=config, store=store, events=events, processor=processor, policy=config.fetch)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from botsvc.clustering import DEFAULT_THRESHOLD, DEFAULT_WINDOW_DAYS
 from botsvc.fetch import FetchPolicy
 
 
@@ -54,9 +55,9 @@ class FeedConfig:
 
 @dataclass(frozen=True)
 class DedupSettings:
-    threshold: float = 0.5
-    """Similarity (0..1) at or above which an item joins an existing event."""
-    window_days: float = 7.0
+    threshold: float = DEFAULT_THRESHOLD
+    """Similarity (0..1, weighted containment) at or above which an item joins an existing event."""
+    window_days: float = DEFAULT_WINDOW_DAYS
     """An item joins an event only within this many days of the event's last member."""
 
 

@@ -3,6 +3,8 @@
 Fetching overlaps on the network; parsing may run in worker processes; judging and
 storing happen feed by feed in configuration order, each feed in one transaction
 together with its new fetch state (so a stored ETag always has its items stored too).
+A feed is judged as soon as it and every feed before it are fetched and parsed, so
+storing overlaps with the fetching and parsing of later feeds.
 """
 
 from __future__ import annotations
@@ -49,11 +51,19 @@ class FeedReport:
     outcomes: list[ItemOutcome] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(repr=False)
 class CycleReport:
     feeds: list[FeedReport]
     started: datetime
     finished: datetime
+
+    def __repr__(self) -> str:
+        # Short on purpose: the generated repr spells out every item of every feed (tens of
+        # MB for a big cycle), and asyncio.run() formats the repr of its main task's result
+        # when it restores the SIGINT handler, so `asyncio.run(run_cycle(...))` paid for it.
+        items = sum(len(feed.outcomes) for feed in self.feeds)
+        return (f"CycleReport(feeds=<{len(self.feeds)} FeedReport>, items={items}, "
+                f"started={self.started!r}, finished={self.finished!r})")
 
     @property
     def outcomes(self) -> list[ItemOutcome]:
@@ -202,7 +212,11 @@ async def run_cycle(
         # feeds are still being fetched and parsed; recording stays in target order.
         async with aclosing(_fetch_and_parse(targets, store, policy, executor)) as fetched:
             async for target, result, parsed in fetched:
-                report = _record(store, processor, target, result, parsed)
+                try:
+                    report = _record(store, processor, target, result, parsed)
+                except BaseException:
+                    processor.events.reload()  # the feed's transaction was rolled back
+                    raise
                 if report.status == "error":
                     log.warning("feed %s: %s", target.name, report.error)
                 elif report.warning:

@@ -31,6 +31,17 @@ class FeedItem:
     language: str | None = None
     body: str = ""
     """Full text when the feed carries it (content:encoded); plain text."""
+    estimated_published: datetime | None = None
+    """For an undated item only: the date of its nearest dated neighbour in the feed.
+
+    Feeds list entries in order, so an undated entry was published about when the entry
+    beside it was. Used to place the item in time for event windows, never shown as its date.
+    """
+
+    @property
+    def event_time(self) -> datetime | None:
+        """The best known publication time: the real one, else the estimate."""
+        return self.published or self.estimated_published
 
 
 @dataclass

@@ -150,3 +150,27 @@ def identity_keys(item: FeedItem) -> list[str]:
     if title:
         keys.append(f"title:{item.source.casefold()}\x1f{title}")
     return keys
+
+
+def estimate_missing_dates(dates: list[datetime | None]) -> list[datetime | None]:
+    """For each missing date in feed order, the date of the nearest dated entry after it, else before it.
+
+    Feeds list entries newest first (or, rarely, oldest first), so an undated entry sits
+    between the entries published just before and just after it. The entry after it is
+    preferred: in the usual newest-first order that is the earlier one, so the estimate
+    never lies in the future. Entries that have a date get None.
+    """
+    estimates: list[datetime | None] = [None] * len(dates)
+    following: datetime | None = None
+    for i in range(len(dates) - 1, -1, -1):
+        if dates[i] is not None:
+            following = dates[i]
+        else:
+            estimates[i] = following
+    preceding: datetime | None = None
+    for i, date in enumerate(dates):
+        if date is not None:
+            preceding = date
+        elif estimates[i] is None:
+            estimates[i] = preceding
+    return estimates

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import feedparser
 
 from botsvc.models import FeedItem
-from botsvc.normalise import canonical_url, clean_text, strip_html, to_utc
+from botsvc.normalise import canonical_url, clean_text, estimate_missing_dates, strip_html, to_utc
 
 
 # ASCII characters clean_text() removes: C0 controls and DEL, except tab and newline.
@@ -140,5 +140,8 @@ def parse_feed(
                 body=body_text,
             )
         )
+    estimates = estimate_missing_dates([item.published for item in items])
+    items = [replace(item, estimated_published=estimate) if estimate else item
+             for item, estimate in zip(items, estimates)]
     warning = f"malformed feed, items recovered ({type(problem).__name__})" if problem is not None else None
     return ParsedFeed(title=feed_title, items=items, warning=warning)

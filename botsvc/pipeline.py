@@ -22,7 +22,7 @@ _KEY_REASONS = {"guid": "same GUID as an item already seen in this feed",
 
 def _sort_key(pair: tuple[int, FeedItem], now: datetime) -> tuple[datetime, int]:
     index, item = pair
-    return (item.published or now, index)
+    return (item.event_time or now, index)
 
 
 class Processor:
@@ -86,12 +86,18 @@ class Processor:
             event_id = placement.event_id
             decision, reason = "duplicate", placement.reason
             self.store.add_event_member(event_id, published=item.published, outlet=item.source, when=now)
+        fingerprint = placement.fingerprint
+        event_time = placement.event_time or item.event_time or now
         article_id = self.store.insert_article(
             item, topics=topic_names, keywords=keywords, event_id=event_id,
             similarity=placement.similarity, when=now,
+            fingerprint=fingerprint.to_bytes() if fingerprint is not None else None,
+            event_time=event_time, duplicate_of=placement.duplicate_of,
+            placement=reason, neighbours=placement.neighbours,
         )
         self.store.mark_seen(keys, decision, article_id, now)
-        self.events.record(article_id, event_id, item, now)
+        if fingerprint is not None:
+            self.events.record(article_id, event_id, fingerprint, event_time)
         return ItemOutcome(
             item=item, decision=decision, reason=reason, topics=topic_names,
             matched_keywords=keywords, article_id=article_id, event_id=event_id,

@@ -6,7 +6,7 @@ new item about the same event joins it and is never alerted.
 
 from __future__ import annotations
 
-from botsvc.events import EventBook
+from botsvc.events import EventBook, item_fingerprint
 from botsvc.models import FeedItem
 from botsvc.normalise import identity_keys
 from botsvc.seed_data import SEED_EVENT_TITLE, SeedArticle, load_seed_articles
@@ -45,10 +45,13 @@ def seed_archive(store: Store, events: EventBook | None = None, articles: list[S
                 )
             else:
                 store.add_event_member(event_id, published=article.published, outlet=article.outlet, when=now)
+            fingerprint = item_fingerprint(item)
+            event_time = article.published or now
             article_id = store.insert_article(
-                item, topics=[SEED_TOPIC], keywords=[], event_id=event_id, similarity=None, when=now
+                item, topics=[SEED_TOPIC], keywords=[], event_id=event_id, similarity=None, when=now,
+                fingerprint=fingerprint.to_bytes(), event_time=event_time, placement="seeded archive",
             )
             store.mark_seen(keys, "seeded", article_id, now)
-            events.record(article_id, event_id, item, now)
+            events.record(article_id, event_id, fingerprint, event_time)
             added += 1
     return added

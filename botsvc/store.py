@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -198,20 +198,43 @@ class Store:
     # -- articles -------------------------------------------------------------
     def insert_article(
         self, item: FeedItem, *, topics: list[str], keywords: list[str], event_id: int | None,
-        similarity: float | None, when: datetime,
+        similarity: float | None, when: datetime, fingerprint: bytes | None = None,
+        event_time: datetime | None = None, duplicate_of: int | None = None, placement: str = "",
+        neighbours: list[tuple[int, float]] | None = None,
     ) -> int:
         cursor = self.db.execute(
             "INSERT INTO articles (feed, guid, url, title, summary, body, published, source, language, "
-            "topics, matched_keywords, event_id, similarity, first_seen) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "topics, matched_keywords, event_id, similarity, first_seen, fingerprint, event_time, "
+            "duplicate_of, placement, neighbours) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 item.feed, item.guid, item.link, item.title, item.summary, item.body,
                 iso(item.published), item.source, item.language,
                 json.dumps(topics, ensure_ascii=False), json.dumps(keywords, ensure_ascii=False),
-                event_id, similarity, iso(when),
+                event_id, similarity, iso(when), fingerprint, iso(event_time or item.event_time or when),
+                duplicate_of, placement, json.dumps(neighbours or []),
             ),
         )
         return int(cursor.lastrowid)
+
+    def article_fingerprints(self, backfill: Callable[[str, str, str], bytes]) -> list[dict]:
+        """``id, event_id, fingerprint, event_time`` of every article, in storage order.
+
+        Articles stored before fingerprints existed get one from ``backfill(title,
+        summary, body)``, saved so the next start-up reads it.
+        """
+        missing = self.db.execute(
+            "SELECT id, title, summary, body FROM articles WHERE fingerprint IS NULL AND event_id IS NOT NULL"
+        ).fetchall()
+        if missing:
+            with self.atomic():
+                self.db.conn.executemany(
+                    "UPDATE articles SET fingerprint = ? WHERE id = ?",
+                    [(backfill(title, summary, body), article_id) for article_id, title, summary, body in missing],
+                )
+        return self.query(
+            "SELECT id, event_id, fingerprint, event_time FROM articles WHERE event_id IS NOT NULL ORDER BY id"
+        )
 
     def article(self, article_id: int) -> dict | None:
         rows = self._decode_articles(self.query("SELECT * FROM articles WHERE id = ?", (article_id,)))

@@ -51,11 +51,15 @@ def test_same_link_new_guid_and_same_title_same_outlet_are_duplicates(tmp_path):
     assert proc.store.counts()["articles"] == 1
 
 
-def test_same_title_from_another_outlet_is_not_an_exact_duplicate(tmp_path):
+def test_same_title_from_another_outlet_is_a_near_duplicate_stored_in_the_same_event(tmp_path):
     proc = processor(tmp_path / "p.db")
-    judge(proc, item("g1"))
+    [first] = judge(proc, item("g1"))
     [other] = judge(proc, item("x1", feed="other", source="Other"))
-    assert other.decision == "new"
+    assert other.decision == "duplicate" and other.duplicate_of == first.article_id
+    assert other.event_id == first.event_id and other.article_id != first.article_id
+    assert "similar to article" in other.reason and other.similarity == 1.0
+    event = proc.store.event(first.event_id)
+    assert event["member_count"] == 2 and event["outlets"] == ["Wire", "Other"]
 
 
 def test_irrelevant_items_are_remembered_but_not_stored(tmp_path):

@@ -38,4 +38,4 @@ def test_run_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path):
     log = err.read_text()
     assert "seeded archive: 5 article(s)" in log
     assert "stopping" in log and "stopped" in log and "Traceback" not in log
-    assert out.read_text().count("[event ") >= 10
+    assert out.read_text().count("[event ") >= 5  # rewrites by other outlets fold into these
