@@ -25,7 +25,7 @@ from botsvc.config import ConfigError, load_config, summarise
 from botsvc.cycle import CycleReport, run_cycle
 from botsvc.digest import build_digest
 from botsvc.models import ItemOutcome
-from botsvc.store import StoreError, iso
+from botsvc.store import StoreError, iso, open_store
 
 DEFAULT_DB = "botsvc.db"
 DEFAULT_CONFIG = "feeds.toml"
@@ -175,6 +175,39 @@ def check_config(db_path: str, config_path: str, verbose: int) -> None:
     config = load_config(config_path)
     click.echo(summarise(config))
     click.echo(f"{config_path}: OK")
+
+
+@cli.command()
+@click.argument("ref", metavar="URL_OR_GUID")
+@common
+def explain(ref: str, db_path: str, config_path: str, verbose: int) -> None:
+    """Say why the item with this link or GUID was alerted, suppressed or judged irrelevant."""
+    from botsvc import explain as explaining
+
+    store = open_store(db_path)
+    try:
+        found = explaining.explain(store, ref)
+        for n, explanation in enumerate(found):
+            click.echo(("\n" if n else "") + explaining.render(explanation))
+    finally:
+        store.close()
+    if not found:
+        _fail(f"{ref}: no item with this link or GUID has been seen", 1)
+
+
+@cli.command("rebuild-events")
+@common
+def rebuild_events(db_path: str, config_path: str, verbose: int) -> None:
+    """Re-group stored articles into events with the current [dedup] settings."""
+    from botsvc.rebuild import rebuild_events as rebuild
+
+    config = load_config(config_path)
+    store = open_store(db_path)
+    try:
+        report = rebuild(store, config.dedup)
+    finally:
+        store.close()
+    click.echo(f"{report.summary()} (threshold {config.dedup.threshold}, window {config.dedup.window_days} days)")
 
 
 def examples_dir() -> Path:

@@ -191,6 +191,31 @@ class Store:
             (event_id,),
         ))
 
+    def refresh_event(self, event_id: int) -> None:
+        """Recompute an event's span, size and outlets from its member articles.
+
+        Used after members moved between events (``botsvc rebuild-events``); an event
+        left without members is deleted. A non-seeded event is titled after its first report.
+        """
+        members = self.query(
+            "SELECT title, source, published, first_seen FROM articles WHERE event_id = ? "
+            "ORDER BY event_time, id", (event_id,),
+        )
+        if not members:
+            self.db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+            return
+        outlets = list(dict.fromkeys(m["source"] for m in members))
+        published = sorted(m["published"] for m in members if m["published"])
+        seen = sorted(m["first_seen"] for m in members)
+        self.db.execute(
+            "UPDATE events SET title = CASE WHEN seeded THEN title ELSE ? END, first_seen = ?, "
+            "last_seen = ?, first_published = ?, last_published = ?, member_count = ?, outlets = ? "
+            "WHERE id = ?",
+            (members[0]["title"], seen[0], seen[-1], published[0] if published else None,
+             published[-1] if published else None, len(members),
+             json.dumps(outlets, ensure_ascii=False), event_id),
+        )
+
     def seeded_event_id(self) -> int | None:
         row = self.db.execute("SELECT id FROM events WHERE seeded = 1 ORDER BY id LIMIT 1").fetchone()
         return int(row[0]) if row else None

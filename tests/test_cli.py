@@ -147,3 +147,57 @@ def test_unwritable_database_is_a_clear_error(tmp_path):
     result = run_cli("seed", "--db", str(blocker / "sub" / "x.db"), "--config", str(EXAMPLES))
     assert result.exit_code == 1
     assert "cannot open database" in result.stderr
+
+
+def test_poll_json_reports_near_duplicates_with_their_match(tmp_path):
+    db = str(tmp_path / "bot.db")
+    rows = json_lines(run_cli("poll", "--once", "--json", "--db", db, "--config", str(EXAMPLES)).stdout)
+    near = [r for r in rows if r["decision"] == "duplicate" and r["reason"].startswith("similar to article")]
+    assert near, "rewrites by other outlets should fold into events"
+    for row in near:
+        assert row["duplicate_of"] and 0 < row["similarity"] <= 1 and row["event_id"]
+    assert len({r["event_id"] for r in rows if r["event_id"]}) < sum(r["decision"] != "irrelevant" for r in rows)
+
+
+def test_explain_alerted_suppressed_irrelevant_and_unknown(tmp_path):
+    db = str(tmp_path / "bot.db")
+    rows = json_lines(run_cli("poll", "--once", "--json", "--db", db, "--config", str(EXAMPLES)).stdout)
+    new = next(r for r in rows if r["decision"] == "new")
+    near = next(r for r in rows if r["decision"] == "duplicate" and r["reason"].startswith("similar to"))
+    skipped = next(r for r in rows if r["decision"] == "irrelevant")
+
+    out = run_cli("explain", new["link"], "--db", db).stdout
+    assert f"alerted: opened event {new['event_id']}" in out
+    assert "matched keywords: " + ", ".join(new["matched_keywords"]) in out
+
+    out = run_cli("explain", near["guid"], "--db", db).stdout
+    assert f"near-duplicate of article {near['duplicate_of']}" in out
+    assert "nearest archive articles when judged:" in out and f"article {near['duplicate_of']} " in out
+    assert f"event {near['event_id']}:" in out
+
+    out = run_cli("explain", skipped["guid"], "--db", db).stdout
+    assert "irrelevant: no topic rule matched" in out
+
+    unknown = run_cli("explain", "https://nowhere.example/none", "--db", db)
+    assert unknown.exit_code == 1 and "no item with this link or GUID" in unknown.stderr
+
+
+def test_explain_an_exact_repeat_names_the_original(tmp_path):
+    db = str(tmp_path / "bot.db")
+    rows = json_lines(run_cli("poll", "--once", "--json", "--db", db, "--config", str(EXAMPLES)).stdout)
+    repeat = next(r for r in rows if r["decision"] == "duplicate" and r["reason"].startswith("same link"))
+    out = run_cli("explain", repeat["guid"], "--db", db).stdout
+    assert f"exact repeat of article {repeat['duplicate_of']} (same GUID, link" in out
+
+
+def test_rebuild_events_with_a_new_threshold_keeps_every_article(tmp_path):
+    db = str(tmp_path / "bot.db")
+    run_cli("poll", "--once", "--json", "--db", db, "--config", str(EXAMPLES))
+    strict = tmp_path / "strict.toml"
+    strict.write_text(EXAMPLES.read_text().replace("[defaults]", "[dedup]\nthreshold = 0.95\n\n[defaults]")
+                      .replace('url = "feeds/', f'url = "{EXAMPLES.parent}/feeds/'))
+    result = run_cli("rebuild-events", "--db", db, "--config", str(strict))
+    assert result.exit_code == 0, result.output
+    assert "45 article(s) re-grouped" in result.stdout and "threshold 0.95" in result.stdout
+    back = run_cli("rebuild-events", "--db", db, "--config", str(EXAMPLES))
+    assert back.exit_code == 0 and "45 article(s) re-grouped" in back.stdout

@@ -57,3 +57,29 @@ def test_identity_keys_cover_guid_url_and_title_per_outlet():
     assert keys[0] == "guid:f\x1fg1"
     assert "url:https://x.org/a" in keys
     assert any(k.startswith("title:outlet\x1fa story") for k in keys)
+
+
+def test_missing_dates_are_estimated_from_the_next_dated_entry_else_the_previous():
+    from datetime import datetime
+
+    from botsvc.normalise import estimate_missing_dates
+
+    d1, d2 = datetime(2019, 8, 23), datetime(2019, 8, 22)
+    assert estimate_missing_dates([None, d1, None, d2, None]) == [d1, None, d2, None, d2]
+    assert estimate_missing_dates([None, None]) == [None, None]
+    assert estimate_missing_dates([]) == []
+
+
+def test_parse_feed_places_an_undated_item_beside_its_neighbour_but_keeps_it_undated():
+    from botsvc.parse import parse_feed
+
+    rss = b"""<rss version="2.0"><channel><title>T</title>
+      <item><title>Newest</title><guid>a</guid><pubDate>Fri, 23 Aug 2019 10:00:00 GMT</pubDate></item>
+      <item><title>Undated flash</title><guid>b</guid></item>
+      <item><title>Older</title><guid>c</guid><pubDate>Thu, 22 Aug 2019 14:05:00 GMT</pubDate></item>
+    </channel></rss>"""
+    items = parse_feed(rss, feed="t", source="T").items
+    flash = items[1]
+    assert flash.published is None
+    assert flash.estimated_published == items[2].published == flash.event_time
+    assert items[0].estimated_published is None and items[0].event_time == items[0].published

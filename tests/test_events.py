@@ -1,0 +1,190 @@
+"""Event placement through the real pipeline and SQLite: rewrites fold, new developments open events."""
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from botsvc.app import open_app
+from botsvc.config import DedupSettings, load_config
+from botsvc.events import EventBook
+from botsvc.models import FeedItem
+from botsvc.pipeline import Processor
+from botsvc.rebuild import rebuild_events
+from botsvc.relevance import Relevance
+from botsvc.seed import seed_archive
+from botsvc.seed_data import load_seed_articles
+from botsvc.store import open_store
+
+ROOT_CONFIG = Path(__file__).resolve().parents[1] / "feeds.toml"
+AUG_22 = datetime(2019, 8, 22, 10, 0, tzinfo=timezone.utc)
+
+
+def item(guid, title, summary="", *, source="Wire", published=AUG_22, body=""):
+    return FeedItem(feed=source, guid=guid, link=f"https://{source.lower().replace(' ', '')}.example/{guid}",
+                    title=title, summary=summary, published=published, source=source, body=body)
+
+
+EXPORT_CURBS = item(
+    "curbs-1", "Japan tightens export controls on chip materials bound for South Korea",
+    "Tokyo will require case-by-case licences for fluorinated polyimide, photoresist and hydrogen "
+    "fluoride shipped to South Korea from July 4, in a row over wartime labour rulings.",
+    published=datetime(2019, 7, 1, 5, 0, tzinfo=timezone.utc),
+)
+EXPORT_CURBS_REWRITE = item(
+    "x-77", "Tokyo to curb shipments of photoresist, hydrogen fluoride to Korean chipmakers",
+    "South Korean chipmakers face licence checks on three materials as Japan drops fast-track "
+    "export treatment from July 4 amid a dispute over forced labour compensation.",
+    source="Pacific Desk", published=datetime(2019, 7, 1, 9, 30, tzinfo=timezone.utc),
+)
+WHITE_LIST = item(
+    "wl-1", "Japan's cabinet removes South Korea from export white list of trusted trade partners",
+    "The cabinet approved dropping South Korea from the list of countries granted simplified "
+    "export procedures, effective August 28; Seoul vowed to respond.",
+    source="Ledger", published=datetime(2019, 8, 2, 2, 0, tzinfo=timezone.utc),
+)
+
+
+@pytest.fixture
+def processor(tmp_path):
+    config = load_config(ROOT_CONFIG)
+    store = open_store(tmp_path / "events.db")
+    proc = Processor(store, Relevance(config.topics), EventBook(store, config.dedup))
+    yield proc
+    store.close()
+
+
+def judge(proc, *items):
+    with proc.store.atomic():
+        return proc.process(list(items))
+
+
+def test_a_reworded_rewrite_by_another_outlet_joins_the_event(processor):
+    [first] = judge(processor, EXPORT_CURBS)
+    [rewrite] = judge(processor, EXPORT_CURBS_REWRITE)
+    assert first.decision == "new"
+    assert rewrite.decision == "duplicate" and rewrite.event_id == first.event_id
+    assert rewrite.duplicate_of == first.article_id and 0.16 <= rewrite.similarity < 1
+    event = processor.store.event(first.event_id)
+    assert event["member_count"] == 2 and event["outlets"] == ["Wire", "Pacific Desk"]
+    assert event["first_published"].startswith("2019-07-01T05:00")
+
+
+def test_rewrites_in_one_feed_batch_fold_into_one_event(processor):
+    outcomes = judge(processor, EXPORT_CURBS_REWRITE, EXPORT_CURBS)
+    assert [o.decision for o in outcomes] == ["duplicate", "new"]  # the earlier report opens the event
+    assert outcomes[0].event_id == outcomes[1].event_id
+
+
+def test_same_topic_but_a_different_development_opens_a_new_event(processor):
+    [curbs] = judge(processor, EXPORT_CURBS)
+    [white_list] = judge(processor, WHITE_LIST)
+    assert white_list.decision == "new" and white_list.event_id != curbs.event_id
+
+
+def test_a_repeat_after_the_time_window_opens_a_new_event(processor):
+    window = processor.events.settings.window_days
+    [first] = judge(processor, EXPORT_CURBS)
+    later = replace(EXPORT_CURBS_REWRITE, published=EXPORT_CURBS.published + timedelta(days=window + 1))
+    [again] = judge(processor, later)
+    assert again.decision == "new" and again.event_id != first.event_id
+    assert "days away" in again.reason
+
+
+def test_the_window_runs_from_the_events_latest_member(processor):
+    window = processor.events.settings.window_days
+    step = timedelta(days=window * 0.8)
+    first = judge(processor, EXPORT_CURBS)[0]
+    second = judge(processor, replace(EXPORT_CURBS_REWRITE, published=EXPORT_CURBS.published + step))[0]
+    third = judge(processor, replace(EXPORT_CURBS_REWRITE, guid="x-78", source="Third",
+                                     published=EXPORT_CURBS.published + 2 * step))[0]
+    assert second.event_id == first.event_id == third.event_id
+
+
+def test_the_index_is_rebuilt_from_sqlite_after_a_restart(tmp_path):
+    path = tmp_path / "restart.db"
+    config = load_config(ROOT_CONFIG)
+    store = open_store(path)
+    first = judge(Processor(store, Relevance(config.topics), EventBook(store, config.dedup)), EXPORT_CURBS)[0]
+    store.close()
+
+    store = open_store(path)
+    again = Processor(store, Relevance(config.topics), EventBook(store, config.dedup))
+    [rewrite] = judge(again, EXPORT_CURBS_REWRITE)
+    assert rewrite.decision == "duplicate" and rewrite.event_id == first.event_id
+    store.close()
+
+
+def test_articles_stored_without_fingerprints_are_backfilled(processor):
+    judge(processor, EXPORT_CURBS)
+    processor.store.db.execute("UPDATE articles SET fingerprint = NULL")
+    book = EventBook(processor.store, processor.events.settings)
+    assert processor.store.db.execute("SELECT count(*) FROM articles WHERE fingerprint IS NULL").fetchone()[0] == 0
+    found = book.place(EXPORT_CURBS_REWRITE, AUG_22)
+    assert found.event_id is not None
+
+
+def test_a_rolled_back_feed_leaves_nothing_in_the_index(processor):
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        with processor.store.atomic():
+            processor.process([EXPORT_CURBS])
+            raise Boom
+    processor.events.reload()
+    assert processor.store.counts()["articles"] == 0
+    [again] = judge(processor, EXPORT_CURBS_REWRITE)
+    assert again.decision == "new"
+
+
+@pytest.mark.parametrize("leave_own_text_out", [False, True], ids=["full archive", "own report left out"])
+def test_each_seeded_report_as_headline_and_lead_is_a_duplicate_of_the_seeded_event(tmp_path, leave_own_text_out):
+    config = load_config(ROOT_CONFIG)
+    seeds = load_seed_articles()
+    for n, seed in enumerate(seeds):
+        store = open_store(tmp_path / f"seed-{leave_own_text_out}-{n}.db")
+        book = EventBook(store, config.dedup)
+        archive = [s for s in seeds if s is not seed] if leave_own_text_out else seeds
+        seed_archive(store, book, archive)
+        proc = Processor(store, Relevance(config.topics), book)
+        syndicated = FeedItem(feed="aggregator", guid=f"agg-{n}", link=f"https://aggregator.example/{n}",
+                              title=seed.title, summary=seed.lead, published=seed.published, source="Aggregator")
+        [outcome] = judge(proc, syndicated)
+        assert outcome.decision == "duplicate", (seed.title, outcome.reason)
+        assert outcome.event_id == store.seeded_event_id()
+        store.close()
+
+
+def test_rebuild_events_regroups_without_losing_articles(tmp_path):
+    config = load_config(ROOT_CONFIG)
+    strict = replace(config.dedup, threshold=0.99)
+    store = open_store(tmp_path / "rebuild.db")
+    proc = Processor(store, Relevance(config.topics), EventBook(store, strict))
+    seed_archive(store, proc.events)
+    judge(proc, EXPORT_CURBS, EXPORT_CURBS_REWRITE, WHITE_LIST)
+    articles = store.counts()["articles"]
+    assert store.db.execute("SELECT count(*) FROM events").fetchone()[0] == 4  # seeded + 3
+
+    report = rebuild_events(store, config.dedup)
+    assert report.articles == articles == store.counts()["articles"]
+    assert report.events_before == 4 and report.events_after == 3 and report.moved == 1
+    rows = store.query("SELECT guid, event_id, duplicate_of, similarity FROM articles WHERE feed != 'seed'")
+    by_guid = {r["guid"]: r for r in rows}
+    assert by_guid["x-77"]["event_id"] == by_guid["curbs-1"]["event_id"] != by_guid["wl-1"]["event_id"]
+    event = store.event(by_guid["curbs-1"]["event_id"])
+    assert event["member_count"] == 2 and event["outlets"] == ["Wire", "Pacific Desk"]
+    assert store.event(store.seeded_event_id())["member_count"] == 5
+
+    again = rebuild_events(store, config.dedup)
+    assert again.moved == 0 and again.events_after == 3
+    store.close()
+
+
+def test_open_app_uses_the_configured_dedup_settings(tmp_path):
+    config = load_config(ROOT_CONFIG)
+    config = replace(config, dedup=DedupSettings(threshold=0.9, window_days=2))
+    app = open_app(ROOT_CONFIG, tmp_path / "app.db", config=config)
+    assert app.events.assigner.threshold == 0.9 and app.events.assigner.window == timedelta(days=2)
+    app.close()
