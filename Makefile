@@ -22,6 +22,8 @@ run: $(STAMP)             ## poll the feeds in feeds.toml on their schedules (Ct
 	$(BIN)/botsvc run
 
 bench: $(STAMP)           ## speed and quality benchmarks (print their figures)
+	$(BIN)/python benchmarks/quality.py examples
+	$(BIN)/python benchmarks/dedup_speed.py
 	$(BIN)/python benchmarks/poll_speed.py
 
 clean:

@@ -1,0 +1,39 @@
+"""The quality targets on the bundled labelled feeds, measured by benchmarks/quality.py's own code."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import quality  # noqa: E402
+
+
+def test_pairwise_scores_count_pairs():
+    truth = {"a": "x", "b": "x", "c": "y"}
+    assert quality.pairwise(truth, {"a": 1, "b": 1, "c": 2}) == (1.0, 1.0, 1.0)
+    precision, recall, f1 = quality.pairwise(truth, {"a": 1, "b": 2, "c": 2})
+    assert (precision, recall, f1) == (0.0, 0.0, 0.0)
+    precision, recall, _ = quality.pairwise(truth, {"a": 1, "b": 1, "c": 1})
+    assert precision == 1 / 3 and recall == 1.0
+
+
+def test_bundled_labelled_feeds_meet_the_quality_targets():
+    figures = quality.evaluate(ROOT / "examples", ROOT / "feeds.toml", quality.SEEDED_LABEL)
+    assert figures["labelled items not found in feeds"] == 0 and figures["feeds failed"] == 0
+    assert figures["relevance precision"] >= 0.95 and figures["relevance recall"] >= 0.95
+    assert figures["clustering pairwise f1"] >= 0.90
+    assert figures["seeded-event items alerted"] == 0
+    assert figures["alerts that would be posted"] >= figures["distinct new events in labels"]
+
+
+def test_quality_script_prints_name_value_lines():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), str(ROOT / "examples")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    names = [line.split(": ", 1)[0] for line in proc.stdout.splitlines()]
+    for name in ("relevance precision", "relevance recall", "clustering pairwise precision",
+                 "clustering pairwise recall", "clustering pairwise f1", "alerts that would be posted",
+                 "distinct new events in labels", "seeded-event items alerted"):
+        assert name in names
