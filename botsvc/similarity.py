@@ -492,7 +492,10 @@ class SimilarityIndex:
         if k > 0 or (restricted and not score_all):
             met, mass = self._walk(q)
             if k > 0:
-                general = met if len(met) <= rescore else met[np.argpartition(-mass, rescore - 1)[:rescore]]
+                # When a restricted query is asked too, the unrestricted one only reports
+                # neighbours (for explanations): a shorter shortlist is enough.
+                wide = min(rescore, max(2 * k, 8)) if restricted else rescore
+                general = met if len(met) <= wide else met[np.argpartition(-mass, wide - 1)[:wide]]
             if restricted and not score_all:
                 if focus is not None:
                     keep = np.zeros(len(self._doc_ids), dtype=bool)
