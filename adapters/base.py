@@ -12,16 +12,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from botsvc.models import Digest
+from botsvc.models import ChannelAddress, Digest
 
-
-@dataclass(frozen=True)
-class ChannelAddress:
-    """Where a message goes: platform, workspace/guild (if any) and channel id."""
-
-    platform: str
-    channel: str
-    workspace: str | None = None
+__all__ = ["Adapter", "ChannelAddress", "DeliveryError", "Limits", "Reply", "REGISTRY", "load_adapter"]
 
 
 @dataclass(frozen=True)

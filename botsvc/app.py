@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+
+from adapters.base import Adapter
 
 from botsvc.config import Config, FeedConfig, load_config
 from botsvc.cycle import FeedTarget
+from botsvc.delivery import queue_digests
 from botsvc.events import EventBook
 from botsvc.fetch import FetchPolicy
 from botsvc.pipeline import Processor
 from botsvc.relevance import Relevance
 from botsvc.seed import seed_archive
-from botsvc.store import Store, open_store
+from botsvc.outbox import Courier, FlushReport, RetryPolicy
+from botsvc.store import Store, open_store, utcnow
+from botsvc.subscriptions import all_subscriptions, parse_mode, subscribe
 
 
 @dataclass
@@ -42,6 +49,32 @@ class App:
     def ensure_seeded(self) -> int:
         """Load the seeded archive on first start; later calls add nothing."""
         return seed_archive(self.store, self.events)
+
+    def sync_subscriptions(self, now: datetime | None = None) -> None:
+        """Store ``[[subscriptions]]`` from the config; with none at all, subscribe the console.
+
+        A configured subscription already stored keeps its state (a paused one stays
+        paused until someone subscribes it again); only its mode follows the file.
+        """
+        now = now or utcnow()
+        existing = {(s.platform, s.workspace, s.channel, s.topic): s for s in all_subscriptions(self.store)}
+        for entry in self.config.subscriptions:
+            known = existing.get((entry.platform, entry.workspace, entry.channel, entry.topic))
+            if known is None:
+                subscribe(self.store, platform=entry.platform, channel=entry.channel, topic=entry.topic,
+                          mode=parse_mode(entry.mode), workspace=entry.workspace, origin="config", now=now)
+            elif str(known.mode) != str(parse_mode(entry.mode)):
+                self.store.db.execute("UPDATE subscriptions SET mode = ? WHERE id = ?",
+                                      (str(parse_mode(entry.mode)), known.id))
+        if not existing and not self.config.subscriptions:
+            subscribe(self.store, platform="console", channel="stdout", topic=self.config.default_topic,
+                      mode=parse_mode("realtime"), origin="default", now=now)
+
+    async def deliver(self, adapters: Mapping[str, Adapter], *, realtime: bool = True,
+                      policy: RetryPolicy = RetryPolicy()) -> FlushReport:
+        """Queue what is due for each subscription, then send everything pending."""
+        queue_digests(self.store, self.config, self.processor.clock(), realtime=realtime)
+        return await Courier(self.store, adapters, policy=policy, clock=self.processor.clock).flush()
 
 
 def feed_target(feed: FeedConfig) -> FeedTarget:

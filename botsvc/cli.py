@@ -25,7 +25,18 @@ from botsvc.config import ConfigError, load_config, summarise
 from botsvc.cycle import CycleReport, run_cycle
 from botsvc.digest import build_digest
 from botsvc.models import ItemOutcome
-from botsvc.store import StoreError, iso, open_store
+from botsvc.outbox import FlushReport
+from botsvc.platforms import available_adapters, missing_credentials
+from botsvc.store import StoreError, iso, open_store, utcnow
+from botsvc.subscriptions import (
+    PLATFORMS,
+    SubscriptionError,
+    all_subscriptions,
+    parse_mode,
+    subscribe,
+    unsubscribe,
+    validate,
+)
 
 DEFAULT_DB = "botsvc.db"
 DEFAULT_CONFIG = "feeds.toml"
@@ -93,26 +104,38 @@ def outcome_json(outcome: ItemOutcome) -> str:
     }, ensure_ascii=False)
 
 
-def _console_digest(app: App, report: CycleReport) -> None:
-    topic = app.config.topic(app.config.default_topic)
-    digest = build_digest(app.store, report.new_event_ids, title=topic.title)
-    if not digest.events:
-        return
-    adapter = load_adapter("console")
-    for payload in adapter.render(digest):
-        asyncio.run(adapter.send(ChannelAddress("console", "stdout"), payload))
+async def _deliver(app: App) -> FlushReport:
+    adapters = available_adapters()
+    try:
+        return await app.deliver(adapters)
+    finally:
+        for adapter in adapters.values():
+            await adapter.stop()
+
+
+def _delivery_summary(report: FlushReport) -> str:
+    text = f"delivered {report.delivered} message(s)"
+    if report.waiting:
+        text += f", {report.waiting} waiting for a retry"
+    if report.held:
+        text += f", {report.held} held (channel gone or bot removed)"
+    return text
 
 
 def _poll(app: App, feeds: tuple[str, ...], as_json: bool) -> CycleReport:
     targets = app.adhoc_targets(list(feeds)) if feeds else app.targets()
     app.ensure_seeded()
+    app.sync_subscriptions()
     report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy))
     if as_json:
         for outcome in report.outcomes:
             click.echo(outcome_json(outcome))
-    else:
-        _console_digest(app, report)
-    click.echo(f"botsvc: {report.summary()}", err=True)
+        click.echo(f"botsvc: {report.summary()}", err=True)
+        return report  # inspection only: what is due stays queued for the next delivering poll
+    delivery = asyncio.run(_deliver(app))
+    click.echo(f"botsvc: {report.summary()}; {_delivery_summary(delivery)}", err=True)
+    for error in delivery.errors:
+        click.echo(f"botsvc: {error}", err=True)
     return report
 
 
@@ -208,6 +231,101 @@ def rebuild_events(db_path: str, config_path: str, verbose: int) -> None:
     finally:
         store.close()
     click.echo(f"{report.summary()} (threshold {config.dedup.threshold}, window {config.dedup.window_days} days)")
+
+
+def _open_for_subscriptions(db_path: str, config_path: str):
+    config = load_config(config_path)
+    return config, open_store(db_path)
+
+
+@cli.command("subscribe")
+@click.option("--platform", required=True, type=click.Choice(PLATFORMS), help="Chat platform (adapter).")
+@click.option("--channel", required=True, help="Channel id; for a webhook platform, the webhook URL.")
+@click.option("--workspace", default="", help="Slack workspace / Discord guild id (optional).")
+@click.option("--topic", default=None, help="Topic name (default: the configured default topic).")
+@click.option("--mode", default="realtime", show_default=True, help='realtime, hourly, or "daily HH:MM Area/City".')
+@common
+def subscribe_cmd(platform: str, channel: str, workspace: str, topic: str | None, mode: str,
+                  db_path: str, config_path: str, verbose: int) -> None:
+    """Subscribe a channel to a topic (again: change its mode, resume it if paused)."""
+    config, store = _open_for_subscriptions(db_path, config_path)
+    try:
+        topic = topic or config.default_topic
+        try:
+            validate(platform, channel, topic, [t.name for t in config.topics])
+            parsed = parse_mode(mode)
+        except SubscriptionError as exc:
+            _fail(str(exc), 2)
+        sub, created = subscribe(store, platform=platform, channel=channel, topic=topic, mode=parsed,
+                                 workspace=workspace, origin="cli", now=utcnow())
+    finally:
+        store.close()
+    verb = "subscribed" if created else "updated"
+    click.echo(f"{verb}: {sub.label()} to {sub.topic}, {sub.mode} (subscription {sub.id})")
+    needed = missing_credentials(platform)
+    if needed:
+        click.echo(f"note: set {needed} in the environment so {platform} messages can be sent", err=True)
+
+
+@cli.command("unsubscribe")
+@click.option("--platform", required=True, type=click.Choice(PLATFORMS))
+@click.option("--channel", required=True)
+@click.option("--workspace", default="")
+@click.option("--topic", default=None, help="Only this topic (default: every topic of the channel).")
+@common
+def unsubscribe_cmd(platform: str, channel: str, workspace: str, topic: str | None,
+                    db_path: str, config_path: str, verbose: int) -> None:
+    """Remove a channel's subscriptions."""
+    store = open_store(db_path)
+    try:
+        removed = unsubscribe(store, platform=platform, channel=channel, topic=topic, workspace=workspace)
+    finally:
+        store.close()
+    if not removed:
+        _fail(f"{platform}:{channel} has no subscription{' to ' + topic if topic else ''}", 1)
+    click.echo(f"removed {removed} subscription(s)")
+
+
+@cli.command("subscriptions")
+@common
+def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
+    """List subscriptions."""
+    store = open_store(db_path)
+    try:
+        subs = all_subscriptions(store)
+    finally:
+        store.close()
+    if not subs:
+        click.echo("no subscriptions (poll and run subscribe the console when there are none)")
+    for sub in subs:
+        state = f"PAUSED: {sub.paused_reason}" if sub.paused else "active"
+        click.echo(f"{sub.id}  {sub.label()}  topic {sub.topic}  {sub.mode}  [{sub.origin}] {state}")
+
+
+@cli.command("status")
+@common
+def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
+    """Outbox, paused subscriptions and failing feeds."""
+    store = open_store(db_path)
+    try:
+        counts = {r["status"]: r["n"] for r in store.query("SELECT status, count(*) AS n FROM outbox GROUP BY status")}
+        waiting = store.query("SELECT id, platform, channel, attempts, last_error, created_at FROM outbox "
+                              "WHERE status != 'delivered' ORDER BY id")
+        paused = [s for s in all_subscriptions(store) if s.paused]
+        failing = store.query("SELECT name, consecutive_failures, last_error, last_success_at FROM feeds "
+                              "WHERE consecutive_failures > 0 ORDER BY name")
+    finally:
+        store.close()
+    click.echo(f"outbox: {counts.get('delivered', 0)} delivered, {counts.get('pending', 0)} pending, "
+               f"{counts.get('held', 0)} held")
+    for row in waiting:
+        click.echo(f"  message {row['id']} to {row['platform']} (queued {row['created_at']}, "
+                   f"{row['attempts']} attempt(s)): {row['last_error'] or 'not sent yet'}")
+    for sub in paused:
+        click.echo(f"paused: {sub.label()} ({sub.topic}): {sub.paused_reason}")
+    for feed in failing:
+        click.echo(f"failing feed: {feed['name']}: {feed['consecutive_failures']} failure(s), "
+                   f"last error {feed['last_error']}, last success {feed['last_success_at'] or 'never'}")
 
 
 def examples_dir() -> Path:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from botsvc.clustering import DEFAULT_THRESHOLD, DEFAULT_WINDOW_DAYS
 from botsvc.fetch import FetchPolicy
+from botsvc.subscriptions import SubscriptionError, parse_mode, validate
 
 
 class ConfigError(Exception):
@@ -62,6 +63,17 @@ class DedupSettings:
 
 
 @dataclass(frozen=True)
+class SubscriptionConfig:
+    """A ``[[subscriptions]]`` entry: stored at start-up like ``botsvc subscribe`` does."""
+
+    platform: str
+    channel: str
+    topic: str
+    mode: str = "realtime"
+    workspace: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     feeds: tuple[FeedConfig, ...]
@@ -69,6 +81,7 @@ class Config:
     default_topic: str
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     """The ``[fetch]`` table: timeouts, size cap, redirects, concurrency, User-Agent."""
+    subscriptions: tuple[SubscriptionConfig, ...] = ()
     dedup: DedupSettings = field(default_factory=DedupSettings)
 
     def topic(self, name: str) -> Topic:
@@ -238,7 +251,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         problem = re.sub(r"\s*\(at [^)]*\)", "", message)
         raise ConfigError(path, where.group(1) if where else "syntax", f"invalid TOML: {problem}") from None
     reader = _Reader(path, Path(path).resolve().parent)
-    reader.table(data, "", {"defaults", "fetch", "dedup", "feeds", "topics"})
+    reader.table(data, "", {"defaults", "fetch", "dedup", "feeds", "topics", "subscriptions"})
     defaults = reader.table(data.get("defaults", {}), "defaults", {"interval", "language", "topic"})
     default_interval = reader.duration(defaults.get("interval", "15m"), "defaults.interval")
     default_language = reader.text(defaults["language"], "defaults.language") if "language" in defaults else None
@@ -275,8 +288,30 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         feeds.append(FeedConfig(name=name, url=url, interval=interval, language=language,
                                 topics=feed_topics, enabled=enabled))
 
+    subscriptions = []
+    for i, raw in enumerate(reader.typed(data.get("subscriptions", []), "subscriptions", list)):
+        key = f"subscriptions[{i}]"
+        table = reader.table(raw, key, {"platform", "channel", "topic", "mode", "workspace"})
+        for required in ("platform", "channel"):
+            if required not in table:
+                raise reader.fail(f"{key}.{required}", "missing (every subscription needs a platform and a channel)")
+        entry = SubscriptionConfig(
+            platform=reader.text(table["platform"], f"{key}.platform"),
+            channel=reader.text(table["channel"], f"{key}.channel"),
+            topic=reader.text(table.get("topic", default_topic), f"{key}.topic"),
+            mode=reader.text(table.get("mode", "realtime"), f"{key}.mode"),
+            workspace=reader.text(table["workspace"], f"{key}.workspace") if "workspace" in table else "",
+        )
+        try:
+            validate(entry.platform, entry.channel, entry.topic, names)
+            parse_mode(entry.mode)
+        except SubscriptionError as exc:
+            raise reader.fail(key, str(exc)) from None
+        subscriptions.append(entry)
+
     return Config(
         path=path, feeds=tuple(feeds), topics=topics, default_topic=default_topic,
+        subscriptions=tuple(subscriptions),
         fetch=_settings(reader, data.get("fetch", {}), "fetch", FetchPolicy),
         dedup=_settings(reader, data.get("dedup", {}), "dedup", DedupSettings),
     )

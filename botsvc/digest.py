@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 
 from botsvc.models import Digest, DigestEvent, DigestStory
-from botsvc.store import Store, parse_iso, utcnow
+from botsvc.store import Store, iso, parse_iso, utcnow
 
 
 def _story(row: dict) -> DigestStory:
@@ -31,17 +32,51 @@ def digest_event(store: Store, event_id: int, *, update: bool = False) -> Digest
 
 
 def build_digest(
-    store: Store, event_ids: Iterable[int], *, title: str, now: datetime | None = None
+    store: Store, event_ids: Iterable[int], *, title: str, now: datetime | None = None,
+    updates: Iterable[int] = (),
 ) -> Digest:
-    """A digest of the given events, newest lead story first; seeded (archive) events never appear."""
+    """A digest of the given events, newest lead story first; seeded (archive) events never appear.
+
+    ``updates`` are events told before that have grown since: they follow as update lines.
+    """
     entries = []
-    for event_id in event_ids:
-        event = store.event(event_id)
-        if event is None or event["seeded"]:
-            continue
-        entry = digest_event(store, event_id)
-        if entry is not None:
-            entries.append(entry)
+    for event_ids_, update in ((event_ids, False), (updates, True)):
+        for event_id in event_ids_:
+            event = store.event(event_id)
+            if event is None or event["seeded"]:
+                continue
+            entry = digest_event(store, event_id, update=update)
+            if entry is not None:
+                entries.append(entry)
     epoch = datetime.min.replace(tzinfo=utcnow().tzinfo)
-    entries.sort(key=lambda e: e.headline.published or epoch, reverse=True)
+    entries.sort(key=lambda e: (not e.update, e.headline.published or epoch), reverse=True)
     return Digest(title=title, events=tuple(entries), generated_at=now or utcnow())
+
+
+def _story_json(story: DigestStory) -> dict:
+    return {"title": story.title, "source": story.source, "link": story.link,
+            "published": iso(story.published)}
+
+
+def _story_from(data: dict) -> DigestStory:
+    return DigestStory(data["title"], data["source"], data["link"], parse_iso(data["published"]))
+
+
+def digest_to_json(digest: Digest) -> str:
+    """The neutral digest as JSON, as the outbox keeps it until it is sent."""
+    return json.dumps({
+        "title": digest.title,
+        "generated_at": iso(digest.generated_at),
+        "events": [{"event_id": e.event_id, "update": e.update, "headline": _story_json(e.headline),
+                    "others": [_story_json(o) for o in e.others]} for e in digest.events],
+    }, ensure_ascii=False)
+
+
+def digest_from_json(text: str) -> Digest:
+    data = json.loads(text)
+    return Digest(
+        title=data["title"], generated_at=parse_iso(data["generated_at"]),
+        events=tuple(DigestEvent(e["event_id"], _story_from(e["headline"]),
+                                 tuple(_story_from(o) for o in e["others"]), e["update"])
+                     for e in data["events"]),
+    )

@@ -88,3 +88,12 @@ class Digest:
     title: str
     events: tuple[DigestEvent, ...]
     generated_at: datetime
+
+
+@dataclass(frozen=True)
+class ChannelAddress:
+    """Where a message goes: platform (adapter name), channel id, and workspace/guild if any."""
+
+    platform: str
+    channel: str
+    workspace: str | None = None

@@ -67,9 +67,12 @@ def test_poll_json_twice_second_run_is_all_duplicate(tmp_path):
     assert [r["guid"] for r in rows2] == [r["guid"] for r in rows]
     assert {r["decision"] for r in rows2} == {"duplicate"}
 
+    # --json only inspects; the next delivering poll posts the events found, once.
     digest = run_cli("poll", "--once", "--db", db, "--config", str(EXAMPLES))
     assert digest.exit_code == 0
-    assert "[event " not in digest.stdout  # nothing new: nothing posted
+    assert digest.stdout.count("[event ") == len({r["event_id"] for r in rows if r["decision"] == "new"})
+    again = run_cli("poll", "--once", "--db", db, "--config", str(EXAMPLES))
+    assert again.exit_code == 0 and "[event " not in again.stdout  # nothing new: nothing posted
 
 
 def test_poll_once_prints_digest_grouped_by_event(tmp_path):

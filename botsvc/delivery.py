@@ -1,0 +1,80 @@
+"""Deciding what each subscription is told, and writing it to the outbox.
+
+For a subscription: events of its topic first seen since it subscribed and never told
+to it are new alerts; events told before that have grown since (more reports) come as
+update lines, never as new alerts. Realtime subscriptions are served after each poll
+cycle; hourly and daily ones when their scheduled moment has passed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from botsvc.config import Config
+from botsvc.digest import build_digest
+from botsvc.models import ChannelAddress
+from botsvc.outbox import enqueue
+from botsvc.store import Store, iso
+from botsvc.subscriptions import Subscription, all_subscriptions
+
+_NEW = (
+    "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= ? "
+    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = ? AND d.event_id = e.id) "
+    "AND EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t WHERE a.event_id = e.id AND t.value = ?) "
+    "ORDER BY e.id"
+)
+_GROWN = (
+    "SELECT e.id FROM events e JOIN deliveries d ON d.event_id = e.id AND d.subscription_id = ? "
+    "WHERE e.member_count > d.member_count ORDER BY e.id"
+)
+
+
+def due_events(store: Store, subscription: Subscription) -> tuple[list[int], list[int]]:
+    """(new event ids, grown event ids) not yet told to ``subscription``."""
+    new = [r["id"] for r in store.query(_NEW, (iso(subscription.created_at), subscription.id, subscription.topic))]
+    grown = [r["id"] for r in store.query(_GROWN, (subscription.id,))]
+    return new, grown
+
+
+def is_due(subscription: Subscription, now: datetime, *, realtime: bool) -> bool:
+    if subscription.paused:
+        return False
+    moment = subscription.mode.last_due(now)
+    if moment is None:
+        return realtime
+    return subscription.last_digest_at is None or subscription.last_digest_at < moment
+
+
+def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool = True) -> list[int]:
+    """Write one digest per due subscription that has something to tell; returns outbox ids.
+
+    ``realtime``: also serve realtime subscriptions (after a poll cycle). Each digest and
+    the record of what it tells are written in one transaction, so an event is queued
+    for a channel exactly once.
+    """
+    queued = []
+    for subscription in all_subscriptions(store):
+        if not is_due(subscription, now, realtime=realtime):
+            continue
+        with store.atomic():
+            new, grown = due_events(store, subscription)
+            if subscription.mode.kind != "realtime":
+                store.db.execute("UPDATE subscriptions SET last_digest_at = ? WHERE id = ?",
+                                 (iso(now), subscription.id))
+            if not new and not grown:
+                continue
+            topic = config.topic(subscription.topic) if subscription.topic in {t.name for t in config.topics} else None
+            digest = build_digest(store, new, updates=grown, now=now,
+                                  title=topic.title if topic else subscription.topic)
+            if not digest.events:
+                continue
+            address = ChannelAddress(subscription.platform, subscription.channel, subscription.workspace or None)
+            queued.append(enqueue(store, address, digest, subscription_id=subscription.id, now=now))
+            store.db.conn.executemany(
+                "INSERT INTO deliveries (subscription_id, event_id, member_count, queued_at) "
+                "SELECT ?, id, member_count, ? FROM events WHERE id = ? "
+                "ON CONFLICT (subscription_id, event_id) DO UPDATE SET member_count = excluded.member_count, "
+                "queued_at = excluded.queued_at",
+                [(subscription.id, iso(now), event_id) for event_id in [*new, *grown]],
+            )
+    return queued

@@ -1,0 +1,47 @@
+"""Which chat adapters this process can send through, from the environment.
+
+Tokens are read from environment variables only. The console and webhook adapters
+need none; Slack's bot adapter needs ``SLACK_BOT_TOKEN``, Discord's ``DISCORD_BOT_TOKEN``.
+API base URLs (``BOTSVC_SLACK_API_URL``, ``BOTSVC_DISCORD_API_URL``) are read by the
+adapters themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from adapters.base import REGISTRY, Adapter, load_adapter
+
+log = logging.getLogger(__name__)
+
+TOKENS = {"slack": ("SLACK_BOT_TOKEN", "token"), "discord": ("DISCORD_BOT_TOKEN", "token")}
+
+
+def available_adapters(env: Mapping[str, str] | None = None) -> dict[str, Adapter]:
+    """Adapter instances by platform name, for every platform that can send from here."""
+    env = os.environ if env is None else env
+    adapters: dict[str, Adapter] = {}
+    wanted: list[tuple[str, dict]] = []
+    for name in REGISTRY:
+        if name not in TOKENS:
+            wanted.append((name, {}))
+            continue
+        variable, argument = TOKENS[name]
+        token = env.get(variable, "").strip()
+        if token:
+            wanted.append((name, {argument: token}))
+    for name, settings in wanted:
+        try:
+            adapters[name] = load_adapter(name, **settings)
+        except ImportError as exc:  # a platform whose SDK is not installed
+            log.warning("%s adapter unavailable: %s", name, exc)
+    return adapters
+
+
+def missing_credentials(platform: str) -> str | None:
+    """The environment variable a platform still needs, if any."""
+    if platform in TOKENS and not os.environ.get(TOKENS[platform][0], "").strip():
+        return TOKENS[platform][0]
+    return None
