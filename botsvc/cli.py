@@ -18,12 +18,10 @@ from typing import Any
 
 import click
 
-from adapters.base import ChannelAddress, load_adapter
 from botsvc import __version__
 from botsvc.app import App, open_app
 from botsvc.config import ConfigError, load_config, summarise
 from botsvc.cycle import CycleReport, run_cycle
-from botsvc.digest import build_digest
 from botsvc.models import ItemOutcome
 from botsvc.outbox import FlushReport
 from botsvc.platforms import available_adapters, missing_credentials
@@ -168,8 +166,8 @@ def run(db_path: str, config_path: str, verbose: int) -> None:
         added = app.ensure_seeded()
         if added:
             log.info("seeded archive: %d article(s)", added)
-        adapter = load_adapter("console")
-        asyncio.run(serve(app, adapter, ChannelAddress("console", "stdout")))
+        app.sync_subscriptions()
+        asyncio.run(serve(app, available_adapters()))
     finally:
         app.close()
     log.info("stopped")

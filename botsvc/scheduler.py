@@ -1,63 +1,76 @@
-"""Long-running mode: one APScheduler job per feed, digests after each poll.
+"""Long-running mode: one APScheduler job per feed, deliveries after each poll.
 
 Jobs for one feed never overlap (``max_instances=1``) and missed runs collapse into
 one (``coalesce``). All jobs run on one asyncio loop, so database writes never
-interleave: a job only yields while fetching.
+interleave: a job only yields while fetching or sending, never inside a transaction.
+A minutely job serves hourly/daily subscriptions and retries held-back messages; one
+lock keeps two deliveries from sending the same outbox row.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from adapters.base import Adapter, ChannelAddress
+from adapters.base import Adapter
 from botsvc.app import App, feed_target
 from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
-from botsvc.digest import build_digest
 
 log = logging.getLogger(__name__)
 
 
 class Poller:
-    """Polls one feed at a time and hands new events to an adapter."""
+    """Polls one feed at a time and delivers what is due through the adapters."""
 
-    def __init__(self, app: App, adapter: Adapter, channel: ChannelAddress) -> None:
+    def __init__(self, app: App, adapters: Mapping[str, Adapter]) -> None:
         self.app = app
-        self.adapter = adapter
-        self.channel = channel
+        self.adapters = adapters
         self._running = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._delivering = asyncio.Lock()
 
     async def poll_feed(self, feed: FeedConfig) -> CycleReport | None:
+        async with self._busy():
+            try:
+                report = await run_cycle(self.app.store, self.app.processor, [feed_target(feed)], self.app.policy)
+                log.info("%s: %s", feed.name, report.summary())
+            except Exception:  # a job must never kill the scheduler; the next run retries
+                log.exception("poll of %s failed", feed.name)
+                return None
+            await self.deliver(realtime=True)
+            return report
+
+    async def deliver(self, *, realtime: bool) -> None:
+        """Queue what is due and send what is pending; never raises (the outbox keeps it)."""
+        async with self._busy(), self._delivering:
+            try:
+                report = await self.app.deliver(self.adapters, realtime=realtime)
+            except Exception:
+                log.exception("delivery failed; pending messages stay in the outbox")
+                return
+            if report.delivered or report.waiting or report.held:
+                log.info("delivery: %d delivered, %d waiting, %d held",
+                         report.delivered, report.waiting, report.held)
+
+    @contextlib.asynccontextmanager
+    async def _busy(self):
         self._running += 1
         self._idle.clear()
         try:
-            report = await run_cycle(self.app.store, self.app.processor, [feed_target(feed)], self.app.policy)
-            log.info("%s: %s", feed.name, report.summary())
-            await self.deliver(report)
-            return report
-        except Exception:  # a job must never kill the scheduler; the next run retries
-            log.exception("poll of %s failed", feed.name)
-            return None
+            yield
         finally:
             self._running -= 1
             if not self._running:
                 self._idle.set()
-
-    async def deliver(self, report: CycleReport) -> None:
-        if not report.new_event_ids:
-            return
-        topic = self.app.config.topic(self.app.config.default_topic)
-        digest = build_digest(self.app.store, report.new_event_ids, title=topic.title)
-        for payload in self.adapter.render(digest):
-            await self.adapter.send(self.channel, payload)
 
     async def wait_idle(self) -> None:
         await self._idle.wait()
@@ -65,6 +78,10 @@ class Poller:
 
 def schedule(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[FeedConfig]) -> None:
     now = datetime.now(timezone.utc)
+    scheduler.add_job(
+        poller.deliver, IntervalTrigger(seconds=60), kwargs={"realtime": False}, id="deliver",
+        name="scheduled digests and retries", max_instances=1, coalesce=True,
+    )
     for feed in feeds:
         scheduler.add_job(
             poller.poll_feed, IntervalTrigger(seconds=feed.interval, jitter=min(30, feed.interval // 10)),
@@ -73,7 +90,7 @@ def schedule(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[FeedConfig
         )
 
 
-async def serve(app: App, adapter: Adapter, channel: ChannelAddress, stop: asyncio.Event | None = None) -> None:
+async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set), then finish the running polls and return."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -82,13 +99,15 @@ async def serve(app: App, adapter: Adapter, channel: ChannelAddress, stop: async
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread / platform
             pass
-    poller = Poller(app, adapter, channel)
+    poller = Poller(app, adapters)
     feeds = [feed for feed in app.config.feeds if feed.enabled]
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     schedule(scheduler, poller, feeds)
-    await adapter.start()
+    for adapter in adapters.values():
+        await adapter.start()
     scheduler.start()
-    log.info("polling %d feed(s); press Ctrl-C to stop", len(feeds))
+    log.info("polling %d feed(s); delivering through %s; press Ctrl-C to stop",
+             len(feeds), ", ".join(sorted(adapters)))
     try:
         await stop.wait()
     finally:
@@ -98,7 +117,8 @@ async def serve(app: App, adapter: Adapter, channel: ChannelAddress, stop: async
             await asyncio.wait_for(poller.wait_idle(), timeout=20)
         except asyncio.TimeoutError:
             log.warning("a poll was still running after 20s; stopping anyway")
-        await adapter.stop()
+        for adapter in adapters.values():
+            await adapter.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.remove_signal_handler(sig)
