@@ -75,6 +75,8 @@ class Adapter(ABC):
 # Adapters by name: "module:Class". A new platform is one new module and one line here.
 REGISTRY: dict[str, str] = {
     "console": "adapters.console:ConsoleAdapter",
+    "discord": "adapters.discord:DiscordAdapter",
+    "discord-webhook": "adapters.discord:DiscordWebhookAdapter",
 }
 
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from adapters.base import Adapter
+from adapters.base import Adapter, DeliveryError
 from botsvc.app import App, feed_target
 from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
@@ -103,8 +103,11 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
     feeds = [feed for feed in app.config.feeds if feed.enabled]
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     schedule(scheduler, poller, feeds)
-    for adapter in adapters.values():
-        await adapter.start()
+    for name, adapter in adapters.items():
+        try:
+            await adapter.start()
+        except DeliveryError as exc:  # e.g. a platform briefly down: sending retries later
+            log.warning("%s: could not start (%s); messages wait in the outbox until it can send", name, exc)
     scheduler.start()
     log.info("polling %d feed(s); delivering through %s; press Ctrl-C to stop",
              len(feeds), ", ".join(sorted(adapters)))

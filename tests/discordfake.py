@@ -1,0 +1,258 @@
+"""A loopback stand-in for Discord's REST API, for testing the Discord adapters.
+
+An aiohttp server on 127.0.0.1 (random port) in a background thread with its own event
+loop, so plain sync tests can drive real clients against it. It answers the routes
+discord.py uses to post messages, under any prefix (``/api/v10/...``, ``/api/...``):
+
+* ``GET  .../users/@me``                  the bot user (``static_login`` checks the token)
+* ``POST .../channels/{id}/messages``     a message object with an increasing snowflake id
+* ``POST .../webhooks/{id}/{token}``      the same with ``?wait=1``/``true``; 204 without
+
+Every request is recorded (method, path, query, lower-cased headers, JSON body, including
+the ``payload_json`` part of multipart bodies). Tests script the next answers per route::
+
+    with DiscordFake() as fake:
+        fake.script("message", (429, {"Retry-After": "0.1"}, {"retry_after": 0.1, "global": False}))
+        ... point a client at fake.api_url ...
+        assert fake.calls_to("message")[-1].json["allowed_mentions"] == {"parse": []}
+
+Like Discord, message routes reject bodies over its limits with 400 (code 50035), and
+every response carries ``Via`` (discord.py only trusts a 429 that has it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import socket
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Route = str  # "me", "message" or "webhook"
+
+_ROUTES: list[tuple[Route, str, re.Pattern[str]]] = [
+    ("me", "GET", re.compile(r".*/users/@me")),
+    ("message", "POST", re.compile(r".*/channels/(?P<channel>[0-9]+)/messages")),
+    ("webhook", "POST", re.compile(r".*/webhooks/(?P<webhook>[0-9]+)/(?P<token>[^/]+)")),
+]
+WEBHOOK_CHANNEL = "555000000000000001"
+BOT_USER = {"id": "444000000000000001", "username": "botsvc", "discriminator": "0", "avatar": None, "bot": True}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A scripted answer; ``delay`` seconds pass before it is sent."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    delay: float = 0.0
+
+
+@dataclass
+class Call:
+    """One request as the fake saw it, and the status it answered."""
+
+    route: Route | None
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any
+    at: float
+    status: int = 0
+
+
+class DiscordFake:
+    """The fake server; use as a context manager or call start()/stop()."""
+
+    def __init__(self) -> None:
+        self._calls: list[Call] = []
+        self._scripts: dict[Route, deque[Reply]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1_100_000_000_000_000_001)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+        self.port = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> DiscordFake:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(sock, ready), name="discordfake", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake Discord server did not start")
+        return self
+
+    def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
+
+        async def begin() -> None:
+            self._stopping = asyncio.Event()
+            await runner.setup()
+            await web.SockSite(runner, sock).start()
+
+        loop.run_until_complete(begin())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._shutdown)
+            self._thread.join(timeout=10)
+        self._loop = self._thread = None
+
+    def _shutdown(self) -> None:
+        assert self._loop is not None and self._stopping is not None
+        self._stopping.set()  # cut delayed replies short
+        self._loop.stop()
+
+    def __enter__(self) -> DiscordFake:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """What a bot client uses as its API base."""
+        return f"{self.base_url}/api/v10"
+
+    def webhook_url(self, webhook_id: int = 123456789012345678, token: str = "tok-en_1.2") -> str:
+        return f"{self.base_url}/api/webhooks/{webhook_id}/{token}"
+
+    # -- scripting and the log -----------------------------------------------------
+
+    def script(self, route: Route, *replies: Reply | tuple[int, dict[str, str], Any]) -> None:
+        """Answer the next requests to ``route`` with ``replies``, then as usual."""
+        with self._lock:
+            self._scripts[route].extend(r if isinstance(r, Reply) else Reply(*r) for r in replies)
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    def calls_to(self, route: Route) -> list[Call]:
+        return [call for call in self.calls if call.route == route]
+
+    def delivered(self) -> list[Call]:
+        """Message and webhook posts that were answered with success."""
+        return [c for c in self.calls if c.route in ("message", "webhook") and 200 <= c.status < 300]
+
+    # -- the server ----------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        route, params = _match(request.method, request.path)
+        call = Call(
+            route, request.method, request.path, dict(request.query),
+            {k.lower(): v for k, v in request.headers.items()}, await _body(request), time.monotonic(),
+        )
+        with self._lock:
+            self._calls.append(call)
+            scripted = self._scripts[route].popleft() if route and self._scripts[route] else None
+        reply = scripted or self._default(route, params, call)
+        if reply.delay:
+            assert self._stopping is not None
+            try:
+                await asyncio.wait_for(self._stopping.wait(), reply.delay)
+            except asyncio.TimeoutError:
+                pass
+        call.status = reply.status
+        headers = {"Via": "1.1 google", **reply.headers}
+        if reply.body is None:
+            return web.Response(status=reply.status, headers=headers)
+        # Exactly "application/json": discord.py does not parse "application/json; charset=...".
+        headers["Content-Type"] = "application/json"
+        return web.Response(status=reply.status, headers=headers, body=json.dumps(reply.body).encode())
+
+    def _default(self, route: Route | None, params: dict[str, str], call: Call) -> Reply:
+        if route is None:
+            return Reply(404, body={"message": "404: Not Found", "code": 0})
+        if route == "me":
+            return Reply(200, body=BOT_USER)
+        problem = _over_limits(call.json)
+        if problem:
+            return Reply(400, body={"message": f"Invalid Form Body: {problem}", "code": 50035})
+        if route == "webhook" and call.query.get("wait") not in ("1", "true", "True"):
+            return Reply(204)
+        author = BOT_USER if route == "message" else {**BOT_USER, "id": params["webhook"], "username": "Captain Hook"}
+        message = {
+            "id": str(next(self._ids)),
+            "channel_id": params.get("channel", WEBHOOK_CHANNEL),
+            "content": call.json.get("content", ""),
+            "embeds": call.json.get("embeds", []),
+            "author": author,
+            "attachments": [], "mentions": [], "mention_roles": [], "pinned": False,
+            "mention_everyone": False, "tts": False, "timestamp": "2019-08-22T09:30:00.000000+00:00",
+            "edited_timestamp": None, "flags": 0, "type": 0,
+        }
+        if route == "webhook":
+            message["webhook_id"] = params["webhook"]
+        return Reply(200, body=message)
+
+
+def _match(method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+    for route, route_method, pattern in _ROUTES:
+        found = pattern.fullmatch(path)
+        if found and method == route_method:
+            return route, found.groupdict()
+    return None, {}
+
+
+async def _body(request: web.Request) -> Any:
+    """The JSON body, or the ``payload_json`` part of a multipart body; None if neither."""
+    if request.content_type == "application/json":
+        return await request.json()
+    if request.content_type == "multipart/form-data":
+        reader = await request.multipart()
+        async for part in reader:
+            if getattr(part, "name", None) == "payload_json":
+                return json.loads(await part.text())
+    return None
+
+
+def _over_limits(body: Any) -> str | None:
+    """Which of Discord's message limits ``body`` breaks, if any."""
+    if not isinstance(body, dict):
+        return "no JSON body"
+    embeds = body.get("embeds") or []
+    if len(body.get("content") or "") > 2000:
+        return "content over 2000 characters"
+    if len(embeds) > 10:
+        return "more than 10 embeds"
+    total = 0
+    for embed in embeds:
+        title, description = embed.get("title") or "", embed.get("description") or ""
+        if len(title) > 256 or len(description) > 4096:
+            return "embed title over 256 or description over 4096 characters"
+        total += len(title) + len(description) + len((embed.get("footer") or {}).get("text", ""))
+        total += len((embed.get("author") or {}).get("name", ""))
+        total += sum(len(f.get("name", "")) + len(f.get("value", "")) for f in embed.get("fields") or [])
+    if total > 6000:
+        return "embeds over 6000 characters in total"
+    return None
