@@ -77,6 +77,8 @@ REGISTRY: dict[str, str] = {
     "console": "adapters.console:ConsoleAdapter",
     "discord": "adapters.discord:DiscordAdapter",
     "discord-webhook": "adapters.discord:DiscordWebhookAdapter",
+    "slack": "adapters.slack:SlackAdapter",
+    "slack-webhook": "adapters.slack:SlackWebhookAdapter",
 }
 
 

@@ -1,0 +1,139 @@
+"""A loopback stand-in for Slack's Web API and incoming webhooks, for adapter tests.
+
+It runs an aiohttp server on 127.0.0.1 (random port) in a background thread with its
+own event loop, so plain synchronous tests can drive real Slack SDK clients against it:
+
+    with SlackMock() as slack:
+        slack.script((429, {"Retry-After": "7"}, {"ok": False, "error": "ratelimited"}))
+        adapter = SlackAdapter("xoxb-test", base_url=slack.base_url)
+        ...
+        assert slack.calls[0].body["channel"] == "C1"
+
+Scripted responses are used in order, one per request (to either route); after that
+``chat.postMessage`` succeeds with an increasing ``ts`` and webhooks answer ``ok``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+Response = tuple[int, dict[str, str], Any]
+"""(status, headers, body): a dict body is sent as JSON, a string as text/plain."""
+
+DISCONNECT: Response = (0, {}, None)
+"""Scripted instead of a response: the server hangs up without answering."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as received: path, headers (names lower-cased), parsed and raw body."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    raw: str
+
+
+class SlackMock:
+    """``POST /api/chat.postMessage`` (JSON or form body) and ``POST /hooks/<id>``."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._responses: deque[Response] = deque()
+        self._ts = itertools.count(1)
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="slackmock", daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def script(self, *responses: Response) -> None:
+        """Queue responses for the next requests, in order."""
+        with self._lock:
+            self._responses.extend(responses)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def hook_url(self, hook_id: str = "T000/B000/secret") -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/{hook_id}"
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> SlackMock:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=5)
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    def __enter__(self) -> SlackMock:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_post("/api/chat.postMessage", self._post_message)
+        app.router.add_post("/hooks/{hook_id:.+}", self._webhook)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    # -- routes --------------------------------------------------------------------
+
+    async def _record(self, request: web.Request) -> Call:
+        raw = await request.text()
+        if request.content_type == "application/json":
+            body = json.loads(raw) if raw else {}
+        else:
+            body = dict(await request.post())
+            if isinstance(body.get("blocks"), str):  # form-encoded blocks arrive as a JSON string
+                body["blocks"] = json.loads(body["blocks"])
+        call = Call(request.path, {k.lower(): v for k, v in request.headers.items()}, body, raw)
+        with self._lock:
+            self.calls.append(call)
+        return call
+
+    def _next(self) -> Response | None:
+        with self._lock:
+            return self._responses.popleft() if self._responses else None
+
+    async def _post_message(self, request: web.Request) -> web.Response:
+        call = await self._record(request)
+        scripted = self._next()
+        if scripted is None:
+            n = next(self._ts)
+            scripted = (200, {}, {"ok": True, "channel": call.body.get("channel"), "ts": f"1700000000.{n:06d}"})
+        return _respond(request, *scripted)
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        return _respond(request, *(self._next() or (200, {}, "ok")))
+
+
+def _respond(request: web.Request, status: int, headers: dict[str, str], body: Any) -> web.Response:
+    if status == 0:
+        assert request.transport is not None
+        request.transport.abort()
+        raise ConnectionResetError("hung up on purpose")
+    if isinstance(body, str):
+        return web.Response(status=status, headers=headers, text=body, content_type="text/plain")
+    return web.json_response(body, status=status, headers=headers)
