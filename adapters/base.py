@@ -10,11 +10,19 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-from botsvc.models import ChannelAddress, Digest
+from botsvc.models import ChannelAddress, CommandContext, CommandReply, Digest
 
-__all__ = ["Adapter", "ChannelAddress", "DeliveryError", "Limits", "Reply", "REGISTRY", "load_adapter"]
+CommandHandler = Callable[[str, CommandContext], Awaitable[CommandReply]]
+"""The core's command entry point: the text after ``/news`` and who/where -> a neutral reply."""
+
+Route = tuple[str, str, Callable[..., Awaitable[Any]]]
+"""(HTTP method, path, aiohttp handler) served on the bot's HTTP port (``BOTSVC_HTTP_PORT``)."""
+
+__all__ = ["Adapter", "ChannelAddress", "CommandHandler", "DeliveryError", "Limits", "Reply", "REGISTRY", "Route",
+           "load_adapter"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,16 @@ class Adapter(ABC):
     async def reply(self, context: Any, reply: Reply) -> None:
         """Answer a command in the platform's way (ephemeral where possible)."""
         raise NotImplementedError(f"{self.name} does not take commands")
+
+    def attach_commands(self, handler: CommandHandler) -> None:
+        """Receive ``/news`` commands from this platform and answer them with ``handler``.
+
+        Called before :meth:`start`. Platforms without commands ignore it.
+        """
+
+    def http_routes(self) -> list[Route]:
+        """Routes this adapter needs on the bot's HTTP port (e.g. Slack's ``/slack/events``)."""
+        return []
 
     async def start(self) -> None:
         """Connect or start listening; called once before use."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from adapters.base import Adapter
 
+from botsvc.commands import CommandCore
 from botsvc.config import Config, FeedConfig, load_config
 from botsvc.cycle import FeedTarget
 from botsvc.delivery import queue_digests
@@ -22,6 +23,10 @@ from botsvc.store import Store, open_store, utcnow
 from botsvc.subscriptions import all_subscriptions, parse_mode, subscribe
 
 
+CHAT_FEED_INTERVAL = 900
+"""Seconds between polls of a feed added from chat."""
+
+
 @dataclass
 class App:
     config: Config
@@ -33,9 +38,24 @@ class App:
     def close(self) -> None:
         self.store.close()
 
+    def feeds(self) -> list[FeedConfig]:
+        """The configured, enabled feeds, then those added from chat."""
+        configured = [feed for feed in self.config.feeds if feed.enabled]
+        names = {feed.name for feed in self.config.feeds}
+        added = [
+            FeedConfig(name=row["name"], url=row["url"], interval=CHAT_FEED_INTERVAL, language=None, topics=())
+            for row in self.store.query("SELECT name, url FROM feeds WHERE origin = 'chat' ORDER BY name")
+            if row["name"] not in names
+        ]
+        return configured + added
+
     def targets(self) -> list[FeedTarget]:
-        """The configured, enabled feeds."""
-        return [feed_target(feed) for feed in self.config.feeds if feed.enabled]
+        """Every feed to poll."""
+        return [feed_target(feed) for feed in self.feeds()]
+
+    def commands(self, on_feeds_changed=None) -> CommandCore:
+        """The command core for chat and the CLI."""
+        return CommandCore(self.store, self.config, clock=self.processor.clock, on_feeds_changed=on_feeds_changed)
 
     def adhoc_targets(self, locations: list[str]) -> list[FeedTarget]:
         """Feeds given on the command line: polled with the configured topics, fetch state not kept."""

@@ -20,9 +20,10 @@ import click
 
 from botsvc import __version__
 from botsvc.app import App, open_app
+from botsvc.commands import CommandCore
 from botsvc.config import ConfigError, load_config, summarise
 from botsvc.cycle import CycleReport, run_cycle
-from botsvc.models import ItemOutcome
+from botsvc.models import CommandContext, ItemOutcome
 from botsvc.outbox import FlushReport
 from botsvc.platforms import available_adapters, missing_credentials
 from botsvc.store import StoreError, iso, open_store, utcnow
@@ -324,6 +325,51 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
     for feed in failing:
         click.echo(f"failing feed: {feed['name']}: {feed['consecutive_failures']} failure(s), "
                    f"last error {feed['last_error']}, last success {feed['last_success_at'] or 'never'}")
+
+
+def _command(line: str, db_path: str, config_path: str) -> None:
+    """Run a /news command from the terminal (as an operator: managing is allowed)."""
+    config = load_config(config_path)
+    store = open_store(db_path)
+    try:
+        core = CommandCore(store, config)
+        reply = asyncio.run(core.run(line, CommandContext(platform="cli", channel="terminal", can_manage=True)))
+    finally:
+        store.close()
+    click.echo(reply.as_text())
+    if not reply.ok:
+        sys.exit(2 if "usage:" in reply.title else 1)
+
+
+@cli.command("search")
+@click.argument("query", nargs=-1, required=True)
+@common
+def search_cmd(query: tuple[str, ...], db_path: str, config_path: str, verbose: int) -> None:
+    """Full-text search of past events (words, since:YYYY-MM-DD, until:YYYY-MM-DD)."""
+    _command("search " + " ".join(query), db_path, config_path)
+
+
+@cli.command("event")
+@click.argument("event_id")
+@common
+def event_cmd(event_id: str, db_path: str, config_path: str, verbose: int) -> None:
+    """An event's timeline: first report, then each later source."""
+    _command(f"event {event_id}", db_path, config_path)
+
+
+@cli.command("recent")
+@click.argument("count", required=False, default="5")
+@common
+def recent_cmd(count: str, db_path: str, config_path: str, verbose: int) -> None:
+    """The latest events of the default topic."""
+    _command(f"recent {count}", db_path, config_path)
+
+
+@cli.command("feeds")
+@common
+def feeds_cmd(db_path: str, config_path: str, verbose: int) -> None:
+    """Each feed's health: last success, last error, items seen."""
+    _command("feeds", db_path, config_path)
 
 
 def examples_dir() -> Path:

@@ -97,3 +97,37 @@ class ChannelAddress:
     platform: str
     channel: str
     workspace: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who runs a command, and where: filled in by the adapter that received it."""
+
+    platform: str
+    channel: str
+    workspace: str = ""
+    user: str = ""
+    can_manage: bool = False
+    """May change subscriptions and feeds (Discord: Manage Channels; Slack: configured admins)."""
+
+
+@dataclass(frozen=True)
+class ReplyLine:
+    text: str
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandReply:
+    """A platform-neutral answer; adapters render it (Block Kit, embed, plain text)."""
+
+    title: str
+    lines: tuple[ReplyLine, ...] = ()
+    ephemeral: bool = True
+    """Only the caller sees it, where the platform allows."""
+    ok: bool = True
+    """False for refusals and usage errors."""
+
+    def as_text(self) -> str:
+        body = [f"  {line.text}" + (f"\n    {line.link}" if line.link else "") for line in self.lines]
+        return "\n".join([self.title, *body])

@@ -77,17 +77,27 @@ class Poller:
 
 
 def schedule(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[FeedConfig]) -> None:
-    now = datetime.now(timezone.utc)
     scheduler.add_job(
         poller.deliver, IntervalTrigger(seconds=60), kwargs={"realtime": False}, id="deliver",
         name="scheduled digests and retries", max_instances=1, coalesce=True,
     )
-    for feed in feeds:
-        scheduler.add_job(
-            poller.poll_feed, IntervalTrigger(seconds=feed.interval, jitter=min(30, feed.interval // 10)),
-            args=[feed], id=f"poll:{feed.name}", name=f"poll {feed.name}",
-            max_instances=1, coalesce=True, misfire_grace_time=feed.interval, next_run_time=now,
-        )
+    sync_feed_jobs(scheduler, poller, feeds)
+
+
+def sync_feed_jobs(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[FeedConfig]) -> None:
+    """One job per feed: add jobs for new feeds (first run now), remove those of removed ones."""
+    now = datetime.now(timezone.utc)
+    wanted = {f"poll:{feed.name}": feed for feed in feeds}
+    for job in scheduler.get_jobs():
+        if job.id.startswith("poll:") and job.id not in wanted:
+            job.remove()
+    for job_id, feed in wanted.items():
+        if scheduler.get_job(job_id) is None:
+            scheduler.add_job(
+                poller.poll_feed, IntervalTrigger(seconds=feed.interval, jitter=min(30, feed.interval // 10)),
+                args=[feed], id=job_id, name=f"poll {feed.name}",
+                max_instances=1, coalesce=True, misfire_grace_time=feed.interval, next_run_time=now,
+            )
 
 
 async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event | None = None) -> None:
@@ -100,7 +110,7 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread / platform
             pass
     poller = Poller(app, adapters)
-    feeds = [feed for feed in app.config.feeds if feed.enabled]
+    feeds = app.feeds()
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     schedule(scheduler, poller, feeds)
     for name, adapter in adapters.items():

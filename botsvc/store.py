@@ -49,6 +49,8 @@ class FeedState:
     last_error_at: str | None
     consecutive_failures: int
     items_seen: int
+    origin: str = "config"
+    added_by: str | None = None
 
 
 @dataclass(frozen=True)
