@@ -249,8 +249,8 @@ class CommandCore:
 
     async def _feed(self, command: Command, ctx: CommandContext) -> CommandReply:
         action = command.args[0].lower() if command.args else ""
-        if action == "add" and 2 <= len(command.args) <= 3:
-            return await self._feed_add(command.args[1], command.args[2] if len(command.args) == 3 else None, ctx)
+        if action == "add" and len(command.args) >= 2:
+            return await self._feed_add(command.args[1], " ".join(command.args[2:]) or None, ctx)
         if action == "remove" and len(command.args) >= 2:
             return self._feed_remove(" ".join(command.args[1:]))
         raise UsageError("expected `feed add <url> [name]` or `feed remove <name>`", "feed")

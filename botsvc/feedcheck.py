@@ -47,9 +47,9 @@ def forbidden_address(address: str) -> str | None:
         ip = ip.ipv4_mapped
     if ip in _METADATA:
         return "a cloud metadata address"
-    for test, label in ((ip.is_loopback, "a loopback address"), (ip.is_private, "a private address"),
-                        (ip.is_link_local, "a link-local address"), (ip.is_multicast, "a multicast address"),
-                        (ip.is_reserved, "a reserved address"), (ip.is_unspecified, "an unspecified address")):
+    for test, label in ((ip.is_loopback, "a loopback address"), (ip.is_link_local, "a link-local address"),
+                        (ip.is_unspecified, "an unspecified address"), (ip.is_multicast, "a multicast address"),
+                        (ip.is_reserved, "a reserved address"), (ip.is_private, "a private address")):
         if test:
             return label
     return None

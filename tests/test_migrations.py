@@ -66,3 +66,26 @@ def test_badly_named_migration_is_refused(tmp_path):
     (folder / "init.sql").write_text("SELECT 1;")
     with pytest.raises(ValueError, match="NNNN_name.sql"):
         discover(folder)
+
+
+def test_articles_stored_before_0004_become_searchable_and_triggers_keep_fts_in_sync(tmp_path):
+    from botsvc.search import search_events
+
+    path = tmp_path / "old3.db"
+    conn = sqlite3.connect(path)
+    apply_migrations(conn, upto=3)
+    conn.execute("INSERT INTO events (id, title, first_seen, last_seen, member_count) "
+                 "VALUES (1, 'Old', '2019-08-22T00:00:00+00:00', '2019-08-22T00:00:00+00:00', 1)")
+    conn.execute("INSERT INTO articles (id, feed, guid, url, title, source, event_id, first_seen, topics) "
+                 "VALUES (1, 'f', 'g', 'https://x/1', 'Seoul ends GSOMIA', 'Wire', 1, "
+                 "'2019-08-22T00:00:00+00:00', '[]')")
+    conn.commit()
+    conn.close()
+
+    store = open_store(path)
+    assert [h.event_id for h in search_events(store, "gsomia")] == [1]
+    store.db.execute("UPDATE articles SET title = 'Seoul keeps the pact' WHERE id = 1")
+    assert search_events(store, "gsomia") == [] and [h.event_id for h in search_events(store, "pact")] == [1]
+    store.db.execute("DELETE FROM articles WHERE id = 1")
+    assert search_events(store, "pact") == []
+    store.close()
