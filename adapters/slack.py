@@ -1,36 +1,70 @@
-"""Slack adapters: Block Kit digests through the Web API (bot token) or an incoming webhook.
+"""Slack adapters: Block Kit digests through the Web API (bot token) or an incoming webhook,
+and ``/news`` slash commands through slack-bolt.
 
 Feed text is untrusted. Before it goes into a message every piece of it (titles, source
 names, the digest title) is flattened to one line, has ``&``, ``<`` and ``>`` turned into
 entities (so ``<!channel>``, ``<@U123>`` or ``<https://evil|click>`` show as text) and has
 mrkdwn's formatting marks swapped for look-alikes (see ``_LOOKALIKES``). Only http(s)
 links become ``<url|text>``, with the address percent-encoded so it cannot end the link.
+Command replies go through the same escaping (:func:`render_reply`).
 
 Neither adapter retries: a failure becomes a :class:`DeliveryError` (permanent, temporary
 or with ``retry_after``) and the outbox decides when to try again.
+
+Which environment variables enable what (read by ``botsvc.platforms``):
+
+* ``SLACK_BOT_TOKEN`` (``xoxb-…``, scopes ``chat:write`` and ``commands``; ``users:read``
+  when managers are the workspace admins): delivery. Alone it takes no commands.
+* ``SLACK_SIGNING_SECRET``: HTTP mode. Slack posts ``/news`` to ``POST /slack/events`` on
+  the bot's HTTP port (``BOTSVC_HTTP_PORT``); set the command's Request URL to
+  ``https://<public host>/slack/events``. Bolt rejects a bad signature or a timestamp more
+  than five minutes off with 401.
+* ``SLACK_APP_TOKEN`` (``xapp-…``, scope ``connections:write``): Socket Mode. The bot opens
+  a websocket to Slack, so no public URL and no signing secret are needed.
+
+With both set, both work. ``BOTSVC_SLACK_API_URL`` moves every Web API call (delivery,
+``auth.test``, ``users.info``, ``apps.connections.open``) to another base URL.
+
+Who may manage (``subscribe``, ``unsubscribe``, ``feed``): the user ids in ``managers``
+(``[slack] managers`` in the configuration), or by default the workspace's admins and
+owners, asked of ``users.info`` and remembered for ``MANAGER_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.base import Adapter, ChannelAddress, DeliveryError, Limits
-from botsvc.models import Digest, DigestEvent, DigestStory
+from adapters.base import Adapter, ChannelAddress, CommandHandler, DeliveryError, Limits, Route
+from botsvc.commands import MANAGING
+from botsvc.models import CommandContext, CommandReply, Digest, DigestEvent, DigestStory, ReplyLine
+
+log = logging.getLogger(__name__)
 
 __all__ = [
+    "ACK_WITHIN",
     "API_URL_ENV",
+    "COMMAND",
     "EVENTS_PER_MESSAGE",
+    "EVENTS_PATH",
+    "MANAGER_CACHE_SECONDS",
     "PERMANENT_ERRORS",
     "SlackAdapter",
     "SlackWebhookAdapter",
@@ -40,6 +74,7 @@ __all__ = [
     "plain_text",
     "render_blocks",
     "render_event",
+    "render_reply",
     "safe_link",
 ]
 
@@ -57,6 +92,24 @@ TITLE_BUDGET = 1500
 SOURCE_BUDGET = 100
 NAMES_BUDGET = 270
 FALLBACK_TITLE_BUDGET = 200
+
+# Command replies: a bold title section, then the lines packed into sections of at most
+# MAX_TEXT characters; one line (text budget + a MAX_URL link + markup) always fits one.
+MAX_BLOCKS = 50  # Slack's limit for one message
+REPLY_TITLE_BUDGET = MAX_TEXT - 2  # room for the bold marks
+REPLY_LINE_BUDGET = 1500
+
+COMMAND = "/news"
+EVENTS_PATH = "/slack/events"
+ACK_WITHIN = 2.0
+"""Seconds a command may take before it is acknowledged with ``WORKING`` (Slack allows 3)."""
+WORKING = "Working on it…"
+MANAGER_CACHE_SECONDS = 120.0
+"""How long a ``users.info`` answer (admin or not) is trusted."""
+SOCKET_CONNECT_WAIT = 10.0
+"""Seconds ``start()`` waits for Socket Mode before going on (it keeps trying in the background)."""
+STOP_GRACE = 5.0
+"""Seconds ``stop()`` gives slow commands to post their replies."""
 
 # Slack error codes that retrying cannot fix: the channel, the bot's place in it or the
 # token is gone, or the message itself is refused. The outbox holds these for a person.
@@ -200,6 +253,57 @@ def render_blocks(digest: Digest) -> list[dict[str, Any]]:
     return payloads
 
 
+def _reply_line(line: ReplyLine) -> str:
+    text = mrkdwn_text(line.text, REPLY_LINE_BUDGET)
+    if not line.link:
+        return text
+    url = safe_link(line.link)
+    if url:
+        return f"<{url}|{text}>" if text else f"<{url}>"
+    # Not an http(s) address (or too long to link): shown, inert, on its own line.
+    shown = mrkdwn_text(line.link, MAX_URL)
+    return f"{text}\n{shown}" if text else shown
+
+
+def render_reply(reply: CommandReply) -> dict[str, Any]:
+    """A command reply as ``{"response_type", "text", "blocks"}`` for ``ack()`` or ``respond()``.
+
+    Every piece of the reply is escaped: titles and lines carry feed text. Lines that do not
+    fit 50 blocks of 3000 characters end in "…and N more" instead of failing the reply.
+    """
+    title = mrkdwn_text(reply.title, REPLY_TITLE_BUDGET)
+    blocks: list[dict[str, Any]] = [_section(f"*{title}*")] if title else []
+    chunks: list[list[str]] = []
+    sizes: list[int] = []
+    lines = [_reply_line(line) for line in reply.lines]
+    left = 0
+    for index, text in enumerate(lines):
+        if not text:
+            continue
+        if chunks and sizes[-1] + 1 + len(text) <= MAX_TEXT:
+            chunks[-1].append(text)
+            sizes[-1] += 1 + len(text)
+        elif len(blocks) + len(chunks) < MAX_BLOCKS:
+            chunks.append([text])
+            sizes.append(len(text))
+        else:
+            left = sum(1 for rest in lines[index:] if rest)
+            break
+    if left:
+        more = f"…and {left} more"
+        while sizes[-1] + 1 + len(more) > MAX_TEXT:  # make room in the last section
+            sizes[-1] -= len(chunks[-1].pop()) + 1
+            left += 1
+            more = f"…and {left} more"
+        chunks[-1].append(more)
+    blocks += [_section("\n".join(chunk)) for chunk in chunks]
+    return {
+        "response_type": "ephemeral" if reply.ephemeral else "in_channel",
+        "text": mrkdwn_text(reply.title, MAX_TEXT) or "(no text)",
+        "blocks": blocks,
+    }
+
+
 # --- errors --------------------------------------------------------------------------
 
 
@@ -246,24 +350,185 @@ class _SlackBase(Adapter):
         self._session = None
 
 
+FAILED = CommandReply("Sorry, that failed on our side; it has been logged. Please try again later.", ok=False)
+
+
 class SlackAdapter(_SlackBase):
-    """Posts through the Web API (``chat.postMessage``) with a bot token."""
+    """Posts through the Web API (``chat.postMessage``) with a bot token, and takes ``/news``.
+
+    Commands arrive over HTTP (``signing_secret``: :meth:`http_routes`) and/or Socket Mode
+    (``app_token``: :meth:`start`), both through one slack-bolt :class:`AsyncApp`.
+    ``managers`` is a collection of Slack user ids that may manage, or None for the
+    workspace's admins and owners (``users.info``).
+    """
 
     name = "slack"
+    ack_within = ACK_WITHIN
 
-    def __init__(self, token: str, base_url: str | None = None) -> None:
+    def __init__(self, token: str, base_url: str | None = None, *, signing_secret: str | None = None,
+                 app_token: str | None = None, managers: Collection[str] | None = None) -> None:
         super().__init__()
-        base_url = base_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL
+        self.base_url = base_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL
         # No retry handlers: retries and backoff belong to the outbox.
-        self.client = AsyncWebClient(token=token, base_url=base_url, timeout=self.timeout, retry_handlers=[])
+        self.client = AsyncWebClient(token=token, base_url=self.base_url, timeout=self.timeout, retry_handlers=[])
+        self.signing_secret = signing_secret or None
+        self.app_token = app_token or None
+        if isinstance(managers, str):  # one id, not a string of characters
+            managers = (managers,)
+        self.managers: frozenset[str] | None = None if managers is None else frozenset(managers)
+        self.bolt: AsyncApp | None = None
+        self._handler: CommandHandler | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._socket_task: asyncio.Future[Any] | None = None
+        self._admins: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._pending: set[asyncio.Future[Any]] = set()
+
+    # -- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
         await super().start()
         self.client.session = self._session
+        if self.bolt is not None and self.app_token and self._socket is None:
+            await self._connect_socket()
 
     async def stop(self) -> None:
+        """Let slow commands post their replies (briefly), then close Socket Mode and the session."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=STOP_GRACE)
+            for task in list(self._pending):
+                task.cancel()
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._socket_task is not None:
+            self._socket_task.cancel()
+            self._socket_task = None
         await super().stop()
         self.client.session = None
+
+    async def _connect_socket(self) -> None:
+        """Open Socket Mode; if Slack is slow or down, go on and let it keep trying.
+
+        The SDK retries a failed connection forever, so waiting for it could hold up the
+        whole bot (delivery included) for as long as Slack is unreachable.
+        """
+        assert self.bolt is not None and self.app_token is not None
+        self._socket = AsyncSocketModeHandler(self.bolt, self.app_token)
+        self._socket_task = asyncio.ensure_future(self._socket.connect_async())
+        done, _ = await asyncio.wait({self._socket_task}, timeout=SOCKET_CONNECT_WAIT)
+        if done and self._socket_task.exception() is None:
+            log.info("Slack: Socket Mode connected; taking %s", COMMAND)
+        else:
+            log.warning("Slack: Socket Mode not connected after %.0fs; still trying", SOCKET_CONNECT_WAIT)
+
+    # -- commands ------------------------------------------------------------------
+
+    def attach_commands(self, handler: CommandHandler) -> None:
+        """Answer ``/news`` with ``handler``; a no-op without a signing secret or an app token."""
+        if not (self.signing_secret or self.app_token):
+            log.info("Slack: no SLACK_SIGNING_SECRET or SLACK_APP_TOKEN, so no %s commands", COMMAND)
+            return
+        self._handler = handler
+        # The token goes in through the client (Bolt takes the client's token and warns when
+        # given both), so every Web API call, auth.test and users.info included, and Socket
+        # Mode's apps.connections.open use the configured base URL.
+        # process_before_response=False is Bolt's mode for a long-running server: it answers
+        # the HTTP request as soon as ack() is called. (True is for FaaS, where nothing may
+        # run after the response; the listener returns right after its ack either way, and
+        # a slow reply goes on in a task of this adapter, see _on_command.)
+        # An explicit "" keeps Bolt from reading SLACK_SIGNING_SECRET behind our back; HTTP
+        # routes exist only with a secret, and Socket Mode requests are not signed.
+        self.bolt = AsyncApp(
+            name="botsvc",
+            signing_secret=self.signing_secret or "",
+            client=AsyncWebClient(token=self.client.token, base_url=self.base_url, timeout=self.timeout),
+            process_before_response=False,
+        )
+        self.bolt.command(COMMAND)(self._on_command)
+
+    def http_routes(self) -> list[Route]:
+        """``POST /slack/events`` when commands come over HTTP (a signing secret is set)."""
+        if self.bolt is None or not self.signing_secret:
+            return []
+        return [("POST", EVENTS_PATH, self._events)]
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        """One request from Slack: Bolt verifies the signature and timestamp, then dispatches."""
+        assert self.bolt is not None
+        response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def _on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
+                          client: AsyncWebClient) -> None:
+        """Ack with the answer if it is ready in ``ack_within`` seconds; else ack at once and
+        post the answer to the command's response_url when it is ready."""
+        work = asyncio.ensure_future(self._answer(command, client))
+        done, _ = await asyncio.wait({work}, timeout=self.ack_within)
+        if done:
+            await ack(render_reply(work.result()))
+            return
+        await ack({"response_type": "ephemeral", "text": WORKING})
+        later = asyncio.ensure_future(self._respond_later(work, respond))
+        self._pending.add(later)  # a strong reference, and what stop() waits for
+        later.add_done_callback(self._pending.discard)
+
+    async def _respond_later(self, work: asyncio.Future[CommandReply], respond: AsyncRespond) -> None:
+        reply = await work
+        try:
+            response = await respond(render_reply(reply))
+        except Exception as exc:  # response_url unreachable; nobody else to tell
+            log.warning("Slack: could not post a %s reply: %s: %s", COMMAND, type(exc).__name__, exc)
+            return
+        if not 200 <= response.status_code < 300:
+            log.warning("Slack: response_url refused a %s reply (HTTP %s)", COMMAND, response.status_code)
+
+    async def _answer(self, command: Mapping[str, Any], client: AsyncWebClient) -> CommandReply:
+        """The handler's reply; any failure becomes an apology, never a traceback for the user."""
+        text = str(command.get("text") or "")
+        try:
+            assert self._handler is not None
+            return await self._handler(text, await self._context(command, client))
+        except Exception:
+            log.exception("Slack: %s %r failed", COMMAND, text[:100])
+            return FAILED
+
+    async def _context(self, command: Mapping[str, Any], client: AsyncWebClient) -> CommandContext:
+        team = str(command.get("team_id") or "")
+        user = str(command.get("user_id") or "")
+        words = str(command.get("text") or "").split()
+        # The users.info lookup (admins decide) is only worth a Web API call for managing commands.
+        needed = self.managers is not None or (bool(words) and words[0].lower() in MANAGING)
+        return CommandContext(platform=self.name, channel=str(command.get("channel_id") or ""), workspace=team,
+                              user=user, can_manage=needed and await self.can_manage(team, user, client))
+
+    async def can_manage(self, team: str, user: str, client: AsyncWebClient | None = None) -> bool:
+        """Whether ``user`` may manage: listed in ``managers``, or by default an admin or owner.
+
+        Admin status is asked of ``users.info`` and remembered briefly; when Slack cannot
+        say, the answer is no (managing is refused, reading still works).
+        """
+        if not user:
+            return False
+        if self.managers is not None:
+            return user in self.managers
+        now = time.monotonic()
+        cached = self._admins.get((team, user))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        client = client or (self.bolt.client if self.bolt is not None else self.client)
+        try:
+            response = await client.users_info(user=user)
+        except (SlackApiError, *_NETWORK_ERRORS) as exc:
+            data = getattr(getattr(exc, "response", None), "data", None)
+            why = data.get("error") if isinstance(data, dict) else type(exc).__name__
+            log.warning("Slack: users.info for %s failed (%s); not a manager", user, why)
+            return False
+        info = response.get("user") or {}
+        admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+        if len(self._admins) > 1000:
+            self._admins = {key: value for key, value in self._admins.items() if value[0] > now}
+        self._admins[(team, user)] = (now + MANAGER_CACHE_SECONDS, admin)
+        return admin
 
     async def send(self, channel: ChannelAddress, payload: dict[str, Any]) -> str:
         """Post one payload; the message id is Slack's ``ts``."""

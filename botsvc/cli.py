@@ -27,6 +27,7 @@ from botsvc.models import CommandContext, ItemOutcome
 from botsvc.outbox import FlushReport
 from botsvc.platforms import available_adapters, missing_credentials
 from botsvc.store import StoreError, iso, open_store, utcnow
+from botsvc.web import WebSettingsError
 from botsvc.subscriptions import (
     PLATFORMS,
     SubscriptionError,
@@ -68,6 +69,8 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), 2)
         except StoreError as exc:
             _fail(str(exc), 1)
+        except WebSettingsError as exc:
+            _fail(str(exc), 2)
         except KeyboardInterrupt:
             click.echo("botsvc: interrupted", err=True)
             sys.exit(130)
@@ -168,7 +171,7 @@ def run(db_path: str, config_path: str, verbose: int) -> None:
         if added:
             log.info("seeded archive: %d article(s)", added)
         app.sync_subscriptions()
-        asyncio.run(serve(app, available_adapters()))
+        asyncio.run(serve(app, available_adapters(slack_managers=app.config.slack_managers)))
     finally:
         app.close()
     log.info("stopped")

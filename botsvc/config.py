@@ -82,6 +82,9 @@ class Config:
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     """The ``[fetch]`` table: timeouts, size cap, redirects, concurrency, User-Agent."""
     subscriptions: tuple[SubscriptionConfig, ...] = ()
+    slack_managers: tuple[str, ...] | None = None
+    """``[slack] managers``: Slack user ids allowed to subscribe channels and manage feeds;
+    None (the default, or ``"admins"``) means the workspace's admins and owners."""
     dedup: DedupSettings = field(default_factory=DedupSettings)
 
     def topic(self, name: str) -> Topic:
@@ -251,7 +254,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         problem = re.sub(r"\s*\(at [^)]*\)", "", message)
         raise ConfigError(path, where.group(1) if where else "syntax", f"invalid TOML: {problem}") from None
     reader = _Reader(path, Path(path).resolve().parent)
-    reader.table(data, "", {"defaults", "fetch", "dedup", "feeds", "topics", "subscriptions"})
+    reader.table(data, "", {"defaults", "fetch", "dedup", "feeds", "topics", "subscriptions", "slack"})
     defaults = reader.table(data.get("defaults", {}), "defaults", {"interval", "language", "topic"})
     default_interval = reader.duration(defaults.get("interval", "15m"), "defaults.interval")
     default_language = reader.text(defaults["language"], "defaults.language") if "language" in defaults else None
@@ -309,9 +312,18 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
             raise reader.fail(key, str(exc)) from None
         subscriptions.append(entry)
 
+    slack = reader.table(data.get("slack", {}), "slack", {"managers"})
+    managers = slack.get("managers", "admins")
+    if managers == "admins":
+        slack_managers = None
+    elif isinstance(managers, list) and managers:
+        slack_managers = reader.terms(managers, "slack.managers")
+    else:
+        raise reader.fail("slack.managers", 'expected "admins" or a list of Slack user ids such as ["U0123ABCD"]')
+
     return Config(
         path=path, feeds=tuple(feeds), topics=topics, default_topic=default_topic,
-        subscriptions=tuple(subscriptions),
+        subscriptions=tuple(subscriptions), slack_managers=slack_managers,
         fetch=_settings(reader, data.get("fetch", {}), "fetch", FetchPolicy),
         dedup=_settings(reader, data.get("dedup", {}), "dedup", DedupSettings),
     )

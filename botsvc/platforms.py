@@ -19,8 +19,13 @@ log = logging.getLogger(__name__)
 TOKENS = {"slack": ("SLACK_BOT_TOKEN", "token"), "discord": ("DISCORD_BOT_TOKEN", "token")}
 
 
-def available_adapters(env: Mapping[str, str] | None = None) -> dict[str, Adapter]:
-    """Adapter instances by platform name, for every platform that can send from here."""
+def available_adapters(env: Mapping[str, str] | None = None, *,
+                       slack_managers: tuple[str, ...] | None = None) -> dict[str, Adapter]:
+    """Adapter instances by platform name, for every platform that can send from here.
+
+    The Slack bot also takes ``/news`` commands when ``SLACK_SIGNING_SECRET`` (HTTP
+    request URL) or ``SLACK_APP_TOKEN`` (Socket Mode) is set.
+    """
     env = os.environ if env is None else env
     adapters: dict[str, Adapter] = {}
     wanted: list[tuple[str, dict]] = []
@@ -31,7 +36,12 @@ def available_adapters(env: Mapping[str, str] | None = None) -> dict[str, Adapte
         variable, argument = TOKENS[name]
         token = env.get(variable, "").strip()
         if token:
-            wanted.append((name, {argument: token}))
+            settings = {argument: token}
+            if name == "slack":
+                settings.update(signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip() or None,
+                                app_token=env.get("SLACK_APP_TOKEN", "").strip() or None,
+                                managers=slack_managers)
+            wanted.append((name, settings))
     for name, settings in wanted:
         try:
             adapters[name] = load_adapter(name, **settings)

@@ -23,6 +23,7 @@ from adapters.base import Adapter, DeliveryError
 from botsvc.app import App, feed_target
 from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
+from botsvc.web import start_web
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,11 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
     feeds = app.feeds()
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     schedule(scheduler, poller, feeds)
+    commands = app.commands(on_feeds_changed=lambda: sync_feed_jobs(scheduler, poller, app.feeds()))
+    for adapter in adapters.values():
+        adapter.attach_commands(commands.run)
+    routes = [route for adapter in adapters.values() for route in adapter.http_routes()]
+    web_runner = await start_web(routes) if routes else None
     for name, adapter in adapters.items():
         try:
             await adapter.start()
@@ -132,6 +138,8 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
             log.warning("a poll was still running after 20s; stopping anyway")
         for adapter in adapters.values():
             await adapter.stop()
+        if web_runner is not None:
+            await web_runner.cleanup()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.remove_signal_handler(sig)

@@ -11,6 +11,12 @@ own event loop, so plain synchronous tests can drive real Slack SDK clients agai
 
 Scripted responses are used in order, one per request (to either route); after that
 ``chat.postMessage`` succeeds with an increasing ``ts`` and webhooks answer ``ok``.
+
+For commands it also answers ``auth.test``, ``users.info`` (from ``users``: id -> fields
+such as ``{"is_admin": True}``) and ``apps.connections.open`` (pointing at its own
+websocket, ``/socket``, for Socket Mode: ``push`` sends an envelope down it, and what the
+client sends back lands in ``socket_received``). These never use scripted responses.
+A hook URL doubles as a slash command's ``response_url``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 Response = tuple[int, dict[str, str], Any]
 """(status, headers, body): a dict body is sent as JSON, a string as text/plain."""
@@ -43,7 +49,8 @@ class Call:
 
 
 class SlackMock:
-    """``POST /api/chat.postMessage`` (JSON or form body) and ``POST /hooks/<id>``."""
+    """``POST /api/chat.postMessage`` (JSON or form body), ``POST /hooks/<id>`` and the few
+    calls commands need (see the module docstring)."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
@@ -54,6 +61,9 @@ class SlackMock:
         self._thread = threading.Thread(target=self._loop.run_forever, name="slackmock", daemon=True)
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.users: dict[str, dict[str, Any]] = {}
+        self.socket_received: list[dict[str, Any]] = []
+        self._sockets: list[web.WebSocketResponse] = []
 
     def script(self, *responses: Response) -> None:
         """Queue responses for the next requests, in order."""
@@ -91,6 +101,10 @@ class SlackMock:
         app = web.Application()
         app.router.add_post("/api/chat.postMessage", self._post_message)
         app.router.add_post("/hooks/{hook_id:.+}", self._webhook)
+        app.router.add_route("*", "/api/auth.test", self._auth_test)
+        app.router.add_route("*", "/api/users.info", self._users_info)
+        app.router.add_route("*", "/api/apps.connections.open", self._connections_open)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -107,6 +121,7 @@ class SlackMock:
             body = dict(await request.post())
             if isinstance(body.get("blocks"), str):  # form-encoded blocks arrive as a JSON string
                 body["blocks"] = json.loads(body["blocks"])
+        body = {**request.query, **body}  # GET calls (users.info) carry their arguments here
         call = Call(request.path, {k.lower(): v for k, v in request.headers.items()}, body, raw)
         with self._lock:
             self.calls.append(call)
@@ -127,6 +142,53 @@ class SlackMock:
     async def _webhook(self, request: web.Request) -> web.Response:
         await self._record(request)
         return _respond(request, *(self._next() or (200, {}, "ok")))
+
+    async def _auth_test(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        return web.json_response({"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "botsvc",
+                                  "team_id": "T0TEST", "user_id": "U0BOT", "bot_id": "B0BOT"})
+
+    async def _users_info(self, request: web.Request) -> web.Response:
+        call = await self._record(request)
+        user = call.body.get("user", "")
+        with self._lock:
+            fields = self.users.get(user)
+        if fields is None:
+            return web.json_response({"ok": False, "error": "user_not_found"})
+        return web.json_response({"ok": True, "user": {"id": user, **fields}})
+
+    async def _connections_open(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"})
+
+    # -- Socket Mode -----------------------------------------------------------------
+
+    def push(self, envelope: dict[str, Any]) -> None:
+        """Send one Socket Mode envelope to every connected client."""
+
+        async def send() -> None:
+            for ws in list(self._sockets):
+                await ws.send_json(envelope)
+
+        asyncio.run_coroutine_threadsafe(send(), self._loop).result(timeout=5)
+
+    @property
+    def socket_clients(self) -> int:
+        return len(self._sockets)
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1})
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    with self._lock:
+                        self.socket_received.append(json.loads(message.data))
+        finally:
+            self._sockets.remove(ws)
+        return ws
 
 
 def _respond(request: web.Request, status: int, headers: dict[str, str], body: Any) -> web.Response:

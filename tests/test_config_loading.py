@@ -82,3 +82,12 @@ def test_bad_config_names_file_key_and_problem(text, key, problem):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="absent.toml: file: not found"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_slack_managers_default_to_admins_or_a_list_of_user_ids():
+    base = "[[feeds]]\nname='a'\nurl='https://x.org/r'\n" + TOPIC
+    assert parse_config(base).slack_managers is None
+    assert parse_config('[slack]\nmanagers = "admins"\n' + base).slack_managers is None
+    assert parse_config('[slack]\nmanagers = ["U1", "U2"]\n' + base).slack_managers == ("U1", "U2")
+    with pytest.raises(ConfigError, match="slack.managers"):
+        parse_config('[slack]\nmanagers = "everyone"\n' + base)
