@@ -7,6 +7,11 @@ discord.py uses to post messages, under any prefix (``/api/v10/...``, ``/api/...
 * ``GET  .../users/@me``                  the bot user (``static_login`` checks the token)
 * ``POST .../channels/{id}/messages``     a message object with an increasing snowflake id
 * ``POST .../webhooks/{id}/{token}``      the same with ``?wait=1``/``true``; 204 without
+  (interaction followups use this route too, with the application id and interaction token)
+* ``GET  .../oauth2/applications/@me``    the application (``Client.login`` reads its id)
+* ``PUT  .../applications/{id}/commands`` the synced commands, echoed back with ids
+* ``POST .../interactions/{id}/{token}/callback``  an interaction response; with
+  ``?with_response=1`` (discord.py always asks) the callback object with the message
 
 Every request is recorded (method, path, query, lower-cased headers, JSON body, including
 the ``payload_json`` part of multipart bodies). Tests script the next answers per route::
@@ -35,15 +40,25 @@ from typing import Any
 
 from aiohttp import web
 
-Route = str  # "me", "message" or "webhook"
+Route = str  # "me", "message", "webhook", "application", "commands" or "interaction"
 
 _ROUTES: list[tuple[Route, str, re.Pattern[str]]] = [
     ("me", "GET", re.compile(r".*/users/@me")),
     ("message", "POST", re.compile(r".*/channels/(?P<channel>[0-9]+)/messages")),
     ("webhook", "POST", re.compile(r".*/webhooks/(?P<webhook>[0-9]+)/(?P<token>[^/]+)")),
+    ("application", "GET", re.compile(r".*/oauth2/applications/@me")),
+    ("commands", "PUT", re.compile(r".*/applications/(?P<application>[0-9]+)/commands")),
+    ("interaction", "POST", re.compile(r".*/interactions/(?P<interaction>[0-9]+)/(?P<token>[^/]+)/callback")),
 ]
 WEBHOOK_CHANNEL = "555000000000000001"
 BOT_USER = {"id": "444000000000000001", "username": "botsvc", "discriminator": "0", "avatar": None, "bot": True}
+APPLICATION_ID = "444000000000000002"
+APPLICATION = {
+    "id": APPLICATION_ID, "name": "botsvc", "description": "", "icon": None, "bot_public": False,
+    "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0, "team": None,
+    "owner": {"id": "444000000000000003", "username": "owner", "discriminator": "0", "avatar": None},
+    "bot": BOT_USER,
+}
 
 
 @dataclass(frozen=True)
@@ -195,25 +210,59 @@ class DiscordFake:
             return Reply(404, body={"message": "404: Not Found", "code": 0})
         if route == "me":
             return Reply(200, body=BOT_USER)
+        if route == "application":
+            return Reply(200, body=APPLICATION)
+        if route == "commands":
+            return Reply(200, body=[
+                {**command, "id": str(next(self._ids)), "application_id": params["application"], "version": "1"}
+                for command in call.json
+            ])
+        if route == "interaction":
+            return self._interaction_callback(params, call)
         problem = _over_limits(call.json)
         if problem:
             return Reply(400, body={"message": f"Invalid Form Body: {problem}", "code": 50035})
         if route == "webhook" and call.query.get("wait") not in ("1", "true", "True"):
             return Reply(204)
         author = BOT_USER if route == "message" else {**BOT_USER, "id": params["webhook"], "username": "Captain Hook"}
-        message = {
-            "id": str(next(self._ids)),
-            "channel_id": params.get("channel", WEBHOOK_CHANNEL),
-            "content": call.json.get("content", ""),
-            "embeds": call.json.get("embeds", []),
-            "author": author,
-            "attachments": [], "mentions": [], "mention_roles": [], "pinned": False,
-            "mention_everyone": False, "tts": False, "timestamp": "2019-08-22T09:30:00.000000+00:00",
-            "edited_timestamp": None, "flags": 0, "type": 0,
-        }
+        message = self._message(params.get("channel", WEBHOOK_CHANNEL), call.json, author)
         if route == "webhook":
             message["webhook_id"] = params["webhook"]
         return Reply(200, body=message)
+
+    def _message(self, channel: str, body: dict[str, Any], author: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": str(next(self._ids)),
+            "channel_id": channel,
+            "content": body.get("content", ""),
+            "embeds": body.get("embeds", []),
+            "author": author,
+            "attachments": [], "mentions": [], "mention_roles": [], "pinned": False,
+            "mention_everyone": False, "tts": False, "timestamp": "2019-08-22T09:30:00.000000+00:00",
+            "edited_timestamp": None, "flags": body.get("flags", 0), "type": 0,
+        }
+
+    def _interaction_callback(self, params: dict[str, str], call: Call) -> Reply:
+        """Discord's answer to an interaction response: 204, or the callback object when asked."""
+        body = call.json if isinstance(call.json, dict) else {}
+        kind, data = body.get("type"), body.get("data") or {}
+        if kind in (4, 7):  # a message: the same limits as any other
+            problem = _over_limits(data)
+            if problem:
+                return Reply(400, body={"message": f"Invalid Form Body: {problem}", "code": 50035})
+        if call.query.get("with_response") not in ("1", "true", "True"):
+            return Reply(204)
+        flags = data.get("flags", 0) | (128 if kind == 5 else 0)  # 128: LOADING ("is thinking…")
+        message = self._message(WEBHOOK_CHANNEL, {**data, "flags": flags}, BOT_USER)
+        callback: dict[str, Any] = {
+            "interaction": {
+                "id": params["interaction"], "type": 2, "response_message_id": message["id"],
+                "response_message_loading": kind == 5, "response_message_ephemeral": bool(flags & 64),
+            },
+        }
+        if kind in (4, 5):
+            callback["resource"] = {"type": kind, "message": message}
+        return Reply(200, body=callback)
 
 
 def _match(method: str, path: str) -> tuple[Route | None, dict[str, str]]:
