@@ -314,7 +314,7 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
         waiting = store.query("SELECT id, platform, channel, attempts, last_error, created_at FROM outbox "
                               "WHERE status != 'delivered' ORDER BY id")
         paused = [s for s in all_subscriptions(store) if s.paused]
-        failing = store.query("SELECT name, consecutive_failures, last_error, last_success_at FROM feeds "
+        failing = store.query("SELECT name, consecutive_failures, last_error, last_success_at, retry_at FROM feeds "
                               "WHERE consecutive_failures > 0 ORDER BY name")
     finally:
         store.close()
@@ -327,7 +327,8 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
         click.echo(f"paused: {sub.label()} ({sub.topic}): {sub.paused_reason}")
     for feed in failing:
         click.echo(f"failing feed: {feed['name']}: {feed['consecutive_failures']} failure(s), "
-                   f"last error {feed['last_error']}, last success {feed['last_success_at'] or 'never'}")
+                   f"last error {feed['last_error']}, last success {feed['last_success_at'] or 'never'}, "
+                   f"next attempt {feed['retry_at'] or 'at its next scheduled poll'}")
 
 
 def _command(line: str, db_path: str, config_path: str) -> None:

@@ -242,8 +242,10 @@ class CommandCore:
             health = "OK" if not row["consecutive_failures"] else f"FAILING ({row['consecutive_failures']}x)"
             text = (f"{name}: {health} · last success {row['last_success_at'] or 'never'} · "
                     f"{row['items_seen']} item(s) seen")
-            if row["last_error"]:
+            if row["last_error"] and row["consecutive_failures"]:
                 text += f" · last error {row['last_error'][:120]}"
+                if row["retry_at"]:
+                    text += f" · next attempt {row['retry_at']}"
             lines.append(ReplyLine(text + (" · added from chat" if row["origin"] == "chat" else "")))
         return CommandReply(f"{len(names)} feed(s):", tuple(lines))
 

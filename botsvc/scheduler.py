@@ -14,15 +14,17 @@ import contextlib
 import logging
 import signal
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.base import Adapter, DeliveryError
 from botsvc.app import App, feed_target
+from botsvc.backoff import retry_delay
 from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
+from botsvc.store import parse_iso
 from botsvc.web import start_web
 
 log = logging.getLogger(__name__)
@@ -41,14 +43,31 @@ class Poller:
 
     async def poll_feed(self, feed: FeedConfig) -> CycleReport | None:
         async with self._busy():
+            now = self.app.processor.clock()
+            state = self.app.store.feed_state(feed.name)
+            if state is not None and state.retry_at and parse_iso(state.retry_at) > now:
+                log.debug("%s: resting after %d failure(s) until %s", feed.name,
+                          state.consecutive_failures, state.retry_at)
+                return None
             try:
                 report = await run_cycle(self.app.store, self.app.processor, [feed_target(feed)], self.app.policy)
                 log.info("%s: %s", feed.name, report.summary())
             except Exception:  # a job must never kill the scheduler; the next run retries
                 log.exception("poll of %s failed", feed.name)
                 return None
+            self._rest_if_failing(feed)
             await self.deliver(realtime=True)
             return report
+
+    def _rest_if_failing(self, feed: FeedConfig) -> None:
+        state = self.app.store.feed_state(feed.name)
+        if state is None or not state.consecutive_failures:
+            return
+        delay = retry_delay(state.consecutive_failures, feed.interval)
+        retry_at = self.app.processor.clock() + timedelta(seconds=delay)
+        self.app.store.set_retry_at(feed.name, retry_at)
+        log.warning("%s: %d consecutive failure(s) (%s); next attempt at %s", feed.name,
+                    state.consecutive_failures, state.last_error, retry_at.isoformat(timespec="seconds"))
 
     async def deliver(self, *, realtime: bool) -> None:
         """Queue what is due and send what is pending; never raises (the outbox keeps it)."""

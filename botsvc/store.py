@@ -51,6 +51,7 @@ class FeedState:
     items_seen: int
     origin: str = "config"
     added_by: str | None = None
+    retry_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class Store:
         stamp = iso(when)
         self.db.execute(
             "UPDATE feeds SET etag = coalesce(?, etag), last_modified = coalesce(?, last_modified), "
-            "last_polled_at = ?, last_success_at = ?, consecutive_failures = 0, "
+            "last_polled_at = ?, last_success_at = ?, consecutive_failures = 0, retry_at = NULL, "
             "items_seen = items_seen + ? WHERE name = ?",
             (etag, last_modified, stamp, stamp, items, name),
         )
@@ -117,6 +118,9 @@ class Store:
             "consecutive_failures = consecutive_failures + 1 WHERE name = ?",
             (stamp, error, stamp, name),
         )
+
+    def set_retry_at(self, name: str, when: datetime) -> None:
+        self.db.execute("UPDATE feeds SET retry_at = ? WHERE name = ?", (iso(when), name))
 
     # -- seen keys ------------------------------------------------------------
     def lookup_seen(self, keys: list[str]) -> SeenRecord | None:
