@@ -7,6 +7,7 @@ status 2 for bad configuration or arguments, 1 for runtime failures.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import functools
 import json
 import logging
@@ -26,7 +27,8 @@ from botsvc.cycle import CycleReport, run_cycle
 from botsvc.models import CommandContext, ItemOutcome
 from botsvc.outbox import FlushReport
 from botsvc.platforms import available_adapters, missing_credentials
-from botsvc.store import StoreError, iso, open_store, utcnow
+from botsvc.lock import InstanceLock
+from botsvc.store import StoreError, database_problem, iso, open_store, utcnow
 from botsvc.web import WebSettingsError
 from botsvc.subscriptions import (
     PLATFORMS,
@@ -69,6 +71,8 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), 2)
         except StoreError as exc:
             _fail(str(exc), 1)
+        except sqlite3.Error as exc:  # e.g. disk full or read-only after start-up
+            _fail(f"database write failed: {database_problem(exc)}; nothing was lost, the next run retries", 1)
         except WebSettingsError as exc:
             _fail(str(exc), 2)
         except KeyboardInterrupt:
@@ -149,11 +153,12 @@ def _poll(app: App, feeds: tuple[str, ...], as_json: bool) -> CycleReport:
 def poll(once: bool, as_json: bool, feeds: tuple[str, ...], db_path: str, config_path: str, verbose: int) -> None:
     """Poll the configured feeds once (or the FEEDS given: http(s) URLs or local files)."""
     _setup_logging(verbose)
-    app = open_app(config_path, db_path)
-    try:
-        report = _poll(app, feeds, as_json)
-    finally:
-        app.close()
+    with InstanceLock(db_path, "poll"):
+        app = open_app(config_path, db_path)
+        try:
+            report = _poll(app, feeds, as_json)
+        finally:
+            app.close()
     if report.feeds and all(f.status == "error" for f in report.feeds):
         sys.exit(1)
 
@@ -165,15 +170,16 @@ def run(db_path: str, config_path: str, verbose: int) -> None:
     from botsvc.scheduler import serve
 
     _setup_logging(verbose, service=True)
-    app = open_app(config_path, db_path)
-    try:
-        added = app.ensure_seeded()
-        if added:
-            log.info("seeded archive: %d article(s)", added)
-        app.sync_subscriptions()
-        asyncio.run(serve(app, available_adapters(slack_managers=app.config.slack_managers)))
-    finally:
-        app.close()
+    with InstanceLock(db_path, "run"):
+        app = open_app(config_path, db_path)
+        try:
+            added = app.ensure_seeded()
+            if added:
+                log.info("seeded archive: %d article(s)", added)
+            app.sync_subscriptions()
+            asyncio.run(serve(app, available_adapters(slack_managers=app.config.slack_managers)))
+        finally:
+            app.close()
     log.info("stopped")
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -24,7 +25,7 @@ from botsvc.app import App, feed_target
 from botsvc.backoff import retry_delay
 from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
-from botsvc.store import parse_iso
+from botsvc.store import database_problem, is_busy, parse_iso
 from botsvc.web import start_web
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class Poller:
         self._idle = asyncio.Event()
         self._idle.set()
         self._delivering = asyncio.Lock()
+        self.fatal: sqlite3.Error | None = None
+        self.on_fatal: Callable[[], None] | None = None
 
     async def poll_feed(self, feed: FeedConfig) -> CycleReport | None:
         async with self._busy():
@@ -52,6 +55,15 @@ class Poller:
             try:
                 report = await run_cycle(self.app.store, self.app.processor, [feed_target(feed)], self.app.policy)
                 log.info("%s: %s", feed.name, report.summary())
+            except sqlite3.Error as exc:
+                if is_busy(exc):  # another process holds a write lock: the next run retries
+                    log.warning("%s: %s; retrying at the next run", feed.name, database_problem(exc))
+                    return None
+                self.fatal = exc  # a full or read-only disk: stop rather than poll in vain
+                log.error("%s: database write failed: %s; stopping", feed.name, database_problem(exc))
+                if self.on_fatal:
+                    self.on_fatal()
+                return None
             except Exception:  # a job must never kill the scheduler; the next run retries
                 log.exception("poll of %s failed", feed.name)
                 return None
@@ -130,6 +142,7 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread / platform
             pass
     poller = Poller(app, adapters)
+    poller.on_fatal = stop.set
     feeds = app.feeds()
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     schedule(scheduler, poller, feeds)
@@ -164,3 +177,5 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):  # pragma: no cover
                 pass
+    if poller.fatal is not None:
+        raise poller.fatal

@@ -72,8 +72,26 @@ class Store:
     # -- plumbing -------------------------------------------------------------
     @contextmanager
     def atomic(self) -> Iterator["Store"]:
-        with self.db.atomic():
+        """A write transaction (nested: a savepoint).
+
+        The outermost one starts with BEGIN IMMEDIATE, so it takes the write lock up front
+        and waits (busy_timeout) for another process's writes to finish; a deferred
+        transaction that read first would instead fail at once when it tries to write.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield self
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             yield self
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -283,6 +301,26 @@ class Store:
             table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("feeds", "articles", "events", "seen_items")
         }
+
+
+def database_problem(exc: sqlite3.Error) -> str:
+    """A short operator-facing description of an SQLite failure."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "the database is locked by another process (busy for more than 10 s)"
+    if "readonly" in text or "read-only" in text:
+        return "the database or its directory is read-only"
+    if "full" in text:
+        return "the disk is full"
+    if "disk i/o" in text:
+        return "disk I/O error"
+    return str(exc)
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """A lock held by someone else: worth retrying later, unlike a full or read-only disk."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def open_store(path: str | Path, *, migrate: bool = True) -> Store:
