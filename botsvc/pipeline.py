@@ -11,13 +11,32 @@ from datetime import datetime
 
 from botsvc.events import EventBook
 from botsvc.models import FeedItem, ItemOutcome
-from botsvc.normalise import identity_keys
+from botsvc.normalise import identity_keys, normalise_title
 from botsvc.relevance import Relevance
-from botsvc.store import Store, utcnow
+from botsvc.store import SeenRecord, Store, utcnow
+
+REUSED_GUID_OVERLAP = 0.3
+"""Below this word overlap between old and new title, a repeated GUID is a new story."""
 
 _KEY_REASONS = {"guid": "same GUID as an item already seen in this feed",
                 "url": "same link as an item already seen",
                 "title": "same title from the same outlet as an item already seen"}
+
+
+def _words(title: str) -> set[str]:
+    return set(title.split())
+
+
+def _reused_guid(seen: SeenRecord, title: str) -> bool:
+    """A GUID seen before under a clearly different title, and no other key matching.
+
+    Publishers edit titles (a typo, an update), which keeps most words; a reused GUID
+    (some CMSs recycle them) brings a different story, which shares few.
+    """
+    if not seen.key.startswith("guid:") or seen.others or not seen.title or not title:
+        return False
+    before, now = _words(seen.title), _words(title)
+    return len(before & now) / len(before | now) < REUSED_GUID_OVERLAP
 
 
 def _sort_key(pair: tuple[int, FeedItem], now: datetime) -> tuple[datetime, int]:
@@ -54,7 +73,11 @@ class Processor:
 
     def _judge(self, item: FeedItem, topics: tuple[str, ...] | None, now: datetime) -> ItemOutcome:
         keys = identity_keys(item)
+        title = normalise_title(item.title)
         seen = self.store.lookup_seen(keys)
+        reused = seen is not None and _reused_guid(seen, title)
+        if reused:
+            seen = None  # same GUID, different story: judge it as the new item it is
         if seen is not None:
             # Remember any new identity of the same story (e.g. same link, new GUID).
             self.store.mark_seen(keys, seen.decision, seen.article_id, now)
@@ -70,7 +93,7 @@ class Processor:
 
         matches = self.relevance.match(item, topics)
         if not matches:
-            self.store.mark_seen(keys, "irrelevant", None, now)
+            self.store.mark_seen(keys, "irrelevant", None, now, title=title, replace=reused)
             return ItemOutcome(item=item, decision="irrelevant", reason="no topic rule matched")
 
         topic_names = [m.topic for m in matches]
@@ -95,7 +118,7 @@ class Processor:
             event_time=event_time, duplicate_of=placement.duplicate_of,
             placement=reason, neighbours=placement.neighbours,
         )
-        self.store.mark_seen(keys, decision, article_id, now)
+        self.store.mark_seen(keys, decision, article_id, now, title=title, replace=reused)
         if fingerprint is not None:
             self.events.record(article_id, event_id, fingerprint, event_time)
         return ItemOutcome(

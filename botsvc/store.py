@@ -60,6 +60,10 @@ class SeenRecord:
     decision: str
     article_id: int | None
     event_id: int | None
+    title: str | None = None
+    """Normalised title recorded with a GUID key (None for other keys and older rows)."""
+    others: tuple[str, ...] = ()
+    """The other given keys that were also recorded."""
 
 
 class Store:
@@ -147,7 +151,7 @@ class Store:
             return None
         marks = ",".join("?" * len(keys))
         rows = self.db.execute(
-            f"SELECT s.key, s.decision, s.article_id, a.event_id FROM seen_items s "
+            f"SELECT s.key, s.decision, s.article_id, a.event_id, s.title FROM seen_items s "
             f"LEFT JOIN articles a ON a.id = s.article_id WHERE s.key IN ({marks})",
             keys,
         ).fetchall()
@@ -156,15 +160,21 @@ class Store:
         by_key = {row[0]: row for row in rows}
         for key in keys:
             if key in by_key:
-                return SeenRecord(*by_key[key])
+                others = tuple(k for k in keys if k in by_key and k != key)
+                return SeenRecord(*by_key[key], others=others)
         return None  # pragma: no cover
 
-    def mark_seen(self, keys: list[str], decision: str, article_id: int | None, when: datetime) -> None:
-        """Record identity keys. Call inside :meth:`atomic` (the hot path adds no savepoint)."""
+    def mark_seen(self, keys: list[str], decision: str, article_id: int | None, when: datetime,
+                  *, title: str | None = None, replace: bool = False) -> None:
+        """Record identity keys. Call inside :meth:`atomic` (the hot path adds no savepoint).
+
+        ``title`` is kept with the GUID key; ``replace`` overwrites existing keys (a reused GUID).
+        """
         stamp = iso(when)
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         self.db.conn.executemany(
-            "INSERT OR IGNORE INTO seen_items (key, decision, article_id, first_seen) VALUES (?, ?, ?, ?)",
-            [(key, decision, article_id, stamp) for key in keys],
+            f"{verb} INTO seen_items (key, decision, article_id, first_seen, title) VALUES (?, ?, ?, ?, ?)",
+            [(key, decision, article_id, stamp, title if key.startswith("guid:") else None) for key in keys],
         )
 
     # -- events ---------------------------------------------------------------

@@ -78,3 +78,25 @@ def test_items_are_judged_oldest_first_but_reported_in_feed_order(tmp_path):
     outcomes = judge(proc, late, early)
     assert [o.item.guid for o in outcomes] == ["late", "early"]
     assert outcomes[1].article_id < outcomes[0].article_id
+
+
+def test_a_guid_reused_for_a_different_story_is_judged_as_new(tmp_path):
+    proc = processor(tmp_path / "p.db")
+    [first] = judge(proc, item("g1", link="https://wire.example/a"))
+    [edited] = judge(proc, item("g1", title="Seoul ends GSOMIA pact", link="https://wire.example/b"))
+    assert edited.decision == "duplicate" and "same GUID" in edited.reason  # a title edit is a repeat
+    [reused] = judge(proc, item("g1", title="Tokyo and Seoul revive GSOMIA talks after summit",
+                                link="https://wire.example/c"))
+    assert reused.decision in ("new", "duplicate") and reused.article_id is not None
+    assert proc.store.counts()["articles"] == 2
+    [again] = judge(proc, item("g1", title="Tokyo and Seoul revive GSOMIA talks after summit",
+                               link="https://wire.example/c"))
+    assert again.decision == "duplicate" and again.article_id is None and again.duplicate_of == reused.article_id
+
+
+def test_a_reused_guid_after_an_irrelevant_story_is_judged_again(tmp_path):
+    proc = processor(tmp_path / "p.db")
+    [skip] = judge(proc, item("g7", title="Typhoon hits Kanto", link="https://wire.example/t"))
+    assert skip.decision == "irrelevant"
+    [story] = judge(proc, item("g7", title="Seoul ends GSOMIA", link="https://wire.example/g"))
+    assert story.decision == "new"
