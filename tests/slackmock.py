@@ -46,6 +46,8 @@ class Call:
     headers: dict[str, str]
     body: dict[str, Any]
     raw: str
+    status: int = 0
+    """For chat.postMessage: the HTTP status answered when the post succeeded, else 0."""
 
 
 class SlackMock:
@@ -61,6 +63,8 @@ class SlackMock:
         self._thread = threading.Thread(target=self._loop.run_forever, name="slackmock", daemon=True)
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.down: Response | None = None
+        """While set, every chat.postMessage gets this answer (an outage)."""
         self.users: dict[str, dict[str, Any]] = {}
         self.socket_received: list[dict[str, Any]] = []
         self._sockets: list[web.WebSocketResponse] = []
@@ -133,10 +137,12 @@ class SlackMock:
 
     async def _post_message(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        scripted = self._next()
+        scripted = self.down or self._next()
         if scripted is None:
             n = next(self._ts)
             scripted = (200, {}, {"ok": True, "channel": call.body.get("channel"), "ts": f"1700000000.{n:06d}"})
+        succeeded = scripted[0] == 200 and not (isinstance(scripted[2], dict) and scripted[2].get("ok") is False)
+        object.__setattr__(call, "status", 200 if succeeded else 0)  # Call is frozen: set once, here
         return _respond(request, *scripted)
 
     async def _webhook(self, request: web.Request) -> web.Response:

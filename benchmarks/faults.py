@@ -1,0 +1,233 @@
+"""Kill and outage: nothing lost, nothing posted twice.
+
+    .venv/bin/python benchmarks/faults.py [--kills 50] [--seed 1]
+
+Both parts run the real ``botsvc poll --once`` as subprocesses against a loopback
+feed server (the five labelled sample feeds of ``examples/``) and a loopback Slack Web
+API mock, with one Slack subscription.
+
+1. **Kill loop**: ``--kills`` times, a poll is started and killed with SIGKILL after a
+   random delay (0 to 2.5 s: before, during or after fetching, storing, queueing or
+   sending). The feeds change between runs: each reveals more of its items, oldest first,
+   until all are served. Two unkilled polls follow. Then every labelled-relevant item
+   must be stored exactly once and every event posted as a new alert exactly once.
+2. **Outage**: the Slack mock answers 500 (then 429 with Retry-After) for a stretch of
+   polls while new stories arrive; it then recovers. Every held message must be
+   delivered, once, in the order it was queued.
+
+Printed: items expected, items stored, items stored twice, alerts expected, alerts
+posted, duplicates posted, lost (items + events), and for the outage messages held,
+delivered after recovery, out of order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.slackmock import SlackMock  # noqa: E402
+
+EXAMPLES = REPO / "examples"
+STAGES = 10
+ITEM = re.compile(rb"<(item|entry)>.*?</\1>", re.S)
+
+
+class ChangingFeeds:
+    """Serves each sample feed with a growing share of its items (oldest first)."""
+
+    def __init__(self) -> None:
+        self.stage = 0
+        self.feeds = {p.name: p.read_bytes() for p in sorted((EXAMPLES / "feeds").glob("*.xml"))}
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                body = owner.render(self.path.lstrip("/"))
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def render(self, name: str) -> bytes | None:
+        raw = self.feeds.get(name)
+        if raw is None:
+            return None
+        items = list(ITEM.finditer(raw))
+        keep = len(items) * min(self.stage, STAGES) // STAGES
+        shown = items[len(items) - keep:] if keep else []
+        start, end = (items[0].start(), items[-1].end()) if items else (len(raw), len(raw))
+        return raw[:start] + b"\n".join(m.group(0) for m in shown) + raw[end:]
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
+
+
+def write_config(directory: Path, feeds: ChangingFeeds) -> Path:
+    text = (EXAMPLES / "feeds.toml").read_text(encoding="utf-8")
+    text = re.sub(r'url = "feeds/([^"]+)"', lambda m: f'url = "{feeds.url(m.group(1))}"', text)
+    text += '\n[[subscriptions]]\nplatform = "slack"\nchannel = "C0FAULTS"\n'
+    path = directory / "feeds.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def poll(config: Path, db: Path, env: dict[str, str], kill_after: float | None = None) -> int:
+    proc = subprocess.Popen([sys.executable, "-m", "botsvc", "poll", "--once", "--db", str(db),
+                             "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env, cwd=REPO)
+    if kill_after is None:
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode:
+            print(f"# poll failed: {err.decode(errors='replace').strip()}", file=sys.stderr)
+        return proc.returncode
+    try:
+        proc.wait(timeout=kill_after)
+        return proc.returncode
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return -9
+
+
+def posted_alerts(slack: SlackMock) -> tuple[list[str], list[str]]:
+    """(headline links posted as new alerts, links posted as update lines), in post order."""
+    new, updates = [], []
+    for call in slack.calls:
+        if not call.path.endswith("chat.postMessage") or call.status != 200:
+            continue
+        for block in call.body.get("blocks", []):
+            text = (block.get("text") or {}).get("text", "") if block.get("type") == "section" else ""
+            link = re.search(r"<(https?://[^|>]+)\|", text)
+            if link:
+                (updates if text.startswith("Update:") else new).append(link.group(1).replace("&amp;", "&"))
+    return new, updates
+
+
+def expected_items() -> set[tuple[str, str]]:
+    labels = json.loads((EXAMPLES / "labels.json").read_text(encoding="utf-8"))["items"]
+    return {(label["feed"], label["guid"]) for label in labels if label["relevant"]}
+
+
+def kill_loop(kills: int, rng: random.Random, workdir: Path) -> dict[str, int]:
+    feeds = ChangingFeeds()
+    config = write_config(workdir, feeds)
+    db = workdir / "kill.db"
+    with SlackMock() as slack:
+        env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-faults", "BOTSVC_SLACK_API_URL": slack.base_url}
+        killed = 0
+        for n in range(kills):
+            feeds.stage = 1 + n * STAGES // kills
+            killed += poll(config, db, env, kill_after=rng.uniform(0.0, 2.5)) == -9
+        feeds.stage = STAGES
+        poll(config, db, env)
+        poll(config, db, env)
+        new, updates = posted_alerts(slack)
+    conn = sqlite3.connect(db)
+    file_of = {name: feeds_url.rsplit("/", 1)[1] for name, feeds_url in conn.execute("SELECT name, url FROM feeds")}
+    stored = Counter((file_of.get(feed, feed), guid)
+                     for feed, guid in conn.execute("SELECT feed, guid FROM articles WHERE feed != 'seed'"))
+    # An item is kept when its GUID key leads to a stored article: its own, or the one it
+    # exactly repeats (same link as another outlet's item).
+    kept = {(file_of.get(key.split(":", 1)[1].split("\x1f")[0]), key.split("\x1f", 1)[1])
+            for (key,) in conn.execute("SELECT key FROM seen_items WHERE key LIKE 'guid:%' AND article_id IS NOT NULL")}
+    event_of = dict(conn.execute("SELECT url, event_id FROM articles"))
+    events = {row[0] for row in conn.execute("SELECT id FROM events WHERE seeded = 0")}
+    pending = conn.execute("SELECT count(*) FROM outbox WHERE status != 'delivered'").fetchone()[0]
+    conn.close()
+    expected = expected_items()
+    alerted = Counter(event_of.get(link) for link in new)
+    return {
+        "kills": killed,
+        "items expected": len(expected),
+        "items stored": sum(1 for key in expected if key in kept),
+        "items stored twice": sum(1 for count in stored.values() if count > 1),
+        "alerts expected": len(events),
+        "alerts posted": sum(1 for e in events if alerted[e] >= 1),
+        "duplicates posted": sum(count - 1 for e, count in alerted.items() if count > 1),
+        "update lines posted": len(updates),
+        "messages still pending": pending,
+        "lost": sum(1 for key in expected if key not in kept) + sum(1 for e in events if alerted[e] == 0),
+    }
+
+
+def outage(workdir: Path) -> dict[str, int]:
+    feeds = ChangingFeeds()
+    config = write_config(workdir, feeds)
+    db = workdir / "outage.db"
+    with SlackMock() as slack:
+        env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-faults", "BOTSVC_SLACK_API_URL": slack.base_url}
+        slack.down = (500, {}, {"ok": False, "error": "internal_error"})
+        for stage in (3, 5, 7):
+            feeds.stage = stage
+            poll(config, db, env)
+        slack.down = (429, {"Retry-After": "120"}, {"ok": False, "error": "ratelimited"})
+        feeds.stage = STAGES
+        poll(config, db, env)
+        conn = sqlite3.connect(db)
+        held = conn.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+        order = [row[0] for row in conn.execute("SELECT id FROM outbox ORDER BY id")]
+        conn.execute("UPDATE outbox SET next_attempt_at = created_at")  # the Retry-After has passed
+        conn.commit()
+        conn.close()
+        slack.down = None
+        poll(config, db, env)
+        poll(config, db, env)
+        successes = [call for call in slack.calls if call.path.endswith("chat.postMessage") and call.status == 200]
+    conn = sqlite3.connect(db)
+    delivered = conn.execute("SELECT id FROM outbox WHERE status = 'delivered' ORDER BY delivered_at, id")
+    delivered_ids = [row[0] for row in delivered]
+    conn.close()
+    return {
+        "outage: failed posts answered 500/429": sum(1 for c in slack.calls if c.path.endswith("chat.postMessage")
+                                                      and c.status != 200),
+        "outage: messages held": held,
+        "outage: messages queued in total": len(order),
+        "outage: delivered after recovery": len(delivered_ids),
+        "outage: posts after recovery": len(successes),
+        "outage: delivered out of order": sum(1 for a, b in zip(delivered_ids, delivered_ids[1:]) if a > b),
+        "outage: lost": len(order) - len(delivered_ids),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="kill loop and chat outage")
+    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="faults-") as tmp:
+        figures = kill_loop(args.kills, rng, Path(tmp))
+        figures.update(outage(Path(tmp)))
+    for name, value in figures.items():
+        print(f"{name}: {value}")
+    print(f"run time: {time.monotonic() - started:.0f} s")
+    return 0 if figures["lost"] == 0 and figures["duplicates posted"] == 0 and figures["outage: lost"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
