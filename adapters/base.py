@@ -63,8 +63,12 @@ class Adapter(ABC):
         """Platform payloads for ``digest``, split so each fits ``limits``; no event dropped."""
 
     @abstractmethod
-    async def send(self, channel: ChannelAddress, payload: Any) -> str:
+    async def send(self, channel: ChannelAddress, payload: Any, *, key: str | None = None) -> str:
         """Deliver one rendered payload; return the platform's message id.
+
+        ``key`` is the same for every attempt to send this payload (at most 25
+        characters): a platform that can deduplicate by it (Discord's message nonce)
+        makes a retry after a crash harmless.
 
         Raises :class:`DeliveryError` on failure.
         """

@@ -49,7 +49,7 @@ class ConsoleAdapter(Adapter):
     def render(self, digest: Digest) -> list[str]:
         return [render_text(digest)]
 
-    async def send(self, channel: ChannelAddress, payload: str) -> str:
+    async def send(self, channel: ChannelAddress, payload: str, *, key: str | None = None) -> str:
         stream = self.stream or sys.stdout
         stream.write(payload + "\n")
         stream.flush()

@@ -586,12 +586,13 @@ class DiscordAdapter(Adapter):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 300.0)
 
-    async def send(self, channel: ChannelAddress, payload: DiscordMessage) -> str:
+    async def send(self, channel: ChannelAddress, payload: DiscordMessage, *, key: str | None = None) -> str:
         channel_id = _channel_id(channel)
         with _delivery_errors(f"channel {channel_id}"):
             http = await self._client()
+            # The nonce makes Discord drop a repeat of this part (a resend after a crash).
             with handle_message_parameters(
-                content=payload.content, embeds=list(payload.embeds), allowed_mentions=NO_MENTIONS
+                content=payload.content, embeds=list(payload.embeds), allowed_mentions=NO_MENTIONS, nonce=key
             ) as params:
                 data = await http.send_message(channel_id, params=params)
         return str(data["id"])
@@ -659,7 +660,7 @@ class DiscordWebhookAdapter(Adapter):
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         return self._session
 
-    async def send(self, channel: ChannelAddress, payload: DiscordMessage) -> str:
+    async def send(self, channel: ChannelAddress, payload: DiscordMessage, *, key: str | None = None) -> str:
         target = parse_webhook_url(channel.channel)
         webhook = discord.Webhook.partial(target.id, target.token, session=self._open())
         transport = self._transports.get(target.base_url)

@@ -530,7 +530,7 @@ class SlackAdapter(_SlackBase):
         self._admins[(team, user)] = (now + MANAGER_CACHE_SECONDS, admin)
         return admin
 
-    async def send(self, channel: ChannelAddress, payload: dict[str, Any]) -> str:
+    async def send(self, channel: ChannelAddress, payload: dict[str, Any], *, key: str | None = None) -> str:
         """Post one payload; the message id is Slack's ``ts``."""
         try:
             response = await self.client.chat_postMessage(
@@ -582,7 +582,7 @@ class SlackWebhookAdapter(_SlackBase):
 
     name = "slack-webhook"
 
-    async def send(self, channel: ChannelAddress, payload: dict[str, Any]) -> str:
+    async def send(self, channel: ChannelAddress, payload: dict[str, Any], *, key: str | None = None) -> str:
         """Post one payload; webhooks return no id, so the id is derived from the payload."""
         client = AsyncWebhookClient(
             check_webhook_url(channel.channel), timeout=self.timeout, session=self._session, retry_handlers=[]

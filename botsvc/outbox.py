@@ -117,7 +117,7 @@ class Courier:
         part, tries = row["parts_sent"], 0
         while part < len(payloads):
             try:
-                message_id = await adapter.send(address, payloads[part])
+                message_id = await adapter.send(address, payloads[part], key=f"bs-{row['id']}-{part}")
             except DeliveryError as exc:
                 tries += 1
                 if exc.permanent:

@@ -33,7 +33,7 @@ class FakeAdapter(Adapter):
     def render(self, digest):
         return [f"{'UPDATE ' if e.update else ''}{e.headline.title}" for e in digest.events]
 
-    async def send(self, channel, payload):
+    async def send(self, channel, payload, *, key=None):
         if self.script:
             outcome = self.script.pop(0)
             if isinstance(outcome, Exception):

@@ -474,3 +474,18 @@ def test_fake_reads_payload_json_from_multipart_bodies(fake):
 
     asyncio.run(post())
     assert fake.calls_to("message")[0].json == {"content": "with a file"}
+
+
+def test_the_outbox_key_is_sent_as_an_enforced_nonce(fake: DiscordFake) -> None:
+    adapter = DiscordAdapter("bot-token", base_url=fake.api_url)
+    [payload] = adapter.render(digest(event(1, story("Nonce check"))))
+
+    async def go() -> None:
+        try:
+            await adapter.send(ChannelAddress("discord", "222000000000000001"), payload, key="bs-7-0")
+        finally:
+            await adapter.stop()
+
+    asyncio.run(go())
+    [call] = fake.delivered()
+    assert call.json["nonce"] == "bs-7-0" and call.json["enforce_nonce"] is True
