@@ -7,8 +7,8 @@ feed server (the five labelled sample feeds of ``examples/``) and a loopback Sla
 API mock, with one Slack subscription.
 
 1. **Kill loop**: ``--kills`` times, a poll is started and killed with SIGKILL after a
-   random delay (0 to 2.5 s: before, during or after fetching, storing, queueing or
-   sending). The feeds change between runs: each reveals more of its items, oldest first,
+   random delay between zero and the time one whole poll takes here (so at start-up,
+   while fetching, storing, queueing or sending). The feeds change between runs: each reveals more of its items, oldest first,
    until all are served. Two unkilled polls follow. Then every labelled-relevant item
    must be stored exactly once and every event posted as a new alert exactly once.
 2. **Outage**: the Slack mock answers 500 (then 429 with Retry-After) for a stretch of
@@ -138,10 +138,16 @@ def kill_loop(kills: int, rng: random.Random, workdir: Path) -> dict[str, int]:
     db = workdir / "kill.db"
     with SlackMock() as slack:
         env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-faults", "BOTSVC_SLACK_API_URL": slack.base_url}
+        # How long one poll takes here, so that the kills land inside polls.
+        feeds.stage = STAGES
+        started = time.monotonic()
+        poll(config, workdir / "calibration.db", env)
+        span = time.monotonic() - started
+        slack.calls.clear()
         killed = 0
         for n in range(kills):
-            feeds.stage = 1 + n * STAGES // kills
-            killed += poll(config, db, env, kill_after=rng.uniform(0.0, 2.5)) == -9
+            feeds.stage = 1 + n * (STAGES - 1) // kills
+            killed += poll(config, db, env, kill_after=rng.uniform(0.0, span)) == -9
         feeds.stage = STAGES
         poll(config, db, env)
         poll(config, db, env)
