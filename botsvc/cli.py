@@ -27,6 +27,7 @@ from botsvc.cycle import CycleReport, run_cycle
 from botsvc.models import CommandContext, ItemOutcome
 from botsvc.outbox import FlushReport
 from botsvc.platforms import available_adapters, missing_credentials
+from botsvc import logs
 from botsvc.lock import InstanceLock
 from botsvc.store import StoreError, database_problem, iso, open_store, utcnow
 from botsvc.web import WebSettingsError
@@ -49,8 +50,11 @@ def _setup_logging(verbose: int, *, service: bool = False) -> None:
     """Services log with timestamps at INFO; one-shot commands print only problems, tersely."""
     default = "DEBUG" if verbose > 1 else "INFO" if (verbose or service) else "WARNING"
     level = os.environ.get("BOTSVC_LOG_LEVEL", "").upper() or default
-    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if service else "botsvc: %(message)s"
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr, format=fmt, force=True)
+    text = "%(asctime)s %(levelname)s %(name)s: %(message)s" if service else "botsvc: %(message)s"
+    shape = os.environ.get("BOTSVC_LOG_FORMAT", "text").strip().lower()
+    if shape not in logs.FORMATS:
+        _fail(f"BOTSVC_LOG_FORMAT={shape!r}: expected text or json", 2)
+    logs.setup(getattr(logging, level, logging.INFO), shape, text, sys.stderr)
     for noisy in ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -380,6 +384,38 @@ def recent_cmd(count: str, db_path: str, config_path: str, verbose: int) -> None
 def feeds_cmd(db_path: str, config_path: str, verbose: int) -> None:
     """Each feed's health: last success, last error, items seen."""
     _command("feeds", db_path, config_path)
+
+
+@cli.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace TARGET if it exists.")
+@click.option("--db", "db_path", envvar="BOTSVC_DB", default=DEFAULT_DB, show_default=True,
+              help="Database to back up (env BOTSVC_DB).")
+@guarded
+def backup_cmd(target: str, force: bool, db_path: str) -> None:
+    """Copy the database to TARGET while the bot keeps running (restore: stop, copy back)."""
+    from botsvc.backup import backup
+
+    size = backup(db_path, target, overwrite=force)
+    click.echo(f"backed up {db_path} to {target} ({size / 1e6:.1f} MB, integrity ok)")
+
+
+@cli.command("healthcheck")
+@click.option("--url", default=None, help="Default: http://127.0.0.1:$BOTSVC_HTTP_PORT/healthz.")
+@guarded
+def healthcheck_cmd(url: str | None) -> None:
+    """Exit 0 when the running bot reports healthy (for Docker's HEALTHCHECK)."""
+    import httpx
+
+    from botsvc.web import http_port
+
+    url = url or f"http://127.0.0.1:{http_port()}/healthz"
+    try:
+        response = httpx.get(url, timeout=5)
+    except httpx.HTTPError as exc:
+        _fail(f"{url}: {exc or type(exc).__name__}", 1)
+    click.echo(response.text)
+    sys.exit(0 if response.status_code == 200 else 1)
 
 
 def examples_dir() -> Path:

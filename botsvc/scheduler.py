@@ -26,21 +26,29 @@ from botsvc.backoff import retry_delay
 from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
 from botsvc.store import database_problem, is_busy, parse_iso
+from botsvc.health import Health, max_age_for
+from botsvc.metrics import Metrics
 from botsvc.web import start_web
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 6.0
+"""Seconds SIGTERM waits for running polls before cancelling them (exit well within 10 s)."""
 
 
 class Poller:
     """Polls one feed at a time and delivers what is due through the adapters."""
 
-    def __init__(self, app: App, adapters: Mapping[str, Adapter]) -> None:
+    def __init__(self, app: App, adapters: Mapping[str, Adapter], metrics: Metrics | None = None) -> None:
         self.app = app
         self.adapters = adapters
+        self.metrics = metrics
+        self.health: Health | None = None
         self._running = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._delivering = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
         self.fatal: sqlite3.Error | None = None
         self.on_fatal: Callable[[], None] | None = None
 
@@ -55,6 +63,13 @@ class Poller:
             try:
                 report = await run_cycle(self.app.store, self.app.processor, [feed_target(feed)], self.app.policy)
                 log.info("%s: %s", feed.name, report.summary())
+                if self.metrics is not None:
+                    self.metrics.record_cycle(report)
+                if any(f.status != "error" for f in report.feeds) and self.health is not None:
+                    self.health.last_success = report.finished
+            except asyncio.CancelledError:  # shutdown ran out of patience: nothing was half-stored
+                log.info("%s: poll cancelled by shutdown; it runs again at the next start", feed.name)
+                return None
             except sqlite3.Error as exc:
                 if is_busy(exc):  # another process holds a write lock: the next run retries
                     log.warning("%s: %s; retrying at the next run", feed.name, database_problem(exc))
@@ -86,9 +101,14 @@ class Poller:
         async with self._busy(), self._delivering:
             try:
                 report = await self.app.deliver(self.adapters, realtime=realtime)
+            except asyncio.CancelledError:
+                log.info("delivery cancelled by shutdown; unsent messages stay in the outbox")
+                return
             except Exception:
                 log.exception("delivery failed; pending messages stay in the outbox")
                 return
+            if self.metrics is not None:
+                self.metrics.record_delivery(report)
             if report.delivered or report.waiting or report.held:
                 log.info("delivery: %d delivered, %d waiting, %d held",
                          report.delivered, report.waiting, report.held)
@@ -97,15 +117,33 @@ class Poller:
     async def _busy(self):
         self._running += 1
         self._idle.clear()
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         try:
             yield
         finally:
+            self._tasks.discard(task)
             self._running -= 1
             if not self._running:
                 self._idle.set()
 
-    async def wait_idle(self) -> None:
-        await self._idle.wait()
+    async def finish(self, grace: float) -> None:
+        """Let running polls and deliveries finish for ``grace`` seconds, then cancel them.
+
+        Cancelling is safe: a task only waits on the network (fetching, sending) outside
+        any transaction, so a cancelled poll leaves its feed as it was (refetched next
+        time) and a cancelled send leaves its message pending.
+        """
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=grace)
+            return
+        except asyncio.TimeoutError:
+            pass
+        log.warning("still busy after %.0fs; cancelling %d task(s)", grace, len(self._tasks))
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def schedule(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[FeedConfig]) -> None:
@@ -141,7 +179,8 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread / platform
             pass
-    poller = Poller(app, adapters)
+    metrics = Metrics(app.store)
+    poller = Poller(app, adapters, metrics)
     poller.on_fatal = stop.set
     feeds = app.feeds()
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
@@ -149,8 +188,11 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
     commands = app.commands(on_feeds_changed=lambda: sync_feed_jobs(scheduler, poller, app.feeds()))
     for adapter in adapters.values():
         adapter.attach_commands(commands.run)
-    routes = [route for adapter in adapters.values() for route in adapter.http_routes()]
-    web_runner = await start_web(routes) if routes else None
+    health = Health(app.store, metrics, lambda: scheduler.running,
+                    max_age_for([feed.interval for feed in feeds]), app.processor.clock())
+    poller.health = health
+    routes = health.routes() + [route for adapter in adapters.values() for route in adapter.http_routes()]
+    web_runner = await start_web(routes)
     for name, adapter in adapters.items():
         try:
             await adapter.start()
@@ -162,14 +204,15 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
     try:
         await stop.wait()
     finally:
-        log.info("stopping: waiting for running polls to finish")
+        log.info("stopping: letting running polls finish")
+        scheduler.pause()  # no new runs; shutting the executor down now would cancel running ones
+        await poller.finish(grace=SHUTDOWN_GRACE)
         scheduler.shutdown(wait=False)
-        try:
-            await asyncio.wait_for(poller.wait_idle(), timeout=20)
-        except asyncio.TimeoutError:
-            log.warning("a poll was still running after 20s; stopping anyway")
         for adapter in adapters.values():
-            await adapter.stop()
+            try:
+                await asyncio.wait_for(adapter.stop(), timeout=2)
+            except (asyncio.TimeoutError, Exception) as exc:  # never block the exit on a platform
+                log.warning("stopping an adapter: %s", exc or "timed out")
         if web_runner is not None:
             await web_runner.cleanup()
         for sig in (signal.SIGINT, signal.SIGTERM):
