@@ -2,7 +2,8 @@
 #
 #   docker build -t botsvc .
 #   docker run --rm botsvc demo                      # offline poll of the bundled sample feeds
-#   docker run -d -v botsvc-data:/data botsvc        # `botsvc run` with the database in /data
+#   docker run -d -v botsvc-data:/data -p 3000:3000 botsvc   # `botsvc run`, database in /data
+#   docker compose up -d                             # the same with compose.yaml and .env
 #   docker run --rm -v "$PWD/feeds.toml:/etc/botsvc/feeds.toml:ro" botsvc check-config
 #
 # Stages: `builder` turns the pinned requirements and the project into wheels in /wheels;
@@ -63,7 +64,8 @@ COPY --from=venv /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     BOTSVC_DB=/data/botsvc.db \
     BOTSVC_CONFIG=/etc/botsvc/feeds.toml \
-    BOTSVC_EXAMPLES=/app/examples
+    BOTSVC_EXAMPLES=/app/examples \
+    BOTSVC_HTTP_PORT=3000
 COPY feeds.toml /etc/botsvc/feeds.toml
 COPY examples/ /app/examples/
 # /app is writable for `botsvc demo` (it makes .demo/ in the working directory); /data holds the
@@ -73,6 +75,12 @@ WORKDIR /app
 # The `botsvc` user, by number so that runtimes can verify it is not root (runAsNonRoot).
 USER 10001:10001
 VOLUME /data
+# Slack's request URL (/slack/events), /healthz and /metrics share this port.
+EXPOSE 3000
+# botsvc finishes the running poll (at most 6 s), then exits 0: well inside docker stop's 10 s.
 STOPSIGNAL SIGTERM
+# /healthz: database answers, scheduler runs, a poll succeeded recently. No curl in the image,
+# so the bot's own client asks.
+HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 CMD ["botsvc", "healthcheck"]
 ENTRYPOINT ["botsvc"]
 CMD ["run"]

@@ -50,6 +50,15 @@ step "run: database in the /data volume, clean stop on SIGTERM"
 sleep 5
 [ "$("$ENGINE" inspect -f '{{.State.Running}}' "$NAME")" = true ] || {
   "$ENGINE" logs "$NAME"; fail "run exited early"; }
+
+step "healthcheck: /healthz answers inside the container"
+health=$("$ENGINE" exec "$NAME" botsvc healthcheck) || { echo "$health"; fail "healthcheck failed"; }
+echo "$health"
+case "$health" in *'"database": "ok"'*'"scheduler": "running"'*) ;; *) fail "unexpected /healthz: $health";; esac
+metrics=$("$ENGINE" exec "$NAME" python3 -c \
+  'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:3000/metrics").read().decode())')
+echo "$metrics" | grep -E '^botsvc_(feeds_polled|messages_queued)' | head -n 5
+echo "$metrics" | grep -q '^botsvc_messages_queued' || fail "/metrics lacks botsvc_ metrics"
 started=$(date +%s)
 "$ENGINE" stop -t "$STOP_TIMEOUT" "$NAME" >/dev/null
 elapsed=$(( $(date +%s) - started ))

