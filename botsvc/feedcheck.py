@@ -9,21 +9,17 @@ redirect that ends on one. The feed is fetched and parsed once before it is save
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from botsvc.addresses import forbidden_address
 from botsvc.fetch import FetchPolicy, fetch_feed, make_client
 from botsvc.parse import FeedParseError, parse_feed
 
 ALLOW_PRIVATE_ENV = "BOTSVC_ALLOW_PRIVATE_FEEDS"
 """Test-only escape hatch: "1" lets loopback/private addresses through."""
-
-_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
-             ipaddress.ip_address("100.100.100.200")}
-
 
 class FeedCheckError(ValueError):
     """The address is refused or is not a working feed; the message says why."""
@@ -38,21 +34,6 @@ class CheckedFeed:
 
 def allow_private() -> bool:
     return os.environ.get(ALLOW_PRIVATE_ENV, "") == "1"
-
-
-def forbidden_address(address: str) -> str | None:
-    """Why an IP address may not be fetched from chat, or None when it may."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    if ip in _METADATA:
-        return "a cloud metadata address"
-    for test, label in ((ip.is_loopback, "a loopback address"), (ip.is_link_local, "a link-local address"),
-                        (ip.is_unspecified, "an unspecified address"), (ip.is_multicast, "a multicast address"),
-                        (ip.is_reserved, "a reserved address"), (ip.is_private, "a private address")):
-        if test:
-            return label
-    return None
 
 
 async def check_address(url: str, *, private_ok: bool | None = None) -> None:

@@ -26,6 +26,7 @@ from urllib.request import url2pathname
 import httpx
 
 from botsvc import __version__
+from botsvc.addresses import internal_host
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,11 @@ async def _fetch(
         request = response.next_request
         if request.url.scheme not in _WEB_SCHEMES:
             return _failed(url, started, f"redirect to unsupported URL scheme {request.url.scheme}:")
+        # A feed on a public host may not send the bot into its own network (e.g. a
+        # cloud metadata address); a feed that is itself internal may redirect internally.
+        inside = internal_host(request.url.host)
+        if inside and not internal_host(httpx.URL(url).host):
+            return _failed(url, started, f"redirect to {request.url.host} refused: {inside}")
     else:
         return _failed(url, started, f"too many redirects (>{policy.max_redirects})")
 

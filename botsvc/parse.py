@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import feedparser
@@ -85,6 +86,65 @@ def default_source(feed_title: str, url: str) -> str:
     return urlsplit(url).hostname or url
 
 
+# A document type declaration, with its internal subset if any. Feeds have no use for
+# one, and it is where entity bombs ("billion laughs"), external entities (XXE) and
+# external DTD fetches live; it is removed before parsing. Bounded: searched for only
+# in the head of the document, the subset at most DOCTYPE_MAX bytes long.
+DOCTYPE_HEAD = 4096
+DOCTYPE_MAX = 1 << 20
+_DOCTYPE = re.compile(rb"<!DOCTYPE\b[^\[>]{0,4096}(?:\[.{0,%d}?\]\s*)?>" % DOCTYPE_MAX, re.IGNORECASE | re.DOTALL)
+
+#: Dates before this are placeholders (the Unix epoch, "0001-01-01"), not publication times.
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=timezone.utc)
+#: Dates further ahead than this are wrong clocks or scheduled placeholders.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def strip_doctype(body: bytes) -> tuple[bytes, bool]:
+    """``body`` without its DOCTYPE declaration, and whether there was one."""
+    start = body.find(b"<!", 0, DOCTYPE_HEAD)
+    if start < 0:
+        return body, False
+    found = _DOCTYPE.search(body, start, start + DOCTYPE_HEAD + DOCTYPE_MAX)
+    if found is None or found.start() > DOCTYPE_HEAD:
+        return body, False
+    return body[: found.start()] + body[found.end():], True
+
+
+# A numeric character reference; the digits are bounded so a run of them is not a trap.
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));")
+
+
+def _xml_char(code: int) -> bool:
+    """Whether XML 1.0 allows the character ``code`` at all."""
+    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD \
+        or 0x10000 <= code <= 0x10FFFF
+
+
+def _replace_bad_char_ref(match: re.Match[bytes]) -> bytes:
+    hex_digits, decimal = match.groups()
+    code = int(hex_digits, 16) if hex_digits else int(decimal)
+    return match.group(0) if _xml_char(code) else b"&#xFFFD;"
+
+
+def replace_bad_char_refs(body: bytes) -> bytes:
+    """``body`` with references to characters XML forbids (``&#xD800;``, ``&#0;``) as U+FFFD.
+
+    feedparser's lenient parser would turn a lone surrogate into a crash that loses the
+    whole feed; one replacement character loses nothing worth keeping.
+    """
+    if b"&#" not in body:
+        return body
+    return _CHAR_REF.sub(_replace_bad_char_ref, body)
+
+
+def plausible_date(value: datetime | None, now: datetime) -> datetime | None:
+    """``value`` unless it is a placeholder from long ago or lies in the future."""
+    if value is None or value < EARLIEST_DATE or value > now + FUTURE_TOLERANCE:
+        return None
+    return value
+
+
 def parse_feed(
     body: bytes,
     *,
@@ -93,12 +153,17 @@ def parse_feed(
     url: str = "",
     language: str | None = None,
     content_type: str | None = None,
+    now: datetime | None = None,
 ) -> ParsedFeed:
     """Parse ``body`` into items in feed order.
 
     ``source`` is the outlet shown to users (defaults to the feed's title). Raises
-    :class:`FeedParseError` when nothing feed-like can be read.
+    :class:`FeedParseError` when nothing feed-like can be read. Dates before 1990 or more
+    than a day after ``now`` are dropped (the item is placed by its neighbours instead).
     """
+    now = now or datetime.now(timezone.utc)
+    body, had_doctype = strip_doctype(body)
+    body = replace_bad_char_refs(body)
     headers = {"content-location": url} if url.startswith(("http://", "https://")) else {}
     if content_type:
         headers["content-type"] = content_type
@@ -107,7 +172,10 @@ def parse_feed(
     # it is feedparser's costliest step (an SGML re-serialisation of every description).
     # Item links and GUIDs are still resolved against the feed's URL: feedparser does
     # that for link/id elements whatever this flag says.
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    except Exception as exc:  # feedparser's lenient parser on input nobody foresaw
+        raise FeedParseError(f"not a readable feed (parser failed: {type(exc).__name__}: {exc})") from exc
     feed_meta = parsed.get("feed", {})
     feed_title = _strip_html(feed_meta.get("title", ""))
     version = parsed.get("version") or ""
@@ -125,8 +193,10 @@ def parse_feed(
         if body_text == summary:
             body_text = ""
         link = canonical_url(entry.get("link", ""))
-        if not (title or summary or link):
-            continue
+        if not link.startswith(("http://", "https://")):
+            link = ""  # e.g. a non-URL GUID that feedparser took for a permalink
+        if not (title or summary):
+            continue  # nothing to judge or to show
         items.append(
             FeedItem(
                 feed=feed,
@@ -134,7 +204,7 @@ def parse_feed(
                 link=link,
                 title=title or summary[:120],
                 summary=summary,
-                published=to_utc(_entry_date(entry)),
+                published=plausible_date(to_utc(_entry_date(entry)), now),
                 source=outlet,
                 language=lang,
                 body=body_text,
@@ -143,5 +213,10 @@ def parse_feed(
     estimates = estimate_missing_dates([item.published for item in items])
     items = [replace(item, estimated_published=estimate) if estimate else item
              for item, estimate in zip(items, estimates)]
-    warning = f"malformed feed, items recovered ({type(problem).__name__})" if problem is not None else None
+    warnings = []
+    if had_doctype:
+        warnings.append("DOCTYPE removed: entity declarations and external DTDs are not processed")
+    if problem is not None:
+        warnings.append(f"malformed feed, items recovered ({type(problem).__name__})")
+    warning = "; ".join(warnings) or None
     return ParsedFeed(title=feed_title, items=items, warning=warning)
