@@ -7,9 +7,14 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from adapters.console import ConsoleAdapter
 from botsvc.app import open_app
 from botsvc.backoff import JITTER, MAX_DELAY, retry_delay
+from botsvc.cli import cli
+from botsvc.commands import CommandCore
+from botsvc.models import CommandContext
 from botsvc.config import FeedConfig, load_config
 from botsvc.scheduler import Poller
 from botsvc.store import parse_iso
@@ -57,6 +62,15 @@ def test_failing_feed_rests_then_resumes_after_a_success(tmp_path, feed_server):
     assert timedelta(seconds=60 * (1 - JITTER)) <= rest <= timedelta(seconds=60 * (1 + JITTER) + 1)
 
     assert asyncio.run(poll()) is None and calls["n"] == 1  # resting: no request
+
+    # Operators see the failing feed, its error and when it is tried next.
+    status = CliRunner().invoke(cli, ["status", "--db", str(tmp_path / "b.db")])
+    assert status.exit_code == 0
+    assert "failing feed: Flaky: 1 failure(s), last error HTTP 503" in status.output
+    assert f"next attempt {first.retry_at}" in status.output
+    operator = CommandContext(platform="console", channel="-", workspace="-", user="-", can_manage=True)
+    feeds = asyncio.run(CommandCore(app.store, config).run("feeds", operator)).as_text()
+    assert "Flaky: FAILING (1x)" in feeds and f"next attempt {first.retry_at}" in feeds
 
     now[0] += timedelta(seconds=80)
     asyncio.run(poll())
