@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from botsvc import searchtext
+
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -60,7 +62,11 @@ def applied_versions(conn: sqlite3.Connection) -> set[int]:
 
 
 def apply_migrations(conn: sqlite3.Connection, directory: Path | None = None, upto: int | None = None) -> list[str]:
-    """Apply pending migrations (up to ``upto`` if given); returns the names applied."""
+    """Apply pending migrations (up to ``upto`` if given); returns the names applied.
+
+    SQL functions the migrations call (``search_text``) are registered on ``conn`` first.
+    """
+    searchtext.register(conn)
     done = applied_versions(conn)
     if conn.in_transaction:
         conn.commit()

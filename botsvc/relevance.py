@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from botsvc.config import Rule, Topic
 from botsvc.models import FeedItem
+from botsvc.tokens import CJK_CHARS
 
-_CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff66-\uff9f]")
+_CJK = re.compile(f"[{CJK_CHARS}]")
 _SEPARATORS = r"[\s\-\u2010-\u2015_/]+"
 _SEP_RE = re.compile(_SEPARATORS)
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})

@@ -3,19 +3,17 @@
 Search runs SQLite FTS5 over article titles, summaries and bodies and answers with
 events (best match first). User text never reaches FTS5's query syntax: every word is
 quoted as a literal term, so quotes, ``*``, ``NEAR``, ``OR`` or parentheses are just text.
+Korean and Japanese words are found inside unspaced text (see :mod:`botsvc.searchtext`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from botsvc.searchtext import fts_query
 from botsvc.store import Store, parse_iso
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-MAX_TERMS = 12
 
 
 @dataclass(frozen=True)
@@ -35,12 +33,6 @@ class TimelineEntry:
     link: str
     published: datetime | None
     first_seen: datetime
-
-
-def fts_query(text: str) -> str | None:
-    """The words of ``text`` as quoted FTS5 terms, all required; None when there are none."""
-    words = _WORD.findall(text)[:MAX_TERMS]
-    return " ".join(f'"{w}"' for w in words) if words else None
 
 
 def _hit(row: dict) -> EventHit:

@@ -19,6 +19,7 @@ import sqlite_utils
 
 from botsvc.migrate import apply_migrations
 from botsvc.models import FeedItem
+from botsvc import searchtext
 
 
 class StoreError(RuntimeError):
@@ -340,6 +341,7 @@ def open_store(path: str | Path, *, migrate: bool = True) -> Store:
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=10.0)
+        searchtext.register(conn)  # the search index's triggers call it
         db = sqlite_utils.Database(conn)
         db.execute("PRAGMA busy_timeout = 10000")
         db.execute("PRAGMA foreign_keys = ON")

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["STOPWORDS", "content_tokens", "stem"]
+__all__ = ["CJK_CHARS", "STOPWORDS", "content_tokens", "stem"]
 
 #: Generic English function words plus the most common reporting verbs.
 STOPWORDS = frozenset(
@@ -42,13 +42,16 @@ STOPWORDS = frozenset(
     """.split()
 )
 
-# Chinese (Han), Japanese kana and Korean Hangul.
-_CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3\uf900-\ufaff"
+#: Characters of scripts written without spaces between words, as a regex character-class
+#: body: Han (Chinese characters, kanji, hanja), Japanese kana (with halfwidth katakana)
+#: and Korean Hangul (whose words carry particles: 지소미아를, 지소미아가).
+CJK_CHARS = ("\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+             "\uf900-\ufaff\uff66-\uff9f")
 _TOKEN_RE = re.compile(
-    rf"(?P<cjk>[{_CJK}]+)"
+    rf"(?P<cjk>[{CJK_CHARS}]+)"
     r"|(?P<acro>(?:[^\W\d_]\.){2,})"
     r"|(?P<num>\d+(?:[.,]\d+)*)"
-    rf"|(?P<word>[^\W\d_{_CJK}]+(?:['\u2019][^\W\d_{_CJK}]+)*)"
+    rf"|(?P<word>[^\W\d_{CJK_CHARS}]+(?:['\u2019][^\W\d_{CJK_CHARS}]+)*)"
 )
 _APOSTROPHES = "'\u2019"
 

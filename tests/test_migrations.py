@@ -89,3 +89,30 @@ def test_articles_stored_before_0004_become_searchable_and_triggers_keep_fts_in_
     store.db.execute("DELETE FROM articles WHERE id = 1")
     assert search_events(store, "pact") == []
     store.close()
+
+
+def test_0007_reindexes_korean_and_japanese_text_and_triggers_keep_it_in_sync(tmp_path):
+    from botsvc.search import search_events
+
+    path = tmp_path / "old6.db"
+    conn = sqlite3.connect(path)
+    apply_migrations(conn, upto=6)
+    conn.execute("INSERT INTO events (id, title, first_seen, last_seen, member_count) "
+                 "VALUES (1, 'Old', '2019-08-22T00:00:00+00:00', '2019-08-22T00:00:00+00:00', 1)")
+    conn.execute("INSERT INTO articles (id, feed, guid, url, title, summary, source, event_id, first_seen, topics) "
+                 "VALUES (1, 'f', 'g', 'https://x/1', '한일 지소미아를 종료', '輸出規制強化', 'Wire', 1, "
+                 "'2019-08-22T00:00:00+00:00', '[]')")
+    conn.commit()
+    assert conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH '\"지소미아\"'").fetchone()[0] == 0
+    conn.close()
+
+    store = open_store(path)
+    assert [h.event_id for h in search_events(store, "지소미아")] == [1]
+    assert [h.event_id for h in search_events(store, "規制")] == [1]
+    store.db.execute("UPDATE articles SET title = '한일 정상회담' WHERE id = 1")
+    assert search_events(store, "지소미아") == [] and [h.event_id for h in search_events(store, "정상")] == [1]
+    store.db.execute("DELETE FROM articles WHERE id = 1")
+    assert search_events(store, "정상") == [] and search_events(store, "規制") == []
+    leftover = store.db.execute("SELECT count(*) FROM articles_fts_docsize").fetchone()[0]
+    assert leftover == 0
+    store.close()

@@ -1,0 +1,87 @@
+"""Searching Korean and Japanese reports: words inside unspaced text are found.
+
+Korean attaches particles to words (지소미아를, 지소미아가) and Japanese has no spaces at
+all, so whole-run tokens would make a search for 지소미아 or 輸出規制 find nothing.
+"""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from botsvc.app import open_app
+from botsvc.commands import CommandCore
+from botsvc.cycle import FeedTarget, run_cycle
+from botsvc.models import CommandContext
+from botsvc.search import search_events
+from botsvc.searchtext import fts_query, search_text
+
+ROOT = Path(__file__).resolve().parents[1]
+USER = CommandContext(platform="slack", channel="C1", workspace="T1", user="U1", can_manage=False)
+
+FEED = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>아시아 뉴스</title>
+<item><title>정부, 한일 지소미아를 종료하기로 결정</title><guid>ko-1</guid>
+<link>https://ko.example.org/1</link><pubDate>Thu, 22 Aug 2019 10:00:00 GMT</pubDate>
+<description>청와대는 일본과의 군사정보보호협정을 연장하지 않겠다고 밝혔다.</description></item>
+<item><title>日本政府、韓国への輸出規制強化を発表</title><guid>ja-1</guid>
+<link>https://ja.example.org/1</link><pubDate>Mon, 01 Jul 2019 03:00:00 GMT</pubDate>
+<description>半導体材料3品目の輸出管理を厳格化する。</description></item>
+<item><title>Seoul ends GSOMIA with Japan (지소미아 종료)</title><guid>en-1</guid>
+<link>https://en.example.org/1</link><pubDate>Thu, 22 Aug 2019 12:00:00 GMT</pubDate></item>
+</channel></rss>"""
+
+
+@pytest.fixture()
+def app(tmp_path):
+    feed = tmp_path / "asia.xml"
+    feed.write_text(FEED, encoding="utf-8")
+    app = open_app(ROOT / "feeds.toml", tmp_path / "cjk.db")
+    asyncio.run(run_cycle(app.store, app.processor, [FeedTarget(name="asia", url=str(feed))], app.policy))
+    assert app.store.counts()["articles"] == 3  # all three are on-topic
+    yield app
+    app.close()
+
+
+def titles(app, text):
+    return [hit.title for hit in search_events(app.store, text)]
+
+
+def test_search_text_splits_unspaced_scripts_into_overlapping_pairs():
+    assert search_text("Seoul 지소미아를 종료") == "Seoul 지소 소미 미아 아를 를 종료 료"
+    assert search_text("輸出規制") == "輸出 出規 規制 制"
+    assert search_text("GSOMIA") == "GSOMIA"
+
+
+def test_a_query_word_in_an_unspaced_script_is_a_phrase_of_its_pairs():
+    assert fts_query("지소미아") == '"지소 소미 미아"'
+    assert fts_query("GSOMIA 종료") == '"GSOMIA" "종료"'
+    assert fts_query("韓") == '"韓"*'
+    assert fts_query('輸出"規制') == '"輸出" "規制"'
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("지소미아", "정부, 한일 지소미아를 종료하기로 결정"),
+    ("군사정보보호협정", "정부, 한일 지소미아를 종료하기로 결정"),
+    ("輸出規制", "日本政府、韓国への輸出規制強化を発表"),
+    ("半導体材料", "日本政府、韓国への輸出規制強化を発表"),
+    ("韓国", "日本政府、韓国への輸出規制強化を発表"),
+])
+def test_a_word_inside_korean_or_japanese_text_is_found(app, query, expected):
+    assert expected in titles(app, query)
+
+
+def test_english_search_is_unchanged_and_scripts_mix(app):
+    korean_event = ["정부, 한일 지소미아를 종료하기로 결정"]  # the English report joined it
+    assert titles(app, "GSOMIA") == korean_event and titles(app, "seoul ends") == korean_event
+    assert titles(app, "GSOMIA 지소미아") == korean_event and titles(app, "Seoul 종료") == korean_event
+    assert titles(app, "輸出 지소미아") == []  # every word must match one report
+
+
+def test_words_that_only_touch_across_reports_do_not_match(app):
+    assert titles(app, "미아아를") == []  # not a substring of any report
+    assert titles(app, "規制強化発表") == []
+
+
+def test_chat_search_answers_in_korean(app):
+    reply = asyncio.run(CommandCore(app.store, app.config).run("search 지소미아", USER))
+    assert reply.ok and any("지소미아를" in line.text for line in reply.lines)
