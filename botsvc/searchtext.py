@@ -18,18 +18,23 @@ from __future__ import annotations
 import re
 import sqlite3
 import unicodedata
+from operator import add
 
 from botsvc.tokens import CJK_CHARS
 
 _CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+")  # as unicode61 splits: underscores separate words
 MAX_TERMS = 12
 """Query words beyond this many are ignored (a pasted paragraph is not a query)."""
 
 
 def _pairs(run: str) -> list[str]:
     """Overlapping pairs of ``run`` and its last character: 輸出規制 → 輸出 出規 規制 制."""
-    return [run[i:i + 2] for i in range(len(run) - 1)] + [run[-1]]
+    return [*map(add, run, run[1:]), run[-1]]
+
+
+def _spaced_pairs(match: re.Match[str]) -> str:
+    return " " + " ".join(_pairs(match.group())) + " "
 
 
 def search_text(text: str | None) -> str:
@@ -37,7 +42,7 @@ def search_text(text: str | None) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text)
-    return " ".join(_CJK_RUN.sub(lambda run: " " + " ".join(_pairs(run.group())) + " ", text).split())
+    return " ".join(_CJK_RUN.sub(_spaced_pairs, text).split())
 
 
 def _term(segment: str) -> str:

@@ -5,9 +5,12 @@ all, so whole-run tokens would make a search for 지소미아 or 輸出規制 fi
 """
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from botsvc.app import open_app
 from botsvc.commands import CommandCore
@@ -85,3 +88,16 @@ def test_words_that_only_touch_across_reports_do_not_match(app):
 def test_chat_search_answers_in_korean(app):
     reply = asyncio.run(CommandCore(app.store, app.config).run("search 지소미아", USER))
     assert reply.ok and any("지소미아를" in line.text for line in reply.lines)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.text(max_size=60))
+def test_any_user_text_is_a_valid_query_or_none(text):
+    query = fts_query(text)
+    if query is not None:
+        FTS.execute("SELECT count(*) FROM t WHERE t MATCH ?", (query,)).fetchone()
+
+
+FTS = sqlite3.connect(":memory:")
+FTS.execute("CREATE VIRTUAL TABLE t USING fts5(x, content='', tokenize='unicode61 remove_diacritics 2')")
+FTS.execute("INSERT INTO t (rowid, x) VALUES (1, ?)", (search_text("Seoul 지소미아를 종료 輸出規制"),))
