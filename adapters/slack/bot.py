@@ -1,0 +1,262 @@
+"""The Slack bot: digests through the Web API with a bot token, ``/news`` through slack-bolt.
+
+Which environment variables enable what (read by ``botsvc.platforms``):
+
+* ``SLACK_BOT_TOKEN`` (``xoxb-…``, scopes ``chat:write`` and ``commands``; ``users:read``
+  when managers are the workspace admins): delivery. Alone it takes no commands.
+* ``SLACK_SIGNING_SECRET``: HTTP mode. Slack posts ``/news`` to ``POST /slack/events`` on
+  the bot's HTTP port (``BOTSVC_HTTP_PORT``); set the command's Request URL to
+  ``https://<public host>/slack/events``. Bolt rejects a bad signature or a timestamp more
+  than five minutes off with 401.
+* ``SLACK_APP_TOKEN`` (``xapp-…``, scope ``connections:write``): Socket Mode. The bot opens
+  a websocket to Slack, so no public URL and no signing secret are needed.
+
+With both set, both work. ``BOTSVC_SLACK_API_URL`` moves every Web API call (delivery,
+``auth.test``, ``users.info``, ``apps.connections.open``) to another base URL.
+
+Who may manage (``subscribe``, ``unsubscribe``, ``feed``): the user ids in ``managers``
+(``[slack] managers`` in the configuration), or by default the workspace's admins and
+owners, asked of ``users.info`` and remembered for ``MANAGER_CACHE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.base import ChannelAddress, CommandHandler, DeliveryError, Route
+from adapters.slack.render import render_reply
+from adapters.slack.sending import NETWORK_ERRORS, SlackBase, failure
+from botsvc.commands import MANAGING
+from botsvc.models import CommandContext, CommandReply
+
+log = logging.getLogger(__name__)
+
+API_URL_ENV = "BOTSVC_SLACK_API_URL"
+DEFAULT_API_URL = AsyncWebClient.BASE_URL
+
+COMMAND = "/news"
+EVENTS_PATH = "/slack/events"
+ACK_WITHIN = 2.0
+"""Seconds a command may take before it is acknowledged with ``WORKING`` (Slack allows 3)."""
+WORKING = "Working on it…"
+MANAGER_CACHE_SECONDS = 120.0
+"""How long a ``users.info`` answer (admin or not) is trusted."""
+SOCKET_CONNECT_WAIT = 10.0
+"""Seconds ``start()`` waits for Socket Mode before going on (it keeps trying in the background)."""
+STOP_GRACE = 5.0
+
+FAILED = CommandReply("Sorry, that failed on our side; it has been logged. Please try again later.", ok=False)
+
+
+class SlackAdapter(SlackBase):
+    """Posts through the Web API (``chat.postMessage``) with a bot token, and takes ``/news``.
+
+    Commands arrive over HTTP (``signing_secret``: :meth:`http_routes`) and/or Socket Mode
+    (``app_token``: :meth:`start`), both through one slack-bolt :class:`AsyncApp`.
+    ``managers`` is a collection of Slack user ids that may manage, or None for the
+    workspace's admins and owners (``users.info``).
+    """
+
+    name = "slack"
+    ack_within = ACK_WITHIN
+
+    def __init__(self, token: str, base_url: str | None = None, *, signing_secret: str | None = None,
+                 app_token: str | None = None, managers: Collection[str] | None = None) -> None:
+        super().__init__()
+        self.base_url = base_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL
+        # No retry handlers: retries and backoff belong to the outbox.
+        self.client = AsyncWebClient(token=token, base_url=self.base_url, timeout=self.timeout, retry_handlers=[])
+        self.signing_secret = signing_secret or None
+        self.app_token = app_token or None
+        if isinstance(managers, str):  # one id, not a string of characters
+            managers = (managers,)
+        self.managers: frozenset[str] | None = None if managers is None else frozenset(managers)
+        self.bolt: AsyncApp | None = None
+        self._handler: CommandHandler | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._socket_task: asyncio.Future[Any] | None = None
+        self._admins: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._pending: set[asyncio.Future[Any]] = set()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        await super().start()
+        self.client.session = self._session
+        if self.bolt is not None and self.app_token and self._socket is None:
+            await self._connect_socket()
+
+    async def stop(self) -> None:
+        """Let slow commands post their replies (briefly), then close Socket Mode and the session."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=STOP_GRACE)
+            for task in list(self._pending):
+                task.cancel()
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._socket_task is not None:
+            self._socket_task.cancel()
+            self._socket_task = None
+        await super().stop()
+        self.client.session = None
+
+    async def _connect_socket(self) -> None:
+        """Open Socket Mode; if Slack is slow or down, go on and let it keep trying.
+
+        The SDK retries a failed connection forever, so waiting for it could hold up the
+        whole bot (delivery included) for as long as Slack is unreachable.
+        """
+        assert self.bolt is not None and self.app_token is not None
+        self._socket = AsyncSocketModeHandler(self.bolt, self.app_token)
+        self._socket_task = asyncio.ensure_future(self._socket.connect_async())
+        done, _ = await asyncio.wait({self._socket_task}, timeout=SOCKET_CONNECT_WAIT)
+        if done and self._socket_task.exception() is None:
+            log.info("Slack: Socket Mode connected; taking %s", COMMAND)
+        else:
+            log.warning("Slack: Socket Mode not connected after %.0fs; still trying", SOCKET_CONNECT_WAIT)
+
+    # -- commands ------------------------------------------------------------------
+
+    def attach_commands(self, handler: CommandHandler) -> None:
+        """Answer ``/news`` with ``handler``; a no-op without a signing secret or an app token."""
+        if not (self.signing_secret or self.app_token):
+            log.info("Slack: no SLACK_SIGNING_SECRET or SLACK_APP_TOKEN, so no %s commands", COMMAND)
+            return
+        self._handler = handler
+        # The token goes in through the client (Bolt takes the client's token and warns when
+        # given both), so every Web API call, auth.test and users.info included, and Socket
+        # Mode's apps.connections.open use the configured base URL.
+        # process_before_response=False is Bolt's mode for a long-running server: it answers
+        # the HTTP request as soon as ack() is called. (True is for FaaS, where nothing may
+        # run after the response; the listener returns right after its ack either way, and
+        # a slow reply goes on in a task of this adapter, see _on_command.)
+        # An explicit "" keeps Bolt from reading SLACK_SIGNING_SECRET behind our back; HTTP
+        # routes exist only with a secret, and Socket Mode requests are not signed.
+        self.bolt = AsyncApp(
+            name="botsvc",
+            signing_secret=self.signing_secret or "",
+            client=AsyncWebClient(token=self.client.token, base_url=self.base_url, timeout=self.timeout),
+            process_before_response=False,
+        )
+        self.bolt.command(COMMAND)(self._on_command)
+
+    def http_routes(self) -> list[Route]:
+        """``POST /slack/events`` when commands come over HTTP (a signing secret is set)."""
+        if self.bolt is None or not self.signing_secret:
+            return []
+        return [("POST", EVENTS_PATH, self._events)]
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        """One request from Slack: Bolt verifies the signature and timestamp, then dispatches."""
+        assert self.bolt is not None
+        response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def _on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
+                          client: AsyncWebClient) -> None:
+        """Ack with the answer if it is ready in ``ack_within`` seconds; else ack at once and
+        post the answer to the command's response_url when it is ready."""
+        work = asyncio.ensure_future(self._answer(command, client))
+        done, _ = await asyncio.wait({work}, timeout=self.ack_within)
+        if done:
+            await ack(render_reply(work.result()))
+            return
+        await ack({"response_type": "ephemeral", "text": WORKING})
+        later = asyncio.ensure_future(self._respond_later(work, respond))
+        self._pending.add(later)  # a strong reference, and what stop() waits for
+        later.add_done_callback(self._pending.discard)
+
+    async def _respond_later(self, work: asyncio.Future[CommandReply], respond: AsyncRespond) -> None:
+        reply = await work
+        try:
+            response = await respond(render_reply(reply))
+        except Exception as exc:  # response_url unreachable; nobody else to tell
+            log.warning("Slack: could not post a %s reply: %s: %s", COMMAND, type(exc).__name__, exc)
+            return
+        if not 200 <= response.status_code < 300:
+            log.warning("Slack: response_url refused a %s reply (HTTP %s)", COMMAND, response.status_code)
+
+    async def _answer(self, command: Mapping[str, Any], client: AsyncWebClient) -> CommandReply:
+        """The handler's reply; any failure becomes an apology, never a traceback for the user."""
+        text = str(command.get("text") or "")
+        try:
+            assert self._handler is not None
+            return await self._handler(text, await self._context(command, client))
+        except Exception:
+            log.exception("Slack: %s %r failed", COMMAND, text[:100])
+            return FAILED
+
+    async def _context(self, command: Mapping[str, Any], client: AsyncWebClient) -> CommandContext:
+        team = str(command.get("team_id") or "")
+        user = str(command.get("user_id") or "")
+        words = str(command.get("text") or "").split()
+        # The users.info lookup (admins decide) is only worth a Web API call for managing commands.
+        needed = self.managers is not None or (bool(words) and words[0].lower() in MANAGING)
+        return CommandContext(platform=self.name, channel=str(command.get("channel_id") or ""), workspace=team,
+                              user=user, can_manage=needed and await self.can_manage(team, user, client))
+
+    async def can_manage(self, team: str, user: str, client: AsyncWebClient | None = None) -> bool:
+        """Whether ``user`` may manage: listed in ``managers``, or by default an admin or owner.
+
+        Admin status is asked of ``users.info`` and remembered briefly; when Slack cannot
+        say, the answer is no (managing is refused, reading still works).
+        """
+        if not user:
+            return False
+        if self.managers is not None:
+            return user in self.managers
+        now = time.monotonic()
+        cached = self._admins.get((team, user))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        client = client or (self.bolt.client if self.bolt is not None else self.client)
+        try:
+            response = await client.users_info(user=user)
+        except (SlackApiError, *NETWORK_ERRORS) as exc:
+            data = getattr(getattr(exc, "response", None), "data", None)
+            why = data.get("error") if isinstance(data, dict) else type(exc).__name__
+            log.warning("Slack: users.info for %s failed (%s); not a manager", user, why)
+            return False
+        info = response.get("user") or {}
+        admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+        if len(self._admins) > 1000:
+            self._admins = {key: value for key, value in self._admins.items() if value[0] > now}
+        self._admins[(team, user)] = (now + MANAGER_CACHE_SECONDS, admin)
+        return admin
+
+    async def send(self, channel: ChannelAddress, payload: dict[str, Any], *, key: str | None = None) -> str:
+        """Post one payload; the message id is Slack's ``ts``."""
+        try:
+            response = await self.client.chat_postMessage(
+                channel=channel.channel,
+                text=payload["text"],
+                blocks=payload["blocks"],
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            # ``response`` is a SlackResponse, or aiohttp's response when the body was not JSON.
+            response = exc.response
+            data = getattr(response, "data", None)
+            raise failure(
+                "Slack API",
+                getattr(response, "status_code", None) or getattr(response, "status", None),
+                data.get("error") if isinstance(data, dict) else None,
+                getattr(response, "headers", None),
+            ) from exc
+        except NETWORK_ERRORS as exc:
+            raise DeliveryError(f"Slack API unreachable: {type(exc).__name__}: {exc}") from exc
+        return str(response["ts"])

@@ -1,0 +1,205 @@
+"""Slack rendering: Block Kit digests and command replies, with feed text made inert.
+
+Feed text is untrusted. Before it goes into a message every piece of it (titles, source
+names, the digest title) is flattened to one line, has ``&``, ``<`` and ``>`` turned into
+entities (so ``<!channel>``, ``<@U123>`` or ``<https://evil|click>`` show as text) and has
+mrkdwn's formatting marks swapped for look-alikes (see ``_LOOKALIKES``). Only http(s)
+links become ``<url|text>``, with the address percent-encoded so it cannot end the link.
+Command replies go through the same escaping (:func:`render_reply`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from botsvc.models import CommandReply, Digest, DigestEvent, DigestStory, ReplyLine
+
+MAX_TEXT = 3000  # Slack's limit for one text object
+MAX_HEADER = 150  # ... and for a header block's text
+EVENTS_PER_MESSAGE = 20  # one header + 20 sections: well under the 50-block limit
+
+# Budgets for the parts of one event's text. Their sum plus markup stays under MAX_TEXT,
+# so no event ever needs splitting or dropping; an over-long part is cut with "…".
+MAX_URL = 1000  # longer addresses are shown unlinked rather than cut (a cut URL is broken)
+TITLE_BUDGET = 1500
+SOURCE_BUDGET = 100
+NAMES_BUDGET = 270
+FALLBACK_TITLE_BUDGET = 200
+
+# Command replies: a bold title section, then the lines packed into sections of at most
+# MAX_TEXT characters; one line (text budget + a MAX_URL link + markup) always fits one.
+MAX_BLOCKS = 50  # Slack's limit for one message
+REPLY_TITLE_BUDGET = MAX_TEXT - 2  # room for the bold marks
+REPLY_LINE_BUDGET = 1500
+
+# --- safe text -----------------------------------------------------------------------
+
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# mrkdwn has no escape character, so formatting marks in feed text are replaced by their
+# fullwidth look-alikes (＊ ＿ ～ ｀). They read the same but never open or close bold,
+# italics, strike-through or code, whatever surrounds them (link labels included).
+_LOOKALIKES = {"*": "＊", "_": "＿", "~": "～", "`": "｀"}
+_MRKDWN = str.maketrans({**_ENTITIES, **_LOOKALIKES})
+_PLAIN = str.maketrans(_ENTITIES)
+
+
+def _inert(text: str, limit: int, table: dict[int, str]) -> str:
+    text = " ".join(text.split())  # one line: feed text cannot add lines of its own
+    out = text.translate(table)
+    if len(out) <= limit:
+        return out
+    kept: list[str] = []
+    size = 0
+    for char in text:  # cut between characters, never inside an entity
+        piece = char.translate(table)
+        if size + len(piece) > limit - 1:
+            break
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept).rstrip() + "…"
+
+
+def mrkdwn_text(text: str, limit: int = MAX_TEXT) -> str:
+    """Feed text that shows literally inside mrkdwn, at most ``limit`` characters."""
+    if text.lstrip().startswith(">"):
+        text = "＞" + text.lstrip()[1:]  # a line starting with > would become a quote
+    return _inert(text, limit, _MRKDWN)
+
+
+def plain_text(text: str, limit: int = MAX_TEXT) -> str:
+    """Feed text for a ``plain_text`` object (no mrkdwn there, so only entities)."""
+    return _inert(text, limit, _PLAIN)
+
+
+def safe_link(url: str) -> str | None:
+    """``url`` ready to go inside ``<url|text>``, or None unless it is an http(s) address."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    # Percent-encode everything outside URL syntax (|, <, >, spaces, quotes, non-ASCII):
+    # nothing in the address can close the link or open another. & becomes an entity.
+    url = quote(url, safe="!#$%&'()*+,/:;=?@[]~").replace("&", "&amp;")
+    return url if len(url) <= MAX_URL else None
+
+
+# --- rendering -----------------------------------------------------------------------
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "date unknown"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%d %b %Y %H:%M UTC")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _linked(story: DigestStory) -> str:
+    title = mrkdwn_text(story.title, TITLE_BUDGET) or "(untitled)"
+    url = safe_link(story.link) if story.link else None
+    return f"<{url}|{title}>" if url else title
+
+
+def _names(stories: tuple[DigestStory, ...]) -> str:
+    return mrkdwn_text(", ".join(story.source for story in stories), NAMES_BUDGET)
+
+
+def render_event(entry: DigestEvent) -> str:
+    """One event as mrkdwn: a new alert, or a single line when an event only grew."""
+    lead = entry.headline
+    if entry.update:
+        everyone = (lead, *entry.others)
+        return f"Update: {_linked(lead)} — now {_plural(len(everyone), 'source')}: {_names(everyone)}"
+    lines = [f"*{_linked(lead)}*", f"{mrkdwn_text(lead.source, SOURCE_BUDGET)} · {_when(lead.published)}"]
+    if entry.others:
+        lines.append(f"+{len(entry.others)} more source{'s' if len(entry.others) > 1 else ''}: {_names(entry.others)}")
+    return "\n".join(lines)
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _fallback(title: str, events: tuple[DigestEvent, ...], part: str) -> str:
+    """The notification / screen-reader text: no feed text except the digest title."""
+    updates = sum(entry.update for entry in events)
+    counts = [_plural(len(events) - updates, "new event")] + ([_plural(updates, "update")] if updates else [])
+    return f"{mrkdwn_text(title, FALLBACK_TITLE_BUDGET)}: {', '.join(counts)}{part}"
+
+
+def render_blocks(digest: Digest) -> list[dict[str, Any]]:
+    """Block Kit payloads ``{"text", "blocks"}`` for ``digest``, in order, every event kept.
+
+    Each payload has a header and up to ``EVENTS_PER_MESSAGE`` sections; when there is more
+    than one, the header and fallback say which part ("(2/6)").
+    """
+    events = digest.events
+    chunks = [events[i : i + EVENTS_PER_MESSAGE] for i in range(0, len(events), EVENTS_PER_MESSAGE)] or [()]
+    payloads = []
+    for number, chunk in enumerate(chunks, 1):
+        part = f" ({number}/{len(chunks)})" if len(chunks) > 1 else ""
+        header = plain_text(digest.title, MAX_HEADER - len(part)) + part
+        blocks = [{"type": "header", "text": {"type": "plain_text", "text": header}}]
+        blocks += [_section(render_event(entry)) for entry in chunk] or [_section("Nothing new.")]
+        payloads.append({"text": _fallback(digest.title, chunk, part), "blocks": blocks})
+    return payloads
+
+
+def _reply_line(line: ReplyLine) -> str:
+    text = mrkdwn_text(line.text, REPLY_LINE_BUDGET)
+    if not line.link:
+        return text
+    url = safe_link(line.link)
+    if url:
+        return f"<{url}|{text}>" if text else f"<{url}>"
+    # Not an http(s) address (or too long to link): shown, inert, on its own line.
+    shown = mrkdwn_text(line.link, MAX_URL)
+    return f"{text}\n{shown}" if text else shown
+
+
+def render_reply(reply: CommandReply) -> dict[str, Any]:
+    """A command reply as ``{"response_type", "text", "blocks"}`` for ``ack()`` or ``respond()``.
+
+    Every piece of the reply is escaped: titles and lines carry feed text. Lines that do not
+    fit 50 blocks of 3000 characters end in "…and N more" instead of failing the reply.
+    """
+    title = mrkdwn_text(reply.title, REPLY_TITLE_BUDGET)
+    blocks: list[dict[str, Any]] = [_section(f"*{title}*")] if title else []
+    chunks: list[list[str]] = []
+    sizes: list[int] = []
+    lines = [_reply_line(line) for line in reply.lines]
+    left = 0
+    for index, text in enumerate(lines):
+        if not text:
+            continue
+        if chunks and sizes[-1] + 1 + len(text) <= MAX_TEXT:
+            chunks[-1].append(text)
+            sizes[-1] += 1 + len(text)
+        elif len(blocks) + len(chunks) < MAX_BLOCKS:
+            chunks.append([text])
+            sizes.append(len(text))
+        else:
+            left = sum(1 for rest in lines[index:] if rest)
+            break
+    if left:
+        more = f"…and {left} more"
+        while sizes[-1] + 1 + len(more) > MAX_TEXT:  # make room in the last section
+            sizes[-1] -= len(chunks[-1].pop()) + 1
+            left += 1
+            more = f"…and {left} more"
+        chunks[-1].append(more)
+    blocks += [_section("\n".join(chunk)) for chunk in chunks]
+    return {
+        "response_type": "ephemeral" if reply.ephemeral else "in_channel",
+        "text": mrkdwn_text(reply.title, MAX_TEXT) or "(no text)",
+        "blocks": blocks,
+    }

@@ -1,0 +1,57 @@
+"""Posting digests to a Slack incoming webhook (no bot token; the address is the credential)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from adapters.base import ChannelAddress, DeliveryError
+from adapters.slack.sending import NETWORK_ERRORS, PERMANENT_WEBHOOK_STATUSES, SlackBase, failure
+
+class WebhookURLError(DeliveryError, ValueError):
+    """A webhook address that is not http(s): a ValueError, and permanent for the outbox."""
+
+    def __init__(self) -> None:
+        super().__init__("Slack webhook address must be an http(s) URL", permanent=True)
+
+
+def check_webhook_url(url: str) -> str:
+    """``url`` if it can be an incoming-webhook address, else :class:`WebhookURLError`."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise WebhookURLError() from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise WebhookURLError()
+    return url
+
+
+class SlackWebhookAdapter(SlackBase):
+    """Posts to an incoming webhook; the channel address *is* the webhook URL.
+
+    The URL is a credential, so it never appears in error messages.
+    """
+
+    name = "slack-webhook"
+
+    async def send(self, channel: ChannelAddress, payload: dict[str, Any], *, key: str | None = None) -> str:
+        """Post one payload; webhooks return no id, so the id is derived from the payload."""
+        client = AsyncWebhookClient(
+            check_webhook_url(channel.channel), timeout=self.timeout, session=self._session, retry_handlers=[]
+        )
+        try:
+            response = await client.send(
+                text=payload["text"], blocks=payload["blocks"], unfurl_links=False, unfurl_media=False
+            )
+        except NETWORK_ERRORS as exc:
+            raise DeliveryError(f"Slack webhook unreachable: {type(exc).__name__}") from exc
+        if not 200 <= response.status_code < 300:
+            code = (response.body or "").strip()[:100] or None
+            raise failure("Slack webhook", response.status_code, code, response.headers, PERMANENT_WEBHOOK_STATUSES)
+        digest = hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return f"webhook-{digest[:12]}"
