@@ -20,6 +20,8 @@ import pytest
 from discordfake import DiscordFake, Reply
 
 import adapters.discord as discord_adapter
+import adapters.discord.render as discord_render
+import adapters.discord.rest as discord_rest
 from adapters.base import ChannelAddress, DeliveryError
 from adapters.discord import (
     DiscordAdapter,
@@ -112,9 +114,10 @@ def closed_port() -> int:
 # -- rendering ----------------------------------------------------------------------------
 
 
-def test_discord_name_is_the_library_not_this_module():
-    assert discord_adapter.discord is not discord_adapter
-    assert discord_adapter.discord.http.HTTPClient is discord.http.HTTPClient
+def test_discord_name_is_the_library_not_this_package():
+    for module in (discord_rest, discord_render):
+        assert module.discord is discord and module.discord is not discord_adapter
+    assert discord_rest.HTTPClient is discord.http.HTTPClient
 
 
 def test_event_embed_has_title_link_source_time_and_other_sources():

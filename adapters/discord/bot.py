@@ -1,0 +1,138 @@
+"""The Discord bot: digests to channels by id over REST with a bot token, and ``/news``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from urllib.parse import urlsplit
+
+import discord
+from discord.http import handle_message_parameters
+
+from adapters.base import Adapter, ChannelAddress, CommandHandler, Limits
+from adapters.discord.commands import NewsClient
+from adapters.discord.render import MAX_EMBED_TOTAL, MAX_EMBEDS, NO_MENTIONS, DiscordMessage, render_embeds
+from adapters.discord.rest import API_URL_ENV, DEFAULT_API_URL, DISCORD_HOSTS, RestClient, delivery_errors
+from botsvc.models import Digest
+
+log = logging.getLogger(__name__)
+
+
+def _channel_id(channel: ChannelAddress) -> int:
+    if not channel.channel.isdigit():
+        raise ValueError(f"a Discord channel id is a number, not {channel.channel!r}")
+    return int(channel.channel)
+
+
+class DiscordAdapter(Adapter):
+    """Posts as a bot with a token over REST: ``channel`` is a channel id.
+
+    Delivery never needs the gateway; it is opened only once ``/news`` commands are attached.
+    The API base is ``base_url``, else ``$BOTSVC_DISCORD_API_URL``, else Discord's v10 API.
+    discord.py always connects the gateway to Discord itself, whatever the API base, so by
+    default it is opened only when the API base is Discord's too: a test server or a local
+    stand-in never leads to a connection to Discord. ``gateway=True`` opens it anyway (REST
+    through a proxy, gateway direct), ``gateway=False`` never.
+    """
+
+    name = "discord"
+    limits = Limits(max_chars=MAX_EMBED_TOTAL, max_events=MAX_EMBEDS)
+
+    def __init__(self, token: str, base_url: str | None = None, *, timeout: float = 30.0,
+                 gateway: bool | None = None) -> None:
+        if not token:
+            raise ValueError("a Discord bot token is required")
+        self.token = token
+        self.base_url = (base_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL).rstrip("/")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"Discord API URL must be http(s): {self.base_url!r}")
+        self.timeout = timeout
+        self.open_gateway = parts.hostname in DISCORD_HOSTS if gateway is None else gateway
+        self._http: RestClient | None = None
+        self._login = asyncio.Lock()
+        self.commands: NewsClient | None = None
+        """The gateway client for ``/news``, once :meth:`attach_commands` was called."""
+        self._gateway: asyncio.Task[None] | None = None
+
+    def render(self, digest: Digest) -> list[DiscordMessage]:
+        return render_embeds(digest)
+
+    async def _client(self) -> RestClient:
+        """Logged-in client; ``static_login`` opens discord.py's session and checks the token."""
+        async with self._login:
+            if self._http is None:
+                http = RestClient(self.base_url, self.timeout)
+                try:
+                    await http.static_login(self.token)
+                except BaseException:
+                    await http.close()
+                    raise
+                self._http = http
+            return self._http
+
+    def attach_commands(self, handler: CommandHandler) -> None:
+        """Answer ``/news`` app commands with ``handler``; :meth:`start` connects to receive them."""
+        if self.commands is None:
+            self.commands = NewsClient(handler, self.base_url, self.timeout)
+        else:
+            self.commands.handler = handler
+
+    async def start(self) -> None:
+        """Log in now, so a bad token shows at startup rather than at the first digest.
+
+        With commands attached, the gateway runs in the background first, so a delivery
+        login failure (reported to the caller) does not also keep commands away.
+        """
+        if self.commands is not None and self._gateway is None:
+            if self.open_gateway:
+                self._gateway = asyncio.create_task(self._run_gateway(self.commands), name="discord-gateway")
+            else:
+                log.warning("/news commands are not received: the Discord API is %s, so the gateway (always "
+                            "Discord's) stays closed; pass gateway=True to open it anyway", self.base_url)
+        with delivery_errors("login"):
+            await self._client()
+
+    async def _run_gateway(self, client: NewsClient) -> None:
+        """``client.start`` (login, then connect; it reconnects by itself), retried if it falls over."""
+        delay = 5.0
+        while not client.is_closed():
+            try:
+                await client.start(self.token)
+                return
+            except (discord.LoginFailure, discord.PrivilegedIntentsRequired) as exc:
+                log.error("Discord gateway refused (%s); /news commands are unavailable", exc)
+                return
+            except Exception:
+                if client.is_closed():
+                    log.exception("Discord gateway closed; /news commands are unavailable")
+                    return
+                log.exception("Discord gateway failed; reconnecting in %.0f s", delay)
+            await client.http.close()  # login opens a new session
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 300.0)
+
+    async def send(self, channel: ChannelAddress, payload: DiscordMessage, *, key: str | None = None) -> str:
+        channel_id = _channel_id(channel)
+        with delivery_errors(f"channel {channel_id}"):
+            http = await self._client()
+            # The nonce makes Discord drop a repeat of this part (a resend after a crash).
+            with handle_message_parameters(
+                content=payload.content, embeds=list(payload.embeds), allowed_mentions=NO_MENTIONS, nonce=key
+            ) as params:
+                data = await http.send_message(channel_id, params=params)
+        return str(data["id"])
+
+    async def stop(self) -> None:
+        if self.commands is not None and not self.commands.is_closed():
+            await self.commands.close()
+        if self._gateway is not None:
+            self._gateway.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gateway
+            self._gateway = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None

@@ -1,0 +1,167 @@
+"""Discord rendering: digests as embeds and command replies as one embed, feed text neutralised.
+
+Feed text is untrusted: every message is also sent with ``AllowedMentions.none()``
+(:data:`NO_MENTIONS`), and all feed text is neutralised as well, so a headline can
+neither ping nor break formatting.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import discord
+
+from botsvc.models import CommandReply, Digest, DigestEvent, ReplyLine
+
+# Discord's documented limits for one message.
+MAX_EMBEDS = 10
+MAX_EMBED_TOTAL = 6000
+MAX_TITLE = 256
+MAX_DESCRIPTION = 4096
+MAX_CONTENT = 2000
+
+NO_MENTIONS = discord.AllowedMentions.none()
+_ZWSP = "\u200b"
+
+
+@dataclass(frozen=True)
+class DiscordMessage:
+    """One message to post: a short text line plus up to ten embeds."""
+
+    content: str
+    embeds: tuple[discord.Embed, ...] = ()
+
+    @property
+    def embed_chars(self) -> int:
+        """Characters Discord counts against the 6000 limit (titles, descriptions, ...)."""
+        return sum(len(embed) for embed in self.embeds)
+
+
+def neutralise(text: str) -> str:
+    """Feed text made inert: no markdown, no mentions, no ``<...>`` syntax, one line.
+
+    ``escape_markdown`` backslash-escapes ``* _ ~ | ` \\``, quotes, headings and masked
+    links. ``escape_mentions`` only covers 17-20 digit ids and skips channels, so a zero-width
+    space goes after every ``@`` (``@everyone``, ``@here``) and every ``<`` (user, role,
+    channel, emoji and timestamp syntax all start with ``<``).
+    """
+    text = discord.utils.escape_markdown(" ".join(text.split()))
+    return text.replace("@", "@" + _ZWSP).replace("<", "<" + _ZWSP)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _utc(moment: datetime) -> datetime:
+    """Models hold UTC; a naive value is UTC too (discord.py would read it as local time)."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _when(moment: datetime | None) -> str:
+    return _utc(moment).strftime("%d %b %Y %H:%M UTC") if moment else "date unknown"
+
+
+def _web_link(link: str) -> str | None:
+    return link if urlsplit(link).scheme in ("http", "https") else None
+
+
+def render_embed(entry: DigestEvent) -> discord.Embed:
+    """One event as one embed; an update (event grew) is a compact line, not a new alert."""
+    lead = entry.headline
+    title = neutralise(lead.title) or "(untitled)"
+    title = _clip(f"Update: {title}" if entry.update else title, MAX_TITLE)
+    if entry.update:
+        sources = [lead.source, *(story.source for story in entry.others)]
+        description = f"now {len(sources)} sources: " + ", ".join(neutralise(s) for s in sources)
+        return discord.Embed(title=title, url=_web_link(lead.link), description=_clip(description, MAX_DESCRIPTION))
+    description = f"{neutralise(lead.source)} · {_when(lead.published)}"
+    if entry.others:
+        count = len(entry.others)
+        names = ", ".join(neutralise(story.source) for story in entry.others)
+        description += f"\n+{count} more source{'s' if count > 1 else ''}: {names}"
+    return discord.Embed(
+        title=title,
+        url=_web_link(lead.link),
+        description=_clip(description, MAX_DESCRIPTION),
+        timestamp=_utc(lead.published) if lead.published else None,
+    )
+
+
+def _headline(digest: Digest) -> str:
+    updates = sum(entry.update for entry in digest.events)
+    new = len(digest.events) - updates
+    parts = [f"{new} new event{'s' if new != 1 else ''}"] if new or not updates else []
+    if updates:
+        parts.append(f"{updates} update{'s' if updates != 1 else ''}")
+    return f"**{neutralise(digest.title)}**: " + ", ".join(parts)
+
+
+def render_embeds(digest: Digest) -> list[DiscordMessage]:
+    """The digest as messages of at most 10 embeds and 6000 embed characters; no event dropped.
+
+    A single embed is at most 256 + 4096 characters, so it always fits a message of its own.
+    """
+    batches: list[list[discord.Embed]] = []
+    for embed in map(render_embed, digest.events):
+        if not batches or len(batches[-1]) == MAX_EMBEDS or sum(map(len, batches[-1])) + len(embed) > MAX_EMBED_TOTAL:
+            batches.append([])
+        batches[-1].append(embed)
+    headline = _headline(digest)
+    if not batches:
+        return [DiscordMessage(_clip(headline, MAX_CONTENT))]
+    parts = len(batches)
+    return [
+        DiscordMessage(_clip(headline + (f" ({number}/{parts})" if parts > 1 else ""), MAX_CONTENT), tuple(batch))
+        for number, batch in enumerate(batches, 1)
+    ]
+
+
+MAX_REPLY_LINE = 600
+_MORE_RESERVE = 32  # room kept for "…and N more"
+_LINK_TARGET = re.compile(r"""https?://[^\s()<>\[\]`|\\"']+""", re.IGNORECASE)
+
+
+def _link_target(link: str | None) -> str | None:
+    """``link`` if it can sit inside ``[text](...)`` as is: http(s), nothing that ends or escapes it."""
+    return link if link and _LINK_TARGET.fullmatch(link) and _web_link(link) else None
+
+
+def render_reply_line(line: ReplyLine) -> str:
+    """One reply line, neutralised; a masked link only to a plain http(s) URL.
+
+    Brackets in the text become parentheses, so the text cannot close the ``[...]`` early
+    and point the link somewhere else.
+    """
+    text = _clip(neutralise(line.text.replace("[", "(").replace("]", ")")), MAX_REPLY_LINE)
+    target = _link_target(line.link)
+    if target is None:
+        return text
+    return f"[{text}]({target})" if text else target
+
+
+def _fit_lines(lines: list[str], limit: int) -> str:
+    """``lines`` joined, cut at a line boundary with a count of those left out."""
+    kept: list[str] = []
+    size = 0
+    for index, line in enumerate(lines):
+        cost = len(line) + (1 if kept else 0)
+        if size + cost > limit - (0 if index == len(lines) - 1 else _MORE_RESERVE):
+            kept.append(f"…and {len(lines) - index} more")
+            break
+        kept.append(line)
+        size += cost
+    return "\n".join(kept)
+
+
+def render_reply(reply: CommandReply) -> discord.Embed:
+    """A command reply as one embed: the core's text is untrusted too (feed titles, errors)."""
+    description = _fit_lines([render_reply_line(line) for line in reply.lines], MAX_DESCRIPTION)
+    return discord.Embed(
+        title=_clip(neutralise(reply.title), MAX_TITLE) or None,
+        description=description or None,
+        colour=None if reply.ok else discord.Colour.red(),
+    )
