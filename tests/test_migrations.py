@@ -68,19 +68,24 @@ def test_badly_named_migration_is_refused(tmp_path):
         discover(folder)
 
 
+def database_at(path, version: int, title: str, summary: str = "") -> sqlite3.Connection:
+    """A database migrated up to ``version`` holding one event with one article."""
+    conn = sqlite3.connect(path)
+    apply_migrations(conn, upto=version)
+    conn.execute("INSERT INTO events (id, title, first_seen, last_seen, member_count) "
+                 "VALUES (1, 'Old', '2019-08-22T00:00:00+00:00', '2019-08-22T00:00:00+00:00', 1)")
+    conn.execute("INSERT INTO articles (id, feed, guid, url, title, summary, source, event_id, first_seen, topics) "
+                 "VALUES (1, 'f', 'g', 'https://x/1', ?, ?, 'Wire', 1, '2019-08-22T00:00:00+00:00', '[]')",
+                 (title, summary))
+    conn.commit()
+    return conn
+
+
 def test_articles_stored_before_0004_become_searchable_and_triggers_keep_fts_in_sync(tmp_path):
     from botsvc.search import search_events
 
     path = tmp_path / "old3.db"
-    conn = sqlite3.connect(path)
-    apply_migrations(conn, upto=3)
-    conn.execute("INSERT INTO events (id, title, first_seen, last_seen, member_count) "
-                 "VALUES (1, 'Old', '2019-08-22T00:00:00+00:00', '2019-08-22T00:00:00+00:00', 1)")
-    conn.execute("INSERT INTO articles (id, feed, guid, url, title, source, event_id, first_seen, topics) "
-                 "VALUES (1, 'f', 'g', 'https://x/1', 'Seoul ends GSOMIA', 'Wire', 1, "
-                 "'2019-08-22T00:00:00+00:00', '[]')")
-    conn.commit()
-    conn.close()
+    database_at(path, 3, "Seoul ends GSOMIA").close()
 
     store = open_store(path)
     assert [h.event_id for h in search_events(store, "gsomia")] == [1]
@@ -95,14 +100,7 @@ def test_0007_reindexes_korean_and_japanese_text_and_triggers_keep_it_in_sync(tm
     from botsvc.search import search_events
 
     path = tmp_path / "old6.db"
-    conn = sqlite3.connect(path)
-    apply_migrations(conn, upto=6)
-    conn.execute("INSERT INTO events (id, title, first_seen, last_seen, member_count) "
-                 "VALUES (1, 'Old', '2019-08-22T00:00:00+00:00', '2019-08-22T00:00:00+00:00', 1)")
-    conn.execute("INSERT INTO articles (id, feed, guid, url, title, summary, source, event_id, first_seen, topics) "
-                 "VALUES (1, 'f', 'g', 'https://x/1', '한일 지소미아를 종료', '輸出規制強化', 'Wire', 1, "
-                 "'2019-08-22T00:00:00+00:00', '[]')")
-    conn.commit()
+    conn = database_at(path, 6, "한일 지소미아를 종료", "輸出規制強化")
     assert conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH '\"지소미아\"'").fetchone()[0] == 0
     conn.close()
 
