@@ -33,7 +33,8 @@ USAGE: dict[str, str] = {
     "subscribe": "subscribe [topic] [realtime | hourly | daily HH:MM [Area/City]]: send this channel a topic's news",
     "unsubscribe": "unsubscribe [topic]: stop (one topic, or all)",
     "subscriptions": "subscriptions: this channel's subscriptions",
-    "search": "search <words> [since:YYYY-MM-DD] [until:YYYY-MM-DD]: past events, best match first",
+    "search": "search <words> [since:YYYY-MM-DD] [until:YYYY-MM-DD]: past events, best match first "
+              '(to search for the word share last, quote it: search "market share")',
     "event": "event <id>: an event's timeline, first report first",
     "recent": f"recent [n]: the latest events of this channel's topics (n up to {MAX_RECENT})",
     "feeds": "feeds: each feed's health",

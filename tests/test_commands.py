@@ -9,6 +9,7 @@ from botsvc.app import open_app
 from botsvc.commands import MAX_INPUT, USAGE, parse, UsageError
 from botsvc.feedcheck import FeedCheckError, check_address, forbidden_address
 from botsvc.models import CommandContext
+from botsvc.searchtext import fts_query
 from botsvc.subscriptions import all_subscriptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,9 @@ def test_parse_splits_name_args_and_share():
     assert parse("search gsomia share").share and parse("search gsomia share").args == ["gsomia"]
     assert parse("").name == "help"
     assert not parse("subscribe share").share  # share only for read commands
+    # Quotes keep a last word "share" a search word: "market share" is searched, privately.
+    quoted = parse('search "market share"')
+    assert not quoted.share and fts_query(" ".join(quoted.args)) == '"market" "share"'
     with pytest.raises(UsageError):
         parse("x" * (MAX_INPUT + 1))
 
