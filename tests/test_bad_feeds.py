@@ -60,6 +60,20 @@ def test_xml_attacks_expand_nothing_read_nothing_and_stay_bounded(name):
         assert "root:" not in text and "aaaaaaaaaa" not in text and "xxxxxxxxxx" not in text
 
 
+def test_an_rss_091_doctype_is_removed_but_its_html_entities_still_read():
+    # Netscape's RSS 0.91 DTD is the usual legitimate DOCTYPE; feeds using it rely on the
+    # HTML entities it declares, which the lenient parser still knows.
+    body = (b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<!DOCTYPE rss PUBLIC "-//Netscape Communications//'
+            b'DTD RSS 0.91//EN" "http://my.netscape.com/publish/formats/rss-0.91.dtd">\n<rss version="0.91">'
+            b"<channel><title>Caf&eacute; News</title><link>http://x.example/</link><item>"
+            b"<title>Seoul&nbsp;ends GSOMIA &mdash; caf&eacute; &amp; more</title><link>http://x.example/1</link>"
+            b"<description>Tokyo&rsquo;s reply</description></item></channel></rss>")
+    parsed = parse_feed(body, feed="t", now=NOW)
+    assert parsed.title == "Caf\u00e9 News"
+    assert [(i.title, i.summary) for i in parsed.items] == [
+        ("Seoul ends GSOMIA \u2014 caf\u00e9 & more", "Tokyo\u2019s reply")]
+
+
 def test_an_external_dtd_is_never_fetched(feed_server):
     dtd = feed_server.static("/evil.dtd", b'<!ENTITY x "pwned">', content_type="application/xml-dtd")
     parsed = parse_feed(rss("<item><title>&x;</title><guid>1</guid></item>", f'<!DOCTYPE rss SYSTEM "{dtd}">'),
