@@ -25,6 +25,7 @@ bench: $(STAMP)           ## speed and quality benchmarks (print their figures)
 	$(BIN)/python benchmarks/quality.py examples
 	$(BIN)/python benchmarks/dedup_speed.py
 	$(BIN)/python benchmarks/poll_speed.py
+	$(BIN)/python benchmarks/faults.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache build *.egg-info
