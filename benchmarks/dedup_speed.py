@@ -145,7 +145,7 @@ def _percentile(values: list[float], q: float) -> float:
 def worker(size: int, queries: int, seed: int, dump: str | None) -> dict:
     """Build an archive of ``size`` articles, time ``queries`` checks; optionally write it to SQLite at ``dump``."""
     from botsvc.clustering import EventAssigner
-    from botsvc.similarity import make_fingerprint
+    from botsvc.fingerprint import make_fingerprint
 
     gen = Generator(seed)
     rng = gen.rng

@@ -39,7 +39,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from botsvc.similarity import Fingerprint, Neighbour, SimilarityIndex
+from botsvc.fingerprint import Fingerprint
+from botsvc.similarity import Neighbour, SimilarityIndex
 
 __all__ = ["Assignment", "EventAssigner", "DEFAULT_THRESHOLD", "DEFAULT_WINDOW_DAYS"]
 

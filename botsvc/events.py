@@ -14,8 +14,8 @@ from datetime import datetime
 
 from botsvc.clustering import EventAssigner
 from botsvc.config import DedupSettings
+from botsvc.fingerprint import Fingerprint, make_fingerprint
 from botsvc.models import FeedItem
-from botsvc.similarity import Fingerprint, make_fingerprint
 from botsvc.store import Store, parse_iso
 
 

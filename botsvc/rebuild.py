@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from botsvc.clustering import EventAssigner
 from botsvc.config import DedupSettings
 from botsvc.events import item_fingerprint_bytes
-from botsvc.similarity import Fingerprint
+from botsvc.fingerprint import Fingerprint
 from botsvc.store import Store, parse_iso
 
 

@@ -1,20 +1,14 @@
-"""Near-duplicate search over news items: fingerprints and an inverted index.
+"""Near-duplicate search over news items: an inverted index over fingerprints.
 
 Pure and in-memory: no database, no network. The pieces, in order:
 
 :func:`botsvc.tokens.content_tokens`
     The words compared (stemmed, stopwords dropped, CJK as character bigrams).
 
-:func:`make_fingerprint` -> :class:`Fingerprint` (what the store persists)
-    The sorted set of 64-bit token hashes (blake2b, stable across processes)
-    and, per token, one byte recording where it occurs (title, lead = summary,
-    rest of the body) and how often. Document frequencies are *not* part of
-    it: the index derives them from the fingerprints it holds, so weights stay
-    current as the archive grows. ``to_bytes()`` takes 5 + 9 bytes per distinct
-    token: a feed item (title + summary) ~0.3-0.5 KB, an article with a body
-    ~2-3 KB. Store it per article (a BLOB column) and rebuild the index at
-    start-up with ``Fingerprint.from_bytes`` + ``SimilarityIndex.add`` (about
-    5 s for 100,000 articles) instead of re-tokenising the texts.
+:func:`botsvc.fingerprint.make_fingerprint` -> :class:`~botsvc.fingerprint.Fingerprint`
+    What the store persists per article: token hashes and where each occurs. The
+    index is rebuilt from those bytes at start-up (:meth:`SimilarityIndex.add_many`,
+    about 2 s for 100,000 articles) instead of re-tokenising the texts.
 
 :class:`SimilarityIndex` scoring (0..1)
     Each token of a document weighs ``field weight x idf``: :data:`TITLE_WEIGHT`
@@ -46,133 +40,16 @@ Pure and in-memory: no database, no network. The pieces, in order:
 from __future__ import annotations
 
 import math
-import struct
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from hashlib import blake2b
 from operator import lt
 
 import numpy as np
 
-from botsvc.tokens import content_tokens
+from botsvc.fingerprint import IN_BODY, IN_LEAD, IN_TITLE, Fingerprint, raw_parts
 
-__all__ = [
-    "Fingerprint",
-    "Neighbour",
-    "SimilarityIndex",
-    "make_fingerprint",
-]
-
-# --------------------------------------------------------------------------- fingerprints
-
-#: Bits of the per-token byte in a :class:`Fingerprint`.
-IN_TITLE = 0x01
-IN_LEAD = 0x02
-IN_BODY = 0x04
-_COUNT_SHIFT = 3
-_COUNT_MAX = 31
-
-#: At most this many body tokens (after the lead) are fingerprinted; later text rarely decides a match.
-MAX_BODY_TOKENS = 600
-#: When there is no summary, this many leading body tokens serve as the lead.
-LEAD_TOKENS_FROM_BODY = 45
-
-_FORMAT_VERSION = 1
-_HEADER = struct.Struct("<BI")
-
-
-def _check_header(data: bytes) -> int:
-    """Token count of persisted fingerprint bytes, after checking version and length."""
-    if len(data) < _HEADER.size:
-        raise ValueError("fingerprint: too short")
-    version, count = _HEADER.unpack_from(data)
-    if version != _FORMAT_VERSION:
-        raise ValueError(f"fingerprint: unknown format version {version}")
-    if len(data) != _HEADER.size + 9 * count:
-        raise ValueError("fingerprint: length does not match its token count")
-    return count
-
-
-@lru_cache(maxsize=1 << 16)
-def token_hash(token: str) -> int:
-    """Stable 64-bit hash of a token (the same across processes and releases)."""
-    return int.from_bytes(blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What is persisted per document: sorted token hashes and one flag byte per token.
-
-    ``flags[i]`` describes ``hashes[i]``: bit 0 title, bit 1 lead/summary,
-    bit 2 rest of body; bits 3-7 the number of occurrences (capped at 31).
-    """
-
-    hashes: tuple[int, ...]
-    flags: bytes
-
-    def __post_init__(self) -> None:
-        if len(self.hashes) != len(self.flags):
-            raise ValueError("fingerprint: hashes and flags differ in length")
-
-    def __len__(self) -> int:
-        return len(self.hashes)
-
-    def to_bytes(self) -> bytes:
-        """Compact binary form: version, count, uint64 hashes (little endian), flag bytes."""
-        body = array("Q", self.hashes)
-        if body.itemsize != 8:  # pragma: no cover - every supported platform has 8-byte Q
-            raise RuntimeError("array('Q') is not 64-bit here")
-        if struct.pack("=H", 1) != struct.pack("<H", 1):  # pragma: no cover - big-endian host
-            body.byteswap()
-        return _HEADER.pack(_FORMAT_VERSION, len(self.hashes)) + body.tobytes() + bytes(self.flags)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Fingerprint:
-        """The fingerprint :meth:`to_bytes` wrote; ValueError for anything else."""
-        count = _check_header(data)
-        end = _HEADER.size + 9 * count
-        body = array("Q")
-        body.frombytes(data[_HEADER.size : _HEADER.size + 8 * count])
-        if struct.pack("=H", 1) != struct.pack("<H", 1):  # pragma: no cover
-            body.byteswap()
-        return cls(tuple(body), bytes(data[_HEADER.size + 8 * count : end]))
-
-
-def make_fingerprint(title: str, summary: str = "", body: str = "") -> Fingerprint:
-    """Fingerprint of one article from its plain-text title, summary and body.
-
-    The summary is the lead; without one, the first :data:`LEAD_TOKENS_FROM_BODY`
-    body tokens are. At most :data:`MAX_BODY_TOKENS` body tokens are used.
-    """
-    marks: dict[str, int] = {}
-
-    def mark(tokens: list[str], bit: int) -> None:
-        for tok in tokens:
-            prev = marks.get(tok, 0)
-            count = min(_COUNT_MAX, (prev >> _COUNT_SHIFT) + 1)
-            marks[tok] = (prev & 0x07) | bit | (count << _COUNT_SHIFT)
-
-    mark(content_tokens(title), IN_TITLE)
-    lead = content_tokens(summary)
-    body_tokens = content_tokens(body)[:MAX_BODY_TOKENS]
-    if not lead and body_tokens:
-        lead, body_tokens = body_tokens[:LEAD_TOKENS_FROM_BODY], body_tokens[LEAD_TOKENS_FROM_BODY:]
-    mark(lead, IN_LEAD)
-    mark(body_tokens, IN_BODY)
-    pairs = sorted((token_hash(tok), flag) for tok, flag in marks.items())
-    # Two tokens with one hash (practically never): keep one entry, merge the flags.
-    hashes: list[int] = []
-    flags = bytearray()
-    for h, f in pairs:
-        if hashes and hashes[-1] == h:
-            flags[-1] |= f & 0x07
-            continue
-        hashes.append(h)
-        flags.append(f)
-    return Fingerprint(tuple(hashes), bytes(flags))
-
+__all__ = ["Neighbour", "SimilarityIndex"]
 
 # --------------------------------------------------------------------------- scoring parameters
 
@@ -194,17 +71,6 @@ RESCORE_CANDIDATES = 32
 SCORE_ALL_WITHIN = 64
 #: ``add_many`` into an empty index builds it in bulk from this many documents.
 BULK_MIN_DOCS = 1000
-
-
-def _raw_parts(fp: Fingerprint | bytes) -> tuple[bytes, bytes, int]:
-    """(little-endian uint64 hash bytes, flag bytes, token count) of a fingerprint or its persisted bytes."""
-    if isinstance(fp, Fingerprint):
-        data = fp.to_bytes()
-    else:
-        data = bytes(fp)
-    count = _check_header(data)
-    split = _HEADER.size + 8 * count
-    return data[_HEADER.size : split], data[split:], count
 
 
 def _normalised(fp: Fingerprint) -> tuple[tuple[int, ...], bytes]:
@@ -372,7 +238,7 @@ class SimilarityIndex:
         ids = [doc_id for doc_id, _ in items]
         if len(set(ids)) != len(ids):
             raise ValueError("add_many: a document id occurs twice")
-        parts = [_raw_parts(fp) for _, fp in items]
+        parts = [raw_parts(fp) for _, fp in items]
         lens = np.fromiter((count for _, _, count in parts), dtype=np.int64, count=len(parts))
         all_hashes = np.frombuffer(b"".join(h for h, _, _ in parts), dtype="<u8")
         all_flags = np.frombuffer(b"".join(f for _, f, _ in parts), dtype=np.uint8)

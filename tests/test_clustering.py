@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from botsvc.clustering import DEFAULT_THRESHOLD, DEFAULT_WINDOW_DAYS, EventAssigner
-from botsvc.similarity import SimilarityIndex, make_fingerprint
+from botsvc.fingerprint import make_fingerprint
+from botsvc.similarity import SimilarityIndex
 
 T0 = datetime(2019, 8, 22, 10, 0, tzinfo=timezone.utc)
 

@@ -1,4 +1,4 @@
-"""Tokens, fingerprints and the near-duplicate index (botsvc.similarity)."""
+"""Tokens, fingerprints and the near-duplicate index (botsvc.tokens, .fingerprint, .similarity)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botsvc import similarity
-from botsvc.similarity import (
-    IN_BODY,
-    IN_LEAD,
-    IN_TITLE,
-    Fingerprint,
-    Neighbour,
-    SimilarityIndex,
-    make_fingerprint,
-    token_hash,
-)
+from botsvc.fingerprint import IN_BODY, IN_LEAD, IN_TITLE, Fingerprint, make_fingerprint, token_hash
+from botsvc.similarity import Neighbour, SimilarityIndex
 from botsvc.tokens import content_tokens, stem
 
 # --------------------------------------------------------------------------- tokens
