@@ -7,14 +7,18 @@ at a whole migration, and an existing database upgrades in place at start-up.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from botsvc import searchtext
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -80,6 +84,7 @@ def apply_migrations(conn: sqlite3.Connection, directory: Path | None = None, up
             "INSERT INTO _migrations (version, name, applied_at) VALUES "
             f"({migration.version}, '{migration.name}', '{stamp}');"
         )
+        started = time.monotonic()
         try:
             conn.executescript(f"BEGIN;\n{sql}\n;{record}\nCOMMIT;")
         except sqlite3.Error as exc:
@@ -87,4 +92,6 @@ def apply_migrations(conn: sqlite3.Connection, directory: Path | None = None, up
                 conn.rollback()
             raise RuntimeError(f"migration {migration.path.name} failed: {exc}") from exc
         applied.append(migration.name)
+        if done:  # an upgrade, not a new database: say what changed (a reindex can take a while)
+            log.info("database upgraded: %s applied in %.1f s", migration.name, time.monotonic() - started)
     return applied

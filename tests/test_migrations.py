@@ -96,7 +96,7 @@ def test_articles_stored_before_0004_become_searchable_and_triggers_keep_fts_in_
     store.close()
 
 
-def test_0007_reindexes_korean_and_japanese_text_and_triggers_keep_it_in_sync(tmp_path):
+def test_0007_reindexes_korean_and_japanese_text_and_triggers_keep_it_in_sync(tmp_path, caplog):
     from botsvc.search import search_events
 
     path = tmp_path / "old6.db"
@@ -104,7 +104,9 @@ def test_0007_reindexes_korean_and_japanese_text_and_triggers_keep_it_in_sync(tm
     assert conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH '\"지소미아\"'").fetchone()[0] == 0
     conn.close()
 
-    store = open_store(path)
+    with caplog.at_level("INFO", logger="botsvc.migrate"):
+        store = open_store(path)
+    assert "database upgraded: 0007_search_inside_cjk_text applied in" in caplog.text
     assert [h.event_id for h in search_events(store, "지소미아")] == [1]
     assert [h.event_id for h in search_events(store, "規制")] == [1]
     store.db.execute("UPDATE articles SET title = '한일 정상회담' WHERE id = 1")
