@@ -334,7 +334,8 @@ def test_built_package_ships_migrations_and_seed_data(tmp_path):
     built = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     expected = {f"botsvc/migrations/{p.name}" for p in (ROOT / "migrations").glob("*.sql")}
     expected |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "botsvc" / "data").rglob("*") if p.is_file()}
-    expected |= {p.relative_to(ROOT).as_posix() for top in ("botsvc", "adapters") for p in (ROOT / top).glob("*.py")}
+    expected |= {p.relative_to(ROOT).as_posix() for top in ("botsvc", "adapters") for p in (ROOT / top).rglob("*.py")
+                 if "__pycache__" not in p.parts}
     assert expected - built == set()
 
 
