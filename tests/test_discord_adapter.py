@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ import discord.http
 import discord.webhook.async_
 import pytest
 from discordfake import DiscordFake, Reply
+from processes import free_port
 
 import adapters.discord as discord_adapter
 import adapters.discord.render as discord_render
@@ -103,12 +103,6 @@ def send_error(adapter, channel: ChannelAddress = CHANNEL) -> DeliveryError:
     with pytest.raises(DeliveryError) as caught:
         deliver(adapter, channel, render_embeds(digest(event())))
     return caught.value
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- rendering ----------------------------------------------------------------------------
@@ -383,13 +377,13 @@ def test_server_error_then_success_is_delivered(fake, backoff):
 
 
 def test_connection_refused_is_temporary():
-    adapter = DiscordAdapter(TOKEN, f"http://127.0.0.1:{closed_port()}/api/v10")
+    adapter = DiscordAdapter(TOKEN, f"http://127.0.0.1:{free_port()}/api/v10")
     error = send_error(adapter)
     assert not error.permanent and isinstance(error.__cause__, aiohttp.ClientError | OSError)
 
 
 def test_unreachable_api_at_start_is_a_temporary_delivery_error():
-    adapter = DiscordAdapter(TOKEN, f"http://127.0.0.1:{closed_port()}/api/v10")
+    adapter = DiscordAdapter(TOKEN, f"http://127.0.0.1:{free_port()}/api/v10")
     with pytest.raises(DeliveryError) as caught:
         asyncio.run(adapter.start())
     assert not caught.value.permanent
@@ -439,7 +433,7 @@ def test_webhook_errors_map_like_the_bot_adapter(fake, backoff):
     down = send_error(DiscordWebhookAdapter(), channel)
     assert not down.permanent and backoff == [1, 3, 5, 7, 9]
     refused = send_error(DiscordWebhookAdapter(), ChannelAddress("discord", fake.webhook_url().replace(
-        str(fake.port), str(closed_port()))))
+        str(fake.port), str(free_port()))))
     assert not refused.permanent
 
 

@@ -2,16 +2,15 @@
 
 import asyncio
 import io
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from click.testing import CliRunner
+from processes import wait_for
 
 from adapters.console import ConsoleAdapter
 from botsvc.app import open_app
@@ -20,15 +19,6 @@ from botsvc.scheduler import Poller
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "feeds.toml"
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_second_poller_on_the_same_database_refuses_to_start(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import tracemalloc
 import zlib
@@ -13,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from feedserver import RSS, FeedRequestHandler, FeedServer
+from processes import free_port
 
 from botsvc import __version__
 from botsvc.fetch import (
@@ -190,9 +190,7 @@ def test_trickling_body_hits_total_deadline(feed_server: FeedServer) -> None:
 
 
 def test_connection_refused() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again at once: nothing listens there
+    port = free_port()  # closed again at once: nothing listens there
 
     result = fetch(f"http://127.0.0.1:{port}/feed.xml")
 

@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from processes import free_port, wait_for
 from test_dockerfile import DOCKERFILE, env_of, parse_dockerfile
-from test_operations import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

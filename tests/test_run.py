@@ -7,16 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+from processes import free_port, wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_run_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path):
@@ -48,9 +41,7 @@ def test_run_answers_a_signed_slack_slash_command_on_its_http_port(tmp_path):
     from tests.slackmock import SlackMock
     from tests.test_slack_commands import slack_signature, slash_body
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     err = tmp_path / "err.txt"
     with SlackMock() as slack, err.open("w") as stderr:
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from processes import free_port
 from slackmock import DISCONNECT, SlackMock
 
 from adapters.base import ChannelAddress, DeliveryError, Limits
@@ -89,12 +89,6 @@ def fail(adapter: SlackAdapter | SlackWebhookAdapter, address: ChannelAddress = 
     with pytest.raises(DeliveryError) as caught:
         run(adapter, address, render_blocks(digest(event(1, "Quake")))[0])
     return caught.value
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- rendering -----------------------------------------------------------------------
@@ -279,7 +273,7 @@ def test_a_dropped_connection_is_temporary_and_not_retried_by_the_sdk(slack):
 
 
 def test_unreachable_api_is_temporary():
-    error = fail(SlackAdapter("xoxb-t", base_url=f"http://127.0.0.1:{closed_port()}/api/"))
+    error = fail(SlackAdapter("xoxb-t", base_url=f"http://127.0.0.1:{free_port()}/api/"))
     assert not error.permanent and error.retry_after is None
 
 
@@ -356,7 +350,7 @@ def test_webhook_rate_limit_and_server_errors_are_temporary(slack):
 
 
 def test_unreachable_webhook_is_temporary():
-    error = fail(SlackWebhookAdapter(), ChannelAddress("slack-webhook", f"http://127.0.0.1:{closed_port()}/hooks/x"))
+    error = fail(SlackWebhookAdapter(), ChannelAddress("slack-webhook", f"http://127.0.0.1:{free_port()}/hooks/x"))
     assert not error.permanent
 
 
