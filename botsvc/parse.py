@@ -92,6 +92,7 @@ def default_source(feed_title: str, url: str) -> str:
 # in the head of the document, the subset at most DOCTYPE_MAX bytes long.
 DOCTYPE_HEAD = 4096
 DOCTYPE_MAX = 1 << 20
+_DOCTYPE_OPEN = re.compile(rb"<!DOCTYPE\b", re.IGNORECASE)
 _DOCTYPE = re.compile(rb"<!DOCTYPE\b[^\[>]{0,4096}(?:\[.{0,%d}?\]\s*)?>" % DOCTYPE_MAX, re.IGNORECASE | re.DOTALL)
 
 #: Dates before this are placeholders (the Unix epoch, "0001-01-01"), not publication times.
@@ -101,13 +102,19 @@ FUTURE_TOLERANCE = timedelta(days=1)
 
 
 def strip_doctype(body: bytes) -> tuple[bytes, bool]:
-    """``body`` without its DOCTYPE declaration, and whether there was one."""
-    start = body.find(b"<!", 0, DOCTYPE_HEAD)
-    if start < 0:
+    """``body`` without its DOCTYPE declaration, and whether there was one.
+
+    Only the first ``<!DOCTYPE`` in the head is tried, and only there (a search from
+    every later position would be quadratic on a body of repeated openers). One that
+    does not end within :data:`DOCTYPE_MAX` bytes makes the body unreadable: it is
+    hostile or broken, and what follows it cannot be told apart from the declaration.
+    """
+    opener = _DOCTYPE_OPEN.search(body, 0, DOCTYPE_HEAD)
+    if opener is None:
         return body, False
-    found = _DOCTYPE.search(body, start, start + DOCTYPE_HEAD + DOCTYPE_MAX)
-    if found is None or found.start() > DOCTYPE_HEAD:
-        return body, False
+    found = _DOCTYPE.match(body, opener.start(), opener.start() + DOCTYPE_HEAD + DOCTYPE_MAX)
+    if found is None:
+        raise FeedParseError("not a readable feed (a DOCTYPE declaration that is unterminated or too long)")
     return body[: found.start()] + body[found.end():], True
 
 

@@ -60,6 +60,17 @@ def test_xml_attacks_expand_nothing_read_nothing_and_stay_bounded(name):
         assert "root:" not in text and "aaaaaaaaaa" not in text and "xxxxxxxxxx" not in text
 
 
+@pytest.mark.parametrize("body", [
+    b'<?xml version="1.0"?>' + b"<!DOCTYPE rss [" * 70_000 + b"<rss/>",  # once took minutes: every opener searched
+    b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "' + b"x" * (2 << 20) + b'">]><rss/>',
+])
+def test_an_unterminated_or_oversized_doctype_is_a_quick_clear_error(body):
+    started = time.monotonic()
+    with pytest.raises(FeedParseError, match="DOCTYPE declaration that is unterminated or too long"):
+        parse_feed(body, feed="t", now=NOW)
+    assert time.monotonic() - started < 2
+
+
 def test_an_rss_091_doctype_is_removed_but_its_html_entities_still_read():
     # Netscape's RSS 0.91 DTD is the usual legitimate DOCTYPE; feeds using it rely on the
     # HTML entities it declares, which the lenient parser still knows.
