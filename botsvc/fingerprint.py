@@ -24,7 +24,6 @@ from botsvc.tokens import content_tokens
 __all__ = ["IN_BODY", "IN_LEAD", "IN_TITLE", "Fingerprint", "make_fingerprint", "raw_parts", "token_hash"]
 
 #: Bits of the per-token byte in a :class:`Fingerprint`.
-#: Bits of the per-token byte in a :class:`Fingerprint`.
 IN_TITLE = 0x01
 IN_LEAD = 0x02
 IN_BODY = 0x04
