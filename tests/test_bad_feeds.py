@@ -131,11 +131,13 @@ def test_invalid_utf8_is_read_with_a_warning():
 
 def test_references_to_forbidden_characters_cost_one_character_not_the_feed():
     # A lone surrogate once crashed feedparser's lenient parser and lost every item.
-    parsed = parse_feed(rss("<item><title>A &#xD800;B &#0; C &#99999999999; &#x1F600;</title><guid>1</guid></item>"
+    parsed = parse_feed(rss("<item><title>A &#xD800;B &#0; C &#99999999999; &#x1F600; "
+                            f"&#{'9' * 25}; &#x{'F' * 20}; &#x00000041;</title><guid>1</guid></item>"
                             "<item><title>second & broken</title><guid>2</guid></item>"),
                         feed="t", source="T", now=NOW)
     assert [item.guid for item in parsed.items] == ["1", "2"]
     assert parsed.items[0].title.startswith("A \ufffdB") and "\U0001F600" in parsed.items[0].title
+    assert parsed.items[0].title.endswith("\U0001F600 \ufffd \ufffd A")  # huge numbers too; zero-padded kept
 
 
 @pytest.mark.parametrize("body,content_type", [
