@@ -314,11 +314,17 @@ class Store:
         }
 
 
+def is_busy(exc: sqlite3.Error) -> bool:
+    """A lock held by someone else: worth retrying later, unlike a full or read-only disk."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 def database_problem(exc: sqlite3.Error) -> str:
     """A short operator-facing description of an SQLite failure."""
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
+    if is_busy(exc):
         return "the database is locked by another process (busy for more than 10 s)"
+    text = str(exc).lower()
     if "readonly" in text or "read-only" in text:
         return "the database or its directory is read-only"
     if "full" in text:
@@ -326,12 +332,6 @@ def database_problem(exc: sqlite3.Error) -> str:
     if "disk i/o" in text:
         return "disk I/O error"
     return str(exc)
-
-
-def is_busy(exc: sqlite3.Error) -> bool:
-    """A lock held by someone else: worth retrying later, unlike a full or read-only disk."""
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
 
 
 def open_store(path: str | Path, *, migrate: bool = True) -> Store:
