@@ -1,6 +1,6 @@
 """Relevance and event-clustering quality on a labelled set of feeds.
 
-    .venv/bin/python benchmarks/quality.py [DIR] [--config feeds.toml] [--threshold T] [--window-days D]
+    .venv/bin/python benchmarks/quality.py [DIR] [--config feeds.toml] [--threshold T] [--span-days D]
 
 DIR holds ``feeds/*.xml`` and ``labels.json`` (``items``: feed file name, guid,
 relevant, event). The feeds go through the real pipeline (``open_app`` → seeded
@@ -61,7 +61,7 @@ def pairwise(truth: dict[str, str], predicted: dict[str, object]) -> tuple[float
 
 
 def evaluate(directory: Path, config_path: Path, seeded_label: str,
-             threshold: float | None = None, window_days: float | None = None) -> dict[str, object]:
+             threshold: float | None = None, span_days: float | None = None) -> dict[str, object]:
     labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))["items"]
     config = load_config(config_path)
     feed_files = sorted((directory / "feeds").glob("*.xml"))
@@ -73,8 +73,8 @@ def evaluate(directory: Path, config_path: Path, seeded_label: str,
     dedup = config.dedup
     if threshold is not None:
         dedup = replace(dedup, threshold=threshold)
-    if window_days is not None:
-        dedup = replace(dedup, window_days=window_days)
+    if span_days is not None:
+        dedup = replace(dedup, span_days=span_days)
     config = replace(config, feeds=feeds, dedup=dedup)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,7 +129,7 @@ def evaluate(directory: Path, config_path: Path, seeded_label: str,
         "relevance precision": round(_ratio(kept_relevant, kept), 3),
         "relevance recall": round(_ratio(kept_relevant, relevant), 3),
         "threshold": config.dedup.threshold,
-        "window days": config.dedup.window_days,
+        "span days": config.dedup.span_days,
         "clustering pairwise precision": round(precision, 3),
         "clustering pairwise recall": round(recall, 3),
         "clustering pairwise f1": round(f1, 3),
@@ -148,12 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeded-label", default=SEEDED_LABEL,
                         help=f"label of the seeded event in labels.json (default {SEEDED_LABEL})")
     parser.add_argument("--threshold", type=float, help="override [dedup] threshold")
-    parser.add_argument("--window-days", type=float, help="override [dedup] window_days")
+    parser.add_argument("--span-days", type=float, help="override [dedup] span_days")
     args = parser.parse_args(argv)
     if not (args.directory / "labels.json").is_file():
         parser.error(f"{args.directory}: no labels.json")
     for name, value in evaluate(args.directory, args.config, args.seeded_label,
-                                args.threshold, args.window_days).items():
+                                args.threshold, args.span_days).items():
         print(f"{name}: {value}")
     return 0
 

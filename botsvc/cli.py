@@ -231,18 +231,19 @@ def explain(ref: str, db_path: str, config_path: str, verbose: int) -> None:
 
 
 @cli.command("rebuild-events")
+@click.option("--force", is_flag=True, help="re-group even when the settings have not changed")
 @common
-def rebuild_events(db_path: str, config_path: str, verbose: int) -> None:
+def rebuild_events(db_path: str, config_path: str, verbose: int, force: bool) -> None:
     """Re-group stored articles into events with the current [dedup] settings."""
     from botsvc.rebuild import rebuild_events as rebuild
 
     config = load_config(config_path)
     store = open_store(db_path)
     try:
-        report = rebuild(store, config.dedup)
+        report = rebuild(store, config.dedup, force=force)
     finally:
         store.close()
-    click.echo(f"{report.summary()} (threshold {config.dedup.threshold}, window {config.dedup.window_days} days)")
+    click.echo(f"{report.summary()} (threshold {config.dedup.threshold}, span {config.dedup.span_days} days)")
 
 
 def _open_for_subscriptions(db_path: str, config_path: str):

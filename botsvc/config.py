@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from botsvc.clustering import DEFAULT_THRESHOLD, DEFAULT_WINDOW_DAYS
+from botsvc.clustering import DEFAULT_LEAD_HOURS, DEFAULT_SPAN_DAYS, DEFAULT_THRESHOLD
 from botsvc.fetch import FetchPolicy
 from botsvc.subscriptions import SubscriptionError, parse_mode, validate
+from botsvc.terms import is_single_cjk_character
 
 
 class ConfigError(Exception):
@@ -42,6 +43,8 @@ class Topic:
     name: str
     title: str
     rules: tuple[Rule, ...]
+    off_subject: tuple[str, ...] = ()
+    """Headline terms of other subjects: such a headline without any rule's ``any`` term is not on topic."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,10 @@ class FeedConfig:
 class DedupSettings:
     threshold: float = DEFAULT_THRESHOLD
     """Similarity (0..1, weighted containment) at or above which an item joins an existing event."""
-    window_days: float = DEFAULT_WINDOW_DAYS
-    """An item joins an event only within this many days of the event's last member."""
+    span_days: float = DEFAULT_SPAN_DAYS
+    """An event takes new reports for this many days after its first report."""
+    lead_hours: float = DEFAULT_LEAD_HOURS
+    """An item may predate an event's first report by this many hours (clock and time-zone noise)."""
 
 
 @dataclass(frozen=True)
@@ -209,25 +214,44 @@ def _rule(reader: _Reader, raw: Any, key: str) -> Rule:
     return Rule(any=any_terms, all=groups, none=none_terms)
 
 
+def _refuse_single_characters(reader: _Reader, key: str, rules: tuple[Rule, ...], extra: tuple[str, ...]) -> None:
+    """A lone Han, kana or Hangul character (日, 韓) is not a word: it matches inside unrelated ones."""
+    for i, rule in enumerate(rules):
+        for term in (*rule.any, *rule.none, *(t for group in rule.all for t in group), *extra):
+            if is_single_cjk_character(term):
+                raise reader.fail(f"{key}.rules[{i}]", f"{term!r} is a single character; list whole words "
+                                  "(e.g. 日本, 韓国, 한국) instead")
+
+
 def _topics(reader: _Reader, raw: Any) -> tuple[Topic, ...]:
     table = reader.typed(raw, "topics", dict)
     topics = []
     for name, body in table.items():
         key = f"topics.{name}"
-        body = reader.table(body, key, {"title", "rules"})
+        body = reader.table(body, key, {"title", "rules", "off_subject"})
         rules_raw = reader.typed(body.get("rules", []), f"{key}.rules", list)
         if not rules_raw:
             raise reader.fail(f"{key}.rules", "a topic needs at least one rule")
         rules = tuple(_rule(reader, r, f"{key}.rules[{i}]") for i, r in enumerate(rules_raw))
         title = reader.text(body["title"], f"{key}.title") if "title" in body else name
-        topics.append(Topic(name=name, title=title, rules=rules))
+        off = reader.table(body.get("off_subject", {}), f"{key}.off_subject", {"headline"})
+        off_subject = reader.terms(off.get("headline", []), f"{key}.off_subject.headline")
+        _refuse_single_characters(reader, key, rules, off_subject)
+        topics.append(Topic(name=name, title=title, rules=rules, off_subject=off_subject))
     if not topics:
         raise reader.fail("topics", "define at least one topic")
     return tuple(topics)
 
 
+_RENAMED = {"dedup.window_days": "span_days (days after an event's first report; default 3)"}
+
+
 def _settings(reader: _Reader, raw: Any, key: str, cls: type) -> Any:
     names = {f.name: f for f in fields(cls)}
+    for name in raw if isinstance(raw, dict) else ():
+        if f"{key}.{name}" in _RENAMED:
+            raise reader.fail(f"{key}.{name}", f"replaced by {_RENAMED[f'{key}.{name}']}; "
+                              "then run `botsvc rebuild-events`")
     table = reader.table(raw, key, set(names))
     values: dict[str, Any] = {}
     for name, value in table.items():
@@ -355,5 +379,5 @@ def summarise(config: Config) -> str:
     f, d = config.fetch, config.dedup
     lines.append(f"fetch: timeouts {f.connect_timeout}s connect / {f.read_timeout}s read / {f.total_deadline}s total, "
                  f"max {f.max_bytes} bytes, {f.max_redirects} redirects, {f.concurrency} at once")
-    lines.append(f"dedup: threshold {d.threshold}, window {d.window_days} days")
+    lines.append(f"dedup: threshold {d.threshold}, span {d.span_days} days, lead {d.lead_hours} hours")
     return "\n".join(lines)

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from hashlib import blake2b
 
+from botsvc.concepts import concept_tokens, is_cross_language
 from botsvc.tokens import content_tokens
 
-__all__ = ["IN_BODY", "IN_LEAD", "IN_TITLE", "Fingerprint", "make_fingerprint", "raw_parts", "token_hash"]
+__all__ = ["IN_BODY", "IN_LEAD", "IN_TITLE", "Fingerprint", "is_cross_language_hash", "make_fingerprint", "raw_parts",
+           "token_hash"]
 
 #: Bits of the per-token byte in a :class:`Fingerprint`.
 IN_TITLE = 0x01
@@ -35,7 +37,14 @@ MAX_BODY_TOKENS = 600
 #: When there is no summary, this many leading body tokens serve as the lead.
 LEAD_TOKENS_FROM_BODY = 45
 
-_FORMAT_VERSION = 1
+#: Version 2: concept tokens added, cross-language tokens marked by the top hash bit.
+_FORMAT_VERSION = 2
+#: The top bit of a token hash says "this token means the same in every language".
+CROSS_LANGUAGE_BIT = 1 << 63
+#: Body text searched for concepts (characters); later text rarely names the story.
+MAX_BODY_CHARS_FOR_CONCEPTS = 4000
+#: Without a summary, concepts in this much of the body count as the lead's.
+LEAD_CHARS_FROM_BODY = 300
 _HEADER = struct.Struct("<BI")
 
 
@@ -53,8 +62,17 @@ def check_header(data: bytes) -> int:
 
 @lru_cache(maxsize=1 << 16)
 def token_hash(token: str) -> int:
-    """Stable 64-bit hash of a token (the same across processes and releases)."""
-    return int.from_bytes(blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
+    """Stable 64-bit hash of a token (the same across processes and releases).
+
+    The top bit is set exactly for cross-language tokens (concepts, numbers), so the
+    index can tell them apart from the hash alone.
+    """
+    value = int.from_bytes(blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
+    return (value | CROSS_LANGUAGE_BIT) if is_cross_language(token) else (value & ~CROSS_LANGUAGE_BIT)
+
+
+def is_cross_language_hash(value: int) -> bool:
+    return bool(value & CROSS_LANGUAGE_BIT)
 
 
 @dataclass(frozen=True)
@@ -110,13 +128,15 @@ def make_fingerprint(title: str, summary: str = "", body: str = "") -> Fingerpri
             count = min(_COUNT_MAX, (prev >> _COUNT_SHIFT) + 1)
             marks[tok] = (prev & 0x07) | bit | (count << _COUNT_SHIFT)
 
-    mark(content_tokens(title), IN_TITLE)
+    mark(content_tokens(title) + concept_tokens(title), IN_TITLE)
     lead = content_tokens(summary)
     body_tokens = content_tokens(body)[:MAX_BODY_TOKENS]
+    lead_text, body_text = summary, body[:MAX_BODY_CHARS_FOR_CONCEPTS]
     if not lead and body_tokens:
         lead, body_tokens = body_tokens[:LEAD_TOKENS_FROM_BODY], body_tokens[LEAD_TOKENS_FROM_BODY:]
-    mark(lead, IN_LEAD)
-    mark(body_tokens, IN_BODY)
+        lead_text, body_text = body_text[:LEAD_CHARS_FROM_BODY], body_text[LEAD_CHARS_FROM_BODY:]
+    mark(lead + concept_tokens(lead_text), IN_LEAD)
+    mark(body_tokens + concept_tokens(body_text), IN_BODY)
     pairs = sorted((token_hash(tok), flag) for tok, flag in marks.items())
     # Two tokens with one hash (practically never): keep one entry, merge the flags.
     hashes: list[int] = []

@@ -31,12 +31,23 @@ class FeedItem:
     language: str | None = None
     body: str = ""
     """Full text when the feed carries it (content:encoded); plain text."""
+    byline: str = ""
+    """Who the entry itself names as its origin (RSS ``<source>``, else its author or creator).
+
+    Aggregator feeds carry many outlets; this tells their reports apart where ``source``
+    (the feed) cannot.
+    """
     estimated_published: datetime | None = None
     """For an undated item only: the date of its nearest dated neighbour in the feed.
 
     Feeds list entries in order, so an undated entry was published about when the entry
     beside it was. Used to place the item in time for event windows, never shown as its date.
     """
+
+    @property
+    def outlet_key(self) -> str:
+        """Identity of the newsroom behind the item: the feed, and the entry's byline when it names one."""
+        return f"{self.source}\x1f{self.byline}" if self.byline else self.source
 
     @property
     def event_time(self) -> datetime | None:

@@ -155,6 +155,13 @@ def plausible_date(value: datetime | None, now: datetime) -> datetime | None:
     return value
 
 
+def _byline(entry) -> str:
+    """The entry's own origin: its RSS ``<source>`` title, else its author (dc:creator), clipped."""
+    source = entry.get("source") or {}
+    name = source.get("title") if isinstance(source, dict) else ""
+    return _strip_html(name or entry.get("author", "") or "")[:200]
+
+
 def parse_feed(
     body: bytes,
     *,
@@ -218,6 +225,7 @@ def parse_feed(
                 source=outlet,
                 language=lang,
                 body=body_text,
+                byline=_byline(entry),
             )
         )
     estimates = estimate_missing_dates([item.published for item in items])

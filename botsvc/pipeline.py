@@ -120,7 +120,7 @@ class Processor:
         )
         self.store.mark_seen(keys, decision, article_id, now, title=title, replace=reused)
         if fingerprint is not None:
-            self.events.record(article_id, event_id, fingerprint, event_time)
+            self.events.record(article_id, event_id, fingerprint, event_time, item.outlet_key)
         return ItemOutcome(
             item=item, decision=decision, reason=reason, topics=topic_names,
             matched_keywords=keywords, article_id=article_id, event_id=event_id,

@@ -47,7 +47,7 @@ from operator import lt
 
 import numpy as np
 
-from botsvc.fingerprint import IN_BODY, IN_LEAD, IN_TITLE, Fingerprint, raw_parts
+from botsvc.fingerprint import CROSS_LANGUAGE_BIT, IN_BODY, IN_LEAD, IN_TITLE, Fingerprint, raw_parts
 
 __all__ = ["Neighbour", "SimilarityIndex"]
 
@@ -63,6 +63,12 @@ BODY_CREDIT = 0.5
 PRIOR_DOCS = 20
 #: Share of weighted containment in the score; the rest is cosine (which always breaks ties).
 CONTAINMENT_SHARE = 1.0
+
+#: Cross-language score (see :meth:`SimilarityIndex._exact`): weighted containment over the
+#: concept and number tokens alone, scaled by this factor, counts when the two documents
+#: share at least this much of that weight (in idf units, measured on the query).
+CROSS_SCALE = 0.5
+CROSS_MIN_SHARED = 6.0
 
 #: Work limits per query (see the module docstring): posting entries walked, documents scored exactly.
 POSTINGS_BUDGET = 4000
@@ -148,6 +154,8 @@ class SimilarityIndex:
         body_credit: float = BODY_CREDIT,
         prior_docs: float = PRIOR_DOCS,
         containment_share: float = CONTAINMENT_SHARE,
+        cross_scale: float = CROSS_SCALE,
+        cross_min_shared: float = CROSS_MIN_SHARED,
         postings_budget: int = POSTINGS_BUDGET,
         rescore_candidates: int = RESCORE_CANDIDATES,
     ) -> None:
@@ -157,11 +165,15 @@ class SimilarityIndex:
         self._body_only = _flag_table(0.0, 0.0, 1.0)  # 1.0 for a word found only deep in the body
         self._prior = float(prior_docs)
         self._alpha = float(containment_share)
+        self._cross_scale = float(cross_scale)
+        self._cross_min = float(cross_min_shared)
         self._budget = int(postings_budget)
         self._rescore = int(rescore_candidates)
         self._vocab: dict[int, int] = {}  # token hash -> token id
         self._postings: list[array] = []  # token id -> internal doc numbers, ascending
         self._df = _Growable(np.int32)  # token id -> document frequency
+        self._cross = _Growable(np.float64)  # token id -> 1.0 for a cross-language token (concept, number)
+        self._tid_hash = _Growable(np.uint64)  # token id -> its hash
         self._doc_ids: list[int] = []  # internal number -> caller's doc id
         self._number: dict[int, int] = {}  # caller's doc id -> internal number
         self._tokens = _Growable(np.uint32, 16384)  # all documents' token ids, document after document
@@ -200,6 +212,8 @@ class SimilarityIndex:
             if tid is None:
                 tid = vocab[h] = len(postings)
                 new_list(array("I", (number,)))
+                self._tid_hash.extend([h])
+                self._cross.extend([1.0 if h & CROSS_LANGUAGE_BIT else 0.0])
             else:
                 postings[tid].append(number)
             keep(tid)
@@ -281,6 +295,8 @@ class SimilarityIndex:
             column.reserve(ntok)
             column.size = ntok
         self._df.data[:ntok] = counts
+        self._tid_hash.extend(uniq)
+        self._cross.extend(((uniq >> np.uint64(63)) & np.uint64(1)).astype(np.float64))
         self._tokens.extend(tids)
         self._flags.extend(all_flags)
         self._starts.extend(ends)
@@ -391,6 +407,13 @@ class SimilarityIndex:
         )
         return nearest, inside
 
+    def shared_hashes(self, fp: Fingerprint, doc_id: int) -> list[int]:
+        """Token hashes ``fp`` shares with indexed document ``doc_id`` (for explanations)."""
+        number = self._number[doc_id]
+        starts = self._starts.data
+        tids = self._tokens.data[starts[number]:starts[number + 1]]
+        return sorted(set(self._tid_hash.data[tids].tolist()) & set(fp.hashes))
+
     def position(self, doc_id: int) -> int:
         """0-based position of a document in the order documents were added (KeyError if absent)."""
         return self._number[doc_id]
@@ -411,6 +434,7 @@ class SimilarityIndex:
         unseen = log(top)
         q_total = 0.0
         q_sq = 0.0
+        q_cross = 0.0
         known: list[tuple[int, int, int, float, int]] = []
         for h, flag in zip(fp.hashes, fp.flags):
             tid = vocab.get(h)
@@ -422,10 +446,12 @@ class SimilarityIndex:
                 known.append((df, h, tid, w, flag))
             q_total += w
             q_sq += w * w
+            if h & CROSS_LANGUAGE_BIT:
+                q_cross += w
         if not known or q_total <= 0.0:
             return None
         known.sort()
-        return known, q_total, q_sq, top
+        return known, q_total, q_sq, top, q_cross
 
     def _walk(self, q):
         """Documents met on the rarest tokens' postings (each once) and the query idf mass they share."""
@@ -480,7 +506,7 @@ class SimilarityIndex:
 
     def _exact(self, q, numbers):
         """(score, cosine) of each listed document, vectorised over their tokens."""
-        known, q_total, q_sq, top = q
+        known, q_total, q_sq, top, q_cross = q
         qweight = self._qweight.data
         qbody = self._qbody.data
         tids_q = [t for _, _, t, _, _ in known]
@@ -510,6 +536,10 @@ class SimilarityIndex:
             cover_q = np.add.reduceat(qw * credit_q, seg)
             cover_d = np.add.reduceat(dw * credit_d, seg)
             dot = np.add.reduceat(qw * dw, seg)
+            cross = self._cross.data[toks]
+            d_cross = np.add.reduceat(dw * cross, seg)
+            cover_q_cross = np.add.reduceat(qw * credit_q * cross, seg)
+            cover_d_cross = np.add.reduceat(dw * credit_d * cross, seg)
         finally:
             qweight[tids_q] = 0.0
             qbody[tids_q] = 0.0
@@ -517,8 +547,12 @@ class SimilarityIndex:
             # share of the lighter document's weight found in the other one
             containment = np.where(q_total <= d_total, cover_q / q_total, cover_d / d_total)
             cosine = dot / (math.sqrt(q_sq) * np.sqrt(d_sq))
+            # The same over cross-language tokens only: what a report in another language can share.
+            across = np.where(q_cross <= d_cross, cover_q_cross / q_cross, cover_d_cross / d_cross)
         containment = np.nan_to_num(containment, nan=0.0, posinf=0.0)
         cosine = np.nan_to_num(cosine, nan=0.0, posinf=0.0)
+        across = np.nan_to_num(across, nan=0.0, posinf=0.0)
+        across = np.where(cover_q_cross >= self._cross_min, across * self._cross_scale, 0.0)
         alpha = self._alpha
         scores = containment if alpha >= 1.0 else alpha * containment + (1.0 - alpha) * cosine
-        return scores, cosine
+        return np.maximum(scores, across), cosine

@@ -251,6 +251,15 @@ class Store:
              json.dumps(outlets, ensure_ascii=False), event_id),
         )
 
+    def get_state(self, key: str) -> str | None:
+        """A value the bot keeps about itself (``bot_state``), or None."""
+        row = self.db.execute("SELECT value FROM bot_state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO bot_state (key, value) VALUES (?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
     def seeded_event_id(self) -> int | None:
         row = self.db.execute("SELECT id FROM events WHERE seeded = 1 ORDER BY id LIMIT 1").fetchone()
         return int(row[0]) if row else None
@@ -263,13 +272,13 @@ class Store:
         neighbours: list[tuple[int, float]] | None = None,
     ) -> int:
         cursor = self.db.execute(
-            "INSERT INTO articles (feed, guid, url, title, summary, body, published, source, language, "
+            "INSERT INTO articles (feed, guid, url, title, summary, body, published, source, byline, language, "
             "topics, matched_keywords, event_id, similarity, first_seen, fingerprint, event_time, "
             "duplicate_of, placement, neighbours) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 item.feed, item.guid, item.link, item.title, item.summary, item.body,
-                iso(item.published), item.source, item.language,
+                iso(item.published), item.source, item.byline, item.language,
                 json.dumps(topics, ensure_ascii=False), json.dumps(keywords, ensure_ascii=False),
                 event_id, similarity, iso(when), fingerprint, iso(event_time or item.event_time or when),
                 duplicate_of, placement, json.dumps(neighbours or []),
@@ -278,7 +287,7 @@ class Store:
         return int(cursor.lastrowid)
 
     def article_fingerprints(self, backfill: Callable[[str, str, str], bytes]) -> list[dict]:
-        """``id, event_id, fingerprint, event_time`` of every article, in storage order.
+        """``id, event_id, fingerprint, event_time, outlet`` of every article, in storage order.
 
         Articles stored before fingerprints existed get one from ``backfill(title,
         summary, body)``, saved so the next start-up reads it.
@@ -293,7 +302,9 @@ class Store:
                     [(backfill(title, summary, body), article_id) for article_id, title, summary, body in missing],
                 )
         return self.query(
-            "SELECT id, event_id, fingerprint, event_time FROM articles WHERE event_id IS NOT NULL ORDER BY id"
+            "SELECT id, event_id, fingerprint, event_time, "
+            "CASE WHEN byline = '' THEN source ELSE source || char(31) || byline END AS outlet "
+            "FROM articles WHERE event_id IS NOT NULL ORDER BY id"
         )
 
     def article(self, article_id: int) -> dict | None:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from botsvc.clustering import DEFAULT_THRESHOLD, DEFAULT_WINDOW_DAYS, EventAssigner
+from botsvc.clustering import DEFAULT_LEAD_HOURS, DEFAULT_SPAN_DAYS, DEFAULT_THRESHOLD, EventAssigner
 from botsvc.fingerprint import make_fingerprint
 from botsvc.similarity import SimilarityIndex
 
@@ -57,7 +57,8 @@ def _seeded(**kwargs) -> EventAssigner:
 def test_defaults_are_the_documented_ones():
     a = EventAssigner()
     assert a.threshold == DEFAULT_THRESHOLD == 0.16
-    assert a.window == timedelta(days=DEFAULT_WINDOW_DAYS) == timedelta(days=14)
+    assert a.span == timedelta(days=DEFAULT_SPAN_DAYS) == timedelta(days=3)
+    assert a.lead == timedelta(hours=DEFAULT_LEAD_HOURS) == timedelta(hours=36)
 
 
 def test_same_story_reworded_joins_its_event():
@@ -69,7 +70,7 @@ def test_same_story_reworded_joins_its_event():
     assert a.neighbours and a.neighbours[0].similarity >= a.similarity - 1e-9
     assert assigner.event_of(a.duplicate_of) == 1
     assert a.reason.startswith(f"similar to article {a.duplicate_of} (")
-    assert "of event 1" in a.reason and "days after its last member" in a.reason
+    assert "of event 1" in a.reason and "days after its first report" in a.reason
 
 
 def test_same_topic_but_different_event_opens_a_new_one():
@@ -77,32 +78,65 @@ def test_same_topic_but_different_event_opens_a_new_one():
     # The same quarrel, a different story, two days later: too little in common.
     boycott = assigner.assign(make_fingerprint(*BOYCOTT), T0 + timedelta(days=2))
     assert boycott.event_id is None
-    assert boycott.reason.startswith("new event: no archive item at or above 0.16 within 14 days")
+    assert boycott.reason.startswith("new event: no archive item at or above 0.16 in an event of the time")
     # The same pact three months later: a new development, however similar the words.
     suspension = assigner.assign(make_fingerprint(*SUSPENSION), T0 + timedelta(days=92))
     assert suspension.event_id is None
     assert suspension.neighbours and assigner.event_of(suspension.neighbours[0].doc_id) == 1
 
 
-def test_time_window_expiry_opens_a_new_event():
-    assigner = _seeded(window_days=7)
+def test_an_event_does_not_grow_past_its_span():
+    assigner = _seeded(span_days=3)
     fp = make_fingerprint(*TERMINATION_REWRITE)
-    last = T0 + timedelta(hours=3)
-    assert assigner.assign(fp, last + timedelta(days=6.9)).event_id == 1
-    late = assigner.assign(fp, last + timedelta(days=7.5))
+    first = T0 + timedelta(hours=1)
+    assert assigner.assign(fp, first + timedelta(days=2.9)).event_id == 1
+    late = assigner.assign(fp, first + timedelta(days=3.5))
     assert late.event_id is None
-    assert "days away (window 7 days)" in late.reason
-    # The window runs from the event's *last* member: a later member keeps it open.
-    assigner.record(10, 1, make_fingerprint(*TERMINATION_REWRITE), last + timedelta(days=5))
-    assert assigner.assign(fp, last + timedelta(days=11)).event_id == 1
-    assert assigner.last_published(1) == last + timedelta(days=5)
+    assert "began 3.5 days earlier (span 3 days)" in late.reason
+    # The span runs from the event's *first* report: a later member does not stretch it.
+    assigner.record(10, 1, make_fingerprint(*TERMINATION_REWRITE), first + timedelta(days=2.5))
+    assert assigner.assign(fp, first + timedelta(days=4)).event_id is None
+    assert assigner.first_published(1) == first
 
 
-def test_an_item_predating_the_event_is_measured_from_its_first_member():
-    assigner = _seeded(window_days=7)
+def test_an_item_published_before_the_event_began_does_not_join_it():
+    assigner = _seeded()
     fp = make_fingerprint(*TERMINATION_REWRITE)
-    assert assigner.assign(fp, T0 - timedelta(days=2)).event_id == 1
-    assert assigner.assign(fp, T0 - timedelta(days=9)).event_id is None
+    first = T0 + timedelta(hours=1)
+    # Within clock and time-zone noise of the first report: the same happening.
+    assert assigner.assign(fp, first - timedelta(hours=30)).event_id == 1
+    early = assigner.assign(fp, first - timedelta(days=2))
+    assert early.event_id is None
+    assert "began 2.0 days after this item" in early.reason
+
+
+def test_two_stories_of_one_outlet_in_one_hour_stay_apart():
+    assigner = EventAssigner()
+    curbs = ("Japan widens export controls on chip chemicals bound for South Korea",
+             "Tokyo adds two more materials to the list needing case-by-case licences for South Korea, "
+             "the trade ministry in Tokyo said.")
+    pact = ("Japan and South Korea move to restore intelligence pact",
+            "Tokyo and Seoul said they would put the military intelligence pact back on a normal footing, "
+            "the foreign ministry in Tokyo said.")
+    assigner.record(1, 1, make_fingerprint(*pact), T0, outlet="Wire A")
+    fp = make_fingerprint(*curbs)
+    probe = assigner.index.query(fp, k=1)[0]
+    assert probe.similarity >= assigner.threshold  # the generic words alone would merge them
+    same = assigner.assign(fp, T0 + timedelta(minutes=20), outlet="Wire A")
+    assert same.event_id is None and "another story of the same outlet" in same.reason
+    # A near-identical copy from the same outlet (a re-issued item) still joins.
+    assert assigner.assign(make_fingerprint(*pact), T0 + timedelta(minutes=20), outlet="Wire A").event_id == 1
+
+
+def test_a_long_running_campaign_keeps_its_event_open():
+    assigner = EventAssigner()
+    assigner.record(1, 7, make_fingerprint(*BOYCOTT), T0)
+    later = ("Boycott of Japanese beer and Uniqlo in South Korea passes 100 days",
+             "Korean consumers still shun Japanese beer and Uniqlo stores as the boycott continues.")
+    a = assigner.assign(make_fingerprint(*later), T0 + timedelta(days=80))
+    assert a.event_id == 7  # the boycott concept runs for months
+    other = assigner.assign(make_fingerprint(*TERMINATION_REWRITE), T0 + timedelta(days=80))
+    assert other.event_id is None
 
 
 def test_undated_item_uses_the_time_it_is_seen():
@@ -123,8 +157,8 @@ def test_naive_datetimes_are_utc():
     assert assigner.assign(make_fingerprint(*TERMINATION_REWRITE), naive).event_id == 1
 
 
-def test_best_event_inside_the_window_wins_over_a_closer_match_outside_it():
-    assigner = EventAssigner(window_days=7)
+def test_best_event_inside_the_span_wins_over_a_closer_match_outside_it():
+    assigner = EventAssigner()
     fp = make_fingerprint(*TERMINATION_REWRITE)
     assigner.record(1, 1, make_fingerprint(*TERMINATION_REWRITE), T0 - timedelta(days=40))  # identical, too old
     assigner.record(2, 2, make_fingerprint(*TERMINATION[0]), T0)
@@ -157,7 +191,9 @@ def test_invalid_settings():
     with pytest.raises(ValueError):
         EventAssigner(threshold=1.5)
     with pytest.raises(ValueError):
-        EventAssigner(window_days=-1)
+        EventAssigner(span_days=-1)
+    with pytest.raises(ValueError):
+        EventAssigner(lead_hours=-1)
 
 
 def test_seed_reports_cut_to_headline_and_lead_join_the_seeded_event():

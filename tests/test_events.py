@@ -83,23 +83,25 @@ def test_same_topic_but_a_different_development_opens_a_new_event(processor):
     assert white_list.decision == "new" and white_list.event_id != curbs.event_id
 
 
-def test_a_repeat_after_the_time_window_opens_a_new_event(processor):
-    window = processor.events.settings.window_days
+def test_a_repeat_after_the_span_opens_a_new_event(processor):
+    span = processor.events.settings.span_days
     [first] = judge(processor, EXPORT_CURBS)
-    later = replace(EXPORT_CURBS_REWRITE, published=EXPORT_CURBS.published + timedelta(days=window + 1))
+    later = replace(EXPORT_CURBS_REWRITE, published=EXPORT_CURBS.published + timedelta(days=span + 1))
     [again] = judge(processor, later)
     assert again.decision == "new" and again.event_id != first.event_id
-    assert "days away" in again.reason
+    assert "days earlier (span" in again.reason
 
 
-def test_the_window_runs_from_the_events_latest_member(processor):
-    window = processor.events.settings.window_days
-    step = timedelta(days=window * 0.8)
+def test_the_span_runs_from_the_events_first_report_so_events_do_not_creep(processor):
+    span = processor.events.settings.span_days
+    step = timedelta(days=span * 0.8)
     first = judge(processor, EXPORT_CURBS)[0]
     second = judge(processor, replace(EXPORT_CURBS_REWRITE, published=EXPORT_CURBS.published + step))[0]
-    third = judge(processor, replace(EXPORT_CURBS_REWRITE, guid="x-78", source="Third",
+    third = judge(processor, replace(EXPORT_CURBS_REWRITE, guid="x-78", source="Third", feed="Third",
+                                     link="https://third.example/x-78",
                                      published=EXPORT_CURBS.published + 2 * step))[0]
-    assert second.event_id == first.event_id == third.event_id
+    assert second.event_id == first.event_id != third.event_id
+    assert third.decision == "new" and "days earlier (span" in third.reason
 
 
 def test_the_index_is_rebuilt_from_sqlite_after_a_restart(tmp_path):
@@ -184,7 +186,87 @@ def test_rebuild_events_regroups_without_losing_articles(tmp_path):
 
 def test_open_app_uses_the_configured_dedup_settings(tmp_path):
     config = load_config(ROOT_CONFIG)
-    config = replace(config, dedup=DedupSettings(threshold=0.9, window_days=2))
+    config = replace(config, dedup=DedupSettings(threshold=0.9, span_days=2, lead_hours=5))
     app = open_app(ROOT_CONFIG, tmp_path / "app.db", config=config)
-    assert app.events.assigner.threshold == 0.9 and app.events.assigner.window == timedelta(days=2)
+    assert app.events.assigner.threshold == 0.9 and app.events.assigner.span == timedelta(days=2)
+    assert app.events.assigner.lead == timedelta(hours=5)
     app.close()
+
+
+DOKDO_EN = item(
+    "dokdo-en", "Japan demands South Korea halt military drills around disputed islets",
+    "Japan's foreign ministry protested South Korea's navy exercise around the islets Seoul calls Dokdo "
+    "and Tokyo calls Takeshima, calling the drills unacceptable.",
+    source="Wire", published=datetime(2019, 8, 25, 3, 0, tzinfo=timezone.utc),
+)
+DOKDO_KO = item(
+    "dokdo-ko", "일본 정부, 한국 해군 독도 방어훈련에 항의",
+    "한국 해군이 독도 방어훈련을 시작하자 일본 외무성은 훈련 중단을 요구하며 항의했다.",
+    source="서울신문", published=datetime(2019, 8, 25, 6, 0, tzinfo=timezone.utc),
+)
+DOKDO_JA = item(
+    "dokdo-ja", "韓国軍の竹島周辺での訓練に日本政府が抗議",
+    "韓国海軍が竹島周辺で防衛訓練を始めたことを受け、外務省は韓国側に抗議し中止を求めた。",
+    source="東京新聞", published=datetime(2019, 8, 25, 9, 0, tzinfo=timezone.utc),
+)
+
+
+def test_korean_and_japanese_reports_of_an_english_story_join_its_event(processor):
+    [english] = judge(processor, DOKDO_EN)
+    [korean] = judge(processor, DOKDO_KO)
+    [japanese] = judge(processor, DOKDO_JA)
+    assert english.decision == "new"
+    assert korean.decision == japanese.decision == "duplicate"
+    assert korean.event_id == japanese.event_id == english.event_id
+
+
+def test_an_english_report_joins_the_event_a_korean_report_opened(processor):
+    [korean] = judge(processor, DOKDO_KO)
+    [english] = judge(processor, DOKDO_EN)
+    assert korean.decision == "new" and english.event_id == korean.event_id
+
+
+def test_the_seeded_event_absorbs_korean_and_japanese_reports(tmp_path):
+    config = load_config(ROOT_CONFIG)
+    store = open_store(tmp_path / "seeded.db")
+    proc = Processor(store, Relevance(config.topics), EventBook(store, config.dedup))
+    seed_archive(store, proc.events)
+    seeded = store.seeded_event_id()
+    reports = [
+        item("ko-1", "청와대, 한일 지소미아 종료 결정", "정부는 일본과의 군사정보보호협정(지소미아)을 연장하지 않고 "
+             "종료하기로 했다고 청와대가 밝혔다.", source="한겨레", published=AUG_22 + timedelta(hours=1)),
+        item("ja-1", "韓国、GSOMIA破棄を決定　日本政府は強く抗議", "韓国政府は日韓の軍事情報包括保護協定（GSOMIA）を"
+             "破棄すると発表した。日本の外務省は韓国側に抗議した。", source="毎日新聞", published=AUG_22 + timedelta(hours=3)),
+    ]
+    outcomes = judge(proc, *reports)
+    assert [o.decision for o in outcomes] == ["duplicate", "duplicate"]
+    assert {o.event_id for o in outcomes} == {seeded}
+    store.close()
+
+
+def test_rebuild_events_works_after_a_digest_was_delivered_and_changes_nothing_with_the_same_settings(tmp_path):
+    from botsvc.rebuild import rebuild_events as rebuild
+
+    config = load_config(ROOT_CONFIG)
+    store = open_store(tmp_path / "delivered.db")
+    proc = Processor(store, Relevance(config.topics), EventBook(store, config.dedup))
+    first, second = judge(proc, EXPORT_CURBS, replace(EXPORT_CURBS_REWRITE, published=EXPORT_CURBS.published))
+    with store.atomic():
+        sub = store.db.execute(
+            "INSERT INTO subscriptions (platform, channel, topic, created_at) VALUES ('console', 'c', 'japan-korea', "
+            "'2019-01-01T00:00:00+00:00')").lastrowid
+        store.db.execute("INSERT INTO deliveries (subscription_id, event_id, member_count, queued_at) "
+                         "VALUES (?, ?, 2, '2019-07-01T10:00:00+00:00')", (sub, first.event_id))
+    before = store.query("SELECT id, event_id, similarity FROM articles ORDER BY id")
+    same = rebuild(store, config.dedup)
+    assert same.unchanged and same.moved == 0
+    assert store.query("SELECT id, event_id, similarity FROM articles ORDER BY id") == before
+    # A stricter threshold splits the event; what the channel was told stays with its first report.
+    strict = replace(config.dedup, threshold=0.99)
+    report = rebuild(store, strict)
+    assert not report.unchanged and report.moved >= 1
+    kept = store.query("SELECT event_id FROM deliveries WHERE subscription_id = ?", (sub,))
+    assert kept == [{"event_id": store.article(first.article_id)["event_id"]}]
+    assert rebuild(store, strict).unchanged
+    assert rebuild(store, config.dedup).moved >= 1  # and back
+    store.close()

@@ -28,6 +28,16 @@ def test_bundled_labelled_feeds_meet_the_quality_targets():
     assert figures["alerts that would be posted"] >= figures["distinct new events in labels"]
 
 
+def test_real_reports_in_three_languages_meet_the_quality_targets():
+    figures = quality.evaluate(ROOT / "tests" / "fixtures" / "dev-real", ROOT / "feeds.toml", quality.SEEDED_LABEL)
+    assert figures["labelled items not found in feeds"] == 0 and figures["feeds failed"] == 0
+    assert figures["relevance precision"] >= 0.95 and figures["relevance recall"] >= 0.90
+    assert figures["clustering pairwise f1"] >= 0.85
+    assert figures["seeded-event items alerted"] == 0
+    alerts, events = figures["alerts that would be posted"], figures["distinct new events in labels"]
+    assert abs(alerts - events) <= 0.2 * events
+
+
 def test_quality_script_prints_name_value_lines():
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), str(ROOT / "examples")],
                           capture_output=True, text=True, timeout=120)

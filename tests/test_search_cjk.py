@@ -30,6 +30,7 @@ FEED = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><tit
 <link>https://ja.example.org/1</link><pubDate>Mon, 01 Jul 2019 03:00:00 GMT</pubDate>
 <description>半導体材料3品目の輸出管理を厳格化する。</description></item>
 <item><title>Seoul ends GSOMIA with Japan (지소미아 종료)</title><guid>en-1</guid>
+<source url="https://en.example.org/rss">Seoul Wire</source>
 <link>https://en.example.org/1</link><pubDate>Thu, 22 Aug 2019 12:00:00 GMT</pubDate></item>
 </channel></rss>"""
 

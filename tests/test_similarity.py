@@ -84,9 +84,11 @@ def test_tokens_are_nonempty_lowercase_strings(text):
 
 
 def test_token_hash_is_stable_across_processes_and_releases():
-    # Persisted fingerprints depend on these values never changing.
+    # Persisted fingerprints depend on these values never changing (format 2: the top bit
+    # marks cross-language tokens, concepts and numbers).
     assert token_hash("gsomia") == 656065703212603629
-    assert token_hash("한국") == 10645890825942207755
+    assert token_hash("한국") == 1422518789087431947
+    assert token_hash("§gsomia") >> 63 == 1 and token_hash("2019") >> 63 == 1
 
 
 def test_fingerprint_records_fields():

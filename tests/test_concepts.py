@@ -1,0 +1,44 @@
+"""The concept lexicon: one name per idea of the beat, found in English, Korean and Japanese."""
+
+from pathlib import Path
+
+import pytest
+
+from botsvc.concepts import Lexicon, concept_tokens, default_lexicon, is_cross_language
+from botsvc.fingerprint import is_cross_language_hash, make_fingerprint, token_hash
+
+
+@pytest.mark.parametrize("text", [
+    "South Korea to scrap GSOMIA intelligence pact with Japan",
+    "韓国がGSOMIAの破棄を決定",
+    "한국 정부, 지소미아 종료 결정",
+])
+def test_one_story_gives_the_same_concepts_in_three_languages(text):
+    assert {"gsomia", "terminate", "korea"} <= set(default_lexicon().find(text))
+
+
+def test_places_people_and_offices_are_concepts():
+    found = set(default_lexicon().find("河野外相が竹島周辺での韓国軍の訓練に抗議"))
+    assert {"kono", "dokdo", "drills", "protest", "korea"} <= found
+
+
+def test_concept_and_number_tokens_are_marked_cross_language():
+    assert concept_tokens("Dokdo drills") == ["§dokdo", "§drills"]
+    assert is_cross_language("§dokdo") and is_cross_language("2019") and not is_cross_language("dokdo")
+    assert is_cross_language_hash(token_hash("§dokdo")) and not is_cross_language_hash(token_hash("dokdo"))
+    fp = make_fingerprint("독도 방어훈련", "일본 정부가 항의했다")
+    assert token_hash("§dokdo") in fp.hashes and token_hash("§protest") in fp.hashes
+
+
+def test_a_boycott_is_a_long_running_story():
+    assert default_lexicon().long_spans()["§boycott"] >= 90
+
+
+def test_a_lexicon_refuses_single_characters_and_unknown_keys(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[japan]\nja = ['日']\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="single characters"):
+        Lexicon.load(bad)
+    bad.write_text("[japan]\nfr = ['Japon']\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown key"):
+        Lexicon.load(bad)
