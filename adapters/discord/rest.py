@@ -102,8 +102,8 @@ def message_id(data: Any, what: str) -> str:
     """The id in Discord's answer to a post; an answer without one is not resent (it may have posted)."""
     if isinstance(data, dict) and data.get("id"):
         return str(data["id"])
-    raise DeliveryError(f"Discord answered the post to {what} without a message id (not JSON?); the message may "
-                        "or may not have been posted, so it is not sent again by itself", scope="message")
+    raise DeliveryError(f"Discord answered the post to {what} without a message id (not JSON?); it may have been "
+                        "posted, so it is not resent by itself", scope="message")
 
 
 @contextlib.contextmanager

@@ -80,8 +80,8 @@ def failure(where: str, status: int | None, code: str | None, headers: Mapping[s
 
 def unreadable_answer(where: str, exc: Exception) -> DeliveryError:
     """Slack answered, but not in JSON: the message may have been posted, so it is not resent."""
-    return DeliveryError(f"{where}: the answer was not JSON ({type(exc).__name__}); the message may or may not "
-                         "have been posted, so it is not sent again by itself", scope="message")
+    return DeliveryError(f"{where}: answer not JSON ({type(exc).__name__}); it may have been posted, "
+                         "so it is not resent by itself", scope="message")
 
 
 class SlackBase(Adapter):
