@@ -239,6 +239,7 @@ class Courier:
             log.warning("%s: the bot's credentials were refused (%s); no channel is paused, its messages wait "
                         "until the token is fixed", platform, error)
         report.refused_credentials[platform] = error
+        report.waiting += 1
 
     def _credentials_accepted(self, platform: str) -> None:
         with self.store.atomic():
