@@ -137,7 +137,7 @@ class Courier:
                 refused.add(row["platform"])
             elif outcome in ("waiting", "held"):
                 blocked.add(key)
-            if outcome in ("delivered", "failed") and row["platform"] in troubled and report.parts_sent:
+            if outcome == "delivered" and row["platform"] in troubled:
                 troubled.discard(row["platform"])
                 self._credentials_accepted(row["platform"])
         return report
