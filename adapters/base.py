@@ -11,7 +11,7 @@ import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from botsvc.models import ChannelAddress, CommandContext, CommandReply, Digest
 
@@ -21,8 +21,8 @@ CommandHandler = Callable[[str, CommandContext], Awaitable[CommandReply]]
 Route = tuple[str, str, Callable[..., Awaitable[Any]]]
 """(HTTP method, path, aiohttp handler) served on the bot's HTTP port (``BOTSVC_HTTP_PORT``)."""
 
-__all__ = ["Adapter", "ChannelAddress", "CommandHandler", "DeliveryError", "Limits", "Reply", "REGISTRY", "Route",
-           "load_adapter"]
+__all__ = ["Adapter", "AddressError", "ChannelAddress", "CommandHandler", "DeliveryError", "Limits", "Reply", "REGISTRY", "Route",
+           "Scope", "load_adapter"]
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,41 @@ class Reply:
     ephemeral: bool = True
 
 
-class DeliveryError(Exception):
-    """Sending failed. ``permanent`` errors (channel gone, bot removed) must not be retried."""
+Scope = Literal["retry", "message", "channel", "auth"]
+"""What a failed send says about what comes next.
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+* ``retry``: the platform is down, slow or rate limiting; the same request may work later.
+* ``message``: this message is refused (its payload, or an answer that cannot be read);
+  sending it again would fail again or risk a double post, but the channel is fine.
+* ``channel``: the channel is gone or the bot was removed; nothing more can go there.
+* ``auth``: the platform refused the bot's credentials; nothing goes anywhere on that
+  platform until they are fixed, and no channel is to blame.
+"""
+
+
+class DeliveryError(Exception):
+    """Sending failed; ``scope`` says how far the failure reaches (see :data:`Scope`)."""
+
+    def __init__(self, message: str, *, scope: Scope = "retry", retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.permanent = permanent
+        self.scope: Scope = scope
         self.retry_after = retry_after
+
+    @property
+    def permanent(self) -> bool:
+        """Retrying the same request cannot succeed."""
+        return self.scope != "retry"
+
+
+class AddressError(DeliveryError, ValueError):
+    """A channel address that cannot be one (checked at subscribe time; this is for older rows).
+
+    A ValueError for whoever gives it, and the end of that channel for the outbox. The
+    message never repeats the address: a webhook's address is its credential.
+    """
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why, scope="channel")
 
 
 class Adapter(ABC):

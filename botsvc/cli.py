@@ -25,7 +25,8 @@ from botsvc.commands import CommandCore
 from botsvc.config import ConfigError, load_config, summarise
 from botsvc.cycle import CycleReport, run_cycle
 from botsvc.models import CommandContext, ItemOutcome
-from botsvc.outbox import FlushReport
+from botsvc import outbox_admin
+from botsvc.outbox import FlushReport, channel_label
 from botsvc.platforms import available_adapters, missing_credentials
 from botsvc import logs
 from botsvc.lock import InstanceLock
@@ -127,8 +128,12 @@ def _delivery_summary(report: FlushReport) -> str:
     text = f"delivered {report.delivered} message(s)"
     if report.waiting:
         text += f", {report.waiting} waiting for a retry"
+        if report.refused_credentials:
+            text += f" ({', '.join(sorted(report.refused_credentials))} credentials refused; no channel paused)"
     if report.held:
         text += f", {report.held} held (channel gone or bot removed)"
+    if report.failed:
+        text += f", {report.failed} failed (see `botsvc outbox list`)"
     return text
 
 
@@ -318,28 +323,94 @@ def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
 @cli.command("status")
 @common
 def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
-    """Outbox, paused subscriptions and failing feeds."""
+    """Outbox, refused credentials, paused subscriptions and failing feeds."""
     store = open_store(db_path)
     try:
-        counts = {r["status"]: r["n"] for r in store.query("SELECT status, count(*) AS n FROM outbox GROUP BY status")}
-        waiting = store.query("SELECT id, platform, channel, attempts, last_error, created_at FROM outbox "
-                              "WHERE status != 'delivered' ORDER BY id")
+        counts = outbox_admin.counts(store)
+        waiting = outbox_admin.unsent(store)
+        refused = outbox_admin.refused_credentials(store)
         paused = [s for s in all_subscriptions(store) if s.paused]
         failing = store.query("SELECT name, consecutive_failures, last_error, last_success_at, retry_at FROM feeds "
                               "WHERE consecutive_failures > 0 ORDER BY name")
     finally:
         store.close()
     click.echo(f"outbox: {counts.get('delivered', 0)} delivered, {counts.get('pending', 0)} pending, "
-               f"{counts.get('held', 0)} held")
+               f"{counts.get('held', 0)} held, {counts.get('failed', 0)} failed")
     for row in waiting:
-        click.echo(f"  message {row['id']} to {row['platform']} (queued {row['created_at']}, "
-                   f"{row['attempts']} attempt(s)): {row['last_error'] or 'not sent yet'}")
+        click.echo(f"  {_outbox_line(row)}")
+    for problem in refused:
+        click.echo(f"credentials refused: {problem['platform']} since {problem['since']} (last {problem['last_seen']}): "
+                   f"{problem['problem']}; {problem['waiting']} message(s) wait for the token to be fixed, "
+                   "no channel paused")
     for sub in paused:
         click.echo(f"paused: {sub.label()} ({sub.topic}): {sub.paused_reason}")
     for feed in failing:
         click.echo(f"failing feed: {feed['name']}: {feed['consecutive_failures']} failure(s), "
                    f"last error {feed['last_error']}, last success {feed['last_success_at'] or 'never'}, "
                    f"next attempt {feed['retry_at'] or 'at its next scheduled poll'}")
+
+
+def _outbox_line(row: dict) -> str:
+    state = "" if row["status"] == "pending" else f"{row['status'].upper()} "
+    return (f"message {row['id']} to {channel_label(row)} {state}(queued {row['created_at']}, "
+            f"{row['attempts']} attempt(s)): {row['last_error'] or 'not sent yet'}")
+
+
+@cli.group("outbox")
+def outbox_group() -> None:
+    """Messages not delivered: list them, retry or drop one."""
+
+
+@outbox_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also list dropped messages.")
+@common
+def outbox_list_cmd(show_all: bool, db_path: str, config_path: str, verbose: int) -> None:
+    """Pending, held and failed messages, oldest first, with why they were not delivered."""
+    store = open_store(db_path)
+    try:
+        rows = outbox_admin.unsent(store, (*outbox_admin.UNSENT, "dropped") if show_all else outbox_admin.UNSENT)
+    finally:
+        store.close()
+    if not rows:
+        click.echo("every message was delivered")
+    for row in rows:
+        click.echo(_outbox_line(row))
+
+
+@outbox_group.command("retry")
+@click.argument("outbox_id", metavar="ID", type=int)
+@common
+def outbox_retry_cmd(outbox_id: int, db_path: str, config_path: str, verbose: int) -> None:
+    """Send message ID again at the next delivery (from its first part not yet sent)."""
+    store = open_store(db_path)
+    try:
+        try:
+            row = outbox_admin.retry(store, outbox_id, utcnow())
+        except outbox_admin.OutboxError as exc:
+            _fail(str(exc), 1)
+        paused = [s for s in all_subscriptions(store) if s.id == row["subscription_id"] and s.paused]
+    finally:
+        store.close()
+    click.echo(f"message {outbox_id} ({row['status']}) is pending again; the next `poll` or `run` delivery sends it")
+    if paused:
+        click.echo(f"note: its subscription is paused ({paused[0].paused_reason}); subscribe the channel again "
+                   "to resume its digests", err=True)
+
+
+@outbox_group.command("drop")
+@click.argument("outbox_id", metavar="ID", type=int)
+@common
+def outbox_drop_cmd(outbox_id: int, db_path: str, config_path: str, verbose: int) -> None:
+    """Never send message ID (it stays listed with `botsvc outbox list --all`)."""
+    store = open_store(db_path)
+    try:
+        try:
+            row = outbox_admin.drop(store, outbox_id)
+        except outbox_admin.OutboxError as exc:
+            _fail(str(exc), 1)
+    finally:
+        store.close()
+    click.echo(f"message {outbox_id} ({row['status']}) dropped; it will not be sent")
 
 
 def _command(line: str, db_path: str, config_path: str) -> None:

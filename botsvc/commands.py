@@ -138,9 +138,12 @@ class CommandCore:
             mode = parse_mode(" ".join(rest) or None)
         except SubscriptionError as exc:
             raise UsageError(str(exc), "subscribe") from None
-        sub, created = subscribe(self.store, platform=ctx.platform, channel=ctx.channel,
-                                 workspace=ctx.workspace, topic=topic or self.config.default_topic,
-                                 mode=mode, origin="chat", now=self.clock())
+        try:
+            sub, created = subscribe(self.store, platform=ctx.platform, channel=ctx.channel,
+                                     workspace=ctx.workspace, topic=topic or self.config.default_topic,
+                                     mode=mode, origin="chat", now=self.clock())
+        except SubscriptionError as exc:  # a channel address this platform cannot deliver to
+            raise UsageError(str(exc), "subscribe") from None
         title = self.config.topic(sub.topic).title
         verb = "Subscribed" if created else "Updated"
         return CommandReply(f"{verb}: this channel gets {title} ({sub.mode}).", ephemeral=False)

@@ -24,15 +24,20 @@ class _OutboxCollector:
         self.store = store
 
     def collect(self):
-        family = GaugeMetricFamily("botsvc_messages_queued", "Outbox messages by status (pending, held)",
+        family = GaugeMetricFamily("botsvc_messages_queued", "Outbox messages by status (pending, held, failed)",
                                    labels=["status"])
-        counts = {"pending": 0, "held": 0}
-        for row in self.store.query("SELECT status, count(*) AS n FROM outbox WHERE status != 'delivered' "
-                                    "GROUP BY status"):
+        counts = {"pending": 0, "held": 0, "failed": 0}
+        for row in self.store.query("SELECT status, count(*) AS n FROM outbox WHERE status IN "
+                                    "('pending', 'held', 'failed') GROUP BY status"):
             counts[row["status"]] = row["n"]
         for status, count in counts.items():
             family.add_metric([status], count)
         yield family
+        refused = GaugeMetricFamily("botsvc_credentials_refused",
+                                    "1 while a platform refuses the bot's credentials", labels=["platform"])
+        for row in self.store.query("SELECT platform FROM platform_problems"):
+            refused.add_metric([row["platform"]], 1)
+        yield refused
 
 
 class Metrics:
@@ -46,7 +51,8 @@ class Metrics:
         self.events_opened = Counter("botsvc_events_opened", "Events opened (new stories)", registry=r)
         self.delivered = Counter("botsvc_messages_delivered", "Outbox messages delivered", registry=r)
         self.failed = Counter("botsvc_messages_failed",
-                              "Send attempts that failed (kept for a retry, or held)", ["kind"], registry=r)
+                              "Messages not delivered by a flush: kept for a retry, held (channel gone) or failed "
+                              "(refused for good)", ["kind"], registry=r)
         self.cycle_duration = Histogram("botsvc_cycle_duration_seconds", "Time to poll, judge and store one feed",
                                         buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=r)
         self.last_success = Gauge("botsvc_last_successful_poll_timestamp_seconds",
@@ -71,6 +77,8 @@ class Metrics:
             self.failed.labels("retry").inc(report.waiting)
         if report.held:
             self.failed.labels("held").inc(report.held)
+        if report.failed:
+            self.failed.labels("failed").inc(report.failed)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

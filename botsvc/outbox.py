@@ -4,10 +4,18 @@ A digest for a channel becomes one row. Sending renders it with the channel's ad
 and sends the parts not sent yet, recording each part's platform message id as soon as
 it is accepted. So a crash loses nothing (the row is still pending) and can repeat at
 most the one part whose send was accepted but not yet recorded (at-least-once, with the
-double-post window reduced to that moment). Temporary failures (rate limits, 5xx,
-network) are retried with backoff, then left pending for the next flush, keeping each
-channel's messages in order; a channel that is gone or revoked the bot holds its
-messages and pauses its subscription.
+double-post window reduced to that moment).
+
+A failure reaches only as far as its scope (``adapters.base.Scope``), and never escapes
+a flush:
+
+* temporary (rate limits, 5xx, network): retried with backoff, then left pending for the
+  next flush, keeping that channel's messages in order;
+* this message (a payload the platform refuses, an answer that cannot be read, anything
+  unexpected): the message is marked ``failed`` with its reason and the channel goes on;
+* the channel (gone, bot removed): its messages are held and its subscriptions paused;
+* the credentials (a refused token): reported once for the platform, no channel paused,
+  its messages stay pending until a send is accepted again.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from datetime import datetime, timedelta
 from adapters.base import Adapter, DeliveryError
 from botsvc.digest import digest_from_json, digest_to_json
 from botsvc.models import ChannelAddress, Digest
+from botsvc.redact import redact
 from botsvc.store import Store, iso, utcnow
 from botsvc.subscriptions import pause
 
@@ -44,9 +53,13 @@ class FlushReport:
     delivered: int = 0
     parts_sent: int = 0
     waiting: int = 0
-    """Messages still pending after this flush (temporary failures, no credentials)."""
+    """Messages still pending after this flush (temporary failures, no or refused credentials)."""
     held: int = 0
     """Messages held because their channel is gone or the bot was removed."""
+    failed: int = 0
+    """Messages refused for good for themselves (marked failed; their channel went on)."""
+    refused_credentials: dict[str, str] = field(default_factory=dict)
+    """Platform -> why its credentials were refused (its messages wait, no channel paused)."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -74,6 +87,17 @@ def _channel_key(row: dict) -> tuple[str, str, str]:
     return row["platform"], row["workspace"], row["channel"]
 
 
+def channel_label(row: Mapping[str, str]) -> str:
+    """Where a row goes, for logs and listings: a webhook's URL is a secret, so never shown."""
+    if row["platform"].endswith("webhook"):
+        return f"{row['platform']} (webhook)"
+    return f"{row['platform']}:{row['workspace'] + '/' if row['workspace'] else ''}{row['channel']}"
+
+
+def _secrets(row: Mapping[str, str]) -> tuple[str, ...]:
+    return (row["channel"],) if row["platform"].endswith("webhook") else ()
+
+
 class Courier:
     """Sends pending outbox rows through the adapters it is given."""
 
@@ -87,12 +111,15 @@ class Courier:
         self.sleep = sleep
 
     async def flush(self) -> FlushReport:
+        """Send what is pending; one message's failure never stops the others."""
         report = FlushReport()
         blocked: set[tuple[str, str, str]] = set()
+        refused: set[str] = set()  # platforms whose credentials were refused in this flush
+        troubled = {row["platform"] for row in self.store.query("SELECT platform FROM platform_problems")}
         now = self.clock()
         for row in pending(self.store):
             key = _channel_key(row)
-            if key in blocked:  # an earlier message to this channel is still waiting: keep order
+            if row["platform"] in refused or key in blocked:  # keep order; do not hammer a refusing platform
                 report.waiting += 1
                 continue
             if row["next_attempt_at"] > iso(now):
@@ -106,13 +133,21 @@ class Courier:
                 report.waiting += 1
                 continue
             outcome = await self._send(row, adapter, report)
-            if outcome != "delivered":
+            if outcome == "credentials":
+                refused.add(row["platform"])
+            elif outcome in ("waiting", "held"):
                 blocked.add(key)
+            if outcome == "delivered" and row["platform"] in troubled:
+                troubled.discard(row["platform"])
+                self._credentials_accepted(row["platform"])
         return report
 
     async def _send(self, row: dict, adapter: Adapter, report: FlushReport) -> str:
         address = _address(row)
-        payloads = adapter.render(digest_from_json(row["digest"]))
+        try:
+            payloads = adapter.render(digest_from_json(row["digest"]))
+        except Exception as exc:  # a digest this adapter cannot render: this message only
+            return self._fail(row, f"could not be rendered: {type(exc).__name__}: {exc}", report)
         message_ids = json.loads(row["message_ids"])
         part, tries = row["parts_sent"], 0
         while part < len(payloads):
@@ -120,22 +155,30 @@ class Courier:
                 message_id = await adapter.send(address, payloads[part], key=f"bs-{row['id']}-{part}")
             except DeliveryError as exc:
                 tries += 1
-                if exc.permanent:
+                if exc.scope == "message":
+                    return self._fail(row, str(exc), report)
+                if exc.scope == "channel":
                     self._hold(row, str(exc))
                     report.held += 1
-                    report.errors.append(f"outbox {row['id']}: {exc}")
+                    report.errors.append(f"outbox {row['id']}: {redact(str(exc), _secrets(row))}")
                     return "held"
+                if exc.scope == "auth":
+                    self._credentials_refused(row, str(exc), report)
+                    return "credentials"
                 delay = exc.retry_after if exc.retry_after is not None else (
                     self.policy.base_delay * 2 ** (tries - 1) * (0.5 + random.random()))
                 if tries >= self.policy.tries_per_flush or delay > self.policy.max_delay:
                     later = self.clock() + timedelta(seconds=delay if delay > self.policy.max_delay else 0)
                     self._defer(row, str(exc), later, tries)
                     report.waiting += 1
-                    report.errors.append(f"outbox {row['id']}: {exc}")
+                    report.errors.append(f"outbox {row['id']}: {redact(str(exc), _secrets(row))}")
                     return "waiting"
-                log.info("outbox %s to %s: %s; retrying in %.1fs", row["id"], address.platform, exc, delay)
+                log.info("outbox %s to %s: %s; retrying in %.1fs", row["id"], address.platform,
+                         redact(str(exc), _secrets(row)), delay)
                 await self.sleep(delay)
                 continue
+            except Exception as exc:  # an SDK or adapter fault nobody foresaw: this message only
+                return self._fail(row, f"unexpected {type(exc).__name__}: {exc}", report)
             part += 1
             message_ids.append(message_id)
             self._record_part(row["id"], part, message_ids, done=part == len(payloads))
@@ -156,16 +199,56 @@ class Courier:
             )
 
     def _defer(self, row: dict, error: str, next_attempt: datetime, tries: int = 0) -> None:
+        error = redact(error, _secrets(row))
         with self.store.atomic():
             self.store.db.execute(
                 "UPDATE outbox SET attempts = attempts + ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
                 (tries, error, iso(next_attempt), row["id"]),
             )
         if tries:
-            log.warning("outbox %s to %s: %s; kept for the next cycle", row["id"], row["platform"], error)
+            log.warning("outbox %s to %s: %s; kept for the next cycle", row["id"], channel_label(row), error)
+
+    def _fail(self, row: dict, error: str, report: FlushReport) -> str:
+        """This message is refused for good: mark it failed with why; its channel goes on."""
+        error = redact(error, _secrets(row))
+        with self.store.atomic():
+            self.store.db.execute(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, failed_at = ? "
+                "WHERE id = ?",
+                (error, iso(self.clock()), row["id"]),
+            )
+        log.warning("outbox %s to %s failed: %s; the channel's other messages go on "
+                    "(botsvc outbox retry %s, or drop %s)", row["id"], channel_label(row), error, row["id"], row["id"])
+        report.failed += 1
+        return "failed"
+
+    def _credentials_refused(self, row: dict, error: str, report: FlushReport) -> None:
+        """The platform refused the bot's credentials: say so once; the message stays pending."""
+        platform, error = row["platform"], redact(error, _secrets(row))
+        now = iso(self.clock())
+        with self.store.atomic():
+            self.store.db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                                  (error, row["id"]))
+            known = self.store.query("SELECT problem FROM platform_problems WHERE platform = ?", (platform,))
+            self.store.db.execute(
+                "INSERT INTO platform_problems (platform, problem, since, last_seen) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (platform) DO UPDATE SET problem = excluded.problem, last_seen = excluded.last_seen",
+                (platform, error, now, now),
+            )
+        if not known:
+            log.warning("%s: the bot's credentials were refused (%s); no channel is paused, its messages wait "
+                        "until the token is fixed", platform, error)
+        report.refused_credentials[platform] = error
+        report.waiting += 1
+
+    def _credentials_accepted(self, platform: str) -> None:
+        with self.store.atomic():
+            self.store.db.execute("DELETE FROM platform_problems WHERE platform = ?", (platform,))
+        log.info("%s: the bot's credentials are accepted again; sending what waited", platform)
 
     def _hold(self, row: dict, error: str) -> None:
         now = self.clock()
+        error = redact(error, _secrets(row))
         with self.store.atomic():
             self.store.db.execute(
                 "UPDATE outbox SET status = 'held', attempts = attempts + 1, last_error = ? "
@@ -178,6 +261,4 @@ class Courier:
                     (row["platform"], row["workspace"], row["channel"]),
                 ):
                     pause(self.store, sub["id"], error, now)
-        log.warning("%s channel %s: %s; its subscriptions are paused (subscribe again to resume)",
-                    row["platform"], row["channel"] if not row["platform"].endswith("webhook") else "(webhook)",
-                    error)
+        log.warning("%s: %s; its subscriptions are paused (subscribe again to resume)", channel_label(row), error)

@@ -109,9 +109,9 @@ class Poller:
                 return
             if self.metrics is not None:
                 self.metrics.record_delivery(report)
-            if report.delivered or report.waiting or report.held:
-                log.info("delivery: %d delivered, %d waiting, %d held",
-                         report.delivered, report.waiting, report.held)
+            if report.delivered or report.waiting or report.held or report.failed:
+                log.info("delivery: %d delivered, %d waiting, %d held, %d failed",
+                         report.delivered, report.waiting, report.held, report.failed)
 
     @contextlib.asynccontextmanager
     async def _busy(self):

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from adapters.webhook_urls import WebhookURLError, check_slack_webhook_url, parse_discord_webhook_url
 from botsvc.store import Store, iso, parse_iso
 
 PLATFORMS = ("console", "slack", "slack-webhook", "discord", "discord-webhook")
+_DISCORD_ID = re.compile(r"[0-9]{1,20}")
 _DAILY = re.compile(r"^daily\s+(\d{1,2}):(\d{2})(?:\s+(\S+))?$", re.IGNORECASE)
 
 
@@ -104,13 +106,31 @@ def _row(row: dict) -> Subscription:
     )
 
 
-def validate(platform: str, channel: str, topic: str, topics: list[str]) -> None:
+def check_channel(platform: str, channel: str) -> None:
+    """Refuse an address the platform could never deliver to, before it is stored.
+
+    A webhook URL is checked as the adapter will read it, and the error never repeats it
+    (it is a credential); a Discord channel is a numeric id; a Slack one has no spaces.
+    """
     if platform not in PLATFORMS:
         raise SubscriptionError(f"platform {platform!r}: expected one of {', '.join(PLATFORMS)}")
     if not channel.strip() or len(channel) > 500:
         raise SubscriptionError("channel: give a channel id (or, for a webhook platform, its URL)")
-    if platform.endswith("webhook") and not re.match(r"^https?://", channel):
-        raise SubscriptionError(f"channel: {platform} needs the incoming-webhook URL (http or https)")
+    try:
+        if platform == "slack-webhook":
+            check_slack_webhook_url(channel)
+        elif platform == "discord-webhook":
+            parse_discord_webhook_url(channel)
+    except WebhookURLError as exc:
+        raise SubscriptionError(f"channel: {exc}") from None
+    if platform == "discord" and not _DISCORD_ID.fullmatch(channel):
+        raise SubscriptionError("channel: a Discord channel id is a number (Developer Mode → Copy Channel ID)")
+    if platform == "slack" and any(char.isspace() for char in channel):
+        raise SubscriptionError("channel: a Slack channel id has no spaces (e.g. C0123456789)")
+
+
+def validate(platform: str, channel: str, topic: str, topics: list[str]) -> None:
+    check_channel(platform, channel)
     if topic not in topics:
         raise SubscriptionError(f"topic {topic!r}: not in the configuration (known: {', '.join(topics)})")
 
@@ -119,8 +139,10 @@ def subscribe(store: Store, *, platform: str, channel: str, topic: str, mode: Mo
               workspace: str = "", origin: str = "cli", now: datetime) -> tuple[Subscription, bool]:
     """Add or update a subscription; re-subscribing changes the mode and resumes a paused one.
 
-    Returns the subscription and whether it is new.
+    Returns the subscription and whether it is new. Raises SubscriptionError for an
+    address the platform could never deliver to.
     """
+    check_channel(platform, channel)
     with store.atomic():
         existing = store.query(
             "SELECT id FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ? AND topic = ?",
@@ -143,14 +165,31 @@ def subscribe(store: Store, *, platform: str, channel: str, topic: str, mode: Mo
 
 
 def unsubscribe(store: Store, *, platform: str, channel: str, topic: str | None, workspace: str = "") -> int:
-    """Remove this channel's subscriptions (to ``topic``, or all); returns how many."""
-    sql = "DELETE FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ?"
+    """Remove this channel's subscriptions (to ``topic``, or all); returns how many.
+
+    Their unsent messages (pending, held or failed) are dropped with them: nobody wants
+    them any more, and a held one would otherwise wait forever.
+    """
+    where = "platform = ? AND workspace = ? AND channel = ?"
     params: tuple = (platform, workspace, channel)
     if topic is not None:
-        sql += " AND topic = ?"
+        where += " AND topic = ?"
         params += (topic,)
     with store.atomic():
-        return store.db.execute(sql, params).rowcount
+        ids = [row["id"] for row in store.query(f"SELECT id FROM subscriptions WHERE {where}", params)]
+        if not ids:
+            return 0
+        marks = ", ".join("?" * len(ids))
+        others = store.query(f"SELECT 1 FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ? "
+                             f"AND id NOT IN ({marks})", (platform, workspace, channel, *ids))
+        orphans = "" if others else " OR (subscription_id IS NULL AND platform = ? AND workspace = ? AND channel = ?)"
+        store.db.execute(  # before the delete, which sets outbox.subscription_id to NULL
+            f"UPDATE outbox SET status = 'dropped', last_error = 'unsubscribed' WHERE status IN "
+            f"('pending', 'held', 'failed') AND (subscription_id IN ({marks}){orphans})",
+            (*ids, *(() if others else (platform, workspace, channel))),
+        )
+        store.db.execute(f"DELETE FROM subscriptions WHERE id IN ({marks})", tuple(ids))
+        return len(ids)
 
 
 def get(store: Store, subscription_id: int) -> Subscription:

@@ -21,8 +21,9 @@ the ``payload_json`` part of multipart bodies). Tests script the next answers pe
         ... point a client at fake.api_url ...
         assert fake.calls_to("message")[-1].json["allowed_mentions"] == {"parse": []}
 
-Like Discord, message routes reject bodies over its limits with 400 (code 50035), and
-every response carries ``Via`` (discord.py only trusts a 429 that has it).
+Like Discord, message routes reject bodies over its limits, and embeds whose ``url`` is not
+a well-formed http(s) address of at most 2,048 characters ("Not a well formed URL"), with
+400 (code 50035); every response carries ``Via`` (discord.py only trusts a 429 that has it).
 """
 
 from __future__ import annotations
@@ -285,11 +286,45 @@ async def _body(request: web.Request) -> Any:
     return None
 
 
+MAX_URL = 2048
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?")
+
+
+def _bad_url(url: Any) -> str | None:
+    """Why Discord would refuse ``url`` as an embed's url: its error text, or None.
+
+    What Discord is known to refuse: more than 2,048 characters, a scheme other than
+    http(s), and an address that is not well formed (whitespace or control characters
+    anywhere, a missing or malformed host).
+    """
+    if not isinstance(url, str):
+        return "Not a well formed URL."
+    if len(url) > MAX_URL:
+        return f"Must be {MAX_URL} or fewer in length."
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return f"Scheme \"{scheme}\" is not supported. Scheme must be one of ('http', 'https')."
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
+        return "Not a well formed URL."
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+    if host.startswith("["):
+        return None if host.endswith("]") or "]:" in host else "Not a well formed URL."
+    name, _, port = host.partition(":")
+    labels = name.rstrip(".").split(".")
+    if not name or (port and not port.isdigit()) or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return "Not a well formed URL."
+    return None
+
+
 def _over_limits(body: Any) -> str | None:
     """Which of Discord's message limits ``body`` breaks, if any."""
     if not isinstance(body, dict):
         return "no JSON body"
     embeds = body.get("embeds") or []
+    for index, embed in enumerate(embeds):
+        problem = _bad_url(embed["url"]) if "url" in embed else None
+        if problem:
+            return f"embeds.{index}.url: {problem}"
     if len(body.get("content") or "") > 2000:
         return "content over 2000 characters"
     if len(embeds) > 10:

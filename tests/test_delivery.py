@@ -165,7 +165,7 @@ def test_a_gone_channel_holds_its_messages_and_pauses_until_resubscribed(app, ca
     sub(app)
     judge(app, story("a", CURBS))
     queue_digests(app.store, app.config, T0)
-    report = flush(app, FakeAdapter([DeliveryError("channel_not_found", permanent=True)]))
+    report = flush(app, FakeAdapter([DeliveryError("channel_not_found", scope="channel")]))
     assert report.held == 1 and pending(app.store) == []
     [paused] = all_subscriptions(app.store)
     assert paused.paused and "channel_not_found" in paused.paused_reason

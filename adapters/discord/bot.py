@@ -11,18 +11,18 @@ from urllib.parse import urlsplit
 import discord
 from discord.http import handle_message_parameters
 
-from adapters.base import Adapter, ChannelAddress, CommandHandler, Limits
+from adapters.base import Adapter, AddressError, ChannelAddress, CommandHandler, Limits
 from adapters.discord.commands import NewsClient
 from adapters.discord.render import MAX_EMBED_TOTAL, MAX_EMBEDS, NO_MENTIONS, DiscordMessage, render_embeds
-from adapters.discord.rest import API_URL_ENV, DEFAULT_API_URL, DISCORD_HOSTS, RestClient, delivery_errors
+from adapters.discord.rest import API_URL_ENV, DEFAULT_API_URL, DISCORD_HOSTS, RestClient, delivery_errors, message_id
 from botsvc.models import Digest
 
 log = logging.getLogger(__name__)
 
 
 def _channel_id(channel: ChannelAddress) -> int:
-    if not channel.channel.isdigit():
-        raise ValueError(f"a Discord channel id is a number, not {channel.channel!r}")
+    if not (channel.channel.isascii() and channel.channel.isdigit()):
+        raise AddressError("a Discord channel id is a number")
     return int(channel.channel)
 
 
@@ -123,7 +123,7 @@ class DiscordAdapter(Adapter):
                 content=payload.content, embeds=list(payload.embeds), allowed_mentions=NO_MENTIONS, nonce=key
             ) as params:
                 data = await http.send_message(channel_id, params=params)
-        return str(data["id"])
+        return message_id(data, f"channel {channel_id}")
 
     async def stop(self) -> None:
         if self.commands is not None and not self.commands.is_closed():

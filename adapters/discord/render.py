@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
 
 import discord
 
+from adapters.links import web_link
 from botsvc.models import CommandReply, Digest, DigestEvent, ReplyLine
 
 # Discord's documented limits for one message.
@@ -65,8 +65,13 @@ def _when(moment: datetime | None) -> str:
     return _utc(moment).strftime("%d %b %Y %H:%M UTC") if moment else "date unknown"
 
 
+MAX_URL = 2048
+"""Discord refuses a whole message (400, code 50035) whose embed url is longer, or malformed."""
+
+
 def _web_link(link: str) -> str | None:
-    return link if urlsplit(link).scheme in ("http", "https") else None
+    """An embed url Discord accepts: well-formed http(s), at most MAX_URL characters; else no link."""
+    return web_link(link, MAX_URL)
 
 
 def render_embed(entry: DigestEvent) -> discord.Embed:
@@ -126,8 +131,9 @@ _LINK_TARGET = re.compile(r"""https?://[^\s()<>\[\]`|\\"']+""", re.IGNORECASE)
 
 
 def _link_target(link: str | None) -> str | None:
-    """``link`` if it can sit inside ``[text](...)`` as is: http(s), nothing that ends or escapes it."""
-    return link if link and _LINK_TARGET.fullmatch(link) and _web_link(link) else None
+    """``link`` repaired to sit inside ``[text](...)``: well-formed http(s), nothing that ends or escapes it."""
+    target = _web_link(link) if link else None
+    return target if target and _LINK_TARGET.fullmatch(target) else None
 
 
 def render_reply_line(line: ReplyLine) -> str:

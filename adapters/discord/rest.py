@@ -18,10 +18,10 @@ from discord.http import HTTPClient, Route
 from discord.webhook.async_ import AsyncWebhookAdapter
 
 from adapters.base import DeliveryError
+from adapters.webhook_urls import DISCORD_HOSTS
 
 DEFAULT_API_URL = "https://discord.com/api/v10"
 API_URL_ENV = "BOTSVC_DISCORD_API_URL"
-DISCORD_HOSTS = {"discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"}
 
 
 def _rebase(url: str, base_url: str) -> str:
@@ -74,6 +74,10 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
+# Discord JSON error codes on a 400 that are about the channel, not the message.
+CHANNEL_CODES = frozenset({50008})  # Cannot send messages in a non-text channel
+
+
 def _from_http_error(exc: discord.HTTPException, what: str) -> DeliveryError:
     detail = exc.text or exc.response.reason or "no detail"
     message = f"Discord answered {exc.status} for {what}: {detail}" + (f" (code {exc.code})" if exc.code else "")
@@ -81,21 +85,46 @@ def _from_http_error(exc: discord.HTTPException, what: str) -> DeliveryError:
         return DeliveryError(message, retry_after=_seconds(exc.response.headers.get("Retry-After")))
     if exc.status >= 500:
         return DeliveryError(message)
-    # 400 bad payload, 401 bad token, 403 Missing Access (50001), 404 Unknown Channel (10003):
-    # the same request will fail again.
-    return DeliveryError(message, permanent=True)
+    if exc.status == 401:  # the bot token: every channel alike, until it is fixed
+        return DeliveryError(message, scope="auth")
+    if exc.status in (400, 413) and exc.code not in CHANNEL_CODES:
+        # Invalid Form Body (50035: a malformed link, a limit), empty message: this message only.
+        return DeliveryError(message, scope="message")
+    # 403 Missing Access (50001) / Permissions (50013), 404 Unknown Channel (10003) or Webhook (10015).
+    return DeliveryError(message, scope="channel")
+
+
+UNREADABLE_ANSWER = (TypeError, KeyError, AttributeError, ValueError)
+"""What discord.py raises when it reads a message out of an answer that is not one (not JSON)."""
+
+
+def message_id(data: Any, what: str) -> str:
+    """The id in Discord's answer to a post; an answer without one is not resent (it may have posted)."""
+    if isinstance(data, dict) and data.get("id"):
+        return str(data["id"])
+    raise DeliveryError(f"Discord answered the post to {what} without a message id (not JSON?); it may have been "
+                        "posted, so it is not resent by itself", scope="message")
 
 
 @contextlib.contextmanager
-def delivery_errors(what: str) -> Iterator[None]:
-    """discord.py and aiohttp failures as :class:`DeliveryError`."""
+def delivery_errors(what: str, *, webhook: bool = False) -> Iterator[None]:
+    """discord.py and aiohttp failures as :class:`DeliveryError`.
+
+    A webhook's token is part of its URL, so a refused token ends that one webhook
+    (``channel``), where a refused bot token stops the whole bot (``auth``).
+    """
     try:
         yield
     except discord.RateLimited as exc:
         raise DeliveryError(f"rate limited sending to {what}", retry_after=exc.retry_after) from exc
     except discord.LoginFailure as exc:
-        raise DeliveryError(f"Discord rejected the bot token: {exc}", permanent=True) from exc
+        raise DeliveryError(f"Discord rejected the bot token: {exc}", scope="auth") from exc
     except discord.HTTPException as exc:
-        raise _from_http_error(exc, what) from exc
+        error = _from_http_error(exc, what)
+        if webhook and error.scope == "auth":
+            error.scope = "channel"
+        raise error from exc
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        raise DeliveryError(f"could not reach Discord for {what}: {exc!r}") from exc
+        # A connection error names the host, never the path (where a webhook's token is).
+        detail = f": {exc}" if isinstance(exc, aiohttp.ClientConnectorError) else ""
+        raise DeliveryError(f"could not reach Discord for {what}: {type(exc).__name__}{detail}") from exc

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -13,10 +11,9 @@ from discord.webhook.async_ import async_context
 
 from adapters.base import Adapter, ChannelAddress, Limits
 from adapters.discord.render import MAX_EMBED_TOTAL, MAX_EMBEDS, NO_MENTIONS, DiscordMessage, render_embeds
-from adapters.discord.rest import DISCORD_HOSTS, WebhookTransport, delivery_errors
+from adapters.discord.rest import UNREADABLE_ANSWER, WebhookTransport, delivery_errors, message_id
+from adapters.webhook_urls import parse_discord_webhook_url
 from botsvc.models import Digest
-
-_WEBHOOK_PATH = re.compile(r"(?P<prefix>.*)/webhooks/(?P<id>[0-9]{1,20})/(?P<token>[A-Za-z0-9._-]+)/?")
 
 
 @dataclass(frozen=True)
@@ -29,21 +26,15 @@ class WebhookTarget:
 
 
 def parse_webhook_url(url: str) -> WebhookTarget:
-    """Split ``<base>/webhooks/<id>/<token>``; ValueError if ``url`` is not one.
+    """Split ``<base>/webhooks/<id>/<token>``; :class:`WebhookURLError` (a ValueError) if not one.
 
     ``Webhook.from_url`` only accepts discord.com URLs, so the URL is parsed here and the
     webhook built with ``Webhook.partial``. Discord's own URLs keep discord.py's API base;
-    any other host (a proxy, a test server) is used as given.
+    any other host (a proxy, a test server) is used as given. The error never repeats the
+    URL: its token is a credential.
     """
-    parts = urlsplit(url)
-    match = _WEBHOOK_PATH.fullmatch(parts.path)
-    if parts.scheme not in ("http", "https") or not parts.hostname or match is None:
-        raise ValueError(f"not a Discord webhook URL (http(s)://.../webhooks/<id>/<token>): {url!r}")
-    if parts.hostname in DISCORD_HOSTS:
-        base = Route.BASE
-    else:
-        base = f"{parts.scheme}://{parts.netloc}{match['prefix']}"
-    return WebhookTarget(base, int(match["id"]), match["token"])
+    parsed = parse_discord_webhook_url(url)
+    return WebhookTarget(parsed.base_url or Route.BASE, parsed.id, parsed.token)
 
 
 class DiscordWebhookAdapter(Adapter):
@@ -77,13 +68,15 @@ class DiscordWebhookAdapter(Adapter):
             transport = self._transports[target.base_url] = WebhookTransport(target.base_url)
         context = async_context.set(transport)
         try:
-            with delivery_errors(f"webhook {target.id}"):
+            with delivery_errors(f"webhook {target.id}", webhook=True):
                 message = await webhook.send(
                     content=payload.content, embeds=list(payload.embeds), allowed_mentions=NO_MENTIONS, wait=True
                 )
+        except UNREADABLE_ANSWER:  # discord.py read a message out of an answer that holds none
+            message = None
         finally:
             async_context.reset(context)
-        return str(message.id)
+        return message_id({"id": message.id} if message is not None else None, f"webhook {target.id}")
 
     async def stop(self) -> None:
         if self._session is not None:

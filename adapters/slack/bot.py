@@ -37,7 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import ChannelAddress, CommandHandler, DeliveryError, Route
 from adapters.slack.render import render_reply
-from adapters.slack.sending import NETWORK_ERRORS, SlackBase, failure
+from adapters.slack.sending import NETWORK_ERRORS, UNREADABLE_ANSWER, SlackBase, failure, unreadable_answer
 from botsvc.commands import MANAGING
 from botsvc.models import CommandContext, CommandReply
 
@@ -259,4 +259,9 @@ class SlackAdapter(SlackBase):
             ) from exc
         except NETWORK_ERRORS as exc:
             raise DeliveryError(f"Slack API unreachable: {type(exc).__name__}: {exc}") from exc
-        return str(response["ts"])
+        except UNREADABLE_ANSWER as exc:
+            raise unreadable_answer("Slack API", exc) from exc
+        ts = response.get("ts") if isinstance(response.data, dict) else None
+        if not ts:
+            raise unreadable_answer("Slack API", KeyError("ts"))
+        return str(ts)

@@ -3,8 +3,9 @@
 Feed text is untrusted. Before it goes into a message every piece of it (titles, source
 names, the digest title) is flattened to one line, has ``&``, ``<`` and ``>`` turned into
 entities (so ``<!channel>``, ``<@U123>`` or ``<https://evil|click>`` show as text) and has
-mrkdwn's formatting marks swapped for look-alikes (see ``_LOOKALIKES``). Only http(s)
-links become ``<url|text>``, with the address percent-encoded so it cannot end the link.
+mrkdwn's formatting marks swapped for look-alikes (see ``_LOOKALIKES``). Only well-formed
+http(s) links become ``<url|text>``, with the address percent-encoded so it cannot end
+the link; a malformed or over-long one leaves the title unlinked.
 Command replies go through the same escaping (:func:`render_reply`).
 """
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote, urlsplit
 
+from adapters.links import web_link
 from botsvc.models import CommandReply, Digest, DigestEvent, DigestStory, ReplyLine
 
 MAX_TEXT = 3000  # Slack's limit for one text object
@@ -74,18 +75,17 @@ def plain_text(text: str, limit: int = MAX_TEXT) -> str:
 
 
 def safe_link(url: str) -> str | None:
-    """``url`` ready to go inside ``<url|text>``, or None unless it is an http(s) address."""
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    """``url`` ready to go inside ``<url|text>``, or None unless it is a well-formed http(s) address.
+
+    :func:`adapters.links.web_link` percent-encodes everything outside URL syntax (``|``,
+    ``<``, ``>``, spaces, quotes, non-ASCII), so nothing in the address can close the link
+    or open another, and drops addresses with a malformed host; ``&`` becomes an entity.
+    """
+    link = web_link(url, MAX_URL)
+    if link is None:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    # Percent-encode everything outside URL syntax (|, <, >, spaces, quotes, non-ASCII):
-    # nothing in the address can close the link or open another. & becomes an entity.
-    url = quote(url, safe="!#$%&'()*+,/:;=?@[]~").replace("&", "&amp;")
-    return url if len(url) <= MAX_URL else None
+    link = link.replace("&", "&amp;")
+    return link if len(link) <= MAX_URL else None
 
 
 # --- rendering -----------------------------------------------------------------------

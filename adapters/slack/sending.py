@@ -1,7 +1,8 @@
 """What both Slack adapters share: mapping Slack's failures for the outbox, and a session.
 
-Neither adapter retries: a failure becomes a :class:`DeliveryError` (permanent, temporary
-or with ``retry_after``) and the outbox decides when to try again.
+Neither adapter retries: a failure becomes a :class:`DeliveryError` whose scope says how
+far it reaches (this message, the channel, the workspace's token, or retry later) and the
+outbox decides what to do.
 """
 
 from __future__ import annotations
@@ -11,31 +12,40 @@ from typing import Any
 
 import aiohttp
 
-from adapters.base import Adapter, DeliveryError, Limits
+from adapters.base import Adapter, DeliveryError, Limits, Scope
 from adapters.slack.render import EVENTS_PER_MESSAGE, MAX_TEXT, render_blocks
 from botsvc.models import Digest
 
-# Slack error codes that retrying cannot fix: the channel, the bot's place in it or the
-# token is gone, or the message itself is refused. The outbox holds these for a person.
-PERMANENT_ERRORS = frozenset({
-    # Web API: channel and membership
+# Slack error codes that retrying cannot fix, by how far they reach (see adapters.base.Scope).
+AUTH_ERRORS = frozenset({
+    # The token or the workspace: every channel fails alike until the token is fixed.
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+    "missing_scope", "no_permission", "not_allowed_token_type", "access_denied",
+    "team_access_not_granted", "ekm_access_denied", "org_login_required", "two_factor_setup_required",
+})
+CHANNEL_ERRORS = frozenset({
+    # Web API: the channel and the bot's place in it
     "channel_not_found", "not_in_channel", "is_archived", "channel_is_archived",
     "restricted_action", "restricted_action_read_only_channel",
     "restricted_action_thread_only_channel", "restricted_action_non_threadable_channel",
-    # Web API: token and workspace
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
-    "missing_scope", "no_permission", "not_allowed_token_type", "access_denied",
-    "team_access_not_granted", "ekm_access_denied", "org_login_required",
-    # Web API: the payload (the same payload will be refused again)
-    "invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text", "invalid_arguments",
-    # Incoming webhooks
+    # Incoming webhooks: the hook is gone (its URL is its credential)
     "no_service", "no_team", "team_disabled", "invalid_token", "action_prohibited",
-    "posting_to_general_channel_denied", "user_not_found", "no_active_hooks", "invalid_payload",
+    "posting_to_general_channel_denied", "user_not_found", "no_active_hooks",
 })
-# Incoming-webhook statuses that mean the hook is gone or refuses this payload for good.
-PERMANENT_WEBHOOK_STATUSES = frozenset({400, 403, 404, 410})
+MESSAGE_ERRORS = frozenset({
+    # The payload: the same message will be refused again, other messages are fine.
+    "invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "no_text",
+    "invalid_arguments", "invalid_arg_name", "invalid_array_arg", "invalid_charset", "invalid_form_data",
+    "invalid_attachments", "too_many_attachments", "invalid_metadata_format", "invalid_metadata_schema",
+    "metadata_too_large", "markdown_text_conflict", "invalid_payload",
+})
+PERMANENT_ERRORS = AUTH_ERRORS | CHANNEL_ERRORS | MESSAGE_ERRORS
+# Incoming-webhook statuses without a known code: 400 refuses the payload, the others the hook.
+WEBHOOK_STATUS_SCOPES: dict[int, Scope] = {400: "message", 403: "channel", 404: "channel", 410: "channel"}
 
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+UNREADABLE_ANSWER = (AttributeError, TypeError, ValueError, KeyError)
+"""What slack_sdk raises when Slack (or something in between) answers 200 with a body that is not JSON."""
 
 
 def _retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -45,17 +55,33 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
         return None
 
 
-def failure(where: str, status: int | None, code: str | None, headers: Mapping[str, str] | None,
-             permanent_statuses: frozenset[int] = frozenset()) -> DeliveryError:
-    """Map an HTTP status and Slack error code to a DeliveryError the outbox understands."""
+def failure(where: str, status: int | None, code: str | None, headers: Mapping[str, str] | None, *,
+            webhook: bool = False) -> DeliveryError:
+    """Map an HTTP status and Slack error code to a DeliveryError the outbox understands.
+
+    On a webhook the URL is the credential, so what would be a token problem on the Web
+    API ends that one hook (``channel``), not the workspace.
+    """
     what = f"{where}: {code or 'error'} (HTTP {status})"
     if status == 429:
         return DeliveryError(f"{what}, rate limited", retry_after=_retry_after(headers))
     if status is not None and status >= 500:
         return DeliveryError(what)
-    if code in PERMANENT_ERRORS or status in permanent_statuses:
-        return DeliveryError(what, permanent=True)
+    if code in AUTH_ERRORS:
+        return DeliveryError(what, scope="channel" if webhook else "auth")
+    if code in CHANNEL_ERRORS:
+        return DeliveryError(what, scope="channel")
+    if code in MESSAGE_ERRORS:
+        return DeliveryError(what, scope="message")
+    if webhook and status in WEBHOOK_STATUS_SCOPES:
+        return DeliveryError(what, scope=WEBHOOK_STATUS_SCOPES[status])
     return DeliveryError(what)
+
+
+def unreadable_answer(where: str, exc: Exception) -> DeliveryError:
+    """Slack answered, but not in JSON: the message may have been posted, so it is not resent."""
+    return DeliveryError(f"{where}: answer not JSON ({type(exc).__name__}); it may have been posted, "
+                         "so it is not resent by itself", scope="message")
 
 
 class SlackBase(Adapter):

@@ -5,30 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.base import ChannelAddress, DeliveryError
-from adapters.slack.sending import NETWORK_ERRORS, PERMANENT_WEBHOOK_STATUSES, SlackBase, failure
+from adapters.slack.sending import NETWORK_ERRORS, SlackBase, failure
+from adapters.webhook_urls import WebhookURLError, check_slack_webhook_url
 
-class WebhookURLError(DeliveryError, ValueError):
-    """A webhook address that is not http(s): a ValueError, and permanent for the outbox."""
-
-    def __init__(self) -> None:
-        super().__init__("Slack webhook address must be an http(s) URL", permanent=True)
-
-
-def check_webhook_url(url: str) -> str:
-    """``url`` if it can be an incoming-webhook address, else :class:`WebhookURLError`."""
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        raise WebhookURLError() from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise WebhookURLError()
-    return url
+check_webhook_url = check_slack_webhook_url
+"""``url`` if it can be an incoming-webhook address, else :class:`WebhookURLError` (a ValueError)."""
 
 
 class SlackWebhookAdapter(SlackBase):
@@ -52,6 +37,6 @@ class SlackWebhookAdapter(SlackBase):
             raise DeliveryError(f"Slack webhook unreachable: {type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
             code = (response.body or "").strip()[:100] or None
-            raise failure("Slack webhook", response.status_code, code, response.headers, PERMANENT_WEBHOOK_STATUSES)
+            raise failure("Slack webhook", response.status_code, code, response.headers, webhook=True)
         digest = hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         return f"webhook-{digest[:12]}"
