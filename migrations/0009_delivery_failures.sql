@@ -1,4 +1,4 @@
--- 0008: one bad message never blocks the rest.
+-- 0009: one bad message never blocks the rest.
 -- outbox.status gains 'failed' (refused for good for this message alone; last_error says
 -- why, and `botsvc outbox retry` sends it again) and 'dropped' (an operator dropped it, or
 -- its channel was unsubscribed; never sent).
