@@ -369,3 +369,16 @@ def test_compose_file_runs_the_image_with_a_named_volume_and_env_file():
     for needle in ("build: .", "env_file: .env", "botsvc-data:/data", "restart: unless-stopped",
                    "./feeds.toml:/etc/botsvc/feeds.toml:ro", "stop_grace_period: 10s", "\nvolumes:\n  botsvc-data:"):
         assert needle in text, needle
+
+
+def test_compose_file_rotates_the_containers_log():
+    """Docker's json-file log grows without limit unless told; the bot's service caps it."""
+    text = (ROOT / "compose.yaml").read_text()
+    service = text.split("\n  botsvc:\n", 1)[1].split("\nvolumes:", 1)[0]
+    logging_block = re.search(r"\n    logging:\n((?:      .*\n|\s*#.*\n)+)", service + "\n")
+    assert logging_block, "no logging: section in the botsvc service"
+    settings = dict(re.findall(r"^\s+([a-z-]+):\s*\"?([^\"\n]*)\"?$", logging_block.group(1), re.MULTILINE))
+    assert settings.get("driver") == "json-file"
+    size = re.fullmatch(r"(\d+)([kmg])", settings.get("max-size", ""))
+    assert size and int(size.group(1)) * {"k": 1e3, "m": 1e6, "g": 1e9}[size.group(2)] <= 100e6, settings
+    assert settings.get("max-file", "").isdigit() and 1 <= int(settings["max-file"]) <= 10, settings

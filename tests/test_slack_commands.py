@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -76,13 +77,17 @@ def adapter_for(slack: SlackMock, handler: Any, **settings: Any) -> SlackAdapter
     return adapter
 
 
+TRIGGERS = itertools.count(1)
+
+
 def slash_body(slack: SlackMock, text: str, *, user: str = "U1", channel: str = "C1", team: str = "T1") -> str:
-    """A slash-command request body as Slack sends it (form-encoded)."""
+    """A slash-command request body as Slack sends it (form-encoded), with a new trigger_id
+    each time as Slack's (two bodies are never the same, even within one second)."""
     return urlencode({
         "token": "legacy-verification-token", "team_id": team, "team_domain": "test",
         "channel_id": channel, "channel_name": "news", "user_id": user, "user_name": "someone",
         "command": "/news", "text": text, "api_app_id": "A1", "is_enterprise_install": "false",
-        "response_url": slack.hook_url(f"commands/{team}/{channel}/{user}"), "trigger_id": "1.2.3",
+        "response_url": slack.hook_url(f"commands/{team}/{channel}/{user}"), "trigger_id": f"{next(TRIGGERS)}.2.3",
     })
 
 

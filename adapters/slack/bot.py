@@ -6,8 +6,9 @@ Which environment variables enable what (read by ``botsvc.platforms``):
   when managers are the workspace admins): delivery. Alone it takes no commands.
 * ``SLACK_SIGNING_SECRET``: HTTP mode. Slack posts ``/news`` to ``POST /slack/events`` on
   the bot's HTTP port (``BOTSVC_HTTP_PORT``); set the command's Request URL to
-  ``https://<public host>/slack/events``. Bolt rejects a bad signature or a timestamp more
-  than five minutes off with 401.
+  ``https://<public host>/slack/events``. A bad signature or a timestamp more than five
+  minutes off is refused with 401 before Bolt sees the request, as is a body over 64 KiB
+  (413) or a request already received (409); see :mod:`adapters.slack.gate`.
 * ``SLACK_APP_TOKEN`` (``xapp-…``, scope ``connections:write``): Socket Mode. The bot opens
   a websocket to Slack, so no public URL and no signing secret are needed.
 
@@ -29,13 +30,15 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import ChannelAddress, CommandHandler, DeliveryError, Route
+from adapters.slack.gate import Refusal, SignedRequestGate
 from adapters.slack.render import render_reply
 from adapters.slack.sending import NETWORK_ERRORS, UNREADABLE_ANSWER, SlackBase, failure, unreadable_answer
 from botsvc.commands import MANAGING
@@ -56,6 +59,7 @@ MANAGER_CACHE_SECONDS = 120.0
 SOCKET_CONNECT_WAIT = 10.0
 """Seconds ``start()`` waits for Socket Mode before going on (it keeps trying in the background)."""
 STOP_GRACE = 5.0
+BOLT_APP_NAME = "botsvc-slack"
 
 FAILED = CommandReply("Sorry, that failed on our side; it has been logged. Please try again later.", ok=False)
 
@@ -84,6 +88,7 @@ class SlackAdapter(SlackBase):
             managers = (managers,)
         self.managers: frozenset[str] | None = None if managers is None else frozenset(managers)
         self.bolt: AsyncApp | None = None
+        self._gate: SignedRequestGate | None = None
         self._handler: CommandHandler | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._socket_task: asyncio.Future[Any] | None = None
@@ -110,6 +115,8 @@ class SlackAdapter(SlackBase):
         if self._socket_task is not None:
             self._socket_task.cancel()
             self._socket_task = None
+        if self._gate is not None:
+            self._gate.close()
         await super().stop()
         self.client.session = None
 
@@ -145,13 +152,17 @@ class SlackAdapter(SlackBase):
         # a slow reply goes on in a task of this adapter, see _on_command.)
         # An explicit "" keeps Bolt from reading SLACK_SIGNING_SECRET behind our back; HTTP
         # routes exist only with a secret, and Socket Mode requests are not signed.
+        # Bolt gives its loggers the app's name and sets their level to the root logger's
+        # (slack_bolt.logger): named "botsvc" it would reset the level of botsvc's own log.
         self.bolt = AsyncApp(
-            name="botsvc",
+            name=BOLT_APP_NAME,
             signing_secret=self.signing_secret or "",
             client=AsyncWebClient(token=self.client.token, base_url=self.base_url, timeout=self.timeout),
             process_before_response=False,
         )
         self.bolt.command(COMMAND)(self._on_command)
+        if self.signing_secret:
+            self._gate = SignedRequestGate(self.signing_secret)
 
     def http_routes(self) -> list[Route]:
         """``POST /slack/events`` when commands come over HTTP (a signing secret is set)."""
@@ -160,10 +171,16 @@ class SlackAdapter(SlackBase):
         return [("POST", EVENTS_PATH, self._events)]
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
-        """One request from Slack: Bolt verifies the signature and timestamp, then dispatches."""
-        assert self.bolt is not None
-        response = await self.bolt.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+        """One request from Slack: the gate checks its signature, size and freshness and that
+        it is new, then Bolt (which checks the signature again) dispatches it."""
+        assert self.bolt is not None and self._gate is not None
+        try:
+            body = await self._gate.admit(request)
+        except Refusal as refusal:
+            return refusal.response()
+        bolt_request = AsyncBoltRequest(body=body, query=request.query_string,
+                                        headers=request.headers)  # type: ignore[arg-type]
+        return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
     async def _on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
                           client: AsyncWebClient) -> None:
