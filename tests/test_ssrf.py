@@ -246,6 +246,18 @@ def test_dns_rebinding_cannot_switch_the_address_after_the_check(net: Net) -> No
     assert again.error == UNREACHABLE and len(net.public.requests_to("/feed.xml")) == 1
 
 
+def test_dns_rebinding_from_a_public_address_to_loopback_reaches_nothing(net: Net) -> None:
+    # Checked: 93.184.216.34 (public). A client that looked the name up again would get
+    # 127.0.0.1 and reach the inside server. The test network stops the public dial.
+    net.dns.set("rebind.test", ["93.184.216.34"], ["127.0.0.1"])
+
+    result = net.fetch(f"http://rebind.test:{net.inside.port}/feed.xml", public_only=True)
+
+    assert result.error == UNREACHABLE and net.inside.requests == []
+    assert net.backend.stopped == [("93.184.216.34", net.inside.port)]
+    net.backend.stopped.clear()
+
+
 def test_the_checked_backend_connects_to_the_checked_address_not_the_name(monkeypatch) -> None:
     dns = FakeDNS({"feeds.example.org": [["93.184.216.34"], ["127.0.0.1"]]})
     monkeypatch.setattr(socket, "getaddrinfo", dns.getaddrinfo)
