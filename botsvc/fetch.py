@@ -135,14 +135,14 @@ async def fetch_feed(
     ``public_only`` (feeds added from chat): connect only to checked public addresses, and
     report any failure as :data:`UNREACHABLE`.
     """
-    result = await _fetch_checked(client, url, validators, policy, public_only)
+    result = await _fetch_detailed(client, url, validators, policy, public_only)
     if public_only and result.status == "error":
         log.info("feed %s (added from chat): %s", url, result.error)
         return replace(result, error=UNREACHABLE, http_status=None, final_url=None, content_type=None)
     return result
 
 
-async def _fetch_checked(
+async def _fetch_detailed(
     client: httpx.AsyncClient, url: str, validators: Validators, policy: FetchPolicy, public_only: bool
 ) -> FetchResult:
     started = time.monotonic()
