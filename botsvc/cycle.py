@@ -115,18 +115,21 @@ async def _fetch_and_parse(
     """
     by_url: dict[str, list[int]] = {}
     requests: list[tuple[str, Validators]] = []
+    from_chat: set[str] = set()  # fetched public-only, on every poll
     for index, target in enumerate(targets):
+        state = store.feed_state(target.name) if target.tracked else None
         if target.url not in by_url:
-            state = store.feed_state(target.name) if target.tracked else None
             validators = Validators(state.etag, state.last_modified) if state else Validators()
             requests.append((target.url, validators))
+        if state is not None and state.origin == "chat":
+            from_chat.add(target.url)
         by_url.setdefault(target.url, []).append(index)
 
     loop = asyncio.get_running_loop()
     slots: list[asyncio.Future | None] = [loop.create_future() for _ in targets]
 
     async def fetch_all() -> None:
-        async for result in fetch_many(requests, policy):
+        async for result in fetch_many(requests, policy, public_only=from_chat):
             for index in by_url.get(result.url, ()):
                 target = targets[index]
                 if result.status != "ok":

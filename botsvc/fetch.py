@@ -4,6 +4,12 @@ Feeds come from many third-party servers and any of them can be slow, huge, brok
 or hostile. Every limit is enforced here, and every failure comes back as a
 ``FetchResult`` with a one-line reason instead of an exception, so one bad feed
 never stops a poll cycle. This module only returns bytes; parsing happens elsewhere.
+
+Feeds added from chat are fetched with ``public_only``: every connection, on every poll
+and every redirect hop, goes only to addresses checked at connect time (see
+:mod:`botsvc.connect`), and every failure reads the same (:data:`UNREACHABLE`), so the
+bot cannot be used to probe what answers inside its network. Operator-configured feeds
+may be internal, but a redirect from one to a different host is checked the same way.
 """
 
 from __future__ import annotations
@@ -17,16 +23,18 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
+import httpcore
 import httpx
 
 from botsvc import __version__
-from botsvc.addresses import internal_host
+from botsvc.addresses import AddressGuard
+from botsvc.connect import ADDRESSES_CHECKED, CHECK_ADDRESSES, AddressRefused, FetchTransport
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,8 @@ ACCEPT = (
 ACCEPT_ENCODING = "gzip, deflate"
 _WEB_SCHEMES = ("http", "https")
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+UNREACHABLE = "no feed could be fetched from that address"
+"""The one error line of a ``public_only`` fetch, whatever went wrong (the log has the detail)."""
 
 
 @dataclass(frozen=True)
@@ -84,18 +94,22 @@ class _Abort(Exception):
     """A response we refuse to accept (too large, undecodable); the message is user-facing."""
 
 
-def make_client(policy: FetchPolicy) -> httpx.AsyncClient:
-    """One shared client per poll cycle, so connections to the same host are reused."""
+def make_client(policy: FetchPolicy, *,
+                network_backend: httpcore.AsyncNetworkBackend | None = None) -> httpx.AsyncClient:
+    """One shared client per poll cycle, so connections to the same host are reused.
+
+    Its transport connects checked requests only to addresses the guard accepts (the
+    guard's test settings are read from the environment now). Proxy variables are not
+    used: the address checked must be the address connected to. ``network_backend``
+    replaces the sockets underneath (tests use one that can only reach loopback).
+    """
+    limits = httpx.Limits(max_connections=policy.concurrency, max_keepalive_connections=policy.concurrency)
     return httpx.AsyncClient(
         headers={"User-Agent": policy.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
         timeout=_timeout(policy),
         follow_redirects=True,
         max_redirects=policy.max_redirects,
-        limits=httpx.Limits(
-            max_connections=policy.concurrency,
-            max_keepalive_connections=policy.concurrency,
-        ),
-        http2=False,
+        transport=FetchTransport(limits, AddressGuard.from_env(), network_backend),
     )
 
 
@@ -113,8 +127,24 @@ async def fetch_feed(
     url: str,
     validators: Validators = Validators(),
     policy: FetchPolicy = FetchPolicy(),
+    *,
+    public_only: bool = False,
 ) -> FetchResult:
-    """GET one feed, conditionally; never raises for network, HTTP, size or timeout problems."""
+    """GET one feed, conditionally; never raises for network, HTTP, size or timeout problems.
+
+    ``public_only`` (feeds added from chat): connect only to checked public addresses, and
+    report any failure as :data:`UNREACHABLE`.
+    """
+    result = await _fetch_detailed(client, url, validators, policy, public_only)
+    if public_only and result.status == "error":
+        log.info("feed %s (added from chat): %s", url, result.error)
+        return replace(result, error=UNREACHABLE, http_status=None, final_url=None, content_type=None)
+    return result
+
+
+async def _fetch_detailed(
+    client: httpx.AsyncClient, url: str, validators: Validators, policy: FetchPolicy, public_only: bool
+) -> FetchResult:
     started = time.monotonic()
     try:
         parsed = httpx.URL(url)
@@ -134,7 +164,7 @@ async def fetch_feed(
     try:
         # Per-read timeouts alone let a server trickle a byte every few seconds forever.
         async with asyncio.timeout(policy.total_deadline):
-            return await _fetch(client, url, headers, validators, policy, started)
+            return await _fetch(client, url, headers, validators, policy, started, public_only)
     except TimeoutError:
         return _failed(url, started, f"timed out after {policy.total_deadline:g}s")
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
@@ -151,22 +181,42 @@ async def _fetch(
     validators: Validators,
     policy: FetchPolicy,
     started: float,
+    public_only: bool,
 ) -> FetchResult:
     request = client.build_request("GET", url, headers=headers, timeout=_timeout(policy))
-    # Redirects are followed by hand: httpx reads each redirect body whole, with no size cap.
-    for _ in range(policy.max_redirects + 1):
-        response = await client.send(request, stream=True, follow_redirects=False)
+    home = request.url.host
+    guard: AddressGuard | None = None
+    # Redirects are followed by hand: httpx reads each redirect body whole, with no size cap,
+    # and each hop must be checked before it is requested.
+    for hop in range(policy.max_redirects + 1):
+        target = request.url.host
+        shown = f"redirect to {target}" if hop else target
+        # A configured feed may be internal; leaving its host, or any hop of a feed added
+        # from chat, must not send the bot into its own network (e.g. a cloud metadata address).
+        checked = public_only or target != home
+        if checked:
+            guard = guard or AddressGuard.from_env()
+            port = request.url.port or (443 if request.url.scheme == "https" else 80)
+            reason = guard.host_refusal(target, port)
+            if reason:
+                return _failed(url, started, f"{shown} refused: {reason}")
+            request.extensions = {**request.extensions, CHECK_ADDRESSES: True}
+        try:
+            response = await client.send(request, stream=True, follow_redirects=False)
+        except httpx.ConnectError as exc:
+            refused = next((c for c in _causes(exc) if isinstance(c, AddressRefused)), None)
+            if refused is None:
+                raise
+            return _failed(url, started, f"{shown} refused: {refused.reason}")
+        if checked and not response.extensions.get(ADDRESSES_CHECKED):
+            await response.aclose()  # a client from elsewhere, without the checking transport
+            return _failed(url, started, f"{shown} refused: this HTTP client cannot check addresses")
         if response.next_request is None:
             break
         await response.aclose()
         request = response.next_request
         if request.url.scheme not in _WEB_SCHEMES:
             return _failed(url, started, f"redirect to unsupported URL scheme {request.url.scheme}:")
-        # A feed on a public host may not send the bot into its own network (e.g. a
-        # cloud metadata address); a feed that is itself internal may redirect internally.
-        inside = internal_host(request.url.host)
-        if inside and not internal_host(httpx.URL(url).host):
-            return _failed(url, started, f"redirect to {request.url.host} refused: {inside}")
     else:
         return _failed(url, started, f"too many redirects (>{policy.max_redirects})")
 
@@ -337,11 +387,15 @@ async def fetch_many(
     targets: Iterable[tuple[str, Validators]],
     policy: FetchPolicy = FetchPolicy(),
     client: httpx.AsyncClient | None = None,
+    *,
+    public_only: Collection[str] = frozenset(),
 ) -> AsyncIterator[FetchResult]:
     """Fetch all targets at most ``policy.concurrency`` at a time, yielding results as they finish.
 
     Local paths and file:// URLs go through ``read_local`` (in a thread, so disks don't
-    stall the event loop). A client passed in is left open; one made here is closed.
+    stall the event loop). URLs in ``public_only`` (feeds added from chat) are fetched
+    with ``fetch_feed(..., public_only=True)``. A client passed in is left open; one made
+    here is closed.
     """
     own_client = client is None
     http = client if client is not None else make_client(policy)
@@ -351,6 +405,8 @@ async def fetch_many(
         started = time.monotonic()
         try:
             async with gate:
+                if url in public_only:
+                    return await fetch_feed(http, url, validators, policy, public_only=True)
                 if is_local(url):
                     return await asyncio.to_thread(read_local, url, policy)
                 return await fetch_feed(http, url, validators, policy)

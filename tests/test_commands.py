@@ -8,6 +8,7 @@ import pytest
 from botsvc.app import open_app
 from botsvc.commands import MAX_INPUT, USAGE, parse, UsageError
 from botsvc.feedcheck import FeedCheckError, check_address, forbidden_address
+from botsvc.fetch import UNREACHABLE
 from botsvc.models import CommandContext
 from botsvc.searchtext import fts_query
 from botsvc.subscriptions import all_subscriptions
@@ -184,7 +185,7 @@ def test_public_address_is_allowed():
 def test_feed_addresses_that_are_refused(url, monkeypatch):
     monkeypatch.delenv("BOTSVC_ALLOW_PRIVATE_FEEDS", raising=False)
     with pytest.raises(FeedCheckError):
-        asyncio.run(check_address(url))
+        check_address(url)
 
 
 def test_feed_add_refuses_loopback_without_the_test_setting(app, feed_server, monkeypatch):
@@ -192,7 +193,7 @@ def test_feed_add_refuses_loopback_without_the_test_setting(app, feed_server, mo
     url = feed_server.static("/rss.xml", FEED)
     before = state(app)
     reply = run(app, f"feed add {url}")
-    assert not reply.ok and "loopback" in reply.title
+    assert not reply.ok and reply.title == f"Not added: {UNREACHABLE}."
     assert state(app) == before and feed_server.requests_to("/rss.xml") == []
 
 
@@ -216,5 +217,5 @@ def test_feed_add_refuses_what_is_not_a_feed(app, feed_server, monkeypatch):
     missing = feed_server.url("/missing.xml")
     before = state(app)
     assert "not a readable RSS or Atom feed" in run(app, f"feed add {page}").title
-    assert "could not fetch" in run(app, f"feed add {missing}").title
+    assert run(app, f"feed add {missing}").title == f"Not added: {UNREACHABLE}."
     assert state(app) == before
