@@ -22,7 +22,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.base import Adapter, DeliveryError
 from botsvc.app import App, feed_target
-from botsvc.backoff import retry_delay
+from botsvc.backoff import LONGEST_DELAY, retry_delay
+from botsvc.clocks import not_after
 from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
 from botsvc.store import database_problem, is_busy, parse_iso
@@ -56,7 +57,10 @@ class Poller:
         async with self._busy():
             now = self.app.processor.clock()
             state = self.app.store.feed_state(feed.name)
-            if state is not None and state.retry_at and parse_iso(state.retry_at) > now:
+            retry_at = None if state is None else not_after(
+                parse_iso(state.retry_at), now, ahead=timedelta(seconds=LONGEST_DELAY),
+                what=f"{feed.name}: next attempt")
+            if state is not None and retry_at is not None and retry_at > now:
                 log.debug("%s: resting after %d failure(s) until %s", feed.name,
                           state.consecutive_failures, state.retry_at)
                 return None
