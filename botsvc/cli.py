@@ -219,7 +219,7 @@ def explain(ref: str, db_path: str, config_path: str, verbose: int) -> None:
     """Say why the item with this link or GUID was alerted, suppressed or judged irrelevant."""
     from botsvc import explain as explaining
 
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         found = explaining.explain(store, ref)
         for n, explanation in enumerate(found):
@@ -237,7 +237,7 @@ def rebuild_events(db_path: str, config_path: str, verbose: int) -> None:
     from botsvc.rebuild import rebuild_events as rebuild
 
     config = load_config(config_path)
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         report = rebuild(store, config.dedup)
     finally:
@@ -247,7 +247,7 @@ def rebuild_events(db_path: str, config_path: str, verbose: int) -> None:
 
 def _open_for_subscriptions(db_path: str, config_path: str):
     config = load_config(config_path)
-    return config, open_store(db_path)
+    return config, open_store(db_path, create=False)
 
 
 @cli.command("subscribe")
@@ -288,7 +288,7 @@ def subscribe_cmd(platform: str, channel: str, workspace: str, topic: str | None
 def unsubscribe_cmd(platform: str, channel: str, workspace: str, topic: str | None,
                     db_path: str, config_path: str, verbose: int) -> None:
     """Remove a channel's subscriptions."""
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         removed = unsubscribe(store, platform=platform, channel=channel, topic=topic, workspace=workspace)
     finally:
@@ -302,7 +302,7 @@ def unsubscribe_cmd(platform: str, channel: str, workspace: str, topic: str | No
 @common
 def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
     """List subscriptions."""
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         subs = all_subscriptions(store)
     finally:
@@ -318,7 +318,7 @@ def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
 @common
 def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
     """Outbox, paused subscriptions and failing feeds."""
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         counts = {r["status"]: r["n"] for r in store.query("SELECT status, count(*) AS n FROM outbox GROUP BY status")}
         waiting = store.query("SELECT id, platform, channel, attempts, last_error, created_at FROM outbox "
@@ -344,7 +344,7 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
 def _command(line: str, db_path: str, config_path: str) -> None:
     """Run a /news command from the terminal (as an operator: managing is allowed)."""
     config = load_config(config_path)
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         core = CommandCore(store, config)
         reply = asyncio.run(core.run(line, CommandContext(platform="cli", channel="terminal", can_manage=True)))
