@@ -346,13 +346,15 @@ def _command(line: str, db_path: str, config_path: str) -> None:
     config = load_config(config_path)
     store = open_store(db_path, create=False)
     try:
-        core = CommandCore(store, config)
+        core = CommandCore(store, config, prefix="botsvc")
         reply = asyncio.run(core.run(line, CommandContext(platform="cli", channel="terminal", can_manage=True)))
     finally:
         store.close()
-    click.echo(reply.as_text())
-    if not reply.ok:
-        sys.exit(2 if "usage:" in reply.title else 1)
+    if reply.ok:
+        click.echo(reply.as_text())
+        return
+    # A refusal is one line on stderr: "there is no event 999 — usage: botsvc event <id>: ..."
+    _fail(" ".join([reply.title, *(line.text for line in reply.lines)]), 2 if "usage:" in reply.title else 1)
 
 
 @cli.command("search")
@@ -389,10 +391,8 @@ def feeds_cmd(db_path: str, config_path: str, verbose: int) -> None:
 @cli.command("backup")
 @click.argument("target", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Replace TARGET if it exists.")
-@click.option("--db", "db_path", envvar="BOTSVC_DB", default=DEFAULT_DB, show_default=True,
-              help="Database to back up (env BOTSVC_DB).")
-@guarded
-def backup_cmd(target: str, force: bool, db_path: str) -> None:
+@common
+def backup_cmd(target: str, force: bool, db_path: str, config_path: str, verbose: int) -> None:
     """Copy the database to TARGET while the bot keeps running (restore: stop, copy back)."""
     from botsvc.backup import backup
 

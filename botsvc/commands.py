@@ -93,8 +93,10 @@ class CommandCore:
 
     def __init__(self, store: Store, config: Config, *, policy: FetchPolicy | None = None,
                  clock: Callable[[], datetime] = utcnow,
-                 on_feeds_changed: Callable[[], object] | None = None) -> None:
+                 on_feeds_changed: Callable[[], object] | None = None, prefix: str = "/news") -> None:
         self.store = store
+        self.prefix = prefix
+        """How the user types commands, for usage lines: ``/news`` in chat, ``botsvc`` on the command line."""
         self.config = config
         self.policy = policy or config.fetch
         self.clock = clock
@@ -115,7 +117,7 @@ class CommandCore:
             return reply if not command.share else CommandReply(reply.title, reply.lines, False, reply.ok)
         except UsageError as exc:
             lines = [USAGE[exc.command]] if exc.command else list(USAGE.values())
-            return CommandReply(f"{exc} — usage:", tuple(ReplyLine(f"/news {u}") for u in lines), ok=False)
+            return CommandReply(f"{exc} — usage:", tuple(ReplyLine(f"{self.prefix} {u}") for u in lines), ok=False)
         except Exception:
             log.exception("command %r failed", text[:MAX_INPUT])
             return CommandReply("Sorry, that failed on our side; it has been logged. Please try again later.",
@@ -164,7 +166,7 @@ class CommandCore:
             raise UsageError("subscriptions takes no arguments", "subscriptions")
         subs = self._channel_subscriptions(ctx)
         if not subs:
-            return CommandReply("This channel has no subscriptions. Try `/news subscribe`.")
+            return CommandReply(f"This channel has no subscriptions. Try `{self.prefix} subscribe`.")
         lines = tuple(ReplyLine(f"{s.topic}: {s.mode}" + (f" (paused: {s.paused_reason})" if s.paused else ""))
                       for s in subs)
         return CommandReply("This channel's subscriptions:", lines)
@@ -194,10 +196,10 @@ class CommandCore:
                       f"{h.outlets} outlet{'s' if h.outlets != 1 else ''}" + (" · archive" if h.seeded else ""))
             for h in hits
         )
-        return CommandReply(f"Events matching {text[:80]!r}, best first (details: /news event <id>):", lines)
+        return CommandReply(f"Events matching {text[:80]!r}, best first (details: {self.prefix} event <id>):", lines)
 
     async def _event(self, command: Command, ctx: CommandContext) -> CommandReply:
-        if len(command.args) != 1 or not re.fullmatch(r"#?\d{1,12}", command.args[0]):
+        if len(command.args) != 1 or not re.fullmatch(r"#?[0-9]{1,12}", command.args[0]):
             raise UsageError("give one event id, e.g. `event 12`", "event")
         event_id = int(command.args[0].lstrip("#"))
         event = self.store.event(event_id)
@@ -214,7 +216,7 @@ class CommandCore:
                             f"({len(entries)} report(s), {len(event['outlets'])} outlet(s))", tuple(lines))
 
     async def _recent(self, command: Command, ctx: CommandContext) -> CommandReply:
-        if len(command.args) > 1 or (command.args and not command.args[0].isdigit()):
+        if len(command.args) > 1 or (command.args and not re.fullmatch(r"[0-9]+", command.args[0])):
             raise UsageError("recent takes one number", "recent")
         count = int(command.args[0]) if command.args else 5
         if not 1 <= count <= MAX_RECENT:
@@ -230,7 +232,7 @@ class CommandCore:
     # -- feeds ------------------------------------------------------------------------
     async def _feeds(self, command: Command, ctx: CommandContext) -> CommandReply:
         if command.args:
-            raise UsageError("feeds takes no arguments (to manage feeds: /news feed add|remove)", "feeds")
+            raise UsageError(f"feeds takes no arguments (to manage feeds: {self.prefix} feed add|remove)", "feeds")
         states = {row["name"]: row for row in self.store.query("SELECT * FROM feeds")}
         names = [f.name for f in self.config.feeds] + sorted(
             n for n, row in states.items() if row["origin"] == "chat" and n not in {f.name for f in self.config.feeds})
@@ -288,7 +290,7 @@ class CommandCore:
     def _feed_remove(self, name: str) -> CommandReply:
         row = self.store.query("SELECT origin FROM feeds WHERE name = ?", (name,))
         if not row and name not in {f.name for f in self.config.feeds}:
-            raise UsageError(f"there is no feed named {name[:80]!r} (see /news feeds)", "feed")
+            raise UsageError(f"there is no feed named {name[:80]!r} (see {self.prefix} feeds)", "feed")
         if not row or row[0]["origin"] != "chat":
             return CommandReply(f"{name!r} comes from the configuration file; remove it there.", ok=False)
         with self.store.atomic():
@@ -298,5 +300,5 @@ class CommandCore:
         return CommandReply(f"Removed feed {name!r}; its stored stories stay searchable.", ephemeral=False)
 
     async def _help(self, command: Command, ctx: CommandContext) -> CommandReply:
-        return CommandReply("/news commands (add `share` to show an answer to the channel):",
-                            tuple(ReplyLine(f"/news {u}") for u in USAGE.values()))
+        return CommandReply(f"{self.prefix} commands (add `share` to show an answer to the channel):",
+                            tuple(ReplyLine(f"{self.prefix} {u}") for u in USAGE.values()))

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from botsvc.store import Store, iso, parse_iso
 
 PLATFORMS = ("console", "slack", "slack-webhook", "discord", "discord-webhook")
-_DAILY = re.compile(r"^daily\s+(\d{1,2}):(\d{2})(?:\s+(\S+))?$", re.IGNORECASE)
+_DAILY = re.compile(r"^daily\s+([0-9]{1,2}):([0-9]{2})(?:\s+(\S+))?$", re.IGNORECASE)
 
 
 class SubscriptionError(ValueError):

@@ -40,3 +40,13 @@ def test_a_busy_port_is_a_clear_error():
         port = taken.getsockname()[1]
         with pytest.raises(WebSettingsError, match="cannot listen"):
             asyncio.run(start_web([], host="127.0.0.1", port=port))
+
+
+def test_a_port_of_non_ascii_digits_is_a_settings_error_not_a_crash():
+    import pytest
+
+    from botsvc.web import WebSettingsError, http_port
+
+    for value in ("²", "３０００"):
+        with pytest.raises(WebSettingsError):
+            http_port({"BOTSVC_HTTP_PORT": value})

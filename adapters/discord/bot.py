@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def _channel_id(channel: ChannelAddress) -> int:
-    if not channel.channel.isdigit():
+    if not (channel.channel.isascii() and channel.channel.isdigit()):
         raise ValueError(f"a Discord channel id is a number, not {channel.channel!r}")
     return int(channel.channel)
 
