@@ -349,7 +349,7 @@ def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -
     """
     path = str(path)
     if not create and path != ":memory:" and not Path(path).expanduser().is_file():
-        raise StoreError(f"database {path} does not exist (only run, poll and seed create one)")
+        raise StoreError(f"database {path} does not exist (only run, poll and seed create one; check --db)")
     try:
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)

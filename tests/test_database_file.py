@@ -76,7 +76,7 @@ def test_read_commands_given_a_missing_database_say_so_and_create_nothing(tmp_pa
         result = CliRunner().invoke(cli, [*command, "--db", str(missing), "--config", config])
         assert result.exit_code == 1, (command, result.output)
         assert result.stderr.strip() == f"botsvc: error: database {missing} does not exist " \
-                                        "(only run, poll and seed create one)", command
+                                        "(only run, poll and seed create one; check --db)", command
         assert not missing.exists() and not Path(f"{missing}-wal").exists()
     seeded = CliRunner().invoke(cli, ["seed", "--db", str(missing), "--config", config])
     assert seeded.exit_code == 0 and missing.exists()
