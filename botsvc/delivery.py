@@ -94,7 +94,7 @@ def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool
                 continue
             topic = config.topic(subscription.topic) if subscription.topic in {t.name for t in config.topics} else None
             digest = build_digest(store, new, updates=grown, now=now,
-                                  title=topic.title if topic else subscription.topic)
+                                  title=topic.title if topic else subscription.topic, zone=subscription.mode.zone)
             if not digest.events:
                 continue
             address = ChannelAddress(subscription.platform, subscription.channel, subscription.workspace or None)
