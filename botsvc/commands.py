@@ -20,6 +20,7 @@ from botsvc.config import Config
 from botsvc.feedcheck import FeedCheckError, check_feed
 from botsvc.fetch import FetchPolicy
 from botsvc.models import CommandContext, CommandReply, ReplyLine
+from botsvc.normalise import outlet_name
 from botsvc.search import recent_events, search_events, timeline
 from botsvc.store import Store, utcnow
 from botsvc.subscriptions import SubscriptionError, all_subscriptions, parse_mode, subscribe, unsubscribe
@@ -255,7 +256,7 @@ class CommandCore:
     async def _feed(self, command: Command, ctx: CommandContext) -> CommandReply:
         action = command.args[0].lower() if command.args else ""
         if action == "add" and len(command.args) >= 2:
-            return await self._feed_add(command.args[1], " ".join(command.args[2:]) or None, ctx)
+            return await self._feed_add(command.args[1], outlet_name(" ".join(command.args[2:])) or None, ctx)
         if action == "remove" and len(command.args) >= 2:
             return self._feed_remove(" ".join(command.args[1:]))
         raise UsageError("expected `feed add <url> [name]` or `feed remove <name>`", "feed")
@@ -263,20 +264,24 @@ class CommandCore:
     def _feed_names(self) -> set[str]:
         return {f.name for f in self.config.feeds} | {r["name"] for r in self.store.query("SELECT name FROM feeds")}
 
+    def _name_taken(self, name: str) -> bool:
+        """Whether ``name`` is, or looks exactly like, a feed's name."""
+        return any(name in (known, outlet_name(known)) for known in self._feed_names())
+
     async def _feed_add(self, url: str, name: str | None, ctx: CommandContext) -> CommandReply:
         url = url.strip("<>")  # Slack wraps links in <...>
         url = url.split("|", 1)[0]
         known = self.store.query("SELECT name FROM feeds WHERE url = ?", (url,))
         if known or url in {f.url for f in self.config.feeds}:
             return CommandReply("That feed is already polled.", ok=False)
-        if name is not None and (len(name) > 80 or name in self._feed_names()):
+        if name is not None and (len(name) > 80 or self._name_taken(name)):
             raise UsageError(f"feed name {name[:80]!r} is taken or too long", "feed")
         try:
             checked = await check_feed(url, self.policy)
         except FeedCheckError as exc:
             return CommandReply(f"Not added: {exc}.", ok=False)
-        name = name or checked.title[:80]
-        if name in self._feed_names():
+        name = name or outlet_name(checked.title)[:80] or url[:80]
+        if self._name_taken(name):
             name = f"{name} ({url[:60]})"[:120]
         with self.store.atomic():
             self.store.ensure_feed(name, url)
@@ -289,6 +294,9 @@ class CommandCore:
 
     def _feed_remove(self, name: str) -> CommandReply:
         row = self.store.query("SELECT origin FROM feeds WHERE name = ?", (name,))
+        if not row and outlet_name(name) != name:
+            name = outlet_name(name)
+            row = self.store.query("SELECT origin FROM feeds WHERE name = ?", (name,))
         if not row and name not in {f.name for f in self.config.feeds}:
             raise UsageError(f"there is no feed named {name[:80]!r} (see {self.prefix} feeds)", "feed")
         if not row or row[0]["origin"] != "chat":
