@@ -11,8 +11,24 @@ from __future__ import annotations
 
 import os
 import struct
+from datetime import datetime, timezone
+from pathlib import Path
 
 HEADER = b"SQLite format 3\x00"
+
+
+def lost_marker(path: str) -> Path:
+    """``<database>.lost``: left when the file was lost under a running bot, so a restart
+    (Docker restarts it) does not quietly begin an empty database and alert everything again."""
+    return Path(path + ".lost")
+
+
+def mark_lost(path: str, problem: str) -> None:
+    """Leave :func:`lost_marker` with what happened (best effort: the directory may be gone too)."""
+    try:
+        lost_marker(path).write_text(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} {problem}\n")
+    except OSError:
+        pass
 
 
 def identify(path: str) -> tuple[int, int] | None:

@@ -24,6 +24,7 @@ from adapters.base import Adapter, DeliveryError
 from botsvc.app import App, feed_target
 from botsvc.backoff import LONGEST_DELAY, retry_delay
 from botsvc.clocks import not_after
+from botsvc.fileid import mark_lost
 from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
 from botsvc.store import StoreError, database_problem, is_busy, parse_iso
@@ -68,6 +69,7 @@ class Poller:
             self.fatal = StoreError(f"{problem}; stopped so nothing is alerted twice. Restore the database "
                                     "(or remove it to start afresh), then start again")
             log.error("%s; stopping", problem)
+            mark_lost(self.app.store.path, problem)
             if self.on_fatal:
                 self.on_fatal()
         return True

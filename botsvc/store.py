@@ -348,8 +348,15 @@ def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -
     pass False, so a mistyped ``--db`` is an error rather than an empty database.
     """
     path = str(path)
-    if not create and path != ":memory:" and not Path(path).expanduser().is_file():
-        raise StoreError(f"database {path} does not exist (only run, poll and seed create one; check --db)")
+    if path != ":memory:" and not Path(path).expanduser().is_file():
+        if not create:
+            raise StoreError(f"database {path} does not exist (only run, poll and seed create one; check --db)")
+        if fileid.lost_marker(path).exists():
+            raise StoreError(f"database {path} was lost while the bot ran ({fileid.lost_marker(path)} says how); "
+                             f"restore it from a backup, or delete {fileid.lost_marker(path).name} to start an "
+                             "empty database (every story is then alerted again)")
+    elif create and path != ":memory:":
+        fileid.lost_marker(path).unlink(missing_ok=True)  # the database was restored
     try:
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)

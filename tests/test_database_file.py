@@ -37,6 +37,14 @@ def test_run_reports_a_deleted_database_unhealthy_and_stops_with_one_line(tmp_pa
     assert "was deleted while open; stopped so nothing is alerted twice" in line
     assert not (tmp_path / "run.db").exists()  # no fresh, empty database made behind the operator's back
 
+    # Restarted (as Docker would): it refuses to begin an empty database and alert everything again.
+    again = CliRunner().invoke(cli, ["run", "--db", str(tmp_path / "run.db"), "--config", str(EXAMPLES)])
+    assert again.exit_code == 1 and "was lost while the bot ran" in again.stderr
+    assert not (tmp_path / "run.db").exists()
+    (tmp_path / "run.db.lost").unlink()  # the operator chooses to start afresh
+    fresh = CliRunner().invoke(cli, ["seed", "--db", str(tmp_path / "run.db"), "--config", str(EXAMPLES)])
+    assert fresh.exit_code == 0
+
 
 @pytest.mark.parametrize("damage, reason", [
     ("replace", "was replaced by another file"),
