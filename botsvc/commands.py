@@ -19,7 +19,7 @@ from datetime import date, datetime
 from botsvc.config import Config
 from botsvc.feedcheck import FeedCheckError, check_feed
 from botsvc.fetch import FetchPolicy
-from botsvc.models import CommandContext, CommandReply, ReplyLine
+from botsvc.models import CommandContext, CommandReply, ReplyLine, local_time
 from botsvc.normalise import outlet_name
 from botsvc.search import recent_events, search_events, timeline
 from botsvc.store import Store, utcnow
@@ -81,8 +81,6 @@ def _day(value: str, key: str) -> date:
         raise UsageError(f"{key}: expected a date as YYYY-MM-DD, got {value[:20]!r}", "search") from None
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%d %b %Y %H:%M UTC") if moment else "date unknown"
 
 
 def _day_of(moment: datetime | None) -> str:
@@ -207,10 +205,12 @@ class CommandCore:
         if event is None:
             raise UsageError(f"there is no event {event_id}", "event")
         entries = timeline(self.store, event_id)
+        zones = [s.mode.zone for s in self._channel_subscriptions(ctx)]
+        zone = zones[0] if len(set(zones)) == 1 else "UTC"  # the channel's digest zone, when it has one
         lines = []
         for n, entry in enumerate(entries):
             label = "first report" if n == 0 else "then"
-            lines.append(ReplyLine(f"{label}: {entry.source} · {_when(entry.published or entry.first_seen)} · "
+            lines.append(ReplyLine(f"{label}: {entry.source} · {local_time(entry.published or entry.first_seen, zone)} · "
                                    f"{entry.title}", entry.link or None))
         kind = "archived event" if event["seeded"] else "event"
         return CommandReply(f"{kind.capitalize()} #{event_id}: {event['title']} "

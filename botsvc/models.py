@@ -90,15 +90,12 @@ class Digest:
     events: tuple[DigestEvent, ...]
     generated_at: datetime
     zone: str = "UTC"
-    """The subscriber's IANA time zone (its daily mode's), in which times are shown."""
-
-    def local_time(self, moment: datetime | None) -> str:
-        """``moment`` as the subscriber reads it: "22 Aug 2019 19:00 KST"."""
-        return local_time(moment, self.zone)
+    """The subscriber's IANA time zone (its daily mode's), in which adapters show times (:func:`local_time`)."""
 
 
 def local_time(moment: datetime | None, zone: str = "UTC") -> str:
-    """A stored (UTC) moment in ``zone``, with the zone's abbreviation; a naive one is UTC."""
+    """A stored (UTC) moment in ``zone`` with the zone's abbreviation ("22 Aug 2019 19:00 KST");
+    a naive one is UTC."""
     if moment is None:
         return "date unknown"
     if moment.tzinfo is None:
