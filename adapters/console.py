@@ -1,40 +1,61 @@
-"""Console adapter: digests as plain text on a terminal. Needs no account."""
+"""Console adapter: digests as plain text on a terminal. Needs no account.
+
+Feed text is clipped like on the chat platforms (a title, an outlet name and the list of
+other outlets each have a budget) and flattened to one line, so one hostile feed cannot
+flood the terminal or the log it is piped to.
+"""
 
 from __future__ import annotations
 
 import itertools
 import sys
-from datetime import datetime
 from typing import TextIO
 
 from adapters.base import Adapter, ChannelAddress, Limits, Reply
-from botsvc.models import Digest, DigestEvent
+from botsvc.models import Digest, DigestEvent, local_time
 
 _counter = itertools.count(1)
 
+TITLE_BUDGET = 300
+SOURCE_BUDGET = 100
+NAMES_BUDGET = 270
+LINK_BUDGET = 2000  # a longer address is not shown: cut, it would be broken
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%d %b %Y %H:%M UTC") if moment else "date unknown"
+
+def clip(text: str, limit: int) -> str:
+    """``text`` on one line, at most ``limit`` characters (cut with "…")."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def render_event(entry: DigestEvent) -> str:
+def render_event(entry: DigestEvent, zone: str = "UTC") -> str:
     lead = entry.headline
     marker = "UPDATE " if entry.update else ""
-    lines = [f"{marker}[event {entry.event_id}] {lead.title}", f"    {lead.source} · {_when(lead.published)}"]
+    lines = [f"{marker}[event {entry.event_id}] {clip(lead.title, TITLE_BUDGET) or '(untitled)'}",
+             f"    {clip(lead.source, SOURCE_BUDGET)} · {local_time(lead.published, zone)}"]
     if lead.link:
-        lines.append(f"    {lead.link}")
+        lines.append(f"    {lead.link}" if len(lead.link) <= LINK_BUDGET else "    (link too long to show)")
     if entry.others:
-        names = ", ".join(story.source for story in entry.others)
+        names = clip(", ".join(story.source for story in entry.others), NAMES_BUDGET)
         lines.append(f"    +{len(entry.others)} more source{'s' if len(entry.others) > 1 else ''}: {names}")
     return "\n".join(lines)
 
 
+def headline(digest: Digest) -> str:
+    """"3 new events, 1 update": a digest of updates only does not claim new events."""
+    updates = sum(entry.update for entry in digest.events)
+    new = len(digest.events) - updates
+    parts = [f"{new} new event{'s' if new != 1 else ''}"] if new or not updates else []
+    if updates:
+        parts.append(f"{updates} update{'s' if updates != 1 else ''}")
+    return f"== {clip(digest.title, TITLE_BUDGET)}: {', '.join(parts)} =="
+
+
 def render_text(digest: Digest) -> str:
-    count = len(digest.events)
-    header = f"== {digest.title}: {count} new event{'s' if count != 1 else ''} =="
+    header = headline(digest)
     if not digest.events:
         return f"{header}\n(nothing new)"
-    return "\n\n".join([header, *(render_event(e) for e in digest.events)])
+    return "\n\n".join([header, *(render_event(e, digest.zone) for e in digest.events)])
 
 
 class ConsoleAdapter(Adapter):

@@ -12,14 +12,14 @@ from adapters.base import Adapter
 from botsvc.commands import CommandCore
 from botsvc.config import Config, FeedConfig, load_config
 from botsvc.cycle import FeedTarget
-from botsvc.delivery import queue_digests
+from botsvc.delivery import queue_digests, repair_future_times
 from botsvc.events import EventBook
 from botsvc.fetch import FetchPolicy
 from botsvc.pipeline import Processor
 from botsvc.relevance import Relevance
 from botsvc.seed import seed_archive
 from botsvc.outbox import Courier, FlushReport, RetryPolicy
-from botsvc.store import Store, open_store, utcnow
+from botsvc.store import Store, open_store
 from botsvc.subscriptions import all_subscriptions, parse_mode, subscribe
 
 
@@ -76,7 +76,8 @@ class App:
         A configured subscription already stored keeps its state (a paused one stays
         paused until someone subscribes it again); only its mode follows the file.
         """
-        now = now or utcnow()
+        now = now or self.processor.clock()
+        repair_future_times(self.store, now)
         existing = {(s.platform, s.workspace, s.channel, s.topic): s for s in all_subscriptions(self.store)}
         for entry in self.config.subscriptions:
             known = existing.get((entry.platform, entry.workspace, entry.channel, entry.topic))

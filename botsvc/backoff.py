@@ -12,6 +12,8 @@ import random
 MAX_DELAY = 6 * 3600.0
 """Longest rest between attempts (seconds): a feed that is down for days is still tried."""
 JITTER = 0.2
+LONGEST_DELAY = MAX_DELAY * (1 + JITTER)
+"""No stored next attempt lies further ahead than this; one that does was written by a wrong clock."""
 
 
 def retry_delay(failures: int, interval: float, *, cap: float = MAX_DELAY, rng: random.Random | None = None) -> float:

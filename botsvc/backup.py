@@ -18,6 +18,8 @@ def backup(source: str | Path, target: str | Path, *, overwrite: bool = False) -
     source, target = Path(source), Path(target)
     if not source.exists():
         raise StoreError(f"{source}: no database here")
+    if not target.parent.is_dir():
+        raise StoreError(f"{target}: the destination directory {target.parent} does not exist")
     if target.exists() and not overwrite:
         raise StoreError(f"{target} exists; remove it or pass --force")
     if target.resolve() == source.resolve():

@@ -224,7 +224,7 @@ def explain(ref: str, db_path: str, config_path: str, verbose: int) -> None:
     """Say why the item with this link or GUID was alerted, suppressed or judged irrelevant."""
     from botsvc import explain as explaining
 
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         found = explaining.explain(store, ref)
         for n, explanation in enumerate(found):
@@ -243,7 +243,7 @@ def rebuild_events(db_path: str, config_path: str, verbose: int, force: bool) ->
     from botsvc.rebuild import rebuild_events as rebuild
 
     config = load_config(config_path)
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         report = rebuild(store, config.dedup, force=force)
     finally:
@@ -253,7 +253,7 @@ def rebuild_events(db_path: str, config_path: str, verbose: int, force: bool) ->
 
 def _open_for_subscriptions(db_path: str, config_path: str):
     config = load_config(config_path)
-    return config, open_store(db_path)
+    return config, open_store(db_path, create=False)
 
 
 @cli.command("subscribe")
@@ -294,7 +294,7 @@ def subscribe_cmd(platform: str, channel: str, workspace: str, topic: str | None
 def unsubscribe_cmd(platform: str, channel: str, workspace: str, topic: str | None,
                     db_path: str, config_path: str, verbose: int) -> None:
     """Remove a channel's subscriptions."""
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         removed = unsubscribe(store, platform=platform, channel=channel, topic=topic, workspace=workspace)
     finally:
@@ -308,7 +308,7 @@ def unsubscribe_cmd(platform: str, channel: str, workspace: str, topic: str | No
 @common
 def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
     """List subscriptions."""
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         subs = all_subscriptions(store)
     finally:
@@ -324,7 +324,7 @@ def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
 @common
 def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
     """Outbox, refused credentials, paused subscriptions and failing feeds."""
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         counts = outbox_admin.counts(store)
         waiting = outbox_admin.unsent(store)
@@ -366,7 +366,7 @@ def outbox_group() -> None:
 @common
 def outbox_list_cmd(show_all: bool, db_path: str, config_path: str, verbose: int) -> None:
     """Pending, held and failed messages, oldest first, with why they were not delivered."""
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         rows = outbox_admin.unsent(store, (*outbox_admin.UNSENT, "dropped") if show_all else outbox_admin.UNSENT)
     finally:
@@ -382,7 +382,7 @@ def outbox_list_cmd(show_all: bool, db_path: str, config_path: str, verbose: int
 @common
 def outbox_retry_cmd(outbox_id: int, db_path: str, config_path: str, verbose: int) -> None:
     """Send message ID again at the next delivery (from its first part not yet sent)."""
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         try:
             row = outbox_admin.retry(store, outbox_id, utcnow())
@@ -402,7 +402,7 @@ def outbox_retry_cmd(outbox_id: int, db_path: str, config_path: str, verbose: in
 @common
 def outbox_drop_cmd(outbox_id: int, db_path: str, config_path: str, verbose: int) -> None:
     """Never send message ID (it stays listed with `botsvc outbox list --all`)."""
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
         try:
             row = outbox_admin.drop(store, outbox_id)
@@ -416,15 +416,17 @@ def outbox_drop_cmd(outbox_id: int, db_path: str, config_path: str, verbose: int
 def _command(line: str, db_path: str, config_path: str) -> None:
     """Run a /news command from the terminal (as an operator: managing is allowed)."""
     config = load_config(config_path)
-    store = open_store(db_path)
+    store = open_store(db_path, create=False)
     try:
-        core = CommandCore(store, config)
+        core = CommandCore(store, config, prefix="botsvc")
         reply = asyncio.run(core.run(line, CommandContext(platform="cli", channel="terminal", can_manage=True)))
     finally:
         store.close()
-    click.echo(reply.as_text())
-    if not reply.ok:
-        sys.exit(2 if "usage:" in reply.title else 1)
+    if reply.ok:
+        click.echo(reply.as_text())
+        return
+    # A refusal is one line on stderr: "there is no event 999 — usage: botsvc event <id>: ..."
+    _fail(" ".join([reply.title, *(line.text for line in reply.lines)]), 2 if "usage:" in reply.title else 1)
 
 
 @cli.command("search")
@@ -461,10 +463,8 @@ def feeds_cmd(db_path: str, config_path: str, verbose: int) -> None:
 @cli.command("backup")
 @click.argument("target", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Replace TARGET if it exists.")
-@click.option("--db", "db_path", envvar="BOTSVC_DB", default=DEFAULT_DB, show_default=True,
-              help="Database to back up (env BOTSVC_DB).")
-@guarded
-def backup_cmd(target: str, force: bool, db_path: str) -> None:
+@common
+def backup_cmd(target: str, force: bool, db_path: str, config_path: str, verbose: int) -> None:
     """Copy the database to TARGET while the bot keeps running (restore: stop, copy back)."""
     from botsvc.backup import backup
 

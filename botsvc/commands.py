@@ -19,7 +19,8 @@ from datetime import date, datetime
 from botsvc.config import Config
 from botsvc.feedcheck import FeedCheckError, check_feed
 from botsvc.fetch import FetchPolicy
-from botsvc.models import CommandContext, CommandReply, ReplyLine
+from botsvc.models import CommandContext, CommandReply, ReplyLine, local_time
+from botsvc.normalise import outlet_name
 from botsvc.search import recent_events, search_events, timeline
 from botsvc.store import Store, utcnow
 from botsvc.subscriptions import SubscriptionError, all_subscriptions, parse_mode, subscribe, unsubscribe
@@ -80,8 +81,6 @@ def _day(value: str, key: str) -> date:
         raise UsageError(f"{key}: expected a date as YYYY-MM-DD, got {value[:20]!r}", "search") from None
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%d %b %Y %H:%M UTC") if moment else "date unknown"
 
 
 def _day_of(moment: datetime | None) -> str:
@@ -93,8 +92,10 @@ class CommandCore:
 
     def __init__(self, store: Store, config: Config, *, policy: FetchPolicy | None = None,
                  clock: Callable[[], datetime] = utcnow,
-                 on_feeds_changed: Callable[[], object] | None = None) -> None:
+                 on_feeds_changed: Callable[[], object] | None = None, prefix: str = "/news") -> None:
         self.store = store
+        self.prefix = prefix
+        """How the user types commands, for usage lines: ``/news`` in chat, ``botsvc`` on the command line."""
         self.config = config
         self.policy = policy or config.fetch
         self.clock = clock
@@ -115,7 +116,7 @@ class CommandCore:
             return reply if not command.share else CommandReply(reply.title, reply.lines, False, reply.ok)
         except UsageError as exc:
             lines = [USAGE[exc.command]] if exc.command else list(USAGE.values())
-            return CommandReply(f"{exc} — usage:", tuple(ReplyLine(f"/news {u}") for u in lines), ok=False)
+            return CommandReply(f"{exc} — usage:", tuple(ReplyLine(f"{self.prefix} {u}") for u in lines), ok=False)
         except Exception:
             log.exception("command %r failed", text[:MAX_INPUT])
             return CommandReply("Sorry, that failed on our side; it has been logged. Please try again later.",
@@ -167,7 +168,7 @@ class CommandCore:
             raise UsageError("subscriptions takes no arguments", "subscriptions")
         subs = self._channel_subscriptions(ctx)
         if not subs:
-            return CommandReply("This channel has no subscriptions. Try `/news subscribe`.")
+            return CommandReply(f"This channel has no subscriptions. Try `{self.prefix} subscribe`.")
         lines = tuple(ReplyLine(f"{s.topic}: {s.mode}" + (f" (paused: {s.paused_reason})" if s.paused else ""))
                       for s in subs)
         return CommandReply("This channel's subscriptions:", lines)
@@ -197,27 +198,29 @@ class CommandCore:
                       f"{h.outlets} outlet{'s' if h.outlets != 1 else ''}" + (" · archive" if h.seeded else ""))
             for h in hits
         )
-        return CommandReply(f"Events matching {text[:80]!r}, best first (details: /news event <id>):", lines)
+        return CommandReply(f"Events matching {text[:80]!r}, best first (details: {self.prefix} event <id>):", lines)
 
     async def _event(self, command: Command, ctx: CommandContext) -> CommandReply:
-        if len(command.args) != 1 or not re.fullmatch(r"#?\d{1,12}", command.args[0]):
+        if len(command.args) != 1 or not re.fullmatch(r"#?[0-9]{1,12}", command.args[0]):
             raise UsageError("give one event id, e.g. `event 12`", "event")
         event_id = int(command.args[0].lstrip("#"))
         event = self.store.event(event_id)
         if event is None:
             raise UsageError(f"there is no event {event_id}", "event")
         entries = timeline(self.store, event_id)
+        zones = [s.mode.zone for s in self._channel_subscriptions(ctx)]
+        zone = zones[0] if len(set(zones)) == 1 else "UTC"  # the channel's digest zone, when it has one
         lines = []
         for n, entry in enumerate(entries):
             label = "first report" if n == 0 else "then"
-            lines.append(ReplyLine(f"{label}: {entry.source} · {_when(entry.published or entry.first_seen)} · "
+            lines.append(ReplyLine(f"{label}: {entry.source} · {local_time(entry.published or entry.first_seen, zone)} · "
                                    f"{entry.title}", entry.link or None))
         kind = "archived event" if event["seeded"] else "event"
         return CommandReply(f"{kind.capitalize()} #{event_id}: {event['title']} "
                             f"({len(entries)} report(s), {len(event['outlets'])} outlet(s))", tuple(lines))
 
     async def _recent(self, command: Command, ctx: CommandContext) -> CommandReply:
-        if len(command.args) > 1 or (command.args and not command.args[0].isdigit()):
+        if len(command.args) > 1 or (command.args and not re.fullmatch(r"[0-9]+", command.args[0])):
             raise UsageError("recent takes one number", "recent")
         count = int(command.args[0]) if command.args else 5
         if not 1 <= count <= MAX_RECENT:
@@ -233,7 +236,7 @@ class CommandCore:
     # -- feeds ------------------------------------------------------------------------
     async def _feeds(self, command: Command, ctx: CommandContext) -> CommandReply:
         if command.args:
-            raise UsageError("feeds takes no arguments (to manage feeds: /news feed add|remove)", "feeds")
+            raise UsageError(f"feeds takes no arguments (to manage feeds: {self.prefix} feed add|remove)", "feeds")
         states = {row["name"]: row for row in self.store.query("SELECT * FROM feeds")}
         names = [f.name for f in self.config.feeds] + sorted(
             n for n, row in states.items() if row["origin"] == "chat" and n not in {f.name for f in self.config.feeds})
@@ -256,7 +259,7 @@ class CommandCore:
     async def _feed(self, command: Command, ctx: CommandContext) -> CommandReply:
         action = command.args[0].lower() if command.args else ""
         if action == "add" and len(command.args) >= 2:
-            return await self._feed_add(command.args[1], " ".join(command.args[2:]) or None, ctx)
+            return await self._feed_add(command.args[1], outlet_name(" ".join(command.args[2:])) or None, ctx)
         if action == "remove" and len(command.args) >= 2:
             return self._feed_remove(" ".join(command.args[1:]))
         raise UsageError("expected `feed add <url> [name]` or `feed remove <name>`", "feed")
@@ -264,20 +267,24 @@ class CommandCore:
     def _feed_names(self) -> set[str]:
         return {f.name for f in self.config.feeds} | {r["name"] for r in self.store.query("SELECT name FROM feeds")}
 
+    def _name_taken(self, name: str) -> bool:
+        """Whether ``name`` is, or looks exactly like, a feed's name."""
+        return any(name in (known, outlet_name(known)) for known in self._feed_names())
+
     async def _feed_add(self, url: str, name: str | None, ctx: CommandContext) -> CommandReply:
         url = url.strip("<>")  # Slack wraps links in <...>
         url = url.split("|", 1)[0]
         known = self.store.query("SELECT name FROM feeds WHERE url = ?", (url,))
         if known or url in {f.url for f in self.config.feeds}:
             return CommandReply("That feed is already polled.", ok=False)
-        if name is not None and (len(name) > 80 or name in self._feed_names()):
+        if name is not None and (len(name) > 80 or self._name_taken(name)):
             raise UsageError(f"feed name {name[:80]!r} is taken or too long", "feed")
         try:
             checked = await check_feed(url, self.policy)
         except FeedCheckError as exc:
             return CommandReply(f"Not added: {exc}.", ok=False)
-        name = name or checked.title[:80]
-        if name in self._feed_names():
+        name = name or outlet_name(checked.title)[:80] or url[:80]
+        if self._name_taken(name):
             name = f"{name} ({url[:60]})"[:120]
         with self.store.atomic():
             self.store.ensure_feed(name, url)
@@ -290,8 +297,11 @@ class CommandCore:
 
     def _feed_remove(self, name: str) -> CommandReply:
         row = self.store.query("SELECT origin FROM feeds WHERE name = ?", (name,))
+        if not row and outlet_name(name) != name:
+            name = outlet_name(name)
+            row = self.store.query("SELECT origin FROM feeds WHERE name = ?", (name,))
         if not row and name not in {f.name for f in self.config.feeds}:
-            raise UsageError(f"there is no feed named {name[:80]!r} (see /news feeds)", "feed")
+            raise UsageError(f"there is no feed named {name[:80]!r} (see {self.prefix} feeds)", "feed")
         if not row or row[0]["origin"] != "chat":
             return CommandReply(f"{name!r} comes from the configuration file; remove it there.", ok=False)
         with self.store.atomic():
@@ -301,5 +311,5 @@ class CommandCore:
         return CommandReply(f"Removed feed {name!r}; its stored stories stay searchable.", ephemeral=False)
 
     async def _help(self, command: Command, ctx: CommandContext) -> CommandReply:
-        return CommandReply("/news commands (add `share` to show an answer to the channel):",
-                            tuple(ReplyLine(f"/news {u}") for u in USAGE.values()))
+        return CommandReply(f"{self.prefix} commands (add `share` to show an answer to the channel):",
+                            tuple(ReplyLine(f"{self.prefix} {u}") for u in USAGE.values()))

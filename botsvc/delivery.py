@@ -8,7 +8,10 @@ cycle; hourly and daily ones when their scheduled moment has passed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
+
+from botsvc.clocks import not_after
 
 from botsvc.config import Config
 from botsvc.digest import build_digest
@@ -37,12 +40,37 @@ def due_events(store: Store, subscription: Subscription) -> tuple[list[int], lis
 
 
 def is_due(subscription: Subscription, now: datetime, *, realtime: bool) -> bool:
+    """Realtime: after each poll. Scheduled: once per scheduled moment passed since the last
+    digest, or since subscribing (a new hourly subscription first fires on the next hour)."""
     if subscription.paused:
         return False
     moment = subscription.mode.last_due(now)
     if moment is None:
         return realtime
-    return subscription.last_digest_at is None or subscription.last_digest_at < moment
+    return (subscription.last_digest_at or subscription.created_at) < moment
+
+
+def with_sane_times(store: Store, subscription: Subscription, now: datetime) -> Subscription:
+    """``subscription`` with moments written by a clock that ran ahead set to ``now`` (and stored so).
+
+    A creation time in the future would hide every event until then, a last digest in the
+    future would skip every scheduled moment until then.
+    """
+    label = f"subscription {subscription.id}"
+    created = not_after(subscription.created_at, now, what=f"{label}: created")
+    last = not_after(subscription.last_digest_at, now, what=f"{label}: last digest")
+    if (created, last) == (subscription.created_at, subscription.last_digest_at):
+        return subscription
+    with store.atomic():
+        store.db.execute("UPDATE subscriptions SET created_at = ?, last_digest_at = ? WHERE id = ?",
+                         (iso(created), iso(last), subscription.id))
+    return replace(subscription, created_at=created, last_digest_at=last)
+
+
+def repair_future_times(store: Store, now: datetime) -> None:
+    """Set every subscription's moments written by a clock that ran ahead to ``now`` (at start-up)."""
+    for subscription in all_subscriptions(store):
+        with_sane_times(store, subscription, now)
 
 
 def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool = True) -> list[int]:
@@ -54,6 +82,7 @@ def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool
     """
     queued = []
     for subscription in all_subscriptions(store):
+        subscription = with_sane_times(store, subscription, now)
         if not is_due(subscription, now, realtime=realtime):
             continue
         with store.atomic():
@@ -65,7 +94,7 @@ def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool
                 continue
             topic = config.topic(subscription.topic) if subscription.topic in {t.name for t in config.topics} else None
             digest = build_digest(store, new, updates=grown, now=now,
-                                  title=topic.title if topic else subscription.topic)
+                                  title=topic.title if topic else subscription.topic, zone=subscription.mode.zone)
             if not digest.events:
                 continue
             address = ChannelAddress(subscription.platform, subscription.channel, subscription.workspace or None)

@@ -33,7 +33,7 @@ def digest_event(store: Store, event_id: int, *, update: bool = False) -> Digest
 
 def build_digest(
     store: Store, event_ids: Iterable[int], *, title: str, now: datetime | None = None,
-    updates: Iterable[int] = (),
+    updates: Iterable[int] = (), zone: str = "UTC",
 ) -> Digest:
     """A digest of the given events, newest lead story first; seeded (archive) events never appear.
 
@@ -50,7 +50,7 @@ def build_digest(
                 entries.append(entry)
     epoch = datetime.min.replace(tzinfo=utcnow().tzinfo)
     entries.sort(key=lambda e: (not e.update, e.headline.published or epoch), reverse=True)
-    return Digest(title=title, events=tuple(entries), generated_at=now or utcnow())
+    return Digest(title=title, events=tuple(entries), generated_at=now or utcnow(), zone=zone)
 
 
 def _story_json(story: DigestStory) -> dict:
@@ -67,6 +67,7 @@ def digest_to_json(digest: Digest) -> str:
     return json.dumps({
         "title": digest.title,
         "generated_at": iso(digest.generated_at),
+        "zone": digest.zone,
         "events": [{"event_id": e.event_id, "update": e.update, "headline": _story_json(e.headline),
                     "others": [_story_json(o) for o in e.others]} for e in digest.events],
     }, ensure_ascii=False)
@@ -79,4 +80,5 @@ def digest_from_json(text: str) -> Digest:
         events=tuple(DigestEvent(e["event_id"], _story_from(e["headline"]),
                                  tuple(_story_from(o) for o in e["others"]), e["update"])
                      for e in data["events"]),
+        zone=data.get("zone", "UTC"),  # messages queued before zones were kept
     )

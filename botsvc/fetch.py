@@ -263,7 +263,7 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
     inflater = _Inflater.for_encoding(encoding)
     if inflater is None:
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
+        if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
             raise too_large
     parts: list[bytes] = []
     size = 0

@@ -1,6 +1,7 @@
 """``/healthz`` and ``/metrics`` on the bot's HTTP port.
 
-Healthy means: the database answers, the scheduler is running, and a feed poll has
+Healthy means: the database answers and its file is still the one opened (not deleted,
+replaced or truncated: see ``botsvc.fileid``), the scheduler is running, and a feed poll has
 succeeded recently (within ``max_age``; a process younger than that is "starting").
 Docker's HEALTHCHECK (``botsvc healthcheck``) and load balancers read the status code:
 200 healthy, 503 not.
@@ -37,14 +38,19 @@ class Health:
     started: datetime
     clock: Callable[[], datetime] = utcnow
     last_success: datetime | None = None
+    on_file_problem: Callable[[str], None] | None = None
+    """Told when the database file was deleted, replaced or truncated (``run`` stops on it)."""
 
     def report(self) -> tuple[bool, dict]:
         now = self.clock()
         try:
             self.store.db.execute("SELECT 1").fetchone()
-            database = "ok"
+            gone = self.store.file_problem()
+            database = f"error: {gone}" if gone else "ok"
         except sqlite3.Error as exc:
-            database = f"error: {exc}"
+            gone, database = None, f"error: {exc}"
+        if gone and self.on_file_problem is not None:
+            self.on_file_problem(gone)
         scheduler = "running" if self.scheduler_running() else "stopped"
         uptime = (now - self.started).total_seconds()
         age = (now - self.last_success).total_seconds() if self.last_success else None

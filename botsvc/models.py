@@ -6,8 +6,9 @@ The core speaks only these types; adapters render them for their platform.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 Decision = Literal["new", "duplicate", "irrelevant"]
 
@@ -99,6 +100,22 @@ class Digest:
     title: str
     events: tuple[DigestEvent, ...]
     generated_at: datetime
+    zone: str = "UTC"
+    """The subscriber's IANA time zone (its daily mode's), in which adapters show times (:func:`local_time`)."""
+
+
+def local_time(moment: datetime | None, zone: str = "UTC") -> str:
+    """A stored (UTC) moment in ``zone`` with the zone's abbreviation ("22 Aug 2019 19:00 KST");
+    a naive one is UTC."""
+    if moment is None:
+        return "date unknown"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    local = moment.astimezone(ZoneInfo(zone))
+    name = local.strftime("%Z")
+    if name[:1] in "+-":  # zones without a letter abbreviation: "+04" reads better as "UTC+04"
+        name = "UTC" + name
+    return local.strftime("%d %b %Y %H:%M ") + name
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,12 @@ def clean_text(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+def outlet_name(text: str) -> str:
+    """An outlet name as shown and compared: NFKC, no control or format characters
+    (zero-width spaces, direction marks), spaces collapsed, so look-alike names collide."""
+    return clean_text(unicodedata.normalize("NFKC", text))
+
+
 def strip_html(markup: str | None) -> str:
     """Plain text of an HTML fragment, entities decoded, whitespace collapsed."""
     if not markup:

@@ -31,8 +31,9 @@ from datetime import datetime, timedelta
 from adapters.base import Adapter, DeliveryError
 from botsvc.digest import digest_from_json, digest_to_json
 from botsvc.models import ChannelAddress, Digest
+from botsvc.clocks import not_after
 from botsvc.redact import redact
-from botsvc.store import Store, iso, utcnow
+from botsvc.store import Store, iso, parse_iso, utcnow
 from botsvc.subscriptions import pause
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,10 @@ class RetryPolicy:
     """First backoff delay (doubles each retry, with jitter) when the platform gives no Retry-After."""
     max_delay: float = 30.0
     """Longest wait within a flush; a longer Retry-After defers the message to a later flush."""
+
+
+LONGEST_DEFERRAL = timedelta(days=1)
+"""A message deferred further than this (a platform's Retry-After included) was deferred by a wrong clock."""
 
 
 @dataclass
@@ -122,7 +127,9 @@ class Courier:
             if row["platform"] in refused or key in blocked:  # keep order; do not hammer a refusing platform
                 report.waiting += 1
                 continue
-            if row["next_attempt_at"] > iso(now):
+            next_attempt = not_after(parse_iso(row["next_attempt_at"]), now, ahead=LONGEST_DEFERRAL,
+                                     what=f"outbox {row['id']}: next attempt")
+            if next_attempt > now:
                 blocked.add(key)
                 report.waiting += 1
                 continue

@@ -22,16 +22,20 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.base import Adapter, DeliveryError
 from botsvc.app import App, feed_target
-from botsvc.backoff import retry_delay
+from botsvc.backoff import LONGEST_DELAY, retry_delay
+from botsvc.clocks import not_after
+from botsvc.fileid import mark_lost
 from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
-from botsvc.store import database_problem, is_busy, parse_iso
+from botsvc.store import StoreError, database_problem, is_busy, parse_iso
 from botsvc.health import Health, max_age_for
 from botsvc.metrics import Metrics
 from botsvc.web import start_web
 
 log = logging.getLogger(__name__)
 
+DATABASE_CHECK_INTERVAL = 15.0
+"""Seconds between checks that the database file is still there and whole (also done before each job)."""
 SHUTDOWN_GRACE = 6.0
 """Seconds SIGTERM waits for running polls before cancelling them (exit well within 10 s)."""
 
@@ -49,14 +53,41 @@ class Poller:
         self._idle.set()
         self._delivering = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
-        self.fatal: sqlite3.Error | None = None
+        self.fatal: Exception | None = None
         self.on_fatal: Callable[[], None] | None = None
+
+    def database_lost(self, problem: str | None = None) -> bool:
+        """Whether the database file is gone or damaged (checked now unless ``problem`` is given).
+
+        Polling on would write into a file nobody will read again and a restart would
+        alert everything anew, so the first time it is seen the bot stops.
+        """
+        problem = problem or self.app.store.file_problem()
+        if problem is None:
+            return False
+        if self.fatal is None:
+            self.fatal = StoreError(f"{problem}; stopped so nothing is alerted twice. Restore the database "
+                                    "(or remove it to start afresh), then start again")
+            log.error("%s; stopping", problem)
+            mark_lost(self.app.store.path, problem)
+            if self.on_fatal:
+                self.on_fatal()
+        return True
+
+    async def check_database(self) -> None:
+        """The periodic job: stop if the database file was deleted, replaced or truncated."""
+        self.database_lost()
 
     async def poll_feed(self, feed: FeedConfig) -> CycleReport | None:
         async with self._busy():
+            if self.database_lost():
+                return None
             now = self.app.processor.clock()
             state = self.app.store.feed_state(feed.name)
-            if state is not None and state.retry_at and parse_iso(state.retry_at) > now:
+            retry_at = None if state is None else not_after(
+                parse_iso(state.retry_at), now, ahead=timedelta(seconds=LONGEST_DELAY),
+                what=f"{feed.name}: next attempt")
+            if state is not None and retry_at is not None and retry_at > now:
                 log.debug("%s: resting after %d failure(s) until %s", feed.name,
                           state.consecutive_failures, state.retry_at)
                 return None
@@ -99,6 +130,8 @@ class Poller:
     async def deliver(self, *, realtime: bool) -> None:
         """Queue what is due and send what is pending; never raises (the outbox keeps it)."""
         async with self._busy(), self._delivering:
+            if self.database_lost():
+                return
             try:
                 report = await self.app.deliver(self.adapters, realtime=realtime)
             except asyncio.CancelledError:
@@ -146,10 +179,29 @@ class Poller:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Each stops ``run`` cleanly. SIGHUP does not reload feeds.toml: the dedup index, the
+adapters and the HTTP port were built from it at start-up and cannot all change in place,
+so a half-applied reload would be worse than a restart. (It is also what a closed
+terminal sends.)"""
+
+
+def _stopper(sig: signal.Signals, stop: asyncio.Event) -> Callable[[], None]:
+    def handler() -> None:
+        if sig == signal.SIGHUP and not stop.is_set():
+            log.info("SIGHUP: stopping cleanly (start again to apply feeds.toml changes)")
+        stop.set()
+    return handler
+
+
 def schedule(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[FeedConfig]) -> None:
     scheduler.add_job(
         poller.deliver, IntervalTrigger(seconds=60), kwargs={"realtime": False}, id="deliver",
         name="scheduled digests and retries", max_instances=1, coalesce=True,
+    )
+    scheduler.add_job(
+        poller.check_database, IntervalTrigger(seconds=DATABASE_CHECK_INTERVAL), id="check-database",
+        name="database file check", max_instances=1, coalesce=True,
     )
     sync_feed_jobs(scheduler, poller, feeds)
 
@@ -171,12 +223,12 @@ def sync_feed_jobs(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[Feed
 
 
 async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set), then finish the running polls and return."""
+    """Run until SIGINT/SIGTERM/SIGHUP (or ``stop`` is set), then finish the running polls and return."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _stopper(sig, stop))
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread / platform
             pass
     metrics = Metrics(app.store)
@@ -190,6 +242,7 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
         adapter.attach_commands(commands.run)
     health = Health(app.store, metrics, lambda: scheduler.running,
                     max_age_for([feed.interval for feed in feeds]), app.processor.clock())
+    health.on_file_problem = poller.database_lost
     poller.health = health
     routes = health.routes() + [route for adapter in adapters.values() for route in adapter.http_routes()]
     web_runner = await start_web(routes)
@@ -215,7 +268,7 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
                 log.warning("stopping an adapter: %s", exc or "timed out")
         if web_runner is not None:
             await web_runner.cleanup()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             try:
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):  # pragma: no cover

@@ -19,7 +19,7 @@ import sqlite_utils
 
 from botsvc.migrate import apply_migrations
 from botsvc.models import FeedItem
-from botsvc import searchtext
+from botsvc import fileid, searchtext
 
 
 class StoreError(RuntimeError):
@@ -73,6 +73,13 @@ class Store:
     def __init__(self, db: sqlite_utils.Database, path: str) -> None:
         self.db = db
         self.path = path
+        self.identity = fileid.identify(path)
+        """(st_dev, st_ino) of the file opened; None for an in-memory database."""
+
+    def file_problem(self) -> str | None:
+        """Why the database file is no longer the one this store opened (deleted, replaced,
+        truncated, overwritten), or None. Cheap: one stat and one 100-byte read."""
+        return fileid.problem(self.path, self.identity)
 
     # -- plumbing -------------------------------------------------------------
     @contextmanager
@@ -345,9 +352,22 @@ def database_problem(exc: sqlite3.Error) -> str:
     return str(exc)
 
 
-def open_store(path: str | Path, *, migrate: bool = True) -> Store:
-    """Open (creating if needed) the database at ``path``, in WAL mode, fully migrated."""
+def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -> Store:
+    """Open the database at ``path``, in WAL mode, fully migrated.
+
+    ``create``: make it if it does not exist. Commands that only read or change settings
+    pass False, so a mistyped ``--db`` is an error rather than an empty database.
+    """
     path = str(path)
+    if path != ":memory:" and not Path(path).expanduser().is_file():
+        if not create:
+            raise StoreError(f"database {path} does not exist (only run, poll and seed create one; check --db)")
+        if fileid.lost_marker(path).exists():
+            raise StoreError(f"database {path} was lost while the bot ran ({fileid.lost_marker(path)} says how); "
+                             f"restore it from a backup, or delete {fileid.lost_marker(path).name} to start an "
+                             "empty database (every story is then alerted again)")
+    elif create and path != ":memory:":
+        fileid.lost_marker(path).unlink(missing_ok=True)  # the database was restored
     try:
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)

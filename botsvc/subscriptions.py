@@ -18,7 +18,7 @@ from botsvc.store import Store, iso, parse_iso
 
 PLATFORMS = ("console", "slack", "slack-webhook", "discord", "discord-webhook")
 _DISCORD_ID = re.compile(r"[0-9]{1,20}")
-_DAILY = re.compile(r"^daily\s+(\d{1,2}):(\d{2})(?:\s+(\S+))?$", re.IGNORECASE)
+_DAILY = re.compile(r"^daily\s+([0-9]{1,2}):([0-9]{2})(?:\s+(\S+))?$", re.IGNORECASE)
 
 
 class SubscriptionError(ValueError):

@@ -66,7 +66,7 @@ server_log.addFilter(MalformedRequests())
 
 def http_port(env: dict[str, str] | None = None) -> int:
     value = (env if env is not None else os.environ).get(PORT_ENV, str(DEFAULT_PORT)).strip()
-    if not value.isdigit() or not 0 <= int(value) <= 65535:
+    if not (value.isascii() and value.isdigit()) or not 0 <= int(value) <= 65535:
         raise WebSettingsError(f"{PORT_ENV}={value!r}: expected a port number (0-65535)")
     return int(value)
 

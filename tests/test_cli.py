@@ -204,3 +204,32 @@ def test_rebuild_events_with_a_new_threshold_keeps_every_article(tmp_path):
     assert "45 article(s) re-grouped" in result.stdout and "threshold 0.95" in result.stdout
     back = run_cli("rebuild-events", "--db", db, "--config", str(EXAMPLES))
     assert back.exit_code == 0 and "45 article(s) re-grouped" in back.stdout
+
+
+def test_operator_commands_speak_cli_and_refuse_in_one_line(tmp_path):
+    db = str(tmp_path / "o.db")
+    assert run_cli("seed", "--db", db, "--config", str(EXAMPLES)).exit_code == 0
+    missing = CliRunner().invoke(cli, ["event", "999", "--db", db, "--config", str(EXAMPLES)])
+    assert missing.exit_code == 2 and missing.stdout == ""
+    assert missing.stderr.startswith("botsvc: error: there is no event 999 — usage: botsvc event <id>")
+    assert "/news" not in missing.stderr and len(missing.stderr.splitlines()) == 1
+    found = CliRunner().invoke(cli, ["search", "gsomia", "--db", db, "--config", str(EXAMPLES)])
+    assert "(details: botsvc event <id>)" in found.stdout
+
+    # Non-ASCII digits pass str.isdigit() but not int(): a usage line, not an apology.
+    for count in ("²", "٣"):
+        odd = CliRunner().invoke(cli, ["recent", count, "--db", db, "--config", str(EXAMPLES)])
+        assert odd.exit_code == 2 and "recent takes one number — usage: botsvc recent [n]" in odd.stderr
+    assert CliRunner().invoke(cli, ["recent", "3", "--db", db, "--config", str(EXAMPLES)]).exit_code == 0
+
+
+def test_backup_takes_config_and_names_a_missing_destination_directory(tmp_path):
+    db = str(tmp_path / "b.db")
+    assert run_cli("seed", "--db", db, "--config", str(EXAMPLES)).exit_code == 0
+    copy = tmp_path / "copy.db"
+    ok = CliRunner().invoke(cli, ["backup", str(copy), "--db", db, "--config", str(EXAMPLES)])
+    assert ok.exit_code == 0 and copy.exists()
+    nowhere = tmp_path / "no" / "such" / "x.db"
+    bad = CliRunner().invoke(cli, ["backup", str(nowhere), "--db", db])
+    assert bad.exit_code == 1
+    assert bad.stderr.strip() == f"botsvc: error: {nowhere}: the destination directory {nowhere.parent} does not exist"

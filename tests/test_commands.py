@@ -219,3 +219,11 @@ def test_feed_add_refuses_what_is_not_a_feed(app, feed_server, monkeypatch):
     assert "not a readable RSS or Atom feed" in run(app, f"feed add {page}").title
     assert run(app, f"feed add {missing}").title == f"Not added: {UNREACHABLE}."
     assert state(app) == before
+
+
+def test_event_times_are_in_the_channels_digest_zone(app):
+    event_id = int(run(app, "search suspends GSOMIA notice").lines[0].text.split()[0].lstrip("#"))
+    assert " UTC · " in run(app, f"event {event_id}").lines[0].text
+    assert run(app, "subscribe daily 09:00 Asia/Seoul").ok
+    seoul = run(app, f"event {event_id}").lines[0].text
+    assert " KST · " in seoul and "UTC" not in seoul

@@ -192,13 +192,25 @@ def test_a_platform_without_credentials_keeps_its_messages(app):
 
 
 def test_scheduled_subscriptions_get_one_digest_per_scheduled_moment(app):
+    app.clock[0] = T0 + timedelta(minutes=1)
     sub(app, mode="hourly")
     judge(app, story("a", CURBS))
-    assert queue_digests(app.store, app.config, T0 + timedelta(minutes=5), realtime=True)
-    assert queue_digests(app.store, app.config, T0 + timedelta(minutes=10)) == []
-    judge(app, story("c", WHITE, minutes=60))
-    assert queue_digests(app.store, app.config, T0 + timedelta(minutes=30)) == []  # not due yet
+    # New: the first digest waits for the next hour, not the next poll.
+    assert queue_digests(app.store, app.config, T0 + timedelta(minutes=5), realtime=True) == []
     assert queue_digests(app.store, app.config, T0 + timedelta(minutes=65))
+    assert queue_digests(app.store, app.config, T0 + timedelta(minutes=70)) == []
+    judge(app, story("c", WHITE, minutes=60))
+    assert queue_digests(app.store, app.config, T0 + timedelta(minutes=90)) == []  # not due yet
+    assert queue_digests(app.store, app.config, T0 + timedelta(minutes=125))
+
+
+def test_a_new_daily_subscription_first_fires_at_its_time(app):
+    app.clock[0] = datetime(2019, 8, 22, 1, 0, tzinfo=timezone.utc)  # 10:00 in Seoul
+    sub(app, mode="daily 09:00 Asia/Seoul")
+    judge(app, story("a", CURBS))
+    for hours in (0, 6, 22):  # the day's 09:00 had passed when it subscribed
+        assert queue_digests(app.store, app.config, app.clock[0] + timedelta(hours=hours, minutes=1)) == []
+    assert queue_digests(app.store, app.config, app.clock[0] + timedelta(hours=23, minutes=1))
 
 
 def test_config_subscriptions_are_stored_and_console_is_the_default(tmp_path):

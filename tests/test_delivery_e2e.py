@@ -32,6 +32,7 @@ def test_poll_once_delivers_one_digest_to_slack_and_discord(tmp_path, servers):
     env.update(SLACK_BOT_TOKEN="xoxb-test", BOTSVC_SLACK_API_URL=slack.base_url,
                DISCORD_BOT_TOKEN="discord-test", BOTSVC_DISCORD_API_URL=discord.api_url)
     db = ["--db", str(tmp_path / "bot.db"), "--config", str(EXAMPLES)]
+    assert botsvc("seed", *db, env=env, cwd=tmp_path).returncode == 0  # subscribe needs the database
     assert botsvc("subscribe", "--platform", "slack", "--channel", "C0SLACK", *db, env=env, cwd=tmp_path).returncode == 0
     assert botsvc("subscribe", "--platform", "discord", "--channel", "222000000000000001", *db,
                   env=env, cwd=tmp_path).returncode == 0
@@ -70,6 +71,7 @@ def test_a_slack_channel_that_is_gone_pauses_its_subscription(tmp_path, servers)
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(SLACK_BOT_TOKEN="xoxb-test", BOTSVC_SLACK_API_URL=slack.base_url)
     db = ["--db", str(tmp_path / "bot.db"), "--config", str(EXAMPLES)]
+    assert botsvc("seed", *db, env=env, cwd=tmp_path).returncode == 0
     botsvc("subscribe", "--platform", "slack", "--channel", "C0GONE", *db, env=env, cwd=tmp_path)
     slack.script((200, {}, {"ok": False, "error": "channel_not_found"}))
     polled = botsvc("poll", "--once", *db, env=env, cwd=tmp_path)

@@ -70,3 +70,22 @@ def test_run_answers_a_signed_slack_slash_command_on_its_http_port(tmp_path):
             if proc.poll() is None:
                 proc.kill()
     assert "Traceback" not in err.read_text()
+
+
+def test_sighup_stops_run_cleanly_like_sigterm(tmp_path):
+    err = tmp_path / "err.txt"
+    with err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "botsvc", "run", "--db", str(tmp_path / "run.db"),
+             "--config", str(ROOT / "examples" / "feeds.toml")],
+            stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert wait_for(lambda: "polling 5 feed(s)" in err.read_text()), err.read_text()
+            proc.send_signal(signal.SIGHUP)
+            assert proc.wait(timeout=15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    log = err.read_text()
+    assert "SIGHUP: stopping cleanly" in log and "stopped" in log and "Traceback" not in log

@@ -385,3 +385,31 @@ def test_socket_mode_takes_a_command_without_a_signing_secret(slack: SlackMock) 
     assert answer["payload"]["response_type"] == "ephemeral" and answer["payload"]["text"] == "Over the socket."
     [(text, context)] = core.calls
     assert text == "help" and context.can_manage and context.channel == "C1"
+
+
+# --- command text as Slack sends it ----------------------------------------------------
+
+
+def test_feed_add_through_slack_stores_the_url_the_user_typed_and_a_clean_name(
+        slack: SlackMock, tmp_path: Path, feed_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOTSVC_ALLOW_PRIVATE_FEEDS", "1")
+    feed = (ROOT / "examples" / "feeds" / "seoul-wire.xml").read_bytes()
+    url = feed_server.static("/rss.xml", feed) + "?section=world&lang=en"
+    second = feed_server.static("/two.xml", feed) + "?a=1&b=2"
+    store = open_store(tmp_path / "bot.db")
+    try:
+        core = CommandCore(store, load_config(ROOT / "examples" / "feeds.toml"))
+        adapter = adapter_for(slack, core.run, managers=("U1",))
+        escaped = url.replace("&", "&amp;")
+        (_, added), (_, labelled), (_, look_alike) = exchange(
+            slack, adapter,
+            f"feed add <{escaped}> Pacific\u200b  Wire\u202e",  # Slack wraps the link and escapes the &
+            f"feed add <{second.replace('&', '&amp;')}|two.xml> R&amp;D &lt;Daily&gt;",
+            f"feed add <{escaped.replace('rss.xml', 'rss.xml#x')}> Pacific Wire\u200b")
+        rows = {row["name"]: row["url"] for row in store.query("SELECT name, url FROM feeds WHERE origin = 'chat'")}
+    finally:
+        store.close()
+    assert added["text"].startswith("Added feed 'Pacific Wire'"), added["text"]
+    assert labelled["text"].startswith("Added feed 'R&amp;D &lt;Daily&gt;'")  # escaped again for display
+    assert rows["Pacific Wire"] == url and rows["R&D <Daily>"] == second
+    assert "is taken" in look_alike["text"]  # the same name with a zero-width space is the same name

@@ -97,3 +97,13 @@ def test_malformed_requests_cost_one_short_line_a_minute_but_a_failing_handler_k
     assert lines[-1] == logs.TRACEBACK_INDENT + "RuntimeError: handler bug"
     assert not [line for line in lines if "forged" in line or "Traceback" in line and "8190" in line]
     assert sum(1 for line in lines if not line.startswith(logs.TRACEBACK_INDENT)) == 3
+
+
+def test_a_port_of_non_ascii_digits_is_a_settings_error_not_a_crash():
+    import pytest
+
+    from botsvc.web import WebSettingsError, http_port
+
+    for value in ("²", "３０００"):
+        with pytest.raises(WebSettingsError):
+            http_port({"BOTSVC_HTTP_PORT": value})

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import discord
 
 from adapters.links import web_link
-from botsvc.models import CommandReply, Digest, DigestEvent, ReplyLine
+from botsvc.models import CommandReply, Digest, DigestEvent, ReplyLine, local_time
 
 # Discord's documented limits for one message.
 MAX_EMBEDS = 10
@@ -61,8 +61,8 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def _when(moment: datetime | None) -> str:
-    return _utc(moment).strftime("%d %b %Y %H:%M UTC") if moment else "date unknown"
+def _when(moment: datetime | None, zone: str = "UTC") -> str:
+    return local_time(moment, zone)
 
 
 MAX_URL = 2048
@@ -74,7 +74,7 @@ def _web_link(link: str) -> str | None:
     return web_link(link, MAX_URL)
 
 
-def render_embed(entry: DigestEvent) -> discord.Embed:
+def render_embed(entry: DigestEvent, zone: str = "UTC") -> discord.Embed:
     """One event as one embed; an update (event grew) is a compact line, not a new alert."""
     lead = entry.headline
     title = neutralise(lead.title) or "(untitled)"
@@ -83,7 +83,7 @@ def render_embed(entry: DigestEvent) -> discord.Embed:
         sources = [lead.source, *(story.source for story in entry.others)]
         description = f"now {len(sources)} sources: " + ", ".join(neutralise(s) for s in sources)
         return discord.Embed(title=title, url=_web_link(lead.link), description=_clip(description, MAX_DESCRIPTION))
-    description = f"{neutralise(lead.source)} · {_when(lead.published)}"
+    description = f"{neutralise(lead.source)} · {_when(lead.published, zone)}"
     if entry.others:
         count = len(entry.others)
         names = ", ".join(neutralise(story.source) for story in entry.others)
@@ -111,7 +111,7 @@ def render_embeds(digest: Digest) -> list[DiscordMessage]:
     A single embed is at most 256 + 4096 characters, so it always fits a message of its own.
     """
     batches: list[list[discord.Embed]] = []
-    for embed in map(render_embed, digest.events):
+    for embed in (render_embed(entry, digest.zone) for entry in digest.events):
         if not batches or len(batches[-1]) == MAX_EMBEDS or sum(map(len, batches[-1])) + len(embed) > MAX_EMBED_TOTAL:
             batches.append([])
         batches[-1].append(embed)

@@ -38,6 +38,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import ChannelAddress, CommandHandler, DeliveryError, Route
+from adapters.slack.commandtext import plain_command_text
 from adapters.slack.gate import Refusal, SignedRequestGate
 from adapters.slack.render import render_reply
 from adapters.slack.sending import NETWORK_ERRORS, UNREADABLE_ANSWER, SlackBase, failure, unreadable_answer
@@ -208,7 +209,7 @@ class SlackAdapter(SlackBase):
 
     async def _answer(self, command: Mapping[str, Any], client: AsyncWebClient) -> CommandReply:
         """The handler's reply; any failure becomes an apology, never a traceback for the user."""
-        text = str(command.get("text") or "")
+        text = plain_command_text(str(command.get("text") or ""))
         try:
             assert self._handler is not None
             return await self._handler(text, await self._context(command, client))

@@ -11,11 +11,11 @@ Command replies go through the same escaping (:func:`render_reply`).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from adapters.links import web_link
-from botsvc.models import CommandReply, Digest, DigestEvent, DigestStory, ReplyLine
+from botsvc.models import CommandReply, Digest, DigestEvent, DigestStory, ReplyLine, local_time
 
 MAX_TEXT = 3000  # Slack's limit for one text object
 MAX_HEADER = 150  # ... and for a header block's text
@@ -91,12 +91,8 @@ def safe_link(url: str) -> str | None:
 # --- rendering -----------------------------------------------------------------------
 
 
-def _when(moment: datetime | None) -> str:
-    if moment is None:
-        return "date unknown"
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%d %b %Y %H:%M UTC")
+def _when(moment: datetime | None, zone: str = "UTC") -> str:
+    return local_time(moment, zone)
 
 
 def _plural(count: int, word: str) -> str:
@@ -113,13 +109,13 @@ def _names(stories: tuple[DigestStory, ...]) -> str:
     return mrkdwn_text(", ".join(story.source for story in stories), NAMES_BUDGET)
 
 
-def render_event(entry: DigestEvent) -> str:
+def render_event(entry: DigestEvent, zone: str = "UTC") -> str:
     """One event as mrkdwn: a new alert, or a single line when an event only grew."""
     lead = entry.headline
     if entry.update:
         everyone = (lead, *entry.others)
         return f"Update: {_linked(lead)} — now {_plural(len(everyone), 'source')}: {_names(everyone)}"
-    lines = [f"*{_linked(lead)}*", f"{mrkdwn_text(lead.source, SOURCE_BUDGET)} · {_when(lead.published)}"]
+    lines = [f"*{_linked(lead)}*", f"{mrkdwn_text(lead.source, SOURCE_BUDGET)} · {_when(lead.published, zone)}"]
     if entry.others:
         lines.append(f"+{len(entry.others)} more source{'s' if len(entry.others) > 1 else ''}: {_names(entry.others)}")
     return "\n".join(lines)
@@ -149,7 +145,7 @@ def render_blocks(digest: Digest) -> list[dict[str, Any]]:
         part = f" ({number}/{len(chunks)})" if len(chunks) > 1 else ""
         header = plain_text(digest.title, MAX_HEADER - len(part)) + part
         blocks = [{"type": "header", "text": {"type": "plain_text", "text": header}}]
-        blocks += [_section(render_event(entry)) for entry in chunk] or [_section("Nothing new.")]
+        blocks += [_section(render_event(entry, digest.zone)) for entry in chunk] or [_section("Nothing new.")]
         payloads.append({"text": _fallback(digest.title, chunk, part), "blocks": blocks})
     return payloads
 
