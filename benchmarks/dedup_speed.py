@@ -15,10 +15,10 @@ For each archive size, in a fresh interpreter (so peak memory is per size):
    events); for the largest size it also writes the archive into a real botsvc
    SQLite database (events, articles with their fingerprints), untimed;
 3. checks ``--queries`` incoming feed items (title + summary) published just
-   after the archive's last article: a third rewrites of last week's stories,
+   after the archive's last article: a third rewrites of the last two days' stories,
    a third rewrites of older stories, a third new stories. Timed per item: the
    check ``make_fingerprint`` + ``EventAssigner.assign`` with the default
-   threshold and window (nothing is added to the archive).
+   threshold and span (nothing is added to the archive).
 
 For the largest size (every size with ``--rebuild-all``) another fresh
 interpreter then starts up as ``botsvc run`` does: ``open_store`` (migrations)
@@ -27,7 +27,7 @@ rebuilds the index. Timed, with its peak memory.
 
 Printed, one ``name: value`` line each, per size: build time; check p50, p99
 and max; assign-only p50 and p99; documents met by the posting walk and scored
-exactly per item; the share of last week's rewrites that joined their story's
+exactly per item; the share of those recent rewrites that joined their story's
 event; persisted bytes; peak memory (``ru_maxrss``); and the start-up rebuild
 time and peak memory. Finally the growth of p50 and p99 between the two
 largest sizes. The default run takes about 70 s on two cores.
@@ -184,10 +184,10 @@ def worker(size: int, queries: int, seed: int, dump: str | None) -> dict:
     build_s = time.perf_counter() - t0 - writing_s
 
     # Incoming items (title + summary), published just after the archive's last article:
-    # a third rewrites of stories from the last week (their events are inside the time
-    # window), a third rewrites of older stories, a third new stories.
+    # a third rewrites of stories from the last two days (their events began inside the
+    # [dedup] span), a third rewrites of older stories, a third new stories.
     now = start + timedelta(seconds=span) + timedelta(hours=1)
-    recent_from = next(i for i, (_, _, when) in enumerate(stories) if when >= now - timedelta(days=7))
+    recent_from = next(i for i, (_, _, when) in enumerate(stories) if when >= now - timedelta(days=2))
     incoming = []
     for _ in range(queries):
         coin = rng.random()
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"archive {n} assign p99: {r['assign_p99_ms']:.3f} ms")
             print(f"archive {n} documents met by the posting walk per item (mean): {r['candidates_mean']:.0f}")
             print(f"archive {n} documents scored exactly per item (mean): {r['scored_mean']:.1f}")
-            print(f"archive {n} rewrites of last week's stories assigned to their event: {100 * r['rewrites_found']:.1f}%")
+            print(f"archive {n} rewrites of the last two days' stories assigned to their event: {100 * r['rewrites_found']:.1f}%")
             print(f"archive {n} persisted fingerprints: {r['persisted_mb']:.1f} MB")
             print(f"archive {n} peak memory: {r['peak_mb']:.0f} MB")
             sys.stdout.flush()

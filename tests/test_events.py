@@ -270,3 +270,15 @@ def test_rebuild_events_works_after_a_digest_was_delivered_and_changes_nothing_w
     assert rebuild(store, strict).unchanged
     assert rebuild(store, config.dedup).moved >= 1  # and back
     store.close()
+
+
+def test_an_aggregator_feed_tells_its_outlets_apart_by_the_entry_source():
+    from botsvc.parse import parse_feed
+
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Aggregator</title>
+    <item><title>A</title><guid>1</guid><source url="https://a.example/rss">Wire A</source></item>
+    <item><title>B</title><guid>2</guid><author>desk@b.example (Desk B)</author></item>
+    <item><title>C</title><guid>3</guid></item></channel></rss>"""
+    items = parse_feed(body, feed="agg").items
+    assert [i.byline for i in items] == ["Wire A", "desk@b.example (Desk B)", ""]
+    assert items[0].outlet_key != items[1].outlet_key != items[2].outlet_key == "Aggregator"
