@@ -76,6 +76,7 @@ def _outbox(db):
 def test_poll_once_delivers_around_poison_messages_and_never_prints_secrets(tmp_path):
     db, runner = tmp_path / "bot.db", CliRunner()
     args = ["--db", str(db), "--config", str(EXAMPLES)]
+    assert runner.invoke(cli, ["seed", *args]).exit_code == 0  # only run, poll and seed create a database
     for platform, channel in (("slack", "C0POISON"), ("slack", "C0GOOD"), ("discord", "222000000000000001")):
         assert runner.invoke(cli, ["subscribe", "--platform", platform, "--channel", channel, *args]).exit_code == 0
     with sqlite3.connect(db) as conn:  # stored by an older version, before addresses were checked
@@ -125,6 +126,7 @@ def test_poll_once_delivers_around_poison_messages_and_never_prints_secrets(tmp_
 def test_unsubscribe_drops_the_channels_unsent_messages(tmp_path):
     db, runner = str(tmp_path / "bot.db"), CliRunner()
     args = ["--db", db, "--config", str(EXAMPLES)]
+    assert runner.invoke(cli, ["seed", *args]).exit_code == 0
     assert runner.invoke(cli, ["subscribe", "--platform", "slack", "--channel", "C0GONE", *args]).exit_code == 0
     polled = runner.invoke(cli, ["poll", "--once", *args], env={"SLACK_BOT_TOKEN": ""})
     assert polled.exit_code == 0 and "1 waiting" in polled.output  # no token: it waits in the outbox
@@ -153,6 +155,7 @@ def test_unsubscribing_one_topic_keeps_the_others_messages(store):
 ])
 def test_a_bad_address_is_refused_at_subscribe_time_on_every_path(tmp_path, platform, channel, words):
     args = ["--db", str(tmp_path / "bot.db"), "--config", str(EXAMPLES)]
+    assert CliRunner().invoke(cli, ["seed", *args]).exit_code == 0
     refused = CliRunner().invoke(cli, ["subscribe", "--platform", platform, "--channel", channel, *args])
     assert refused.exit_code == 2 and words in refused.output and WEBHOOK_TOKEN not in refused.output
 

@@ -82,6 +82,7 @@ def test_a_refused_discord_token_is_reported_once_and_pauses_nothing(db, caplog,
 def test_poll_once_says_the_credentials_were_refused(db):
     args = ["--db", str(db), "--config", str(EXAMPLES)]
     runner = CliRunner()
+    assert runner.invoke(cli, ["seed", *args]).exit_code == 0  # only run, poll and seed create a database
     assert runner.invoke(cli, ["subscribe", "--platform", "slack", "--channel", "C1", *args]).exit_code == 0
     with SlackMock() as slack:
         slack.down = (200, {}, {"ok": False, "error": "invalid_auth"})
