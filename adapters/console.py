@@ -29,12 +29,17 @@ def render_event(entry: DigestEvent) -> str:
     return "\n".join(lines)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())  # a feed name cannot add lines of its own
+
+
 def render_text(digest: Digest) -> str:
     count = len(digest.events)
     header = f"== {digest.title}: {count} new event{'s' if count != 1 else ''} =="
+    more = "\n".join(m.line(_one_line) for m in digest.more)
     if not digest.events:
-        return f"{header}\n(nothing new)"
-    return "\n\n".join([header, *(render_event(e) for e in digest.events)])
+        return f"{header}\n{more or '(nothing new)'}"
+    return "\n\n".join([header, *(render_event(e) for e in digest.events), *([more] if more else [])])
 
 
 class ConsoleAdapter(Adapter):

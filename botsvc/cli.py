@@ -30,6 +30,7 @@ from botsvc.platforms import available_adapters, missing_credentials
 from botsvc import logs
 from botsvc.lock import InstanceLock
 from botsvc.store import StoreError, database_problem, iso, open_store, utcnow
+from botsvc.volume import recent_surges
 from botsvc.web import WebSettingsError
 from botsvc.subscriptions import (
     PLATFORMS,
@@ -111,6 +112,7 @@ def outcome_json(outcome: ItemOutcome) -> str:
         "event_id": outcome.event_id, "duplicate_of": outcome.duplicate_of,
         "similarity": None if outcome.similarity is None else round(outcome.similarity, 4),
         "topics": outcome.topics, "matched_keywords": outcome.matched_keywords,
+        "alerted": outcome.alerted, "held_back": outcome.held_back,
     }, ensure_ascii=False)
 
 
@@ -136,7 +138,7 @@ def _poll(app: App, feeds: tuple[str, ...], as_json: bool) -> CycleReport:
     targets = app.adhoc_targets(list(feeds)) if feeds else app.targets()
     app.ensure_seeded()
     app.sync_subscriptions()
-    report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy))
+    report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy, limits=app.config.alerts))
     if as_json:
         for outcome in report.outcomes:
             click.echo(outcome_json(outcome))
@@ -317,7 +319,7 @@ def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
 @cli.command("status")
 @common
 def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
-    """Outbox, paused subscriptions and failing feeds."""
+    """Outbox, paused subscriptions, failing feeds and feeds that surged."""
     store = open_store(db_path)
     try:
         counts = {r["status"]: r["n"] for r in store.query("SELECT status, count(*) AS n FROM outbox GROUP BY status")}
@@ -326,6 +328,7 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
         paused = [s for s in all_subscriptions(store) if s.paused]
         failing = store.query("SELECT name, consecutive_failures, last_error, last_success_at, retry_at FROM feeds "
                               "WHERE consecutive_failures > 0 ORDER BY name")
+        surges = recent_surges(store, utcnow())
     finally:
         store.close()
     click.echo(f"outbox: {counts.get('delivered', 0)} delivered, {counts.get('pending', 0)} pending, "
@@ -339,6 +342,8 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
         click.echo(f"failing feed: {feed['name']}: {feed['consecutive_failures']} failure(s), "
                    f"last error {feed['last_error']}, last success {feed['last_success_at'] or 'never'}, "
                    f"next attempt {feed['retry_at'] or 'at its next scheduled poll'}")
+    for name, surge in sorted(surges.items()):
+        click.echo(f"surging feed: {name}: {surge.describe()}")
 
 
 def _command(line: str, db_path: str, config_path: str) -> None:
