@@ -239,7 +239,10 @@ def _settings(reader: _Reader, raw: Any, key: str, cls: type) -> Any:
         if name == "user_agent":
             values[name] = reader.text(value, where)
         elif name == "backfill_max_age":
-            values[name] = None if value in ("off", False) else reader.duration(value, where)
+            try:
+                values[name] = None if value in ("off", False) else reader.duration(value, where)
+            except ConfigError as exc:
+                raise reader.fail(where, f'{exc.problem}, or "off" to alert old items too') from None
         elif name == "threshold":
             values[name] = float(reader.number(value, where, high=1.0))
         elif isinstance(default, int) and not isinstance(default, bool):

@@ -255,3 +255,20 @@ def test_backfill_age_is_read_from_the_alerts_table(table, expected):
 def test_bad_alerts_settings_are_one_clear_line(table, problem):
     with pytest.raises(ConfigError, match=problem):
         parse_config(f"[alerts]\n{table}\n" + TOPICS)
+
+
+def test_rebuilding_events_keeps_archived_stories_unalerted(tmp_path):
+    examples = ROOT / "examples" / "feeds.toml"
+    text = examples.read_text(encoding="utf-8").replace('backfill_max_age = "off"', "")
+    text = text.replace('url = "feeds/', f'url = "{examples.parent}/feeds/')
+    config = tmp_path / "feeds.toml"
+    config.write_text(text, encoding="utf-8")
+    first = botsvc("poll", "--once", config=config)
+    assert "[event " not in first.stdout and "new not alerted" in first.stderr  # 2018-2019: all archived
+
+    strict = tmp_path / "strict.toml"
+    strict.write_text(text.replace("[defaults]", "[dedup]\nthreshold = 0.95\n\n[defaults]"), encoding="utf-8")
+    rebuilt = CliRunner().invoke(cli, ["rebuild-events", "--db", str(tmp_path / "bot.db"), "--config", str(strict)])
+    assert rebuilt.exit_code == 0 and "article(s) changed event" in rebuilt.stdout
+    split = botsvc("poll", "--once", config=strict)
+    assert "[event " not in split.stdout and "delivered 0 message(s)" in split.stderr
