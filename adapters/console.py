@@ -51,11 +51,16 @@ def headline(digest: Digest) -> str:
     return f"== {clip(digest.title, TITLE_BUDGET)}: {', '.join(parts)} =="
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())  # a feed name cannot add lines of its own
+
+
 def render_text(digest: Digest) -> str:
     header = headline(digest)
+    more = "\n".join(m.line(_one_line) for m in digest.more)
     if not digest.events:
-        return f"{header}\n(nothing new)"
-    return "\n\n".join([header, *(render_event(e, digest.zone) for e in digest.events)])
+        return f"{header}\n{more or '(nothing new)'}"
+    return "\n\n".join([header, *(render_event(e, digest.zone) for e in digest.events), *([more] if more else [])])
 
 
 class ConsoleAdapter(Adapter):

@@ -31,6 +31,7 @@ from botsvc.platforms import available_adapters, missing_credentials
 from botsvc import logs
 from botsvc.lock import InstanceLock
 from botsvc.store import StoreError, database_problem, iso, open_store, utcnow
+from botsvc.volume import recent_surges
 from botsvc.web import WebSettingsError
 from botsvc.subscriptions import (
     PLATFORMS,
@@ -112,6 +113,7 @@ def outcome_json(outcome: ItemOutcome) -> str:
         "event_id": outcome.event_id, "duplicate_of": outcome.duplicate_of,
         "similarity": None if outcome.similarity is None else round(outcome.similarity, 4),
         "topics": outcome.topics, "matched_keywords": outcome.matched_keywords,
+        "alerted": outcome.alerted, "held_back": outcome.held_back,
     }, ensure_ascii=False)
 
 
@@ -141,7 +143,7 @@ def _poll(app: App, feeds: tuple[str, ...], as_json: bool) -> CycleReport:
     targets = app.adhoc_targets(list(feeds)) if feeds else app.targets()
     app.ensure_seeded()
     app.sync_subscriptions()
-    report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy))
+    report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy, limits=app.config.alerts))
     if as_json:
         for outcome in report.outcomes:
             click.echo(outcome_json(outcome))
@@ -323,7 +325,7 @@ def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
 @cli.command("status")
 @common
 def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
-    """Outbox, refused credentials, paused subscriptions and failing feeds."""
+    """Outbox, refused credentials, paused subscriptions, failing feeds and feeds that surged."""
     store = open_store(db_path, create=False)
     try:
         counts = outbox_admin.counts(store)
@@ -332,6 +334,7 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
         paused = [s for s in all_subscriptions(store) if s.paused]
         failing = store.query("SELECT name, consecutive_failures, last_error, last_success_at, retry_at FROM feeds "
                               "WHERE consecutive_failures > 0 ORDER BY name")
+        surges = recent_surges(store, utcnow())
     finally:
         store.close()
     click.echo(f"outbox: {counts.get('delivered', 0)} delivered, {counts.get('pending', 0)} pending, "
@@ -348,6 +351,8 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
         click.echo(f"failing feed: {feed['name']}: {feed['consecutive_failures']} failure(s), "
                    f"last error {feed['last_error']}, last success {feed['last_success_at'] or 'never'}, "
                    f"next attempt {feed['retry_at'] or 'at its next scheduled poll'}")
+    for name, surge in sorted(surges.items()):
+        click.echo(f"surging feed: {name}: {surge.describe()}")
 
 
 def _outbox_line(row: dict) -> str:

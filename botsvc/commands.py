@@ -24,6 +24,7 @@ from botsvc.normalise import outlet_name
 from botsvc.search import recent_events, search_events, timeline
 from botsvc.store import Store, utcnow
 from botsvc.subscriptions import SubscriptionError, all_subscriptions, parse_mode, subscribe, unsubscribe
+from botsvc.volume import recent_surges
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +241,7 @@ class CommandCore:
         states = {row["name"]: row for row in self.store.query("SELECT * FROM feeds")}
         names = [f.name for f in self.config.feeds] + sorted(
             n for n, row in states.items() if row["origin"] == "chat" and n not in {f.name for f in self.config.feeds})
+        surges = recent_surges(self.store, self.clock())
         lines = []
         for name in names:
             row = states.get(name)
@@ -253,6 +255,8 @@ class CommandCore:
                 text += f" · last error {row['last_error'][:120]}"
                 if row["retry_at"]:
                     text += f" · next attempt {row['retry_at']}"
+            if name in surges:
+                text += f" · {surges[name].describe()}"
             lines.append(ReplyLine(text + (" · added from chat" if row["origin"] == "chat" else "")))
         return CommandReply(f"{len(names)} feed(s):", tuple(lines))
 

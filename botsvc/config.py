@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from botsvc.clustering import DEFAULT_LEAD_HOURS, DEFAULT_SPAN_DAYS, DEFAULT_THRESHOLD
 from botsvc.fetch import FetchPolicy
+from botsvc.intake import AlertLimits
 from botsvc.subscriptions import SubscriptionError, parse_mode, validate
 from botsvc.terms import is_single_cjk_character
 
@@ -91,6 +92,8 @@ class Config:
     """``[slack] managers``: Slack user ids allowed to subscribe channels and manage feeds;
     None (the default, or ``"admins"``) means the workspace's admins and owners."""
     dedup: DedupSettings = field(default_factory=DedupSettings)
+    alerts: AlertLimits = field(default_factory=AlertLimits)
+    """The ``[alerts]`` table: backfill age, caps per feed and per digest, surge detection."""
 
     def topic(self, name: str) -> Topic:
         for topic in self.topics:
@@ -259,6 +262,11 @@ def _settings(reader: _Reader, raw: Any, key: str, cls: type) -> Any:
         where = f"{key}.{name}"
         if name == "user_agent":
             values[name] = reader.text(value, where)
+        elif name == "backfill_max_age":
+            try:
+                values[name] = None if value in ("off", False) else reader.duration(value, where)
+            except ConfigError as exc:
+                raise reader.fail(where, f'{exc.problem}, or "off" to alert old items too') from None
         elif name == "threshold":
             values[name] = float(reader.number(value, where, high=1.0))
         elif isinstance(default, int) and not isinstance(default, bool):
@@ -278,7 +286,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         problem = re.sub(r"\s*\(at [^)]*\)", "", message)
         raise ConfigError(path, where.group(1) if where else "syntax", f"invalid TOML: {problem}") from None
     reader = _Reader(path, Path(path).resolve().parent)
-    reader.table(data, "", {"defaults", "fetch", "dedup", "feeds", "topics", "subscriptions", "slack"})
+    reader.table(data, "", {"defaults", "fetch", "dedup", "alerts", "feeds", "topics", "subscriptions", "slack"})
     defaults = reader.table(data.get("defaults", {}), "defaults", {"interval", "language", "topic"})
     default_interval = reader.duration(defaults.get("interval", "15m"), "defaults.interval")
     default_language = reader.text(defaults["language"], "defaults.language") if "language" in defaults else None
@@ -350,6 +358,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         subscriptions=tuple(subscriptions), slack_managers=slack_managers,
         fetch=_settings(reader, data.get("fetch", {}), "fetch", FetchPolicy),
         dedup=_settings(reader, data.get("dedup", {}), "dedup", DedupSettings),
+        alerts=_settings(reader, data.get("alerts", {}), "alerts", AlertLimits),
     )
 
 
@@ -380,4 +389,9 @@ def summarise(config: Config) -> str:
     lines.append(f"fetch: timeouts {f.connect_timeout}s connect / {f.read_timeout}s read / {f.total_deadline}s total, "
                  f"max {f.max_bytes} bytes, {f.max_redirects} redirects, {f.concurrency} at once")
     lines.append(f"dedup: threshold {d.threshold}, span {d.span_days} days, lead {d.lead_hours} hours")
+    a = config.alerts
+    backfill = f"older than {a.backfill_max_age}s" if a.backfill_max_age is not None else "none (off)"
+    lines.append(f"alerts: at most {a.max_per_feed} per feed per poll, {a.max_per_digest} per digest; "
+                 f"first poll of a feed archives items {backfill}; surge at {a.surge_factor}x usual "
+                 f"and over {a.surge_min_items} new items")
     return "\n".join(lines)

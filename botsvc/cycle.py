@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from botsvc.fetch import FetchPolicy, FetchResult, Validators, fetch_many
+from botsvc.intake import AlertLimits, hold_back, held_back_counts
 from botsvc.models import ItemOutcome
 from botsvc.parse import FeedParseError, ParsedFeed, parse_feed
 from botsvc.pipeline import Processor
 from botsvc.store import Store
+from botsvc.volume import Surge, fresh_items, record_poll
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ class FeedReport:
     error: str | None = None
     warning: str | None = None
     outcomes: list[ItemOutcome] = field(default_factory=list)
+    surge: Surge | None = None
+    """Set when this poll brought far more never-seen items than the feed usually does."""
 
 
 @dataclass(repr=False)
@@ -83,11 +87,16 @@ class CycleReport:
     def summary(self) -> str:
         errors = sum(1 for f in self.feeds if f.status == "error")
         unchanged = sum(1 for f in self.feeds if f.status == "not_modified")
-        return (
+        text = (
             f"polled {len(self.feeds)} feed(s) in {(self.finished - self.started).total_seconds():.1f}s: "
             f"{self.count('new')} new, {self.count('duplicate')} duplicate, "
             f"{self.count('irrelevant')} irrelevant; {unchanged} unchanged, {errors} failed"
         )
+        held = held_back_counts(self.outcomes)
+        if held:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(held.items()))
+            text += f"; {sum(held.values())} new not alerted ({reasons})"
+        return text
 
 
 def _parse(result: FetchResult, target: FeedTarget) -> ParsedFeed | str:
@@ -173,15 +182,20 @@ async def _fetch_and_parse(
 
 
 def _record(store: Store, processor: Processor, target: FeedTarget, result: FetchResult,
-            parsed: ParsedFeed | str | None) -> FeedReport:
+            parsed: ParsedFeed | str | None, limits: AlertLimits) -> FeedReport:
     now = processor.clock()
     with store.atomic():
+        state = None
         if target.tracked:
             store.ensure_feed(target.name, target.url)
+            state = store.feed_state(target.name)
+        # An ad-hoc feed keeps no state: each of its polls is a first look at its history.
+        first_poll = state is None or state.last_success_at is None
         if result.status == "not_modified":
             if target.tracked:
                 store.record_fetch_success(target.name, etag=result.etag, last_modified=result.last_modified,
                                            items=0, when=now)
+                record_poll(store, target.name, 0, limits, first_poll=first_poll, now=now)
             return FeedReport(target, "not_modified")
         error = result.error if result.status == "error" else (parsed if isinstance(parsed, str) else None)
         if error is not None or not isinstance(parsed, ParsedFeed):
@@ -190,10 +204,25 @@ def _record(store: Store, processor: Processor, target: FeedTarget, result: Fetc
                 store.record_fetch_error(target.name, error, now)
             return FeedReport(target, "error", error=error)
         outcomes = processor.process(parsed.items, target.topics)
+        hold_back(store, outcomes, limits, first_poll=first_poll, now=now)
+        surge = None
         if target.tracked:
             store.record_fetch_success(target.name, etag=result.etag, last_modified=result.last_modified,
                                        items=len(parsed.items), when=now)
-        return FeedReport(target, "ok", warning=parsed.warning, outcomes=outcomes)
+            surge = record_poll(store, target.name, fresh_items(outcomes), limits, first_poll=first_poll, now=now)
+        return FeedReport(target, "ok", warning=parsed.warning, outcomes=outcomes, surge=surge)
+
+
+def _log_held_back(report: FeedReport) -> None:
+    if report.surge is not None:
+        log.warning("feed %s: %s", report.target.name, report.surge.describe())
+    held = held_back_counts(report.outcomes)
+    if held.get("backfill"):
+        log.info("feed %s: first poll: %d older event(s) archived without alerts", report.target.name,
+                 held["backfill"])
+    if held.get("capped"):
+        log.warning("feed %s: %d new event(s) this poll over the cap; archived and counted in the digest",
+                    report.target.name, held["capped"])
 
 
 async def run_cycle(
@@ -203,8 +232,12 @@ async def run_cycle(
     policy: FetchPolicy = FetchPolicy(),
     *,
     workers: int | None = None,
+    limits: AlertLimits = AlertLimits(),
 ) -> CycleReport:
-    """Poll ``targets`` once. Never raises for a bad feed: its error is in the report."""
+    """Poll ``targets`` once. Never raises for a bad feed: its error is in the report.
+
+    ``limits`` decides which of the events opened are alerted (see :mod:`botsvc.intake`).
+    """
     started = processor.clock()
     remote = sum(1 for t in targets if t.url.startswith(("http://", "https://")))
     use_pool = workers != 0 and remote >= POOL_THRESHOLD and (os.cpu_count() or 1) > 1
@@ -216,7 +249,7 @@ async def run_cycle(
         async with aclosing(_fetch_and_parse(targets, store, policy, executor)) as fetched:
             async for target, result, parsed in fetched:
                 try:
-                    report = _record(store, processor, target, result, parsed)
+                    report = _record(store, processor, target, result, parsed, limits)
                 except BaseException:
                     processor.events.reload()  # the feed's transaction was rolled back
                     raise
@@ -224,6 +257,7 @@ async def run_cycle(
                     log.warning("feed %s: %s", target.name, report.error)
                 elif report.warning:
                     log.info("feed %s: %s", target.name, report.warning)
+                _log_held_back(report)
                 reports.append(report)
     finally:
         if executor is not None:

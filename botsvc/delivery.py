@@ -4,6 +4,11 @@ For a subscription: events of its topic first seen since it subscribed and never
 to it are new alerts; events told before that have grown since (more reports) come as
 update lines, never as new alerts. Realtime subscriptions are served after each poll
 cycle; hourly and daily ones when their scheduled moment has passed.
+
+One digest shows at most ``[alerts] max_per_digest`` new events (see
+:mod:`botsvc.fairshare`); those over it, and those held back by a feed's cap
+(:mod:`botsvc.intake`), are counted in one line per feed and recorded as told, so they
+never arrive later as a burst or as update lines.
 """
 
 from __future__ import annotations
@@ -15,20 +20,29 @@ from botsvc.clocks import not_after
 
 from botsvc.config import Config
 from botsvc.digest import build_digest
+from botsvc.fairshare import count_by_feed, fair_share
 from botsvc.models import ChannelAddress
 from botsvc.outbox import enqueue
 from botsvc.store import Store, iso
 from botsvc.subscriptions import Subscription, all_subscriptions
 
-_NEW = (
-    "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= ? "
+_UNTOLD = (
+    "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= ? AND e.held_back IS {} "
     "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = ? AND d.event_id = e.id) "
     "AND EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t WHERE a.event_id = e.id AND t.value = ?) "
     "ORDER BY e.id"
 )
+_NEW = _UNTOLD.format("NULL")
+_CAPPED = _UNTOLD.format("'capped'")  # backfilled events are never told, not even counted
 _GROWN = (
     "SELECT e.id FROM events e JOIN deliveries d ON d.event_id = e.id AND d.subscription_id = ? "
-    "WHERE e.member_count > d.member_count ORDER BY e.id"
+    "WHERE e.member_count > d.member_count AND d.summarised = 0 ORDER BY e.id"
+)
+_TOLD = (
+    "INSERT INTO deliveries (subscription_id, event_id, member_count, queued_at, summarised) "
+    "SELECT ?, id, member_count, ?, ? FROM events WHERE id = ? "
+    "ON CONFLICT (subscription_id, event_id) DO UPDATE SET member_count = excluded.member_count, "
+    "queued_at = excluded.queued_at"
 )
 
 
@@ -37,6 +51,12 @@ def due_events(store: Store, subscription: Subscription) -> tuple[list[int], lis
     new = [r["id"] for r in store.query(_NEW, (iso(subscription.created_at), subscription.id, subscription.topic))]
     grown = [r["id"] for r in store.query(_GROWN, (subscription.id,))]
     return new, grown
+
+
+def capped_events(store: Store, subscription: Subscription) -> list[int]:
+    """Events held back by a feed's cap, not yet counted in a digest for ``subscription``."""
+    return [r["id"] for r in store.query(_CAPPED, (iso(subscription.created_at), subscription.id,
+                                                   subscription.topic))]
 
 
 def is_due(subscription: Subscription, now: datetime, *, realtime: bool) -> bool:
@@ -87,23 +107,24 @@ def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool
             continue
         with store.atomic():
             new, grown = due_events(store, subscription)
+            capped = capped_events(store, subscription)
             if subscription.mode.kind != "realtime":
                 store.db.execute("UPDATE subscriptions SET last_digest_at = ? WHERE id = ?",
                                  (iso(now), subscription.id))
-            if not new and not grown:
+            if not new and not grown and not capped:
                 continue
+            shown, over = fair_share(store, new, config.alerts.max_per_digest)
+            counted = [*over, *capped]
             topic = config.topic(subscription.topic) if subscription.topic in {t.name for t in config.topics} else None
-            digest = build_digest(store, new, updates=grown, now=now,
-                                  title=topic.title if topic else subscription.topic, zone=subscription.mode.zone)
-            if not digest.events:
+            digest = build_digest(store, shown, updates=grown, now=now,
+                                  title=topic.title if topic else subscription.topic, zone=subscription.mode.zone,
+                                  more=count_by_feed(store, counted))
+            if not digest.events and not digest.more:
                 continue
             address = ChannelAddress(subscription.platform, subscription.channel, subscription.workspace or None)
             queued.append(enqueue(store, address, digest, subscription_id=subscription.id, now=now))
             store.db.conn.executemany(
-                "INSERT INTO deliveries (subscription_id, event_id, member_count, queued_at) "
-                "SELECT ?, id, member_count, ? FROM events WHERE id = ? "
-                "ON CONFLICT (subscription_id, event_id) DO UPDATE SET member_count = excluded.member_count, "
-                "queued_at = excluded.queued_at",
-                [(subscription.id, iso(now), event_id) for event_id in [*new, *grown]],
+                _TOLD, [(subscription.id, iso(now), 0, event_id) for event_id in [*shown, *grown]]
+                + [(subscription.id, iso(now), 1, event_id) for event_id in counted],
             )
     return queued

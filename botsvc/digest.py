@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from botsvc.models import Digest, DigestEvent, DigestStory
+from botsvc.models import Digest, DigestEvent, DigestMore, DigestStory
 from botsvc.store import Store, iso, parse_iso, utcnow
 
 
@@ -33,11 +33,12 @@ def digest_event(store: Store, event_id: int, *, update: bool = False) -> Digest
 
 def build_digest(
     store: Store, event_ids: Iterable[int], *, title: str, now: datetime | None = None,
-    updates: Iterable[int] = (), zone: str = "UTC",
+    updates: Iterable[int] = (), zone: str = "UTC", more: Iterable[DigestMore] = (),
 ) -> Digest:
     """A digest of the given events, newest lead story first; seeded (archive) events never appear.
 
     ``updates`` are events told before that have grown since: they follow as update lines.
+    ``more`` counts new events over the caps, shown as one line per feed at the end.
     """
     entries = []
     for event_ids_, update in ((event_ids, False), (updates, True)):
@@ -50,7 +51,7 @@ def build_digest(
                 entries.append(entry)
     epoch = datetime.min.replace(tzinfo=utcnow().tzinfo)
     entries.sort(key=lambda e: (not e.update, e.headline.published or epoch), reverse=True)
-    return Digest(title=title, events=tuple(entries), generated_at=now or utcnow(), zone=zone)
+    return Digest(title=title, events=tuple(entries), generated_at=now or utcnow(), zone=zone, more=tuple(more))
 
 
 def _story_json(story: DigestStory) -> dict:
@@ -70,6 +71,7 @@ def digest_to_json(digest: Digest) -> str:
         "zone": digest.zone,
         "events": [{"event_id": e.event_id, "update": e.update, "headline": _story_json(e.headline),
                     "others": [_story_json(o) for o in e.others]} for e in digest.events],
+        "more": [{"count": m.count, "feed": m.feed} for m in digest.more],
     }, ensure_ascii=False)
 
 
@@ -81,4 +83,5 @@ def digest_from_json(text: str) -> Digest:
                                  tuple(_story_from(o) for o in e["others"]), e["update"])
                      for e in data["events"]),
         zone=data.get("zone", "UTC"),  # messages queued before zones were kept
+        more=tuple(DigestMore(m["count"], m["feed"]) for m in data.get("more", ())),
     )

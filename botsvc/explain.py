@@ -27,12 +27,21 @@ class Explanation:
     first_seen: str | None = None
 
 
+_HELD_BACK = {
+    "backfill": "stored without an alert: older than [alerts] backfill_max_age on its feed's first poll",
+    "capped": "stored and only counted in the digest: over [alerts] max_per_feed new alerts in one poll",
+}
+
+
 def _article_verdict(article: dict, event: dict | None) -> str:
     if article["placement"] == "seeded archive" or (event and event["seeded"] and article["feed"] == "seed"):
         return "seeded: part of the archive of known events, never alerted"
     if article["duplicate_of"] is not None:
         return (f"suppressed as a near-duplicate of article {article['duplicate_of']} "
                 f"(similarity {article['similarity']:.2f}); joined event {article['event_id']}")
+    held_back = event.get("held_back") if event else None
+    if held_back in _HELD_BACK:
+        return f"not alerted: opened event {article['event_id']}, {_HELD_BACK[held_back]}"
     return f"alerted: opened event {article['event_id']}"
 
 

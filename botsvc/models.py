@@ -5,6 +5,7 @@ The core speaks only these types; adapters render them for their platform.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
@@ -70,6 +71,13 @@ class ItemOutcome:
     duplicate_of: int | None = None
     """Article id of the earlier copy this item repeats, when duplicate."""
     similarity: float | None = None
+    held_back: str | None = None
+    """Why a ``new`` item's event is stored but not alerted: ``backfill`` or ``capped``."""
+
+    @property
+    def alerted(self) -> bool:
+        """The item opened an event that goes to subscribed channels."""
+        return self.decision == "new" and self.held_back is None
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,20 @@ class DigestEvent:
 
 
 @dataclass(frozen=True)
+class DigestMore:
+    """New events a digest only counts, not shows (over a cap): one line per feed."""
+
+    count: int
+    feed: str | None
+    """The feed they came from; None for "other feeds" (the smallest counts, merged)."""
+
+    def line(self, escape: Callable[[str], str] = str) -> str:
+        """The line every adapter shows; ``escape`` makes the feed name inert on its platform."""
+        source = escape(self.feed) if self.feed else "other feeds"
+        return f"and {self.count} more from {source}: see `/news recent`"
+
+
+@dataclass(frozen=True)
 class Digest:
     """What one channel should be told: new (or grown) events, newest first."""
 
@@ -102,6 +124,8 @@ class Digest:
     generated_at: datetime
     zone: str = "UTC"
     """The subscriber's IANA time zone (its daily mode's), in which adapters show times (:func:`local_time`)."""
+    more: tuple[DigestMore, ...] = ()
+    """New events over the caps, counted per feed instead of shown."""
 
 
 def local_time(moment: datetime | None, zone: str = "UTC") -> str:

@@ -90,10 +90,12 @@ def rebuild_events(store: Store, settings: DedupSettings, *, force: bool = False
         for article_id, old_event, event_id, similarity, duplicate_of, reason, neighbours in updates:
             if event_id < 0:
                 if event_id not in real_ids:
+                    # A split-off event stays held back if its old one was: never a late burst.
                     real_ids[event_id] = store.db.execute(
-                        "INSERT INTO events (title, topic, first_seen, last_seen) "
-                        "SELECT title, (SELECT topic FROM events WHERE id = ?), first_seen, first_seen "
-                        "FROM articles WHERE id = ?", (old_event, article_id),
+                        "INSERT INTO events (title, topic, first_seen, last_seen, held_back) "
+                        "SELECT title, old.topic, first_seen, first_seen, old.held_back "
+                        "FROM articles, (SELECT topic, held_back FROM events WHERE id = ?) AS old "
+                        "WHERE articles.id = ?", (old_event, article_id),
                     ).lastrowid
                 event_id = real_ids[event_id]
             moved += event_id != old_event

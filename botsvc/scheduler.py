@@ -92,7 +92,8 @@ class Poller:
                           state.consecutive_failures, state.retry_at)
                 return None
             try:
-                report = await run_cycle(self.app.store, self.app.processor, [feed_target(feed)], self.app.policy)
+                report = await run_cycle(self.app.store, self.app.processor, [feed_target(feed)],
+                                         self.app.policy, limits=self.app.config.alerts)
                 log.info("%s: %s", feed.name, report.summary())
                 if self.metrics is not None:
                     self.metrics.record_cycle(report)

@@ -19,7 +19,7 @@ QUEUE_THEN_DIE = textwrap.dedent("""
     app = open_app(sys.argv[1], sys.argv[2])
     app.ensure_seeded()
     app.sync_subscriptions()
-    asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy))
+    asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy, limits=app.config.alerts))
     queued = queue_digests(app.store, app.config, app.processor.clock())
     print("queued", len(queued), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)  # after the outbox write, before any send

@@ -22,6 +22,7 @@ MAX_EMBED_TOTAL = 6000
 MAX_TITLE = 256
 MAX_DESCRIPTION = 4096
 MAX_CONTENT = 2000
+MAX_MORE_FEED = 200  # a feed name in a count line: five lines always fit MAX_CONTENT
 
 NO_MENTIONS = discord.AllowedMentions.none()
 _ZWSP = "\u200b"
@@ -109,6 +110,7 @@ def render_embeds(digest: Digest) -> list[DiscordMessage]:
     """The digest as messages of at most 10 embeds and 6000 embed characters; no event dropped.
 
     A single embed is at most 256 + 4096 characters, so it always fits a message of its own.
+    The count lines of events over the caps close the last message's text.
     """
     batches: list[list[discord.Embed]] = []
     for embed in (render_embed(entry, digest.zone) for entry in digest.events):
@@ -116,11 +118,13 @@ def render_embeds(digest: Digest) -> list[DiscordMessage]:
             batches.append([])
         batches[-1].append(embed)
     headline = _headline(digest)
+    more = "".join("\n" + m.line(lambda feed: _clip(neutralise(feed), MAX_MORE_FEED)) for m in digest.more)
     if not batches:
-        return [DiscordMessage(_clip(headline, MAX_CONTENT))]
+        return [DiscordMessage(_clip(headline + more, MAX_CONTENT))]
     parts = len(batches)
     return [
-        DiscordMessage(_clip(headline + (f" ({number}/{parts})" if parts > 1 else ""), MAX_CONTENT), tuple(batch))
+        DiscordMessage(_clip(headline + (f" ({number}/{parts})" if parts > 1 else "")
+                             + (more if number == parts else ""), MAX_CONTENT), tuple(batch))
         for number, batch in enumerate(batches, 1)
     ]
 

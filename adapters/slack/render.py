@@ -125,28 +125,39 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _fallback(title: str, events: tuple[DigestEvent, ...], part: str) -> str:
+def _fallback(title: str, events: tuple[DigestEvent, ...], part: str, counted: int = 0) -> str:
     """The notification / screen-reader text: no feed text except the digest title."""
     updates = sum(entry.update for entry in events)
     counts = [_plural(len(events) - updates, "new event")] + ([_plural(updates, "update")] if updates else [])
+    counts += [f"{counted} more not shown"] if counted else []
     return f"{mrkdwn_text(title, FALLBACK_TITLE_BUDGET)}: {', '.join(counts)}{part}"
+
+
+def render_more(digest: Digest) -> str:
+    """The digest's count lines ("and 412 more from Feed X: …"), feed names made inert."""
+    return "\n".join(m.line(lambda feed: mrkdwn_text(feed, SOURCE_BUDGET)) for m in digest.more)
 
 
 def render_blocks(digest: Digest) -> list[dict[str, Any]]:
     """Block Kit payloads ``{"text", "blocks"}`` for ``digest``, in order, every event kept.
 
     Each payload has a header and up to ``EVENTS_PER_MESSAGE`` sections; when there is more
-    than one, the header and fallback say which part ("(2/6)").
+    than one, the header and fallback say which part ("(2/6)"). The count lines of events
+    over the caps close the last payload.
     """
     events = digest.events
     chunks = [events[i : i + EVENTS_PER_MESSAGE] for i in range(0, len(events), EVENTS_PER_MESSAGE)] or [()]
+    more = render_more(digest)
     payloads = []
     for number, chunk in enumerate(chunks, 1):
         part = f" ({number}/{len(chunks)})" if len(chunks) > 1 else ""
         header = plain_text(digest.title, MAX_HEADER - len(part)) + part
         blocks = [{"type": "header", "text": {"type": "plain_text", "text": header}}]
-        blocks += [_section(render_event(entry, digest.zone)) for entry in chunk] or [_section("Nothing new.")]
-        payloads.append({"text": _fallback(digest.title, chunk, part), "blocks": blocks})
+        last = number == len(chunks)
+        sections = [_section(render_event(entry, digest.zone)) for entry in chunk] + ([_section(more)] if more and last else [])
+        blocks += sections or [_section("Nothing new.")]
+        counted = sum(m.count for m in digest.more) if last else 0
+        payloads.append({"text": _fallback(digest.title, chunk, part, counted), "blocks": blocks})
     return payloads
 
 
