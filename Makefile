@@ -26,7 +26,6 @@ bench: $(STAMP)           ## speed and quality benchmarks (print their figures)
 	$(BIN)/python benchmarks/dedup_speed.py
 	$(BIN)/python benchmarks/poll_speed.py
 	$(BIN)/python benchmarks/faults.py
-	$(BIN)/python benchmarks/fault_flood.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache build *.egg-info
