@@ -23,6 +23,8 @@ _SEP_RE = re.compile(_SEPARATORS)
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
 #: A Latin term's edge must not touch a Latin letter or digit; CJK characters are fine.
 _EDGE = rf"[^\W{CJK_CHARS}]"
+#: A run of Latin-script letters and digits (where a Latin term can begin).
+_RUN = re.compile(rf"[^\W_{CJK_CHARS}]+")
 
 
 def fold(text: str) -> str:
@@ -50,20 +52,29 @@ class TermSet:
 
     def __init__(self, terms: set[str] | frozenset[str]) -> None:
         self.canonical: dict[str, str] = {}
-        latin: list[str] = []
+        by_start: dict[str, list[str]] = {}
         self.cjk: list[tuple[str, str]] = []
         for term in sorted(terms):
             key = term_key(term)
-            if not key:
-                continue
-            if key in self.canonical:
+            if not key or key in self.canonical:
                 continue
             self.canonical[key] = term
             if _CJK.search(key):
                 self.cjk.append((key, term))
-            else:
-                latin.append(_SEPARATORS.join(re.escape(word) for word in key.split(" ")))
-        latin.sort(key=len, reverse=True)  # longest first, so "white list" beats "white"
+                continue
+            run = _RUN.match(key)
+            if run is None:  # a Latin term must begin with a letter or digit
+                continue
+            by_start.setdefault(run.group(0), []).append(
+                _SEPARATORS.join(re.escape(word) for word in key.split(" ")))
+        # A Latin term begins where a run of Latin letters or digits begins, so each run
+        # is tried only against the terms that begin with it (one alternation of every
+        # term tried at every character costs several times more). Longest first, so
+        # "white list" beats "white".
+        self._at_run = {
+            start: re.compile("(?:" + "|".join(sorted(alts, key=len, reverse=True)) + rf")(?!{_EDGE})")
+            for start, alts in by_start.items()
+        }
         # A longer term hides shorter ones starting at the same place ("japanese beer" hides
         # "japanese"): remember, per term, the shorter terms that are its leading words.
         keys = [k for k in self.canonical if not _CJK.search(k)]
@@ -71,28 +82,27 @@ class TermSet:
             key: [self.canonical[other] for other in keys if key.startswith(other + " ")] for key in keys
         }
         self._keys: dict[str, str] = {}  # matched text -> term key; bounded by the term spellings seen
-        self.pattern = (
-            re.compile(rf"(?<!{_EDGE})(?:" + "|".join(latin) + rf")(?!{_EDGE})") if latin else None
-        )
 
     def found(self, folded: str) -> set[str]:
         """The listed terms occurring in ``folded`` (text already passed through :func:`fold`)."""
         hits: set[str] = set()
-        if self.pattern is not None:
-            pos = 0
-            # overlapping terms ("export controls" / "controls") are all wanted: rescan from
-            # each match start + 1 instead of after the match.
-            while True:
-                match = self.pattern.search(folded, pos)
-                if match is None:
-                    break
-                found = match.group(0)
-                key = self._keys.get(found)
-                if key is None:
-                    key = self._keys.setdefault(found, term_key(found))
-                hits.add(self.canonical[key])
-                hits.update(self.prefixes[key])
-                pos = match.start() + 1
+        at_run = self._at_run
+        # Overlapping terms ("export controls" / "controls") are all wanted: every run is
+        # tried, and shorter terms hidden by a longer one at the same place come from
+        # ``prefixes``. A run is never preceded by a Latin letter or digit, by construction.
+        for run in _RUN.finditer(folded):
+            pattern = at_run.get(run.group(0))
+            if pattern is None:
+                continue
+            match = pattern.match(folded, run.start())
+            if match is None:
+                continue
+            found = match.group(0)
+            key = self._keys.get(found)
+            if key is None:
+                key = self._keys.setdefault(found, term_key(found))
+            hits.add(self.canonical[key])
+            hits.update(self.prefixes[key])
         for key, term in self.cjk:
             if key in folded:
                 hits.add(term)
