@@ -44,9 +44,6 @@ BOT_RETRIED = frozenset({500, 502, 504, 524})
 """Server errors retried on bot routes (as discord.py did); webhook routes retry every 5xx."""
 _RESET_ERRNOS = frozenset({54, 10054, errno.ECONNRESET})
 
-__all__ = ["API_URL_ENV", "DEFAULT_API_URL", "DISCORD_HOSTS", "DiscordHTTPError", "DiscordRest", "LoginRefused",
-           "RateLimited", "delivery_errors", "message_id"]
-
 
 class DiscordHTTPError(Exception):
     """Discord answered an error status; ``code`` is its JSON error code (0 if none)."""
