@@ -14,7 +14,6 @@ from types import SimpleNamespace
 
 import aiohttp
 import discord.http
-import discord.webhook.async_
 import pytest
 from discordfake import DiscordFake, Reply
 from processes import free_port
@@ -68,9 +67,9 @@ def fake() -> Iterator[DiscordFake]:
 
 @pytest.fixture
 def backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """discord.py sleeps 1 + 2 * try seconds between 5xx retries: record those waits instead.
+    """The REST client sleeps 1 + 2 * try seconds between 5xx retries: record those waits instead.
 
-    Only discord.py's own reference to asyncio is swapped, so nothing else stops sleeping.
+    Only the REST module's own reference to asyncio is swapped, so nothing else stops sleeping.
     """
     waits: list[float] = []
     real_sleep = asyncio.sleep
@@ -81,8 +80,7 @@ def backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         return await real_sleep(0, result)
 
     quick = SimpleNamespace(**{**vars(asyncio), "sleep": record})
-    monkeypatch.setattr(discord.http, "asyncio", quick)
-    monkeypatch.setattr(discord.webhook.async_, "asyncio", quick)
+    monkeypatch.setattr(discord_rest, "asyncio", quick)
     return waits
 
 
@@ -111,7 +109,6 @@ def send_error(adapter, channel: ChannelAddress = CHANNEL) -> DeliveryError:
 def test_discord_name_is_the_library_not_this_package():
     for module in (discord_rest, discord_render):
         assert module.discord is discord and module.discord is not discord_adapter
-    assert discord_rest.HTTPClient is discord.http.HTTPClient
 
 
 def test_event_embed_has_title_link_source_time_and_other_sources():
@@ -402,7 +399,7 @@ def test_stop_closes_the_session(fake):
 
     async def run() -> bool:
         await adapter.start()
-        session = adapter._http._HTTPClient__session
+        session = adapter._http.session
         await adapter.stop()
         return session.closed
 

@@ -399,7 +399,7 @@ def test_start_runs_the_gateway_in_the_background_syncs_once_and_stop_closes_it(
                 break
         await asyncio.sleep(0.1)
 
-        session = client.http._HTTPClient__session
+        session = client.rest.session
         await adapter.stop()
         assert client.is_closed() and session.closed and adapter._http is None
 

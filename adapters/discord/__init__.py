@@ -2,8 +2,9 @@
 ``/news`` app commands for the bot.
 
 * :mod:`adapters.discord.render`: embeds and replies, feed text neutralised;
-* :mod:`adapters.discord.rest`: discord.py's HTTP layer on a configurable API base, and
-  its failures as the outbox's DeliveryError;
+* :mod:`adapters.discord.rest`: Discord's documented REST endpoints over aiohttp at a
+  configurable API base (discord.py's own HTTP layer is private), and their failures as
+  the outbox's DeliveryError;
 * :mod:`adapters.discord.commands`: the ``/news`` command tree and gateway client;
 * :mod:`adapters.discord.bot`: :class:`DiscordAdapter` (``DISCORD_BOT_TOKEN``);
 * :mod:`adapters.discord.webhook`: :class:`DiscordWebhookAdapter`.

@@ -9,12 +9,19 @@ import os
 from urllib.parse import urlsplit
 
 import discord
-from discord.http import handle_message_parameters
 
 from adapters.base import Adapter, AddressError, ChannelAddress, CommandHandler, Limits
 from adapters.discord.commands import NewsClient
-from adapters.discord.render import MAX_EMBED_TOTAL, MAX_EMBEDS, NO_MENTIONS, DiscordMessage, render_embeds
-from adapters.discord.rest import API_URL_ENV, DEFAULT_API_URL, DISCORD_HOSTS, RestClient, delivery_errors, message_id
+from adapters.discord.render import MAX_EMBED_TOTAL, MAX_EMBEDS, DiscordMessage, message_body, render_embeds
+from adapters.discord.rest import (
+    API_URL_ENV,
+    DEFAULT_API_URL,
+    DISCORD_HOSTS,
+    DiscordRest,
+    LoginRefused,
+    delivery_errors,
+    message_id,
+)
 from botsvc.models import Digest
 
 log = logging.getLogger(__name__)
@@ -33,8 +40,9 @@ class DiscordAdapter(Adapter):
     The API base is ``base_url``, else ``$BOTSVC_DISCORD_API_URL``, else Discord's v10 API.
     discord.py always connects the gateway to Discord itself, whatever the API base, so by
     default it is opened only when the API base is Discord's too: a test server or a local
-    stand-in never leads to a connection to Discord. ``gateway=True`` opens it anyway (REST
-    through a proxy, gateway direct), ``gateway=False`` never.
+    stand-in never leads to a connection to Discord. ``gateway=True`` opens it anyway (posts
+    and replies through a proxy; the gateway, and discord.py's login that opens it, direct),
+    ``gateway=False`` never.
     """
 
     name = "discord"
@@ -51,7 +59,7 @@ class DiscordAdapter(Adapter):
             raise ValueError(f"Discord API URL must be http(s): {self.base_url!r}")
         self.timeout = timeout
         self.open_gateway = parts.hostname in DISCORD_HOSTS if gateway is None else gateway
-        self._http: RestClient | None = None
+        self._http: DiscordRest | None = None
         self._login = asyncio.Lock()
         self.commands: NewsClient | None = None
         """The gateway client for ``/news``, once :meth:`attach_commands` was called."""
@@ -60,13 +68,13 @@ class DiscordAdapter(Adapter):
     def render(self, digest: Digest) -> list[DiscordMessage]:
         return render_embeds(digest)
 
-    async def _client(self) -> RestClient:
-        """Logged-in client; ``static_login`` opens discord.py's session and checks the token."""
+    async def _client(self) -> DiscordRest:
+        """The REST client, once ``GET /users/@me`` has accepted the token."""
         async with self._login:
             if self._http is None:
-                http = RestClient(self.base_url, self.timeout)
+                http = DiscordRest(self.base_url, token=self.token, timeout=self.timeout)
                 try:
-                    await http.static_login(self.token)
+                    await http.current_user()
                 except BaseException:
                     await http.close()
                     raise
@@ -76,7 +84,7 @@ class DiscordAdapter(Adapter):
     def attach_commands(self, handler: CommandHandler) -> None:
         """Answer ``/news`` app commands with ``handler``; :meth:`start` connects to receive them."""
         if self.commands is None:
-            self.commands = NewsClient(handler, self.base_url, self.timeout)
+            self.commands = NewsClient(handler, DiscordRest(self.base_url, timeout=self.timeout))
         else:
             self.commands.handler = handler
 
@@ -102,7 +110,7 @@ class DiscordAdapter(Adapter):
             try:
                 await client.start(self.token)
                 return
-            except (discord.LoginFailure, discord.PrivilegedIntentsRequired) as exc:
+            except (LoginRefused, discord.LoginFailure, discord.PrivilegedIntentsRequired) as exc:
                 log.error("Discord gateway refused (%s); /news commands are unavailable", exc)
                 return
             except Exception:
@@ -118,11 +126,7 @@ class DiscordAdapter(Adapter):
         channel_id = _channel_id(channel)
         with delivery_errors(f"channel {channel_id}"):
             http = await self._client()
-            # The nonce makes Discord drop a repeat of this part (a resend after a crash).
-            with handle_message_parameters(
-                content=payload.content, embeds=list(payload.embeds), allowed_mentions=NO_MENTIONS, nonce=key
-            ) as params:
-                data = await http.send_message(channel_id, params=params)
+            data = await http.create_message(channel_id, message_body(payload.content, payload.embeds, nonce=key))
         return message_id(data, f"channel {channel_id}")
 
     async def stop(self) -> None:

@@ -3,24 +3,32 @@
 App commands arrive as interactions over the gateway, so :class:`NewsClient` is opened
 only when commands are attached to the bot adapter. Each subcommand rebuilds the text
 the core parses; replies are one neutralised embed with mentions disabled.
+
+discord.py receives and routes the interactions (its public ``Client`` and
+``app_commands``); what the bot sends back (the token check, command registration,
+interaction responses and followups) goes through :class:`~adapters.discord.rest.DiscordRest`
+at the configured API base, never through discord.py's private HTTP layer.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
+from typing import Any
 
 import discord
 from discord import app_commands
-from discord.webhook.async_ import async_context
 
 from adapters.base import CommandHandler
-from adapters.discord.render import NO_MENTIONS, render_reply
-from adapters.discord.rest import RestClient, WebhookTransport
+from adapters.discord.render import EPHEMERAL, message_body, render_reply
+from adapters.discord.rest import DiscordRest
 from botsvc.models import CommandContext, CommandReply, ReplyLine
 
 log = logging.getLogger(__name__)
+
+CHANNEL_MESSAGE_WITH_SOURCE = 4
+DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE = 5
+ANSWERED = "botsvc.answered"
+"""Key in ``Interaction.extras``: the interaction has had its one callback, so the next answer is a followup."""
 
 FAILED = CommandReply("Sorry, that failed on our side; it has been logged. Please try again later.", ok=False)
 
@@ -182,20 +190,51 @@ class NewsTree(app_commands.CommandTree):
 class NewsClient(discord.Client):
     """The gateway connection that receives ``/news`` interactions and answers them.
 
-    Its REST calls (login, command sync) and its interaction replies go to ``base_url``
-    like the delivery client's. Interactions need no intent; ``guilds`` (not privileged)
-    only keeps discord.py's guild cache, which it expects, coherent.
+    :meth:`login` checks the token and reads the application id through ``rest`` (the
+    configured API base); commands are registered and interactions answered through it
+    too. The gateway itself is always Discord's, so discord.py's own login, which opens
+    it, waits for :meth:`connect`. Interactions need no intent; ``guilds`` (not
+    privileged) only keeps discord.py's guild cache, which it expects, coherent.
     """
 
-    def __init__(self, handler: CommandHandler, base_url: str, timeout: float) -> None:
+    def __init__(self, handler: CommandHandler, rest: DiscordRest) -> None:
         super().__init__(intents=discord.Intents(guilds=True))
-        self.http = RestClient(base_url, timeout, loop=self.loop)
-        self._connection.http = self.http
+        self.rest = rest
         self.handler = handler
-        self.transport = WebhookTransport(base_url)
         self.tree = NewsTree(self)
         self.tree.add_command(NewsGroup(self))
         self.synced = False
+        self._token: str | None = None
+        self._application_id: int | None = None
+
+    @property
+    def application_id(self) -> int | None:
+        """The application id read at :meth:`login`, else the one discord.py learnt."""
+        return self._application_id if self._application_id is not None else super().application_id
+
+    async def login(self, token: str) -> None:
+        """Check ``token`` and read the application id at the API base (:class:`LoginRefused` on 401)."""
+        await self.__aenter__()  # ``async with client``'s setup: discord.py's asyncio objects on this loop
+        token = token.strip()
+        self.rest.token = token
+        me = await self.rest.current_user()
+        application = await self.rest.application()
+        # discord.py builds an Interaction around its own user (``Client.user``), which its
+        # login or the gateway's READY would set; this is what its login sets.
+        self._connection.user = discord.ClientUser(state=self._connection, data=me)
+        self._application_id = int(application["id"])
+        self._token = token
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        """discord.py's own login to Discord, which the gateway needs, then the gateway."""
+        if self._token is None:
+            raise RuntimeError("login() first")
+        await super().login(self._token)
+        await super().connect(reconnect=reconnect)
+
+    async def close(self) -> None:
+        await super().close()
+        await self.rest.close()
 
     async def on_ready(self) -> None:
         """Register the commands once per process (READY repeats after each new session)."""
@@ -203,37 +242,37 @@ class NewsClient(discord.Client):
             return
         self.synced = True
         try:
-            commands = await self.tree.sync()
+            commands = await self.sync_commands()
         except Exception:
             self.synced = False
             log.exception("could not register the /news commands with Discord")
         else:
             log.info("registered %d Discord command(s) as application %s", len(commands), self.application_id)
 
-    @contextlib.contextmanager
-    def _rest(self) -> Iterator[None]:
-        """Interaction replies use discord.py's webhook transport; point it at ``base_url``."""
-        token = async_context.set(self.transport)
-        try:
-            yield
-        finally:
-            async_context.reset(token)
+    async def sync_commands(self) -> list[Any]:
+        """Replace the application's global commands with this tree's (what ``tree.sync()`` sends)."""
+        if self.application_id is None:
+            raise RuntimeError("the application id is unknown before login")
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        return await self.rest.bulk_overwrite_commands(self.application_id, payload)
 
     async def answer(self, interaction: discord.Interaction, text: str, *, slow: bool = False) -> None:
         """Run ``/news text`` through the core and reply; ``slow`` commands defer first."""
         if slow:
-            with self._rest():
-                await interaction.response.defer(ephemeral=True, thinking=True)
+            await self._callback(interaction, {"type": DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,
+                                               "data": {"flags": EPHEMERAL}})
         # The core turns failures into replies; anything that still escapes reaches
         # NewsTree.on_error, which answers with an apology (after a defer, as a followup).
         await self.reply(interaction, await self.handler(text, interaction_context(interaction)))
 
     async def reply(self, interaction: discord.Interaction, reply: CommandReply) -> None:
-        """Send ``reply`` as the interaction's response, or as a followup once deferred."""
-        embed = render_reply(reply)
-        with self._rest():
-            if interaction.response.is_done():
-                await interaction.followup.send(embed=embed, ephemeral=reply.ephemeral, allowed_mentions=NO_MENTIONS)
-            else:
-                await interaction.response.send_message(embed=embed, ephemeral=reply.ephemeral,
-                                                        allowed_mentions=NO_MENTIONS)
+        """Send ``reply`` as the interaction's response, or as a followup once it has one."""
+        body = message_body(None, [render_reply(reply)], ephemeral=reply.ephemeral)
+        if interaction.extras.get(ANSWERED):
+            await self.rest.execute_webhook(interaction.application_id, interaction.token, body)
+        else:
+            await self._callback(interaction, {"type": CHANNEL_MESSAGE_WITH_SOURCE, "data": body})
+
+    async def _callback(self, interaction: discord.Interaction, body: dict[str, Any]) -> None:
+        await self.rest.interaction_callback(interaction.id, interaction.token, body)
+        interaction.extras[ANSWERED] = True

@@ -8,8 +8,10 @@ neither ping nor break formatting.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import discord
 
@@ -175,3 +177,24 @@ def render_reply(reply: CommandReply) -> discord.Embed:
         description=description or None,
         colour=None if reply.ok else discord.Colour.red(),
     )
+
+
+EPHEMERAL = 1 << 6
+"""Message flag: only the person who ran the command sees the answer."""
+
+
+def message_body(content: str | None, embeds: Sequence[discord.Embed], *, nonce: str | None = None,
+                 ephemeral: bool = False) -> dict[str, Any]:
+    """The JSON body of a message post, with mentions always disabled.
+
+    A ``nonce`` is enforced: Discord drops a repeat of it (a resend after a crash).
+    """
+    body: dict[str, Any] = {"embeds": [embed.to_dict() for embed in embeds], "tts": False,
+                            "allowed_mentions": NO_MENTIONS.to_dict()}
+    if content is not None:
+        body["content"] = content
+    if nonce is not None:
+        body.update(nonce=nonce, enforce_nonce=True)
+    if ephemeral:
+        body["flags"] = EPHEMERAL
+    return body

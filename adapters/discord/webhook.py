@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiohttp
-import discord
-from discord.http import Route
-from discord.webhook.async_ import async_context
-
 from adapters.base import Adapter, ChannelAddress, Limits
-from adapters.discord.render import MAX_EMBED_TOTAL, MAX_EMBEDS, NO_MENTIONS, DiscordMessage, render_embeds
-from adapters.discord.rest import UNREADABLE_ANSWER, WebhookTransport, delivery_errors, message_id
+from adapters.discord.render import MAX_EMBED_TOTAL, MAX_EMBEDS, DiscordMessage, message_body, render_embeds
+from adapters.discord.rest import DEFAULT_API_URL, DiscordRest, delivery_errors, message_id
 from adapters.webhook_urls import parse_discord_webhook_url
 from botsvc.models import Digest
 
@@ -28,13 +23,12 @@ class WebhookTarget:
 def parse_webhook_url(url: str) -> WebhookTarget:
     """Split ``<base>/webhooks/<id>/<token>``; :class:`WebhookURLError` (a ValueError) if not one.
 
-    ``Webhook.from_url`` only accepts discord.com URLs, so the URL is parsed here and the
-    webhook built with ``Webhook.partial``. Discord's own URLs keep discord.py's API base;
-    any other host (a proxy, a test server) is used as given. The error never repeats the
-    URL: its token is a credential.
+    Discord's own URLs (any of its hosts, with or without a version) are sent to
+    :data:`DEFAULT_API_URL`; any other host (a proxy, a test server) is used as given. The
+    error never repeats the URL: its token is a credential.
     """
     parsed = parse_discord_webhook_url(url)
-    return WebhookTarget(parsed.base_url or Route.BASE, parsed.id, parsed.token)
+    return WebhookTarget(parsed.base_url or DEFAULT_API_URL, parsed.id, parsed.token)
 
 
 class DiscordWebhookAdapter(Adapter):
@@ -45,40 +39,22 @@ class DiscordWebhookAdapter(Adapter):
 
     def __init__(self, *, timeout: float = 30.0) -> None:
         self.timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
-        # One transport per API base, so discord.py's per-webhook locks are shared by sends.
-        self._transports: dict[str, WebhookTransport] = {}
+        # One client per API base, so sends to one webhook share its rate-limit bucket.
+        self._clients: dict[str, DiscordRest] = {}
 
     def render(self, digest: Digest) -> list[DiscordMessage]:
         return render_embeds(digest)
 
-    async def start(self) -> None:
-        self._open()
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        return self._session
-
     async def send(self, channel: ChannelAddress, payload: DiscordMessage, *, key: str | None = None) -> str:
         target = parse_webhook_url(channel.channel)
-        webhook = discord.Webhook.partial(target.id, target.token, session=self._open())
-        transport = self._transports.get(target.base_url)
-        if transport is None:
-            transport = self._transports[target.base_url] = WebhookTransport(target.base_url)
-        context = async_context.set(transport)
-        try:
-            with delivery_errors(f"webhook {target.id}", webhook=True):
-                message = await webhook.send(
-                    content=payload.content, embeds=list(payload.embeds), allowed_mentions=NO_MENTIONS, wait=True
-                )
-        except UNREADABLE_ANSWER:  # discord.py read a message out of an answer that holds none
-            message = None
-        finally:
-            async_context.reset(context)
-        return message_id({"id": message.id} if message is not None else None, f"webhook {target.id}")
+        client = self._clients.get(target.base_url)
+        if client is None:
+            client = self._clients[target.base_url] = DiscordRest(target.base_url, timeout=self.timeout)
+        with delivery_errors(f"webhook {target.id}", webhook=True):
+            data = await client.execute_webhook(target.id, target.token, message_body(payload.content, payload.embeds))
+        return message_id(data, f"webhook {target.id}")
 
     async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
