@@ -1,8 +1,11 @@
 """Long-running mode: one APScheduler job per feed, deliveries after each poll.
 
 Jobs for one feed never overlap (``max_instances=1``) and missed runs collapse into
-one (``coalesce``). All jobs run on one asyncio loop, so database writes never
-interleave: a job only yields while fetching or sending, never inside a transaction.
+one (``coalesce``). All jobs run on one asyncio loop, which also serves ``/healthz`` and
+Slack's ``/news``; parsing, judging and storing run in the intake thread
+(:mod:`botsvc.intake`) so a big feed never holds the loop. Database writes never
+interleave: every writer holds the intake's write turn (a feed's transaction in the
+thread; queueing and sending, backoff bookkeeping and managing commands on the loop).
 A minutely job serves hourly/daily subscriptions and retries held-back messages; one
 lock keeps two deliveries from sending the same outbox row.
 """
@@ -20,11 +23,14 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from adapters.base import Adapter, DeliveryError
+from adapters.base import Adapter, CommandHandler, DeliveryError
 from botsvc.app import App, feed_target
 from botsvc.backoff import retry_delay
+from botsvc.commands import MANAGING
 from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
+from botsvc.intake import Intake
+from botsvc.models import CommandContext, CommandReply
 from botsvc.store import database_problem, is_busy, parse_iso
 from botsvc.health import Health, max_age_for
 from botsvc.metrics import Metrics
@@ -37,12 +43,18 @@ SHUTDOWN_GRACE = 6.0
 
 
 class Poller:
-    """Polls one feed at a time and delivers what is due through the adapters."""
+    """Polls one feed at a time and delivers what is due through the adapters.
 
-    def __init__(self, app: App, adapters: Mapping[str, Adapter], metrics: Metrics | None = None) -> None:
+    With an ``intake`` (as ``serve`` gives it), judging and storing run in its thread;
+    without one, on the loop (tests that drive a poller directly).
+    """
+
+    def __init__(self, app: App, adapters: Mapping[str, Adapter], metrics: Metrics | None = None,
+                 intake: Intake | None = None) -> None:
         self.app = app
         self.adapters = adapters
         self.metrics = metrics
+        self.intake = intake
         self.health: Health | None = None
         self._running = 0
         self._idle = asyncio.Event()
@@ -61,7 +73,12 @@ class Poller:
                           state.consecutive_failures, state.retry_at)
                 return None
             try:
-                report = await run_cycle(self.app.store, self.app.processor, [feed_target(feed)], self.app.policy)
+                if self.intake is None:
+                    report = await run_cycle(self.app.store, self.app.processor, [feed_target(feed)],
+                                             self.app.policy)
+                else:
+                    report = await run_cycle(self.intake.store, self.intake.processor, [feed_target(feed)],
+                                             self.app.policy, intake=self.intake)
                 log.info("%s: %s", feed.name, report.summary())
                 if self.metrics is not None:
                     self.metrics.record_cycle(report)
@@ -82,9 +99,14 @@ class Poller:
             except Exception:  # a job must never kill the scheduler; the next run retries
                 log.exception("poll of %s failed", feed.name)
                 return None
-            self._rest_if_failing(feed)
+            async with self._writing():
+                self._rest_if_failing(feed)
             await self.deliver(realtime=True)
             return report
+
+    def _writing(self) -> contextlib.AbstractAsyncContextManager:
+        """The write turn, for writes on the loop's connection (nothing to wait for without an intake)."""
+        return self.intake.turn if self.intake is not None else contextlib.nullcontext()
 
     def _rest_if_failing(self, feed: FeedConfig) -> None:
         state = self.app.store.feed_state(feed.name)
@@ -98,9 +120,9 @@ class Poller:
 
     async def deliver(self, *, realtime: bool) -> None:
         """Queue what is due and send what is pending; never raises (the outbox keeps it)."""
-        async with self._busy(), self._delivering:
+        async with self._busy(), self._delivering, self._writing():
             try:
-                report = await self.app.deliver(self.adapters, realtime=realtime)
+                report = await self.app.deliver(self.adapters, realtime=realtime, intake=self.intake)
             except asyncio.CancelledError:
                 log.info("delivery cancelled by shutdown; unsent messages stay in the outbox")
                 return
@@ -146,6 +168,23 @@ class Poller:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+def taking_turns(run: CommandHandler, turn: asyncio.Lock) -> CommandHandler:
+    """``run``, with the commands that write (subscribe, feed add, …) waiting for the write turn.
+
+    Read commands (search, help, …) never wait; a managing command that waits longer than
+    the platform allows is acknowledged first and answered when done (see the adapters).
+    """
+
+    async def run_command(text: str, context: CommandContext) -> CommandReply:
+        words = text.split(maxsplit=1)
+        if words and words[0].lower() in MANAGING:
+            async with turn:
+                return await run(text, context)
+        return await run(text, context)
+
+    return run_command
+
+
 def schedule(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[FeedConfig]) -> None:
     scheduler.add_job(
         poller.deliver, IntervalTrigger(seconds=60), kwargs={"realtime": False}, id="deliver",
@@ -172,7 +211,14 @@ def sync_feed_jobs(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[Feed
 
 async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set), then finish the running polls and return."""
-    stop = stop or asyncio.Event()
+    intake = await Intake.open(app)
+    try:
+        await _serve(app, adapters, stop or asyncio.Event(), intake)
+    finally:
+        await intake.close()
+
+
+async def _serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event, intake: Intake) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -180,14 +226,14 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread / platform
             pass
     metrics = Metrics(app.store)
-    poller = Poller(app, adapters, metrics)
+    poller = Poller(app, adapters, metrics, intake)
     poller.on_fatal = stop.set
     feeds = app.feeds()
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     schedule(scheduler, poller, feeds)
     commands = app.commands(on_feeds_changed=lambda: sync_feed_jobs(scheduler, poller, app.feeds()))
     for adapter in adapters.values():
-        adapter.attach_commands(commands.run)
+        adapter.attach_commands(taking_turns(commands.run, intake.turn))
     health = Health(app.store, metrics, lambda: scheduler.running,
                     max_age_for([feed.interval for feed in feeds]), app.processor.clock())
     poller.health = health

@@ -1,0 +1,164 @@
+"""The intake thread: feed bodies are parsed, judged and stored here, off the event loop.
+
+``botsvc run`` answers ``/healthz`` and Slack's ``/news`` on the same asyncio loop that
+polls. Judging a big feed (thousands of relevant items, each fingerprinted, placed and
+stored) takes tens of seconds of CPU; on the loop that would stall every answer, so
+that work runs in one worker thread instead.
+
+* The thread has its own SQLite connection (a connection belongs to the thread that
+  opened it) and takes over the app's :class:`~botsvc.events.EventBook` and judging;
+  nothing else touches them. The loop keeps ``app.store`` for reads, delivery and
+  commands; WAL lets it read while this thread writes.
+* ``turn`` keeps the one-writer rule inside the process: a feed's transaction here,
+  queueing digests, sending (the outbox) and managing commands on the loop each hold it
+  while they write, so no write ever waits on SQLite's lock with the loop blocked, and
+  each feed is still stored in one transaction of its own.
+* The thread is a daemon: a stop never waits for a half-judged feed. :meth:`close`
+  interrupts its SQL so the open transaction rolls back; if the process exits first,
+  SQLite rolls it back at the next open, as after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botsvc.pipeline import Processor
+from botsvc.store import Store, open_store
+
+if TYPE_CHECKING:
+    from botsvc.app import App
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CLOSE_WAIT = 3.0
+"""Seconds :meth:`Intake.close` waits for the thread to roll back and close its connection."""
+
+
+class WorkerThread(Executor):
+    """One daemon thread that runs submitted calls one at a time, in order."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple, dict] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._shutdown = False
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if self._shutdown:
+            raise RuntimeError("the worker thread is shut down")
+        future: Future[T] = Future()
+        self._jobs.put((future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._shutdown = True
+        self._jobs.put(None)
+        if wait:
+            self._thread.join()
+
+    def join(self, timeout: float | None) -> bool:
+        """Wait for the thread to end (after :meth:`shutdown`); False when it is still busy."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, args, kwargs = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # handed to the waiting coroutine
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+
+class Intake:
+    """The worker thread with its own store and processor, and the process's write turn."""
+
+    def __init__(self, thread: WorkerThread, store: Store, processor: Processor) -> None:
+        self.thread = thread
+        self.store = store
+        """This thread's connection: use it only through :meth:`run` or :meth:`write`."""
+        self.processor = processor
+        self.turn = asyncio.Lock()
+        """Held by whoever writes to the database, in this thread or on the loop."""
+        self._closed = False
+
+    @classmethod
+    async def open(cls, app: App) -> Intake:
+        """Start the thread, open its connection and hand it the app's judging."""
+        thread = WorkerThread("botsvc-intake")
+
+        def take_over() -> tuple[Store, Processor]:
+            store = open_store(app.store.path, migrate=False)
+            events = app.events
+            events.store = store  # the EventBook reads its store only to (re)load its index
+            processor = Processor(store, app.processor.relevance, events, clock=app.processor.clock)
+            return store, processor
+
+        try:
+            store, processor = await asyncio.wrap_future(thread.submit(take_over))
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+        return cls(thread, store, processor)
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` in the thread; the caller holds :attr:`turn` if it writes."""
+        return await asyncio.wrap_future(self.thread.submit(fn, *args, **kwargs))
+
+    async def write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``fn`` in the thread, holding :attr:`turn` until it has finished.
+
+        Only a stop cancels a caller; then the thread's transaction is interrupted, so it
+        has rolled back before the turn passes to anyone else.
+        """
+        async with self.turn:
+            future = self.thread.submit(fn, *args, **kwargs)
+            try:
+                return await asyncio.wrap_future(future)
+            except asyncio.CancelledError:
+                await self._interrupt_until_done(future)
+                raise
+
+    async def _interrupt_until_done(self, future: Future) -> None:
+        """Interrupt the thread's SQL until ``future`` is done, for at most ``CLOSE_WAIT``.
+
+        An interrupt lands only on a statement that is running; judging runs Python between
+        statements, so it is repeated until one lands and the transaction rolls back.
+        Never call it while the connection may be closing (SQLite forbids that).
+        """
+        deadline = time.monotonic() + CLOSE_WAIT
+        while not future.done() and time.monotonic() < deadline:
+            self.store.db.conn.interrupt()
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        """Stop what the thread is doing (its transaction rolls back), close its connection."""
+        if self._closed:
+            return
+        self._closed = True
+        earlier = self.thread.submit(_nothing)  # done once every job before it is
+        await self._interrupt_until_done(earlier)
+        if not earlier.done():
+            self.thread.shutdown(wait=False)
+            log.warning("the intake thread is still busy; its unfinished transaction is not kept")
+            return
+        closing = self.thread.submit(self.store.close)
+        self.thread.shutdown(wait=False)
+        await asyncio.wrap_future(closing)
+
+
+def _nothing() -> None:
+    return None
