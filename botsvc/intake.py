@@ -121,43 +121,51 @@ class Intake:
     async def write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``fn`` in the thread, holding :attr:`turn` until it has finished.
 
-        Only a stop cancels a caller; then the thread's transaction is interrupted, so it
-        has rolled back before the turn passes to anyone else.
+        Only a stop cancels a caller; then the thread's open transaction is interrupted,
+        so it rolls back before the turn passes to anyone else.
         """
         async with self.turn:
             future = self.thread.submit(fn, *args, **kwargs)
             try:
                 return await asyncio.wrap_future(future)
             except asyncio.CancelledError:
-                await self._interrupt_until_done(future)
+                await self._roll_back(future)
                 raise
 
-    async def _interrupt_until_done(self, future: Future) -> None:
-        """Interrupt the thread's SQL until ``future`` is done, for at most ``CLOSE_WAIT``.
+    async def _roll_back(self, future: Future) -> None:
+        """Interrupt the thread's SQL while a transaction is open and ``future`` is not done.
 
         An interrupt lands only on a statement that is running; judging runs Python between
-        statements, so it is repeated until one lands and the transaction rolls back.
-        Never call it while the connection may be closing (SQLite forbids that).
+        statements, so it is repeated until one lands. Work outside a transaction (parsing)
+        is not waited for: nothing of it would be stored. At most ``CLOSE_WAIT`` seconds.
         """
+        conn = self.store.db.conn
         deadline = time.monotonic() + CLOSE_WAIT
         while not future.done() and time.monotonic() < deadline:
-            self.store.db.conn.interrupt()
+            if not conn.in_transaction:
+                await asyncio.sleep(0)  # the job may be about to finish: let it
+                if not conn.in_transaction:
+                    return
+            conn.interrupt()
             await asyncio.sleep(0.01)
 
     async def close(self) -> None:
-        """Stop what the thread is doing (its transaction rolls back), close its connection."""
+        """Roll back the thread's open transaction, if any, and close its connection.
+
+        The connection is closed in the thread after the job it is running; a job still
+        running without a transaction (a parse) is left to end with the process.
+        """
         if self._closed:
             return
         self._closed = True
         earlier = self.thread.submit(_nothing)  # done once every job before it is
-        await self._interrupt_until_done(earlier)
-        if not earlier.done():
-            self.thread.shutdown(wait=False)
-            log.warning("the intake thread is still busy; its unfinished transaction is not kept")
-            return
+        await self._roll_back(earlier)
         closing = self.thread.submit(self.store.close)
         self.thread.shutdown(wait=False)
-        await asyncio.wrap_future(closing)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(closing), timeout=0.5)
+        except asyncio.TimeoutError:
+            log.info("the intake thread is still busy; nothing it has not committed is kept")
 
 
 def _nothing() -> None:
