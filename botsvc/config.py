@@ -63,6 +63,19 @@ class DedupSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """``[retention]``: how long identity keys of items no longer in their feeds are kept."""
+
+    irrelevant_days: float = 30.0
+    """Keys of items judged irrelevant (nothing else of them is stored), after last seen."""
+    seen_days: float = 90.0
+    """A stored article's other keys (a GUID it was republished under, another link), after
+    last seen. The article itself and the keys it was stored under are never pruned."""
+    interval: int = 86400
+    """Seconds between prunes by ``botsvc run`` (``poll --once`` prunes every time)."""
+
+
+@dataclass(frozen=True)
 class SubscriptionConfig:
     """A ``[[subscriptions]]`` entry: stored at start-up like ``botsvc subscribe`` does."""
 
@@ -86,6 +99,7 @@ class Config:
     """``[slack] managers``: Slack user ids allowed to subscribe channels and manage feeds;
     None (the default, or ``"admins"``) means the workspace's admins and owners."""
     dedup: DedupSettings = field(default_factory=DedupSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def topic(self, name: str) -> Topic:
         for topic in self.topics:
@@ -235,6 +249,8 @@ def _settings(reader: _Reader, raw: Any, key: str, cls: type) -> Any:
         where = f"{key}.{name}"
         if name == "user_agent":
             values[name] = reader.text(value, where)
+        elif name == "interval":
+            values[name] = reader.duration(value, where)
         elif name == "threshold":
             values[name] = float(reader.number(value, where, high=1.0))
         elif isinstance(default, int) and not isinstance(default, bool):
@@ -254,7 +270,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         problem = re.sub(r"\s*\(at [^)]*\)", "", message)
         raise ConfigError(path, where.group(1) if where else "syntax", f"invalid TOML: {problem}") from None
     reader = _Reader(path, Path(path).resolve().parent)
-    reader.table(data, "", {"defaults", "fetch", "dedup", "feeds", "topics", "subscriptions", "slack"})
+    reader.table(data, "", {"defaults", "fetch", "dedup", "retention", "feeds", "topics", "subscriptions", "slack"})
     defaults = reader.table(data.get("defaults", {}), "defaults", {"interval", "language", "topic"})
     default_interval = reader.duration(defaults.get("interval", "15m"), "defaults.interval")
     default_language = reader.text(defaults["language"], "defaults.language") if "language" in defaults else None
@@ -326,6 +342,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         subscriptions=tuple(subscriptions), slack_managers=slack_managers,
         fetch=_settings(reader, data.get("fetch", {}), "fetch", FetchPolicy),
         dedup=_settings(reader, data.get("dedup", {}), "dedup", DedupSettings),
+        retention=_settings(reader, data.get("retention", {}), "retention", RetentionSettings),
     )
 
 
@@ -356,4 +373,7 @@ def summarise(config: Config) -> str:
     lines.append(f"fetch: timeouts {f.connect_timeout}s connect / {f.read_timeout}s read / {f.total_deadline}s total, "
                  f"max {f.max_bytes} bytes, {f.max_redirects} redirects, {f.concurrency} at once")
     lines.append(f"dedup: threshold {d.threshold}, window {d.window_days} days")
+    r = config.retention
+    lines.append(f"retention: irrelevant items' keys {r.irrelevant_days} days, articles' other keys "
+                 f"{r.seen_days} days after last seen; pruned every {r.interval}s")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ from datetime import datetime
 from botsvc.fetch import FetchPolicy, FetchResult, Validators, fetch_many
 from botsvc.intake import Intake
 from botsvc.models import ItemOutcome
+from botsvc.normalise import identity_keys
 from botsvc.parse import FeedParseError, ParsedFeed, parse_feed
 from botsvc.pipeline import Processor
 from botsvc.store import Store
@@ -199,6 +200,8 @@ def _record(store: Store, processor: Processor, target: FeedTarget, result: Fetc
                 store.record_fetch_error(target.name, error, now)
             return FeedReport(target, "error", error=error)
         outcomes = processor.process(parsed.items, target.topics)
+        store.touch_window(target.name, (key for item in parsed.items for key in identity_keys(item)), now,
+                           tracked=target.tracked)
         if target.tracked:
             store.record_fetch_success(target.name, etag=result.etag, last_modified=result.last_modified,
                                        items=len(parsed.items), when=now)

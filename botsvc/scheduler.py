@@ -31,6 +31,7 @@ from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
 from botsvc.intake import Intake
 from botsvc.models import CommandContext, CommandReply
+from botsvc.retention import Pruner, configured_feeds
 from botsvc.store import database_problem, is_busy, parse_iso
 from botsvc.health import Health, max_age_for
 from botsvc.metrics import Metrics
@@ -135,6 +136,26 @@ class Poller:
                 log.info("delivery: %d delivered, %d waiting, %d held",
                          report.delivered, report.waiting, report.held)
 
+    async def prune(self) -> None:
+        """Apply ``[retention]``: one short transaction per batch, so polls and sends go on between."""
+        async with self._busy():
+            pruner = Pruner(self.app.config.retention, configured_feeds(self.app.store, self.app.config),
+                            self.app.processor.clock())
+            try:
+                if self.intake is None:
+                    while pruner.step(self.app.store):
+                        await asyncio.sleep(0)
+                else:
+                    while await self.intake.write(pruner.step, self.intake.store):
+                        pass
+            except asyncio.CancelledError:
+                log.info("pruning cancelled by shutdown; it goes on at the next start")
+                return
+            except sqlite3.Error as exc:  # a busy or failing disk: the polls report it; retry next time
+                log.warning("pruning failed: %s; retrying at the next run", database_problem(exc))
+                return
+            log.info("retention: %s", pruner.report.summary())
+
     @contextlib.asynccontextmanager
     async def _busy(self):
         self._running += 1
@@ -189,6 +210,11 @@ def schedule(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[FeedConfig
     scheduler.add_job(
         poller.deliver, IntervalTrigger(seconds=60), kwargs={"realtime": False}, id="deliver",
         name="scheduled digests and retries", max_instances=1, coalesce=True,
+    )
+    every = poller.app.config.retention.interval
+    scheduler.add_job(
+        poller.prune, IntervalTrigger(seconds=every), id="prune", name="retention of seen keys",
+        max_instances=1, coalesce=True, misfire_grace_time=every, next_run_time=datetime.now(timezone.utc),
     )
     sync_feed_jobs(scheduler, poller, feeds)
 
