@@ -17,9 +17,10 @@ that work runs in one worker thread instead.
   about a million objects alive for a while, and each full collection (several, as the
   heap grows) stops every thread, the loop too, for 100-300 ms. Reference counting still
   frees everything but reference cycles, which are collected once the job is done.
-* The thread is a daemon: a stop never waits for a half-judged feed. :meth:`close`
-  interrupts its SQL so the open transaction rolls back; if the process exits first,
-  SQLite rolls it back at the next open, as after a crash.
+* The thread is a daemon: a stop never waits for a half-judged feed. Its connection has a
+  progress handler, so a stop can fail the thread's next SQL statement and the open
+  transaction rolls back; if the process exits first, SQLite rolls it back at the next
+  open, as after a crash.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CLOSE_WAIT = 3.0
-"""Seconds :meth:`Intake.close` waits for the thread to roll back and close its connection."""
+"""Seconds a stop waits for the thread's open transaction to roll back."""
+PROGRESS_STEPS = 1000
+"""SQLite VM steps between two looks at a stop request (a few per item judged)."""
 
 
 class WorkerThread(Executor):
@@ -70,11 +73,6 @@ class WorkerThread(Executor):
         self._jobs.put(None)
         if wait:
             self._thread.join()
-
-    def join(self, timeout: float | None) -> bool:
-        """Wait for the thread to end (after :meth:`shutdown`); False when it is still busy."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
@@ -105,22 +103,32 @@ def _collector_paused() -> Iterator[None]:
 class Intake:
     """The worker thread with its own store and processor, and the process's write turn."""
 
-    def __init__(self, thread: WorkerThread, store: Store, processor: Processor) -> None:
+    def __init__(self, thread: WorkerThread, store: Store, processor: Processor, stop: threading.Event) -> None:
         self.thread = thread
         self.store = store
         """This thread's connection: use it only through :meth:`run` or :meth:`write`."""
         self.processor = processor
         self.turn = asyncio.Lock()
         """Held by whoever writes to the database, in this thread or on the loop."""
+        self._stop = stop
         self._closed = False
 
     @classmethod
     async def open(cls, app: App) -> Intake:
         """Start the thread, open its connection and hand it the app's judging."""
         thread = WorkerThread("botsvc-intake")
+        stop = threading.Event()
+
+        def stop_requested() -> int:
+            """SQLite's progress handler: non-zero fails the running statement, once per request."""
+            if stop.is_set():
+                stop.clear()
+                return 1
+            return 0
 
         def take_over() -> tuple[Store, Processor]:
             store = open_store(app.store.path, migrate=False)
+            store.db.conn.set_progress_handler(stop_requested, PROGRESS_STEPS)
             events = app.events
             events.store = store  # the EventBook reads its store only to (re)load its index
             processor = Processor(store, app.processor.relevance, events, clock=app.processor.clock)
@@ -131,7 +139,7 @@ class Intake:
         except BaseException:
             thread.shutdown(wait=False)
             raise
-        return cls(thread, store, processor)
+        return cls(thread, store, processor, stop)
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in the thread; the caller holds :attr:`turn` if it writes."""
@@ -152,21 +160,24 @@ class Intake:
                 raise
 
     async def _roll_back(self, future: Future) -> None:
-        """Interrupt the thread's SQL while a transaction is open and ``future`` is not done.
+        """Fail the thread's SQL while a transaction is open and ``future`` is not done.
 
-        An interrupt lands only on a statement that is running; judging runs Python between
-        statements, so it is repeated until one lands. Work outside a transaction (parsing)
-        is not waited for: nothing of it would be stored. At most ``CLOSE_WAIT`` seconds.
+        The request is taken up by the next statement (judging runs a few per item), which
+        fails, so the transaction rolls back. Work outside a transaction (parsing) is not
+        waited for: nothing of it would be stored. At most ``CLOSE_WAIT`` seconds.
         """
         conn = self.store.db.conn
         deadline = time.monotonic() + CLOSE_WAIT
-        while not future.done() and time.monotonic() < deadline:
-            if not conn.in_transaction:
-                await asyncio.sleep(0)  # the job may be about to finish: let it
+        try:
+            while not future.done() and time.monotonic() < deadline:
                 if not conn.in_transaction:
-                    return
-            conn.interrupt()
-            await asyncio.sleep(0.01)
+                    await asyncio.sleep(0)  # the job may be about to finish: let it
+                    if not conn.in_transaction:
+                        return
+                self._stop.set()
+                await asyncio.sleep(0.01)
+        finally:
+            self._stop.clear()
 
     async def close(self) -> None:
         """Roll back the thread's open transaction, if any, and close its connection.
