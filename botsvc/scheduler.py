@@ -7,7 +7,8 @@ Slack's ``/news``; parsing, judging and storing run in the intake thread
 interleave: every writer holds the intake's write turn (a feed's transaction in the
 thread; queueing and sending, backoff bookkeeping and managing commands on the loop).
 A minutely job serves hourly/daily subscriptions and retries held-back messages; one
-lock keeps two deliveries from sending the same outbox row.
+lock keeps two deliveries from sending the same outbox row. A retention job prunes
+stale seen keys at start and every ``[retention] interval``, a batch per turn.
 """
 
 from __future__ import annotations
