@@ -40,10 +40,13 @@ _OUT_OF_WINDOW = (
 _IRRELEVANT = (
     "SELECT s.key FROM seen_items s WHERE s.last_seen < :cutoff AND s.article_id IS NULL AND " + _OUT_OF_WINDOW
 )
+# Keys stored with their article carry its timestamp, so they are skipped here and a
+# prune does not walk every stored article's keys; _own_keys is what guarantees it.
 _ARTICLE_KEYS = (
     "SELECT s.key, a.feed, a.guid, a.url, a.title, a.source FROM seen_items s "
     "JOIN articles a ON a.id = s.article_id "
-    "WHERE s.key > :after AND s.last_seen < :cutoff AND " + _OUT_OF_WINDOW + " ORDER BY s.key LIMIT :batch"
+    "WHERE s.key > :after AND s.last_seen < :cutoff AND s.first_seen <> a.first_seen AND "
+    + _OUT_OF_WINDOW + " ORDER BY s.key LIMIT :batch"
 )
 
 
