@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import os
 import re
 import signal
@@ -30,6 +31,7 @@ from tests.slackmock import SlackMock
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "loop-probe-secret"
+_TRIGGERS = itertools.count(1)
 POLLED = re.compile(r"polled 1 feed\(s\) in ([0-9.]+)s: (.*)")
 
 
@@ -120,7 +122,7 @@ def signed_command(slack: SlackMock, text: str) -> dict:
     """``/news <text>`` as Slack posts it (form body, timestamp, HMAC-SHA256 signature)."""
     body = urlencode({"team_id": "T1", "channel_id": "C1", "user_id": "U1", "command": "/news", "text": text,
                       "api_app_id": "A1", "response_url": slack.hook_url("commands/T1/C1/U1"),
-                      "trigger_id": "1.2.3"})
+                      "trigger_id": f"{next(_TRIGGERS)}.{time.time_ns()}"})  # each request unique, as Slack's are
     stamp = str(int(time.time()))
     signature = hmac.new(SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
     return {"content": body, "headers": {"Content-Type": "application/x-www-form-urlencoded",
