@@ -26,6 +26,8 @@ bench: $(STAMP)           ## speed and quality benchmarks (print their figures)
 	$(BIN)/python benchmarks/dedup_speed.py
 	$(BIN)/python benchmarks/poll_speed.py
 	$(BIN)/python benchmarks/faults.py
+	$(BIN)/python benchmarks/fault_loop.py
+	$(BIN)/python benchmarks/retention.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache build *.egg-info

@@ -15,6 +15,7 @@ from botsvc.cycle import FeedTarget
 from botsvc.delivery import queue_digests, repair_future_times
 from botsvc.events import EventBook
 from botsvc.fetch import FetchPolicy
+from botsvc.intake import Intake
 from botsvc.pipeline import Processor
 from botsvc.relevance import Relevance
 from botsvc.seed import seed_archive
@@ -92,9 +93,16 @@ class App:
                       mode=parse_mode("realtime"), origin="default", now=now)
 
     async def deliver(self, adapters: Mapping[str, Adapter], *, realtime: bool = True,
-                      policy: RetryPolicy = RetryPolicy()) -> FlushReport:
-        """Queue what is due for each subscription, then send everything pending."""
-        queue_digests(self.store, self.config, self.processor.clock(), realtime=realtime)
+                      policy: RetryPolicy = RetryPolicy(), intake: Intake | None = None) -> FlushReport:
+        """Queue what is due for each subscription, then send everything pending.
+
+        With ``intake`` (whose write turn the caller holds), the digests are built in its
+        thread: a cycle that opened thousands of events takes a while to summarise.
+        """
+        if intake is None:
+            queue_digests(self.store, self.config, self.processor.clock(), realtime=realtime)
+        else:
+            await intake.run(queue_digests, intake.store, self.config, self.processor.clock(), realtime=realtime)
         return await Courier(self.store, adapters, policy=policy, clock=self.processor.clock).flush()
 
 

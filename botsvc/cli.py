@@ -139,18 +139,27 @@ def _delivery_summary(report: FlushReport) -> str:
     return text
 
 
+def _prune(app: App) -> str:
+    """Apply ``[retention]`` after a poll; a short note for the summary line when it removed keys."""
+    from botsvc.retention import configured_feeds, prune
+
+    pruned = prune(app.store, app.config.retention, configured_feeds(app.store, app.config), app.processor.clock())
+    return f"; pruned {pruned.removed} seen key(s)" if pruned.removed else ""
+
+
 def _poll(app: App, feeds: tuple[str, ...], as_json: bool) -> CycleReport:
     targets = app.adhoc_targets(list(feeds)) if feeds else app.targets()
     app.ensure_seeded()
     app.sync_subscriptions()
     report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy, limits=app.config.alerts))
+    pruned = _prune(app)
     if as_json:
         for outcome in report.outcomes:
             click.echo(outcome_json(outcome))
-        click.echo(f"botsvc: {report.summary()}", err=True)
+        click.echo(f"botsvc: {report.summary()}{pruned}", err=True)
         return report  # inspection only: what is due stays queued for the next delivering poll
     delivery = asyncio.run(_deliver(app))
-    click.echo(f"botsvc: {report.summary()}; {_delivery_summary(delivery)}", err=True)
+    click.echo(f"botsvc: {report.summary()}; {_delivery_summary(delivery)}{pruned}", err=True)
     for error in delivery.errors:
         click.echo(f"botsvc: {error}", err=True)
     return report
@@ -192,6 +201,24 @@ def run(db_path: str, config_path: str, verbose: int) -> None:
         finally:
             app.close()
     log.info("stopped")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@common
+def prune(dry_run: bool, db_path: str, config_path: str, verbose: int) -> None:
+    """Forget identity keys of items long gone from their feeds ([retention] in the config)."""
+    from botsvc.retention import configured_feeds, prune as prune_keys
+
+    config = load_config(config_path)
+    if not Path(db_path).exists():
+        _fail(f"{db_path}: no database here (nothing to prune)", 1)
+    store = open_store(db_path)
+    try:
+        report = prune_keys(store, config.retention, configured_feeds(store, config), utcnow(), dry_run=dry_run)
+    finally:
+        store.close()
+    click.echo(report.summary())
 
 
 @cli.command()

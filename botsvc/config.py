@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from botsvc.clustering import DEFAULT_LEAD_HOURS, DEFAULT_SPAN_DAYS, DEFAULT_THRESHOLD
 from botsvc.fetch import FetchPolicy
-from botsvc.intake import AlertLimits
+from botsvc.alert_limits import AlertLimits
 from botsvc.subscriptions import SubscriptionError, parse_mode, validate
 from botsvc.terms import is_single_cjk_character
 
@@ -69,6 +69,19 @@ class DedupSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """``[retention]``: how long identity keys of items no longer in their feeds are kept."""
+
+    irrelevant_days: float = 30.0
+    """Keys of items judged irrelevant (nothing else of them is stored), after last seen."""
+    seen_days: float = 90.0
+    """A stored article's other keys (a GUID it was republished under, another link), after
+    last seen. The article itself and the keys it was stored under are never pruned."""
+    interval: int = 86400
+    """Seconds between prunes by ``botsvc run`` (``poll --once`` prunes every time)."""
+
+
+@dataclass(frozen=True)
 class SubscriptionConfig:
     """A ``[[subscriptions]]`` entry: stored at start-up like ``botsvc subscribe`` does."""
 
@@ -94,6 +107,7 @@ class Config:
     dedup: DedupSettings = field(default_factory=DedupSettings)
     alerts: AlertLimits = field(default_factory=AlertLimits)
     """The ``[alerts]`` table: backfill age, caps per feed and per digest, surge detection."""
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def topic(self, name: str) -> Topic:
         for topic in self.topics:
@@ -267,6 +281,8 @@ def _settings(reader: _Reader, raw: Any, key: str, cls: type) -> Any:
                 values[name] = None if value in ("off", False) else reader.duration(value, where)
             except ConfigError as exc:
                 raise reader.fail(where, f'{exc.problem}, or "off" to alert old items too') from None
+        elif name == "interval":
+            values[name] = reader.duration(value, where)
         elif name == "threshold":
             values[name] = float(reader.number(value, where, high=1.0))
         elif isinstance(default, int) and not isinstance(default, bool):
@@ -286,7 +302,8 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         problem = re.sub(r"\s*\(at [^)]*\)", "", message)
         raise ConfigError(path, where.group(1) if where else "syntax", f"invalid TOML: {problem}") from None
     reader = _Reader(path, Path(path).resolve().parent)
-    reader.table(data, "", {"defaults", "fetch", "dedup", "alerts", "feeds", "topics", "subscriptions", "slack"})
+    reader.table(data, "", {"defaults", "fetch", "dedup", "alerts", "retention", "feeds", "topics", "subscriptions",
+                            "slack"})
     defaults = reader.table(data.get("defaults", {}), "defaults", {"interval", "language", "topic"})
     default_interval = reader.duration(defaults.get("interval", "15m"), "defaults.interval")
     default_language = reader.text(defaults["language"], "defaults.language") if "language" in defaults else None
@@ -359,6 +376,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         fetch=_settings(reader, data.get("fetch", {}), "fetch", FetchPolicy),
         dedup=_settings(reader, data.get("dedup", {}), "dedup", DedupSettings),
         alerts=_settings(reader, data.get("alerts", {}), "alerts", AlertLimits),
+        retention=_settings(reader, data.get("retention", {}), "retention", RetentionSettings),
     )
 
 
@@ -394,4 +412,7 @@ def summarise(config: Config) -> str:
     lines.append(f"alerts: at most {a.max_per_feed} per feed per poll, {a.max_per_digest} per digest; "
                  f"first poll of a feed archives items {backfill}; surge at {a.surge_factor}x usual "
                  f"and over {a.surge_min_items} new items")
+    r = config.retention
+    lines.append(f"retention: irrelevant items' keys {r.irrelevant_days} days, articles' other keys "
+                 f"{r.seen_days} days after last seen; pruned every {r.interval}s")
     return "\n".join(lines)

@@ -5,6 +5,10 @@ storing happen feed by feed in configuration order, each feed in one transaction
 together with its new fetch state (so a stored ETag always has its items stored too).
 A feed is judged as soon as it and every feed before it are fetched and parsed, so
 storing overlaps with the fetching and parsing of later feeds.
+
+Given an :class:`~botsvc.intake.Intake`, every use of the store and the processor
+(parsing too, unless worker processes parse) runs in its thread, so the event loop
+stays free to answer HTTP while a big feed is judged.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from botsvc.fetch import FetchPolicy, FetchResult, Validators, fetch_many
-from botsvc.intake import AlertLimits, hold_back, held_back_counts
+from botsvc.alert_limits import AlertLimits, hold_back, held_back_counts
+from botsvc.intake import Intake
 from botsvc.models import ItemOutcome
+from botsvc.normalise import identity_keys
 from botsvc.parse import FeedParseError, ParsedFeed, parse_feed
 from botsvc.pipeline import Processor
 from botsvc.store import Store
@@ -113,24 +119,34 @@ def _parse(result: FetchResult, target: FeedTarget) -> ParsedFeed | str:
         return f"parser failed: {type(exc).__name__}: {exc}"
 
 
+def _validators(store: Store, targets: Sequence[FeedTarget]) -> list[tuple[Validators, bool]]:
+    """The stored ETag/Last-Modified of each target (none for ad hoc ones), and whether it was added from chat."""
+    found = []
+    for target in targets:
+        state = store.feed_state(target.name) if target.tracked else None
+        validators = Validators(state.etag, state.last_modified) if state else Validators()
+        found.append((validators, state is not None and state.origin == "chat"))
+    return found
+
+
 async def _fetch_and_parse(
-    targets: Sequence[FeedTarget], store: Store, policy: FetchPolicy, executor: Executor | None
+    targets: Sequence[FeedTarget], validators: Sequence[tuple[Validators, bool]], policy: FetchPolicy,
+    executor: Executor | None
 ) -> AsyncIterator[tuple[FeedTarget, FetchResult, ParsedFeed | str | None]]:
     """Yield every target with its fetch result and parse, in the order of ``targets``.
 
     Each target is yielded as soon as it and every target before it are fetched and
     parsed, so the caller records early feeds while later ones are still on the network
-    or in a worker process.
+    or in ``executor`` (worker processes or the intake thread).
     """
     by_url: dict[str, list[int]] = {}
     requests: list[tuple[str, Validators]] = []
     from_chat: set[str] = set()  # fetched public-only, on every poll
     for index, target in enumerate(targets):
-        state = store.feed_state(target.name) if target.tracked else None
+        conditions, chat_added = validators[index]
         if target.url not in by_url:
-            validators = Validators(state.etag, state.last_modified) if state else Validators()
-            requests.append((target.url, validators))
-        if state is not None and state.origin == "chat":
+            requests.append((target.url, conditions))
+        if chat_added:
             from_chat.add(target.url)
         by_url.setdefault(target.url, []).append(index)
 
@@ -206,6 +222,8 @@ def _record(store: Store, processor: Processor, target: FeedTarget, result: Fetc
         outcomes = processor.process(parsed.items, target.topics)
         hold_back(store, outcomes, limits, first_poll=first_poll, now=now)
         surge = None
+        store.touch_window(target.name, (key for item in parsed.items for key in identity_keys(item)), now,
+                           tracked=target.tracked)
         if target.tracked:
             store.record_fetch_success(target.name, etag=result.etag, last_modified=result.last_modified,
                                        items=len(parsed.items), when=now)
@@ -225,6 +243,16 @@ def _log_held_back(report: FeedReport) -> None:
                     report.target.name, held["capped"])
 
 
+def _record_or_forget(store: Store, processor: Processor, target: FeedTarget, result: FetchResult,
+                      parsed: ParsedFeed | str | None, limits: AlertLimits) -> FeedReport:
+    """:func:`_record`; if its transaction fails, the in-memory index forgets what it rolled back."""
+    try:
+        return _record(store, processor, target, result, parsed, limits)
+    except BaseException:
+        processor.events.reload()
+        raise
+
+
 async def run_cycle(
     store: Store,
     processor: Processor,
@@ -233,26 +261,34 @@ async def run_cycle(
     *,
     workers: int | None = None,
     limits: AlertLimits = AlertLimits(),
+    intake: Intake | None = None,
 ) -> CycleReport:
     """Poll ``targets`` once. Never raises for a bad feed: its error is in the report.
 
-    ``limits`` decides which of the events opened are alerted (see :mod:`botsvc.intake`).
+    ``limits`` decides which of the events opened are alerted (see :mod:`botsvc.alert_limits`).
+    With ``intake``, ``store`` and ``processor`` must be its own: they are used only in
+    its thread, each feed's transaction holding its write turn.
     """
     started = processor.clock()
     remote = sum(1 for t in targets if t.url.startswith(("http://", "https://")))
     use_pool = workers != 0 and remote >= POOL_THRESHOLD and (os.cpu_count() or 1) > 1
-    executor = ProcessPoolExecutor(max_workers=workers or os.cpu_count()) if use_pool else None
+    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count()) if use_pool else None
     reports = []
     try:
+        if intake is None:
+            validators = _validators(store, targets)
+        else:
+            validators = await intake.run(_validators, store, targets)
+        parser = pool or (intake.thread if intake is not None else None)
         # Each feed is recorded as soon as it and the feeds before it are in, while later
         # feeds are still being fetched and parsed; recording stays in target order.
-        async with aclosing(_fetch_and_parse(targets, store, policy, executor)) as fetched:
+        async with aclosing(_fetch_and_parse(targets, validators, policy, parser)) as fetched:
             async for target, result, parsed in fetched:
-                try:
-                    report = _record(store, processor, target, result, parsed, limits)
-                except BaseException:
-                    processor.events.reload()  # the feed's transaction was rolled back
-                    raise
+                if intake is None:
+                    report = _record_or_forget(store, processor, target, result, parsed, limits)
+                else:
+                    report = await intake.write(_record_or_forget, store, processor, target, result, parsed,
+                                                limits)
                 if report.status == "error":
                     log.warning("feed %s: %s", target.name, report.error)
                 elif report.warning:
@@ -260,6 +296,6 @@ async def run_cycle(
                 _log_held_back(report)
                 reports.append(report)
     finally:
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
     return CycleReport(reports, started, processor.clock())

@@ -7,7 +7,7 @@ cycle; hourly and daily ones when their scheduled moment has passed.
 
 One digest shows at most ``[alerts] max_per_digest`` new events (see
 :mod:`botsvc.fairshare`); those over it, and those held back by a feed's cap
-(:mod:`botsvc.intake`), are counted in one line per feed and recorded as told, so they
+(:mod:`botsvc.alert_limits`), are counted in one line per feed and recorded as told, so they
 never arrive later as a burst or as update lines.
 """
 

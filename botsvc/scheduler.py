@@ -1,10 +1,14 @@
 """Long-running mode: one APScheduler job per feed, deliveries after each poll.
 
 Jobs for one feed never overlap (``max_instances=1``) and missed runs collapse into
-one (``coalesce``). All jobs run on one asyncio loop, so database writes never
-interleave: a job only yields while fetching or sending, never inside a transaction.
+one (``coalesce``). All jobs run on one asyncio loop, which also serves ``/healthz`` and
+Slack's ``/news``; parsing, judging and storing run in the intake thread
+(:mod:`botsvc.intake`) so a big feed never holds the loop. Database writes never
+interleave: every writer holds the intake's write turn (a feed's transaction in the
+thread; queueing and sending, backoff bookkeeping and managing commands on the loop).
 A minutely job serves hourly/daily subscriptions and retries held-back messages; one
-lock keeps two deliveries from sending the same outbox row.
+lock keeps two deliveries from sending the same outbox row. A retention job prunes
+stale seen keys at start and every ``[retention] interval``, a batch per turn.
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from adapters.base import Adapter, DeliveryError
+from adapters.base import Adapter, CommandHandler, DeliveryError
 from botsvc.app import App, feed_target
 from botsvc.backoff import LONGEST_DELAY, retry_delay
 from botsvc.clocks import not_after
-from botsvc.fileid import mark_lost
+from botsvc.commands import MANAGING
 from botsvc.config import FeedConfig
 from botsvc.cycle import CycleReport, run_cycle
+from botsvc.fileid import mark_lost
+from botsvc.intake import Intake
+from botsvc.models import CommandContext, CommandReply
+from botsvc.retention import Pruner, configured_feeds
 from botsvc.store import StoreError, database_problem, is_busy, parse_iso
 from botsvc.health import Health, max_age_for
 from botsvc.metrics import Metrics
@@ -41,12 +49,18 @@ SHUTDOWN_GRACE = 6.0
 
 
 class Poller:
-    """Polls one feed at a time and delivers what is due through the adapters."""
+    """Polls one feed at a time and delivers what is due through the adapters.
 
-    def __init__(self, app: App, adapters: Mapping[str, Adapter], metrics: Metrics | None = None) -> None:
+    With an ``intake`` (as ``serve`` gives it), judging and storing run in its thread;
+    without one, on the loop (tests that drive a poller directly).
+    """
+
+    def __init__(self, app: App, adapters: Mapping[str, Adapter], metrics: Metrics | None = None,
+                 intake: Intake | None = None) -> None:
         self.app = app
         self.adapters = adapters
         self.metrics = metrics
+        self.intake = intake
         self.health: Health | None = None
         self._running = 0
         self._idle = asyncio.Event()
@@ -92,8 +106,12 @@ class Poller:
                           state.consecutive_failures, state.retry_at)
                 return None
             try:
-                report = await run_cycle(self.app.store, self.app.processor, [feed_target(feed)],
-                                         self.app.policy, limits=self.app.config.alerts)
+                if self.intake is None:
+                    report = await run_cycle(self.app.store, self.app.processor, [feed_target(feed)],
+                                             self.app.policy, limits=self.app.config.alerts)
+                else:
+                    report = await run_cycle(self.intake.store, self.intake.processor, [feed_target(feed)],
+                                             self.app.policy, limits=self.app.config.alerts, intake=self.intake)
                 log.info("%s: %s", feed.name, report.summary())
                 if self.metrics is not None:
                     self.metrics.record_cycle(report)
@@ -114,9 +132,14 @@ class Poller:
             except Exception:  # a job must never kill the scheduler; the next run retries
                 log.exception("poll of %s failed", feed.name)
                 return None
-            self._rest_if_failing(feed)
+            async with self._writing():
+                self._rest_if_failing(feed)
             await self.deliver(realtime=True)
             return report
+
+    def _writing(self) -> contextlib.AbstractAsyncContextManager:
+        """The write turn, for writes on the loop's connection (nothing to wait for without an intake)."""
+        return self.intake.turn if self.intake is not None else contextlib.nullcontext()
 
     def _rest_if_failing(self, feed: FeedConfig) -> None:
         state = self.app.store.feed_state(feed.name)
@@ -130,11 +153,11 @@ class Poller:
 
     async def deliver(self, *, realtime: bool) -> None:
         """Queue what is due and send what is pending; never raises (the outbox keeps it)."""
-        async with self._busy(), self._delivering:
+        async with self._busy(), self._delivering, self._writing():
             if self.database_lost():
                 return
             try:
-                report = await self.app.deliver(self.adapters, realtime=realtime)
+                report = await self.app.deliver(self.adapters, realtime=realtime, intake=self.intake)
             except asyncio.CancelledError:
                 log.info("delivery cancelled by shutdown; unsent messages stay in the outbox")
                 return
@@ -146,6 +169,26 @@ class Poller:
             if report.delivered or report.waiting or report.held or report.failed:
                 log.info("delivery: %d delivered, %d waiting, %d held, %d failed",
                          report.delivered, report.waiting, report.held, report.failed)
+
+    async def prune(self) -> None:
+        """Apply ``[retention]``: one short transaction per batch, so polls and sends go on between."""
+        async with self._busy():
+            pruner = Pruner(self.app.config.retention, configured_feeds(self.app.store, self.app.config),
+                            self.app.processor.clock())
+            try:
+                if self.intake is None:
+                    while pruner.step(self.app.store):
+                        await asyncio.sleep(0)
+                else:
+                    while await self.intake.write(pruner.step, self.intake.store):
+                        pass
+            except asyncio.CancelledError:
+                log.info("pruning cancelled by shutdown; it goes on at the next start")
+                return
+            except sqlite3.Error as exc:  # a busy or failing disk: the polls report it; retry next time
+                log.warning("pruning failed: %s; retrying at the next run", database_problem(exc))
+                return
+            log.info("retention: %s", pruner.report.summary())
 
     @contextlib.asynccontextmanager
     async def _busy(self):
@@ -195,6 +238,23 @@ def _stopper(sig: signal.Signals, stop: asyncio.Event) -> Callable[[], None]:
     return handler
 
 
+def taking_turns(run: CommandHandler, turn: asyncio.Lock) -> CommandHandler:
+    """``run``, with the commands that write (subscribe, feed add, …) waiting for the write turn.
+
+    Read commands (search, help, …) never wait; a managing command that waits longer than
+    the platform allows is acknowledged first and answered when done (see the adapters).
+    """
+
+    async def run_command(text: str, context: CommandContext) -> CommandReply:
+        words = text.split(maxsplit=1)
+        if words and words[0].lower() in MANAGING:
+            async with turn:
+                return await run(text, context)
+        return await run(text, context)
+
+    return run_command
+
+
 def schedule(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[FeedConfig]) -> None:
     scheduler.add_job(
         poller.deliver, IntervalTrigger(seconds=60), kwargs={"realtime": False}, id="deliver",
@@ -203,6 +263,11 @@ def schedule(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[FeedConfig
     scheduler.add_job(
         poller.check_database, IntervalTrigger(seconds=DATABASE_CHECK_INTERVAL), id="check-database",
         name="database file check", max_instances=1, coalesce=True,
+    )
+    every = poller.app.config.retention.interval
+    scheduler.add_job(
+        poller.prune, IntervalTrigger(seconds=every), id="prune", name="retention of seen keys",
+        max_instances=1, coalesce=True, misfire_grace_time=every, next_run_time=datetime.now(timezone.utc),
     )
     sync_feed_jobs(scheduler, poller, feeds)
 
@@ -225,7 +290,14 @@ def sync_feed_jobs(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[Feed
 
 async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM/SIGHUP (or ``stop`` is set), then finish the running polls and return."""
-    stop = stop or asyncio.Event()
+    intake = await Intake.open(app)
+    try:
+        await _serve(app, adapters, stop or asyncio.Event(), intake)
+    finally:
+        await intake.close()
+
+
+async def _serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event, intake: Intake) -> None:
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
         try:
@@ -233,14 +305,14 @@ async def serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event |
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread / platform
             pass
     metrics = Metrics(app.store)
-    poller = Poller(app, adapters, metrics)
+    poller = Poller(app, adapters, metrics, intake)
     poller.on_fatal = stop.set
     feeds = app.feeds()
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     schedule(scheduler, poller, feeds)
     commands = app.commands(on_feeds_changed=lambda: sync_feed_jobs(scheduler, poller, app.feeds()))
     for adapter in adapters.values():
-        adapter.attach_commands(commands.run)
+        adapter.attach_commands(taking_turns(commands.run, intake.turn))
     health = Health(app.store, metrics, lambda: scheduler.running,
                     max_age_for([feed.interval for feed in feeds]), app.processor.clock())
     health.on_file_problem = poller.database_lost

@@ -53,6 +53,8 @@ class FeedState:
     origin: str = "config"
     added_by: str | None = None
     retry_at: str | None = None
+    window_at: str | None = None
+    """When the feed's current body was judged (its items' keys were last seen then)."""
 
 
 @dataclass(frozen=True)
@@ -181,9 +183,22 @@ class Store:
         stamp = iso(when)
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         self.db.conn.executemany(
-            f"{verb} INTO seen_items (key, decision, article_id, first_seen, title) VALUES (?, ?, ?, ?, ?)",
-            [(key, decision, article_id, stamp, title if key.startswith("guid:") else None) for key in keys],
+            f"{verb} INTO seen_items (key, decision, article_id, first_seen, last_seen, title) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(key, decision, article_id, stamp, stamp, title if key.startswith("guid:") else None) for key in keys],
         )
+
+    def touch_window(self, feed: str, keys: Iterable[str], when: datetime, *, tracked: bool = True) -> None:
+        """Record that ``feed``'s current body, judged ``when``, carries the items with ``keys``.
+
+        Call inside the feed's transaction, after its items were judged. Retention keeps
+        these keys while they are in the body last judged for a configured feed.
+        """
+        stamp = iso(when)
+        self.db.conn.executemany("UPDATE seen_items SET last_seen = ?, feed = ? WHERE key = ?",
+                                 ((stamp, feed, key) for key in keys))
+        if tracked:
+            self.db.execute("UPDATE feeds SET window_at = ? WHERE name = ?", (stamp, feed))
 
     # -- events ---------------------------------------------------------------
     def create_event(

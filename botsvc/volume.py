@@ -1,7 +1,7 @@
 """How many never-seen items a feed usually brings per poll, and when it suddenly brought far more.
 
 A surge (a feed gone wild: a CMS republishing its archive, GUIDs regenerated on every
-request, spam) is capped by :mod:`botsvc.intake` either way; recording it lets an
+request, spam) is capped by :mod:`botsvc.alert_limits` either way; recording it lets an
 operator see which feed did it (``botsvc feeds``, ``botsvc status``, ``/news feeds``).
 
 The usual number is a running average over the feed's polls after the first (a first
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from botsvc.intake import AlertLimits
+from botsvc.alert_limits import AlertLimits
 from botsvc.models import ItemOutcome
 from botsvc.store import Store, iso, parse_iso
 

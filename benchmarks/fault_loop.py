@@ -1,0 +1,68 @@
+"""Does `botsvc run` keep answering HTTP while it judges a 10 MB feed?
+
+    .venv/bin/python benchmarks/fault_loop.py               # 10 MB, about 14,000 GSOMIA items
+    .venv/bin/python benchmarks/fault_loop.py --mb 2
+
+A loopback feed server serves one generated feed (tests/bigfeed.py: every item names
+GSOMIA, so each is judged relevant, fingerprinted, placed into an event and stored) to a
+real `botsvc run` with a Slack signing secret. While that one poll runs, /healthz and a
+signed Slack `/news help` are asked in turns and every answer is timed (tests/loopprobe.py),
+until the bot logs the poll as done; then it is stopped with SIGTERM.
+
+Printed: the feed's size and items, the poll's own duration, /healthz p50/max, the Slack
+command's p50/max, how many answers fell inside the poll, failed requests, and the exit
+status. Target: every answer within 1,000 ms (Slack gives up after 3 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.bigfeed import gsomia_feed, item_count  # noqa: E402
+from tests.loopprobe import probe_big_poll  # noqa: E402
+
+MB = 1_000_000
+
+
+def run_loop(size: int = 10 * MB) -> dict[str, object]:
+    """Serve a generated feed of ``size`` bytes to `botsvc run`; the figures, by printed name."""
+    feed = gsomia_feed(size)
+    with tempfile.TemporaryDirectory() as workdir:
+        figures = probe_big_poll(feed, Path(workdir))
+    healthz, slack = figures.healthz_ms or [0.0], figures.slack_ms or [0.0]
+    return {
+        "loop: feed bytes": len(feed),
+        "loop: feed items": item_count(feed),
+        "loop: poll seconds": figures.poll_seconds,
+        "loop: poll outcome": figures.poll_summary or "not finished",
+        "loop: healthz p50/max ms": f"{statistics.median(healthz):.1f}/{max(healthz):.1f}",
+        "loop: slack command p50/max ms": f"{statistics.median(slack):.1f}/{max(slack):.1f}",
+        "loop: slack command max ms": round(max(slack), 1),
+        "loop: answers during poll": figures.answers_while_polling,
+        "loop: failed requests": len(figures.failures),
+        "loop: exit status": figures.exit_status,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=float, default=10.0, help="feed size in MB (default 10)")
+    args = parser.parse_args()
+    results = run_loop(int(args.mb * MB))
+    for name, value in results.items():
+        print(f"{name}: {value}")
+    healthz_max = float(str(results["loop: healthz p50/max ms"]).split("/")[1])
+    slow = max(healthz_max, float(results["loop: slack command max ms"])) >= 1000  # type: ignore[arg-type]
+    return 1 if slow or results["loop: failed requests"] or results["loop: exit status"] != 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""How fast a real `botsvc run` answers HTTP while it polls a big feed.
+
+Starts a loopback feed server serving the given feed, a loopback Slack Web API mock, and
+`botsvc run` (HTTP on a free loopback port, Slack commands signed with a test secret).
+While the one poll runs, it asks ``/healthz`` and posts a signed ``/news help`` in turns
+and times every answer, until the poll's "polled 1 feed(s)" line is logged; then it stops
+the bot with SIGTERM. Optionally one more command (``/news subscribe``: a write) is posted
+once the feed has been served. Used by tests/test_loop_free.py and benchmarks/fault_loop.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+from tests.feedserver import FeedServer
+from tests.processes import free_port, wait_for
+from tests.slackmock import SlackMock
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "loop-probe-secret"
+_TRIGGERS = itertools.count(1)
+POLLED = re.compile(r"polled 1 feed\(s\) in ([0-9.]+)s: (.*)")
+
+
+@dataclass
+class LoopFigures:
+    healthz_ms: list[float] = field(default_factory=list)
+    slack_ms: list[float] = field(default_factory=list)
+    answers_while_polling: int = 0
+    """Answers given after the feed was served and before the poll was logged as done."""
+    poll_seconds: float = 0.0
+    """The bot's own figure: fetch, parse, judge and store of the big feed."""
+    poll_summary: str = ""
+    mid_poll_ms: float | None = None
+    """How long the extra command took to be answered (or acknowledged)."""
+    mid_poll_answer: str = ""
+    exit_status: int | None = None
+    log: str = ""
+    failures: list[str] = field(default_factory=list)
+    """Requests that errored or answered with an unexpected status."""
+
+
+def _config(feed_url: str, directory: Path) -> Path:
+    """The shipped topics, with the big feed as the only feed; Slack user U1 manages."""
+    shipped = (ROOT / "feeds.toml").read_text()
+    path = directory / "loop.toml"
+    path.write_text(shipped.split("[[feeds]]")[0]
+                    + f'[slack]\nmanagers = ["U1"]\n\n[[feeds]]\nname = "Firehose"\nurl = "{feed_url}"\n'
+                    + 'interval = "1h"\n\n[topics' + shipped.split("[topics", 1)[1])
+    return path
+
+
+def probe_big_poll(feed: bytes, workdir: Path, *, mid_poll_command: str | None = None,
+                   timeout: float = 600.0) -> LoopFigures:
+    """Serve ``feed`` to a `botsvc run` (database ``workdir/loop.db``) and time its answers during the poll."""
+    figures = LoopFigures()
+    tmp = Path(workdir)
+    with FeedServer() as server, SlackMock() as slack:
+        config = _config(server.static("/firehose.xml", feed), tmp)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env.update(PYTHONUNBUFFERED="1", SLACK_BOT_TOKEN="xoxb-loop", SLACK_SIGNING_SECRET=SECRET,
+                   BOTSVC_SLACK_API_URL=slack.base_url, BOTSVC_HTTP_PORT=str(port), BOTSVC_HTTP_HOST="127.0.0.1")
+        err = tmp / "run.err"
+        with err.open("w") as stderr:
+            proc = subprocess.Popen([sys.executable, "-m", "botsvc", "run", "--db", str(tmp / "loop.db"),
+                                     "--config", str(config)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                    stderr=stderr, env=env)
+        try:
+            if not wait_for(lambda: "HTTP on 127.0.0.1" in err.read_text() or proc.poll() is not None, 60):
+                raise RuntimeError("botsvc run did not start:\n" + err.read_text())
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + timeout
+            with httpx.Client(timeout=30, trust_env=False) as client:
+                while time.monotonic() < deadline and proc.poll() is None:
+                    served = bool(server.requests_to("/firehose.xml"))
+                    healthz = _timed(client, figures, "GET", f"{base}/healthz")
+                    slack_ms = _timed(client, figures, "POST", f"{base}/slack/events",
+                                      signed_command(slack, "help"))
+                    done = POLLED.search(err.read_text())
+                    if healthz is not None:
+                        figures.healthz_ms.append(healthz)
+                    if slack_ms is not None:
+                        figures.slack_ms.append(slack_ms)
+                    if served and not done:
+                        figures.answers_while_polling += 2
+                    if served and mid_poll_command and figures.mid_poll_ms is None:
+                        started = time.perf_counter()
+                        answer = client.post(f"{base}/slack/events", **signed_command(slack, mid_poll_command))
+                        figures.mid_poll_ms = (time.perf_counter() - started) * 1000
+                        figures.mid_poll_answer = answer.text
+                    if done:
+                        figures.poll_seconds = float(done.group(1))
+                        figures.poll_summary = done.group(2)
+                        break
+                    time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                figures.exit_status = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            figures.log = err.read_text()
+    return figures
+
+
+def signed_command(slack: SlackMock, text: str) -> dict:
+    """``/news <text>`` as Slack posts it (form body, timestamp, HMAC-SHA256 signature)."""
+    body = urlencode({"team_id": "T1", "channel_id": "C1", "user_id": "U1", "command": "/news", "text": text,
+                      "api_app_id": "A1", "response_url": slack.hook_url("commands/T1/C1/U1"),
+                      "trigger_id": f"{next(_TRIGGERS)}.{time.time_ns()}"})  # each request unique, as Slack's are
+    stamp = str(int(time.time()))
+    signature = hmac.new(SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"content": body, "headers": {"Content-Type": "application/x-www-form-urlencoded",
+                                         "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={signature}"}}
+
+
+def _timed(client: httpx.Client, figures: LoopFigures, method: str, url: str, extra: dict | None = None) -> float | None:
+    """Milliseconds until the answer, or None (noted in ``figures.failures``) when it failed."""
+    started = time.perf_counter()
+    try:
+        answer = client.request(method, url, **(extra or {}))
+    except httpx.HTTPError as exc:
+        figures.failures.append(f"{method} {url}: {type(exc).__name__}")
+        return None
+    elapsed = (time.perf_counter() - started) * 1000
+    expected = "/news" in answer.text if method == "POST" else answer.status_code == 200
+    if not expected:
+        figures.failures.append(f"{method} {url}: HTTP {answer.status_code} {answer.text[:80]!r}")
+    return elapsed

@@ -1,0 +1,83 @@
+"""The intake thread and the write turn (botsvc/intake.py), driven directly."""
+
+import asyncio
+import time
+from pathlib import Path
+
+from botsvc.app import open_app
+from botsvc.intake import Intake
+from botsvc.models import CommandContext
+from botsvc.scheduler import taking_turns
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "feeds.toml"
+MANAGER = CommandContext(platform="slack", channel="C9", workspace="T9", user="U9", can_manage=True)
+
+
+def long_feed_transaction(store, seconds: float) -> None:
+    """Stands in for storing a big feed: one write transaction, SQL all along."""
+    with store.atomic():
+        store.ensure_feed("Big", "https://big.example/rss")
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            store.db.execute("SELECT count(*) FROM seen_items").fetchone()
+            time.sleep(0.005)
+
+
+async def max_gap_while(task: asyncio.Task) -> float:
+    """The longest the loop went without running this coroutine until ``task`` ended."""
+    gap, last = 0.0, time.monotonic()
+    while not task.done():
+        await asyncio.sleep(0.005)
+        now = time.monotonic()
+        gap, last = max(gap, now - last), now
+    return gap
+
+
+def test_commands_that_write_wait_their_turn_without_blocking_the_loop(tmp_path):
+    app = open_app(EXAMPLES, tmp_path / "i.db")
+
+    async def main():
+        intake = await Intake.open(app)
+        try:
+            run = taking_turns(app.commands().run, intake.turn)
+            writing = asyncio.create_task(intake.write(long_feed_transaction, intake.store, 1.5))
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            assert "/news" in (await run("help", MANAGER)).as_text()  # reads never wait
+            assert time.monotonic() - started < 0.5 and not writing.done()
+            # On the loop's own connection this write would wait in SQLite for the thread's
+            # transaction, with the loop blocked; with the turn it waits as a coroutine.
+            subscribing = asyncio.create_task(run("subscribe", MANAGER))
+            gap = await max_gap_while(subscribing)
+            assert writing.done() and subscribing.result().ok
+            return gap
+        finally:
+            await intake.close()
+
+    assert asyncio.run(main()) < 0.2
+    assert app.store.query("SELECT count(*) AS n FROM subscriptions WHERE channel = 'C9'")[0]["n"] == 1
+    assert app.store.feed_state("Big") is not None
+    app.close()
+
+
+def test_a_cancelled_write_rolls_back_before_the_turn_is_given_up(tmp_path):
+    app = open_app(EXAMPLES, tmp_path / "c.db")
+
+    async def main():
+        intake = await Intake.open(app)
+        try:
+            writing = asyncio.create_task(intake.write(long_feed_transaction, intake.store, 30))
+            await asyncio.sleep(0.2)
+            started = time.monotonic()
+            writing.cancel()
+            await asyncio.gather(writing, return_exceptions=True)
+            async with intake.turn:  # the next writer finds the database free at once
+                with app.store.atomic():
+                    app.store.ensure_feed("Next", "https://next.example/rss")
+            return time.monotonic() - started
+        finally:
+            await intake.close()
+
+    assert asyncio.run(main()) < 1.0
+    assert app.store.feed_state("Big") is None and app.store.feed_state("Next") is not None
+    app.close()

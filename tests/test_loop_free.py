@@ -1,0 +1,80 @@
+"""`botsvc run` keeps answering HTTP while it judges a big feed, and still stops in time.
+
+Judging runs in the intake thread (botsvc/intake.py); on the event loop, a feed of a few
+thousand relevant items held /healthz and Slack's /news for as long as it took.
+"""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from bigfeed import gsomia_feed, item_count
+from loopprobe import POLLED, _config, probe_big_poll
+from processes import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_BIG_FEED = 1_500_000
+"""Bytes: about 2,100 relevant items, several seconds of judging here (the 10 MB case is
+benchmarks/fault_loop.py)."""
+
+
+@pytest.mark.slow
+def test_healthz_and_slack_answer_within_a_second_while_a_big_feed_is_judged(tmp_path):
+    feed = gsomia_feed(SMALL_BIG_FEED)
+    figures = probe_big_poll(feed, tmp_path, mid_poll_command="subscribe")
+
+    assert figures.exit_status == 0, figures.log
+    assert "Traceback" not in figures.log and "locked" not in figures.log
+    assert figures.poll_summary.endswith("0 failed"), figures.log
+    assert figures.answers_while_polling >= 10, figures  # the answers overlapped the judging
+    assert not figures.failures, figures.failures
+    assert max(figures.healthz_ms) < 1000, sorted(figures.healthz_ms)[-5:]
+    assert max(figures.slack_ms) < 1000, sorted(figures.slack_ms)[-5:]
+
+    # A command that writes, posted mid-poll, takes its turn with the feed's transaction:
+    # Slack gets its answer (or the acknowledgement) within its 3 s, and it is stored.
+    assert figures.mid_poll_ms is not None and figures.mid_poll_ms < 3000
+    db = sqlite3.connect(tmp_path / "loop.db")
+    try:
+        stored = db.execute("SELECT count(*) FROM articles WHERE feed = 'Firehose'").fetchone()[0]
+        subscribed = db.execute("SELECT count(*) FROM subscriptions WHERE platform = 'slack' "
+                                "AND channel = 'C1'").fetchone()[0]
+    finally:
+        db.close()
+    assert stored == item_count(feed)
+    assert subscribed == 1
+
+
+@pytest.mark.slow
+def test_sigterm_while_a_big_feed_is_judged_exits_in_time_and_stores_none_of_it(tmp_path, feed_server):
+    url = feed_server.static("/firehose.xml", gsomia_feed(3 * SMALL_BIG_FEED))
+    err = tmp_path / "run.err"
+    with err.open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "botsvc", "run", "--db", str(tmp_path / "loop.db"),
+                                 "--config", str(_config(url, tmp_path))],
+                                stdout=subprocess.DEVNULL, stderr=stderr,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", "BOTSVC_HTTP_PORT": str(free_port())})
+    try:
+        assert wait_for(lambda: feed_server.requests_to("/firehose.xml"), 60), err.read_text()
+        time.sleep(1.0)  # parsing and judging now
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = err.read_text()
+    assert "Traceback" not in log and "stopped" in log
+    assert "poll cancelled by shutdown" in log and POLLED.search(log) is None, log
+    db = sqlite3.connect(tmp_path / "loop.db")
+    try:  # the feed's transaction rolled back whole: it is fetched again at the next start
+        assert db.execute("SELECT count(*) FROM articles WHERE feed = 'Firehose'").fetchone()[0] == 0
+        assert db.execute("SELECT etag FROM feeds WHERE name = 'Firehose'").fetchone() in (None, (None,))
+    finally:
+        db.close()
