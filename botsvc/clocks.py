@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import overload
 
 log = logging.getLogger(__name__)
 
 TOLERANCE = timedelta(minutes=5)
 """How far ahead of the clock a stored moment may be before it is taken as written by a wrong clock."""
+
+
+@overload
+def not_after(value: datetime, now: datetime, *, ahead: timedelta = ..., what: str = ...) -> datetime: ...
+@overload
+def not_after(value: datetime | None, now: datetime, *, ahead: timedelta = ..., what: str = ...) -> datetime | None: ...
 
 
 def not_after(value: datetime | None, now: datetime, *, ahead: timedelta = timedelta(0),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -132,7 +132,7 @@ def _validators(store: Store, targets: Sequence[FeedTarget]) -> list[tuple[Valid
 async def _fetch_and_parse(
     targets: Sequence[FeedTarget], validators: Sequence[tuple[Validators, bool]], policy: FetchPolicy,
     executor: Executor | None
-) -> AsyncIterator[tuple[FeedTarget, FetchResult, ParsedFeed | str | None]]:
+) -> AsyncGenerator[tuple[FeedTarget, FetchResult, ParsedFeed | str | None], None]:
     """Yield every target with its fetch result and parse, in the order of ``targets``.
 
     Each target is yielded as soon as it and every target before it are fetched and

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
 from botsvc.models import Digest, DigestEvent, DigestMore, DigestStory
 from botsvc.store import Store, iso, parse_iso, utcnow
@@ -78,7 +79,8 @@ def digest_to_json(digest: Digest) -> str:
 def digest_from_json(text: str) -> Digest:
     data = json.loads(text)
     return Digest(
-        title=data["title"], generated_at=parse_iso(data["generated_at"]),
+        # digest_to_json always writes it (a Digest's generated_at is a datetime); adapters never read it.
+        title=data["title"], generated_at=cast(datetime, parse_iso(data["generated_at"])),
         events=tuple(DigestEvent(e["event_id"], _story_from(e["headline"]),
                                  tuple(_story_from(o) for o in e["others"]), e["update"])
                      for e in data["events"]),

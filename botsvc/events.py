@@ -14,6 +14,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from botsvc.clustering import EventAssigner
 from botsvc.config import DedupSettings
@@ -106,7 +107,8 @@ class EventBook:
                              event_time=event_time, neighbours=neighbours)
         return Placement(
             event_id=found.event_id, duplicate_of=found.duplicate_of,
-            similarity=round(found.similarity, 4), reason=found.reason,
+            # An Assignment that joins an event always carries its similarity (clustering.EventAssigner.assign).
+            similarity=round(cast(float, found.similarity), 4), reason=found.reason,
             fingerprint=fingerprint, event_time=event_time, neighbours=neighbours,
         )
 

@@ -328,9 +328,11 @@ class _Inflater:
                 return  # input used up and no output pending
 
 
-def _failed(url: str, started: float, message: str, **meta: object) -> FetchResult:
+def _failed(url: str, started: float, message: str, *, http_status: int | None = None,
+            final_url: str | None = None, content_type: str | None = None) -> FetchResult:
     elapsed = time.monotonic() - started
-    return FetchResult(url=url, status="error", error=message, elapsed=elapsed, **meta)  # type: ignore[arg-type]
+    return FetchResult(url=url, status="error", error=message, elapsed=elapsed, http_status=http_status,
+                       final_url=final_url, content_type=content_type)
 
 
 def _describe(exc: BaseException, policy: FetchPolicy) -> str:

@@ -38,7 +38,7 @@ class Health:
     started: datetime
     clock: Callable[[], datetime] = utcnow
     last_success: datetime | None = None
-    on_file_problem: Callable[[str], None] | None = None
+    on_file_problem: Callable[[str], object] | None = None
     """Told when the database file was deleted, replaced or truncated (``run`` stops on it)."""
 
     def report(self) -> tuple[bool, dict]:

@@ -13,6 +13,7 @@ import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
+from typing import TextIO
 
 from botsvc.store import StoreError
 
@@ -21,7 +22,7 @@ class InstanceLock:
     def __init__(self, db_path: str | Path, purpose: str) -> None:
         self.path = Path(f"{db_path}.lock")
         self.purpose = purpose
-        self._file = None
+        self._file: TextIO | None = None
 
     def __enter__(self) -> InstanceLock:
         if str(self.path) == ":memory:.lock":

@@ -7,8 +7,11 @@ even for messages queued before a restart.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from botsvc.cycle import CycleReport
 from botsvc.outbox import FlushReport
@@ -17,13 +20,13 @@ from botsvc.store import Store
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class _OutboxCollector:
+class _OutboxCollector(Collector):
     """Messages by outbox status, counted in the database when scraped."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("botsvc_messages_queued", "Outbox messages by status (pending, held, failed)",
                                    labels=["status"])
         counts = {"pending": 0, "held": 0, "failed": 0}

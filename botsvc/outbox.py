@@ -33,7 +33,7 @@ from botsvc.digest import digest_from_json, digest_to_json
 from botsvc.models import ChannelAddress, Digest
 from botsvc.clocks import not_after
 from botsvc.redact import redact
-from botsvc.store import Store, iso, parse_iso, utcnow
+from botsvc.store import Store, inserted_id, iso, parse_iso_required, utcnow
 from botsvc.subscriptions import pause
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def enqueue(store: Store, address: ChannelAddress, digest: Digest, *, subscripti
         (subscription_id, address.platform, address.workspace or "", address.channel,
          digest_to_json(digest), iso(now), iso(now)),
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 def pending(store: Store) -> list[dict]:
@@ -127,7 +127,8 @@ class Courier:
             if row["platform"] in refused or key in blocked:  # keep order; do not hammer a refusing platform
                 report.waiting += 1
                 continue
-            next_attempt = not_after(parse_iso(row["next_attempt_at"]), now, ahead=LONGEST_DEFERRAL,
+            next_attempt = not_after(parse_iso_required(row["next_attempt_at"], f"outbox {row['id']}: next_attempt_at"),
+                                     now, ahead=LONGEST_DEFERRAL,
                                      what=f"outbox {row['id']}: next attempt")
             if next_attempt > now:
                 blocked.add(key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
@@ -55,7 +56,7 @@ class ParsedFeed:
     """Set when the XML was malformed but items could still be recovered."""
 
 
-def _entry_date(entry) -> object:
+def _entry_date(entry) -> time.struct_time | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         value = entry.get(key)
         if value:

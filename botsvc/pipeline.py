@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from botsvc.events import EventBook
-from botsvc.models import FeedItem, ItemOutcome
+from botsvc.models import Decision, FeedItem, ItemOutcome
 from botsvc.normalise import identity_keys, normalise_title
 from botsvc.relevance import Relevance
 from botsvc.store import SeenRecord, Store, utcnow
@@ -99,6 +99,7 @@ class Processor:
         topic_names = [m.topic for m in matches]
         keywords = sorted({k for m in matches for k in m.keywords}, key=str.casefold)
         placement = self.events.place(item, now)
+        decision: Decision
         if placement.event_id is None:
             event_id = self.store.create_event(
                 title=item.title, topic=topic_names[0], published=item.published,

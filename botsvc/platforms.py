@@ -36,7 +36,7 @@ def available_adapters(env: Mapping[str, str] | None = None, *,
         variable, argument = TOKENS[name]
         token = env.get(variable, "").strip()
         if token:
-            settings = {argument: token}
+            settings: dict[str, object] = {argument: token}
             if name == "slack":
                 settings.update(signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip() or None,
                                 app_token=env.get("SLACK_APP_TOKEN", "").strip() or None,

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import cast
 
 from botsvc.config import DedupSettings
 from botsvc.events import grouping_signature, item_fingerprint_bytes, new_assigner
 from botsvc.fingerprint import Fingerprint
-from botsvc.store import Store, parse_iso
+from botsvc.store import Store, inserted_id, parse_iso
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ def rebuild_events(store: Store, settings: DedupSettings, *, force: bool = False
         found = assigner.assign(fingerprint, when, outlet=row["outlet"])
         neighbours = json.dumps([(n.doc_id, round(n.similarity, 4)) for n in found.neighbours])
         if found.event_id is not None:
-            event_id, similarity = found.event_id, round(found.similarity, 4)
+            # An Assignment that joins an event always carries its similarity (clustering.EventAssigner.assign).
+            event_id, similarity = found.event_id, round(cast(float, found.similarity), 4)
         else:
             similarity = None
             if row["event_id"] not in taken:
@@ -91,12 +93,12 @@ def rebuild_events(store: Store, settings: DedupSettings, *, force: bool = False
             if event_id < 0:
                 if event_id not in real_ids:
                     # A split-off event stays held back if its old one was: never a late burst.
-                    real_ids[event_id] = store.db.execute(
+                    real_ids[event_id] = inserted_id(store.db.execute(
                         "INSERT INTO events (title, topic, first_seen, last_seen, held_back) "
                         "SELECT title, old.topic, first_seen, first_seen, old.held_back "
                         "FROM articles, (SELECT topic, held_back FROM events WHERE id = ?) AS old "
                         "WHERE articles.id = ?", (old_event, article_id),
-                    ).lastrowid
+                    ))
                 event_id = real_ids[event_id]
             moved += event_id != old_event
             store.db.execute(

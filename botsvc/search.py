@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from botsvc.searchtext import fts_query
-from botsvc.store import Store, parse_iso
+from botsvc.store import Store, parse_iso, parse_iso_required
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def timeline(store: Store, event_id: int) -> list[TimelineEntry]:
     """Every report of an event in order: first report, then each later source."""
     return [
         TimelineEntry(row["title"], row["source"], row["url"], parse_iso(row["published"]),
-                      parse_iso(row["first_seen"]))
+                      parse_iso_required(row["first_seen"], f"event {event_id}: a report's first_seen"))
         for row in store.event_articles(event_id)
     ]
 

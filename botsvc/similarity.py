@@ -278,7 +278,7 @@ class SimilarityIndex:
         np.remainder(keys, np.uint64(n), out=keys)
         by_token = keys.astype(np.uint32)
         del keys
-        raw = memoryview(by_token).cast("B")
+        raw = by_token.data.cast("B")
         postings: list[array] = []
         offset = 0
         for size in (counts * 4).tolist():
@@ -384,6 +384,7 @@ class SimilarityIndex:
                     keep[focus] = True
                     keep = keep[met]
                 else:
+                    assert allow is not None  # restricted without a focus: only through ``allow``
                     keep = np.asarray(allow(met), dtype=bool)
                 met, mass = met[keep], mass[keep]
                 focused = met if len(met) <= rescore else met[np.argpartition(-mass, rescore - 1)[:rescore]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,6 +36,21 @@ def iso(value: datetime | None) -> str | None:
 
 def parse_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def parse_iso_required(value: str | None, what: str) -> datetime:
+    """:func:`parse_iso` for a moment that is always written (a NOT NULL column): none means a damaged row."""
+    moment = parse_iso(value)
+    if moment is None:
+        raise StoreError(f"{what}: no time recorded (damaged row?)")
+    return moment
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just wrote (sqlite3 leaves ``lastrowid`` None only on a cursor that ran nothing)."""
+    if cursor.lastrowid is None:
+        raise StoreError("the database gave no id for a row just inserted")
+    return cursor.lastrowid
 
 
 @dataclass(frozen=True)
@@ -110,7 +125,7 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def query(self, sql: str, params: Iterable[Any] | dict = ()) -> list[dict]:
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict]:
         cursor = self.db.execute(sql, params)
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
@@ -171,7 +186,8 @@ class Store:
         for key in keys:
             if key in by_key:
                 others = tuple(k for k in keys if k in by_key and k != key)
-                return SeenRecord(*by_key[key], others=others)
+                found, decision, article_id, event_id, title = by_key[key]
+                return SeenRecord(found, decision, article_id, event_id, title, others=others)
         return None  # pragma: no cover
 
     def mark_seen(self, keys: list[str], decision: str, article_id: int | None, when: datetime,
@@ -212,7 +228,7 @@ class Store:
             (title, topic, int(seeded), iso(when), iso(when), iso(published), iso(published),
              json.dumps([outlet], ensure_ascii=False)),
         )
-        return int(cursor.lastrowid)
+        return inserted_id(cursor)
 
     def add_event_member(self, event_id: int, *, published: datetime | None, outlet: str, when: datetime) -> None:
         row = self.db.execute(
@@ -306,7 +322,7 @@ class Store:
                 duplicate_of, placement, json.dumps(neighbours or []),
             ),
         )
-        return int(cursor.lastrowid)
+        return inserted_id(cursor)
 
     def article_fingerprints(self, backfill: Callable[[str, str, str], bytes]) -> list[dict]:
         """``id, event_id, fingerprint, event_time, outlet`` of every article, in storage order.

@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.webhook_urls import WebhookURLError, check_slack_webhook_url, parse_discord_webhook_url
-from botsvc.store import Store, iso, parse_iso
+from botsvc.store import Store, inserted_id, iso, parse_iso, parse_iso_required
 
 PLATFORMS = ("console", "slack", "slack-webhook", "discord", "discord-webhook")
 _DISCORD_ID = re.compile(r"[0-9]{1,20}")
@@ -101,7 +101,8 @@ def _row(row: dict) -> Subscription:
     return Subscription(
         id=row["id"], platform=row["platform"], workspace=row["workspace"], channel=row["channel"],
         topic=row["topic"], mode=parse_mode(row["mode"]), origin=row["origin"],
-        created_at=parse_iso(row["created_at"]), last_digest_at=parse_iso(row["last_digest_at"]),
+        created_at=parse_iso_required(row["created_at"], f"subscription {row['id']}: created_at"),
+        last_digest_at=parse_iso(row["last_digest_at"]),
         paused_reason=row["paused_reason"],
     )
 
@@ -161,7 +162,7 @@ def subscribe(store: Store, *, platform: str, channel: str, topic: str, mode: Mo
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (platform, workspace, channel, topic, str(mode), origin, iso(now)),
         )
-        return get(store, int(cursor.lastrowid)), True
+        return get(store, inserted_id(cursor)), True
 
 
 def unsubscribe(store: Store, *, platform: str, channel: str, topic: str | None, workspace: str = "") -> int:

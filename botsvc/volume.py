@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from botsvc.alert_limits import AlertLimits
 from botsvc.models import ItemOutcome
-from botsvc.store import Store, iso, parse_iso
+from botsvc.store import Store, iso, parse_iso_required
 
 SURGE_SHOWN_FOR = timedelta(hours=24)
 """How long a surge stays flagged after the poll that brought it."""
@@ -69,5 +69,6 @@ def recent_surges(store: Store, now: datetime) -> dict[str, Surge]:
     """Feeds that surged within :data:`SURGE_SHOWN_FOR` of ``now``, by name."""
     rows = store.query("SELECT feed, surge_items, surge_usual, surge_at FROM feed_volume WHERE surge_at >= ?",
                        (iso(now - SURGE_SHOWN_FOR),))
-    return {r["feed"]: Surge(r["feed"], r["surge_items"], r["surge_usual"], parse_iso(r["surge_at"]))
+    return {r["feed"]: Surge(r["feed"], r["surge_items"], r["surge_usual"],
+                               parse_iso_required(r["surge_at"], f"feed {r['feed']}: surge_at"))
             for r in rows}

@@ -179,8 +179,10 @@ class SlackAdapter(SlackBase):
             body = await self._gate.admit(request)
         except Refusal as refusal:
             return refusal.response()
+        # Bolt hints headers as a dict but only calls .items(), which aiohttp's multidict has;
+        # Bolt's own aiohttp adapter passes request.headers with the same ignore.
         bolt_request = AsyncBoltRequest(body=body, query=request.query_string,
-                                        headers=request.headers)  # type: ignore[arg-type]
+                                        headers=request.headers)  # type: ignore[arg-type]  # hint too narrow
         return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
     async def _on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
