@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -58,11 +59,40 @@ def problem(path: str, identity: tuple[int, int] | None) -> str | None:
         return f"the database file {path} was replaced by another file while open"
     if not header.startswith(HEADER):
         return f"the database file {path} was truncated or overwritten (no SQLite header)"
+    short = _shorter_than_its_header(info.st_size, header)
+    # A checkpoint writes page 1 (with the new page count) before the pages that grow the
+    # file, so a file can look short for a moment while another connection (the intake
+    # thread) writes. Only a file that stays short is truncated.
+    for _ in range(SETTLE_TRIES):
+        if short is None:
+            return None
+        time.sleep(SETTLE_SECONDS)
+        try:
+            with open(path, "rb") as handle:
+                header = handle.read(100)
+                size = os.fstat(handle.fileno()).st_size
+        except OSError:
+            break
+        short = _shorter_than_its_header(size, header)
+    if short is not None:
+        size, expected = short
+        return f"the database file {path} was truncated ({size} bytes; its header says {expected})"
+    return None
+
+
+#: How often, and how far apart, a file that looks shorter than its header is looked at again.
+SETTLE_TRIES = 40
+SETTLE_SECONDS = 0.05
+
+
+def _shorter_than_its_header(size: int, header: bytes) -> tuple[int, int] | None:
+    """(size, size the header claims) when the file is shorter than its header says, else None."""
+    if not header.startswith(HEADER) or len(header) < 100:
+        return None
     page_size, = struct.unpack(">H", header[16:18])
     page_size = 65536 if page_size == 1 else page_size
     changes, pages = struct.unpack(">II", header[24:32])
     valid_for, = struct.unpack(">I", header[92:96])  # the page count is trusted only when it matches
-    if changes == valid_for and info.st_size < pages * page_size:
-        return (f"the database file {path} was truncated ({info.st_size} bytes; "
-                f"its header says {pages * page_size})")
+    if changes == valid_for and size < pages * page_size:
+        return size, pages * page_size
     return None

@@ -89,3 +89,34 @@ def test_read_commands_given_a_missing_database_say_so_and_create_nothing(tmp_pa
     seeded = CliRunner().invoke(cli, ["seed", "--db", str(missing), "--config", config])
     assert seeded.exit_code == 0 and missing.exists()
     assert CliRunner().invoke(cli, ["status", "--db", str(missing), "--config", config]).exit_code == 0
+
+
+def test_a_file_that_only_looks_short_while_a_checkpoint_grows_it_is_not_truncated(tmp_path):
+    """Another connection's checkpoint writes page 1 before the pages that grow the file."""
+    import sqlite3
+    import threading
+    import time
+
+    from botsvc import fileid
+
+    path = tmp_path / "grow.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (x)")
+    conn.executemany("INSERT INTO t VALUES (?)", [("x" * 500,)] * 200)
+    conn.commit()
+    conn.close()
+    full = path.read_bytes()
+    identity = fileid.identify(str(path))
+    with open(path, "r+b") as handle:
+        handle.truncate(len(full) // 2)  # the header still claims the whole file
+    grower = threading.Timer(0.15, lambda: path.write_bytes(full))
+    grower.start()
+    try:
+        assert fileid.problem(str(path), identity) is None
+    finally:
+        grower.join()
+    with open(path, "r+b") as handle:
+        handle.truncate(len(full) // 2)
+    started = time.monotonic()
+    found = fileid.problem(str(path), identity)
+    assert found is not None and "was truncated" in found and time.monotonic() - started < 5
