@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test run bench clean
+.PHONY: demo test lint run bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)            ## one offline poll of the bundled sample feeds, digest on the terminal
 	$(BIN)/botsvc demo
 
-test: $(STAMP)            ## the whole test suite
+test: lint               ## the linters, then the whole test suite
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)            ## ruff (lint and format check) and mypy, as CI runs them
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 run: $(STAMP)             ## poll the feeds in feeds.toml on their schedules (Ctrl-C to stop)
 	$(BIN)/botsvc run

@@ -1,1 +1,1 @@
-"""Chat adapters: one module per platform behind :class:`adapters.base.Adapter`."""
+"""Chat adapters: one module per platform behind :class:`botsvc.deliver.adapter.Adapter`."""

@@ -11,7 +11,7 @@ import itertools
 import sys
 from typing import TextIO
 
-from adapters.base import Adapter, ChannelAddress, Limits, Reply
+from botsvc.deliver.adapter import Adapter, ChannelAddress, Limits, Reply
 from botsvc.models import Digest, DigestEvent, local_time
 
 _counter = itertools.count(1)
@@ -31,8 +31,10 @@ def clip(text: str, limit: int) -> str:
 def render_event(entry: DigestEvent, zone: str = "UTC") -> str:
     lead = entry.headline
     marker = "UPDATE " if entry.update else ""
-    lines = [f"{marker}[event {entry.event_id}] {clip(lead.title, TITLE_BUDGET) or '(untitled)'}",
-             f"    {clip(lead.source, SOURCE_BUDGET)} · {local_time(lead.published, zone)}"]
+    lines = [
+        f"{marker}[event {entry.event_id}] {clip(lead.title, TITLE_BUDGET) or '(untitled)'}",
+        f"    {clip(lead.source, SOURCE_BUDGET)} · {local_time(lead.published, zone)}",
+    ]
     if lead.link:
         lines.append(f"    {lead.link}" if len(lead.link) <= LINK_BUDGET else "    (link too long to show)")
     if entry.others:
@@ -42,7 +44,7 @@ def render_event(entry: DigestEvent, zone: str = "UTC") -> str:
 
 
 def headline(digest: Digest) -> str:
-    """"3 new events, 1 update": a digest of updates only does not claim new events."""
+    """ "3 new events, 1 update": a digest of updates only does not claim new events."""
     updates = sum(entry.update for entry in digest.events)
     new = len(digest.events) - updates
     parts = [f"{new} new event{'s' if new != 1 else ''}"] if new or not updates else []

@@ -144,8 +144,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 def worker(size: int, queries: int, seed: int, dump: str | None) -> dict:
     """Build an archive of ``size`` articles, time ``queries`` checks; optionally write it to SQLite at ``dump``."""
-    from botsvc.clustering import EventAssigner
-    from botsvc.fingerprint import make_fingerprint
+    from botsvc.judge.clustering import EventAssigner
+    from botsvc.judge.fingerprint import make_fingerprint
 
     gen = Generator(seed)
     rng = gen.rng
@@ -239,30 +239,47 @@ class _ArchiveWriter:
     """Writes the synthetic archive into a real botsvc database (migrations applied), in batches."""
 
     def __init__(self, path: str) -> None:
-        from botsvc.store import open_store
+        from botsvc.store.store import open_store
 
         self.store = open_store(path)
         self.events: list[tuple] = []
         self.articles: list[tuple] = []
 
-    def add(self, doc_id: int, event: int, title: list[str], summary: list[str], blob: bytes,
-            published: datetime) -> None:
+    def add(
+        self, doc_id: int, event: int, title: list[str], summary: list[str], blob: bytes, published: datetime
+    ) -> None:
         when = published.isoformat(timespec="seconds")
         if event == doc_id:
             self.events.append((event, " ".join(title), when, when))
-        self.articles.append((doc_id, "synthetic", f"g{doc_id}", f"https://news.example/{doc_id}",
-                              " ".join(title), " ".join(summary), when, "Synthetic", event, when, blob, when))
+        self.articles.append(
+            (
+                doc_id,
+                "synthetic",
+                f"g{doc_id}",
+                f"https://news.example/{doc_id}",
+                " ".join(title),
+                " ".join(summary),
+                when,
+                "Synthetic",
+                event,
+                when,
+                blob,
+                when,
+            )
+        )
         if len(self.articles) >= 5000:
             self.flush()
 
     def flush(self) -> None:
         with self.store.atomic():
             self.store.db.conn.executemany(
-                "INSERT INTO events (id, title, first_seen, last_seen) VALUES (?, ?, ?, ?)", self.events)
+                "INSERT INTO events (id, title, first_seen, last_seen) VALUES (?, ?, ?, ?)", self.events
+            )
             self.store.db.conn.executemany(
                 "INSERT INTO articles (id, feed, guid, url, title, summary, published, source, event_id, "
                 "first_seen, fingerprint, event_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                self.articles)
+                self.articles,
+            )
         self.events.clear()
         self.articles.clear()
 
@@ -273,8 +290,8 @@ class _ArchiveWriter:
 
 def rebuild_worker(path: str) -> dict:
     """A start-up as ``botsvc run`` does it: open the database, build the EventBook from its rows."""
-    from botsvc.events import EventBook
-    from botsvc.store import open_store
+    from botsvc.store.events import EventBook
+    from botsvc.store.store import open_store
 
     t0 = time.perf_counter()
     store = open_store(path)
@@ -332,14 +349,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"archive {n} assign p99: {r['assign_p99_ms']:.3f} ms")
             print(f"archive {n} documents met by the posting walk per item (mean): {r['candidates_mean']:.0f}")
             print(f"archive {n} documents scored exactly per item (mean): {r['scored_mean']:.1f}")
-            print(f"archive {n} rewrites of the last two days' stories assigned to their event: {100 * r['rewrites_found']:.1f}%")
+            print(
+                f"archive {n} rewrites of the last two days' stories assigned to their event: "
+                f"{100 * r['rewrites_found']:.1f}%"
+            )
             print(f"archive {n} persisted fingerprints: {r['persisted_mb']:.1f} MB")
             print(f"archive {n} peak memory: {r['peak_mb']:.0f} MB")
             sys.stdout.flush()
             if dump:
                 rb = _run(["--rebuild-from", dump])
-                print(f"archive {n} start-up (open SQLite, rebuild the index of {rb['docs']} articles): "
-                      f"{rb['startup_s']:.2f} s")
+                print(
+                    f"archive {n} start-up (open SQLite, rebuild the index of {rb['docs']} articles): "
+                    f"{rb['startup_s']:.2f} s"
+                )
                 print(f"archive {n} start-up peak memory: {rb['peak_mb']:.0f} MB")
                 sys.stdout.flush()
     if len(results) >= 2:

@@ -50,8 +50,9 @@ def _word(rng: random.Random) -> str:
     return "".join(rng.choice(_SYLLABLES) for _ in range(3))
 
 
-def flood_items(count: int, *, now: datetime, seed: int | str = 1, tag: str = "a",
-                words: int = WORDS_PER_SUMMARY) -> list[dict[str, object]]:
+def flood_items(
+    count: int, *, now: datetime, seed: int | str = 1, tag: str = "a", words: int = WORDS_PER_SUMMARY
+) -> list[dict[str, object]]:
     """``count`` distinct relevant stories (made-up words around "GSOMIA"), newest first.
 
     Each has its own words, so no two are near-duplicates: every one opens an event.
@@ -63,21 +64,30 @@ def flood_items(count: int, *, now: datetime, seed: int | str = 1, tag: str = "a
     for n in range(count):
         title = f"GSOMIA {' '.join(_word(rng) for _ in range(6))}"
         summary = " ".join(_word(rng) for _ in range(words))
-        items.append({"guid": f"flood-{tag}-{n}", "link": f"https://flood.example.org/{tag}/{n}",
-                      "title": title, "summary": summary, "published": now - timedelta(seconds=5 * n)})
+        items.append(
+            {
+                "guid": f"flood-{tag}-{n}",
+                "link": f"https://flood.example.org/{tag}/{n}",
+                "title": title,
+                "summary": summary,
+                "published": now - timedelta(seconds=5 * n),
+            }
+        )
     return items
 
 
 def rss(items: list[dict[str, object]], title: str = FEED) -> bytes:
     """An RSS 2.0 document of ``items`` (keys guid, link, title, summary, published)."""
-    parts = [f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>{escape(title)}</title>'
-             f"<link>https://flood.example.org/</link><description>flood</description>"]
+    parts = [
+        f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>{escape(title)}</title>'
+        f"<link>https://flood.example.org/</link><description>flood</description>"
+    ]
     for item in items:
         published = item["published"]
         assert isinstance(published, datetime)
         parts.append(
             f"<item><title>{escape(str(item['title']))}</title><link>{escape(str(item['link']))}</link>"
-            f"<guid isPermaLink=\"false\">{escape(str(item['guid']))}</guid>"
+            f'<guid isPermaLink="false">{escape(str(item["guid"]))}</guid>'
             f"<pubDate>{format_datetime(published, usegmt=True)}</pubDate>"
             f"<description>{escape(str(item.get('summary', '')))}</description></item>"
         )
@@ -87,19 +97,24 @@ def rss(items: list[dict[str, object]], title: str = FEED) -> bytes:
 
 def _topics() -> str:
     text = (ROOT / "feeds.toml").read_text(encoding="utf-8")
-    return text[text.index("[topics."):]
+    return text[text.index("[topics.") :]
 
 
 def _env(slack: SlackMock, discord: DiscordFake) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(SLACK_BOT_TOKEN="xoxb-flood", BOTSVC_SLACK_API_URL=slack.base_url,
-               DISCORD_BOT_TOKEN="discord-flood", BOTSVC_DISCORD_API_URL=discord.api_url)
+    env.update(
+        SLACK_BOT_TOKEN="xoxb-flood",
+        BOTSVC_SLACK_API_URL=slack.base_url,
+        DISCORD_BOT_TOKEN="discord-flood",
+        BOTSVC_DISCORD_API_URL=discord.api_url,
+    )
     return env
 
 
 def _botsvc(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "botsvc", *args], env=env, capture_output=True, text=True,
-                          timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-m", "botsvc", *args], env=env, capture_output=True, text=True, timeout=1800
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"botsvc {args[0]} failed: {proc.stderr.strip()[-500:]}")
     return proc
@@ -116,8 +131,12 @@ def _is_count_line(text: str) -> bool:
 def run_flood(items: int = ITEMS, workdir: str | None = None) -> dict[str, object]:
     """Run the scenario; returns the figures by name."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    with tempfile.TemporaryDirectory(prefix="botsvc-flood-", dir=workdir) as tmp, \
-            FeedServer() as server, SlackMock() as slack, DiscordFake() as discord:
+    with (
+        tempfile.TemporaryDirectory(prefix="botsvc-flood-", dir=workdir) as tmp,
+        FeedServer() as server,
+        SlackMock() as slack,
+        DiscordFake() as discord,
+    ):
         directory = Path(tmp)
         calm = flood_items(6, now=now - timedelta(hours=2), seed=99, tag="calm")
         url = server.static("/flood.xml", rss(calm[-3:]))
@@ -151,14 +170,19 @@ def run_flood(items: int = ITEMS, workdir: str | None = None) -> dict[str, objec
         feeds_listing = _botsvc(["feeds", *common], env).stdout
 
         with sqlite3.connect(db) as conn:
-            stored = conn.execute("SELECT count(*) FROM articles WHERE feed = ? AND guid LIKE 'flood-a-%'",
-                                  (FEED,)).fetchone()[0]
+            stored = conn.execute(
+                "SELECT count(*) FROM articles WHERE feed = ? AND guid LIKE 'flood-a-%'", (FEED,)
+            ).fetchone()[0]
 
         slack_mark, discord_mark = len(_slack_posts(slack)), len(discord.delivered())
         server.static("/flood.xml", rss(flood_items(items, now=now, tag="b")))
         _botsvc(["poll", "--once", *common], env)
-        repeat_slack = [b for p in _slack_posts(slack)[slack_mark:] for b in p["blocks"]
-                        if b["type"] == "section" and not _is_count_line(b["text"]["text"])]
+        repeat_slack = [
+            b
+            for p in _slack_posts(slack)[slack_mark:]
+            for b in p["blocks"]
+            if b["type"] == "section" and not _is_count_line(b["text"]["text"])
+        ]
         repeat_discord = sum(len(c.json.get("embeds") or []) for c in discord.delivered()[discord_mark:])
 
     return {

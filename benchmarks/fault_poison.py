@@ -31,10 +31,10 @@ if str(REPO) not in sys.path:
 
 from adapters.discord import DiscordAdapter  # noqa: E402
 from adapters.slack import SlackAdapter  # noqa: E402
+from botsvc.deliver.outbox import Courier, enqueue  # noqa: E402
+from botsvc.deliver.subscriptions import parse_mode, subscribe  # noqa: E402
 from botsvc.models import ChannelAddress, Digest, DigestEvent, DigestStory  # noqa: E402
-from botsvc.outbox import Courier, enqueue  # noqa: E402
-from botsvc.store import open_store, utcnow  # noqa: E402
-from botsvc.subscriptions import parse_mode, subscribe  # noqa: E402
+from botsvc.store.store import open_store, utcnow  # noqa: E402
 from tests.discordfake import DiscordFake  # noqa: E402
 from tests.slackmock import SlackMock  # noqa: E402
 
@@ -42,14 +42,17 @@ GOOD = 100
 POISON_AT = 51  # the poison is the 51st message queued (1-based)
 SLACK_TOKEN = "xoxb-bench-0000-sekrit"
 DISCORD_TOKEN = "discord-bench-sekrit"
-CHANNELS = [("slack", "C0BENCH1"), ("discord", "222000000000000001"), ("slack", "C0BENCH2"),
-            ("discord", "222000000000000002")]
+CHANNELS = [
+    ("slack", "C0BENCH1"),
+    ("discord", "222000000000000001"),
+    ("slack", "C0BENCH2"),
+    ("discord", "222000000000000002"),
+]
 
 
 def _digest(number: int) -> Digest:
     now = utcnow()
-    story = DigestStory(f"Story {number}: export controls talks resume", "Wire",
-                        f"https://news.example/{number}", now)
+    story = DigestStory(f"Story {number}: export controls talks resume", "Wire", f"https://news.example/{number}", now)
     return Digest("Japan–South Korea", (DigestEvent(number, story),), now)
 
 
@@ -63,8 +66,9 @@ def run_poison() -> dict[str, object]:
         try:
             now = utcnow()
             subscriptions = [
-                subscribe(store, platform=platform, channel=channel, topic="japan-korea",
-                          mode=parse_mode("realtime"), now=now)[0].id
+                subscribe(
+                    store, platform=platform, channel=channel, topic="japan-korea", mode=parse_mode("realtime"), now=now
+                )[0].id
                 for platform, channel in CHANNELS
             ]
             slack_before_poison = 0
@@ -74,14 +78,21 @@ def run_poison() -> dict[str, object]:
                     platform, channel = CHANNELS[index]
                     if number < POISON_AT and platform == "slack":
                         slack_before_poison += 1
-                    enqueue(store, ChannelAddress(platform, channel), _digest(number),
-                            subscription_id=subscriptions[index], now=now)
+                    enqueue(
+                        store,
+                        ChannelAddress(platform, channel),
+                        _digest(number),
+                        subscription_id=subscriptions[index],
+                        now=now,
+                    )
             assert CHANNELS[(POISON_AT - 1) % len(CHANNELS)][0] == "slack"
             ok = [(200, {}, {"ok": True, "ts": f"1700000000.{n:06d}"}) for n in range(slack_before_poison)]
             slack.script(*ok, (200, {}, "<html><body>Sign in to continue</body></html>"))
 
-            adapters = {"slack": SlackAdapter(SLACK_TOKEN, base_url=slack.base_url),
-                        "discord": DiscordAdapter(DISCORD_TOKEN, discord.api_url)}
+            adapters = {
+                "slack": SlackAdapter(SLACK_TOKEN, base_url=slack.base_url),
+                "discord": DiscordAdapter(DISCORD_TOKEN, discord.api_url),
+            }
 
             async def deliver():
                 try:
@@ -111,7 +122,7 @@ def run_poison() -> dict[str, object]:
         "poison: tokens in logs": sum(token in text for token in (SLACK_TOKEN, DISCORD_TOKEN)),
         "poison: flush seconds": round(elapsed, 2),
         "poison: flush report": f"{report.delivered} delivered, {report.failed} failed, "
-                                f"{report.waiting} waiting, {report.held} held",
+        f"{report.waiting} waiting, {report.held} held",
     }
 
 

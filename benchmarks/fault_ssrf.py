@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from botsvc.addresses import ALLOW_PRIVATE_ENV  # noqa: E402
-from botsvc.fetch import FetchPolicy, FetchResult, fetch_feed, make_client  # noqa: E402
+from botsvc.ingest.addresses import ALLOW_PRIVATE_ENV  # noqa: E402
+from botsvc.ingest.fetch import FetchPolicy, FetchResult, fetch_feed, make_client  # noqa: E402
 from tests.fakedns import FakeDNS, LoopbackOnly  # noqa: E402
 from tests.feedserver import FeedServer  # noqa: E402
 
@@ -35,9 +35,24 @@ POLICY = FetchPolicy(connect_timeout=1.0, read_timeout=1.0, total_deadline=3.0, 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>inside</title></channel></rss>'
 
 LITERAL_FORMS = [
-    "2130706433", "0x7f.1", "017700000001", "127.1", "0", "0x7f000001", "127.0.0.1", "127.0.0.2",
-    "localhost", "[::1]", "[::ffff:127.0.0.1]", "[::127.0.0.1]", "169.254.169.254", "10.0.0.1",
-    "100.64.0.1", "[fd00:ec2::254]", "[2002:7f00:1::]", "[64:ff9b::7f00:1]",
+    "2130706433",
+    "0x7f.1",
+    "017700000001",
+    "127.1",
+    "0",
+    "0x7f000001",
+    "127.0.0.1",
+    "127.0.0.2",
+    "localhost",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "[::127.0.0.1]",
+    "169.254.169.254",
+    "10.0.0.1",
+    "100.64.0.1",
+    "[fd00:ec2::254]",
+    "[2002:7f00:1::]",
+    "[64:ff9b::7f00:1]",
     "[2001:0:4136:e378:8000:63bf:80ff:fffe]",
 ]
 NAMES = {  # name -> answers, one list per lookup (the last repeats)
@@ -100,8 +115,14 @@ def run_ssrf() -> dict[str, object]:
                     else:
                         through.append(f"{form} ({way}): {result.status} {result.error or ''}".strip())
         reached = len(inside.requests)
-    return {"forms": len(LITERAL_FORMS) + len(NAMES), "tried": tried, "refused": refused,
-            "reaching": reached, "stopped beyond loopback": len(backend.stopped), "through": through}
+    return {
+        "forms": len(LITERAL_FORMS) + len(NAMES),
+        "tried": tried,
+        "refused": refused,
+        "reaching": reached,
+        "stopped beyond loopback": len(backend.stopped),
+        "through": through,
+    }
 
 
 def main() -> int:

@@ -8,7 +8,8 @@ API mock, with one Slack subscription.
 
 1. **Kill loop**: ``--kills`` times, a poll is started and killed with SIGKILL after a
    random delay between zero and the time one whole poll takes here (so at start-up,
-   while fetching, storing, queueing or sending). The feeds change between runs: each reveals more of its items, oldest first,
+   while fetching, storing, queueing or sending). The feeds change between runs: each
+   reveals more of its items, oldest first,
    until all are served. Two unkilled polls follow. Then every labelled-relevant item
    must be stored exactly once and every event posted as a new alert exactly once.
 2. **Outage**: the Slack mock answers 500 (then 429 with Retry-After) for a stretch of
@@ -89,7 +90,7 @@ class ChangingFeeds:
             return None
         items = list(ITEM.finditer(raw))
         keep = len(items) * min(self.stage, STAGES) // STAGES
-        shown = items[len(items) - keep:] if keep else []
+        shown = items[len(items) - keep :] if keep else []
         start, end = (items[0].start(), items[-1].end()) if items else (len(raw), len(raw))
         return raw[:start] + b"\n".join(m.group(0) for m in shown) + raw[end:]
 
@@ -107,9 +108,13 @@ def write_config(directory: Path, feeds: ChangingFeeds) -> Path:
 
 
 def poll(config: Path, db: Path, env: dict[str, str], kill_after: float | None = None) -> int:
-    proc = subprocess.Popen([sys.executable, "-m", "botsvc", "poll", "--once", "--db", str(db),
-                             "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "botsvc", "poll", "--once", "--db", str(db), "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+    )
     if kill_after is None:
         _, err = proc.communicate(timeout=120)
         if proc.returncode:
@@ -165,12 +170,16 @@ def kill_loop(kills: int, rng: random.Random, workdir: Path) -> dict[str, int]:
         new, updates = posted_alerts(slack)
     conn = sqlite3.connect(db)
     file_of = {name: feeds_url.rsplit("/", 1)[1] for name, feeds_url in conn.execute("SELECT name, url FROM feeds")}
-    stored = Counter((file_of.get(feed, feed), guid)
-                     for feed, guid in conn.execute("SELECT feed, guid FROM articles WHERE feed != 'seed'"))
+    stored = Counter(
+        (file_of.get(feed, feed), guid)
+        for feed, guid in conn.execute("SELECT feed, guid FROM articles WHERE feed != 'seed'")
+    )
     # An item is kept when its GUID key leads to a stored article: its own, or the one it
     # exactly repeats (same link as another outlet's item).
-    kept = {(file_of.get(key.split(":", 1)[1].split("\x1f")[0]), key.split("\x1f", 1)[1])
-            for (key,) in conn.execute("SELECT key FROM seen_items WHERE key LIKE 'guid:%' AND article_id IS NOT NULL")}
+    kept = {
+        (file_of.get(key.split(":", 1)[1].split("\x1f")[0]), key.split("\x1f", 1)[1])
+        for (key,) in conn.execute("SELECT key FROM seen_items WHERE key LIKE 'guid:%' AND article_id IS NOT NULL")
+    }
     event_of = dict(conn.execute("SELECT url, event_id FROM articles"))
     events = {row[0] for row in conn.execute("SELECT id FROM events WHERE seeded = 0")}
     pending = conn.execute("SELECT count(*) FROM outbox WHERE status != 'delivered'").fetchone()[0]
@@ -219,8 +228,9 @@ def outage(workdir: Path) -> dict[str, int]:
     delivered_ids = [row[0] for row in delivered]
     conn.close()
     return {
-        "outage: failed posts answered 500/429": sum(1 for c in slack.calls if c.path.endswith("chat.postMessage")
-                                                      and c.status != 200),
+        "outage: failed posts answered 500/429": sum(
+            1 for c in slack.calls if c.path.endswith("chat.postMessage") and c.status != 200
+        ),
         "outage: messages held": held,
         "outage: messages queued in total": len(order),
         "outage: delivered after recovery": len(delivered_ids),
@@ -236,8 +246,12 @@ SCENARIOS = ("kill", "outage", "poison", "flood", "ssrf")
 def _passed(figures: dict[str, object]) -> bool:
     """Whether every scenario that ran met its target."""
     checks = {
-        "lost": 0, "duplicates posted": 0, "outage: lost": 0,
-        "poison: blocked": 0, "ssrf: requests reaching the target": 0, "ssrf: got through": 0,
+        "lost": 0,
+        "duplicates posted": 0,
+        "outage: lost": 0,
+        "poison: blocked": 0,
+        "ssrf: requests reaching the target": 0,
+        "ssrf: got through": 0,
         "flood: alerts posted by the repeat poll (new GUIDs and links)": 0,
     }
     if figures.get("poison: delivered", 100) != figures.get("poison: good messages", 100):
@@ -249,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="kill loop, chat outage, poison message, flood feed, SSRF")
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--only", default=",".join(SCENARIOS),
-                        help=f"comma-separated scenarios to run (default: all of {', '.join(SCENARIOS)})")
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated scenarios to run (default: all of {', '.join(SCENARIOS)})",
+    )
     args = parser.parse_args(argv)
     chosen = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = chosen - set(SCENARIOS)
@@ -276,12 +293,14 @@ def main(argv: list[str] | None = None) -> int:
         from fault_ssrf import run_ssrf
 
         ssrf = run_ssrf()
-        figures.update({
-            "ssrf: forms tried": ssrf["tried"],
-            "ssrf: refused": ssrf["refused"],
-            "ssrf: requests reaching the target": ssrf["reaching"],
-            "ssrf: got through": len(ssrf["through"]),  # type: ignore[arg-type]
-        })
+        figures.update(
+            {
+                "ssrf: forms tried": ssrf["tried"],
+                "ssrf: refused": ssrf["refused"],
+                "ssrf: requests reaching the target": ssrf["reaching"],
+                "ssrf: got through": len(ssrf["through"]),  # type: ignore[arg-type]
+            }
+        )
     for name, value in figures.items():
         print(f"{name}: {value}")
     print(f"run time: {time.monotonic() - started:.0f} s")

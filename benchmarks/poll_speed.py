@@ -21,7 +21,6 @@ import dataclasses
 import gc
 import hashlib
 import multiprocessing
-import os
 import random
 import resource
 import socket
@@ -102,10 +101,28 @@ _OTHER_LEADS = [
     "pressing for changes to how {thing} is funded and managed over the coming decade.",
 ]
 _CITIES = ["Lisbon", "Osaka", "Busan", "Denver", "Nairobi", "Lyon", "Hanoi", "Perth", "Bogota", "Oslo"]
-_THINGS = ["housing", "public transport", "battery storage", "school meals", "water supply",
-           "solar power", "healthcare", "broadband", "flood defences", "research funding"]
-_COMPANIES = ["Nordwind", "Kestrel Motors", "Asahi Foods", "Bluepeak", "Haneul Telecom",
-              "Corvid Systems", "Meridian Steel", "Tanager Bio"]
+_THINGS = [
+    "housing",
+    "public transport",
+    "battery storage",
+    "school meals",
+    "water supply",
+    "solar power",
+    "healthcare",
+    "broadband",
+    "flood defences",
+    "research funding",
+]
+_COMPANIES = [
+    "Nordwind",
+    "Kestrel Motors",
+    "Asahi Foods",
+    "Bluepeak",
+    "Haneul Telecom",
+    "Corvid Systems",
+    "Meridian Steel",
+    "Tanager Bio",
+]
 _TEAMS = ["Rovers", "United", "Athletic", "City", "Wanderers", "Albion"]
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 _TAILS = [
@@ -117,10 +134,17 @@ _TAILS = [
 
 def _fill(template: str, rng: random.Random) -> str:
     return template.format(
-        verb=rng.choice(_VERBS), verb2=rng.choice(_VERBS2), chem=rng.choice(_CHEMS),
-        city=rng.choice(_CITIES), thing=rng.choice(_THINGS), company=rng.choice(_COMPANIES),
-        team=rng.choice(_TEAMS), team2=rng.choice(_TEAMS), score=f"{rng.randint(0, 4)}-{rng.randint(0, 3)}",
-        count=f"{rng.randint(2, 90) * 1000:,}", day=rng.choice(_DAYS),
+        verb=rng.choice(_VERBS),
+        verb2=rng.choice(_VERBS2),
+        chem=rng.choice(_CHEMS),
+        city=rng.choice(_CITIES),
+        thing=rng.choice(_THINGS),
+        company=rng.choice(_COMPANIES),
+        team=rng.choice(_TEAMS),
+        team2=rng.choice(_TEAMS),
+        score=f"{rng.randint(0, 4)}-{rng.randint(0, 3)}",
+        count=f"{rng.randint(2, 90) * 1000:,}",
+        day=rng.choice(_DAYS),
     )
 
 
@@ -141,19 +165,20 @@ def _story(rng: random.Random, host: str, serial: str, published: datetime, rele
         title, lead = _fill(rng.choice(pool), rng), _fill(rng.choice(_OTHER_LEADS), rng)
     slug = "-".join(w.strip(",;'.").lower() for w in title.split()[:6]) + f"-{serial}"
     link = f"https://{host}/news/{published:%Y/%m/%d}/{slug}"
-    html = (f"<p>{escape(lead)}</p><p><em>{rng.choice(_TAILS)}</em> "
-            f"<a href=\"{link}\">Read more&#8230;</a></p>")
+    html = f'<p>{escape(lead)}</p><p><em>{rng.choice(_TAILS)}</em> <a href="{link}">Read more&#8230;</a></p>'
     return Story(slug=slug, title=title, html=html, published=published, host=host)
 
 
 def _item_xml(story: Story, guid: str, campaign: str) -> str:
-    link = (f"https://{story.host}/news/{story.published:%Y/%m/%d}/{story.slug}"
-            f"?utm_source=rss&amp;utm_medium=feed&amp;utm_campaign={campaign}")
+    link = (
+        f"https://{story.host}/news/{story.published:%Y/%m/%d}/{story.slug}"
+        f"?utm_source=rss&amp;utm_medium=feed&amp;utm_campaign={campaign}"
+    )
     return (
         "    <item>\n"
         f"      <title>{escape(story.title)}</title>\n"
         f"      <link>{link}</link>\n"
-        f"      <guid isPermaLink=\"false\">{guid}</guid>\n"
+        f'      <guid isPermaLink="false">{guid}</guid>\n'
         f"      <pubDate>{format_datetime(story.published)}</pubDate>\n"
         f"      <dc:creator>Staff reporter</dc:creator>\n"
         f"      <category>World</category>\n"
@@ -169,8 +194,7 @@ def build_feeds(n_feeds: int, n_items: int, seed: int = 20190822) -> list[bytes]
     slots = n_feeds * n_items
     n_wire = int(slots * WIRE_SHARE) // WIRE_COPIES
     wire = [
-        _story(rng, "wire.example.net", f"w{k}", base - timedelta(minutes=rng.randint(0, 4320)),
-               rng.random() < 0.3)
+        _story(rng, "wire.example.net", f"w{k}", base - timedelta(minutes=rng.randint(0, 4320)), rng.random() < 0.3)
         for k in range(n_wire)
     ]
     # Each wire story goes to WIRE_COPIES distinct feeds.
@@ -185,27 +209,31 @@ def build_feeds(n_feeds: int, n_items: int, seed: int = 20190822) -> list[bytes]
         stories = list(wire_slots[f])
         while len(stories) < n_items:
             serial = f"{f}-{len(stories)}"
-            stories.append(_story(rng, host, serial, base - timedelta(minutes=rng.randint(0, 4320)),
-                                  rng.random() < RELEVANT_SHARE))
+            stories.append(
+                _story(rng, host, serial, base - timedelta(minutes=rng.randint(0, 4320)), rng.random() < RELEVANT_SHARE)
+            )
         stories.sort(key=lambda s: s.published, reverse=True)
         items = "".join(_item_xml(s, f"{host}:{s.slug}", f"feed{f}") for s in stories)
-        bodies.append((
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-            "<rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n"
-            "  <channel>\n"
-            f"    <title>Outlet {f:04d} | World News</title>\n"
-            f"    <link>https://{host}/</link>\n"
-            "    <description>Latest world news.</description>\n"
-            "    <language>en</language>\n"
-            f"    <lastBuildDate>{format_datetime(base)}</lastBuildDate>\n"
-            f"{items}"
-            "  </channel>\n"
-            "</rss>\n"
-        ).encode("utf-8"))
+        bodies.append(
+            (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">\n'
+                "  <channel>\n"
+                f"    <title>Outlet {f:04d} | World News</title>\n"
+                f"    <link>https://{host}/</link>\n"
+                "    <description>Latest world news.</description>\n"
+                "    <language>en</language>\n"
+                f"    <lastBuildDate>{format_datetime(base)}</lastBuildDate>\n"
+                f"{items}"
+                "  </channel>\n"
+                "</rss>\n"
+            ).encode()
+        )
     return bodies
 
 
 # --------------------------------------------------------------------------- server
+
 
 def serve(n_feeds: int, n_items: int) -> None:
     """Server process: answers GET /feed/<n>.xml with a stable ETag/Last-Modified, 304 on a match."""
@@ -259,7 +287,9 @@ class FeedServer:
     def __init__(self, n_feeds: int, n_items: int) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--serve", "--feeds", str(n_feeds), "--items", str(n_items)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         line = self.proc.stdout.readline()
         if not line.startswith("port "):
@@ -280,6 +310,7 @@ class FeedServer:
 
 
 # --------------------------------------------------------------------------- measurements
+
 
 def shipped_config_path() -> Path:
     for candidate in (REPO / "feeds.toml", REPO / "examples" / "feeds.toml"):
@@ -318,8 +349,8 @@ def _children_cpu() -> float:
 
 def run_botsvc_cycle(config, db_path: Path, profile: str | None = None) -> CycleRun:
     """One real cycle: config -> open_app -> run_cycle over the configured feeds."""
-    from botsvc.app import open_app
-    from botsvc.cycle import run_cycle
+    from botsvc.service.app import open_app
+    from botsvc.service.cycle import run_cycle
 
     app = open_app(shipped_config_path(), db_path, config=config)
     try:
@@ -331,6 +362,7 @@ def run_botsvc_cycle(config, db_path: Path, profile: str | None = None) -> Cycle
         profiler = None
         if profile:
             import cProfile
+
             profiler = cProfile.Profile()
             profiler.enable()
         cpu_start = time.process_time()
@@ -424,8 +456,12 @@ def main(argv: list[str] | None = None) -> int:
 def _summarise(run: CycleRun) -> dict:
     """The figures of one cycle, so the report itself (every item) can be let go."""
     report = run.report
-    figures = {"seconds": run.seconds, "main_cpu": run.main_cpu, "worker_cpu": run.worker_cpu,
-               "items": len(report.outcomes)}
+    figures = {
+        "seconds": run.seconds,
+        "main_cpu": run.main_cpu,
+        "worker_cpu": run.worker_cpu,
+        "items": len(report.outcomes),
+    }
     for status in ("ok", "not_modified", "error"):
         figures[status] = sum(1 for feed in report.feeds if feed.status == status)
     for decision in ("new", "duplicate", "irrelevant"):

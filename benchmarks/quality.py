@@ -35,9 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from botsvc.app import open_app  # noqa: E402
 from botsvc.config import FeedConfig, load_config  # noqa: E402
-from botsvc.cycle import run_cycle  # noqa: E402
+from botsvc.service.app import open_app  # noqa: E402
+from botsvc.service.cycle import run_cycle  # noqa: E402
 
 SEEDED_LABEL = "gsomia-termination-2019-08"
 
@@ -60,14 +60,20 @@ def pairwise(truth: dict[str, str], predicted: dict[str, object]) -> tuple[float
     return precision, recall, f1
 
 
-def evaluate(directory: Path, config_path: Path, seeded_label: str,
-             threshold: float | None = None, span_days: float | None = None) -> dict[str, object]:
+def evaluate(
+    directory: Path,
+    config_path: Path,
+    seeded_label: str,
+    threshold: float | None = None,
+    span_days: float | None = None,
+) -> dict[str, object]:
     labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))["items"]
     config = load_config(config_path)
     feed_files = sorted((directory / "feeds").glob("*.xml"))
     feeds = tuple(
-        FeedConfig(name=path.name, url=str(path.resolve()), interval=3600, language=None,
-                   topics=(config.default_topic,))
+        FeedConfig(
+            name=path.name, url=str(path.resolve()), interval=3600, language=None, topics=(config.default_topic,)
+        )
         for path in feed_files
     )
     dedup = config.dedup
@@ -141,19 +147,30 @@ def evaluate(directory: Path, config_path: Path, seeded_label: str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("directory", type=Path, nargs="?", default=REPO / "examples",
-                        help="holds feeds/*.xml and labels.json (default: the bundled examples/)")
-    parser.add_argument("--config", type=Path, default=REPO / "feeds.toml",
-                        help="topic rules and [dedup] settings (default: feeds.toml)")
-    parser.add_argument("--seeded-label", default=SEEDED_LABEL,
-                        help=f"label of the seeded event in labels.json (default {SEEDED_LABEL})")
+    parser.add_argument(
+        "directory",
+        type=Path,
+        nargs="?",
+        default=REPO / "examples",
+        help="holds feeds/*.xml and labels.json (default: the bundled examples/)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=REPO / "feeds.toml",
+        help="topic rules and [dedup] settings (default: feeds.toml)",
+    )
+    parser.add_argument(
+        "--seeded-label",
+        default=SEEDED_LABEL,
+        help=f"label of the seeded event in labels.json (default {SEEDED_LABEL})",
+    )
     parser.add_argument("--threshold", type=float, help="override [dedup] threshold")
     parser.add_argument("--span-days", type=float, help="override [dedup] span_days")
     args = parser.parse_args(argv)
     if not (args.directory / "labels.json").is_file():
         parser.error(f"{args.directory}: no labels.json")
-    for name, value in evaluate(args.directory, args.config, args.seeded_label,
-                                args.threshold, args.span_days).items():
+    for name, value in evaluate(args.directory, args.config, args.seeded_label, args.threshold, args.span_days).items():
         print(f"{name}: {value}")
     return 0
 

@@ -32,10 +32,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from botsvc.app import open_app  # noqa: E402
 from botsvc.config import FeedConfig, RetentionSettings, load_config  # noqa: E402
-from botsvc.cycle import run_cycle  # noqa: E402
-from botsvc.retention import configured_feeds, prune  # noqa: E402
+from botsvc.service.app import open_app  # noqa: E402
+from botsvc.service.cycle import run_cycle  # noqa: E402
+from botsvc.store.retention import configured_feeds, prune  # noqa: E402
 
 START = datetime(2026, 1, 1, 6, 0, tzinfo=timezone.utc)
 
@@ -60,8 +60,7 @@ def grow(workdir: Path, items: int, polls: int, retention: RetentionSettings | N
     """Poll the churning feed once a simulated day; after each poll, prune if ``retention`` is given."""
     feed_file = workdir / "ticker.xml"
     feed = FeedConfig(name="Ticker", url=str(feed_file), interval=86400, language=None, topics=())
-    config = replace(load_config(REPO / "feeds.toml"), feeds=(feed,),
-                     retention=retention or RetentionSettings())
+    config = replace(load_config(REPO / "feeds.toml"), feeds=(feed,), retention=retention or RetentionSettings())
     db = workdir / ("pruned.db" if retention else "unpruned.db")
     app = open_app(REPO / "feeds.toml", db, config=config)
     now = [START]
@@ -111,10 +110,12 @@ def main() -> None:
         "no pruning: bytes after last poll": plain[last]["bytes"],
         "pruning: rows after last poll": pruned[last]["rows"],
         "pruning: bytes after last poll": pruned[last]["bytes"],
-        "pruning: rows per 10k items (steady state)": round(per_10k(pruned[steady]["rows"], pruned[last]["rows"],
-                                                                    items * max(1, last - steady))),
-        "pruning: bytes per 10k items (steady state)": round(per_10k(pruned[steady]["bytes"], pruned[last]["bytes"],
-                                                                     items * max(1, last - steady))),
+        "pruning: rows per 10k items (steady state)": round(
+            per_10k(pruned[steady]["rows"], pruned[last]["rows"], items * max(1, last - steady))
+        ),
+        "pruning: bytes per 10k items (steady state)": round(
+            per_10k(pruned[steady]["bytes"], pruned[last]["bytes"], items * max(1, last - steady))
+        ),
         "rows after pruning / rows without": f"{pruned[last]['rows'] / plain[last]['rows']:.2f}",
         "slowest prune seconds": f"{max(s['prune'] for s in pruned):.2f}",
     }

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/slack_refusals.py [--requests 500] [--size 1048576]
 
 Starts the real Slack adapter's ``POST /slack/events`` on the bot's own HTTP server
-(``botsvc.web``) at 127.0.0.1, logging as ``botsvc run`` does (text format, INFO) to a
+(``botsvc.service.web``) at 127.0.0.1, logging as ``botsvc run`` does (text format, INFO) to a
 temporary file, and sends ``--requests`` unsigned requests of ``--size`` bytes each
 (a form body with a newline in it), one after another on fresh connections.
 
@@ -28,9 +28,9 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.slack import SlackAdapter  # noqa: E402
-from botsvc import logs  # noqa: E402
+from botsvc.service import logs  # noqa: E402
 from botsvc.models import CommandReply  # noqa: E402
-from botsvc.web import start_web  # noqa: E402
+from botsvc.service.web import start_web  # noqa: E402
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -54,11 +54,15 @@ async def run(requests: int, size: int, log_path: Path) -> tuple[collections.Cou
         for _ in range(requests):
             async with aiohttp.ClientSession() as session:
                 try:
-                    async with session.post(url, data=body, headers={
-                        "Content-Type": "application/x-www-form-urlencoded",
-                        "X-Slack-Request-Timestamp": str(int(time.time())),
-                        "X-Slack-Signature": "v0=" + "0" * 64,
-                    }) as response:
+                    async with session.post(
+                        url,
+                        data=body,
+                        headers={
+                            "Content-Type": "application/x-www-form-urlencoded",
+                            "X-Slack-Request-Timestamp": str(int(time.time())),
+                            "X-Slack-Signature": "v0=" + "0" * 64,
+                        },
+                    ) as response:
                         await response.read()
                         statuses[response.status] += 1
                 except aiohttp.ClientError:

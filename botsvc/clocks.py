@@ -26,8 +26,9 @@ def not_after(value: datetime, now: datetime, *, ahead: timedelta = ..., what: s
 def not_after(value: datetime | None, now: datetime, *, ahead: timedelta = ..., what: str = ...) -> datetime | None: ...
 
 
-def not_after(value: datetime | None, now: datetime, *, ahead: timedelta = timedelta(0),
-              what: str = "a stored time") -> datetime | None:
+def not_after(
+    value: datetime | None, now: datetime, *, ahead: timedelta = timedelta(0), what: str = "a stored time"
+) -> datetime | None:
     """``value``, or ``now`` if it lies more than ``ahead`` + :data:`TOLERANCE` after ``now``.
 
     ``ahead`` is how far in the future the value may legitimately be (a backoff's cap);
@@ -35,6 +36,10 @@ def not_after(value: datetime | None, now: datetime, *, ahead: timedelta = timed
     """
     if value is None or value <= now + ahead + TOLERANCE:
         return value
-    log.warning("%s is %s, ahead of the clock (%s); the clock was wrong when it was written, using now",
-                what, value.isoformat(timespec="seconds"), now.isoformat(timespec="seconds"))
+    log.warning(
+        "%s is %s, ahead of the clock (%s); the clock was wrong when it was written, using now",
+        what,
+        value.isoformat(timespec="seconds"),
+        now.isoformat(timespec="seconds"),
+    )
     return now

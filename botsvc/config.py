@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from botsvc.clustering import DEFAULT_LEAD_HOURS, DEFAULT_SPAN_DAYS, DEFAULT_THRESHOLD
-from botsvc.fetch import FetchPolicy
-from botsvc.alert_limits import AlertLimits
-from botsvc.subscriptions import SubscriptionError, parse_mode, validate
-from botsvc.terms import is_single_cjk_character
+from botsvc.deliver.alert_limits import AlertLimits
+from botsvc.deliver.subscriptions import SubscriptionError, parse_mode, validate
+from botsvc.ingest.fetch import FetchPolicy
+from botsvc.judge.clustering import DEFAULT_LEAD_HOURS, DEFAULT_SPAN_DAYS, DEFAULT_THRESHOLD
+from botsvc.judge.terms import is_single_cjk_character
 
 
 class ConfigError(Exception):
@@ -119,8 +119,14 @@ class Config:
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_INTERVAL = 60
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               list: "a list", dict: "a table"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
 
 
 def parse_duration(value: int | str) -> int:
@@ -141,8 +147,9 @@ def parse_duration(value: int | str) -> int:
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
-            dict: "table"}.get(type(value), type(value).__name__)
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}.get(
+        type(value), type(value).__name__
+    )
 
 
 class _Reader:
@@ -193,12 +200,23 @@ class _Reader:
         except ValueError as exc:
             raise self.fail(key, str(exc)) from None
 
-    def number(self, value: Any, key: str, *, integer: bool = False, low: float = 0, high: float | None = None,
-               low_inclusive: bool = True) -> float:
+    def number(
+        self,
+        value: Any,
+        key: str,
+        *,
+        integer: bool = False,
+        low: float = 0,
+        high: float | None = None,
+        low_inclusive: bool = True,
+    ) -> float:
         number = self.typed(value, key, int if integer else (int, float))
         if number < low or (not low_inclusive and number == low) or (high is not None and number > high):
-            bound = f"between {low} and {high}" if high is not None else (
-                f"at least {low}" if low_inclusive else f"greater than {low}")
+            bound = (
+                f"between {low} and {high}"
+                if high is not None
+                else (f"at least {low}" if low_inclusive else f"greater than {low}")
+            )
             raise self.fail(key, f"must be {bound}, got {number}")
         return number
 
@@ -236,8 +254,10 @@ def _refuse_single_characters(reader: _Reader, key: str, rules: tuple[Rule, ...]
     for i, rule in enumerate(rules):
         for term in (*rule.any, *rule.none, *(t for group in rule.all for t in group), *extra):
             if is_single_cjk_character(term):
-                raise reader.fail(f"{key}.rules[{i}]", f"{term!r} is a single character; list whole words "
-                                  "(e.g. 日本, 韓国, 한국) instead")
+                raise reader.fail(
+                    f"{key}.rules[{i}]",
+                    f"{term!r} is a single character; list whole words (e.g. 日本, 韓国, 한국) instead",
+                )
 
 
 def _topics(reader: _Reader, raw: Any) -> tuple[Topic, ...]:
@@ -267,8 +287,9 @@ def _settings(reader: _Reader, raw: Any, key: str, cls: type) -> Any:
     names = {f.name: f for f in fields(cls)}
     for name in raw if isinstance(raw, dict) else ():
         if f"{key}.{name}" in _RENAMED:
-            raise reader.fail(f"{key}.{name}", f"replaced by {_RENAMED[f'{key}.{name}']}; "
-                              "then run `botsvc rebuild-events`")
+            raise reader.fail(
+                f"{key}.{name}", f"replaced by {_RENAMED[f'{key}.{name}']}; then run `botsvc rebuild-events`"
+            )
     table = reader.table(raw, key, set(names))
     values: dict[str, Any] = {}
     for name, value in table.items():
@@ -302,8 +323,9 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         problem = re.sub(r"\s*\(at [^)]*\)", "", message)
         raise ConfigError(path, where.group(1) if where else "syntax", f"invalid TOML: {problem}") from None
     reader = _Reader(path, Path(path).resolve().parent)
-    reader.table(data, "", {"defaults", "fetch", "dedup", "alerts", "retention", "feeds", "topics", "subscriptions",
-                            "slack"})
+    reader.table(
+        data, "", {"defaults", "fetch", "dedup", "alerts", "retention", "feeds", "topics", "subscriptions", "slack"}
+    )
     defaults = reader.table(data.get("defaults", {}), "defaults", {"interval", "language", "topic"})
     default_interval = reader.duration(defaults.get("interval", "15m"), "defaults.interval")
     default_language = reader.text(defaults["language"], "defaults.language") if "language" in defaults else None
@@ -337,8 +359,9 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
                 raise reader.fail(f"{key}.topics[{t}]", f"unknown topic {topic!r} (defined: {', '.join(names)})")
         language = reader.text(table["language"], f"{key}.language") if "language" in table else default_language
         enabled = reader.typed(table.get("enabled", True), f"{key}.enabled", bool)
-        feeds.append(FeedConfig(name=name, url=url, interval=interval, language=language,
-                                topics=feed_topics, enabled=enabled))
+        feeds.append(
+            FeedConfig(name=name, url=url, interval=interval, language=language, topics=feed_topics, enabled=enabled)
+        )
 
     subscriptions = []
     for i, raw in enumerate(reader.typed(data.get("subscriptions", []), "subscriptions", list)):
@@ -371,8 +394,12 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         raise reader.fail("slack.managers", 'expected "admins" or a list of Slack user ids such as ["U0123ABCD"]')
 
     return Config(
-        path=path, feeds=tuple(feeds), topics=topics, default_topic=default_topic,
-        subscriptions=tuple(subscriptions), slack_managers=slack_managers,
+        path=path,
+        feeds=tuple(feeds),
+        topics=topics,
+        default_topic=default_topic,
+        subscriptions=tuple(subscriptions),
+        slack_managers=slack_managers,
         fetch=_settings(reader, data.get("fetch", {}), "fetch", FetchPolicy),
         dedup=_settings(reader, data.get("dedup", {}), "dedup", DedupSettings),
         alerts=_settings(reader, data.get("alerts", {}), "alerts", AlertLimits),
@@ -402,17 +429,23 @@ def summarise(config: Config) -> str:
     lines.append(f"{len(config.topics)} topic(s) (default: {config.default_topic}):")
     for topic in config.topics:
         terms = {t for r in topic.rules for t in (*r.any, *r.none, *(x for g in r.all for x in g))}
-        lines.append(f"  - {topic.name} \"{topic.title}\": {len(topic.rules)} rule(s), {len(terms)} keyword(s)")
+        lines.append(f'  - {topic.name} "{topic.title}": {len(topic.rules)} rule(s), {len(terms)} keyword(s)')
     f, d = config.fetch, config.dedup
-    lines.append(f"fetch: timeouts {f.connect_timeout}s connect / {f.read_timeout}s read / {f.total_deadline}s total, "
-                 f"max {f.max_bytes} bytes, {f.max_redirects} redirects, {f.concurrency} at once")
+    lines.append(
+        f"fetch: timeouts {f.connect_timeout}s connect / {f.read_timeout}s read / {f.total_deadline}s total, "
+        f"max {f.max_bytes} bytes, {f.max_redirects} redirects, {f.concurrency} at once"
+    )
     lines.append(f"dedup: threshold {d.threshold}, span {d.span_days} days, lead {d.lead_hours} hours")
     a = config.alerts
     backfill = f"older than {a.backfill_max_age}s" if a.backfill_max_age is not None else "none (off)"
-    lines.append(f"alerts: at most {a.max_per_feed} per feed per poll, {a.max_per_digest} per digest; "
-                 f"first poll of a feed archives items {backfill}; surge at {a.surge_factor}x usual "
-                 f"and over {a.surge_min_items} new items")
+    lines.append(
+        f"alerts: at most {a.max_per_feed} per feed per poll, {a.max_per_digest} per digest; "
+        f"first poll of a feed archives items {backfill}; surge at {a.surge_factor}x usual "
+        f"and over {a.surge_min_items} new items"
+    )
     r = config.retention
-    lines.append(f"retention: irrelevant items' keys {r.irrelevant_days} days, articles' other keys "
-                 f"{r.seen_days} days after last seen; pruned every {r.interval}s")
+    lines.append(
+        f"retention: irrelevant items' keys {r.irrelevant_days} days, articles' other keys "
+        f"{r.seen_days} days after last seen; pruned every {r.interval}s"
+    )
     return "\n".join(lines)

@@ -41,9 +41,11 @@ def gsomia_feed(size: int, *, seed: int = 1, now: datetime | None = None) -> byt
     """An RSS document of about ``size`` bytes, newest item first, one item a minute."""
     rng = random.Random(seed)
     now = now or datetime.now(timezone.utc)
-    head = ('<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
-            "<title>GSOMIA firehose</title><link>https://news.example/</link>"
-            "<description>generated</description>\n")
+    head = (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        "<title>GSOMIA firehose</title><link>https://news.example/</link>"
+        "<description>generated</description>\n"
+    )
     tail = "</channel></rss>\n"
     parts, total, index = [head], len(head) + len(tail), 0
     while total < size:

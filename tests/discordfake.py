@@ -55,8 +55,15 @@ WEBHOOK_CHANNEL = "555000000000000001"
 BOT_USER = {"id": "444000000000000001", "username": "botsvc", "discriminator": "0", "avatar": None, "bot": True}
 APPLICATION_ID = "444000000000000002"
 APPLICATION = {
-    "id": APPLICATION_ID, "name": "botsvc", "description": "", "icon": None, "bot_public": False,
-    "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0, "team": None,
+    "id": APPLICATION_ID,
+    "name": "botsvc",
+    "description": "",
+    "icon": None,
+    "bot_public": False,
+    "bot_require_code_grant": False,
+    "verify_key": "0" * 64,
+    "flags": 0,
+    "team": None,
     "owner": {"id": "444000000000000003", "username": "owner", "discriminator": "0", "avatar": None},
     "bot": BOT_USER,
 }
@@ -185,8 +192,13 @@ class DiscordFake:
     async def _handle(self, request: web.Request) -> web.Response:
         route, params = _match(request.method, request.path)
         call = Call(
-            route, request.method, request.path, dict(request.query),
-            {k.lower(): v for k, v in request.headers.items()}, await _body(request), time.monotonic(),
+            route,
+            request.method,
+            request.path,
+            dict(request.query),
+            {k.lower(): v for k, v in request.headers.items()},
+            await _body(request),
+            time.monotonic(),
         )
         with self._lock:
             self._calls.append(call)
@@ -196,7 +208,7 @@ class DiscordFake:
             assert self._stopping is not None
             try:
                 await asyncio.wait_for(self._stopping.wait(), reply.delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         call.status = reply.status
         headers = {"Via": "1.1 google", **reply.headers}
@@ -214,10 +226,13 @@ class DiscordFake:
         if route == "application":
             return Reply(200, body=APPLICATION)
         if route == "commands":
-            return Reply(200, body=[
-                {**command, "id": str(next(self._ids)), "application_id": params["application"], "version": "1"}
-                for command in call.json
-            ])
+            return Reply(
+                200,
+                body=[
+                    {**command, "id": str(next(self._ids)), "application_id": params["application"], "version": "1"}
+                    for command in call.json
+                ],
+            )
         if route == "interaction":
             return self._interaction_callback(params, call)
         problem = _over_limits(call.json)
@@ -238,9 +253,16 @@ class DiscordFake:
             "content": body.get("content", ""),
             "embeds": body.get("embeds", []),
             "author": author,
-            "attachments": [], "mentions": [], "mention_roles": [], "pinned": False,
-            "mention_everyone": False, "tts": False, "timestamp": "2019-08-22T09:30:00.000000+00:00",
-            "edited_timestamp": None, "flags": body.get("flags", 0), "type": 0,
+            "attachments": [],
+            "mentions": [],
+            "mention_roles": [],
+            "pinned": False,
+            "mention_everyone": False,
+            "tts": False,
+            "timestamp": "2019-08-22T09:30:00.000000+00:00",
+            "edited_timestamp": None,
+            "flags": body.get("flags", 0),
+            "type": 0,
         }
 
     def _interaction_callback(self, params: dict[str, str], call: Call) -> Reply:
@@ -257,8 +279,11 @@ class DiscordFake:
         message = self._message(WEBHOOK_CHANNEL, {**data, "flags": flags}, BOT_USER)
         callback: dict[str, Any] = {
             "interaction": {
-                "id": params["interaction"], "type": 2, "response_message_id": message["id"],
-                "response_message_loading": kind == 5, "response_message_ephemeral": bool(flags & 64),
+                "id": params["interaction"],
+                "type": 2,
+                "response_message_id": message["id"],
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(flags & 64),
             },
         }
         if kind in (4, 5):

@@ -6,7 +6,7 @@ lookups as in DNS rebinding); numeric hosts go to the real getaddrinfo with
 ``AI_NUMERICHOST``, which parses ``127.1`` or ``0x7f.1`` like ``inet_aton`` and never
 asks a DNS server; any other name fails as unknown. Every lookup is logged.
 
-:class:`LoopbackOnly` is a network backend for :func:`botsvc.fetch.make_client` that
+:class:`LoopbackOnly` is a network backend for :func:`botsvc.ingest.fetch.make_client` that
 resolves names the same way and opens real sockets only to 127.0.0.1; any other
 destination is recorded in ``stopped`` and refused, so a bug in the checks shows up as
 a failed test, never as a packet to another address.
@@ -74,10 +74,14 @@ class LoopbackOnly(httpcore.AsyncNetworkBackend):
         self.dialed: list[tuple[str, int]] = []
         self.stopped: list[tuple[str, int]] = []
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-                          ) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)  # FakeDNS when installed
         except socket.gaierror as exc:
@@ -87,12 +91,16 @@ class LoopbackOnly(httpcore.AsyncNetworkBackend):
             self.stopped.append((host, port))
             raise httpcore.ConnectError(f"test network: {host} is not 127.0.0.1")
         self.dialed.append((host, port))
-        return await self.inner.connect_tcp("127.0.0.1", port, timeout=timeout,
-                                            local_address=local_address, socket_options=socket_options)
+        return await self.inner.connect_tcp(
+            "127.0.0.1", port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-                                  ) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("test network: no unix sockets")
 
     async def sleep(self, seconds: float) -> None:

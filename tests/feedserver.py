@@ -344,9 +344,7 @@ class FeedServer:
             ),
         )
 
-    def serve_directory(
-        self, directory: str | Path, prefix: str = "/", pattern: str = "*"
-    ) -> dict[str, str]:
+    def serve_directory(self, directory: str | Path, prefix: str = "/", pattern: str = "*") -> dict[str, str]:
         """Serve each file of ``directory`` as a static route; returns {file name: URL}.
 
         ETags come from the content, Last-Modified from the file's mtime.

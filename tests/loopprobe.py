@@ -57,14 +57,18 @@ def _config(feed_url: str, directory: Path) -> Path:
     """The shipped topics, with the big feed as the only feed; Slack user U1 manages."""
     shipped = (ROOT / "feeds.toml").read_text()
     path = directory / "loop.toml"
-    path.write_text(shipped.split("[[feeds]]")[0]
-                    + f'[slack]\nmanagers = ["U1"]\n\n[[feeds]]\nname = "Firehose"\nurl = "{feed_url}"\n'
-                    + 'interval = "1h"\n\n[topics' + shipped.split("[topics", 1)[1])
+    path.write_text(
+        shipped.split("[[feeds]]")[0]
+        + f'[slack]\nmanagers = ["U1"]\n\n[[feeds]]\nname = "Firehose"\nurl = "{feed_url}"\n'
+        + 'interval = "1h"\n\n[topics'
+        + shipped.split("[topics", 1)[1]
+    )
     return path
 
 
-def probe_big_poll(feed: bytes, workdir: Path, *, mid_poll_command: str | None = None,
-                   timeout: float = 600.0) -> LoopFigures:
+def probe_big_poll(
+    feed: bytes, workdir: Path, *, mid_poll_command: str | None = None, timeout: float = 600.0
+) -> LoopFigures:
     """Serve ``feed`` to a `botsvc run` (database ``workdir/loop.db``) and time its answers during the poll."""
     figures = LoopFigures()
     tmp = Path(workdir)
@@ -72,13 +76,23 @@ def probe_big_poll(feed: bytes, workdir: Path, *, mid_poll_command: str | None =
         config = _config(server.static("/firehose.xml", feed), tmp)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        env.update(PYTHONUNBUFFERED="1", SLACK_BOT_TOKEN="xoxb-loop", SLACK_SIGNING_SECRET=SECRET,
-                   BOTSVC_SLACK_API_URL=slack.base_url, BOTSVC_HTTP_PORT=str(port), BOTSVC_HTTP_HOST="127.0.0.1")
+        env.update(
+            PYTHONUNBUFFERED="1",
+            SLACK_BOT_TOKEN="xoxb-loop",
+            SLACK_SIGNING_SECRET=SECRET,
+            BOTSVC_SLACK_API_URL=slack.base_url,
+            BOTSVC_HTTP_PORT=str(port),
+            BOTSVC_HTTP_HOST="127.0.0.1",
+        )
         err = tmp / "run.err"
         with err.open("w") as stderr:
-            proc = subprocess.Popen([sys.executable, "-m", "botsvc", "run", "--db", str(tmp / "loop.db"),
-                                     "--config", str(config)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                    stderr=stderr, env=env)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "botsvc", "run", "--db", str(tmp / "loop.db"), "--config", str(config)],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=env,
+            )
         try:
             if not wait_for(lambda: "HTTP on 127.0.0.1" in err.read_text() or proc.poll() is not None, 60):
                 raise RuntimeError("botsvc run did not start:\n" + err.read_text())
@@ -88,8 +102,7 @@ def probe_big_poll(feed: bytes, workdir: Path, *, mid_poll_command: str | None =
                 while time.monotonic() < deadline and proc.poll() is None:
                     served = bool(server.requests_to("/firehose.xml"))
                     healthz = _timed(client, figures, "GET", f"{base}/healthz")
-                    slack_ms = _timed(client, figures, "POST", f"{base}/slack/events",
-                                      signed_command(slack, "help"))
+                    slack_ms = _timed(client, figures, "POST", f"{base}/slack/events", signed_command(slack, "help"))
                     done = POLLED.search(err.read_text())
                     if healthz is not None:
                         figures.healthz_ms.append(healthz)
@@ -120,16 +133,33 @@ def probe_big_poll(feed: bytes, workdir: Path, *, mid_poll_command: str | None =
 
 def signed_command(slack: SlackMock, text: str) -> dict:
     """``/news <text>`` as Slack posts it (form body, timestamp, HMAC-SHA256 signature)."""
-    body = urlencode({"team_id": "T1", "channel_id": "C1", "user_id": "U1", "command": "/news", "text": text,
-                      "api_app_id": "A1", "response_url": slack.hook_url("commands/T1/C1/U1"),
-                      "trigger_id": f"{next(_TRIGGERS)}.{time.time_ns()}"})  # each request unique, as Slack's are
+    body = urlencode(
+        {
+            "team_id": "T1",
+            "channel_id": "C1",
+            "user_id": "U1",
+            "command": "/news",
+            "text": text,
+            "api_app_id": "A1",
+            "response_url": slack.hook_url("commands/T1/C1/U1"),
+            "trigger_id": f"{next(_TRIGGERS)}.{time.time_ns()}",
+        }
+    )  # each request unique, as Slack's are
     stamp = str(int(time.time()))
     signature = hmac.new(SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"content": body, "headers": {"Content-Type": "application/x-www-form-urlencoded",
-                                         "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={signature}"}}
+    return {
+        "content": body,
+        "headers": {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": f"v0={signature}",
+        },
+    }
 
 
-def _timed(client: httpx.Client, figures: LoopFigures, method: str, url: str, extra: dict | None = None) -> float | None:
+def _timed(
+    client: httpx.Client, figures: LoopFigures, method: str, url: str, extra: dict | None = None
+) -> float | None:
     """Milliseconds until the answer, or None (noted in ``figures.failures``) when it failed."""
     started = time.perf_counter()
     try:

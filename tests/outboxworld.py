@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from adapters.base import Adapter
+from botsvc.deliver.adapter import Adapter
+from botsvc.deliver.outbox import Courier, FlushReport, RetryPolicy, enqueue
+from botsvc.deliver.subscriptions import parse_mode, subscribe
 from botsvc.models import ChannelAddress, Digest, DigestEvent, DigestStory
-from botsvc.outbox import Courier, FlushReport, RetryPolicy, enqueue
-from botsvc.store import Store
-from botsvc.subscriptions import parse_mode, subscribe
+from botsvc.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "feeds.toml"
@@ -32,8 +32,7 @@ def digest(*titles: str, link: str = "https://news.example/{n}") -> Digest:
 
 
 def subscribed(store: Store, platform: str, channel: str) -> int:
-    return subscribe(store, platform=platform, channel=channel, topic=TOPIC, mode=parse_mode("realtime"),
-                     now=T0)[0].id
+    return subscribe(store, platform=platform, channel=channel, topic=TOPIC, mode=parse_mode("realtime"), now=T0)[0].id
 
 
 def queue(store: Store, subscription_id: int, platform: str, channel: str, message: Digest) -> int:
@@ -47,8 +46,13 @@ def flush(store: Store, adapters: Mapping[str, Adapter]) -> FlushReport:
 
     async def go() -> FlushReport:
         try:
-            courier = Courier(store, adapters, policy=RetryPolicy(base_delay=0, tries_per_flush=2),
-                              clock=lambda: T0, sleep=lambda seconds: asyncio.sleep(0))
+            courier = Courier(
+                store,
+                adapters,
+                policy=RetryPolicy(base_delay=0, tries_per_flush=2),
+                clock=lambda: T0,
+                sleep=lambda seconds: asyncio.sleep(0),
+            )
             return await courier.flush()
         finally:
             for adapter in adapters.values():
@@ -65,5 +69,6 @@ def botsvc(*args: str, env: Mapping[str, str], cwd: Path) -> subprocess.Complete
     """The real command line in a subprocess, as an operator runs it."""
     full = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     full.update(env)
-    return subprocess.run([sys.executable, "-m", "botsvc", *args], cwd=cwd, env=full,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "botsvc", *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=120
+    )

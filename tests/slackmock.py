@@ -151,8 +151,17 @@ class SlackMock:
 
     async def _auth_test(self, request: web.Request) -> web.Response:
         await self._record(request)
-        return web.json_response({"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "botsvc",
-                                  "team_id": "T0TEST", "user_id": "U0BOT", "bot_id": "B0BOT"})
+        return web.json_response(
+            {
+                "ok": True,
+                "url": "https://test.slack.com/",
+                "team": "Test",
+                "user": "botsvc",
+                "team_id": "T0TEST",
+                "user_id": "U0BOT",
+                "bot_id": "B0BOT",
+            }
+        )
 
     async def _users_info(self, request: web.Request) -> web.Response:
         call = await self._record(request)

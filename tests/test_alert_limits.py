@@ -20,10 +20,10 @@ from click.testing import CliRunner, Result
 from adapters.console import render_text
 from adapters.discord.render import render_embeds
 from adapters.slack.render import render_blocks
-from botsvc.app import open_app
 from botsvc.cli import cli
 from botsvc.config import ConfigError, parse_config
 from botsvc.models import CommandContext, Digest, DigestMore
+from botsvc.service.app import open_app
 from tests.discordfake import DiscordFake
 from tests.slackmock import SlackMock
 
@@ -34,7 +34,7 @@ from fault_flood import flood_items, rss  # noqa: E402
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 TOPICS = (ROOT / "feeds.toml").read_text(encoding="utf-8")
-TOPICS = TOPICS[TOPICS.index("[topics."):]
+TOPICS = TOPICS[TOPICS.index("[topics.") :]
 
 
 def story(n: int, published: datetime, tag: str = "s") -> dict[str, object]:
@@ -53,8 +53,9 @@ def write_config(path: Path, feeds: dict[str, str], extra: str = "") -> Path:
 
 def botsvc(*args: str, config: Path, env: dict[str, str] | None = None) -> Result:
     """The command line in this process (as a user runs it, without an interpreter start each time)."""
-    result = CliRunner().invoke(cli, [*args, "--db", str(config.parent / "bot.db"), "--config", str(config)],
-                                env=env, catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, [*args, "--db", str(config.parent / "bot.db"), "--config", str(config)], env=env, catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     return result
 
@@ -119,8 +120,9 @@ def test_feeds_added_later_start_with_backfill_too(tmp_path, feed_server, monkey
 
 
 def test_the_demo_still_alerts_its_2019_stories(tmp_path):
-    demo = subprocess.run([sys.executable, "-m", "botsvc", "demo"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+    demo = subprocess.run(
+        [sys.executable, "-m", "botsvc", "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert demo.returncode == 0, demo.stderr
     assert "new events ==" in demo.stdout and demo.stdout.count("[event ") >= 5
     assert "not alerted" not in demo.stderr
@@ -133,18 +135,29 @@ def chat_servers():
 
 
 def chat_env(slack: SlackMock, discord: DiscordFake) -> dict[str, str]:
-    return {"SLACK_BOT_TOKEN": "xoxb-test", "BOTSVC_SLACK_API_URL": slack.base_url,
-            "DISCORD_BOT_TOKEN": "discord-test", "BOTSVC_DISCORD_API_URL": discord.api_url}
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "BOTSVC_SLACK_API_URL": slack.base_url,
+        "DISCORD_BOT_TOKEN": "discord-test",
+        "BOTSVC_DISCORD_API_URL": discord.api_url,
+    }
 
 
-SUBSCRIPTIONS = ('[[subscriptions]]\nplatform = "console"\nchannel = "stdout"\n\n'
-                 '[[subscriptions]]\nplatform = "slack"\nchannel = "C0FLOOD"\n\n'
-                 '[[subscriptions]]\nplatform = "discord"\nchannel = "222000000000000001"\n\n')
+SUBSCRIPTIONS = (
+    '[[subscriptions]]\nplatform = "console"\nchannel = "stdout"\n\n'
+    '[[subscriptions]]\nplatform = "slack"\nchannel = "C0FLOOD"\n\n'
+    '[[subscriptions]]\nplatform = "discord"\nchannel = "222000000000000001"\n\n'
+)
 
 
 def slack_sections(slack: SlackMock) -> list[str]:
-    return [b["text"]["text"] for c in slack.calls if c.path.endswith("chat.postMessage")
-            for b in c.body["blocks"] if b["type"] == "section"]
+    return [
+        b["text"]["text"]
+        for c in slack.calls
+        if c.path.endswith("chat.postMessage")
+        for b in c.body["blocks"]
+        if b["type"] == "section"
+    ]
 
 
 def test_a_flood_feed_is_capped_per_feed_with_one_count_line_everywhere(tmp_path, feed_server, chat_servers):
@@ -185,12 +198,15 @@ def test_a_flood_feed_is_capped_per_feed_with_one_count_line_everywhere(tmp_path
 
     # Another outlet retells one shown and one counted story: only the shown one may come back,
     # as an update line; the counted one never surfaces.
-    echo = [{**flood[0], "guid": "echo-0", "link": "https://echo.example/0"},
-            {**flood[119], "guid": "echo-119", "link": "https://echo.example/119"}]
-    config = write_config(config, {"Flood Wire": url, "Echo Wire": feed_server.static("/echo.xml", rss(echo))},
-                          SUBSCRIPTIONS)
+    echo = [
+        {**flood[0], "guid": "echo-0", "link": "https://echo.example/0"},
+        {**flood[119], "guid": "echo-119", "link": "https://echo.example/119"},
+    ]
+    config = write_config(
+        config, {"Flood Wire": url, "Echo Wire": feed_server.static("/echo.xml", rss(echo))}, SUBSCRIPTIONS
+    )
     echoed = botsvc("poll", "--once", config=config, env=env)
-    assert "2 duplicate" in echoed.stderr and f"UPDATE [event " in echoed.stdout
+    assert "2 duplicate" in echoed.stderr and "UPDATE [event " in echoed.stdout
     assert str(flood[0]["title"]) in echoed.stdout and str(flood[119]["title"]) not in echoed.stdout
 
     listing = botsvc("feeds", config=config).stdout
@@ -202,10 +218,11 @@ def test_a_digest_takes_each_feed_in_turn_and_counts_the_rest(tmp_path, feed_ser
     slack, discord = chat_servers
     one = flood_items(25, now=NOW - timedelta(minutes=1), seed=11, tag="one", words=20)
     two = flood_items(25, now=NOW - timedelta(minutes=2), seed=12, tag="two", words=20)
-    config = write_config(tmp_path / "feeds.toml",
-                          {"Wire One": feed_server.static("/one.xml", rss(one)),
-                           "Wire Two": feed_server.static("/two.xml", rss(two))},
-                          "[alerts]\nmax_per_feed = 100\nmax_per_digest = 30\n\n" + SUBSCRIPTIONS)
+    config = write_config(
+        tmp_path / "feeds.toml",
+        {"Wire One": feed_server.static("/one.xml", rss(one)), "Wire Two": feed_server.static("/two.xml", rss(two))},
+        "[alerts]\nmax_per_feed = 100\nmax_per_digest = 30\n\n" + SUBSCRIPTIONS,
+    )
     polled = botsvc("poll", "--once", config=config, env=chat_env(slack, discord))
     assert "delivered 3 message(s)" in polled.stderr
 
@@ -223,8 +240,12 @@ def test_a_digest_takes_each_feed_in_turn_and_counts_the_rest(tmp_path, feed_ser
 
 
 def test_count_lines_keep_feed_names_inert_on_every_platform():
-    digest = Digest(title="Japan–South Korea", events=(), generated_at=NOW,
-                    more=(DigestMore(412, "<!channel> *Wire*\n@everyone"), DigestMore(3, None)))
+    digest = Digest(
+        title="Japan–South Korea",
+        events=(),
+        generated_at=NOW,
+        more=(DigestMore(412, "<!channel> *Wire*\n@everyone"), DigestMore(3, None)),
+    )
     text = render_text(digest)
     assert "and 412 more from <!channel> *Wire* @everyone: see `/news recent`" in text
     assert "and 3 more from other feeds" in text
@@ -237,21 +258,27 @@ def test_count_lines_keep_feed_names_inert_on_every_platform():
     assert "<\u200b!channel>" in message.content
 
 
-@pytest.mark.parametrize(("table", "expected"), [
-    ('backfill_max_age = "off"', None),
-    ('backfill_max_age = "6h"', 6 * 3600),
-    ("backfill_max_age = 90", 90),
-])
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('backfill_max_age = "off"', None),
+        ('backfill_max_age = "6h"', 6 * 3600),
+        ("backfill_max_age = 90", 90),
+    ],
+)
 def test_backfill_age_is_read_from_the_alerts_table(table, expected):
     assert parse_config(f"[alerts]\n{table}\n" + TOPICS).alerts.backfill_max_age == expected
 
 
-@pytest.mark.parametrize(("table", "problem"), [
-    ("max_per_feed = 0", "alerts.max_per_feed: must be at least 1"),
-    ('backfill_max_age = "soon"', "alerts.backfill_max_age: not a duration"),
-    ("surge_factor = -1", "alerts.surge_factor: must be greater than 0"),
-    ("max_alerts = 3", "alerts.max_alerts: unknown key"),
-])
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ("max_per_feed = 0", "alerts.max_per_feed: must be at least 1"),
+        ('backfill_max_age = "soon"', "alerts.backfill_max_age: not a duration"),
+        ("surge_factor = -1", "alerts.surge_factor: must be greater than 0"),
+        ("max_alerts = 3", "alerts.max_alerts: unknown key"),
+    ],
+)
 def test_bad_alerts_settings_are_one_clear_line(table, problem):
     with pytest.raises(ConfigError, match=problem):
         parse_config(f"[alerts]\n{table}\n" + TOPICS)

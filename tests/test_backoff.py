@@ -10,14 +10,14 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from adapters.console import ConsoleAdapter
-from botsvc.app import open_app
-from botsvc.backoff import JITTER, MAX_DELAY, retry_delay
+from botsvc.chat.commands import CommandCore
 from botsvc.cli import cli
-from botsvc.commands import CommandCore
-from botsvc.models import CommandContext
 from botsvc.config import FeedConfig, load_config
-from botsvc.scheduler import Poller
-from botsvc.store import parse_iso
+from botsvc.models import CommandContext
+from botsvc.service.app import open_app
+from botsvc.service.backoff import JITTER, MAX_DELAY, retry_delay
+from botsvc.service.scheduler import Poller
+from botsvc.store.store import parse_iso
 
 ROOT = Path(__file__).resolve().parents[1]
 FEED = (ROOT / "examples" / "feeds" / "seoul-wire.xml").read_bytes()
@@ -59,7 +59,9 @@ def test_failing_feed_rests_then_resumes_after_a_success(tmp_path, feed_server):
     first = app.store.feed_state("Flaky")
     assert first.consecutive_failures == 1 and first.retry_at
     rest = parse_iso(first.retry_at) - now[0]
-    assert timedelta(seconds=60 * (1 - JITTER) - 1) <= rest <= timedelta(seconds=60 * (1 + JITTER) + 1)  # stored to the second
+    assert (
+        timedelta(seconds=60 * (1 - JITTER) - 1) <= rest <= timedelta(seconds=60 * (1 + JITTER) + 1)
+    )  # stored to the second
 
     assert asyncio.run(poll()) is None and calls["n"] == 1  # resting: no request
 

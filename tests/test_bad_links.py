@@ -13,12 +13,12 @@ from discordfake import DiscordFake
 from outboxworld import T0, digest, flush, queue, statuses, subscribed
 from slackmock import SlackMock
 
-from adapters.base import ChannelAddress
 from adapters.discord import DiscordAdapter, DiscordWebhookAdapter
 from adapters.slack import SlackAdapter
+from botsvc.deliver.adapter import ChannelAddress
+from botsvc.deliver.subscriptions import all_subscriptions, parse_mode, subscribe
 from botsvc.models import Digest, DigestEvent, DigestStory
-from botsvc.store import open_store
-from botsvc.subscriptions import all_subscriptions, parse_mode, subscribe
+from botsvc.store.store import open_store
 
 CHANNEL = "222000000000000001"
 LONG = "https://news.example/story?ref=" + "x" * 2100
@@ -43,8 +43,11 @@ def store(tmp_path):
 
 def linked(links: list[str]) -> Digest:
     """A digest of one event per link, titled "story 1", "story 2", ..."""
-    return Digest("News", tuple(DigestEvent(n, DigestStory(f"story {n}", "Wire", link, T0))
-                                for n, link in enumerate(links, 1)), T0)
+    return Digest(
+        "News",
+        tuple(DigestEvent(n, DigestStory(f"story {n}", "Wire", link, T0)) for n, link in enumerate(links, 1)),
+        T0,
+    )
 
 
 def send_all(adapter, address, message):
@@ -62,17 +65,21 @@ def test_the_fake_refuses_malformed_and_long_embed_urls_like_discord():
     with DiscordFake() as fake:
         for url in BAD_LINKS.values():
             body = json.dumps({"content": "x", "embeds": [{"title": "t", "url": url}]}).encode()
-            request = urllib.request.Request(f"{fake.api_url}/channels/1/messages", body,
-                                             {"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                f"{fake.api_url}/channels/1/messages", body, {"Content-Type": "application/json"}
+            )
             with pytest.raises(urllib.error.HTTPError) as caught:
                 urllib.request.urlopen(request, timeout=5)
             assert caught.value.code == 400 and json.loads(caught.value.read())["code"] == 50035
 
 
-@pytest.mark.parametrize("make", [
-    lambda fake: (DiscordAdapter("t0ken", fake.api_url), ChannelAddress("discord", CHANNEL)),
-    lambda fake: (DiscordWebhookAdapter(), ChannelAddress("discord-webhook", fake.webhook_url())),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda fake: (DiscordAdapter("t0ken", fake.api_url), ChannelAddress("discord", CHANNEL)),
+        lambda fake: (DiscordWebhookAdapter(), ChannelAddress("discord-webhook", fake.webhook_url())),
+    ],
+)
 def test_discord_gets_only_links_it_accepts(make):
     links = [*BAD_LINKS.values(), *REPAIRED]
     with DiscordFake() as fake:
@@ -94,11 +101,31 @@ def test_slack_links_are_repaired_or_left_out():
 
 def test_a_refused_payload_fails_that_message_and_the_channel_goes_on(store):
     sub = subscribed(store, "discord", CHANNEL)
-    refused, later = queue(store, sub, "discord", CHANNEL, digest("one")), queue(store, sub, "discord", CHANNEL, digest("two"))
+    refused, later = (
+        queue(store, sub, "discord", CHANNEL, digest("one")),
+        queue(store, sub, "discord", CHANNEL, digest("two")),
+    )
     with DiscordFake() as fake:
-        fake.script("message", (400, {}, {"code": 50035, "message": "Invalid Form Body",
-                                          "errors": {"embeds": {"0": {"url": {"_errors": [
-                                              {"code": "URL_TYPE_INVALID_URL", "message": "Not a well formed URL."}]}}}}}))
+        fake.script(
+            "message",
+            (
+                400,
+                {},
+                {
+                    "code": 50035,
+                    "message": "Invalid Form Body",
+                    "errors": {
+                        "embeds": {
+                            "0": {
+                                "url": {
+                                    "_errors": [{"code": "URL_TYPE_INVALID_URL", "message": "Not a well formed URL."}]
+                                }
+                            }
+                        }
+                    },
+                },
+            ),
+        )
         report = flush(store, {"discord": DiscordAdapter("t0ken", fake.api_url)})
         assert len(fake.delivered()) == 1
     assert (report.failed, report.delivered, report.held) == (1, 1, 0)

@@ -23,8 +23,9 @@ def run_cli(*args, env=None):
 def botsvc(*args, cwd, env=None):
     """The installed console entry point as a user runs it."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "botsvc", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "botsvc", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 def json_lines(output):
@@ -51,8 +52,18 @@ def test_poll_json_twice_second_run_is_all_duplicate(tmp_path):
     assert first.exit_code == 0, first.output
     rows = json_lines(first.stdout)
     assert len(rows) == 57  # every item of the five sample feeds, in feed order
-    required = {"feed", "guid", "link", "title", "published", "decision", "reason", "event_id",
-                "duplicate_of", "matched_keywords"}
+    required = {
+        "feed",
+        "guid",
+        "link",
+        "title",
+        "published",
+        "decision",
+        "reason",
+        "event_id",
+        "duplicate_of",
+        "matched_keywords",
+    }
     assert all(required <= set(row) for row in rows)
     decisions = {row["decision"] for row in rows}
     assert decisions <= {"new", "duplicate", "irrelevant"} and "new" in decisions and "irrelevant" in decisions
@@ -91,8 +102,9 @@ def test_poll_given_feed_files_uses_configured_topics(tmp_path):
 
 
 def test_poll_missing_feed_file_reports_and_fails(tmp_path):
-    result = run_cli("poll", "--once", "--db", str(tmp_path / "m.db"), "--config", str(EXAMPLES),
-                     str(tmp_path / "nope.xml"))
+    result = run_cli(
+        "poll", "--once", "--db", str(tmp_path / "m.db"), "--config", str(EXAMPLES), str(tmp_path / "nope.xml")
+    )
     assert result.exit_code == 1
     assert "nope.xml" in result.stderr
 
@@ -117,8 +129,10 @@ BAD_CONFIGS = {
     "unknown": ("[defaults]\ncolour = 'red'\n", "defaults.colour"),
     "type": ("[[feeds]]\nname = 5\nurl = 'https://example.org/rss'\n", "feeds[0].name"),
     "url": ("[[feeds]]\nname = 'x'\nurl = 'ftp://example.org/rss'\n", "feeds[0].url"),
-    "dupe": ("[[feeds]]\nname = 'x'\nurl = 'https://a.example/rss'\n[[feeds]]\nname = 'x'\nurl = 'https://b.example/rss'\n",
-             "feeds[1].name"),
+    "dupe": (
+        "[[feeds]]\nname = 'x'\nurl = 'https://a.example/rss'\n[[feeds]]\nname = 'x'\nurl = 'https://b.example/rss'\n",
+        "feeds[1].name",
+    ),
 }
 
 
@@ -197,8 +211,11 @@ def test_rebuild_events_with_a_new_threshold_keeps_every_article(tmp_path):
     db = str(tmp_path / "bot.db")
     run_cli("poll", "--once", "--json", "--db", db, "--config", str(EXAMPLES))
     strict = tmp_path / "strict.toml"
-    strict.write_text(EXAMPLES.read_text().replace("[defaults]", "[dedup]\nthreshold = 0.95\n\n[defaults]")
-                      .replace('url = "feeds/', f'url = "{EXAMPLES.parent}/feeds/'))
+    strict.write_text(
+        EXAMPLES.read_text()
+        .replace("[defaults]", "[dedup]\nthreshold = 0.95\n\n[defaults]")
+        .replace('url = "feeds/', f'url = "{EXAMPLES.parent}/feeds/')
+    )
     result = run_cli("rebuild-events", "--db", db, "--config", str(strict))
     assert result.exit_code == 0, result.output
     assert "45 article(s) re-grouped" in result.stdout and "threshold 0.95" in result.stdout

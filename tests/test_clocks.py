@@ -7,14 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from adapters.console import ConsoleAdapter
-from botsvc.app import open_app
-from botsvc.backoff import LONGEST_DELAY
 from botsvc.config import FeedConfig, load_config
-from botsvc.delivery import queue_digests
+from botsvc.deliver.delivery import queue_digests
+from botsvc.deliver.outbox import pending
 from botsvc.models import CommandContext
-from botsvc.outbox import pending
-from botsvc.scheduler import Poller
-from botsvc.store import iso, parse_iso, utcnow
+from botsvc.service.app import open_app
+from botsvc.service.backoff import LONGEST_DELAY
+from botsvc.service.scheduler import Poller
+from botsvc.store.store import iso, parse_iso, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 FEED = (ROOT / "examples" / "feeds" / "seoul-wire.xml").read_bytes()
@@ -61,8 +61,13 @@ def test_a_feed_and_a_channel_written_a_year_ahead_work_again_when_the_clock_is_
 
 
 def test_a_failing_feeds_next_attempt_is_never_beyond_the_cap_from_now(tmp_path, feed_server):
-    feed = FeedConfig(name="Down", url=feed_server.route("/down.xml", lambda h: h.send(500, b"x")),
-                      interval=86400, language=None, topics=())
+    feed = FeedConfig(
+        name="Down",
+        url=feed_server.route("/down.xml", lambda h: h.send(500, b"x")),
+        interval=86400,
+        language=None,
+        topics=(),
+    )
     config = load_config(ROOT / "feeds.toml")
     # The sample stories are from 2019: alert them although this is the feed's first poll.
     config = replace(config, feeds=(feed,), alerts=replace(config.alerts, backfill_max_age=None))

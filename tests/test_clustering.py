@@ -1,4 +1,4 @@
-"""Event assignment (botsvc.clustering)."""
+"""Event assignment (botsvc.judge.clustering)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from botsvc.clustering import DEFAULT_LEAD_HOURS, DEFAULT_SPAN_DAYS, DEFAULT_THRESHOLD, EventAssigner
-from botsvc.fingerprint import make_fingerprint
-from botsvc.similarity import SimilarityIndex
+from botsvc.judge.clustering import DEFAULT_LEAD_HOURS, DEFAULT_SPAN_DAYS, DEFAULT_THRESHOLD, EventAssigner
+from botsvc.judge.fingerprint import make_fingerprint
+from botsvc.judge.similarity import SimilarityIndex
 
 T0 = datetime(2019, 8, 22, 10, 0, tzinfo=timezone.utc)
 
@@ -112,12 +112,16 @@ def test_an_item_published_before_the_event_began_does_not_join_it():
 
 def test_two_stories_of_one_outlet_in_one_hour_stay_apart():
     assigner = EventAssigner()
-    curbs = ("Japan widens export controls on chip chemicals bound for South Korea",
-             "Tokyo adds two more materials to the list needing case-by-case licences for South Korea, "
-             "the trade ministry in Tokyo said.")
-    pact = ("Japan and South Korea move to restore intelligence pact",
-            "Tokyo and Seoul said they would put the military intelligence pact back on a normal footing, "
-            "the foreign ministry in Tokyo said.")
+    curbs = (
+        "Japan widens export controls on chip chemicals bound for South Korea",
+        "Tokyo adds two more materials to the list needing case-by-case licences for South Korea, "
+        "the trade ministry in Tokyo said.",
+    )
+    pact = (
+        "Japan and South Korea move to restore intelligence pact",
+        "Tokyo and Seoul said they would put the military intelligence pact back on a normal footing, "
+        "the foreign ministry in Tokyo said.",
+    )
     assigner.record(1, 1, make_fingerprint(*pact), T0, outlet="Wire A")
     fp = make_fingerprint(*curbs)
     probe = assigner.index.query(fp, k=1)[0]
@@ -131,8 +135,10 @@ def test_two_stories_of_one_outlet_in_one_hour_stay_apart():
 def test_a_long_running_campaign_keeps_its_event_open():
     assigner = EventAssigner()
     assigner.record(1, 7, make_fingerprint(*BOYCOTT), T0)
-    later = ("Boycott of Japanese beer and Uniqlo in South Korea passes 100 days",
-             "Korean consumers still shun Japanese beer and Uniqlo stores as the boycott continues.")
+    later = (
+        "Boycott of Japanese beer and Uniqlo in South Korea passes 100 days",
+        "Korean consumers still shun Japanese beer and Uniqlo stores as the boycott continues.",
+    )
     a = assigner.assign(make_fingerprint(*later), T0 + timedelta(days=80))
     assert a.event_id == 7  # the boycott concept runs for months
     other = assigner.assign(make_fingerprint(*TERMINATION_REWRITE), T0 + timedelta(days=80))
@@ -197,7 +203,7 @@ def test_invalid_settings():
 
 
 def test_seed_reports_cut_to_headline_and_lead_join_the_seeded_event():
-    from botsvc.seed_data import load_seed_articles
+    from botsvc.store.seed_data import load_seed_articles
 
     seeds = load_seed_articles()
     assert len(seeds) == 5

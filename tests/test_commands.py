@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from botsvc.app import open_app
-from botsvc.commands import MAX_INPUT, USAGE, parse, UsageError
-from botsvc.feedcheck import FeedCheckError, check_address, forbidden_address
-from botsvc.fetch import UNREACHABLE
+from botsvc.chat.commands import MAX_INPUT, USAGE, UsageError, parse
+from botsvc.deliver.subscriptions import all_subscriptions
+from botsvc.ingest.feedcheck import FeedCheckError, check_address, forbidden_address
+from botsvc.ingest.fetch import UNREACHABLE
 from botsvc.models import CommandContext
-from botsvc.searchtext import fts_query
-from botsvc.subscriptions import all_subscriptions
+from botsvc.service.app import open_app
+from botsvc.store.searchtext import fts_query
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "feeds.toml"
@@ -23,7 +23,7 @@ VISITOR = CommandContext(platform="slack", channel="C1", workspace="T1", user="U
 @pytest.fixture(scope="module")
 def polled(tmp_path_factory):
     """A database after one poll of the sample feeds (seeded archive included)."""
-    from botsvc.cycle import run_cycle
+    from botsvc.service.cycle import run_cycle
 
     path = tmp_path_factory.mktemp("cmd") / "polled.db"
     app = open_app(EXAMPLES, path)
@@ -126,7 +126,7 @@ BAD = [
     ("subscribe weekly", "unknown topic"),
     ("unsubscribe japan-korea extra", "unexpected"),
     ("search", "give some words"),
-    ("search   \"*()", "give some words"),
+    ('search   "*()', "give some words"),
     ("search gsomia since:yesterday", "since: expected a date"),
     ("search gsomia since:2019-12-01 until:2019-01-01", "since: is after until:"),
     ("event", "give one event id"),
@@ -159,7 +159,7 @@ def test_fts_syntax_in_a_query_is_plain_text(app):
 
 
 def test_an_unexpected_failure_is_an_apology_not_a_traceback(app, monkeypatch, caplog):
-    import botsvc.commands as commands
+    import botsvc.chat.commands as commands
 
     monkeypatch.setattr(commands, "search_events", lambda *a, **k: 1 / 0)
     reply = run(app, "search gsomia")
@@ -167,11 +167,20 @@ def test_an_unexpected_failure_is_an_apology_not_a_traceback(app, monkeypatch, c
     assert "ZeroDivisionError" in caplog.text
 
 
-@pytest.mark.parametrize("address,reason", [
-    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("10.1.2.3", "private"), ("192.168.0.9", "private"),
-    ("169.254.169.254", "metadata"), ("169.254.1.1", "link-local"), ("::ffff:127.0.0.1", "loopback"),
-    ("0.0.0.0", "unspecified"), ("fd00:ec2::254", "metadata"),
-])
+@pytest.mark.parametrize(
+    "address,reason",
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("192.168.0.9", "private"),
+        ("169.254.169.254", "metadata"),
+        ("169.254.1.1", "link-local"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("0.0.0.0", "unspecified"),
+        ("fd00:ec2::254", "metadata"),
+    ],
+)
 def test_internal_addresses_are_forbidden(address, reason):
     assert reason in forbidden_address(address)
 
@@ -180,8 +189,17 @@ def test_public_address_is_allowed():
     assert forbidden_address("93.184.216.34") is None
 
 
-@pytest.mark.parametrize("url", ["ftp://example.org/rss", "file:///etc/passwd", "javascript:alert(1)",
-                                 "http://localhost/rss", "http://127.0.0.1:8080/rss", "http://[::1]/rss"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.org/rss",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "http://localhost/rss",
+        "http://127.0.0.1:8080/rss",
+        "http://[::1]/rss",
+    ],
+)
 def test_feed_addresses_that_are_refused(url, monkeypatch):
     monkeypatch.delenv("BOTSVC_ALLOW_PRIVATE_FEEDS", raising=False)
     with pytest.raises(FeedCheckError):

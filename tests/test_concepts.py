@@ -4,15 +4,18 @@ from pathlib import Path
 
 import pytest
 
-from botsvc.concepts import Lexicon, concept_tokens, default_lexicon, is_cross_language
-from botsvc.fingerprint import is_cross_language_hash, make_fingerprint, token_hash
+from botsvc.judge.concepts import Lexicon, concept_tokens, default_lexicon, is_cross_language
+from botsvc.judge.fingerprint import is_cross_language_hash, make_fingerprint, token_hash
 
 
-@pytest.mark.parametrize("text", [
-    "South Korea to scrap GSOMIA intelligence pact with Japan",
-    "韓国がGSOMIAの破棄を決定",
-    "한국 정부, 지소미아 종료 결정",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "South Korea to scrap GSOMIA intelligence pact with Japan",
+        "韓国がGSOMIAの破棄を決定",
+        "한국 정부, 지소미아 종료 결정",
+    ],
+)
 def test_one_story_gives_the_same_concepts_in_three_languages(text):
     assert {"gsomia", "terminate", "korea"} <= set(default_lexicon().find(text))
 

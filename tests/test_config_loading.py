@@ -19,7 +19,9 @@ def test_shipped_configs_load_and_share_one_topic_definition():
     assert all(Path(f.url).is_file() for f in demo.feeds)
 
 
-@pytest.mark.parametrize("value,seconds", [(900, 900), ("90s", 90), ("15m", 900), ("1h", 3600), ("1d", 86400), ("2", 2)])
+@pytest.mark.parametrize(
+    "value,seconds", [(900, 900), ("90s", 90), ("15m", 900), ("1h", 3600), ("1d", 86400), ("2", 2)]
+)
 def test_durations(value, seconds):
     assert parse_duration(value) == seconds
 
@@ -36,13 +38,18 @@ def test_relative_feed_paths_resolve_against_config_dir(tmp_path):
 
 
 def test_per_language_term_tables_are_flattened():
-    text = "[topics.t]\n[[topics.t.rules]]\nany = { en = ['GSOMIA'], ko = ['지소미아'] }\nall = [{ en = ['Japan'], ja = ['日本'] }]\n"
+    text = (
+        "[topics.t]\n[[topics.t.rules]]\nany = { en = ['GSOMIA'], ko = ['지소미아'] }\n"
+        "all = [{ en = ['Japan'], ja = ['日本'] }]\n"
+    )
     rule = parse_config(text).topics[0].rules[0]
     assert rule.any == ("GSOMIA", "지소미아") and rule.all == (("Japan", "日本"),)
 
 
 def test_defaults_apply_to_feeds():
-    config = parse_config("[defaults]\ninterval='5m'\nlanguage='ko'\n[[feeds]]\nname='a'\nurl='https://x.org/r'\n" + TOPIC)
+    config = parse_config(
+        "[defaults]\ninterval='5m'\nlanguage='ko'\n[[feeds]]\nname='a'\nurl='https://x.org/r'\n" + TOPIC
+    )
     assert config.feeds[0].interval == 300 and config.feeds[0].language == "ko"
     assert config.dedup.threshold == 0.16 and config.dedup.span_days == 3 and config.fetch.max_redirects == 5
 
@@ -56,8 +63,11 @@ BAD = [
     ("[[feeds]]\nname = 'a'\nurl = 'https:///r'\n" + TOPIC, "feeds[0].url", "no host"),
     ("[[feeds]]\nname = 'a'\nurl = ''\n" + TOPIC, "feeds[0].url", "must not be empty"),
     ("[[feeds]]\nname = 'a'\n" + TOPIC, "feeds[0].url", "missing"),
-    ("[[feeds]]\nname='a'\nurl='https://x.org/1'\n[[feeds]]\nname='a'\nurl='https://x.org/2'\n" + TOPIC,
-     "feeds[1].name", "duplicate feed name 'a' (also feeds[0])"),
+    (
+        "[[feeds]]\nname='a'\nurl='https://x.org/1'\n[[feeds]]\nname='a'\nurl='https://x.org/2'\n" + TOPIC,
+        "feeds[1].name",
+        "duplicate feed name 'a' (also feeds[0])",
+    ),
     ("[[feeds]]\nname='a'\nurl='https://x.org/1'\ninterval=5\n" + TOPIC, "feeds[0].interval", "at least 60s"),
     ("[[feeds]]\nname='a'\nurl='https://x.org/1'\ntopics=['nope']\n" + TOPIC, "feeds[0].topics[0]", "unknown topic"),
     ("[defaults]\ntopic='nope'\n" + TOPIC, "defaults.topic", "unknown topic"),

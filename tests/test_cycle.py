@@ -3,8 +3,8 @@
 import asyncio
 from pathlib import Path
 
-from botsvc.app import open_app
-from botsvc.cycle import FeedTarget, run_cycle
+from botsvc.service.app import open_app
+from botsvc.service.cycle import FeedTarget, run_cycle
 
 ROOT = Path(__file__).resolve().parents[1]
 FEEDS = ROOT / "examples" / "feeds"
@@ -37,8 +37,11 @@ def test_failing_feeds_are_recorded_and_the_cycle_goes_on(tmp_path, feed_server)
     broken = feed_server.status("/broken.xml", 500)
     html = feed_server.static("/page.html", b"<html><body>Not a feed</body></html>", content_type="text/html")
     app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "f.db")
-    targets = [FeedTarget(name="broken", url=broken), FeedTarget(name="good", url=good),
-               FeedTarget(name="html", url=html)]
+    targets = [
+        FeedTarget(name="broken", url=broken),
+        FeedTarget(name="good", url=good),
+        FeedTarget(name="html", url=html),
+    ]
 
     report = cycle(app, targets)
     by_name = {f.target.name: f for f in report.feeds}

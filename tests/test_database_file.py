@@ -8,12 +8,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from processes import free_port, wait_for
+from test_operations import EXAMPLES, start_run
 
 from botsvc.cli import cli
-from botsvc.health import Health, max_age_for
-from botsvc.metrics import Metrics
-from botsvc.store import open_store, utcnow
-from test_operations import EXAMPLES, start_run
+from botsvc.service.health import Health, max_age_for
+from botsvc.service.metrics import Metrics
+from botsvc.store.store import open_store, utcnow
 
 
 def test_run_reports_a_deleted_database_unhealthy_and_stops_with_one_line(tmp_path):
@@ -46,11 +46,14 @@ def test_run_reports_a_deleted_database_unhealthy_and_stops_with_one_line(tmp_pa
     assert fresh.exit_code == 0
 
 
-@pytest.mark.parametrize("damage, reason", [
-    ("replace", "was replaced by another file"),
-    ("truncate", "was truncated"),
-    ("overwrite", "no SQLite header"),
-])
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        ("replace", "was replaced by another file"),
+        ("truncate", "was truncated"),
+        ("overwrite", "no SQLite header"),
+    ],
+)
 def test_health_sees_a_replaced_truncated_or_overwritten_database(tmp_path, damage, reason):
     path = tmp_path / "h.db"
     store = open_store(path)
@@ -77,14 +80,24 @@ def test_health_sees_a_replaced_truncated_or_overwritten_database(tmp_path, dama
 def test_read_commands_given_a_missing_database_say_so_and_create_nothing(tmp_path):
     missing = tmp_path / "typo.db"
     config = str(EXAMPLES)
-    for command in (["status"], ["subscriptions"], ["feeds"], ["recent"], ["search", "gsomia"], ["event", "1"],
-                    ["explain", "https://x.example/a"], ["rebuild-events"],
-                    ["unsubscribe", "--platform", "slack", "--channel", "C1"],
-                    ["subscribe", "--platform", "slack", "--channel", "C1"]):
+    for command in (
+        ["status"],
+        ["subscriptions"],
+        ["feeds"],
+        ["recent"],
+        ["search", "gsomia"],
+        ["event", "1"],
+        ["explain", "https://x.example/a"],
+        ["rebuild-events"],
+        ["unsubscribe", "--platform", "slack", "--channel", "C1"],
+        ["subscribe", "--platform", "slack", "--channel", "C1"],
+    ):
         result = CliRunner().invoke(cli, [*command, "--db", str(missing), "--config", config])
         assert result.exit_code == 1, (command, result.output)
-        assert result.stderr.strip() == f"botsvc: error: database {missing} does not exist " \
-                                        "(only run, poll and seed create one; check --db)", command
+        assert (
+            result.stderr.strip() == f"botsvc: error: database {missing} does not exist "
+            "(only run, poll and seed create one; check --db)"
+        ), command
         assert not missing.exists() and not Path(f"{missing}-wal").exists()
     seeded = CliRunner().invoke(cli, ["seed", "--db", str(missing), "--config", config])
     assert seeded.exit_code == 0 and missing.exists()
@@ -97,7 +110,7 @@ def test_a_file_that_only_looks_short_while_a_checkpoint_grows_it_is_not_truncat
     import threading
     import time
 
-    from botsvc import fileid
+    from botsvc.store import fileid
 
     path = tmp_path / "grow.db"
     conn = sqlite3.connect(path)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import Adapter, DeliveryError, Limits
-from botsvc.app import open_app
 from botsvc.config import load_config
-from botsvc.delivery import queue_digests
+from botsvc.deliver.adapter import Adapter, DeliveryError, Limits
+from botsvc.deliver.delivery import queue_digests
+from botsvc.deliver.outbox import Courier, RetryPolicy, pending
+from botsvc.deliver.subscriptions import SubscriptionError, all_subscriptions, parse_mode, subscribe, unsubscribe
 from botsvc.models import FeedItem
-from botsvc.outbox import Courier, RetryPolicy, pending
-from botsvc.subscriptions import SubscriptionError, all_subscriptions, parse_mode, subscribe, unsubscribe
+from botsvc.service.app import open_app
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "feeds.toml"
@@ -43,8 +43,15 @@ class FakeAdapter(Adapter):
 
 
 def story(guid, title, source="Wire", minutes=0):
-    return FeedItem(feed=source, guid=guid, link=f"https://{source.lower()}.example/{guid}", title=title,
-                    summary="", published=T0 + timedelta(minutes=minutes), source=source)
+    return FeedItem(
+        feed=source,
+        guid=guid,
+        link=f"https://{source.lower()}.example/{guid}",
+        title=title,
+        summary="",
+        published=T0 + timedelta(minutes=minutes),
+        source=source,
+    )
 
 
 CURBS = "Japan tightens export controls on chip materials bound for South Korea"
@@ -67,14 +74,20 @@ def judge(app, *items):
 
 
 def flush(app, adapter, **policy):
-    courier = Courier(app.store, {"slack": adapter}, policy=RetryPolicy(base_delay=0, **policy),
-                      clock=app.processor.clock, sleep=lambda s: asyncio.sleep(0))
+    courier = Courier(
+        app.store,
+        {"slack": adapter},
+        policy=RetryPolicy(base_delay=0, **policy),
+        clock=app.processor.clock,
+        sleep=lambda s: asyncio.sleep(0),
+    )
     return asyncio.run(courier.flush())
 
 
 def sub(app, channel="C1", mode="realtime"):
-    return subscribe(app.store, platform="slack", channel=channel, topic="japan-korea",
-                     mode=parse_mode(mode), now=app.clock[0])[0]
+    return subscribe(
+        app.store, platform="slack", channel=channel, topic="japan-korea", mode=parse_mode(mode), now=app.clock[0]
+    )[0]
 
 
 def test_modes_parse_and_bad_ones_are_refused():
@@ -96,8 +109,9 @@ def test_daily_and_hourly_due_moments():
 
 def test_resubscribing_updates_the_mode_and_never_duplicates(app):
     first = sub(app)
-    again, created = subscribe(app.store, platform="slack", channel="C1", topic="japan-korea",
-                               mode=parse_mode("hourly"), now=T0)
+    again, created = subscribe(
+        app.store, platform="slack", channel="C1", topic="japan-korea", mode=parse_mode("hourly"), now=T0
+    )
     assert not created and again.id == first.id and str(again.mode) == "hourly"
     assert len(all_subscriptions(app.store)) == 1
     assert unsubscribe(app.store, platform="slack", channel="C1", topic=None) == 1
@@ -223,7 +237,9 @@ def test_config_subscriptions_are_stored_and_console_is_the_default(tmp_path):
 
     from botsvc.config import SubscriptionConfig
 
-    configured = replace(config, subscriptions=(SubscriptionConfig("discord", "123", "japan-korea", "daily 08:00 Asia/Tokyo"),))
+    configured = replace(
+        config, subscriptions=(SubscriptionConfig("discord", "123", "japan-korea", "daily 08:00 Asia/Tokyo"),)
+    )
     app = open_app(CONFIG, tmp_path / "b.db", config=configured)
     app.sync_subscriptions()
     app.sync_subscriptions()

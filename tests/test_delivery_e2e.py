@@ -22,22 +22,35 @@ def servers():
 
 
 def botsvc(*args, env, cwd):
-    return subprocess.run([sys.executable, "-m", "botsvc", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "botsvc", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_poll_once_delivers_one_digest_to_slack_and_discord(tmp_path, servers):
     slack, discord = servers
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(SLACK_BOT_TOKEN="xoxb-test", BOTSVC_SLACK_API_URL=slack.base_url,
-               DISCORD_BOT_TOKEN="discord-test", BOTSVC_DISCORD_API_URL=discord.api_url)
+    env.update(
+        SLACK_BOT_TOKEN="xoxb-test",
+        BOTSVC_SLACK_API_URL=slack.base_url,
+        DISCORD_BOT_TOKEN="discord-test",
+        BOTSVC_DISCORD_API_URL=discord.api_url,
+    )
     db = ["--db", str(tmp_path / "bot.db"), "--config", str(EXAMPLES)]
     assert botsvc("seed", *db, env=env, cwd=tmp_path).returncode == 0  # subscribe needs the database
-    assert botsvc("subscribe", "--platform", "slack", "--channel", "C0SLACK", *db, env=env, cwd=tmp_path).returncode == 0
-    assert botsvc("subscribe", "--platform", "discord", "--channel", "222000000000000001", *db,
-                  env=env, cwd=tmp_path).returncode == 0
+    assert (
+        botsvc("subscribe", "--platform", "slack", "--channel", "C0SLACK", *db, env=env, cwd=tmp_path).returncode == 0
+    )
+    assert (
+        botsvc(
+            "subscribe", "--platform", "discord", "--channel", "222000000000000001", *db, env=env, cwd=tmp_path
+        ).returncode
+        == 0
+    )
 
-    events = [json.loads(line) for line in botsvc("poll", "--once", "--json", *db, env=env, cwd=tmp_path).stdout.splitlines()]
+    events = [
+        json.loads(line) for line in botsvc("poll", "--once", "--json", *db, env=env, cwd=tmp_path).stdout.splitlines()
+    ]
     new_titles = [e["title"] for e in events if e["decision"] == "new"]
     assert new_titles
 

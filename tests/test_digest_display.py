@@ -6,16 +6,16 @@ import json
 from datetime import timedelta
 
 import pytest
+from test_delivery import CONFIG, CURBS, T0, story
 
 from adapters.console import ConsoleAdapter
 from adapters.discord import render_embeds
 from adapters.slack import render_blocks
-from botsvc.app import open_app
-from botsvc.delivery import queue_digests
-from botsvc.digest import digest_from_json
-from botsvc.outbox import Courier
-from botsvc.subscriptions import parse_mode, subscribe
-from test_delivery import CONFIG, CURBS, T0, story
+from botsvc.deliver.delivery import queue_digests
+from botsvc.deliver.digest import digest_from_json
+from botsvc.deliver.outbox import Courier
+from botsvc.deliver.subscriptions import parse_mode, subscribe
+from botsvc.service.app import open_app
 
 
 @pytest.fixture
@@ -39,8 +39,14 @@ def deliver(app, now):
 
 
 def test_a_seoul_subscriber_reads_times_in_seoul_on_every_platform(app):
-    subscribe(app.store, platform="console", channel="seoul", topic="japan-korea",
-              mode=parse_mode("daily 09:00 Asia/Seoul"), now=T0 - timedelta(hours=1))
+    subscribe(
+        app.store,
+        platform="console",
+        channel="seoul",
+        topic="japan-korea",
+        mode=parse_mode("daily 09:00 Asia/Seoul"),
+        now=T0 - timedelta(hours=1),
+    )
     judge(app, story("a", CURBS))  # published 10:00 UTC = 19:00 in Seoul
     [queued], text = deliver(app, T0 + timedelta(hours=15))  # 09:00 the next morning in Seoul
     assert "22 Aug 2019 19:00 KST" in text and "UTC" not in text
@@ -52,8 +58,14 @@ def test_a_seoul_subscriber_reads_times_in_seoul_on_every_platform(app):
 
 
 def test_a_console_digest_of_updates_only_says_so(app):
-    subscribe(app.store, platform="console", channel="stdout", topic="japan-korea", mode=parse_mode("realtime"),
-              now=T0 - timedelta(hours=1))
+    subscribe(
+        app.store,
+        platform="console",
+        channel="stdout",
+        topic="japan-korea",
+        mode=parse_mode("realtime"),
+        now=T0 - timedelta(hours=1),
+    )
     judge(app, story("a", CURBS))
     _, first = deliver(app, T0)
     assert ": 1 new event ==" in first
@@ -63,8 +75,14 @@ def test_a_console_digest_of_updates_only_says_so(app):
 
 
 def test_a_console_digest_clips_a_huge_title(app):
-    subscribe(app.store, platform="console", channel="stdout", topic="japan-korea", mode=parse_mode("realtime"),
-              now=T0 - timedelta(hours=1))
+    subscribe(
+        app.store,
+        platform="console",
+        channel="stdout",
+        topic="japan-korea",
+        mode=parse_mode("realtime"),
+        now=T0 - timedelta(hours=1),
+    )
     huge = CURBS + " " + "x" * 1_000_000
     judge(app, story("a", huge))
     _, text = deliver(app, T0)

@@ -21,7 +21,6 @@ from processes import free_port
 import adapters.discord as discord_adapter
 import adapters.discord.render as discord_render
 import adapters.discord.rest as discord_rest
-from adapters.base import ChannelAddress, DeliveryError
 from adapters.discord import (
     DiscordAdapter,
     DiscordMessage,
@@ -30,6 +29,7 @@ from adapters.discord import (
     parse_webhook_url,
     render_embeds,
 )
+from botsvc.deliver.adapter import ChannelAddress, DeliveryError
 from botsvc.models import Digest, DigestEvent, DigestStory
 
 TOKEN = "test-token"
@@ -38,13 +38,18 @@ WHEN = datetime(2019, 8, 22, 9, 30, tzinfo=timezone.utc)
 RAW_MENTION = re.compile(r"@(everyone|here)|<[@#:/t]")
 
 
-def story(title: str = "Ship blocks canal", source: str = "Reuters", link: str = "https://r.example/1",
-          published: datetime | None = WHEN) -> DigestStory:
+def story(
+    title: str = "Ship blocks canal",
+    source: str = "Reuters",
+    link: str = "https://r.example/1",
+    published: datetime | None = WHEN,
+) -> DigestStory:
     return DigestStory(title, source, link, published)
 
 
-def event(event_id: int = 1, headline: DigestStory | None = None, others: tuple[DigestStory, ...] = (),
-          update: bool = False) -> DigestEvent:
+def event(
+    event_id: int = 1, headline: DigestStory | None = None, others: tuple[DigestStory, ...] = (), update: bool = False
+) -> DigestEvent:
     return DigestEvent(event_id, headline or story(), others, update)
 
 
@@ -271,6 +276,7 @@ def test_no_gateway_and_global_route_base_untouched(fake):
 
 def test_two_adapters_with_different_bases_do_not_leak(fake):
     with DiscordFake() as other:
+
         async def run() -> None:
             first, second = DiscordAdapter(TOKEN, fake.api_url), DiscordAdapter("other-token", other.api_url)
             await first.send(CHANNEL, DiscordMessage("one"))
@@ -305,13 +311,21 @@ def test_bad_settings_are_value_errors(fake):
     with pytest.raises(ValueError):
         DiscordAdapter(TOKEN, "ftp://127.0.0.1/api")
     with pytest.raises(ValueError, match="channel id"):
-        asyncio.run(DiscordAdapter(TOKEN, fake.api_url).send(ChannelAddress("discord", "#general"), DiscordMessage("x")))
+        asyncio.run(
+            DiscordAdapter(TOKEN, fake.api_url).send(ChannelAddress("discord", "#general"), DiscordMessage("x"))
+        )
     assert fake.calls == []
 
 
 def test_rate_limit_is_waited_out_then_delivered_once(fake):
-    fake.script("message", (429, {"Retry-After": "0.1", "X-RateLimit-Scope": "user"},
-                            {"message": "You are being rate limited.", "retry_after": 0.1, "global": False}))
+    fake.script(
+        "message",
+        (
+            429,
+            {"Retry-After": "0.1", "X-RateLimit-Scope": "user"},
+            {"message": "You are being rate limited.", "retry_after": 0.1, "global": False},
+        ),
+    )
     ids = deliver(DiscordAdapter(TOKEN, fake.api_url), CHANNEL, [DiscordMessage("hi")])
     limited, accepted = fake.calls_to("message")
     assert (limited.status, accepted.status) == (429, 200)
@@ -429,8 +443,9 @@ def test_webhook_errors_map_like_the_bot_adapter(fake, backoff):
     fake.script("webhook", *[(503, {}, {"message": "Service Unavailable", "code": 0})] * 5)
     down = send_error(DiscordWebhookAdapter(), channel)
     assert not down.permanent and backoff == [1, 3, 5, 7, 9]
-    refused = send_error(DiscordWebhookAdapter(), ChannelAddress("discord", fake.webhook_url().replace(
-        str(fake.port), str(free_port()))))
+    refused = send_error(
+        DiscordWebhookAdapter(), ChannelAddress("discord", fake.webhook_url().replace(str(fake.port), str(free_port())))
+    )
     assert not refused.permanent
 
 
@@ -440,8 +455,15 @@ def test_webhook_rate_limit_is_waited_out(fake):
     assert [c.status for c in fake.calls_to("webhook")] == [429, 200]
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/api/webhooks/1/abc", "https://discord.com/channels/1/2",
-                                 "https://discord.com/api/webhooks/abc/def", "not a url"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://127.0.0.1/api/webhooks/1/abc",
+        "https://discord.com/channels/1/2",
+        "https://discord.com/api/webhooks/abc/def",
+        "not a url",
+    ],
+)
 def test_webhook_url_must_be_an_http_webhook_url(url):
     with pytest.raises(ValueError):
         parse_webhook_url(url)

@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 from discordfake import APPLICATION_ID, DiscordFake
 
-from adapters.base import ChannelAddress
 from adapters.discord import MAX_DESCRIPTION, MAX_TITLE, DiscordAdapter, DiscordMessage, NewsClient
-from botsvc.commands import CommandCore
+from botsvc.chat.commands import CommandCore
 from botsvc.config import load_config
+from botsvc.deliver.adapter import ChannelAddress
+from botsvc.deliver.subscriptions import all_subscriptions
 from botsvc.models import CommandContext, CommandReply, ReplyLine
-from botsvc.seed import seed_archive
-from botsvc.store import open_store
-from botsvc.subscriptions import all_subscriptions
+from botsvc.store.seed import seed_archive
+from botsvc.store.store import open_store
 
 TOKEN = "test-token"
 GUILD = "111000000000000001"
@@ -57,8 +57,15 @@ def _option(name: str, value: Any) -> dict[str, Any]:
 
 
 def _user() -> dict[str, Any]:
-    return {"id": USER, "username": "reader", "discriminator": "0", "global_name": "Reader", "avatar": None,
-            "avatar_decoration_data": None, "public_flags": 0}
+    return {
+        "id": USER,
+        "username": "reader",
+        "discriminator": "0",
+        "global_name": "Reader",
+        "avatar": None,
+        "avatar_decoration_data": None,
+        "public_flags": 0,
+    }
 
 
 def news(path: str, *, permissions: int = MEMBER, dm: bool = False, **options: Any) -> dict[str, Any]:
@@ -96,14 +103,38 @@ def news(path: str, *, permissions: int = MEMBER, dm: bool = False, **options: A
         guild_id=GUILD,
         guild={"id": GUILD, "locale": "en-US", "features": []},
         guild_locale="en-US",
-        channel={"id": CHANNEL, "type": 0, "guild_id": GUILD, "name": "news-desk", "position": 3, "parent_id": None,
-                 "nsfw": False, "topic": None, "last_message_id": None, "rate_limit_per_user": 0,
-                 "permission_overwrites": [], "flags": 0, "permissions": str(permissions)},
+        channel={
+            "id": CHANNEL,
+            "type": 0,
+            "guild_id": GUILD,
+            "name": "news-desk",
+            "position": 3,
+            "parent_id": None,
+            "nsfw": False,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "permission_overwrites": [],
+            "flags": 0,
+            "permissions": str(permissions),
+        },
         channel_id=CHANNEL,
-        member={"user": _user(), "roles": [], "nick": None, "avatar": None, "banner": None,
-                "joined_at": "2019-08-01T00:00:00.000000+00:00", "premium_since": None, "deaf": False,
-                "mute": False, "pending": False, "flags": 0, "communication_disabled_until": None,
-                "unusual_dm_activity_until": None, "permissions": str(permissions)},
+        member={
+            "user": _user(),
+            "roles": [],
+            "nick": None,
+            "avatar": None,
+            "banner": None,
+            "joined_at": "2019-08-01T00:00:00.000000+00:00",
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "pending": False,
+            "flags": 0,
+            "communication_disabled_until": None,
+            "unusual_dm_activity_until": None,
+            "permissions": str(permissions),
+        },
     )
     return payload
 
@@ -114,8 +145,12 @@ def news(path: str, *, permissions: int = MEMBER, dm: bool = False, **options: A
 class Recorder:
     """A command handler that records what it is given and answers ``reply`` (or raises)."""
 
-    def __init__(self, reply: CommandReply | None = None, error: Exception | None = None,
-                 seen: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self,
+        reply: CommandReply | None = None,
+        error: Exception | None = None,
+        seen: Callable[[], object] | None = None,
+    ) -> None:
         self.reply = reply or CommandReply("Done.", (ReplyLine("one line"),))
         self.error = error
         self.seen = seen
@@ -181,8 +216,9 @@ def test_search_reaches_the_handler_with_its_context_and_answers_ephemerally(fak
     payload = news("search", query="gsomia", since="2019-08-01")
     run(fake, handler, payload)
 
-    assert handler.calls == [("search gsomia since:2019-08-01",
-                              CommandContext("discord", CHANNEL, GUILD, USER, can_manage=False))]
+    assert handler.calls == [
+        ("search gsomia since:2019-08-01", CommandContext("discord", CHANNEL, GUILD, USER, can_manage=False))
+    ]
     [call] = fake.calls_to("interaction")
     assert call.path == f"/api/v10/interactions/{payload['id']}/{payload['token']}/callback"
     assert call.json["type"] == 4  # CHANNEL_MESSAGE_WITH_SOURCE
@@ -202,10 +238,14 @@ def test_can_manage_is_read_from_the_members_permissions(fake, permissions, can_
 
 def test_subscribe_with_manage_channels_passes_its_words_through(fake):
     handler = Recorder(CommandReply("Subscribed: this channel gets Japan–South Korea (daily).", ephemeral=False))
-    run(fake, handler, news("subscribe", permissions=MEMBER | MANAGE_CHANNELS, topic="japan-korea",
-                            mode="daily 09:00 Asia/Tokyo"))
-    assert handler.calls == [("subscribe japan-korea daily 09:00 Asia/Tokyo",
-                              CommandContext("discord", CHANNEL, GUILD, USER, True))]
+    run(
+        fake,
+        handler,
+        news("subscribe", permissions=MEMBER | MANAGE_CHANNELS, topic="japan-korea", mode="daily 09:00 Asia/Tokyo"),
+    )
+    assert handler.calls == [
+        ("subscribe japan-korea daily 09:00 Asia/Tokyo", CommandContext("discord", CHANNEL, GUILD, USER, True))
+    ]
     data = callback(fake)["data"]
     assert "flags" not in data  # the core asked for a public reply
     assert embed_of(data)["title"].startswith("Subscribed: this channel gets")
@@ -214,7 +254,9 @@ def test_subscribe_with_manage_channels_passes_its_words_through(fake):
 def test_every_subcommand_rebuilds_the_cores_text(fake):
     handler = Recorder()
     manager = MEMBER | MANAGE_CHANNELS
-    run(fake, handler,
+    run(
+        fake,
+        handler,
         news("subscribe", permissions=manager),
         news("unsubscribe", permissions=manager, topic="japan-korea"),
         news("subscriptions"),
@@ -224,10 +266,19 @@ def test_every_subcommand_rebuilds_the_cores_text(fake):
         news("recent"),
         news("feeds", share=True),
         news("feed remove", permissions=manager, name="Seoul Wire"),
-        news("help"))
+        news("help"),
+    )
     assert [text for text, _ in handler.calls] == [
-        "subscribe", "unsubscribe japan-korea", "subscriptions", "search trade row until:2019-09-01 share",
-        "event 12", "event 12 share", "recent 5", "feeds share", "feed remove Seoul Wire", "help",
+        "subscribe",
+        "unsubscribe japan-korea",
+        "subscriptions",
+        "search trade row until:2019-09-01 share",
+        "event 12",
+        "event 12 share",
+        "recent 5",
+        "feeds share",
+        "feed remove Seoul Wire",
+        "help",
     ]
     assert len(fake.calls_to("interaction")) == 10
 
@@ -238,12 +289,15 @@ def test_a_public_reply_carries_no_ephemeral_flag(fake):
     assert "flags" not in data and data["allowed_mentions"] == {"parse": []}
 
 
-@pytest.mark.parametrize(("path", "options"), [
-    ("subscribe", {"topic": "japan-korea"}),
-    ("unsubscribe", {}),
-    ("feed add", {"url": "https://x.example/rss"}),
-    ("feed remove", {"name": "Seoul Wire"}),
-])
+@pytest.mark.parametrize(
+    ("path", "options"),
+    [
+        ("subscribe", {"topic": "japan-korea"}),
+        ("unsubscribe", {}),
+        ("feed add", {"url": "https://x.example/rss"}),
+        ("feed remove", {"name": "Seoul Wire"}),
+    ],
+)
 def test_managing_commands_without_manage_channels_are_refused_before_the_core(fake, path, options):
     handler = Recorder()
     run(fake, handler, news(path, **options))
@@ -267,10 +321,12 @@ def test_managing_commands_in_a_dm_are_refused_but_reading_works(fake):
 def test_untrusted_reply_text_is_neutralised_and_links_are_http_only(fake):
     hostile = CommandReply(
         "@everyone <@123456789012345678> **now**",
-        (ReplyLine("<@&123> @here [click](https://evil.example)", "https://ok.example/a"),
-         ReplyLine("script", "javascript:alert(1)"),
-         ReplyLine("breaks out", "https://ok.example/a)(https://evil.example"),
-         ReplyLine("no link")),
+        (
+            ReplyLine("<@&123> @here [click](https://evil.example)", "https://ok.example/a"),
+            ReplyLine("script", "javascript:alert(1)"),
+            ReplyLine("breaks out", "https://ok.example/a)(https://evil.example"),
+            ReplyLine("no link"),
+        ),
     )
     run(fake, Recorder(hostile), news("help"))
     data = callback(fake)["data"]
@@ -300,13 +356,16 @@ def test_a_long_reply_is_clipped_with_a_count_of_what_was_left_out(fake):
 
 
 def test_feed_add_defers_then_answers_with_a_followup(fake):
-    handler = Recorder(CommandReply("Added feed 'Name' (3 item(s) now); it is polled from now on.", ephemeral=False),
-                       seen=lambda: [c.json for c in fake.calls_to("interaction")])
+    handler = Recorder(
+        CommandReply("Added feed 'Name' (3 item(s) now); it is polled from now on.", ephemeral=False),
+        seen=lambda: [c.json for c in fake.calls_to("interaction")],
+    )
     payload = news("feed add", permissions=MEMBER | MANAGE_CHANNELS, url="https://x.example/rss", name="Name")
     run(fake, handler, payload)
 
-    assert handler.calls == [("feed add https://x.example/rss Name",
-                              CommandContext("discord", CHANNEL, GUILD, USER, True))]
+    assert handler.calls == [
+        ("feed add https://x.example/rss Name", CommandContext("discord", CHANNEL, GUILD, USER, True))
+    ]
     deferred = {"type": 5, "data": {"flags": EPHEMERAL}}  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, ephemeral
     assert handler.observed == [[deferred]]  # acknowledged before the slow part began
     assert [c.json for c in fake.calls_to("interaction")] == [deferred]
@@ -319,8 +378,12 @@ def test_feed_add_defers_then_answers_with_a_followup(fake):
 
 def test_a_failing_handler_gets_the_user_an_apology_not_a_traceback(fake):
     boom = RuntimeError("Traceback (most recent call last): secret detail")
-    run(fake, Recorder(error=boom), news("search", query="gsomia"),
-        news("feed add", permissions=MEMBER | MANAGE_CHANNELS, url="https://x.example/rss"))
+    run(
+        fake,
+        Recorder(error=boom),
+        news("search", query="gsomia"),
+        news("feed add", permissions=MEMBER | MANAGE_CHANNELS, url="https://x.example/rss"),
+    )
     answered, deferred = (c.json for c in fake.calls_to("interaction"))
     [followup] = fake.calls_to("webhook")
     for body in (answered["data"], followup.json):
@@ -360,15 +423,36 @@ def test_the_registered_commands():
     # stays open to everyone and the managing subcommands are checked when they run.
     assert payload["default_member_permissions"] is None
     assert [o["name"] for o in payload["options"]] == [
-        "subscribe", "unsubscribe", "subscriptions", "search", "event", "recent", "feeds", "feed", "help"]
+        "subscribe",
+        "unsubscribe",
+        "subscriptions",
+        "search",
+        "event",
+        "recent",
+        "feeds",
+        "feed",
+        "help",
+    ]
     options = {o["name"]: o for o in payload["options"]}
     assert {o["name"]: (o["type"], o.get("required")) for o in options["search"]["options"]} == {
-        "query": (3, True), "since": (3, False), "until": (3, False), "share": (5, False)}
-    assert options["event"]["options"][0] == {"type": 4, "name": "event_id", "required": True,
-                                              "description": "The event's number, as shown by search"}
+        "query": (3, True),
+        "since": (3, False),
+        "until": (3, False),
+        "share": (5, False),
+    }
+    assert options["event"]["options"][0] == {
+        "type": 4,
+        "name": "event_id",
+        "required": True,
+        "description": "The event's number, as shown by search",
+    }
     assert options["feed"]["type"] == 2 and [o["name"] for o in options["feed"]["options"]] == ["add", "remove"]
-    managing = [group.get_command("subscribe"), group.get_command("unsubscribe"),
-                group.get_command("feed").get_command("add"), group.get_command("feed").get_command("remove")]
+    managing = [
+        group.get_command("subscribe"),
+        group.get_command("unsubscribe"),
+        group.get_command("feed").get_command("add"),
+        group.get_command("feed").get_command("remove"),
+    ]
     assert all(len(command.checks) == 2 for command in managing)
     assert not group.get_command("search").checks
 
@@ -444,11 +528,14 @@ def test_search_gsomia_through_the_real_core(fake, tmp_path):
     try:
         seed_archive(store)
         core = CommandCore(store, load_config(EXAMPLES))
-        run(fake, core.run,
+        run(
+            fake,
+            core.run,
             news("search", query="gsomia"),
             news("search", query="gsomia", share=True),
             news("subscribe", permissions=MEMBER | MANAGE_CHANNELS, topic="japan-korea", mode="hourly"),
-            news("subscribe", topic="japan-korea"))
+            news("subscribe", topic="japan-korea"),
+        )
         subscriptions = [(s.platform, s.workspace, s.channel, s.topic, s.mode.kind) for s in all_subscriptions(store)]
     finally:
         store.close()

@@ -19,8 +19,10 @@ from adapters.discord.rest import DiscordHTTPError, DiscordRest, RateLimited
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "rest-token-do-not-print"
-PRIVATE = re.compile(r"\bdiscord\.(http|webhook\.async_)\b|\bHTTPClient\b|\bRoute\.BASE\b|"
-                     r"from\s+discord\s+import\s+[^\n]*\b(http|HTTPClient)\b")
+PRIVATE = re.compile(
+    r"\bdiscord\.(http|webhook\.async_)\b|\bHTTPClient\b|\bRoute\.BASE\b|"
+    r"from\s+discord\s+import\s+[^\n]*\b(http|HTTPClient)\b"
+)
 
 
 @pytest.fixture
@@ -32,10 +34,12 @@ def fake() -> Iterator[DiscordFake]:
 def test_no_source_uses_discord_pys_private_http_layer():
     sources = [path for folder in ("adapters", "botsvc") for path in sorted((ROOT / folder).rglob("*.py"))]
     assert len(sources) > 20
-    offenders = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
-                 for path in sources
-                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-                 if PRIVATE.search(line)]
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sources
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if PRIVATE.search(line)
+    ]
     assert offenders == []
 
 
@@ -56,16 +60,21 @@ def test_requests_go_to_the_configured_base_url_with_the_bot_token(fake):
     assert message.path == "/proxy/discord/channels/42/messages"
     assert message.headers["authorization"] == f"Bot {TOKEN}"
     assert message.headers["user-agent"].startswith("DiscordBot (")
-    assert message.json == {"content": "hi", "embeds": [], "tts": False, "allowed_mentions": {"parse": []},
-                            "nonce": "n-1", "enforce_nonce": True}
+    assert message.json == {
+        "content": "hi",
+        "embeds": [],
+        "tts": False,
+        "allowed_mentions": {"parse": []},
+        "nonce": "n-1",
+        "enforce_nonce": True,
+    }
     assert (webhook.path, webhook.query) == ("/elsewhere/webhooks/7/hook-tok", {"wait": "true"})
     assert "authorization" not in webhook.headers  # the webhook's token is its path
     assert posted["id"] and hooked["id"] and hooked["webhook_id"] == "7"
 
 
 def test_an_exhausted_bucket_is_waited_for_before_the_next_post(fake):
-    fake.script("message", (200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "0.3"},
-                            {"id": "1"}))
+    fake.script("message", (200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "0.3"}, {"id": "1"}))
 
     async def go() -> None:
         rest = DiscordRest(fake.api_url, token=TOKEN, timeout=5)
@@ -81,8 +90,24 @@ def test_an_exhausted_bucket_is_waited_for_before_the_next_post(fake):
 
 
 def test_field_errors_are_spelled_out_and_no_token_is_repeated(fake):
-    fake.script("webhook", (400, {}, {"message": "Invalid Form Body", "code": 50035, "errors": {
-        "embeds": {"0": {"url": {"_errors": [{"code": "URL_TYPE_INVALID_URL", "message": "Not a well formed URL."}]}}}}}))
+    fake.script(
+        "webhook",
+        (
+            400,
+            {},
+            {
+                "message": "Invalid Form Body",
+                "code": 50035,
+                "errors": {
+                    "embeds": {
+                        "0": {
+                            "url": {"_errors": [{"code": "URL_TYPE_INVALID_URL", "message": "Not a well formed URL."}]}
+                        }
+                    }
+                },
+            },
+        ),
+    )
 
     async def go() -> DiscordHTTPError:
         rest = DiscordRest(fake.api_url, timeout=5)

@@ -127,7 +127,7 @@ def ignore_rules() -> list[tuple[bool, re.Pattern[str]]]:
                 i += 1
             elif pattern[i] == "[":
                 end = pattern.index("]", i)
-                regex += pattern[i:end + 1]
+                regex += pattern[i : end + 1]
                 i = end + 1
             else:
                 regex += re.escape(pattern[i])
@@ -247,11 +247,26 @@ def test_every_copy_source_exists_and_is_in_the_build_context(stages):
 
 
 def test_context_excludes_local_state_and_secrets():
-    for path in (".git", ".venv", ".env", ".demo", "botsvc.db", "data/x.db-wal",
-                 "botsvc/__pycache__/cli.cpython-311.pyc", "build", "botsvc.egg-info", ".pytest_cache"):
+    for path in (
+        ".git",
+        ".venv",
+        ".env",
+        ".demo",
+        "botsvc.db",
+        "data/x.db-wal",
+        "botsvc/__pycache__/cli.cpython-311.pyc",
+        "build",
+        "botsvc.egg-info",
+        ".pytest_cache",
+    ):
         assert ignored(path), f"{path} should not be sent to the build"
-    for path in ("botsvc/cli.py", "migrations/0001_init.sql", "botsvc/data/seed/manifest.json",
-                 "examples/feeds/README.md", "pyproject.toml"):
+    for path in (
+        "botsvc/cli/__init__.py",
+        "migrations/0001_init.sql",
+        "botsvc/data/seed/manifest.json",
+        "examples/feeds/README.md",
+        "pyproject.toml",
+    ):
         assert not ignored(path), path
 
 
@@ -322,20 +337,32 @@ def test_built_package_ships_migrations_and_seed_data(tmp_path):
     """What setuptools puts in the wheel (build_py output), from a scratch copy of the tree."""
     pytest.importorskip("setuptools")
     src = tmp_path / "src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", ".demo"))
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", ".demo"
+        ),
+    )
     out = tmp_path / "lib"
     done = subprocess.run(
         [sys.executable, "-c", "from setuptools import setup; setup()", "--quiet", "build_py", "--build-lib", str(out)],
-        cwd=src, capture_output=True, text=True, timeout=300,
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert "would be ignored" not in done.stderr, done.stderr
     built = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     expected = {f"botsvc/migrations/{p.name}" for p in (ROOT / "migrations").glob("*.sql")}
     expected |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "botsvc" / "data").rglob("*") if p.is_file()}
-    expected |= {p.relative_to(ROOT).as_posix() for top in ("botsvc", "adapters") for p in (ROOT / top).rglob("*.py")
-                 if "__pycache__" not in p.parts}
+    expected |= {
+        p.relative_to(ROOT).as_posix()
+        for top in ("botsvc", "adapters")
+        for p in (ROOT / top).rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
     assert expected - built == set()
 
 
@@ -359,15 +386,23 @@ def test_env_example_lists_every_variable_the_code_reads():
     used = set()
     for path in [*(ROOT / "botsvc").rglob("*.py"), *(ROOT / "adapters").rglob("*.py")]:
         used |= set(re.findall(r'"((?:BOTSVC|SLACK|DISCORD)_[A-Z_]+)"', path.read_text(encoding="utf-8")))
-    listed = set(re.findall(r"^#?\s*((?:BOTSVC|SLACK|DISCORD)_[A-Z_]+)=", (ROOT / ".env.example").read_text(),
-                            re.MULTILINE))
+    listed = set(
+        re.findall(r"^#?\s*((?:BOTSVC|SLACK|DISCORD)_[A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE)
+    )
     assert used and used <= listed, sorted(used - listed)
 
 
 def test_compose_file_runs_the_image_with_a_named_volume_and_env_file():
     text = (ROOT / "compose.yaml").read_text()
-    for needle in ("build: .", "env_file: .env", "botsvc-data:/data", "restart: unless-stopped",
-                   "./feeds.toml:/etc/botsvc/feeds.toml:ro", "stop_grace_period: 10s", "\nvolumes:\n  botsvc-data:"):
+    for needle in (
+        "build: .",
+        "env_file: .env",
+        "botsvc-data:/data",
+        "restart: unless-stopped",
+        "./feeds.toml:/etc/botsvc/feeds.toml:ro",
+        "stop_grace_period: 10s",
+        "\nvolumes:\n  botsvc-data:",
+    ):
         assert needle in text, needle
 
 

@@ -6,43 +6,56 @@ from pathlib import Path
 
 import pytest
 
-from botsvc.app import open_app
 from botsvc.config import DedupSettings, load_config
-from botsvc.events import EventBook
+from botsvc.judge.relevance import Relevance
 from botsvc.models import FeedItem
-from botsvc.pipeline import Processor
-from botsvc.rebuild import rebuild_events
-from botsvc.relevance import Relevance
-from botsvc.seed import seed_archive
-from botsvc.seed_data import load_seed_articles
-from botsvc.store import open_store
+from botsvc.service.app import open_app
+from botsvc.store.events import EventBook
+from botsvc.store.pipeline import Processor
+from botsvc.store.rebuild import rebuild_events
+from botsvc.store.seed import seed_archive
+from botsvc.store.seed_data import load_seed_articles
+from botsvc.store.store import open_store
 
 ROOT_CONFIG = Path(__file__).resolve().parents[1] / "feeds.toml"
 AUG_22 = datetime(2019, 8, 22, 10, 0, tzinfo=timezone.utc)
 
 
 def item(guid, title, summary="", *, source="Wire", published=AUG_22, body=""):
-    return FeedItem(feed=source, guid=guid, link=f"https://{source.lower().replace(' ', '')}.example/{guid}",
-                    title=title, summary=summary, published=published, source=source, body=body)
+    return FeedItem(
+        feed=source,
+        guid=guid,
+        link=f"https://{source.lower().replace(' ', '')}.example/{guid}",
+        title=title,
+        summary=summary,
+        published=published,
+        source=source,
+        body=body,
+    )
 
 
 EXPORT_CURBS = item(
-    "curbs-1", "Japan tightens export controls on chip materials bound for South Korea",
+    "curbs-1",
+    "Japan tightens export controls on chip materials bound for South Korea",
     "Tokyo will require case-by-case licences for fluorinated polyimide, photoresist and hydrogen "
     "fluoride shipped to South Korea from July 4, in a row over wartime labour rulings.",
     published=datetime(2019, 7, 1, 5, 0, tzinfo=timezone.utc),
 )
 EXPORT_CURBS_REWRITE = item(
-    "x-77", "Tokyo to curb shipments of photoresist, hydrogen fluoride to Korean chipmakers",
+    "x-77",
+    "Tokyo to curb shipments of photoresist, hydrogen fluoride to Korean chipmakers",
     "South Korean chipmakers face licence checks on three materials as Japan drops fast-track "
     "export treatment from July 4 amid a dispute over forced labour compensation.",
-    source="Pacific Desk", published=datetime(2019, 7, 1, 9, 30, tzinfo=timezone.utc),
+    source="Pacific Desk",
+    published=datetime(2019, 7, 1, 9, 30, tzinfo=timezone.utc),
 )
 WHITE_LIST = item(
-    "wl-1", "Japan's cabinet removes South Korea from export white list of trusted trade partners",
+    "wl-1",
+    "Japan's cabinet removes South Korea from export white list of trusted trade partners",
     "The cabinet approved dropping South Korea from the list of countries granted simplified "
     "export procedures, effective August 28; Seoul vowed to respond.",
-    source="Ledger", published=datetime(2019, 8, 2, 2, 0, tzinfo=timezone.utc),
+    source="Ledger",
+    published=datetime(2019, 8, 2, 2, 0, tzinfo=timezone.utc),
 )
 
 
@@ -97,9 +110,17 @@ def test_the_span_runs_from_the_events_first_report_so_events_do_not_creep(proce
     step = timedelta(days=span * 0.8)
     first = judge(processor, EXPORT_CURBS)[0]
     second = judge(processor, replace(EXPORT_CURBS_REWRITE, published=EXPORT_CURBS.published + step))[0]
-    third = judge(processor, replace(EXPORT_CURBS_REWRITE, guid="x-78", source="Third", feed="Third",
-                                     link="https://third.example/x-78",
-                                     published=EXPORT_CURBS.published + 2 * step))[0]
+    third = judge(
+        processor,
+        replace(
+            EXPORT_CURBS_REWRITE,
+            guid="x-78",
+            source="Third",
+            feed="Third",
+            link="https://third.example/x-78",
+            published=EXPORT_CURBS.published + 2 * step,
+        ),
+    )[0]
     assert second.event_id == first.event_id != third.event_id
     assert third.decision == "new" and "days earlier (span" in third.reason
 
@@ -151,8 +172,15 @@ def test_each_seeded_report_as_headline_and_lead_is_a_duplicate_of_the_seeded_ev
         archive = [s for s in seeds if s is not seed] if leave_own_text_out else seeds
         seed_archive(store, book, archive)
         proc = Processor(store, Relevance(config.topics), book)
-        syndicated = FeedItem(feed="aggregator", guid=f"agg-{n}", link=f"https://aggregator.example/{n}",
-                              title=seed.title, summary=seed.lead, published=seed.published, source="Aggregator")
+        syndicated = FeedItem(
+            feed="aggregator",
+            guid=f"agg-{n}",
+            link=f"https://aggregator.example/{n}",
+            title=seed.title,
+            summary=seed.lead,
+            published=seed.published,
+            source="Aggregator",
+        )
         [outcome] = judge(proc, syndicated)
         assert outcome.decision == "duplicate", (seed.title, outcome.reason)
         assert outcome.event_id == store.seeded_event_id()
@@ -194,20 +222,26 @@ def test_open_app_uses_the_configured_dedup_settings(tmp_path):
 
 
 DOKDO_EN = item(
-    "dokdo-en", "Japan demands South Korea halt military drills around disputed islets",
+    "dokdo-en",
+    "Japan demands South Korea halt military drills around disputed islets",
     "Japan's foreign ministry protested South Korea's navy exercise around the islets Seoul calls Dokdo "
     "and Tokyo calls Takeshima, calling the drills unacceptable.",
-    source="Wire", published=datetime(2019, 8, 25, 3, 0, tzinfo=timezone.utc),
+    source="Wire",
+    published=datetime(2019, 8, 25, 3, 0, tzinfo=timezone.utc),
 )
 DOKDO_KO = item(
-    "dokdo-ko", "일본 정부, 한국 해군 독도 방어훈련에 항의",
+    "dokdo-ko",
+    "일본 정부, 한국 해군 독도 방어훈련에 항의",
     "한국 해군이 독도 방어훈련을 시작하자 일본 외무성은 훈련 중단을 요구하며 항의했다.",
-    source="서울신문", published=datetime(2019, 8, 25, 6, 0, tzinfo=timezone.utc),
+    source="서울신문",
+    published=datetime(2019, 8, 25, 6, 0, tzinfo=timezone.utc),
 )
 DOKDO_JA = item(
-    "dokdo-ja", "韓国軍の竹島周辺での訓練に日本政府が抗議",
+    "dokdo-ja",
+    "韓国軍の竹島周辺での訓練に日本政府が抗議",
     "韓国海軍が竹島周辺で防衛訓練を始めたことを受け、外務省は韓国側に抗議し中止を求めた。",
-    source="東京新聞", published=datetime(2019, 8, 25, 9, 0, tzinfo=timezone.utc),
+    source="東京新聞",
+    published=datetime(2019, 8, 25, 9, 0, tzinfo=timezone.utc),
 )
 
 
@@ -233,10 +267,20 @@ def test_the_seeded_event_absorbs_korean_and_japanese_reports(tmp_path):
     seed_archive(store, proc.events)
     seeded = store.seeded_event_id()
     reports = [
-        item("ko-1", "청와대, 한일 지소미아 종료 결정", "정부는 일본과의 군사정보보호협정(지소미아)을 연장하지 않고 "
-             "종료하기로 했다고 청와대가 밝혔다.", source="한겨레", published=AUG_22 + timedelta(hours=1)),
-        item("ja-1", "韓国、GSOMIA破棄を決定　日本政府は強く抗議", "韓国政府は日韓の軍事情報包括保護協定（GSOMIA）を"
-             "破棄すると発表した。日本の外務省は韓国側に抗議した。", source="毎日新聞", published=AUG_22 + timedelta(hours=3)),
+        item(
+            "ko-1",
+            "청와대, 한일 지소미아 종료 결정",
+            "정부는 일본과의 군사정보보호협정(지소미아)을 연장하지 않고 종료하기로 했다고 청와대가 밝혔다.",
+            source="한겨레",
+            published=AUG_22 + timedelta(hours=1),
+        ),
+        item(
+            "ja-1",
+            "韓国、GSOMIA破棄を決定　日本政府は強く抗議",
+            "韓国政府は日韓の軍事情報包括保護協定（GSOMIA）を破棄すると発表した。日本の外務省は韓国側に抗議した。",
+            source="毎日新聞",
+            published=AUG_22 + timedelta(hours=3),
+        ),
     ]
     outcomes = judge(proc, *reports)
     assert [o.decision for o in outcomes] == ["duplicate", "duplicate"]
@@ -245,7 +289,7 @@ def test_the_seeded_event_absorbs_korean_and_japanese_reports(tmp_path):
 
 
 def test_rebuild_events_works_after_a_digest_was_delivered_and_changes_nothing_with_the_same_settings(tmp_path):
-    from botsvc.rebuild import rebuild_events as rebuild
+    from botsvc.store.rebuild import rebuild_events as rebuild
 
     config = load_config(ROOT_CONFIG)
     store = open_store(tmp_path / "delivered.db")
@@ -254,9 +298,13 @@ def test_rebuild_events_works_after_a_digest_was_delivered_and_changes_nothing_w
     with store.atomic():
         sub = store.db.execute(
             "INSERT INTO subscriptions (platform, channel, topic, created_at) VALUES ('console', 'c', 'japan-korea', "
-            "'2019-01-01T00:00:00+00:00')").lastrowid
-        store.db.execute("INSERT INTO deliveries (subscription_id, event_id, member_count, queued_at) "
-                         "VALUES (?, ?, 2, '2019-07-01T10:00:00+00:00')", (sub, first.event_id))
+            "'2019-01-01T00:00:00+00:00')"
+        ).lastrowid
+        store.db.execute(
+            "INSERT INTO deliveries (subscription_id, event_id, member_count, queued_at) "
+            "VALUES (?, ?, 2, '2019-07-01T10:00:00+00:00')",
+            (sub, first.event_id),
+        )
     before = store.query("SELECT id, event_id, similarity FROM articles ORDER BY id")
     same = rebuild(store, config.dedup)
     assert same.unchanged and same.moved == 0
@@ -273,7 +321,7 @@ def test_rebuild_events_works_after_a_digest_was_delivered_and_changes_nothing_w
 
 
 def test_an_aggregator_feed_tells_its_outlets_apart_by_the_entry_source():
-    from botsvc.parse import parse_feed
+    from botsvc.ingest.parse import parse_feed
 
     body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Aggregator</title>
     <item><title>A</title><guid>1</guid><source url="https://a.example/rss">Wire A</source></item>

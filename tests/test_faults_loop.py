@@ -11,9 +11,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_kill_loop_and_outage_lose_nothing_and_post_nothing_twice():
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "faults.py"), "--kills", "6", "--seed", "3",
-                           "--only", "kill,outage"],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "faults.py"),
+            "--kills",
+            "6",
+            "--seed",
+            "3",
+            "--only",
+            "kill,outage",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     figures = dict(line.rsplit(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert figures["lost"] == "0" and figures["duplicates posted"] == "0" and figures["items stored twice"] == "0"

@@ -15,7 +15,7 @@ from feedserver import RSS, FeedRequestHandler, FeedServer
 from processes import free_port
 
 from botsvc import __version__
-from botsvc.fetch import (
+from botsvc.ingest.fetch import (
     FetchPolicy,
     FetchResult,
     Validators,
@@ -323,9 +323,7 @@ def test_invalid_url_is_an_error(url: str, message: str) -> None:
 # -- fetch_many --------------------------------------------------------------------
 
 
-def test_fetch_many_runs_concurrently_and_yields_as_completed(
-    feed_server: FeedServer, tmp_path: Path
-) -> None:
+def test_fetch_many_runs_concurrently_and_yields_as_completed(feed_server: FeedServer, tmp_path: Path) -> None:
     slow = [(feed_server.slow(f"/slow{i}", delay=0.4, body=FEED), Validators()) for i in range(10)]
     fast = feed_server.static("/fast.xml", FEED)
     local = tmp_path / "local.xml"

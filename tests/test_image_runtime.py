@@ -96,13 +96,23 @@ def test_entrypoint_comes_up_healthy_and_stops_on_the_stop_signal(tmp_path, feed
 
     err = tmp_path / "run.err"
     with err.open("w") as stderr:
-        proc = subprocess.Popen([shutil.which(entrypoint.words()[0], path=env["PATH"]), *entrypoint.words()[1:],
-                                 *cmd.words()], cwd=inside(root, workdir.args), env=env,
-                                stdout=subprocess.DEVNULL, stderr=stderr)
+        proc = subprocess.Popen(
+            [shutil.which(entrypoint.words()[0], path=env["PATH"]), *entrypoint.words()[1:], *cmd.words()],
+            cwd=inside(root, workdir.args),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
+
         def healthy() -> bool:
-            check = subprocess.run([shutil.which(health_command[0], path=env["PATH"]), *health_command[1:]],
-                                   env=env, capture_output=True, text=True, timeout=30)
+            check = subprocess.run(
+                [shutil.which(health_command[0], path=env["PATH"]), *health_command[1:]],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             return check.returncode == 0 and '"polls": "ok"' in check.stdout
 
         assert wait_for(healthy, timeout=60), err.read_text()

@@ -1,13 +1,13 @@
-"""The intake thread and the write turn (botsvc/intake.py), driven directly."""
+"""The intake thread and the write turn (botsvc/service/intake.py), driven directly."""
 
 import asyncio
 import time
 from pathlib import Path
 
-from botsvc.app import open_app
-from botsvc.intake import Intake
 from botsvc.models import CommandContext
-from botsvc.scheduler import taking_turns
+from botsvc.service.app import open_app
+from botsvc.service.intake import Intake
+from botsvc.service.scheduler import taking_turns
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "feeds.toml"
 MANAGER = CommandContext(platform="slack", channel="C9", workspace="T9", user="U9", can_manage=True)

@@ -1,7 +1,7 @@
 """Log formats keep one record on one line whatever the logged data holds, and
 RateLimitedLog writes one line per interval with a count of the ones it left out.
 
-Records go through ``botsvc.logs.setup`` (as ``botsvc run`` sets up logging) into a
+Records go through ``botsvc.service.logs.setup`` (as ``botsvc run`` sets up logging) into a
 string stream, so the tests read exactly the bytes an operator's log would get.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from botsvc import logs
+from botsvc.service import logs
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORGED = "feed title\n2026-01-01 00:00:00,000 INFO botsvc: admin password changed"
@@ -64,8 +64,10 @@ def test_a_traceback_stays_indented_under_its_record_even_with_a_newline_in_the_
     middle = lines[1:-1]
     assert middle[0] == logs.TRACEBACK_INDENT + "Traceback (most recent call last):"
     assert all(line.startswith(logs.TRACEBACK_INDENT) for line in middle), middle
-    assert middle[-2:] == [logs.TRACEBACK_INDENT + "ValueError: feed title",
-                           logs.TRACEBACK_INDENT + r"2026-01-01 00:00:00,000 INFO botsvc: admin password changed\rmore"]
+    assert middle[-2:] == [
+        logs.TRACEBACK_INDENT + "ValueError: feed title",
+        logs.TRACEBACK_INDENT + r"2026-01-01 00:00:00,000 INFO botsvc: admin password changed\rmore",
+    ]
 
 
 def test_json_format_is_one_line_per_record_and_keeps_the_message_exactly(captured) -> None:
@@ -95,7 +97,10 @@ def test_a_rate_limited_log_writes_one_line_per_interval_then_counts_the_rest(ca
     limited.flush("refusals")
     lines = stream.getvalue().splitlines()
     assert [line.split(": ", 1)[1] for line in lines] == [
-        "refused 0", "refused 50 (49 more since the last line like this)", "1 more refusals not logged"]
+        "refused 0",
+        "refused 50 (49 more since the last line like this)",
+        "1 more refusals not logged",
+    ]
     assert all(" WARNING " in line for line in lines)
     limited.flush("refusals")  # nothing left out since: nothing written
     assert len(stream.getvalue().splitlines()) == 3

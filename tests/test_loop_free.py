@@ -1,6 +1,6 @@
 """`botsvc run` keeps answering HTTP while it judges a big feed, and still stops in time.
 
-Judging runs in the intake thread (botsvc/intake.py); on the event loop, a feed of a few
+Judging runs in the intake thread (botsvc/service/intake.py); on the event loop, a feed of a few
 thousand relevant items held /healthz and Slack's /news for as long as it took.
 """
 
@@ -42,8 +42,9 @@ def test_healthz_and_slack_answer_within_a_second_while_a_big_feed_is_judged(tmp
     db = sqlite3.connect(tmp_path / "loop.db")
     try:
         stored = db.execute("SELECT count(*) FROM articles WHERE feed = 'Firehose'").fetchone()[0]
-        subscribed = db.execute("SELECT count(*) FROM subscriptions WHERE platform = 'slack' "
-                                "AND channel = 'C1'").fetchone()[0]
+        subscribed = db.execute(
+            "SELECT count(*) FROM subscriptions WHERE platform = 'slack' AND channel = 'C1'"
+        ).fetchone()[0]
     finally:
         db.close()
     assert stored == item_count(feed)
@@ -55,10 +56,21 @@ def test_sigterm_while_a_big_feed_is_judged_exits_in_time_and_stores_none_of_it(
     url = feed_server.static("/firehose.xml", gsomia_feed(3 * SMALL_BIG_FEED))
     err = tmp_path / "run.err"
     with err.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "botsvc", "run", "--db", str(tmp_path / "loop.db"),
-                                 "--config", str(_config(url, tmp_path))],
-                                stdout=subprocess.DEVNULL, stderr=stderr,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1", "BOTSVC_HTTP_PORT": str(free_port())})
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "botsvc",
+                "run",
+                "--db",
+                str(tmp_path / "loop.db"),
+                "--config",
+                str(_config(url, tmp_path)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "BOTSVC_HTTP_PORT": str(free_port())},
+        )
     try:
         assert wait_for(lambda: feed_server.requests_to("/firehose.xml"), 60), err.read_text()
         time.sleep(1.0)  # parsing and judging now

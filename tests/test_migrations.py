@@ -5,8 +5,8 @@ import sqlite3
 
 import pytest
 
-from botsvc.migrate import apply_migrations, discover, migrations_dir
-from botsvc.store import open_store
+from botsvc.store.migrate import apply_migrations, discover, migrations_dir
+from botsvc.store.store import open_store
 
 
 def tables(conn):
@@ -72,17 +72,21 @@ def database_at(path, version: int, title: str, summary: str = "") -> sqlite3.Co
     """A database migrated up to ``version`` holding one event with one article."""
     conn = sqlite3.connect(path)
     apply_migrations(conn, upto=version)
-    conn.execute("INSERT INTO events (id, title, first_seen, last_seen, member_count) "
-                 "VALUES (1, 'Old', '2019-08-22T00:00:00+00:00', '2019-08-22T00:00:00+00:00', 1)")
-    conn.execute("INSERT INTO articles (id, feed, guid, url, title, summary, source, event_id, first_seen, topics) "
-                 "VALUES (1, 'f', 'g', 'https://x/1', ?, ?, 'Wire', 1, '2019-08-22T00:00:00+00:00', '[]')",
-                 (title, summary))
+    conn.execute(
+        "INSERT INTO events (id, title, first_seen, last_seen, member_count) "
+        "VALUES (1, 'Old', '2019-08-22T00:00:00+00:00', '2019-08-22T00:00:00+00:00', 1)"
+    )
+    conn.execute(
+        "INSERT INTO articles (id, feed, guid, url, title, summary, source, event_id, first_seen, topics) "
+        "VALUES (1, 'f', 'g', 'https://x/1', ?, ?, 'Wire', 1, '2019-08-22T00:00:00+00:00', '[]')",
+        (title, summary),
+    )
     conn.commit()
     return conn
 
 
 def test_articles_stored_before_0004_become_searchable_and_triggers_keep_fts_in_sync(tmp_path):
-    from botsvc.search import search_events
+    from botsvc.store.search import search_events
 
     path = tmp_path / "old3.db"
     database_at(path, 3, "Seoul ends GSOMIA").close()
@@ -97,14 +101,14 @@ def test_articles_stored_before_0004_become_searchable_and_triggers_keep_fts_in_
 
 
 def test_0007_reindexes_korean_and_japanese_text_and_triggers_keep_it_in_sync(tmp_path, caplog):
-    from botsvc.search import search_events
+    from botsvc.store.search import search_events
 
     path = tmp_path / "old6.db"
     conn = database_at(path, 6, "한일 지소미아를 종료", "輸出規制強化")
     assert conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH '\"지소미아\"'").fetchone()[0] == 0
     conn.close()
 
-    with caplog.at_level("INFO", logger="botsvc.migrate"):
+    with caplog.at_level("INFO", logger="botsvc.store.migrate"):
         store = open_store(path)
     assert "database upgraded: 0007_search_inside_cjk_text applied in" in caplog.text
     assert [h.event_id for h in search_events(store, "지소미아")] == [1]

@@ -3,8 +3,8 @@
 import time
 from datetime import datetime, timedelta, timezone
 
+from botsvc.ingest.normalise import canonical_url, identity_keys, normalise_title, strip_html, to_utc
 from botsvc.models import FeedItem
-from botsvc.normalise import canonical_url, identity_keys, normalise_title, strip_html, to_utc
 
 
 def test_strip_html_keeps_words_apart_and_decodes_entities():
@@ -38,7 +38,9 @@ def test_canonical_url_leaves_non_http_alone():
 
 
 def test_to_utc_from_struct_time_and_datetime():
-    assert to_utc(time.strptime("2019-08-22 09:30", "%Y-%m-%d %H:%M")) == datetime(2019, 8, 22, 9, 30, tzinfo=timezone.utc)
+    assert to_utc(time.strptime("2019-08-22 09:30", "%Y-%m-%d %H:%M")) == datetime(
+        2019, 8, 22, 9, 30, tzinfo=timezone.utc
+    )
     kst = timezone(timedelta(hours=9))
     assert to_utc(datetime(2019, 8, 22, 18, 30, tzinfo=kst)) == datetime(2019, 8, 22, 9, 30, tzinfo=timezone.utc)
     assert to_utc(datetime(2019, 8, 22, 9, 30)).tzinfo == timezone.utc
@@ -51,8 +53,9 @@ def test_normalise_title_ignores_case_punctuation_and_spacing():
 
 
 def test_identity_keys_cover_guid_url_and_title_per_outlet():
-    item = FeedItem(feed="f", guid="g1", link="https://x.org/a", title="A Story", summary="",
-                    published=None, source="Outlet")
+    item = FeedItem(
+        feed="f", guid="g1", link="https://x.org/a", title="A Story", summary="", published=None, source="Outlet"
+    )
     keys = identity_keys(item)
     assert keys[0] == "guid:f\x1fg1"
     assert "url:https://x.org/a" in keys
@@ -62,7 +65,7 @@ def test_identity_keys_cover_guid_url_and_title_per_outlet():
 def test_missing_dates_are_estimated_from_the_next_dated_entry_else_the_previous():
     from datetime import datetime
 
-    from botsvc.normalise import estimate_missing_dates
+    from botsvc.ingest.normalise import estimate_missing_dates
 
     d1, d2 = datetime(2019, 8, 23), datetime(2019, 8, 22)
     assert estimate_missing_dates([None, d1, None, d2, None]) == [d1, None, d2, None, d2]
@@ -71,7 +74,7 @@ def test_missing_dates_are_estimated_from_the_next_dated_entry_else_the_previous
 
 
 def test_parse_feed_places_an_undated_item_beside_its_neighbour_but_keeps_it_undated():
-    from botsvc.parse import parse_feed
+    from botsvc.ingest.parse import parse_feed
 
     rss = b"""<rss version="2.0"><channel><title>T</title>
       <item><title>Newest</title><guid>a</guid><pubDate>Fri, 23 Aug 2019 10:00:00 GMT</pubDate></item>

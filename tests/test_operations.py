@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from processes import free_port, wait_for
 
 from botsvc.cli import cli
-from botsvc.health import Health, max_age_for
-from botsvc.metrics import Metrics
-from botsvc.store import open_store
+from botsvc.service.health import Health, max_age_for
+from botsvc.service.metrics import Metrics
+from botsvc.store.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "feeds.toml"
@@ -27,8 +27,12 @@ def start_run(tmp_path, config, port, **extra_env):
     err = tmp_path / "run.err"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "BOTSVC_HTTP_PORT": str(port), **extra_env}
     with err.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "botsvc", "run", "--db", str(tmp_path / "run.db"),
-                                 "--config", str(config)], stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "botsvc", "run", "--db", str(tmp_path / "run.db"), "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+        )
     return proc, err
 
 
@@ -44,14 +48,24 @@ def test_healthz_and_metrics_of_a_running_bot(tmp_path):
         assert body["polls"] == "ok" and body["last_successful_poll_age_seconds"] < 60
 
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        for name in ('botsvc_feeds_polled_total{feed="Seoul Wire",outcome="ok"} 1.0',
-                     'botsvc_items_total{decision="new"}', 'botsvc_items_total{decision="irrelevant"} 14.0',
-                     "botsvc_events_opened_total", "botsvc_messages_delivered_total",
-                     'botsvc_messages_queued{status="pending"} 0.0', "botsvc_cycle_duration_seconds_count 5.0",
-                     "botsvc_last_successful_poll_timestamp_seconds"):
+        for name in (
+            'botsvc_feeds_polled_total{feed="Seoul Wire",outcome="ok"} 1.0',
+            'botsvc_items_total{decision="new"}',
+            'botsvc_items_total{decision="irrelevant"} 14.0',
+            "botsvc_events_opened_total",
+            "botsvc_messages_delivered_total",
+            'botsvc_messages_queued{status="pending"} 0.0',
+            "botsvc_cycle_duration_seconds_count 5.0",
+            "botsvc_last_successful_poll_timestamp_seconds",
+        ):
             assert name in text, name
-        check = subprocess.run([sys.executable, "-m", "botsvc", "healthcheck"], capture_output=True, text=True,
-                               env={**os.environ, "BOTSVC_HTTP_PORT": str(port)}, timeout=30)
+        check = subprocess.run(
+            [sys.executable, "-m", "botsvc", "healthcheck"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "BOTSVC_HTTP_PORT": str(port)},
+            timeout=30,
+        )
         assert check.returncode == 0 and '"status": "ok"' in check.stdout
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -61,9 +75,12 @@ def test_healthz_and_metrics_of_a_running_bot(tmp_path):
 def test_sigterm_during_a_slow_poll_exits_0_within_10_seconds(tmp_path, feed_server):
     url = feed_server.trickle("/slow.xml", (ROOT / "examples" / "feeds" / "seoul-wire.xml").read_bytes(), 0.05)
     config = tmp_path / "slow.toml"
-    config.write_text(EXAMPLES.read_text().split("[[feeds]]")[0]
-                      + f'[[feeds]]\nname = "Slow"\nurl = "{url}"\n\n'
-                      + "[topics" + EXAMPLES.read_text().split("[topics", 1)[1])
+    config.write_text(
+        EXAMPLES.read_text().split("[[feeds]]")[0]
+        + f'[[feeds]]\nname = "Slow"\nurl = "{url}"\n\n'
+        + "[topics"
+        + EXAMPLES.read_text().split("[topics", 1)[1]
+    )
     proc, err = start_run(tmp_path, config, free_port())
     try:
         assert wait_for(lambda: feed_server.requests_to("/slow.xml")), err.read_text()

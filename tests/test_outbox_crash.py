@@ -12,9 +12,9 @@ EXAMPLES = ROOT / "examples" / "feeds.toml"
 
 QUEUE_THEN_DIE = textwrap.dedent("""
     import asyncio, os, signal, sys
-    from botsvc.app import open_app
-    from botsvc.cycle import run_cycle
-    from botsvc.delivery import queue_digests
+    from botsvc.service.app import open_app
+    from botsvc.service.cycle import run_cycle
+    from botsvc.deliver.delivery import queue_digests
 
     app = open_app(sys.argv[1], sys.argv[2])
     app.ensure_seeded()
@@ -27,14 +27,25 @@ QUEUE_THEN_DIE = textwrap.dedent("""
 
 
 def botsvc(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "botsvc", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "botsvc", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def test_killed_after_queueing_the_message_is_sent_after_restart_once(tmp_path):
     db = str(tmp_path / "crash.db")
-    killed = subprocess.run([sys.executable, "-c", QUEUE_THEN_DIE, str(EXAMPLES), db], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-c", QUEUE_THEN_DIE, str(EXAMPLES), db],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert "queued 1" in killed.stdout and "[event " not in killed.stdout
 

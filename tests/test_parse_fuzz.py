@@ -16,9 +16,9 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from botsvc.fetch import FetchPolicy, fetch_feed
-from botsvc.normalise import identity_keys, normalise_title
-from botsvc.parse import EARLIEST_DATE, FUTURE_TOLERANCE, FeedParseError, parse_feed
+from botsvc.ingest.fetch import FetchPolicy, fetch_feed
+from botsvc.ingest.normalise import identity_keys, normalise_title
+from botsvc.ingest.parse import EARLIEST_DATE, FUTURE_TOLERANCE, FeedParseError, parse_feed
 
 FEEDS = sorted((Path(__file__).resolve().parents[1] / "examples" / "feeds").glob("*.xml"))
 REAL = [path.read_bytes() for path in FEEDS]
@@ -30,15 +30,39 @@ POLICY = FetchPolicy(max_bytes=2 * 1024 * 1024)
 HOSTILE = [
     b'<!DOCTYPE rss [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>',
     b'<!DOCTYPE rss SYSTEM "http://127.0.0.1:9/evil.dtd">',
-    b'<!ENTITY x SYSTEM "file:///etc/passwd">', b"&x;", b"&b;", b"&#0;", b"&#xD800;",
-    b"<![CDATA[", b"]]>", b"<!--", b"-->", b"<?xml version='1.0' encoding='shift_jis'?>",
-    b'encoding="utf-16"', b"\xef\xbb\xbf", b"\xff\xfe", b"\x00", b"\xc3\x28", b"\xed\xa0\x80",
-    b"<item>", b"</item>", b"<entry>", b"<pubDate>Thu, 01 Jan 1970 00:00:00 GMT</pubDate>",
-    b"<pubDate>Fri, 31 Dec 9999 23:59:59 GMT</pubDate>", b"<link>javascript:alert(1)</link>",
-    b"<guid></guid>", b"<title>" + b"x" * 10_000 + b"</title>",
+    b'<!ENTITY x SYSTEM "file:///etc/passwd">',
+    b"&x;",
+    b"&b;",
+    b"&#0;",
+    b"&#xD800;",
+    b"<![CDATA[",
+    b"]]>",
+    b"<!--",
+    b"-->",
+    b"<?xml version='1.0' encoding='shift_jis'?>",
+    b'encoding="utf-16"',
+    b"\xef\xbb\xbf",
+    b"\xff\xfe",
+    b"\x00",
+    b"\xc3\x28",
+    b"\xed\xa0\x80",
+    b"<item>",
+    b"</item>",
+    b"<entry>",
+    b"<pubDate>Thu, 01 Jan 1970 00:00:00 GMT</pubDate>",
+    b"<pubDate>Fri, 31 Dec 9999 23:59:59 GMT</pubDate>",
+    b"<link>javascript:alert(1)</link>",
+    b"<guid></guid>",
+    b"<title>" + b"x" * 10_000 + b"</title>",
 ]
-CONTENT_TYPES = [None, "application/rss+xml", "text/xml; charset=iso-8859-1", "text/html",
-                 "application/atom+xml; charset=utf-16", "application/octet-stream"]
+CONTENT_TYPES = [
+    None,
+    "application/rss+xml",
+    "text/xml; charset=iso-8859-1",
+    "text/html",
+    "application/atom+xml; charset=utf-16",
+    "application/octet-stream",
+]
 
 
 @st.composite
@@ -55,11 +79,11 @@ def mutated_feed(draw) -> bytes:
         elif kind == "hostile":
             body[at:at] = draw(st.sampled_from(HOSTILE))
         elif kind == "delete":
-            del body[at:at + draw(st.integers(1, 400))]
+            del body[at : at + draw(st.integers(1, 400))]
         elif kind == "truncate":
             del body[at:]
         elif kind == "repeat":
-            body[at:at] = body[at:at + draw(st.integers(1, 2000))] * draw(st.integers(2, 20))
+            body[at:at] = body[at : at + draw(st.integers(1, 2000))] * draw(st.integers(2, 20))
     return bytes(body)
 
 
@@ -71,7 +95,7 @@ class Chunks(httpx.AsyncByteStream):
 
     async def __aiter__(self):
         for at in range(0, len(self.body), 1024):
-            yield self.body[at:at + 1024]
+            yield self.body[at : at + 1024]
 
 
 def served(body: bytes, content_type: str | None, gzipped: bool) -> httpx.MockTransport:
@@ -94,8 +118,9 @@ def check_pipeline(body: bytes, content_type: str | None, gzipped: bool) -> None
         result = asyncio.run(fetch(served(body, content_type, gzipped)))
         assert result.status == "ok", result.error
         try:
-            parsed = parse_feed(result.body, feed="fuzz", source="Fuzz", url=result.final_url,
-                                content_type=result.content_type, now=NOW)
+            parsed = parse_feed(
+                result.body, feed="fuzz", source="Fuzz", url=result.final_url, content_type=result.content_type, now=NOW
+            )
         except FeedParseError as exc:
             assert str(exc).startswith("not a readable feed")
             return
@@ -113,8 +138,13 @@ def check_pipeline(body: bytes, content_type: str | None, gzipped: bool) -> None
         tracemalloc.stop()
 
 
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @FUZZ

@@ -3,18 +3,25 @@
 from datetime import datetime, timezone
 
 from botsvc.config import Rule, Topic
-from botsvc.events import EventBook
+from botsvc.judge.relevance import Relevance
 from botsvc.models import FeedItem
-from botsvc.pipeline import Processor
-from botsvc.relevance import Relevance
-from botsvc.store import open_store
+from botsvc.store.events import EventBook
+from botsvc.store.pipeline import Processor
+from botsvc.store.store import open_store
 
 TOPIC = Topic("jk", "Japan–Korea", (Rule(any=("GSOMIA",)),))
 
 
 def item(guid, title="Seoul ends GSOMIA", link=None, feed="wire", source="Wire", published=None):
-    return FeedItem(feed=feed, guid=guid, link=link or f"https://wire.example/{guid}", title=title,
-                    summary="", published=published, source=source)
+    return FeedItem(
+        feed=feed,
+        guid=guid,
+        link=link or f"https://wire.example/{guid}",
+        title=title,
+        summary="",
+        published=published,
+        source=source,
+    )
 
 
 def processor(path):
@@ -85,12 +92,14 @@ def test_a_guid_reused_for_a_different_story_is_judged_as_new(tmp_path):
     [first] = judge(proc, item("g1", link="https://wire.example/a"))
     [edited] = judge(proc, item("g1", title="Seoul ends GSOMIA pact", link="https://wire.example/b"))
     assert edited.decision == "duplicate" and "same GUID" in edited.reason  # a title edit is a repeat
-    [reused] = judge(proc, item("g1", title="Tokyo and Seoul revive GSOMIA talks after summit",
-                                link="https://wire.example/c"))
+    [reused] = judge(
+        proc, item("g1", title="Tokyo and Seoul revive GSOMIA talks after summit", link="https://wire.example/c")
+    )
     assert reused.decision in ("new", "duplicate") and reused.article_id is not None
     assert proc.store.counts()["articles"] == 2
-    [again] = judge(proc, item("g1", title="Tokyo and Seoul revive GSOMIA talks after summit",
-                               link="https://wire.example/c"))
+    [again] = judge(
+        proc, item("g1", title="Tokyo and Seoul revive GSOMIA talks after summit", link="https://wire.example/c")
+    )
     assert again.decision == "duplicate" and again.article_id is None and again.duplicate_of == reused.article_id
 
 

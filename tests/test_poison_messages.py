@@ -14,12 +14,12 @@ from outboxworld import EXAMPLES, T0, botsvc, digest, flush, queue, statuses, su
 from slackmock import SlackMock
 
 from adapters.slack import SlackAdapter
+from botsvc.chat.commands import CommandCore
 from botsvc.cli import cli
-from botsvc.commands import CommandCore
 from botsvc.config import ConfigError, load_config
+from botsvc.deliver.subscriptions import SubscriptionError, all_subscriptions, parse_mode, subscribe, unsubscribe
 from botsvc.models import CommandContext
-from botsvc.store import open_store
-from botsvc.subscriptions import SubscriptionError, all_subscriptions, subscribe, parse_mode, unsubscribe
+from botsvc.store.store import open_store
 
 SLACK_TOKEN = "xoxb-1111-2222-sekrit"
 WEBHOOK_TOKEN = "HOOKSECRET-do-not-print"
@@ -64,8 +64,9 @@ def test_a_digest_that_cannot_be_rendered_fails_alone(store):
         report = flush(store, {"slack": SlackAdapter(SLACK_TOKEN, base_url=slack.base_url)})
     assert (report.failed, report.delivered) == (1, 1)
     assert statuses(store) == {broken: "failed", good: "delivered"}
-    assert "could not be rendered" in store.query("SELECT last_error FROM outbox WHERE id = ?", (broken,))[0][
-        "last_error"]
+    assert (
+        "could not be rendered" in store.query("SELECT last_error FROM outbox WHERE id = ?", (broken,))[0]["last_error"]
+    )
 
 
 def _outbox(db):
@@ -80,11 +81,18 @@ def test_poll_once_delivers_around_poison_messages_and_never_prints_secrets(tmp_
     for platform, channel in (("slack", "C0POISON"), ("slack", "C0GOOD"), ("discord", "222000000000000001")):
         assert runner.invoke(cli, ["subscribe", "--platform", platform, "--channel", channel, *args]).exit_code == 0
     with sqlite3.connect(db) as conn:  # stored by an older version, before addresses were checked
-        conn.execute("INSERT INTO subscriptions (platform, channel, topic, created_at) "
-                     "VALUES ('discord-webhook', ?, 'japan-korea', '2000-01-01T00:00:00+00:00')", (BAD_WEBHOOK,))
+        conn.execute(
+            "INSERT INTO subscriptions (platform, channel, topic, created_at) "
+            "VALUES ('discord-webhook', ?, 'japan-korea', '2000-01-01T00:00:00+00:00')",
+            (BAD_WEBHOOK,),
+        )
     with SlackMock() as slack, DiscordFake() as discord:
-        env = {"SLACK_BOT_TOKEN": SLACK_TOKEN, "BOTSVC_SLACK_API_URL": slack.base_url,
-               "DISCORD_BOT_TOKEN": "discord-sekrit", "BOTSVC_DISCORD_API_URL": discord.api_url}
+        env = {
+            "SLACK_BOT_TOKEN": SLACK_TOKEN,
+            "BOTSVC_SLACK_API_URL": slack.base_url,
+            "DISCORD_BOT_TOKEN": "discord-sekrit",
+            "BOTSVC_DISCORD_API_URL": discord.api_url,
+        }
         slack.script((200, {}, "<html>not json</html>"))
 
         polled = botsvc("poll", "--once", *args, env=env, cwd=tmp_path)
@@ -146,13 +154,16 @@ def test_unsubscribing_one_topic_keeps_the_others_messages(store):
     assert statuses(store) == {kept: "pending", gone: "dropped"}
 
 
-@pytest.mark.parametrize("platform, channel, words", [
-    ("discord-webhook", BAD_WEBHOOK, "webhooks/<id>/<token>"),
-    ("discord-webhook", f"https://disc ord.com/api/webhooks/1/{WEBHOOK_TOKEN}", "without spaces"),
-    ("slack-webhook", f"https://hooks slack.com/services/{WEBHOOK_TOKEN}", "without spaces"),
-    ("slack-webhook", f"https://[hooks.slack.com/services/{WEBHOOK_TOKEN}", "well-formed"),
-    ("discord", "general", "is a number"),
-])
+@pytest.mark.parametrize(
+    "platform, channel, words",
+    [
+        ("discord-webhook", BAD_WEBHOOK, "webhooks/<id>/<token>"),
+        ("discord-webhook", f"https://disc ord.com/api/webhooks/1/{WEBHOOK_TOKEN}", "without spaces"),
+        ("slack-webhook", f"https://hooks slack.com/services/{WEBHOOK_TOKEN}", "without spaces"),
+        ("slack-webhook", f"https://[hooks.slack.com/services/{WEBHOOK_TOKEN}", "well-formed"),
+        ("discord", "general", "is a number"),
+    ],
+)
 def test_a_bad_address_is_refused_at_subscribe_time_on_every_path(tmp_path, platform, channel, words):
     args = ["--db", str(tmp_path / "bot.db"), "--config", str(EXAMPLES)]
     assert CliRunner().invoke(cli, ["seed", *args]).exit_code == 0
@@ -160,8 +171,10 @@ def test_a_bad_address_is_refused_at_subscribe_time_on_every_path(tmp_path, plat
     assert refused.exit_code == 2 and words in refused.output and WEBHOOK_TOKEN not in refused.output
 
     config = tmp_path / "feeds.toml"
-    config.write_text(EXAMPLES.read_text(encoding="utf-8") +
-                      f'\n[[subscriptions]]\nplatform = "{platform}"\nchannel = "{channel}"\n', encoding="utf-8")
+    config.write_text(
+        EXAMPLES.read_text(encoding="utf-8") + f'\n[[subscriptions]]\nplatform = "{platform}"\nchannel = "{channel}"\n',
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError, match=r"subscriptions\[0\]") as caught:
         load_config(config)
     assert WEBHOOK_TOKEN not in str(caught.value)

@@ -39,11 +39,22 @@ def test_real_reports_in_three_languages_meet_the_quality_targets():
 
 
 def test_quality_script_prints_name_value_lines():
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), str(ROOT / "examples")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "quality.py"), str(ROOT / "examples")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     names = [line.split(": ", 1)[0] for line in proc.stdout.splitlines()]
-    for name in ("relevance precision", "relevance recall", "clustering pairwise precision",
-                 "clustering pairwise recall", "clustering pairwise f1", "alerts that would be posted",
-                 "distinct new events in labels", "seeded-event items alerted"):
+    for name in (
+        "relevance precision",
+        "relevance recall",
+        "clustering pairwise precision",
+        "clustering pairwise recall",
+        "clustering pairwise f1",
+        "alerts that would be posted",
+        "distinct new events in labels",
+        "seeded-event items alerted",
+    ):
         assert name in names

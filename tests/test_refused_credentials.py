@@ -14,8 +14,8 @@ from slackmock import SlackMock
 from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
 from botsvc.cli import cli
-from botsvc.store import open_store
-from botsvc.subscriptions import all_subscriptions
+from botsvc.deliver.subscriptions import all_subscriptions
+from botsvc.store.store import open_store
 
 
 @pytest.fixture
@@ -28,8 +28,9 @@ def refusal_lines(caplog) -> list[str]:
 
 
 def two_channels(store, platform, channels):
-    return [queue(store, subscribed(store, platform, channel), platform, channel, digest(channel))
-            for channel in channels]
+    return [
+        queue(store, subscribed(store, platform, channel), platform, channel, digest(channel)) for channel in channels
+    ]
 
 
 @pytest.mark.parametrize("code", ["invalid_auth", "not_authed", "token_revoked", "account_inactive"])
@@ -49,7 +50,7 @@ def test_a_refused_slack_token_is_reported_once_and_pauses_nothing(db, caplog, c
             assert not any(s.paused for s in all_subscriptions(store))
 
             status = CliRunner().invoke(cli, ["status", "--db", str(db), "--config", str(EXAMPLES)]).output
-            assert f"credentials refused: slack since" in status and code in status
+            assert "credentials refused: slack since" in status and code in status
             assert "2 message(s) wait" in status and "paused:" not in status
 
             slack.down = None  # the token is fixed
@@ -86,8 +87,11 @@ def test_poll_once_says_the_credentials_were_refused(db):
     assert runner.invoke(cli, ["subscribe", "--platform", "slack", "--channel", "C1", *args]).exit_code == 0
     with SlackMock() as slack:
         slack.down = (200, {}, {"ok": False, "error": "invalid_auth"})
-        polled = runner.invoke(cli, ["poll", "--once", *args],
-                               env={"SLACK_BOT_TOKEN": "xoxb-wrong", "BOTSVC_SLACK_API_URL": slack.base_url})
+        polled = runner.invoke(
+            cli,
+            ["poll", "--once", *args],
+            env={"SLACK_BOT_TOKEN": "xoxb-wrong", "BOTSVC_SLACK_API_URL": slack.base_url},
+        )
     assert polled.exit_code == 0
     assert "slack credentials refused; no channel paused" in polled.output and "channel gone" not in polled.output
     assert "PAUSED" not in runner.invoke(cli, ["subscriptions", *args]).output

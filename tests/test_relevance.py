@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from botsvc.config import ConfigError, Rule, Topic, load_config, parse_config
+from botsvc.judge.relevance import Relevance, TopicMatcher
 from botsvc.models import FeedItem
-from botsvc.relevance import Relevance, TopicMatcher
 
 TOPIC = Topic(
     name="jk",
@@ -23,8 +23,7 @@ TOPIC = Topic(
 
 
 def item(title, summary="", body=""):
-    return FeedItem(feed="f", guid=title, link="", title=title, summary=summary, published=None,
-                    source="s", body=body)
+    return FeedItem(feed="f", guid=title, link="", title=title, summary=summary, published=None, source="s", body=body)
 
 
 def test_any_term_case_insensitive():
@@ -110,28 +109,39 @@ def test_a_story_about_gsomia_triggered_by_a_launch_is_relevant():
     )
 
 
-@pytest.mark.parametrize("title,summary", [
-    ("Japan protests South Korean drills near Takeshima", "Tokyo demanded Seoul halt the exercise near the islets."),
-    ("韓国軍の竹島防衛訓練に日本政府が抗議", ""),
-    ("일본, 독도 방어훈련에 항의", "일본 정부는 한국 해군의 훈련 중단을 요구했다."),
-    ("Japan says South Korean warship locked fire-control radar on patrol plane", ""),
-    ("South Korea summons Japanese envoy over Fukushima treated water release", ""),
-    ("Japan, South Korea leaders agree to resume shuttle diplomacy", ""),
-    ("South Korea drops Japan from its list of preferred trade partners", "Seoul will remove Japan from its "
-     "white list of trusted trade partners in a tit-for-tat move."),
-    ("日 정부, 반도체 소재 한국 수출 규제 공식화", "일본 경제산업성은 한국 수출관리 운용을 바꾼다고 밝혔다."),
-    ("NO재팬 100일, 일본 맥주 수입 급감", ""),
-    ("Seoul protests Japan's bid to list Sado mine as World Heritage", "South Korea objected to Japan's plan."),
-])
+@pytest.mark.parametrize(
+    "title,summary",
+    [
+        (
+            "Japan protests South Korean drills near Takeshima",
+            "Tokyo demanded Seoul halt the exercise near the islets.",
+        ),
+        ("韓国軍の竹島防衛訓練に日本政府が抗議", ""),
+        ("일본, 독도 방어훈련에 항의", "일본 정부는 한국 해군의 훈련 중단을 요구했다."),
+        ("Japan says South Korean warship locked fire-control radar on patrol plane", ""),
+        ("South Korea summons Japanese envoy over Fukushima treated water release", ""),
+        ("Japan, South Korea leaders agree to resume shuttle diplomacy", ""),
+        (
+            "South Korea drops Japan from its list of preferred trade partners",
+            "Seoul will remove Japan from its white list of trusted trade partners in a tit-for-tat move.",
+        ),
+        ("日 정부, 반도체 소재 한국 수출 규제 공식화", "일본 경제산업성은 한국 수출관리 운용을 바꾼다고 밝혔다."),
+        ("NO재팬 100일, 일본 맥주 수입 급감", ""),
+        ("Seoul protests Japan's bid to list Sado mine as World Heritage", "South Korea objected to Japan's plan."),
+    ],
+)
 def test_the_default_topic_covers_the_whole_beat(title, summary):
     assert relevant(title, summary)
 
 
-@pytest.mark.parametrize("title,summary", [
-    ("中国、半導体材料のガリウム輸出管理を強化へ", "中国商務省は日本の製造装置輸出管理の強化に対抗する。"),
-    ("미, 반도체장비 대중 수출 통제... 삼성·SK도 영향", "미국이 중국에 반도체 장비 수출을 통제한다."),
-    ("Japan beats South Korea 13-4 in World Baseball Classic", "Japan won its second game at Tokyo Dome."),
-    ("Japan protests to China over ships near the Senkaku Islands", "Tokyo lodged a protest with Beijing."),
-])
+@pytest.mark.parametrize(
+    "title,summary",
+    [
+        ("中国、半導体材料のガリウム輸出管理を強化へ", "中国商務省は日本の製造装置輸出管理の強化に対抗する。"),
+        ("미, 반도체장비 대중 수출 통제... 삼성·SK도 영향", "미국이 중국에 반도체 장비 수출을 통제한다."),
+        ("Japan beats South Korea 13-4 in World Baseball Classic", "Japan won its second game at Tokyo Dome."),
+        ("Japan protests to China over ships near the Senkaku Islands", "Tokyo lodged a protest with Beijing."),
+    ],
+)
 def test_neighbouring_stories_stay_out(title, summary):
     assert not relevant(title, summary)

@@ -14,22 +14,26 @@ import pytest
 from click.testing import CliRunner
 from processes import free_port, wait_for
 
-from botsvc.app import open_app
 from botsvc.cli import cli
 from botsvc.config import ConfigError, FeedConfig, RetentionSettings, load_config, parse_config
-from botsvc.cycle import run_cycle
-from botsvc.migrate import apply_migrations
-from botsvc.retention import configured_feeds, prune
-from botsvc.store import open_store
+from botsvc.service.app import open_app
+from botsvc.service.cycle import run_cycle
+from botsvc.store.migrate import apply_migrations
+from botsvc.store.retention import configured_feeds, prune
+from botsvc.store.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "feeds.toml"
 START = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)
-RELEVANT = ("<item><title>South Korea extends GSOMIA intelligence pact with Japan</title>"
-            "<link>https://news.example/gsomia-extended</link><guid>gsomia-{poll}</guid>"
-            "<description>Seoul said the GSOMIA pact with Tokyo stays in force.</description></item>")
-NOISE = ("<item><title>Weather bulletin {poll}-{n}</title><link>https://weather.example/{poll}/{n}</link>"
-         "<guid>w-{poll}-{n}</guid><description>Rain later.</description></item>")
+RELEVANT = (
+    "<item><title>South Korea extends GSOMIA intelligence pact with Japan</title>"
+    "<link>https://news.example/gsomia-extended</link><guid>gsomia-{poll}</guid>"
+    "<description>Seoul said the GSOMIA pact with Tokyo stays in force.</description></item>"
+)
+NOISE = (
+    "<item><title>Weather bulletin {poll}-{n}</title><link>https://weather.example/{poll}/{n}</link>"
+    "<guid>w-{poll}-{n}</guid><description>Rain later.</description></item>"
+)
 
 
 def changing_feed(poll: int, items: int = 20) -> bytes:
@@ -90,12 +94,17 @@ def test_stale_keys_go_current_and_stored_ones_stay(tmp_path, feed_server):
     # stored under (day 0) never are, so it is never stored again.
     churn.poll(100)
     # Even a stored key whose timestamp differs from its article's is recognised as its own.
-    churn.app.store.db.execute("UPDATE seen_items SET first_seen = '2025-01-01T00:00:00+00:00' "
-                               "WHERE key LIKE 'guid:Churn%gsomia-1'")
+    churn.app.store.db.execute(
+        "UPDATE seen_items SET first_seen = '2025-01-01T00:00:00+00:00' WHERE key LIKE 'guid:Churn%gsomia-1'"
+    )
     pruned = churn.prune()
     assert pruned.article_keys == 3
-    kept = {row[0].rsplit("/", 1)[-1] for row in churn.app.store.db.execute(
-        "SELECT key FROM seen_items WHERE article_id IS NOT NULL AND key LIKE 'guid:Churn%'")}
+    kept = {
+        row[0].rsplit("/", 1)[-1]
+        for row in churn.app.store.db.execute(
+            "SELECT key FROM seen_items WHERE article_id IS NOT NULL AND key LIKE 'guid:Churn%'"
+        )
+    }
     assert kept == {"gsomia-1", "gsomia-5", "gsomia-6"}  # stored under 1; 5 is recent; 6 is current
     assert churn.count("SELECT count(*) FROM articles") == articles
     assert churn.count("SELECT count(*) FROM events") == events
@@ -122,8 +131,10 @@ def test_a_feed_answering_304_keeps_its_items_keys_however_old(tmp_path, feed_se
 def _stale_row(db: Path, key: str, days_ago: int = 400) -> None:
     stamp = (datetime.now(timezone.utc) - timedelta(days=days_ago)).isoformat(timespec="seconds")
     conn = sqlite3.connect(db)
-    conn.execute("INSERT INTO seen_items (key, decision, first_seen, last_seen) VALUES (?, 'irrelevant', ?, ?)",
-                 (key, stamp, stamp))
+    conn.execute(
+        "INSERT INTO seen_items (key, decision, first_seen, last_seen) VALUES (?, 'irrelevant', ?, ?)",
+        (key, stamp, stamp),
+    )
     conn.commit()
     conn.close()
 
@@ -164,9 +175,12 @@ def test_run_prunes_at_start_and_on_schedule(tmp_path):
     _stale_row(db, "title:gone\x1fold story")
     err = tmp_path / "run.err"
     with err.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "botsvc", "run", "--db", str(db), "--config", str(EXAMPLES)],
-                                stdout=subprocess.DEVNULL, stderr=stderr,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1", "BOTSVC_HTTP_PORT": str(free_port())})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "botsvc", "run", "--db", str(db), "--config", str(EXAMPLES)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "BOTSVC_HTTP_PORT": str(free_port())},
+        )
     try:
         assert wait_for(lambda: "retention: seen keys" in err.read_text()), err.read_text()
         assert wait_for(lambda: err.read_text().count("polled 1 feed(s)") >= 5), err.read_text()
@@ -181,8 +195,9 @@ def test_upgrade_gives_existing_keys_a_last_seen(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
     apply_migrations(conn, upto=7)
-    conn.execute("INSERT INTO seen_items (key, decision, first_seen) VALUES ('url:x', 'irrelevant', "
-                 "'2020-01-01T00:00:00+00:00')")
+    conn.execute(
+        "INSERT INTO seen_items (key, decision, first_seen) VALUES ('url:x', 'irrelevant', '2020-01-01T00:00:00+00:00')"
+    )
     conn.commit()
     conn.close()
     store = open_store(path)

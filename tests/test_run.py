@@ -16,9 +16,19 @@ def test_run_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path):
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "botsvc", "run", "--db", str(tmp_path / "run.db"),
-             "--config", str(ROOT / "examples" / "feeds.toml")],
-            stdout=stdout, stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [
+                sys.executable,
+                "-m",
+                "botsvc",
+                "run",
+                "--db",
+                str(tmp_path / "run.db"),
+                "--config",
+                str(ROOT / "examples" / "feeds.toml"),
+            ],
+            stdout=stdout,
+            stderr=stderr,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
             # One job per feed runs at start-up; each prints its new events.
@@ -35,7 +45,6 @@ def test_run_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path):
 
 
 def test_run_answers_a_signed_slack_slash_command_on_its_http_port(tmp_path):
-    import socket
     import httpx
 
     from tests.slackmock import SlackMock
@@ -45,24 +54,44 @@ def test_run_answers_a_signed_slack_slash_command_on_its_http_port(tmp_path):
     err = tmp_path / "err.txt"
     with SlackMock() as slack, err.open("w") as stderr:
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        env.update(PYTHONUNBUFFERED="1", SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET="s3cret",
-                   BOTSVC_SLACK_API_URL=slack.base_url, BOTSVC_HTTP_PORT=str(port), BOTSVC_HTTP_HOST="127.0.0.1")
+        env.update(
+            PYTHONUNBUFFERED="1",
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_SIGNING_SECRET="s3cret",
+            BOTSVC_SLACK_API_URL=slack.base_url,
+            BOTSVC_HTTP_PORT=str(port),
+            BOTSVC_HTTP_HOST="127.0.0.1",
+        )
         proc = subprocess.Popen(
-            [sys.executable, "-m", "botsvc", "run", "--db", str(tmp_path / "run.db"),
-             "--config", str(ROOT / "examples" / "feeds.toml")],
-            stdout=subprocess.DEVNULL, stderr=stderr, env=env,
+            [
+                sys.executable,
+                "-m",
+                "botsvc",
+                "run",
+                "--db",
+                str(tmp_path / "run.db"),
+                "--config",
+                str(ROOT / "examples" / "feeds.toml"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
         )
         try:
             assert wait_for(lambda: "HTTP on 127.0.0.1" in err.read_text()), err.read_text()
             body = slash_body(slack, "search gsomia")
             stamp = str(int(time.time()))
-            headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
-                       "X-Slack-Signature": slack_signature("s3cret", stamp, body)}
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": slack_signature("s3cret", stamp, body),
+            }
             url = f"http://127.0.0.1:{port}/slack/events"
             answer = httpx.post(url, content=body, headers=headers, timeout=10)
             assert answer.status_code == 200 and "GSOMIA" in answer.text
-            forged = httpx.post(url, content=body, headers={**headers, "X-Slack-Signature": "v0=" + "0" * 64},
-                                timeout=10)
+            forged = httpx.post(
+                url, content=body, headers={**headers, "X-Slack-Signature": "v0=" + "0" * 64}, timeout=10
+            )
             assert forged.status_code == 401
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=15) == 0
@@ -76,9 +105,19 @@ def test_sighup_stops_run_cleanly_like_sigterm(tmp_path):
     err = tmp_path / "err.txt"
     with err.open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "botsvc", "run", "--db", str(tmp_path / "run.db"),
-             "--config", str(ROOT / "examples" / "feeds.toml")],
-            stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [
+                sys.executable,
+                "-m",
+                "botsvc",
+                "run",
+                "--db",
+                str(tmp_path / "run.db"),
+                "--config",
+                str(ROOT / "examples" / "feeds.toml"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
             assert wait_for(lambda: "polling 5 feed(s)" in err.read_text()), err.read_text()

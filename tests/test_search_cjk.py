@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botsvc.app import open_app
-from botsvc.commands import CommandCore
-from botsvc.cycle import FeedTarget, run_cycle
+from botsvc.chat.commands import CommandCore
 from botsvc.models import CommandContext
-from botsvc.search import search_events
-from botsvc.searchtext import fts_query, search_text
+from botsvc.service.app import open_app
+from botsvc.service.cycle import FeedTarget, run_cycle
+from botsvc.store.search import search_events
+from botsvc.store.searchtext import fts_query, search_text
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = CommandContext(platform="slack", channel="C1", workspace="T1", user="U1", can_manage=False)
@@ -63,13 +63,16 @@ def test_a_query_word_in_an_unspaced_script_is_a_phrase_of_its_pairs():
     assert fts_query('輸出"規制') == '"輸出" "規制"'
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("지소미아", "정부, 한일 지소미아를 종료하기로 결정"),
-    ("군사정보보호협정", "정부, 한일 지소미아를 종료하기로 결정"),
-    ("輸出規制", "日本政府、韓国への輸出規制強化を発表"),
-    ("半導体材料", "日本政府、韓国への輸出規制強化を発表"),
-    ("韓国", "日本政府、韓国への輸出規制強化を発表"),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("지소미아", "정부, 한일 지소미아를 종료하기로 결정"),
+        ("군사정보보호협정", "정부, 한일 지소미아를 종료하기로 결정"),
+        ("輸出規制", "日本政府、韓国への輸出規制強化を発表"),
+        ("半導体材料", "日本政府、韓国への輸出規制強化を発表"),
+        ("韓国", "日本政府、韓国への輸出規制強化を発表"),
+    ],
+)
 def test_a_word_inside_korean_or_japanese_text_is_found(app, query, expected):
     assert expected in titles(app, query)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from botsvc.seed_data import (
+from botsvc.store.seed_data import (
     SEED_EVENT_TITLE,
     SeedArticle,
     clean_body,
@@ -81,9 +81,7 @@ def test_five_articles_load_one_per_raw_file(articles):
 
 
 def test_keys_are_stable_and_unique(articles):
-    assert [article.key for article in articles] == [
-        "seed:" + Path(article.file).stem for article in articles
-    ]
+    assert [article.key for article in articles] == ["seed:" + Path(article.file).stem for article in articles]
     assert "seed:000_13db4fe19147060b" in {article.key for article in articles}
     assert len({article.key for article in articles}) == 5
 

@@ -1,4 +1,4 @@
-"""Tokens, fingerprints and the near-duplicate index (botsvc.tokens, .fingerprint, .similarity)."""
+"""Tokens, fingerprints and the near-duplicate index (botsvc.judge.tokens, .fingerprint, .similarity)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botsvc import similarity
-from botsvc.fingerprint import IN_BODY, IN_LEAD, IN_TITLE, Fingerprint, make_fingerprint, token_hash
-from botsvc.similarity import Neighbour, SimilarityIndex
-from botsvc.tokens import content_tokens, stem
+from botsvc.judge import similarity
+from botsvc.judge.fingerprint import IN_BODY, IN_LEAD, IN_TITLE, Fingerprint, make_fingerprint, token_hash
+from botsvc.judge.similarity import Neighbour, SimilarityIndex
+from botsvc.judge.tokens import content_tokens, stem
 
 # --------------------------------------------------------------------------- tokens
 
@@ -296,6 +296,7 @@ def test_documents_without_tokens_are_harmless():
 def test_bulk_build_matches_one_by_one():
     rng = random.Random(5)
     cum = list(itertools.accumulate(1.0 / (r + 1) for r in range(3000)))
+
     def word(w: int) -> str:
         return "".join(chr(97 + int(d)) for d in str(w)) + "q"
 

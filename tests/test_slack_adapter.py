@@ -13,7 +13,6 @@ import pytest
 from processes import free_port
 from slackmock import DISCONNECT, SlackMock
 
-from adapters.base import ChannelAddress, DeliveryError, Limits
 from adapters.slack import (
     API_URL_ENV,
     SlackAdapter,
@@ -22,6 +21,7 @@ from adapters.slack import (
     render_event,
     safe_link,
 )
+from botsvc.deliver.adapter import ChannelAddress, DeliveryError, Limits
 from botsvc.models import Digest, DigestEvent, DigestStory
 
 WHEN = datetime(2019, 8, 22, 9, 30, tzinfo=timezone.utc)
@@ -41,8 +41,9 @@ def slack() -> Iterator[SlackMock]:
         yield mock
 
 
-def story(title: str, source: str = "Reuters", link: str = "https://example.com/a",
-          published: datetime | None = WHEN) -> DigestStory:
+def story(
+    title: str, source: str = "Reuters", link: str = "https://example.com/a", published: datetime | None = WHEN
+) -> DigestStory:
     return DigestStory(title, source, link, published)
 
 
@@ -95,10 +96,12 @@ def fail(adapter: SlackAdapter | SlackWebhookAdapter, address: ChannelAddress = 
 
 
 def test_blocks_show_title_link_source_time_and_other_sources():
-    payloads = render_blocks(digest(
-        event(7, "Quake hits coast", "BBC", "AP"),
-        event(8, "Markets calm", source="FT", link="", published=None),
-    ))
+    payloads = render_blocks(
+        digest(
+            event(7, "Quake hits coast", "BBC", "AP"),
+            event(8, "Markets calm", source="FT", link="", published=None),
+        )
+    )
     assert len(payloads) == 1
     blocks = payloads[0]["blocks"]
     assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "World news"}}
@@ -248,8 +251,9 @@ def test_server_error_is_temporary(slack):
     assert len(slack.calls) == 1
 
 
-@pytest.mark.parametrize("code", ["channel_not_found", "not_in_channel", "is_archived", "invalid_auth",
-                                  "token_revoked", "missing_scope"])
+@pytest.mark.parametrize(
+    "code", ["channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "token_revoked", "missing_scope"]
+)
 def test_gone_channels_and_bad_tokens_are_permanent(slack, code):
     slack.script((200, {}, {"ok": False, "error": code}))
     error = fail(SlackAdapter("xoxb-t", base_url=slack.base_url))
@@ -330,8 +334,10 @@ def test_webhook_posts_the_payload_to_the_hook(slack):
     assert run(SlackWebhookAdapter(), ChannelAddress("slack-webhook", url), other) != message_id
 
 
-@pytest.mark.parametrize(("status", "body"), [(404, "no_service"), (403, "action_prohibited"),
-                                              (410, "channel_is_archived"), (400, "invalid_token")])
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(404, "no_service"), (403, "action_prohibited"), (410, "channel_is_archived"), (400, "invalid_token")],
+)
 def test_a_dead_webhook_is_permanent_and_its_url_stays_secret(slack, status, body):
     slack.script((status, {}, body))
     error = fail(SlackWebhookAdapter(), ChannelAddress("slack-webhook", slack.hook_url("T1/B1/secret")))
@@ -359,4 +365,3 @@ def test_only_http_webhook_urls_are_accepted(url):
     with pytest.raises(ValueError) as caught:
         run(SlackWebhookAdapter(), ChannelAddress("slack-webhook", url), render_blocks(digest())[0])
     assert isinstance(caught.value, DeliveryError) and caught.value.permanent
-

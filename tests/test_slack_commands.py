@@ -25,11 +25,11 @@ from aiohttp import web
 from slackmock import SlackMock
 
 from adapters.slack import API_URL_ENV, MAX_BLOCKS, MAX_TEXT, WORKING, SlackAdapter, render_reply
-from botsvc.commands import CommandCore
+from botsvc.chat.commands import CommandCore
 from botsvc.config import load_config
 from botsvc.models import CommandContext, CommandReply, ReplyLine
-from botsvc.seed import seed_archive
-from botsvc.store import open_store
+from botsvc.store.seed import seed_archive
+from botsvc.store.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -39,9 +39,20 @@ TOKEN = "xoxb-test"
 @pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing from the environment: no proxy, API URL, Slack secrets or OAuth settings."""
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", API_URL_ENV,
-                 "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_CLIENT_ID",
-                 "SLACK_CLIENT_SECRET"):
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        API_URL_ENV,
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "SLACK_BOT_TOKEN",
+        "SLACK_CLIENT_ID",
+        "SLACK_CLIENT_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -54,8 +65,9 @@ def slack() -> Iterator[SlackMock]:
 class FakeCore:
     """Stands in for CommandCore.run: records what it was given, answers ``reply``."""
 
-    def __init__(self, reply: CommandReply | None = None, *, delay: float = 0.0,
-                 error: Exception | None = None) -> None:
+    def __init__(
+        self, reply: CommandReply | None = None, *, delay: float = 0.0, error: Exception | None = None
+    ) -> None:
         self.reply = reply or CommandReply("Done.", (ReplyLine("one line"),))
         self.delay = delay
         self.error = error
@@ -83,12 +95,23 @@ TRIGGERS = itertools.count(1)
 def slash_body(slack: SlackMock, text: str, *, user: str = "U1", channel: str = "C1", team: str = "T1") -> str:
     """A slash-command request body as Slack sends it (form-encoded), with a new trigger_id
     each time as Slack's (two bodies are never the same, even within one second)."""
-    return urlencode({
-        "token": "legacy-verification-token", "team_id": team, "team_domain": "test",
-        "channel_id": channel, "channel_name": "news", "user_id": user, "user_name": "someone",
-        "command": "/news", "text": text, "api_app_id": "A1", "is_enterprise_install": "false",
-        "response_url": slack.hook_url(f"commands/{team}/{channel}/{user}"), "trigger_id": f"{next(TRIGGERS)}.2.3",
-    })
+    return urlencode(
+        {
+            "token": "legacy-verification-token",
+            "team_id": team,
+            "team_domain": "test",
+            "channel_id": channel,
+            "channel_name": "news",
+            "user_id": user,
+            "user_name": "someone",
+            "command": "/news",
+            "text": text,
+            "api_app_id": "A1",
+            "is_enterprise_install": "false",
+            "response_url": slack.hook_url(f"commands/{team}/{channel}/{user}"),
+            "trigger_id": f"{next(TRIGGERS)}.2.3",
+        }
+    )
 
 
 def slack_signature(secret: str, timestamp: str, body: str) -> str:
@@ -122,8 +145,7 @@ class Served:
         await self.runner.cleanup()
         await self.adapter.stop()
 
-    async def command(self, text: str, *, age: float = 0, secret: str = SECRET,
-                      **fields: str) -> tuple[int, Any]:
+    async def command(self, text: str, *, age: float = 0, secret: str = SECRET, **fields: str) -> tuple[int, Any]:
         """POST one signed slash command; (status, JSON body or text)."""
         body = slash_body(self.slack, text, **fields)
         timestamp = str(int(time.time() - age))
@@ -189,8 +211,10 @@ def test_a_wrong_signature_is_refused_with_401_and_never_reaches_the_handler(sla
 
     async def go() -> list[tuple[int, Any]]:
         async with Served(adapter_for(slack, core), slack) as server:
-            return [await server.command("help", secret="not-the-secret"),
-                    await server.command("help", secret=SECRET[:-1] + "x")]
+            return [
+                await server.command("help", secret="not-the-secret"),
+                await server.command("help", secret=SECRET[:-1] + "x"),
+            ]
 
     assert [status for status, _ in asyncio.run(go())] == [401, 401]
     assert core.calls == []
@@ -218,11 +242,13 @@ def test_listed_managers_may_manage_and_nobody_else(slack: SlackMock) -> None:
 
 
 def test_without_a_list_workspace_admins_and_owners_manage_asked_of_users_info(slack: SlackMock) -> None:
-    slack.users.update({
-        "UADMIN": {"is_admin": True, "is_owner": False, "is_primary_owner": False},
-        "UOWNER": {"is_admin": False, "is_owner": True, "is_primary_owner": False},
-        "UPLAIN": {"is_admin": False, "is_owner": False, "is_primary_owner": False},
-    })
+    slack.users.update(
+        {
+            "UADMIN": {"is_admin": True, "is_owner": False, "is_primary_owner": False},
+            "UOWNER": {"is_admin": False, "is_owner": True, "is_primary_owner": False},
+            "UPLAIN": {"is_admin": False, "is_owner": False, "is_primary_owner": False},
+        }
+    )
     core = FakeCore()
     adapter = adapter_for(slack, core)  # managers=None: admins and owners
 
@@ -233,16 +259,23 @@ def test_without_a_list_workspace_admins_and_owners_manage_asked_of_users_info(s
 
     asyncio.run(go())
     assert [(ctx.user, ctx.can_manage) for _, ctx in core.calls] == [
-        ("UADMIN", True), ("UOWNER", True), ("UPLAIN", False), ("UGONE", False), ("UADMIN", True)]
+        ("UADMIN", True),
+        ("UOWNER", True),
+        ("UPLAIN", False),
+        ("UGONE", False),
+        ("UADMIN", True),
+    ]
     asked = [call.body["user"] for call in slack.calls if call.path == "/api/users.info"]
     assert asked == ["UADMIN", "UOWNER", "UPLAIN", "UGONE"]  # the second UADMIN came from the cache
-    assert all(call.headers["authorization"] == f"Bearer {TOKEN}"
-               for call in slack.calls if call.path == "/api/users.info")
+    assert all(
+        call.headers["authorization"] == f"Bearer {TOKEN}" for call in slack.calls if call.path == "/api/users.info"
+    )
 
 
 def test_a_slow_answer_is_acked_at_once_and_posted_to_the_response_url(slack: SlackMock) -> None:
-    core = FakeCore(CommandReply("Added feed 'Wire <!here>'", (ReplyLine("polled from now on"),), ephemeral=False),
-                    delay=2.5)
+    core = FakeCore(
+        CommandReply("Added feed 'Wire <!here>'", (ReplyLine("polled from now on"),), ephemeral=False), delay=2.5
+    )
     adapter = adapter_for(slack, core, managers=("U1",))
 
     async def go() -> tuple[int, Any, float]:
@@ -271,10 +304,15 @@ def test_an_answer_ready_within_two_seconds_goes_in_the_ack_itself(slack: SlackM
 
 
 def test_untrusted_text_in_a_reply_is_escaped(slack: SlackMock) -> None:
-    core = FakeCore(CommandReply("<!channel> *x* wins", (
-        ReplyLine("<@U123> _y_ `z` ~w~ <https://evil.example|click>", "https://example.com/a|b>c"),
-        ReplyLine("> quoted"),
-    )))
+    core = FakeCore(
+        CommandReply(
+            "<!channel> *x* wins",
+            (
+                ReplyLine("<@U123> _y_ `z` ~w~ <https://evil.example|click>", "https://example.com/a|b>c"),
+                ReplyLine("> quoted"),
+            ),
+        )
+    )
     [(status, body)] = exchange(slack, adapter_for(slack, core), "search x")
     assert status == 200
     everything = "\n".join(texts(body))
@@ -283,8 +321,9 @@ def test_untrusted_text_in_a_reply_is_escaped(slack: SlackMock) -> None:
     assert body["text"] == "&lt;!channel&gt; ＊x＊ wins"
     assert body["blocks"][0]["text"]["text"] == "*&lt;!channel&gt; ＊x＊ wins*"
     linked, quoted = body["blocks"][1]["text"]["text"].split("\n")
-    assert linked == ("<https://example.com/a%7Cb%3Ec|&lt;@U123&gt; ＿y＿ ｀z｀ ～w～ "
-                      "&lt;https://evil.example|click&gt;>")
+    assert linked == (
+        "<https://example.com/a%7Cb%3Ec|&lt;@U123&gt; ＿y＿ ｀z｀ ～w～ &lt;https://evil.example|click&gt;>"
+    )
     assert quoted == "＞ quoted"  # not a block quote
 
 
@@ -310,7 +349,8 @@ def test_the_real_command_core_answers_search_gsomia_with_the_seeded_event(slack
         core = CommandCore(store, load_config(ROOT / "examples" / "feeds.toml"))
         adapter = adapter_for(slack, core.run, managers=("UBOSS",))
         (status, found), (_, shared), (_, refused) = exchange(
-            slack, adapter, "search gsomia", "search gsomia share", "feed remove Anything")
+            slack, adapter, "search gsomia", "search gsomia share", "feed remove Anything"
+        )
     finally:
         store.close()
     assert status == 200 and found["response_type"] == "ephemeral"
@@ -364,9 +404,18 @@ def test_socket_mode_takes_a_command_without_a_signing_secret(slack: SlackMock) 
     adapter = adapter_for(slack, core, signing_secret=None, app_token="xapp-1-test", managers=("U1",))
     assert adapter.http_routes() == []
     envelope = {
-        "envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True,
-        "payload": {"team_id": "T1", "channel_id": "C1", "user_id": "U1", "command": "/news",
-                    "text": "help", "response_url": slack.hook_url("commands/x"), "trigger_id": "1.2.3"},
+        "envelope_id": "env-1",
+        "type": "slash_commands",
+        "accepts_response_payload": True,
+        "payload": {
+            "team_id": "T1",
+            "channel_id": "C1",
+            "user_id": "U1",
+            "command": "/news",
+            "text": "help",
+            "response_url": slack.hook_url("commands/x"),
+            "trigger_id": "1.2.3",
+        },
     }
 
     async def go() -> None:
@@ -391,7 +440,8 @@ def test_socket_mode_takes_a_command_without_a_signing_secret(slack: SlackMock) 
 
 
 def test_feed_add_through_slack_stores_the_url_the_user_typed_and_a_clean_name(
-        slack: SlackMock, tmp_path: Path, feed_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    slack: SlackMock, tmp_path: Path, feed_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BOTSVC_ALLOW_PRIVATE_FEEDS", "1")
     feed = (ROOT / "examples" / "feeds" / "seoul-wire.xml").read_bytes()
     url = feed_server.static("/rss.xml", feed) + "?section=world&lang=en"
@@ -402,10 +452,12 @@ def test_feed_add_through_slack_stores_the_url_the_user_typed_and_a_clean_name(
         adapter = adapter_for(slack, core.run, managers=("U1",))
         escaped = url.replace("&", "&amp;")
         (_, added), (_, labelled), (_, look_alike) = exchange(
-            slack, adapter,
+            slack,
+            adapter,
             f"feed add <{escaped}> Pacific\u200b  Wire\u202e",  # Slack wraps the link and escapes the &
             f"feed add <{second.replace('&', '&amp;')}|two.xml> R&amp;D &lt;Daily&gt;",
-            f"feed add <{escaped.replace('rss.xml', 'rss.xml#x')}> Pacific Wire\u200b")
+            f"feed add <{escaped.replace('rss.xml', 'rss.xml#x')}> Pacific Wire\u200b",
+        )
         rows = {row["name"]: row["url"] for row in store.query("SELECT name, url FROM feeds WHERE origin = 'chat'")}
     finally:
         store.close()

@@ -4,7 +4,7 @@ requests are refused with a 4xx, never reach the command handler, and cost at mo
 short, escaped log line per interval.
 
 The log is read as an operator would get it: the root logger is set up by
-``botsvc.logs.setup`` (as ``botsvc run`` does) writing to a string.
+``botsvc.service.logs.setup`` (as ``botsvc run`` does) writing to a string.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from test_slack_commands import SECRET, FakeCore, Served, adapter_for, slack_sig
 
 from adapters.slack import API_URL_ENV, gate
 from adapters.slack.gate import MAX_BODY, WINDOW, ReplayMemory
-from botsvc import logs
-from botsvc.commands import CommandCore
+from botsvc.chat.commands import CommandCore
 from botsvc.config import load_config
-from botsvc.store import open_store
-from botsvc.subscriptions import all_subscriptions
+from botsvc.deliver.subscriptions import all_subscriptions
+from botsvc.service import logs
+from botsvc.store.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -43,8 +43,18 @@ FORGED = "\n2026-01-01 00:00:00,000 INFO botsvc: forged line"
 
 @pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", API_URL_ENV,
-                 "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_BOT_TOKEN"):
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        API_URL_ENV,
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "SLACK_BOT_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -131,7 +141,7 @@ def test_a_body_over_the_cap_is_refused_without_a_content_length_too(slack, log)
 
     async def chunks() -> Any:
         for start in range(0, len(body), 8192):
-            yield body[start:start + 8192]
+            yield body[start : start + 8192]
 
     async def scenario(server: Served) -> tuple[int, Any]:
         return await post(server, chunks(), headers(body))  # correctly signed, still too large
@@ -169,9 +179,22 @@ def test_many_bad_requests_log_one_line_a_minute_with_a_count_of_the_others(slac
     assert core.calls == []
 
 
-@pytest.mark.parametrize("timestamp", ["nan", "1" * 400, "", "-1", "+1700000000", "1e9", " 1700000000",
-                                       "\uff11\uff17\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff10",
-                                       "six minutes ahead", "six minutes old", "0"])
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "nan",
+        "1" * 400,
+        "",
+        "-1",
+        "+1700000000",
+        "1e9",
+        " 1700000000",
+        "\uff11\uff17\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff10",
+        "six minutes ahead",
+        "six minutes old",
+        "0",
+    ],
+)
 def test_a_junk_or_stale_timestamp_is_a_401_without_a_traceback(slack, log, timestamp) -> None:
     core = FakeCore()
     stale = {"six minutes ahead": WINDOW + 60, "six minutes old": -WINDOW - 60}
@@ -220,8 +243,9 @@ def test_a_body_sent_too_slowly_is_dropped(slack, log, monkeypatch) -> None:
         port = int(server.url.split(":")[2].split("/")[0])
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         head = "".join(f"{name}: {value}\r\n" for name, value in headers(body).items())
-        writer.write(f"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
-                     + body[:10])
+        writer.write(
+            f"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode() + body[:10]
+        )
         answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)  # aiohttp lingers before closing
         writer.close()
         await writer.wait_closed()
@@ -309,6 +333,7 @@ def test_bolt_leaves_the_level_of_botsvcs_own_log_alone(slack, log) -> None:
     saved = own.level
     own.setLevel(logging.DEBUG)
     try:
+
         async def scenario(server: Served) -> tuple[int, Any]:
             body = slash_body(slack, "help")
             return await post(server, body, headers(body))

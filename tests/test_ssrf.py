@@ -26,20 +26,33 @@ from fakedns import FakeDNS, LoopbackOnly
 from feedserver import FeedServer
 from processes import free_port
 
-from botsvc.addresses import ALLOW_PRIVATE_ENV, AddressGuard, forbidden_address, internal_host, loose_ipv4
-from botsvc.app import open_app
-from botsvc.connect import CheckedBackend
-from botsvc.cycle import run_cycle
-from botsvc.fetch import UNREACHABLE, FetchPolicy, FetchResult, fetch_feed, make_client
+from botsvc.ingest.addresses import ALLOW_PRIVATE_ENV, AddressGuard, forbidden_address, internal_host, loose_ipv4
+from botsvc.ingest.connect import CheckedBackend
+from botsvc.ingest.fetch import UNREACHABLE, FetchPolicy, FetchResult, fetch_feed, make_client
 from botsvc.models import CommandContext
+from botsvc.service.app import open_app
+from botsvc.service.cycle import run_cycle
 
 ROOT = Path(__file__).resolve().parents[1]
 FEED = (ROOT / "examples" / "feeds" / "seoul-wire.xml").read_bytes()
 FAST = FetchPolicy(connect_timeout=1.0, read_timeout=0.5, total_deadline=3.0, max_redirects=4)
 MANAGER = CommandContext(platform="slack", channel="C1", workspace="T1", user="U1", can_manage=True)
 
-NUMERIC_LOOPBACK = ["2130706433", "0x7f.1", "017700000001", "127.1", "0", "0x7f000001", "0177.0.0.1",
-                    "127.0.0.1", "127.0.0.2", "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "localhost"]
+NUMERIC_LOOPBACK = [
+    "2130706433",
+    "0x7f.1",
+    "017700000001",
+    "127.1",
+    "0",
+    "0x7f000001",
+    "0177.0.0.1",
+    "127.0.0.1",
+    "127.0.0.2",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+    "localhost",
+]
 EMBEDDED = {  # names whose only address is internal, written in IPv6 or in shared space
     "cgnat.test": "100.64.0.1",
     "alibaba-metadata.test": "100.100.100.200",
@@ -80,8 +93,13 @@ def net(monkeypatch: pytest.MonkeyPatch) -> Iterator[Net]:
     with FeedServer() as public, FeedServer() as inside:
         public.static("/feed.xml", FEED)
         inside.static("/feed.xml", b"<rss><channel><title>internal</title></channel></rss>")
-        dns = FakeDNS({"public.test": [["127.0.0.1"]], "evil.test": [["127.0.0.1"]],
-                       "mixed.test": [["93.184.216.34", "127.0.0.1"]]})
+        dns = FakeDNS(
+            {
+                "public.test": [["127.0.0.1"]],
+                "evil.test": [["127.0.0.1"]],
+                "mixed.test": [["93.184.216.34", "127.0.0.1"]],
+            }
+        )
         for name, address in EMBEDDED.items():
             dns.set(name, [address])
         monkeypatch.setattr(socket, "getaddrinfo", dns.getaddrinfo)
@@ -94,10 +112,38 @@ def net(monkeypatch: pytest.MonkeyPatch) -> Iterator[Net]:
 # -- address forms ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["127.1", "0x7f.1", "0X7F.1", "017700000001", "2130706433", "0", "0x7f000001",
-                                  "0177.0.0.1", "1.2.65535", "1.16777215", "4294967295", "10.0.0.1", "00",
-                                  "4294967296", "0x100000000", "1.2.3.256", "1.2.3.4.5", "08", "0x", "00x1",
-                                  "1..2", "1.2.", "127.0.0.1.", "", "example.org", "0x7g.1", "1e3"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "127.1",
+        "0x7f.1",
+        "0X7F.1",
+        "017700000001",
+        "2130706433",
+        "0",
+        "0x7f000001",
+        "0177.0.0.1",
+        "1.2.65535",
+        "1.16777215",
+        "4294967295",
+        "10.0.0.1",
+        "00",
+        "4294967296",
+        "0x100000000",
+        "1.2.3.256",
+        "1.2.3.4.5",
+        "08",
+        "0x",
+        "00x1",
+        "1..2",
+        "1.2.",
+        "127.0.0.1.",
+        "",
+        "example.org",
+        "0x7g.1",
+        "1e3",
+    ],
+)
 def test_loose_ipv4_reads_addresses_like_inet_aton(text: str) -> None:
     try:
         expected = ipaddress.IPv4Address(socket.inet_aton(text))
@@ -112,22 +158,44 @@ def test_every_way_of_writing_loopback_is_internal(host: str) -> None:
     assert reason in ("a loopback address", "an unspecified address") or "loopback" in reason
 
 
-@pytest.mark.parametrize("address,reason", [
-    ("100.64.0.1", "carrier-grade NAT"), ("100.127.255.254", "carrier-grade NAT"),
-    ("100.100.100.200", "metadata"), ("2002:7f00:1::", "loopback address (inside a 6to4"),
-    ("2002:a9fe:a9fe::1", "metadata address (inside a 6to4"), ("64:ff9b::7f00:1", "loopback address (inside a NAT64"),
-    ("64:ff9b::a00:1", "private address (inside a NAT64"), ("64:ff9b:1::1", "local-use NAT64"),
-    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback address (inside a Teredo"),
-    ("::ffff:10.0.0.1", "private"), ("::127.0.0.1", "loopback"), ("::ffff:0:a00:1", "private"),
-    ("fe80::1%eth0", "link-local"), ("192.0.0.8", "special-purpose"), ("192.88.99.1", "special-purpose"), ("3fff::1", "special-purpose"), ("240.0.0.1", "reserved"),
-    ("2001:db8::1", "private"),
-])
+@pytest.mark.parametrize(
+    "address,reason",
+    [
+        ("100.64.0.1", "carrier-grade NAT"),
+        ("100.127.255.254", "carrier-grade NAT"),
+        ("100.100.100.200", "metadata"),
+        ("2002:7f00:1::", "loopback address (inside a 6to4"),
+        ("2002:a9fe:a9fe::1", "metadata address (inside a 6to4"),
+        ("64:ff9b::7f00:1", "loopback address (inside a NAT64"),
+        ("64:ff9b::a00:1", "private address (inside a NAT64"),
+        ("64:ff9b:1::1", "local-use NAT64"),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback address (inside a Teredo"),
+        ("::ffff:10.0.0.1", "private"),
+        ("::127.0.0.1", "loopback"),
+        ("::ffff:0:a00:1", "private"),
+        ("fe80::1%eth0", "link-local"),
+        ("192.0.0.8", "special-purpose"),
+        ("192.88.99.1", "special-purpose"),
+        ("3fff::1", "special-purpose"),
+        ("240.0.0.1", "reserved"),
+        ("2001:db8::1", "private"),
+    ],
+)
 def test_internal_addresses_in_every_disguise_are_forbidden(address: str, reason: str) -> None:
     assert reason in (forbidden_address(address) or "")
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "64:ff9b::5db8:d822",
-                                     "::ffff:93.184.216.34", "100.128.0.1", "2002:5db8:d822::1"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.216.34",
+        "2606:4700::1111",
+        "64:ff9b::5db8:d822",
+        "::ffff:93.184.216.34",
+        "100.128.0.1",
+        "2002:5db8:d822::1",
+    ],
+)
 def test_public_addresses_and_their_translations_are_allowed(address: str) -> None:
     assert forbidden_address(address) is None
 
@@ -148,7 +216,8 @@ def test_the_test_setting_admits_only_the_endpoints_it_names(monkeypatch: pytest
 @pytest.mark.parametrize("public_only", [False, True], ids=["configured", "chat"])
 @pytest.mark.parametrize("host", NUMERIC_LOOPBACK)
 def test_a_redirect_to_loopback_in_any_form_is_refused_before_it_is_requested(
-        net: Net, host: str, public_only: bool) -> None:
+    net: Net, host: str, public_only: bool
+) -> None:
     url = net.redirect_to(f"http://{host}:{net.inside.port}/feed.xml")
 
     result = net.fetch(net.public_url("/moved"), public_only=public_only)
@@ -219,8 +288,10 @@ def test_a_configured_internal_feed_may_not_redirect_to_a_different_internal_hos
     net.inside.redirect("/loopback", f"http://localhost:{net.inside.port}/feed.xml")
     net.dns.set("evil.test", ["10.0.0.7"])
 
-    assert net.fetch(net.inside.url("/elsewhere")).error == \
-        "redirect to evil.test refused: resolves to 10.0.0.7, a private address"
+    assert (
+        net.fetch(net.inside.url("/elsewhere")).error
+        == "redirect to evil.test refused: resolves to 10.0.0.7, a private address"
+    )
     assert net.fetch(net.inside.url("/loopback")).error == "redirect to localhost refused: a loopback address"
     assert [r.path for r in net.inside.requests] == ["/elsewhere", "/loopback"]
 
@@ -299,8 +370,9 @@ def test_chat_feeds_get_one_error_line_whatever_failed(net: Net, monkeypatch: py
         "timeout": net.public_url("/slow.xml"),
         "redirected inside": net.redirect_to(f"http://evil.test:{net.inside.port}/feed.xml"),
     }
-    errors = {kind: net.fetch(url.replace("127.0.0.1", "public.test"), public_only=True).error
-              for kind, url in urls.items()}
+    errors = {
+        kind: net.fetch(url.replace("127.0.0.1", "public.test"), public_only=True).error for kind, url in urls.items()
+    }
     assert set(errors.values()) == {UNREACHABLE}, errors
     assert net.inside.requests == []
 
@@ -360,9 +432,30 @@ class _TLSFeed(BaseHTTPRequestHandler):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_tls_is_verified_against_the_host_name_not_the_checked_address(net: Net, tmp_path, monkeypatch) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-days", "1", "-subj", "/CN=public.test", "-addext", "subjectAltName=DNS:public.test",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=public.test",
+            "-addext",
+            "subjectAltName=DNS:public.test",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _TLSFeed)

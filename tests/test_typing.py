@@ -17,8 +17,9 @@ PACKAGES = ("botsvc", "adapters")
 
 
 def test_mypy_finds_nothing():
-    result = subprocess.run([sys.executable, "-m", "mypy", *PACKAGES], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", *PACKAGES], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert "No module named mypy" not in result.stderr, "mypy from requirements.txt is not installed"
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from botsvc import logs
-from botsvc.web import WebSettingsError, http_port, start_web
+from botsvc.service import logs
+from botsvc.service.web import WebSettingsError, http_port, start_web
 
 
 def test_routes_are_served_on_loopback():
@@ -89,10 +89,12 @@ def test_malformed_requests_cost_one_short_line_a_minute_but_a_failing_handler_k
     assert all(answer.startswith(b"HTTP/1.0 400 ") for answer in answers[:-1])
     assert answers[-1].startswith(b"HTTP/1.1 500 ")
     lines = service_log.getvalue().splitlines()
-    assert lines[0].endswith(f"INFO botsvc.web: HTTP on 127.0.0.1:{port} (/x)")  # the port bound, not 0
-    assert lines[1].endswith("WARNING botsvc.web.server: malformed HTTP request from 127.0.0.1 refused "
-                             "(HTTP 400: Got more than 8190 bytes when reading: b'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa)")
-    assert lines[2].endswith("ERROR botsvc.web.server: Error handling request from 127.0.0.1")
+    assert lines[0].endswith(f"INFO botsvc.service.web: HTTP on 127.0.0.1:{port} (/x)")  # the port bound, not 0
+    assert lines[1].endswith(
+        "WARNING botsvc.service.web.server: malformed HTTP request from 127.0.0.1 refused "
+        "(HTTP 400: Got more than 8190 bytes when reading: b'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa)"
+    )
+    assert lines[2].endswith("ERROR botsvc.service.web.server: Error handling request from 127.0.0.1")
     assert lines[3] == logs.TRACEBACK_INDENT + "Traceback (most recent call last):"
     assert lines[-1] == logs.TRACEBACK_INDENT + "RuntimeError: handler bug"
     assert not [line for line in lines if "forged" in line or "Traceback" in line and "8190" in line]
@@ -102,7 +104,7 @@ def test_malformed_requests_cost_one_short_line_a_minute_but_a_failing_handler_k
 def test_a_port_of_non_ascii_digits_is_a_settings_error_not_a_crash():
     import pytest
 
-    from botsvc.web import WebSettingsError, http_port
+    from botsvc.service.web import WebSettingsError, http_port
 
     for value in ("²", "３０００"):
         with pytest.raises(WebSettingsError):

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 import discord
 
-from adapters.base import Adapter, AddressError, ChannelAddress, CommandHandler, Limits
 from adapters.discord.commands import NewsClient
 from adapters.discord.render import MAX_EMBED_TOTAL, MAX_EMBEDS, DiscordMessage, message_body, render_embeds
 from adapters.discord.rest import (
@@ -22,6 +21,7 @@ from adapters.discord.rest import (
     delivery_errors,
     message_id,
 )
+from botsvc.deliver.adapter import Adapter, AddressError, ChannelAddress, CommandHandler, Limits
 from botsvc.models import Digest
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,9 @@ class DiscordAdapter(Adapter):
     name = "discord"
     limits = Limits(max_chars=MAX_EMBED_TOTAL, max_events=MAX_EMBEDS)
 
-    def __init__(self, token: str, base_url: str | None = None, *, timeout: float = 30.0,
-                 gateway: bool | None = None) -> None:
+    def __init__(
+        self, token: str, base_url: str | None = None, *, timeout: float = 30.0, gateway: bool | None = None
+    ) -> None:
         if not token:
             raise ValueError("a Discord bot token is required")
         self.token = token
@@ -98,8 +99,11 @@ class DiscordAdapter(Adapter):
             if self.open_gateway:
                 self._gateway = asyncio.create_task(self._run_gateway(self.commands), name="discord-gateway")
             else:
-                log.warning("/news commands are not received: the Discord API is %s, so the gateway (always "
-                            "Discord's) stays closed; pass gateway=True to open it anyway", self.base_url)
+                log.warning(
+                    "/news commands are not received: the Discord API is %s, so the gateway (always "
+                    "Discord's) stays closed; pass gateway=True to open it anyway",
+                    self.base_url,
+                )
         with delivery_errors("login"):
             await self._client()
 

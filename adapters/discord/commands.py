@@ -18,9 +18,9 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.base import CommandHandler
 from adapters.discord.render import EPHEMERAL, message_body, render_reply
 from adapters.discord.rest import DiscordRest
+from botsvc.deliver.adapter import CommandHandler
 from botsvc.models import CommandContext, CommandReply, ReplyLine
 
 log = logging.getLogger(__name__)
@@ -95,12 +95,14 @@ class NewsGroup(app_commands.Group, name="news", description="News monitoring: s
         await self.news_client.answer(interaction, text, slow=slow)
 
     @app_commands.command(description="Send this channel a topic's news (Manage Channels)")
-    @app_commands.describe(topic="Topic name; the default topic if empty",
-                           mode="realtime, hourly, or daily HH:MM [Area/City]")
+    @app_commands.describe(
+        topic="Topic name; the default topic if empty", mode="realtime, hourly, or daily HH:MM [Area/City]"
+    )
     @manage_channels_only
     @guild_only
-    async def subscribe(self, interaction: discord.Interaction, topic: str | None = None,
-                        mode: str | None = None) -> None:
+    async def subscribe(
+        self, interaction: discord.Interaction, topic: str | None = None, mode: str | None = None
+    ) -> None:
         await self._run(interaction, command_text("subscribe", topic, mode))
 
     @app_commands.command(description="Stop sending this channel a topic's news, or all (Manage Channels)")
@@ -115,12 +117,23 @@ class NewsGroup(app_commands.Group, name="news", description="News monitoring: s
         await self._run(interaction, "subscriptions")
 
     @app_commands.command(description="Search past events, best match first")
-    @app_commands.describe(query="Words to search for", since="From this day (YYYY-MM-DD)",
-                           until="Up to this day (YYYY-MM-DD)", share="Show the answer to the channel")
-    async def search(self, interaction: discord.Interaction, query: str, since: str | None = None,
-                     until: str | None = None, share: bool = False) -> None:
-        await self._run(interaction, command_text("search", query, _keyed("since", since), _keyed("until", until),
-                                                  share=share))
+    @app_commands.describe(
+        query="Words to search for",
+        since="From this day (YYYY-MM-DD)",
+        until="Up to this day (YYYY-MM-DD)",
+        share="Show the answer to the channel",
+    )
+    async def search(
+        self,
+        interaction: discord.Interaction,
+        query: str,
+        since: str | None = None,
+        until: str | None = None,
+        share: bool = False,
+    ) -> None:
+        await self._run(
+            interaction, command_text("search", query, _keyed("since", since), _keyed("until", until), share=share)
+        )
 
     @app_commands.command(description="An event's timeline, first report first")
     @app_commands.describe(event_id="The event's number, as shown by search", share="Show the answer to the channel")
@@ -165,8 +178,11 @@ def _error_reply(interaction: discord.Interaction, error: app_commands.AppComman
     if isinstance(error, app_commands.NoPrivateMessage):
         return CommandReply(f"{name} works only in a server channel.", ok=False)
     if isinstance(error, app_commands.MissingPermissions):
-        return CommandReply(f"Sorry, only people who manage this channel can use {name}.",
-                            (ReplyLine("That needs the Manage Channels permission here."),), ok=False)
+        return CommandReply(
+            f"Sorry, only people who manage this channel can use {name}.",
+            (ReplyLine("That needs the Manage Channels permission here."),),
+            ok=False,
+        )
     if isinstance(error, app_commands.TransformerError):
         return CommandReply(f"{name}: an option has a value it cannot take. Try /news help.", ok=False)
     return FAILED
@@ -179,8 +195,12 @@ class NewsTree(app_commands.CommandTree):
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
         if not isinstance(error, app_commands.CheckFailure):
-            log.error("/news command failed (guild %s, channel %s)", interaction.guild_id, interaction.channel_id,
-                      exc_info=error)
+            log.error(
+                "/news command failed (guild %s, channel %s)",
+                interaction.guild_id,
+                interaction.channel_id,
+                exc_info=error,
+            )
         try:
             await self.client.reply(interaction, _error_reply(interaction, error))
         except Exception:
@@ -259,8 +279,9 @@ class NewsClient(discord.Client):
     async def answer(self, interaction: discord.Interaction, text: str, *, slow: bool = False) -> None:
         """Run ``/news text`` through the core and reply; ``slow`` commands defer first."""
         if slow:
-            await self._callback(interaction, {"type": DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,
-                                               "data": {"flags": EPHEMERAL}})
+            await self._callback(
+                interaction, {"type": DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, "data": {"flags": EPHEMERAL}}
+            )
         # The core turns failures into replies; anything that still escapes reaches
         # NewsTree.on_error, which answers with an apology (after a defer, as a followup).
         await self.reply(interaction, await self.handler(text, interaction_context(interaction)))

@@ -15,7 +15,7 @@ from typing import Any
 
 import discord
 
-from adapters.links import web_link
+from botsvc.deliver.links import web_link
 from botsvc.models import CommandReply, Digest, DigestEvent, ReplyLine, local_time
 
 # Discord's documented limits for one message.
@@ -125,8 +125,13 @@ def render_embeds(digest: Digest) -> list[DiscordMessage]:
         return [DiscordMessage(_clip(headline + more, MAX_CONTENT))]
     parts = len(batches)
     return [
-        DiscordMessage(_clip(headline + (f" ({number}/{parts})" if parts > 1 else "")
-                             + (more if number == parts else ""), MAX_CONTENT), tuple(batch))
+        DiscordMessage(
+            _clip(
+                headline + (f" ({number}/{parts})" if parts > 1 else "") + (more if number == parts else ""),
+                MAX_CONTENT,
+            ),
+            tuple(batch),
+        )
         for number, batch in enumerate(batches, 1)
     ]
 
@@ -183,14 +188,18 @@ EPHEMERAL = 1 << 6
 """Message flag: only the person who ran the command sees the answer."""
 
 
-def message_body(content: str | None, embeds: Sequence[discord.Embed], *, nonce: str | None = None,
-                 ephemeral: bool = False) -> dict[str, Any]:
+def message_body(
+    content: str | None, embeds: Sequence[discord.Embed], *, nonce: str | None = None, ephemeral: bool = False
+) -> dict[str, Any]:
     """The JSON body of a message post, with mentions always disabled.
 
     A ``nonce`` is enforced: Discord drops a repeat of it (a resend after a crash).
     """
-    body: dict[str, Any] = {"embeds": [embed.to_dict() for embed in embeds], "tts": False,
-                            "allowed_mentions": NO_MENTIONS.to_dict()}
+    body: dict[str, Any] = {
+        "embeds": [embed.to_dict() for embed in embeds],
+        "tts": False,
+        "allowed_mentions": NO_MENTIONS.to_dict(),
+    }
     if content is not None:
         body["content"] = content
     if nonce is not None:

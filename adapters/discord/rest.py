@@ -26,15 +26,17 @@ from typing import Any
 import aiohttp
 import discord
 
-from adapters.base import DeliveryError
-from adapters.webhook_urls import DISCORD_HOSTS
+from botsvc.deliver.adapter import DeliveryError
+from botsvc.deliver.webhook_urls import DISCORD_HOSTS as DISCORD_HOSTS  # re-exported for the bot
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://discord.com/api/v10"
 API_URL_ENV = "BOTSVC_DISCORD_API_URL"
-USER_AGENT = (f"DiscordBot (https://github.com/Rapptz/discord.py {discord.__version__}) "
-              f"Python/{sys.version_info[0]}.{sys.version_info[1]} aiohttp/{aiohttp.__version__}")
+USER_AGENT = (
+    f"DiscordBot (https://github.com/Rapptz/discord.py {discord.__version__}) "
+    f"Python/{sys.version_info[0]}.{sys.version_info[1]} aiohttp/{aiohttp.__version__}"
+)
 """The User-Agent discord.py sent, which Discord's format (``DiscordBot (url, version)``) accepts."""
 
 TRIES = 5
@@ -153,28 +155,52 @@ class DiscordRest:
 
     async def create_message(self, channel_id: int, body: dict[str, Any]) -> Any:
         """``POST /channels/{id}/messages``."""
-        return await self.request("POST", f"/channels/{channel_id}/messages", json=body,
-                                  bucket=f"messages:{channel_id}")
+        return await self.request(
+            "POST", f"/channels/{channel_id}/messages", json=body, bucket=f"messages:{channel_id}"
+        )
 
     async def execute_webhook(self, webhook_id: int, token: str, body: dict[str, Any]) -> Any:
         """``POST /webhooks/{id}/{token}?wait=true``: the answer is the posted message."""
-        return await self.request("POST", f"/webhooks/{webhook_id}/{token}", json=body, params={"wait": "true"},
-                                  bucket=f"webhook:{webhook_id}", authorized=False, retried=None)
+        return await self.request(
+            "POST",
+            f"/webhooks/{webhook_id}/{token}",
+            json=body,
+            params={"wait": "true"},
+            bucket=f"webhook:{webhook_id}",
+            authorized=False,
+            retried=None,
+        )
 
     async def interaction_callback(self, interaction_id: int, token: str, body: dict[str, Any]) -> Any:
         """``POST /interactions/{id}/{token}/callback``: the first answer to an interaction."""
-        return await self.request("POST", f"/interactions/{interaction_id}/{token}/callback", json=body,
-                                  bucket=f"interaction:{interaction_id}", authorized=False, retried=None)
+        return await self.request(
+            "POST",
+            f"/interactions/{interaction_id}/{token}/callback",
+            json=body,
+            bucket=f"interaction:{interaction_id}",
+            authorized=False,
+            retried=None,
+        )
 
     async def bulk_overwrite_commands(self, application_id: int, commands: list[dict[str, Any]]) -> Any:
         """``PUT /applications/{id}/commands``: registers the global app commands."""
-        return await self.request("PUT", f"/applications/{application_id}/commands", json=commands,
-                                  bucket=f"commands:{application_id}")
+        return await self.request(
+            "PUT", f"/applications/{application_id}/commands", json=commands, bucket=f"commands:{application_id}"
+        )
 
     # -- the transport -------------------------------------------------------------------
 
-    async def request(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
-                      bucket: str, authorized: bool = True, retried: frozenset[int] | None = BOT_RETRIED) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        bucket: str,
+        authorized: bool = True,
+        retried: frozenset[int] | None = BOT_RETRIED,
+    ) -> Any:
         """Send one request, waiting out rate limits and retrying server errors (``retried``;
         None: every 5xx) up to :data:`TRIES` times; the answer's JSON (or text) on 2xx.
 
@@ -193,8 +219,9 @@ class DiscordRest:
                 if wait > 0:
                     await asyncio.sleep(wait)
                 try:
-                    async with session.request(method, self.base_url + path, json=json, params=params,
-                                               headers=headers) as response:
+                    async with session.request(
+                        method, self.base_url + path, json=json, params=params, headers=headers
+                    ) as response:
                         data = await _json_or_text(response)
                         status, answer = response.status, response.headers
                 except OSError as exc:  # aiohttp's connection errors are OSErrors too
@@ -254,8 +281,11 @@ def message_id(data: Any, what: str) -> str:
     """The id in Discord's answer to a post; an answer without one is not resent (it may have posted)."""
     if isinstance(data, dict) and data.get("id"):
         return str(data["id"])
-    raise DeliveryError(f"Discord answered the post to {what} without a message id (not JSON?); it may have been "
-                        "posted, so it is not resent by itself", scope="message")
+    raise DeliveryError(
+        f"Discord answered the post to {what} without a message id (not JSON?); it may have been "
+        "posted, so it is not resent by itself",
+        scope="message",
+    )
 
 
 @contextlib.contextmanager
@@ -276,7 +306,7 @@ def delivery_errors(what: str, *, webhook: bool = False) -> Iterator[None]:
         if webhook and error.scope == "auth":
             error.scope = "channel"
         raise error from exc
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         # A connection error names the host, never the path (where a webhook's token is).
         detail = f": {exc}" if isinstance(exc, aiohttp.ClientConnectorError) else ""
         raise DeliveryError(f"could not reach Discord for {what}: {type(exc).__name__}{detail}") from exc

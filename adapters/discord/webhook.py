@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.base import Adapter, ChannelAddress, Limits
 from adapters.discord.render import MAX_EMBED_TOTAL, MAX_EMBEDS, DiscordMessage, message_body, render_embeds
 from adapters.discord.rest import DEFAULT_API_URL, DiscordRest, delivery_errors, message_id
-from adapters.webhook_urls import parse_discord_webhook_url
+from botsvc.deliver.adapter import Adapter, ChannelAddress, Limits
+from botsvc.deliver.webhook_urls import parse_discord_webhook_url
 from botsvc.models import Digest
 
 

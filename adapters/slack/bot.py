@@ -1,6 +1,6 @@
 """The Slack bot: digests through the Web API with a bot token, ``/news`` through slack-bolt.
 
-Which environment variables enable what (read by ``botsvc.platforms``):
+Which environment variables enable what (read by ``botsvc.deliver.platforms``):
 
 * ``SLACK_BOT_TOKEN`` (``xoxb-…``, scopes ``chat:write`` and ``commands``; ``users:read``
   when managers are the workspace admins): delivery. Alone it takes no commands.
@@ -37,12 +37,12 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.base import ChannelAddress, CommandHandler, DeliveryError, Route
 from adapters.slack.commandtext import plain_command_text
 from adapters.slack.gate import Refusal, SignedRequestGate
 from adapters.slack.render import render_reply
 from adapters.slack.sending import NETWORK_ERRORS, UNREADABLE_ANSWER, SlackBase, failure, unreadable_answer
-from botsvc.commands import MANAGING
+from botsvc.chat.commands import MANAGING
+from botsvc.deliver.adapter import ChannelAddress, CommandHandler, DeliveryError, Route
 from botsvc.models import CommandContext, CommandReply
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,15 @@ class SlackAdapter(SlackBase):
     name = "slack"
     ack_within = ACK_WITHIN
 
-    def __init__(self, token: str, base_url: str | None = None, *, signing_secret: str | None = None,
-                 app_token: str | None = None, managers: Collection[str] | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        base_url: str | None = None,
+        *,
+        signing_secret: str | None = None,
+        app_token: str | None = None,
+        managers: Collection[str] | None = None,
+    ) -> None:
         super().__init__()
         self.base_url = base_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL
         # No retry handlers: retries and backoff belong to the outbox.
@@ -181,12 +188,12 @@ class SlackAdapter(SlackBase):
             return refusal.response()
         # Bolt hints headers as a dict but only calls .items(), which aiohttp's multidict has;
         # Bolt's own aiohttp adapter passes request.headers with the same ignore.
-        bolt_request = AsyncBoltRequest(body=body, query=request.query_string,
-                                        headers=request.headers)  # type: ignore[arg-type]  # hint too narrow
+        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]  # hint too narrow
         return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
-    async def _on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
-                          client: AsyncWebClient) -> None:
+    async def _on_command(
+        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         """Ack with the answer if it is ready in ``ack_within`` seconds; else ack at once and
         post the answer to the command's response_url when it is ready."""
         work = asyncio.ensure_future(self._answer(command, client))
@@ -225,8 +232,13 @@ class SlackAdapter(SlackBase):
         words = str(command.get("text") or "").split()
         # The users.info lookup (admins decide) is only worth a Web API call for managing commands.
         needed = self.managers is not None or (bool(words) and words[0].lower() in MANAGING)
-        return CommandContext(platform=self.name, channel=str(command.get("channel_id") or ""), workspace=team,
-                              user=user, can_manage=needed and await self.can_manage(team, user, client))
+        return CommandContext(
+            platform=self.name,
+            channel=str(command.get("channel_id") or ""),
+            workspace=team,
+            user=user,
+            can_manage=needed and await self.can_manage(team, user, client),
+        )
 
     async def can_manage(self, team: str, user: str, client: AsyncWebClient | None = None) -> bool:
         """Whether ``user`` may manage: listed in ``managers``, or by default an admin or owner.

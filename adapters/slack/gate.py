@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from botsvc.logs import RateLimitedLog
+from botsvc.service.logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,13 @@ class SignedRequestGate:
         try:
             return await self._check(request)
         except Refusal as refusal:
-            self.refusals.log("Slack: refused a request to %s from %s: %s (HTTP %d)",
-                              request.path, request.remote or "?", refusal.reason, refusal.status)
+            self.refusals.log(
+                "Slack: refused a request to %s from %s: %s (HTTP %d)",
+                request.path,
+                request.remote or "?",
+                refusal.reason,
+                refusal.status,
+            )
             raise
 
     def close(self) -> None:

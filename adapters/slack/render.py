@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from adapters.links import web_link
+from botsvc.deliver.links import web_link
 from botsvc.models import CommandReply, Digest, DigestEvent, DigestStory, ReplyLine, local_time
 
 MAX_TEXT = 3000  # Slack's limit for one text object
@@ -77,7 +77,7 @@ def plain_text(text: str, limit: int = MAX_TEXT) -> str:
 def safe_link(url: str) -> str | None:
     """``url`` ready to go inside ``<url|text>``, or None unless it is a well-formed http(s) address.
 
-    :func:`adapters.links.web_link` percent-encodes everything outside URL syntax (``|``,
+    :func:`botsvc.deliver.links.web_link` percent-encodes everything outside URL syntax (``|``,
     ``<``, ``>``, spaces, quotes, non-ASCII), so nothing in the address can close the link
     or open another, and drops addresses with a malformed host; ``&`` becomes an entity.
     """
@@ -154,7 +154,9 @@ def render_blocks(digest: Digest) -> list[dict[str, Any]]:
         header = plain_text(digest.title, MAX_HEADER - len(part)) + part
         blocks = [{"type": "header", "text": {"type": "plain_text", "text": header}}]
         last = number == len(chunks)
-        sections = [_section(render_event(entry, digest.zone)) for entry in chunk] + ([_section(more)] if more and last else [])
+        sections = [_section(render_event(entry, digest.zone)) for entry in chunk] + (
+            [_section(more)] if more and last else []
+        )
         blocks += sections or [_section("Nothing new.")]
         counted = sum(m.count for m in digest.more) if last else 0
         payloads.append({"text": _fallback(digest.title, chunk, part, counted), "blocks": blocks})

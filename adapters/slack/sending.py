@@ -12,33 +12,73 @@ from typing import Any
 
 import aiohttp
 
-from adapters.base import Adapter, DeliveryError, Limits, Scope
 from adapters.slack.render import EVENTS_PER_MESSAGE, MAX_TEXT, render_blocks
+from botsvc.deliver.adapter import Adapter, DeliveryError, Limits, Scope
 from botsvc.models import Digest
 
-# Slack error codes that retrying cannot fix, by how far they reach (see adapters.base.Scope).
-AUTH_ERRORS = frozenset({
-    # The token or the workspace: every channel fails alike until the token is fixed.
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
-    "missing_scope", "no_permission", "not_allowed_token_type", "access_denied",
-    "team_access_not_granted", "ekm_access_denied", "org_login_required", "two_factor_setup_required",
-})
-CHANNEL_ERRORS = frozenset({
-    # Web API: the channel and the bot's place in it
-    "channel_not_found", "not_in_channel", "is_archived", "channel_is_archived",
-    "restricted_action", "restricted_action_read_only_channel",
-    "restricted_action_thread_only_channel", "restricted_action_non_threadable_channel",
-    # Incoming webhooks: the hook is gone (its URL is its credential)
-    "no_service", "no_team", "team_disabled", "invalid_token", "action_prohibited",
-    "posting_to_general_channel_denied", "user_not_found", "no_active_hooks",
-})
-MESSAGE_ERRORS = frozenset({
-    # The payload: the same message will be refused again, other messages are fine.
-    "invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "no_text",
-    "invalid_arguments", "invalid_arg_name", "invalid_array_arg", "invalid_charset", "invalid_form_data",
-    "invalid_attachments", "too_many_attachments", "invalid_metadata_format", "invalid_metadata_schema",
-    "metadata_too_large", "markdown_text_conflict", "invalid_payload",
-})
+# Slack error codes that retrying cannot fix, by how far they reach (see botsvc.deliver.adapter.Scope).
+AUTH_ERRORS = frozenset(
+    {
+        # The token or the workspace: every channel fails alike until the token is fixed.
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "no_permission",
+        "not_allowed_token_type",
+        "access_denied",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "org_login_required",
+        "two_factor_setup_required",
+    }
+)
+CHANNEL_ERRORS = frozenset(
+    {
+        # Web API: the channel and the bot's place in it
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "channel_is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        # Incoming webhooks: the hook is gone (its URL is its credential)
+        "no_service",
+        "no_team",
+        "team_disabled",
+        "invalid_token",
+        "action_prohibited",
+        "posting_to_general_channel_denied",
+        "user_not_found",
+        "no_active_hooks",
+    }
+)
+MESSAGE_ERRORS = frozenset(
+    {
+        # The payload: the same message will be refused again, other messages are fine.
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "msg_blocks_too_long",
+        "no_text",
+        "invalid_arguments",
+        "invalid_arg_name",
+        "invalid_array_arg",
+        "invalid_charset",
+        "invalid_form_data",
+        "invalid_attachments",
+        "too_many_attachments",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "metadata_too_large",
+        "markdown_text_conflict",
+        "invalid_payload",
+    }
+)
 PERMANENT_ERRORS = AUTH_ERRORS | CHANNEL_ERRORS | MESSAGE_ERRORS
 # Incoming-webhook statuses without a known code: 400 refuses the payload, the others the hook.
 WEBHOOK_STATUS_SCOPES: dict[int, Scope] = {400: "message", 403: "channel", 404: "channel", 410: "channel"}
@@ -55,8 +95,9 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
         return None
 
 
-def failure(where: str, status: int | None, code: str | None, headers: Mapping[str, str] | None, *,
-            webhook: bool = False) -> DeliveryError:
+def failure(
+    where: str, status: int | None, code: str | None, headers: Mapping[str, str] | None, *, webhook: bool = False
+) -> DeliveryError:
     """Map an HTTP status and Slack error code to a DeliveryError the outbox understands.
 
     On a webhook the URL is the credential, so what would be a token problem on the Web
@@ -80,8 +121,10 @@ def failure(where: str, status: int | None, code: str | None, headers: Mapping[s
 
 def unreadable_answer(where: str, exc: Exception) -> DeliveryError:
     """Slack answered, but not in JSON: the message may have been posted, so it is not resent."""
-    return DeliveryError(f"{where}: answer not JSON ({type(exc).__name__}); it may have been posted, "
-                         "so it is not resent by itself", scope="message")
+    return DeliveryError(
+        f"{where}: answer not JSON ({type(exc).__name__}); it may have been posted, so it is not resent by itself",
+        scope="message",
+    )
 
 
 class SlackBase(Adapter):

@@ -8,9 +8,10 @@ from typing import Any
 
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.base import ChannelAddress, DeliveryError
 from adapters.slack.sending import NETWORK_ERRORS, SlackBase, failure
-from adapters.webhook_urls import WebhookURLError, check_slack_webhook_url
+from botsvc.deliver.adapter import ChannelAddress, DeliveryError
+from botsvc.deliver.webhook_urls import WebhookURLError as WebhookURLError  # re-exported by the package
+from botsvc.deliver.webhook_urls import check_slack_webhook_url
 
 check_webhook_url = check_slack_webhook_url
 """``url`` if it can be an incoming-webhook address, else :class:`WebhookURLError` (a ValueError)."""

@@ -1,0 +1,357 @@
+"""The platform-neutral command core behind ``/news …`` and the operator CLI.
+
+Text in, :class:`~botsvc.models.CommandReply` out: :func:`parse` turns the words after
+``/news`` into a :class:`Command` (or raises :class:`UsageError`), and
+:class:`CommandCore` executes it against the store. Adapters only pass the text and a
+:class:`~botsvc.models.CommandContext` in and render the reply. A bad argument always
+gets a usage message and never changes state; an unexpected failure gets a short apology
+(the details go to the log), never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from botsvc.config import Config
+from botsvc.deliver.subscriptions import SubscriptionError, all_subscriptions, parse_mode, subscribe, unsubscribe
+from botsvc.deliver.volume import recent_surges
+from botsvc.ingest.feedcheck import FeedCheckError, check_feed
+from botsvc.ingest.fetch import FetchPolicy
+from botsvc.ingest.normalise import outlet_name
+from botsvc.models import CommandContext, CommandReply, ReplyLine, local_time
+from botsvc.store.search import recent_events, search_events, timeline
+from botsvc.store.store import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT = 300
+MAX_RECENT = 20
+
+USAGE: dict[str, str] = {
+    "subscribe": "subscribe [topic] [realtime | hourly | daily HH:MM [Area/City]]: send this channel a topic's news",
+    "unsubscribe": "unsubscribe [topic]: stop (one topic, or all)",
+    "subscriptions": "subscriptions: this channel's subscriptions",
+    "search": "search <words> [since:YYYY-MM-DD] [until:YYYY-MM-DD]: past events, best match first "
+    '(to search for the word share last, quote it: search "market share")',
+    "event": "event <id>: an event's timeline, first report first",
+    "recent": f"recent [n]: the latest events of this channel's topics (n up to {MAX_RECENT})",
+    "feeds": "feeds: each feed's health",
+    "feed": "feed add <url> [name] | feed remove <name>: manage feeds (channel managers)",
+    "help": "help: this list",
+}
+MANAGING = {"subscribe", "unsubscribe", "feed"}
+SHAREABLE = {"search", "event", "recent", "feeds", "subscriptions"}
+
+
+class UsageError(ValueError):
+    def __init__(self, problem: str, command: str | None = None) -> None:
+        super().__init__(problem)
+        self.command = command
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: list[str] = field(default_factory=list)
+    share: bool = False
+    """The caller asked for the answer to be visible to the channel."""
+
+
+def parse(text: str) -> Command:
+    """Split ``/news`` text into a command; raise UsageError for anything malformed."""
+    if len(text) > MAX_INPUT:
+        raise UsageError(f"that is too long ({len(text)} characters; at most {MAX_INPUT})")
+    words = text.split()
+    if not words:
+        return Command("help")
+    name, args = words[0].lower(), words[1:]
+    if name not in USAGE:
+        raise UsageError(f"unknown command {words[0][:40]!r}")
+    share = bool(args) and args[-1].lower() == "share" and name in SHAREABLE
+    return Command(name, args[:-1] if share else args, share)
+
+
+def _day(value: str, key: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{key}: expected a date as YYYY-MM-DD, got {value[:20]!r}", "search") from None
+
+
+def _day_of(moment: datetime | None) -> str:
+    return moment.strftime("%d %b %Y") if moment else "date unknown"
+
+
+class CommandCore:
+    """Executes commands for one store and configuration."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        policy: FetchPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        on_feeds_changed: Callable[[], object] | None = None,
+        prefix: str = "/news",
+    ) -> None:
+        self.store = store
+        self.prefix = prefix
+        """How the user types commands, for usage lines: ``/news`` in chat, ``botsvc`` on the command line."""
+        self.config = config
+        self.policy = policy or config.fetch
+        self.clock = clock
+        self.on_feeds_changed = on_feeds_changed
+
+    async def run(self, text: str, context: CommandContext) -> CommandReply:
+        """Parse and execute; every failure becomes a reply."""
+        try:
+            command = parse(text)
+            if command.name in MANAGING and not context.can_manage:
+                return CommandReply(
+                    f"Sorry, only people who manage this channel can use `{command.name}`.",
+                    (
+                        ReplyLine(
+                            "On Discord that is the Manage Channels permission; on Slack, the "
+                            "workspace admins or the users listed in the bot's configuration."
+                        ),
+                    ),
+                    ok=False,
+                )
+            reply = await getattr(self, f"_{command.name}")(command, context)
+            return reply if not command.share else CommandReply(reply.title, reply.lines, False, reply.ok)
+        except UsageError as exc:
+            lines = [USAGE[exc.command]] if exc.command else list(USAGE.values())
+            return CommandReply(f"{exc} — usage:", tuple(ReplyLine(f"{self.prefix} {u}") for u in lines), ok=False)
+        except Exception:
+            log.exception("command %r failed", text[:MAX_INPUT])
+            return CommandReply("Sorry, that failed on our side; it has been logged. Please try again later.", ok=False)
+
+    # -- subscriptions --------------------------------------------------------------
+    def _topic_names(self) -> list[str]:
+        return [t.name for t in self.config.topics]
+
+    def _split_topic(self, args: list[str], command: str) -> tuple[str | None, list[str]]:
+        if args and args[0] in self._topic_names():
+            return args[0], args[1:]
+        if args and args[0].lower() not in ("realtime", "hourly", "daily"):
+            raise UsageError(f"unknown topic {args[0][:40]!r} (topics: {', '.join(self._topic_names())})", command)
+        return None, args
+
+    async def _subscribe(self, command: Command, ctx: CommandContext) -> CommandReply:
+        topic, rest = self._split_topic(command.args, "subscribe")
+        try:
+            mode = parse_mode(" ".join(rest) or None)
+        except SubscriptionError as exc:
+            raise UsageError(str(exc), "subscribe") from None
+        try:
+            sub, created = subscribe(
+                self.store,
+                platform=ctx.platform,
+                channel=ctx.channel,
+                workspace=ctx.workspace,
+                topic=topic or self.config.default_topic,
+                mode=mode,
+                origin="chat",
+                now=self.clock(),
+            )
+        except SubscriptionError as exc:  # a channel address this platform cannot deliver to
+            raise UsageError(str(exc), "subscribe") from None
+        title = self.config.topic(sub.topic).title
+        verb = "Subscribed" if created else "Updated"
+        return CommandReply(f"{verb}: this channel gets {title} ({sub.mode}).", ephemeral=False)
+
+    async def _unsubscribe(self, command: Command, ctx: CommandContext) -> CommandReply:
+        topic, rest = self._split_topic(command.args, "unsubscribe")
+        if rest:
+            raise UsageError(f"unexpected {' '.join(rest)[:40]!r}", "unsubscribe")
+        removed = unsubscribe(
+            self.store, platform=ctx.platform, channel=ctx.channel, workspace=ctx.workspace, topic=topic
+        )
+        if not removed:
+            return CommandReply("This channel had no such subscription.", ok=False)
+        return CommandReply(f"Unsubscribed this channel ({removed} subscription(s) removed).", ephemeral=False)
+
+    def _channel_subscriptions(self, ctx: CommandContext):
+        return [
+            s
+            for s in all_subscriptions(self.store)
+            if (s.platform, s.workspace, s.channel) == (ctx.platform, ctx.workspace, ctx.channel)
+        ]
+
+    async def _subscriptions(self, command: Command, ctx: CommandContext) -> CommandReply:
+        if command.args:
+            raise UsageError("subscriptions takes no arguments", "subscriptions")
+        subs = self._channel_subscriptions(ctx)
+        if not subs:
+            return CommandReply(f"This channel has no subscriptions. Try `{self.prefix} subscribe`.")
+        lines = tuple(
+            ReplyLine(f"{s.topic}: {s.mode}" + (f" (paused: {s.paused_reason})" if s.paused else "")) for s in subs
+        )
+        return CommandReply("This channel's subscriptions:", lines)
+
+    # -- reading ----------------------------------------------------------------------
+    async def _search(self, command: Command, ctx: CommandContext) -> CommandReply:
+        since = until = None
+        words = []
+        for arg in command.args:
+            key, _, value = arg.partition(":")
+            if key.lower() == "since" and value:
+                since = _day(value, "since")
+            elif key.lower() == "until" and value:
+                until = _day(value, "until")
+            else:
+                words.append(arg)
+        text = " ".join(words)
+        if not re.search(r"\w", text):
+            raise UsageError("give some words to search for", "search")
+        if since and until and since > until:
+            raise UsageError("since: is after until:", "search")
+        hits = search_events(self.store, text, since=since, until=until)
+        if not hits:
+            return CommandReply(f"No events match {text[:80]!r}.")
+        lines = tuple(
+            ReplyLine(
+                f"#{h.event_id} {h.title} · {_day_of(h.first_published)} · "
+                f"{h.outlets} outlet{'s' if h.outlets != 1 else ''}" + (" · archive" if h.seeded else "")
+            )
+            for h in hits
+        )
+        return CommandReply(f"Events matching {text[:80]!r}, best first (details: {self.prefix} event <id>):", lines)
+
+    async def _event(self, command: Command, ctx: CommandContext) -> CommandReply:
+        if len(command.args) != 1 or not re.fullmatch(r"#?[0-9]{1,12}", command.args[0]):
+            raise UsageError("give one event id, e.g. `event 12`", "event")
+        event_id = int(command.args[0].lstrip("#"))
+        event = self.store.event(event_id)
+        if event is None:
+            raise UsageError(f"there is no event {event_id}", "event")
+        entries = timeline(self.store, event_id)
+        zones = [s.mode.zone for s in self._channel_subscriptions(ctx)]
+        zone = zones[0] if len(set(zones)) == 1 else "UTC"  # the channel's digest zone, when it has one
+        lines = []
+        for n, entry in enumerate(entries):
+            label = "first report" if n == 0 else "then"
+            lines.append(
+                ReplyLine(
+                    f"{label}: {entry.source} · {local_time(entry.published or entry.first_seen, zone)} · "
+                    f"{entry.title}",
+                    entry.link or None,
+                )
+            )
+        kind = "archived event" if event["seeded"] else "event"
+        return CommandReply(
+            f"{kind.capitalize()} #{event_id}: {event['title']} "
+            f"({len(entries)} report(s), {len(event['outlets'])} outlet(s))",
+            tuple(lines),
+        )
+
+    async def _recent(self, command: Command, ctx: CommandContext) -> CommandReply:
+        if len(command.args) > 1 or (command.args and not re.fullmatch(r"[0-9]+", command.args[0])):
+            raise UsageError("recent takes one number", "recent")
+        count = int(command.args[0]) if command.args else 5
+        if not 1 <= count <= MAX_RECENT:
+            raise UsageError(f"n must be between 1 and {MAX_RECENT}", "recent")
+        topics = sorted({s.topic for s in self._channel_subscriptions(ctx)}) or [self.config.default_topic]
+        hits = recent_events(self.store, topics, count)
+        if not hits:
+            return CommandReply("No events yet.")
+        lines = tuple(
+            ReplyLine(f"#{h.event_id} {h.title} · {_day_of(h.first_published)} · {h.outlets} outlet(s)") for h in hits
+        )
+        return CommandReply(f"Latest events ({', '.join(topics)}):", lines)
+
+    # -- feeds ------------------------------------------------------------------------
+    async def _feeds(self, command: Command, ctx: CommandContext) -> CommandReply:
+        if command.args:
+            raise UsageError(f"feeds takes no arguments (to manage feeds: {self.prefix} feed add|remove)", "feeds")
+        states = {row["name"]: row for row in self.store.query("SELECT * FROM feeds")}
+        names = [f.name for f in self.config.feeds] + sorted(
+            n for n, row in states.items() if row["origin"] == "chat" and n not in {f.name for f in self.config.feeds}
+        )
+        surges = recent_surges(self.store, self.clock())
+        lines = []
+        for name in names:
+            row = states.get(name)
+            if row is None:
+                lines.append(ReplyLine(f"{name}: not polled yet"))
+                continue
+            health = "OK" if not row["consecutive_failures"] else f"FAILING ({row['consecutive_failures']}x)"
+            text = (
+                f"{name}: {health} · last success {row['last_success_at'] or 'never'} · "
+                f"{row['items_seen']} item(s) seen"
+            )
+            if row["last_error"] and row["consecutive_failures"]:
+                text += f" · last error {row['last_error'][:120]}"
+                if row["retry_at"]:
+                    text += f" · next attempt {row['retry_at']}"
+            if name in surges:
+                text += f" · {surges[name].describe()}"
+            lines.append(ReplyLine(text + (" · added from chat" if row["origin"] == "chat" else "")))
+        return CommandReply(f"{len(names)} feed(s):", tuple(lines))
+
+    async def _feed(self, command: Command, ctx: CommandContext) -> CommandReply:
+        action = command.args[0].lower() if command.args else ""
+        if action == "add" and len(command.args) >= 2:
+            return await self._feed_add(command.args[1], outlet_name(" ".join(command.args[2:])) or None, ctx)
+        if action == "remove" and len(command.args) >= 2:
+            return self._feed_remove(" ".join(command.args[1:]))
+        raise UsageError("expected `feed add <url> [name]` or `feed remove <name>`", "feed")
+
+    def _feed_names(self) -> set[str]:
+        return {f.name for f in self.config.feeds} | {r["name"] for r in self.store.query("SELECT name FROM feeds")}
+
+    def _name_taken(self, name: str) -> bool:
+        """Whether ``name`` is, or looks exactly like, a feed's name."""
+        return any(name in (known, outlet_name(known)) for known in self._feed_names())
+
+    async def _feed_add(self, url: str, name: str | None, ctx: CommandContext) -> CommandReply:
+        url = url.strip("<>")  # Slack wraps links in <...>
+        url = url.split("|", 1)[0]
+        known = self.store.query("SELECT name FROM feeds WHERE url = ?", (url,))
+        if known or url in {f.url for f in self.config.feeds}:
+            return CommandReply("That feed is already polled.", ok=False)
+        if name is not None and (len(name) > 80 or self._name_taken(name)):
+            raise UsageError(f"feed name {name[:80]!r} is taken or too long", "feed")
+        try:
+            checked = await check_feed(url, self.policy)
+        except FeedCheckError as exc:
+            return CommandReply(f"Not added: {exc}.", ok=False)
+        name = name or outlet_name(checked.title)[:80] or url[:80]
+        if self._name_taken(name):
+            name = f"{name} ({url[:60]})"[:120]
+        with self.store.atomic():
+            self.store.ensure_feed(name, url)
+            self.store.db.execute(
+                "UPDATE feeds SET origin = 'chat', added_by = ? WHERE name = ?", (f"{ctx.platform}:{ctx.user}", name)
+            )
+        if self.on_feeds_changed:
+            self.on_feeds_changed()
+        return CommandReply(
+            f"Added feed {name!r} ({checked.items} item(s) now); it is polled from now on.", ephemeral=False
+        )
+
+    def _feed_remove(self, name: str) -> CommandReply:
+        row = self.store.query("SELECT origin FROM feeds WHERE name = ?", (name,))
+        if not row and outlet_name(name) != name:
+            name = outlet_name(name)
+            row = self.store.query("SELECT origin FROM feeds WHERE name = ?", (name,))
+        if not row and name not in {f.name for f in self.config.feeds}:
+            raise UsageError(f"there is no feed named {name[:80]!r} (see {self.prefix} feeds)", "feed")
+        if not row or row[0]["origin"] != "chat":
+            return CommandReply(f"{name!r} comes from the configuration file; remove it there.", ok=False)
+        with self.store.atomic():
+            self.store.db.execute("DELETE FROM feeds WHERE name = ?", (name,))
+        if self.on_feeds_changed:
+            self.on_feeds_changed()
+        return CommandReply(f"Removed feed {name!r}; its stored stories stay searchable.", ephemeral=False)
+
+    async def _help(self, command: Command, ctx: CommandContext) -> CommandReply:
+        return CommandReply(
+            f"{self.prefix} commands (add `share` to show an answer to the channel):",
+            tuple(ReplyLine(f"{self.prefix} {u}") for u in USAGE.values()),
+        )

@@ -1,0 +1,97 @@
+"""The ``botsvc`` command group and what every subcommand shares: options, logging, failures.
+
+User-facing failures end with one clear line and a non-zero status, never a traceback:
+status 2 for bad configuration or arguments, 1 for runtime failures.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from botsvc import __version__
+from botsvc.config import ConfigError
+from botsvc.service import logs
+from botsvc.service.web import WebSettingsError
+from botsvc.store.store import StoreError, database_problem
+
+DEFAULT_DB = "botsvc.db"
+DEFAULT_CONFIG = "feeds.toml"
+log = logging.getLogger("botsvc")
+
+
+def _setup_logging(verbose: int, *, service: bool = False) -> None:
+    """Services log with timestamps at INFO; one-shot commands print only problems, tersely."""
+    default = "DEBUG" if verbose > 1 else "INFO" if (verbose or service) else "WARNING"
+    level = os.environ.get("BOTSVC_LOG_LEVEL", "").upper() or default
+    text = "%(asctime)s %(levelname)s %(name)s: %(message)s" if service else "botsvc: %(message)s"
+    shape = os.environ.get("BOTSVC_LOG_FORMAT", "text").strip().lower()
+    if shape not in logs.FORMATS:
+        _fail(f"BOTSVC_LOG_FORMAT={shape!r}: expected text or json", 2)
+    logs.setup(getattr(logging, level, logging.INFO), shape, text, sys.stderr)
+    for noisy in ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str, status: int) -> None:
+    click.echo(f"botsvc: error: {message}", err=True)
+    sys.exit(status)
+
+
+def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected failures into one line on stderr and an exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(str(exc), 2)
+        except StoreError as exc:
+            _fail(str(exc), 1)
+        except sqlite3.Error as exc:  # e.g. disk full or read-only after start-up
+            _fail(f"database write failed: {database_problem(exc)}; nothing was lost, the next run retries", 1)
+        except WebSettingsError as exc:
+            _fail(str(exc), 2)
+        except KeyboardInterrupt:
+            click.echo("botsvc: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def common(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every subcommand takes after its name."""
+    func = click.option(
+        "--db",
+        "db_path",
+        envvar="BOTSVC_DB",
+        default=DEFAULT_DB,
+        show_default=True,
+        show_envvar=True,
+        help="SQLite database file.",
+    )(func)
+    func = click.option(
+        "--config",
+        "config_path",
+        envvar="BOTSVC_CONFIG",
+        default=DEFAULT_CONFIG,
+        show_default=True,
+        show_envvar=True,
+        help="Configuration file (TOML).",
+    )(func)
+    func = click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")(func)
+    return guarded(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="botsvc")
+def cli() -> None:
+    """botsvc: watch news feeds, keep relevant stories, fold duplicates into events, post digests."""

@@ -1,0 +1,217 @@
+"""Who is told what: ``subscribe``, ``unsubscribe``, ``subscriptions``, ``status``, ``outbox``."""
+
+from __future__ import annotations
+
+import click
+
+from botsvc.cli.base import _fail, cli, common
+from botsvc.config import load_config
+from botsvc.deliver import outbox_admin
+from botsvc.deliver.outbox import channel_label
+from botsvc.deliver.platforms import missing_credentials
+from botsvc.deliver.subscriptions import (
+    PLATFORMS,
+    SubscriptionError,
+    all_subscriptions,
+    parse_mode,
+    subscribe,
+    unsubscribe,
+    validate,
+)
+from botsvc.deliver.volume import recent_surges
+from botsvc.store.store import open_store, utcnow
+
+
+def _open_for_subscriptions(db_path: str, config_path: str):
+    config = load_config(config_path)
+    return config, open_store(db_path, create=False)
+
+
+@cli.command("subscribe")
+@click.option("--platform", required=True, type=click.Choice(PLATFORMS), help="Chat platform (adapter).")
+@click.option("--channel", required=True, help="Channel id; for a webhook platform, the webhook URL.")
+@click.option("--workspace", default="", help="Slack workspace / Discord guild id (optional).")
+@click.option("--topic", default=None, help="Topic name (default: the configured default topic).")
+@click.option("--mode", default="realtime", show_default=True, help='realtime, hourly, or "daily HH:MM Area/City".')
+@common
+def subscribe_cmd(
+    platform: str,
+    channel: str,
+    workspace: str,
+    topic: str | None,
+    mode: str,
+    db_path: str,
+    config_path: str,
+    verbose: int,
+) -> None:
+    """Subscribe a channel to a topic (again: change its mode, resume it if paused)."""
+    config, store = _open_for_subscriptions(db_path, config_path)
+    try:
+        topic = topic or config.default_topic
+        try:
+            validate(platform, channel, topic, [t.name for t in config.topics])
+            parsed = parse_mode(mode)
+        except SubscriptionError as exc:
+            _fail(str(exc), 2)
+        sub, created = subscribe(
+            store,
+            platform=platform,
+            channel=channel,
+            topic=topic,
+            mode=parsed,
+            workspace=workspace,
+            origin="cli",
+            now=utcnow(),
+        )
+    finally:
+        store.close()
+    verb = "subscribed" if created else "updated"
+    click.echo(f"{verb}: {sub.label()} to {sub.topic}, {sub.mode} (subscription {sub.id})")
+    needed = missing_credentials(platform)
+    if needed:
+        click.echo(f"note: set {needed} in the environment so {platform} messages can be sent", err=True)
+
+
+@cli.command("unsubscribe")
+@click.option("--platform", required=True, type=click.Choice(PLATFORMS))
+@click.option("--channel", required=True)
+@click.option("--workspace", default="")
+@click.option("--topic", default=None, help="Only this topic (default: every topic of the channel).")
+@common
+def unsubscribe_cmd(
+    platform: str, channel: str, workspace: str, topic: str | None, db_path: str, config_path: str, verbose: int
+) -> None:
+    """Remove a channel's subscriptions."""
+    store = open_store(db_path, create=False)
+    try:
+        removed = unsubscribe(store, platform=platform, channel=channel, topic=topic, workspace=workspace)
+    finally:
+        store.close()
+    if not removed:
+        _fail(f"{platform}:{channel} has no subscription{' to ' + topic if topic else ''}", 1)
+    click.echo(f"removed {removed} subscription(s)")
+
+
+@cli.command("subscriptions")
+@common
+def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
+    """List subscriptions."""
+    store = open_store(db_path, create=False)
+    try:
+        subs = all_subscriptions(store)
+    finally:
+        store.close()
+    if not subs:
+        click.echo("no subscriptions (poll and run subscribe the console when there are none)")
+    for sub in subs:
+        state = f"PAUSED: {sub.paused_reason}" if sub.paused else "active"
+        click.echo(f"{sub.id}  {sub.label()}  topic {sub.topic}  {sub.mode}  [{sub.origin}] {state}")
+
+
+@cli.command("status")
+@common
+def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
+    """Outbox, refused credentials, paused subscriptions, failing feeds and feeds that surged."""
+    store = open_store(db_path, create=False)
+    try:
+        counts = outbox_admin.counts(store)
+        waiting = outbox_admin.unsent(store)
+        refused = outbox_admin.refused_credentials(store)
+        paused = [s for s in all_subscriptions(store) if s.paused]
+        failing = store.query(
+            "SELECT name, consecutive_failures, last_error, last_success_at, retry_at FROM feeds "
+            "WHERE consecutive_failures > 0 ORDER BY name"
+        )
+        surges = recent_surges(store, utcnow())
+    finally:
+        store.close()
+    click.echo(
+        f"outbox: {counts.get('delivered', 0)} delivered, {counts.get('pending', 0)} pending, "
+        f"{counts.get('held', 0)} held, {counts.get('failed', 0)} failed"
+    )
+    for row in waiting:
+        click.echo(f"  {_outbox_line(row)}")
+    for problem in refused:
+        click.echo(
+            f"credentials refused: {problem['platform']} since {problem['since']} (last {problem['last_seen']}): "
+            f"{problem['problem']}; {problem['waiting']} message(s) wait for the token to be fixed, "
+            "no channel paused"
+        )
+    for sub in paused:
+        click.echo(f"paused: {sub.label()} ({sub.topic}): {sub.paused_reason}")
+    for feed in failing:
+        click.echo(
+            f"failing feed: {feed['name']}: {feed['consecutive_failures']} failure(s), "
+            f"last error {feed['last_error']}, last success {feed['last_success_at'] or 'never'}, "
+            f"next attempt {feed['retry_at'] or 'at its next scheduled poll'}"
+        )
+    for name, surge in sorted(surges.items()):
+        click.echo(f"surging feed: {name}: {surge.describe()}")
+
+
+def _outbox_line(row: dict) -> str:
+    state = "" if row["status"] == "pending" else f"{row['status'].upper()} "
+    return (
+        f"message {row['id']} to {channel_label(row)} {state}(queued {row['created_at']}, "
+        f"{row['attempts']} attempt(s)): {row['last_error'] or 'not sent yet'}"
+    )
+
+
+@cli.group("outbox")
+def outbox_group() -> None:
+    """Messages not delivered: list them, retry or drop one."""
+
+
+@outbox_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also list dropped messages.")
+@common
+def outbox_list_cmd(show_all: bool, db_path: str, config_path: str, verbose: int) -> None:
+    """Pending, held and failed messages, oldest first, with why they were not delivered."""
+    store = open_store(db_path, create=False)
+    try:
+        rows = outbox_admin.unsent(store, (*outbox_admin.UNSENT, "dropped") if show_all else outbox_admin.UNSENT)
+    finally:
+        store.close()
+    if not rows:
+        click.echo("every message was delivered")
+    for row in rows:
+        click.echo(_outbox_line(row))
+
+
+@outbox_group.command("retry")
+@click.argument("outbox_id", metavar="ID", type=int)
+@common
+def outbox_retry_cmd(outbox_id: int, db_path: str, config_path: str, verbose: int) -> None:
+    """Send message ID again at the next delivery (from its first part not yet sent)."""
+    store = open_store(db_path, create=False)
+    try:
+        try:
+            row = outbox_admin.retry(store, outbox_id, utcnow())
+        except outbox_admin.OutboxError as exc:
+            _fail(str(exc), 1)
+        paused = [s for s in all_subscriptions(store) if s.id == row["subscription_id"] and s.paused]
+    finally:
+        store.close()
+    click.echo(f"message {outbox_id} ({row['status']}) is pending again; the next `poll` or `run` delivery sends it")
+    if paused:
+        click.echo(
+            f"note: its subscription is paused ({paused[0].paused_reason}); subscribe the channel again "
+            "to resume its digests",
+            err=True,
+        )
+
+
+@outbox_group.command("drop")
+@click.argument("outbox_id", metavar="ID", type=int)
+@common
+def outbox_drop_cmd(outbox_id: int, db_path: str, config_path: str, verbose: int) -> None:
+    """Never send message ID (it stays listed with `botsvc outbox list --all`)."""
+    store = open_store(db_path, create=False)
+    try:
+        try:
+            row = outbox_admin.drop(store, outbox_id)
+        except outbox_admin.OutboxError as exc:
+            _fail(str(exc), 1)
+    finally:
+        store.close()
+    click.echo(f"message {outbox_id} ({row['status']}) dropped; it will not be sent")

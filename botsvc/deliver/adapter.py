@@ -1,0 +1,154 @@
+"""The narrow interface every chat platform implements.
+
+The core hands an adapter a neutral :class:`~botsvc.models.Digest`; the adapter
+renders it into one or more platform messages that respect the platform's limits,
+sends them to a channel, and reports the platform's message id.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from botsvc.models import ChannelAddress, CommandContext, CommandReply, Digest
+
+CommandHandler = Callable[[str, CommandContext], Awaitable[CommandReply]]
+"""The core's command entry point: the text after ``/news`` and who/where -> a neutral reply."""
+
+Route = tuple[str, str, Callable[..., Awaitable[Any]]]
+"""(HTTP method, path, aiohttp handler) served on the bot's HTTP port (``BOTSVC_HTTP_PORT``)."""
+
+__all__ = [
+    "Adapter",
+    "AddressError",
+    "ChannelAddress",
+    "CommandHandler",
+    "DeliveryError",
+    "Limits",
+    "Reply",
+    "REGISTRY",
+    "Route",
+    "Scope",
+    "load_adapter",
+]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one message may hold on a platform."""
+
+    max_chars: int
+    """Characters in one message (or one text block, where the platform counts per block)."""
+    max_events: int
+    """Digest events per message (Slack blocks / Discord embeds budget)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A neutral answer to a command."""
+
+    text: str
+    ephemeral: bool = True
+
+
+Scope = Literal["retry", "message", "channel", "auth"]
+"""What a failed send says about what comes next.
+
+* ``retry``: the platform is down, slow or rate limiting; the same request may work later.
+* ``message``: this message is refused (its payload, or an answer that cannot be read);
+  sending it again would fail again or risk a double post, but the channel is fine.
+* ``channel``: the channel is gone or the bot was removed; nothing more can go there.
+* ``auth``: the platform refused the bot's credentials; nothing goes anywhere on that
+  platform until they are fixed, and no channel is to blame.
+"""
+
+
+class DeliveryError(Exception):
+    """Sending failed; ``scope`` says how far the failure reaches (see :data:`Scope`)."""
+
+    def __init__(self, message: str, *, scope: Scope = "retry", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.scope: Scope = scope
+        self.retry_after = retry_after
+
+    @property
+    def permanent(self) -> bool:
+        """Retrying the same request cannot succeed."""
+        return self.scope != "retry"
+
+
+class AddressError(DeliveryError, ValueError):
+    """A channel address that cannot be one (checked at subscribe time; this is for older rows).
+
+    A ValueError for whoever gives it, and the end of that channel for the outbox. The
+    message never repeats the address: a webhook's address is its credential.
+    """
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why, scope="channel")
+
+
+class Adapter(ABC):
+    """One chat platform. Subclasses set ``name`` and ``limits``."""
+
+    name: ClassVar[str]
+    limits: ClassVar[Limits]
+
+    @abstractmethod
+    def render(self, digest: Digest) -> list[Any]:
+        """Platform payloads for ``digest``, split so each fits ``limits``; no event dropped."""
+
+    @abstractmethod
+    async def send(self, channel: ChannelAddress, payload: Any, *, key: str | None = None) -> str:
+        """Deliver one rendered payload; return the platform's message id.
+
+        ``key`` is the same for every attempt to send this payload (at most 25
+        characters): a platform that can deduplicate by it (Discord's message nonce)
+        makes a retry after a crash harmless.
+
+        Raises :class:`DeliveryError` on failure.
+        """
+
+    async def reply(self, context: Any, reply: Reply) -> None:
+        """Answer a command in the platform's way (ephemeral where possible)."""
+        raise NotImplementedError(f"{self.name} does not take commands")
+
+    def attach_commands(self, handler: CommandHandler) -> None:
+        """Receive ``/news`` commands from this platform and answer them with ``handler``.
+
+        Called before :meth:`start`. Platforms without commands ignore it.
+        """
+
+    def http_routes(self) -> list[Route]:
+        """Routes this adapter needs on the bot's HTTP port (e.g. Slack's ``/slack/events``)."""
+        return []
+
+    async def start(self) -> None:
+        """Connect or start listening; called once before use."""
+
+    async def stop(self) -> None:
+        """Release connections; called once at shutdown."""
+
+
+# Adapters by name: "module:Class". A new platform is one new module and one line here.
+REGISTRY: dict[str, str] = {
+    "console": "adapters.console:ConsoleAdapter",
+    "discord": "adapters.discord:DiscordAdapter",
+    "discord-webhook": "adapters.discord:DiscordWebhookAdapter",
+    "slack": "adapters.slack:SlackAdapter",
+    "slack-webhook": "adapters.slack:SlackWebhookAdapter",
+}
+
+
+def load_adapter(name: str, **settings: Any) -> Adapter:
+    """Instantiate the adapter registered under ``name``."""
+    try:
+        target = REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown adapter {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+    module_name, class_name = target.split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(**settings)

@@ -1,0 +1,138 @@
+"""Deciding what each subscription is told, and writing it to the outbox.
+
+For a subscription: events of its topic first seen since it subscribed and never told
+to it are new alerts; events told before that have grown since (more reports) come as
+update lines, never as new alerts. Realtime subscriptions are served after each poll
+cycle; hourly and daily ones when their scheduled moment has passed.
+
+One digest shows at most ``[alerts] max_per_digest`` new events (see
+:mod:`botsvc.deliver.fairshare`); those over it, and those held back by a feed's cap
+(:mod:`botsvc.deliver.alert_limits`), are counted in one line per feed and recorded as told, so they
+never arrive later as a burst or as update lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from botsvc.clocks import not_after
+from botsvc.config import Config
+from botsvc.deliver.digest import build_digest
+from botsvc.deliver.fairshare import count_by_feed, fair_share
+from botsvc.deliver.outbox import enqueue
+from botsvc.deliver.subscriptions import Subscription, all_subscriptions
+from botsvc.models import ChannelAddress
+from botsvc.store.store import Store, iso
+
+_UNTOLD = (
+    "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= ? AND e.held_back IS {} "
+    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = ? AND d.event_id = e.id) "
+    "AND EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t WHERE a.event_id = e.id AND t.value = ?) "
+    "ORDER BY e.id"
+)
+_NEW = _UNTOLD.format("NULL")
+_CAPPED = _UNTOLD.format("'capped'")  # backfilled events are never told, not even counted
+_GROWN = (
+    "SELECT e.id FROM events e JOIN deliveries d ON d.event_id = e.id AND d.subscription_id = ? "
+    "WHERE e.member_count > d.member_count AND d.summarised = 0 ORDER BY e.id"
+)
+_TOLD = (
+    "INSERT INTO deliveries (subscription_id, event_id, member_count, queued_at, summarised) "
+    "SELECT ?, id, member_count, ?, ? FROM events WHERE id = ? "
+    "ON CONFLICT (subscription_id, event_id) DO UPDATE SET member_count = excluded.member_count, "
+    "queued_at = excluded.queued_at"
+)
+
+
+def due_events(store: Store, subscription: Subscription) -> tuple[list[int], list[int]]:
+    """(new event ids, grown event ids) not yet told to ``subscription``."""
+    new = [r["id"] for r in store.query(_NEW, (iso(subscription.created_at), subscription.id, subscription.topic))]
+    grown = [r["id"] for r in store.query(_GROWN, (subscription.id,))]
+    return new, grown
+
+
+def capped_events(store: Store, subscription: Subscription) -> list[int]:
+    """Events held back by a feed's cap, not yet counted in a digest for ``subscription``."""
+    return [r["id"] for r in store.query(_CAPPED, (iso(subscription.created_at), subscription.id, subscription.topic))]
+
+
+def is_due(subscription: Subscription, now: datetime, *, realtime: bool) -> bool:
+    """Realtime: after each poll. Scheduled: once per scheduled moment passed since the last
+    digest, or since subscribing (a new hourly subscription first fires on the next hour)."""
+    if subscription.paused:
+        return False
+    moment = subscription.mode.last_due(now)
+    if moment is None:
+        return realtime
+    return (subscription.last_digest_at or subscription.created_at) < moment
+
+
+def with_sane_times(store: Store, subscription: Subscription, now: datetime) -> Subscription:
+    """``subscription`` with moments written by a clock that ran ahead set to ``now`` (and stored so).
+
+    A creation time in the future would hide every event until then, a last digest in the
+    future would skip every scheduled moment until then.
+    """
+    label = f"subscription {subscription.id}"
+    created = not_after(subscription.created_at, now, what=f"{label}: created")
+    last = not_after(subscription.last_digest_at, now, what=f"{label}: last digest")
+    if (created, last) == (subscription.created_at, subscription.last_digest_at):
+        return subscription
+    with store.atomic():
+        store.db.execute(
+            "UPDATE subscriptions SET created_at = ?, last_digest_at = ? WHERE id = ?",
+            (iso(created), iso(last), subscription.id),
+        )
+    return replace(subscription, created_at=created, last_digest_at=last)
+
+
+def repair_future_times(store: Store, now: datetime) -> None:
+    """Set every subscription's moments written by a clock that ran ahead to ``now`` (at start-up)."""
+    for subscription in all_subscriptions(store):
+        with_sane_times(store, subscription, now)
+
+
+def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool = True) -> list[int]:
+    """Write one digest per due subscription that has something to tell; returns outbox ids.
+
+    ``realtime``: also serve realtime subscriptions (after a poll cycle). Each digest and
+    the record of what it tells are written in one transaction, so an event is queued
+    for a channel exactly once.
+    """
+    queued = []
+    for subscription in all_subscriptions(store):
+        subscription = with_sane_times(store, subscription, now)
+        if not is_due(subscription, now, realtime=realtime):
+            continue
+        with store.atomic():
+            new, grown = due_events(store, subscription)
+            capped = capped_events(store, subscription)
+            if subscription.mode.kind != "realtime":
+                store.db.execute(
+                    "UPDATE subscriptions SET last_digest_at = ? WHERE id = ?", (iso(now), subscription.id)
+                )
+            if not new and not grown and not capped:
+                continue
+            shown, over = fair_share(store, new, config.alerts.max_per_digest)
+            counted = [*over, *capped]
+            topic = config.topic(subscription.topic) if subscription.topic in {t.name for t in config.topics} else None
+            digest = build_digest(
+                store,
+                shown,
+                updates=grown,
+                now=now,
+                title=topic.title if topic else subscription.topic,
+                zone=subscription.mode.zone,
+                more=count_by_feed(store, counted),
+            )
+            if not digest.events and not digest.more:
+                continue
+            address = ChannelAddress(subscription.platform, subscription.channel, subscription.workspace or None)
+            queued.append(enqueue(store, address, digest, subscription_id=subscription.id, now=now))
+            store.db.conn.executemany(
+                _TOLD,
+                [(subscription.id, iso(now), 0, event_id) for event_id in [*shown, *grown]]
+                + [(subscription.id, iso(now), 1, event_id) for event_id in counted],
+            )
+    return queued

@@ -1,0 +1,106 @@
+"""Build platform-neutral digests from stored events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import cast
+
+from botsvc.models import Digest, DigestEvent, DigestMore, DigestStory
+from botsvc.store.store import Store, iso, parse_iso, utcnow
+
+
+def _story(row: dict) -> DigestStory:
+    return DigestStory(title=row["title"], source=row["source"], link=row["url"], published=parse_iso(row["published"]))
+
+
+def digest_event(store: Store, event_id: int, *, update: bool = False) -> DigestEvent | None:
+    """One event as a digest entry: the earliest report leads, one story per other outlet follows."""
+    members = store.event_articles(event_id)
+    if not members:
+        return None
+    lead, *rest = members
+    others: list[DigestStory] = []
+    outlets = {lead["source"]}
+    for row in rest:
+        if row["source"] not in outlets:
+            outlets.add(row["source"])
+            others.append(_story(row))
+    return DigestEvent(event_id=event_id, headline=_story(lead), others=tuple(others), update=update)
+
+
+def build_digest(
+    store: Store,
+    event_ids: Iterable[int],
+    *,
+    title: str,
+    now: datetime | None = None,
+    updates: Iterable[int] = (),
+    zone: str = "UTC",
+    more: Iterable[DigestMore] = (),
+) -> Digest:
+    """A digest of the given events, newest lead story first; seeded (archive) events never appear.
+
+    ``updates`` are events told before that have grown since: they follow as update lines.
+    ``more`` counts new events over the caps, shown as one line per feed at the end.
+    """
+    entries = []
+    for event_ids_, update in ((event_ids, False), (updates, True)):
+        for event_id in event_ids_:
+            event = store.event(event_id)
+            if event is None or event["seeded"]:
+                continue
+            entry = digest_event(store, event_id, update=update)
+            if entry is not None:
+                entries.append(entry)
+    epoch = datetime.min.replace(tzinfo=utcnow().tzinfo)
+    entries.sort(key=lambda e: (not e.update, e.headline.published or epoch), reverse=True)
+    return Digest(title=title, events=tuple(entries), generated_at=now or utcnow(), zone=zone, more=tuple(more))
+
+
+def _story_json(story: DigestStory) -> dict:
+    return {"title": story.title, "source": story.source, "link": story.link, "published": iso(story.published)}
+
+
+def _story_from(data: dict) -> DigestStory:
+    return DigestStory(data["title"], data["source"], data["link"], parse_iso(data["published"]))
+
+
+def digest_to_json(digest: Digest) -> str:
+    """The neutral digest as JSON, as the outbox keeps it until it is sent."""
+    return json.dumps(
+        {
+            "title": digest.title,
+            "generated_at": iso(digest.generated_at),
+            "zone": digest.zone,
+            "events": [
+                {
+                    "event_id": e.event_id,
+                    "update": e.update,
+                    "headline": _story_json(e.headline),
+                    "others": [_story_json(o) for o in e.others],
+                }
+                for e in digest.events
+            ],
+            "more": [{"count": m.count, "feed": m.feed} for m in digest.more],
+        },
+        ensure_ascii=False,
+    )
+
+
+def digest_from_json(text: str) -> Digest:
+    data = json.loads(text)
+    return Digest(
+        # digest_to_json always writes it (a Digest's generated_at is a datetime); adapters never read it.
+        title=data["title"],
+        generated_at=cast(datetime, parse_iso(data["generated_at"])),
+        events=tuple(
+            DigestEvent(
+                e["event_id"], _story_from(e["headline"]), tuple(_story_from(o) for o in e["others"]), e["update"]
+            )
+            for e in data["events"]
+        ),
+        zone=data.get("zone", "UTC"),  # messages queued before zones were kept
+        more=tuple(DigestMore(m["count"], m["feed"]) for m in data.get("more", ())),
+    )

@@ -1,0 +1,60 @@
+"""Which chat adapters this process can send through, from the environment.
+
+Tokens are read from environment variables only. The console and webhook adapters
+need none; Slack's bot adapter needs ``SLACK_BOT_TOKEN``, Discord's ``DISCORD_BOT_TOKEN``.
+API base URLs (``BOTSVC_SLACK_API_URL``, ``BOTSVC_DISCORD_API_URL``) are read by the
+adapters themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from botsvc.deliver.adapter import REGISTRY, Adapter, load_adapter
+
+log = logging.getLogger(__name__)
+
+TOKENS = {"slack": ("SLACK_BOT_TOKEN", "token"), "discord": ("DISCORD_BOT_TOKEN", "token")}
+
+
+def available_adapters(
+    env: Mapping[str, str] | None = None, *, slack_managers: tuple[str, ...] | None = None
+) -> dict[str, Adapter]:
+    """Adapter instances by platform name, for every platform that can send from here.
+
+    The Slack bot also takes ``/news`` commands when ``SLACK_SIGNING_SECRET`` (HTTP
+    request URL) or ``SLACK_APP_TOKEN`` (Socket Mode) is set.
+    """
+    env = os.environ if env is None else env
+    adapters: dict[str, Adapter] = {}
+    wanted: list[tuple[str, dict]] = []
+    for name in REGISTRY:
+        if name not in TOKENS:
+            wanted.append((name, {}))
+            continue
+        variable, argument = TOKENS[name]
+        token = env.get(variable, "").strip()
+        if token:
+            settings: dict[str, object] = {argument: token}
+            if name == "slack":
+                settings.update(
+                    signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip() or None,
+                    app_token=env.get("SLACK_APP_TOKEN", "").strip() or None,
+                    managers=slack_managers,
+                )
+            wanted.append((name, settings))
+    for name, settings in wanted:
+        try:
+            adapters[name] = load_adapter(name, **settings)
+        except ImportError as exc:  # a platform whose SDK is not installed
+            log.warning("%s adapter unavailable: %s", name, exc)
+    return adapters
+
+
+def missing_credentials(platform: str) -> str | None:
+    """The environment variable a platform still needs, if any."""
+    if platform in TOKENS and not os.environ.get(TOKENS[platform][0], "").strip():
+        return TOKENS[platform][0]
+    return None

@@ -1,0 +1,227 @@
+"""Channel subscriptions: who gets which topic, and when.
+
+A mode is ``realtime`` (new events after each poll cycle, one message per cycle),
+``hourly`` (on the hour) or ``daily HH:MM Area/City`` (once a day at a local time in an
+IANA time zone). Subscriptions live in SQLite; ``[[subscriptions]]`` in ``feeds.toml``
+and ``botsvc subscribe`` add them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from botsvc.deliver.webhook_urls import WebhookURLError, check_slack_webhook_url, parse_discord_webhook_url
+from botsvc.store.store import Store, inserted_id, iso, parse_iso, parse_iso_required
+
+PLATFORMS = ("console", "slack", "slack-webhook", "discord", "discord-webhook")
+_DISCORD_ID = re.compile(r"[0-9]{1,20}")
+_DAILY = re.compile(r"^daily\s+([0-9]{1,2}):([0-9]{2})(?:\s+(\S+))?$", re.IGNORECASE)
+
+
+class SubscriptionError(ValueError):
+    """A bad platform, channel, topic or mode; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Mode:
+    kind: str
+    """'realtime', 'hourly' or 'daily'."""
+    at: time | None = None
+    zone: str = "UTC"
+
+    def __str__(self) -> str:
+        if self.kind == "daily" and self.at is not None:
+            return f"daily {self.at.strftime('%H:%M')} {self.zone}"
+        return self.kind
+
+    def last_due(self, now: datetime) -> datetime | None:
+        """The latest scheduled moment at or before ``now`` (None for realtime)."""
+        if self.kind == "hourly":
+            return now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        if self.kind == "daily" and self.at is not None:
+            local = now.astimezone(ZoneInfo(self.zone))
+            moment = datetime.combine(local.date(), self.at, tzinfo=local.tzinfo)
+            if moment > local:
+                moment = datetime.combine(local.date() - timedelta(days=1), self.at, tzinfo=local.tzinfo)
+            return moment.astimezone(timezone.utc)
+        return None
+
+
+def parse_mode(text: str | None) -> Mode:
+    """``realtime`` (default), ``hourly`` or ``daily HH:MM [Area/City]`` (zone default UTC)."""
+    value = " ".join((text or "realtime").split())
+    if value.lower() in ("realtime", "hourly"):
+        return Mode(value.lower())
+    found = _DAILY.match(value)
+    if not found:
+        raise SubscriptionError(f'mode {value!r}: expected realtime, hourly or "daily HH:MM Area/City"')
+    hour, minute, zone = int(found[1]), int(found[2]), found[3] or "UTC"
+    if hour > 23 or minute > 59:
+        raise SubscriptionError(f"mode {value!r}: {found[1]}:{found[2]} is not a time of day")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SubscriptionError(
+            f"mode {value!r}: unknown time zone {zone!r} (use an IANA name such as Asia/Seoul)"
+        ) from None
+    return Mode("daily", time(hour, minute), zone)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: int
+    platform: str
+    workspace: str
+    channel: str
+    topic: str
+    mode: Mode
+    origin: str
+    created_at: datetime
+    last_digest_at: datetime | None
+    paused_reason: str | None
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_reason is not None
+
+    def label(self) -> str:
+        where = f"{self.workspace}/" if self.workspace else ""
+        channel = self.channel if not self.platform.endswith("webhook") else _redact(self.channel)
+        return f"{self.platform}:{where}{channel}"
+
+
+def _redact(url: str) -> str:
+    """A webhook URL is a secret: show its host and the start of its path only."""
+    found = re.match(r"^(https?://[^/]+)(/[^?#]{0,12})?", url)
+    return f"{found[1]}{found[2] or ''}…" if found else "webhook"
+
+
+def _row(row: dict) -> Subscription:
+    return Subscription(
+        id=row["id"],
+        platform=row["platform"],
+        workspace=row["workspace"],
+        channel=row["channel"],
+        topic=row["topic"],
+        mode=parse_mode(row["mode"]),
+        origin=row["origin"],
+        created_at=parse_iso_required(row["created_at"], f"subscription {row['id']}: created_at"),
+        last_digest_at=parse_iso(row["last_digest_at"]),
+        paused_reason=row["paused_reason"],
+    )
+
+
+def check_channel(platform: str, channel: str) -> None:
+    """Refuse an address the platform could never deliver to, before it is stored.
+
+    A webhook URL is checked as the adapter will read it, and the error never repeats it
+    (it is a credential); a Discord channel is a numeric id; a Slack one has no spaces.
+    """
+    if platform not in PLATFORMS:
+        raise SubscriptionError(f"platform {platform!r}: expected one of {', '.join(PLATFORMS)}")
+    if not channel.strip() or len(channel) > 500:
+        raise SubscriptionError("channel: give a channel id (or, for a webhook platform, its URL)")
+    try:
+        if platform == "slack-webhook":
+            check_slack_webhook_url(channel)
+        elif platform == "discord-webhook":
+            parse_discord_webhook_url(channel)
+    except WebhookURLError as exc:
+        raise SubscriptionError(f"channel: {exc}") from None
+    if platform == "discord" and not _DISCORD_ID.fullmatch(channel):
+        raise SubscriptionError("channel: a Discord channel id is a number (Developer Mode → Copy Channel ID)")
+    if platform == "slack" and any(char.isspace() for char in channel):
+        raise SubscriptionError("channel: a Slack channel id has no spaces (e.g. C0123456789)")
+
+
+def validate(platform: str, channel: str, topic: str, topics: list[str]) -> None:
+    check_channel(platform, channel)
+    if topic not in topics:
+        raise SubscriptionError(f"topic {topic!r}: not in the configuration (known: {', '.join(topics)})")
+
+
+def subscribe(
+    store: Store,
+    *,
+    platform: str,
+    channel: str,
+    topic: str,
+    mode: Mode,
+    workspace: str = "",
+    origin: str = "cli",
+    now: datetime,
+) -> tuple[Subscription, bool]:
+    """Add or update a subscription; re-subscribing changes the mode and resumes a paused one.
+
+    Returns the subscription and whether it is new. Raises SubscriptionError for an
+    address the platform could never deliver to.
+    """
+    check_channel(platform, channel)
+    with store.atomic():
+        existing = store.query(
+            "SELECT id FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ? AND topic = ?",
+            (platform, workspace, channel, topic),
+        )
+        if existing:
+            store.db.execute(
+                "UPDATE subscriptions SET mode = ?, paused_at = NULL, paused_reason = NULL WHERE id = ?",
+                (str(mode), existing[0]["id"]),
+            )
+            store.db.execute(
+                "UPDATE outbox SET status = 'pending' WHERE subscription_id = ? AND status = 'held'",
+                (existing[0]["id"],),
+            )
+            return get(store, existing[0]["id"]), False
+        cursor = store.db.execute(
+            "INSERT INTO subscriptions (platform, workspace, channel, topic, mode, origin, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (platform, workspace, channel, topic, str(mode), origin, iso(now)),
+        )
+        return get(store, inserted_id(cursor)), True
+
+
+def unsubscribe(store: Store, *, platform: str, channel: str, topic: str | None, workspace: str = "") -> int:
+    """Remove this channel's subscriptions (to ``topic``, or all); returns how many.
+
+    Their unsent messages (pending, held or failed) are dropped with them: nobody wants
+    them any more, and a held one would otherwise wait forever.
+    """
+    where = "platform = ? AND workspace = ? AND channel = ?"
+    params: tuple = (platform, workspace, channel)
+    if topic is not None:
+        where += " AND topic = ?"
+        params += (topic,)
+    with store.atomic():
+        ids = [row["id"] for row in store.query(f"SELECT id FROM subscriptions WHERE {where}", params)]
+        if not ids:
+            return 0
+        marks = ", ".join("?" * len(ids))
+        others = store.query(
+            f"SELECT 1 FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ? AND id NOT IN ({marks})",
+            (platform, workspace, channel, *ids),
+        )
+        orphans = "" if others else " OR (subscription_id IS NULL AND platform = ? AND workspace = ? AND channel = ?)"
+        store.db.execute(  # before the delete, which sets outbox.subscription_id to NULL
+            f"UPDATE outbox SET status = 'dropped', last_error = 'unsubscribed' WHERE status IN "
+            f"('pending', 'held', 'failed') AND (subscription_id IN ({marks}){orphans})",
+            (*ids, *(() if others else (platform, workspace, channel))),
+        )
+        store.db.execute(f"DELETE FROM subscriptions WHERE id IN ({marks})", tuple(ids))
+        return len(ids)
+
+
+def get(store: Store, subscription_id: int) -> Subscription:
+    return _row(store.query("SELECT * FROM subscriptions WHERE id = ?", (subscription_id,))[0])
+
+
+def all_subscriptions(store: Store) -> list[Subscription]:
+    return [_row(row) for row in store.query("SELECT * FROM subscriptions ORDER BY id")]
+
+
+def pause(store: Store, subscription_id: int, reason: str, now: datetime) -> None:
+    store.db.execute(
+        "UPDATE subscriptions SET paused_at = ?, paused_reason = ? WHERE id = ?", (iso(now), reason, subscription_id)
+    )

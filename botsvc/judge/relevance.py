@@ -1,0 +1,113 @@
+"""Keyword rules per topic: which topics an item belongs to, and which words said so.
+
+Terms are found by :class:`botsvc.judge.terms.TermSet` (Latin-script terms as whole words,
+Korean and Japanese terms as substrings). A rule matches when one of its ``any`` terms
+and one term of each ``all`` group occur and no ``none`` term does; a topic's
+``off_subject`` headline terms veto a story whose headline is about something else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botsvc.config import Rule, Topic
+from botsvc.judge.terms import TermSet, fold, term_key
+from botsvc.models import FeedItem
+
+
+@dataclass(frozen=True)
+class TopicMatch:
+    topic: str
+    keywords: tuple[str, ...]
+
+
+def _rule_terms(rule: Rule) -> set[str]:
+    terms = set(rule.any) | set(rule.none)
+    for group in rule.all:
+        terms |= set(group)
+    return terms
+
+
+class _CompiledRule:
+    """One rule with its terms as lookup keys, so every spelling of a term counts."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.any = {term_key(t): t for t in rule.any}
+        self.all = [{term_key(t): t for t in group} for group in rule.all]
+        self.none = {term_key(t) for t in rule.none}
+
+    def hits(self, found: set[str]) -> set[str] | None:
+        """The terms that made this rule match, or None when it does not."""
+        if self.none & found:
+            return None
+        matched: set[str] = set()
+        if self.any:
+            any_hits = {term for key, term in self.any.items() if key in found}
+            if not any_hits:
+                return None
+            matched |= any_hits
+        for group in self.all:
+            group_hits = {term for key, term in group.items() if key in found}
+            if not group_hits:
+                return None
+            matched |= group_hits
+        return matched
+
+
+class TopicMatcher:
+    """Compiled rules of one topic. A topic matches when any of its rules matches.
+
+    A topic may also list off-subject headline terms (``off_subject``): when the
+    headline carries one of them and none of the rules' ``any`` terms, the story is
+    about that other subject (say, a North Korean launch whose lead mentions GSOMIA
+    in passing) and the topic does not match.
+    """
+
+    def __init__(self, topic: Topic) -> None:
+        self.topic = topic
+        terms: set[str] = set(topic.off_subject)
+        for rule in topic.rules:
+            terms |= _rule_terms(rule)
+        self._terms = TermSet(terms)
+        self._rules = [_CompiledRule(rule) for rule in topic.rules]
+        self._off_subject = {term_key(t) for t in topic.off_subject}
+        self._subject_terms = {key for rule in self._rules for key in rule.any}
+
+    def _found(self, text: str) -> set[str]:
+        return {term_key(t) for t in self._terms.found(fold(text))}
+
+    def match(self, text: str, headline: str | None = None) -> TopicMatch | None:
+        """The match for ``text`` (headline, lead and body); ``headline`` enables the off-subject test."""
+        found = self._found(text)
+        if not found:
+            return None
+        keywords: set[str] = set()
+        for rule in self._rules:
+            rule_hits = rule.hits(found)
+            if rule_hits is not None:
+                keywords |= rule_hits
+        if not keywords:
+            return None
+        if headline and self._off_subject and self.off_subject(headline):
+            return None
+        return TopicMatch(self.topic.name, tuple(sorted(keywords, key=str.casefold)))
+
+    def off_subject(self, headline: str) -> bool:
+        """True when ``headline`` is about an off-subject and names none of the beat's own terms."""
+        found = self._found(headline)
+        return bool(found & self._off_subject) and not (found & self._subject_terms)
+
+
+class Relevance:
+    """Matches items against a set of topics."""
+
+    def __init__(self, topics: tuple[Topic, ...] | list[Topic]) -> None:
+        self.matchers = {topic.name: TopicMatcher(topic) for topic in topics}
+
+    def match(self, item: FeedItem, topics: tuple[str, ...] | None = None) -> list[TopicMatch]:
+        """Topic matches for ``item``, limited to ``topics`` when given (a feed's topic list)."""
+        text = f"{item.title}\n{item.summary}\n{item.body}"
+        names = topics or tuple(self.matchers)
+        return [
+            m for name in names if name in self.matchers and (m := self.matchers[name].match(text, headline=item.title))
+        ]

@@ -1,0 +1,108 @@
+"""Finding listed terms in text: the matcher behind topic rules and the concept lexicon.
+
+Latin-script terms match as whole words, case-insensitively, with spaces and hyphens
+interchangeable ("intelligence-sharing" matches "intelligence sharing"). A Latin term
+may touch Korean or Japanese characters ("GSOMIAの破棄", "WTO에"), because those
+scripts attach particles without a space. Korean and Japanese terms match as
+substrings, for the same reason; a single Han, kana or Hangul character is not a term
+(日 or 韓 alone would match inside unrelated words).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from botsvc.judge.tokens import CJK_CHARS
+
+__all__ = ["TermSet", "fold", "is_single_cjk_character", "term_key"]
+
+_CJK = re.compile(f"[{CJK_CHARS}]")
+_SEPARATORS = r"[\s\-\u2010-\u2015_/]+"
+_SEP_RE = re.compile(_SEPARATORS)
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
+#: A Latin term's edge must not touch a Latin letter or digit; CJK characters are fine.
+_EDGE = rf"[^\W{CJK_CHARS}]"
+#: A run of Latin-script letters and digits (where a Latin term can begin).
+_RUN = re.compile(rf"[^\W_{CJK_CHARS}]+")
+
+
+def fold(text: str) -> str:
+    """Text as the matcher sees it: NFKC, straight quotes, case-folded."""
+    return unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+
+
+def term_key(text: str) -> str:
+    """The folded form a term is looked up by (separators collapsed to one space)."""
+    return _SEP_RE.sub(" ", fold(text)).strip()
+
+
+def is_single_cjk_character(term: str) -> bool:
+    """True for a term that is one Han, kana or Hangul character (too short to mean a word)."""
+    key = term_key(term)
+    return len(key) == 1 and bool(_CJK.match(key))
+
+
+class TermSet:
+    """A set of terms, found in a text in one regex pass plus substring checks.
+
+    :meth:`found` returns the terms as they were listed (not as they were written in
+    the text), so callers can map each back to its rule or concept.
+    """
+
+    def __init__(self, terms: set[str] | frozenset[str]) -> None:
+        self.canonical: dict[str, str] = {}
+        by_start: dict[str, list[str]] = {}
+        self.cjk: list[tuple[str, str]] = []
+        for term in sorted(terms):
+            key = term_key(term)
+            if not key or key in self.canonical:
+                continue
+            self.canonical[key] = term
+            if _CJK.search(key):
+                self.cjk.append((key, term))
+                continue
+            run = _RUN.match(key)
+            if run is None:  # a Latin term must begin with a letter or digit
+                continue
+            by_start.setdefault(run.group(0), []).append(_SEPARATORS.join(re.escape(word) for word in key.split(" ")))
+        # A Latin term begins where a run of Latin letters or digits begins, so each run
+        # is tried only against the terms that begin with it (one alternation of every
+        # term tried at every character costs several times more). Longest first, so
+        # "white list" beats "white".
+        self._at_run = {
+            start: re.compile("(?:" + "|".join(sorted(alts, key=len, reverse=True)) + rf")(?!{_EDGE})")
+            for start, alts in by_start.items()
+        }
+        # A longer term hides shorter ones starting at the same place ("japanese beer" hides
+        # "japanese"): remember, per term, the shorter terms that are its leading words.
+        keys = [k for k in self.canonical if not _CJK.search(k)]
+        self.prefixes: dict[str, list[str]] = {
+            key: [self.canonical[other] for other in keys if key.startswith(other + " ")] for key in keys
+        }
+        self._keys: dict[str, str] = {}  # matched text -> term key; bounded by the term spellings seen
+
+    def found(self, folded: str) -> set[str]:
+        """The listed terms occurring in ``folded`` (text already passed through :func:`fold`)."""
+        hits: set[str] = set()
+        at_run = self._at_run
+        # Overlapping terms ("export controls" / "controls") are all wanted: every run is
+        # tried, and shorter terms hidden by a longer one at the same place come from
+        # ``prefixes``. A run is never preceded by a Latin letter or digit, by construction.
+        for run in _RUN.finditer(folded):
+            pattern = at_run.get(run.group(0))
+            if pattern is None:
+                continue
+            match = pattern.match(folded, run.start())
+            if match is None:
+                continue
+            found = match.group(0)
+            key = self._keys.get(found)
+            if key is None:
+                key = self._keys.setdefault(found, term_key(found))
+            hits.add(self.canonical[key])
+            hits.update(self.prefixes[key])
+        for key, term in self.cjk:
+            if key in folded:
+                hits.add(term)
+        return hits

@@ -1,0 +1,143 @@
+"""Wiring: from a config file and a database path to a ready pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from botsvc.chat.commands import CommandCore
+from botsvc.config import Config, FeedConfig, load_config
+from botsvc.deliver.adapter import Adapter
+from botsvc.deliver.delivery import queue_digests, repair_future_times
+from botsvc.deliver.outbox import Courier, FlushReport, RetryPolicy
+from botsvc.deliver.subscriptions import all_subscriptions, parse_mode, subscribe
+from botsvc.ingest.fetch import FetchPolicy
+from botsvc.judge.relevance import Relevance
+from botsvc.service.cycle import FeedTarget
+from botsvc.service.intake import Intake
+from botsvc.store.events import EventBook
+from botsvc.store.pipeline import Processor
+from botsvc.store.seed import seed_archive
+from botsvc.store.store import Store, open_store
+
+CHAT_FEED_INTERVAL = 900
+"""Seconds between polls of a feed added from chat."""
+
+
+@dataclass
+class App:
+    config: Config
+    store: Store
+    events: EventBook
+    processor: Processor
+    policy: FetchPolicy
+
+    def close(self) -> None:
+        self.store.close()
+
+    def feeds(self) -> list[FeedConfig]:
+        """The configured, enabled feeds, then those added from chat."""
+        configured = [feed for feed in self.config.feeds if feed.enabled]
+        names = {feed.name for feed in self.config.feeds}
+        added = [
+            FeedConfig(name=row["name"], url=row["url"], interval=CHAT_FEED_INTERVAL, language=None, topics=())
+            for row in self.store.query("SELECT name, url FROM feeds WHERE origin = 'chat' ORDER BY name")
+            if row["name"] not in names
+        ]
+        return configured + added
+
+    def targets(self) -> list[FeedTarget]:
+        """Every feed to poll."""
+        return [feed_target(feed) for feed in self.feeds()]
+
+    def commands(self, on_feeds_changed=None) -> CommandCore:
+        """The command core for chat and the CLI."""
+        return CommandCore(self.store, self.config, clock=self.processor.clock, on_feeds_changed=on_feeds_changed)
+
+    def adhoc_targets(self, locations: list[str]) -> list[FeedTarget]:
+        """Feeds given on the command line: polled with the configured topics, fetch state not kept."""
+        return [
+            FeedTarget(
+                name=loc if loc.startswith(("http://", "https://")) else str(Path(loc).resolve()),
+                url=loc if loc.startswith(("http://", "https://")) else str(Path(loc).resolve()),
+                tracked=False,
+            )
+            for loc in locations
+        ]
+
+    def ensure_seeded(self) -> int:
+        """Load the seeded archive on first start; later calls add nothing."""
+        return seed_archive(self.store, self.events)
+
+    def sync_subscriptions(self, now: datetime | None = None) -> None:
+        """Store ``[[subscriptions]]`` from the config; with none at all, subscribe the console.
+
+        A configured subscription already stored keeps its state (a paused one stays
+        paused until someone subscribes it again); only its mode follows the file.
+        """
+        now = now or self.processor.clock()
+        repair_future_times(self.store, now)
+        existing = {(s.platform, s.workspace, s.channel, s.topic): s for s in all_subscriptions(self.store)}
+        for entry in self.config.subscriptions:
+            known = existing.get((entry.platform, entry.workspace, entry.channel, entry.topic))
+            if known is None:
+                subscribe(
+                    self.store,
+                    platform=entry.platform,
+                    channel=entry.channel,
+                    topic=entry.topic,
+                    mode=parse_mode(entry.mode),
+                    workspace=entry.workspace,
+                    origin="config",
+                    now=now,
+                )
+            elif str(known.mode) != str(parse_mode(entry.mode)):
+                self.store.db.execute(
+                    "UPDATE subscriptions SET mode = ? WHERE id = ?", (str(parse_mode(entry.mode)), known.id)
+                )
+        if not existing and not self.config.subscriptions:
+            subscribe(
+                self.store,
+                platform="console",
+                channel="stdout",
+                topic=self.config.default_topic,
+                mode=parse_mode("realtime"),
+                origin="default",
+                now=now,
+            )
+
+    async def deliver(
+        self,
+        adapters: Mapping[str, Adapter],
+        *,
+        realtime: bool = True,
+        policy: RetryPolicy = RetryPolicy(),
+        intake: Intake | None = None,
+    ) -> FlushReport:
+        """Queue what is due for each subscription, then send everything pending.
+
+        With ``intake`` (whose write turn the caller holds), the digests are built in its
+        thread: a cycle that opened thousands of events takes a while to summarise.
+        """
+        if intake is None:
+            queue_digests(self.store, self.config, self.processor.clock(), realtime=realtime)
+        else:
+            await intake.run(queue_digests, intake.store, self.config, self.processor.clock(), realtime=realtime)
+        return await Courier(self.store, adapters, policy=policy, clock=self.processor.clock).flush()
+
+
+def feed_target(feed: FeedConfig) -> FeedTarget:
+    return FeedTarget(
+        name=feed.name, url=feed.url, source=feed.name, language=feed.language, topics=tuple(feed.topics) or None
+    )
+
+
+def open_app(config_path: str | Path, db_path: str | Path, *, config: Config | None = None) -> App:
+    """Load config (raises ConfigError) and open the store (raises StoreError)."""
+    config = config or load_config(config_path)
+    store = open_store(db_path)
+    events = EventBook(store, config.dedup)
+    processor = Processor(store, Relevance(config.topics), events)
+    return App(config=config, store=store, events=events, processor=processor, policy=config.fetch)

@@ -1,0 +1,324 @@
+"""One poll cycle: fetch feeds concurrently, parse, judge items, record everything.
+
+Fetching overlaps on the network; parsing may run in worker processes; judging and
+storing happen feed by feed in configuration order, each feed in one transaction
+together with its new fetch state (so a stored ETag always has its items stored too).
+A feed is judged as soon as it and every feed before it are fetched and parsed, so
+storing overlaps with the fetching and parsing of later feeds.
+
+Given an :class:`~botsvc.service.intake.Intake`, every use of the store and the processor
+(parsing too, unless worker processes parse) runs in its thread, so the event loop
+stays free to answer HTTP while a big feed is judged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncGenerator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from botsvc.deliver.alert_limits import AlertLimits, held_back_counts, hold_back
+from botsvc.deliver.volume import Surge, fresh_items, record_poll
+from botsvc.ingest.fetch import FetchPolicy, FetchResult, Validators, fetch_many
+from botsvc.ingest.normalise import identity_keys
+from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
+from botsvc.models import ItemOutcome
+from botsvc.service.intake import Intake
+from botsvc.store.pipeline import Processor
+from botsvc.store.store import Store
+
+log = logging.getLogger(__name__)
+
+# Below this many feeds, starting worker processes costs more than it saves.
+POOL_THRESHOLD = 40
+
+
+@dataclass(frozen=True)
+class FeedTarget:
+    """A feed to poll: configured (``tracked``, fetch state kept) or ad hoc."""
+
+    name: str
+    url: str
+    source: str | None = None
+    language: str | None = None
+    topics: tuple[str, ...] | None = None
+    tracked: bool = True
+
+
+@dataclass
+class FeedReport:
+    target: FeedTarget
+    status: str  # "ok", "not_modified", "error"
+    error: str | None = None
+    warning: str | None = None
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+    surge: Surge | None = None
+    """Set when this poll brought far more never-seen items than the feed usually does."""
+
+
+@dataclass(repr=False)
+class CycleReport:
+    feeds: list[FeedReport]
+    started: datetime
+    finished: datetime
+
+    def __repr__(self) -> str:
+        # Short on purpose: the generated repr spells out every item of every feed (tens of
+        # MB for a big cycle), and asyncio.run() formats the repr of its main task's result
+        # when it restores the SIGINT handler, so `asyncio.run(run_cycle(...))` paid for it.
+        items = sum(len(feed.outcomes) for feed in self.feeds)
+        return (
+            f"CycleReport(feeds=<{len(self.feeds)} FeedReport>, items={items}, "
+            f"started={self.started!r}, finished={self.finished!r})"
+        )
+
+    @property
+    def outcomes(self) -> list[ItemOutcome]:
+        return [o for feed in self.feeds for o in feed.outcomes]
+
+    def count(self, decision: str) -> int:
+        return sum(1 for o in self.outcomes if o.decision == decision)
+
+    @property
+    def new_event_ids(self) -> list[int]:
+        seen: dict[int, None] = {}
+        for outcome in self.outcomes:
+            if outcome.decision == "new" and outcome.event_id is not None:
+                seen.setdefault(outcome.event_id)
+        return list(seen)
+
+    def summary(self) -> str:
+        errors = sum(1 for f in self.feeds if f.status == "error")
+        unchanged = sum(1 for f in self.feeds if f.status == "not_modified")
+        text = (
+            f"polled {len(self.feeds)} feed(s) in {(self.finished - self.started).total_seconds():.1f}s: "
+            f"{self.count('new')} new, {self.count('duplicate')} duplicate, "
+            f"{self.count('irrelevant')} irrelevant; {unchanged} unchanged, {errors} failed"
+        )
+        held = held_back_counts(self.outcomes)
+        if held:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(held.items()))
+            text += f"; {sum(held.values())} new not alerted ({reasons})"
+        return text
+
+
+def _parse(result: FetchResult, target: FeedTarget) -> ParsedFeed | str:
+    """Parse one fetched body; returns an error line instead of raising."""
+    try:
+        return parse_feed(
+            result.body or b"",
+            feed=target.name,
+            source=target.source,
+            url=result.final_url or target.url,
+            language=target.language,
+            content_type=result.content_type,
+        )
+    except FeedParseError as exc:
+        return str(exc)
+    except Exception as exc:  # feedparser on hostile input: never let one feed stop a cycle
+        return f"parser failed: {type(exc).__name__}: {exc}"
+
+
+def _validators(store: Store, targets: Sequence[FeedTarget]) -> list[tuple[Validators, bool]]:
+    """The stored ETag/Last-Modified of each target (none for ad hoc ones), and whether it was added from chat."""
+    found = []
+    for target in targets:
+        state = store.feed_state(target.name) if target.tracked else None
+        validators = Validators(state.etag, state.last_modified) if state else Validators()
+        found.append((validators, state is not None and state.origin == "chat"))
+    return found
+
+
+async def _fetch_and_parse(
+    targets: Sequence[FeedTarget],
+    validators: Sequence[tuple[Validators, bool]],
+    policy: FetchPolicy,
+    executor: Executor | None,
+) -> AsyncGenerator[tuple[FeedTarget, FetchResult, ParsedFeed | str | None], None]:
+    """Yield every target with its fetch result and parse, in the order of ``targets``.
+
+    Each target is yielded as soon as it and every target before it are fetched and
+    parsed, so the caller records early feeds while later ones are still on the network
+    or in ``executor`` (worker processes or the intake thread).
+    """
+    by_url: dict[str, list[int]] = {}
+    requests: list[tuple[str, Validators]] = []
+    from_chat: set[str] = set()  # fetched public-only, on every poll
+    for index, target in enumerate(targets):
+        conditions, chat_added = validators[index]
+        if target.url not in by_url:
+            requests.append((target.url, conditions))
+        if chat_added:
+            from_chat.add(target.url)
+        by_url.setdefault(target.url, []).append(index)
+
+    loop = asyncio.get_running_loop()
+    slots: list[asyncio.Future | None] = [loop.create_future() for _ in targets]
+
+    async def fetch_all() -> None:
+        async for result in fetch_many(requests, policy, public_only=from_chat):
+            for index in by_url.get(result.url, ()):
+                target = targets[index]
+                if result.status != "ok":
+                    parsed: asyncio.Future | ParsedFeed | str | None = None
+                elif executor is not None:
+                    parsed = loop.run_in_executor(executor, _parse, result, target)
+                else:
+                    parsed = _parse(result, target)
+                slot = slots[index]
+                if slot is not None and not slot.done():
+                    slot.set_result((result, parsed))
+
+    fetcher = asyncio.ensure_future(fetch_all())
+    try:
+        for index, target in enumerate(targets):
+            if index:
+                # The caller recorded the previous feed without yielding to the event loop:
+                # let responses, new parse jobs and finished parses move on first.
+                await asyncio.sleep(0)
+            slot = slots[index]
+            assert slot is not None
+            if not slot.done():
+                await asyncio.wait((slot, fetcher), return_when=asyncio.FIRST_COMPLETED)
+                if not slot.done():
+                    fetcher.result()  # re-raises what stopped fetching
+                    raise RuntimeError(f"no fetch result for {target.url}")
+            result, parsed = slot.result()
+            slots[index] = None  # let the body go once recorded
+            if isinstance(parsed, asyncio.Future):
+                parsed = await parsed
+            yield target, result, parsed
+    finally:
+        if not fetcher.done():
+            fetcher.cancel()
+        await asyncio.gather(fetcher, return_exceptions=True)
+        for slot in slots:  # parses nobody will read: don't leave "never retrieved" warnings
+            if slot is not None and slot.done() and not slot.cancelled():
+                pending = slot.result()[1]
+                if isinstance(pending, asyncio.Future):
+                    pending.cancel()
+
+
+def _record(
+    store: Store,
+    processor: Processor,
+    target: FeedTarget,
+    result: FetchResult,
+    parsed: ParsedFeed | str | None,
+    limits: AlertLimits,
+) -> FeedReport:
+    now = processor.clock()
+    with store.atomic():
+        state = None
+        if target.tracked:
+            store.ensure_feed(target.name, target.url)
+            state = store.feed_state(target.name)
+        # An ad-hoc feed keeps no state: each of its polls is a first look at its history.
+        first_poll = state is None or state.last_success_at is None
+        if result.status == "not_modified":
+            if target.tracked:
+                store.record_fetch_success(
+                    target.name, etag=result.etag, last_modified=result.last_modified, items=0, when=now
+                )
+                record_poll(store, target.name, 0, limits, first_poll=first_poll, now=now)
+            return FeedReport(target, "not_modified")
+        error = result.error if result.status == "error" else (parsed if isinstance(parsed, str) else None)
+        if error is not None or not isinstance(parsed, ParsedFeed):
+            error = error or "no feed body"
+            if target.tracked:
+                store.record_fetch_error(target.name, error, now)
+            return FeedReport(target, "error", error=error)
+        outcomes = processor.process(parsed.items, target.topics)
+        hold_back(store, outcomes, limits, first_poll=first_poll, now=now)
+        surge = None
+        store.touch_window(
+            target.name, (key for item in parsed.items for key in identity_keys(item)), now, tracked=target.tracked
+        )
+        if target.tracked:
+            store.record_fetch_success(
+                target.name, etag=result.etag, last_modified=result.last_modified, items=len(parsed.items), when=now
+            )
+            surge = record_poll(store, target.name, fresh_items(outcomes), limits, first_poll=first_poll, now=now)
+        return FeedReport(target, "ok", warning=parsed.warning, outcomes=outcomes, surge=surge)
+
+
+def _log_held_back(report: FeedReport) -> None:
+    if report.surge is not None:
+        log.warning("feed %s: %s", report.target.name, report.surge.describe())
+    held = held_back_counts(report.outcomes)
+    if held.get("backfill"):
+        log.info("feed %s: first poll: %d older event(s) archived without alerts", report.target.name, held["backfill"])
+    if held.get("capped"):
+        log.warning(
+            "feed %s: %d new event(s) this poll over the cap; archived and counted in the digest",
+            report.target.name,
+            held["capped"],
+        )
+
+
+def _record_or_forget(
+    store: Store,
+    processor: Processor,
+    target: FeedTarget,
+    result: FetchResult,
+    parsed: ParsedFeed | str | None,
+    limits: AlertLimits,
+) -> FeedReport:
+    """:func:`_record`; if its transaction fails, the in-memory index forgets what it rolled back."""
+    try:
+        return _record(store, processor, target, result, parsed, limits)
+    except BaseException:
+        processor.events.reload()
+        raise
+
+
+async def run_cycle(
+    store: Store,
+    processor: Processor,
+    targets: Sequence[FeedTarget],
+    policy: FetchPolicy = FetchPolicy(),
+    *,
+    workers: int | None = None,
+    limits: AlertLimits = AlertLimits(),
+    intake: Intake | None = None,
+) -> CycleReport:
+    """Poll ``targets`` once. Never raises for a bad feed: its error is in the report.
+
+    ``limits`` decides which of the events opened are alerted (see :mod:`botsvc.deliver.alert_limits`).
+    With ``intake``, ``store`` and ``processor`` must be its own: they are used only in
+    its thread, each feed's transaction holding its write turn.
+    """
+    started = processor.clock()
+    remote = sum(1 for t in targets if t.url.startswith(("http://", "https://")))
+    use_pool = workers != 0 and remote >= POOL_THRESHOLD and (os.cpu_count() or 1) > 1
+    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count()) if use_pool else None
+    reports = []
+    try:
+        if intake is None:
+            validators = _validators(store, targets)
+        else:
+            validators = await intake.run(_validators, store, targets)
+        parser = pool or (intake.thread if intake is not None else None)
+        # Each feed is recorded as soon as it and the feeds before it are in, while later
+        # feeds are still being fetched and parsed; recording stays in target order.
+        async with aclosing(_fetch_and_parse(targets, validators, policy, parser)) as fetched:
+            async for target, result, parsed in fetched:
+                if intake is None:
+                    report = _record_or_forget(store, processor, target, result, parsed, limits)
+                else:
+                    report = await intake.write(_record_or_forget, store, processor, target, result, parsed, limits)
+                if report.status == "error":
+                    log.warning("feed %s: %s", target.name, report.error)
+                elif report.warning:
+                    log.info("feed %s: %s", target.name, report.warning)
+                _log_held_back(report)
+                reports.append(report)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return CycleReport(reports, started, processor.clock())

@@ -1,0 +1,138 @@
+"""Placing a relevant article into an event, against everything stored so far.
+
+:class:`EventBook` is the seam between the pipeline and the near-duplicate engine
+(:mod:`botsvc.judge.clustering` over :mod:`botsvc.judge.similarity`). It holds the in-memory index
+of every stored article, rebuilt from the fingerprints in SQLite when it is created, and
+asks it where a new item belongs. The pipeline records each stored article back, so
+items later in the same cycle are compared with it too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import cast
+
+from botsvc.config import DedupSettings
+from botsvc.judge.clustering import EventAssigner
+from botsvc.judge.fingerprint import Fingerprint, make_fingerprint
+from botsvc.models import FeedItem
+from botsvc.store.store import Store, parse_iso
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Placement:
+    event_id: int | None
+    """Existing event the item joins, or None to open a new one."""
+    duplicate_of: int | None = None
+    """The article of that event it is most similar to."""
+    similarity: float | None = None
+    reason: str = "no earlier report of this story"
+    fingerprint: Fingerprint | None = None
+    event_time: datetime | None = None
+    """The time the event window was measured from (publication, estimate or first seen)."""
+    neighbours: list[tuple[int, float]] = field(default_factory=list)
+    """Nearest archive articles (id, similarity), best first, whatever their time."""
+
+
+#: Bump when the grouping rules change in a way the [dedup] settings do not show.
+GROUPING_RULES = "concepts-v1"
+
+
+def grouping_signature(settings: DedupSettings) -> str:
+    """What the stored events were grouped with: the rules' version and the [dedup] settings."""
+    return json.dumps(
+        {
+            "rules": GROUPING_RULES,
+            "threshold": settings.threshold,
+            "span_days": settings.span_days,
+            "lead_hours": settings.lead_hours,
+        },
+        sort_keys=True,
+    )
+
+
+def new_assigner(settings: DedupSettings) -> EventAssigner:
+    """An empty assigner with ``settings`` (the live book and ``rebuild-events`` use the same)."""
+    return EventAssigner(settings.threshold, settings.span_days, lead_hours=settings.lead_hours)
+
+
+def item_fingerprint(item: FeedItem) -> Fingerprint:
+    return make_fingerprint(item.title, item.summary, item.body)
+
+
+class EventBook:
+    """Decides event membership for relevant articles. One per open store."""
+
+    def __init__(self, store: Store, settings: DedupSettings | None = None) -> None:
+        self.store = store
+        self.settings = settings or DedupSettings()
+        self.assigner = self._load()
+        self._note_grouping()
+
+    def _note_grouping(self) -> None:
+        """Record the settings a new database groups with; say so when stored events used others."""
+        signature = grouping_signature(self.settings)
+        try:
+            recorded = self.store.get_state("events_grouped_with")
+            if recorded is None:
+                with self.store.atomic():
+                    self.store.set_state("events_grouped_with", signature)
+            elif recorded != signature:
+                log.info(
+                    "stored events were grouped with other [dedup] settings or rules; "
+                    "`botsvc rebuild-events` re-groups them"
+                )
+        except sqlite3.Error:  # a read-only or busy database: grouping still works
+            pass
+
+    def _load(self) -> EventAssigner:
+        assigner = new_assigner(self.settings)
+        assigner.record_many(
+            (row["id"], row["event_id"], row["fingerprint"], parse_iso(row["event_time"]), row["outlet"])
+            for row in self.store.article_fingerprints(backfill=item_fingerprint_bytes)
+        )
+        return assigner
+
+    def reload(self) -> None:
+        """Forget what is not in the database: call after a rolled-back transaction."""
+        self.assigner = self._load()
+
+    def place(self, item: FeedItem, when: datetime) -> Placement:
+        """Where ``item`` belongs; ``when`` (first seen) stands in for a missing date."""
+        fingerprint = item_fingerprint(item)
+        event_time = item.event_time or when
+        found = self.assigner.assign(fingerprint, event_time, outlet=item.outlet_key)
+        neighbours = [(n.doc_id, round(n.similarity, 4)) for n in found.neighbours]
+        if found.event_id is None:
+            concepts = self.assigner.concepts_of(fingerprint)
+            reason = f"{found.reason}; concepts: {', '.join(concepts) or 'none'}"
+            return Placement(
+                event_id=None, reason=reason, fingerprint=fingerprint, event_time=event_time, neighbours=neighbours
+            )
+        return Placement(
+            event_id=found.event_id,
+            duplicate_of=found.duplicate_of,
+            # An Assignment that joins an event always carries its similarity (clustering.EventAssigner.assign).
+            similarity=round(cast(float, found.similarity), 4),
+            reason=found.reason,
+            fingerprint=fingerprint,
+            event_time=event_time,
+            neighbours=neighbours,
+        )
+
+    def record(
+        self, article_id: int, event_id: int, fingerprint: Fingerprint, event_time: datetime, outlet: str | None = None
+    ) -> None:
+        """Called after the article row exists, inside the same transaction."""
+        self.assigner.record(article_id, event_id, fingerprint, event_time, outlet)
+
+
+def item_fingerprint_bytes(title: str, summary: str, body: str) -> bytes:
+    """Fingerprint of a stored article that predates fingerprints (backfilled once)."""
+    return make_fingerprint(title, summary, body).to_bytes()

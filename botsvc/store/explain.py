@@ -1,0 +1,127 @@
+"""Why an item was alerted, suppressed or dropped: ``botsvc explain <url-or-guid>``.
+
+Everything shown was recorded when the item was judged (matched keywords, the
+nearest archive articles and their similarity, the event chosen and why), so the
+answer describes the decision actually taken, not one recomputed with today's
+archive or settings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from botsvc.ingest.normalise import canonical_url
+from botsvc.store.store import Store
+
+
+@dataclass
+class Explanation:
+    ref: str
+    verdict: str
+    """One line: alerted / suppressed / irrelevant, and the reason."""
+    article: dict | None = None
+    event: dict | None = None
+    neighbours: list[tuple[float, dict]] = field(default_factory=list)
+    """(similarity, article row) of the nearest archive articles when it was judged."""
+    first_seen: str | None = None
+
+
+_HELD_BACK = {
+    "backfill": "stored without an alert: older than [alerts] backfill_max_age on its feed's first poll",
+    "capped": "stored and only counted in the digest: over [alerts] max_per_feed new alerts in one poll",
+}
+
+
+def _article_verdict(article: dict, event: dict | None) -> str:
+    if article["placement"] == "seeded archive" or (event and event["seeded"] and article["feed"] == "seed"):
+        return "seeded: part of the archive of known events, never alerted"
+    if article["duplicate_of"] is not None:
+        return (
+            f"suppressed as a near-duplicate of article {article['duplicate_of']} "
+            f"(similarity {article['similarity']:.2f}); joined event {article['event_id']}"
+        )
+    held_back = event.get("held_back") if event else None
+    if held_back in _HELD_BACK:
+        return f"not alerted: opened event {article['event_id']}, {_HELD_BACK[held_back]}"
+    return f"alerted: opened event {article['event_id']}"
+
+
+def _explain_article(store: Store, ref: str, article: dict, repeat: bool = False) -> Explanation:
+    event = store.event(article["event_id"]) if article["event_id"] is not None else None
+    verdict = _article_verdict(article, event)
+    if repeat:
+        verdict = (
+            f"suppressed as an exact repeat of article {article['id']} (same GUID, link, or title "
+            f"from the same outlet), which was {verdict}"
+        )
+    neighbours = []
+    for neighbour_id, similarity in json.loads(article.get("neighbours") or "[]"):
+        row = store.article(neighbour_id)
+        if row is not None:
+            neighbours.append((similarity, row))
+    return Explanation(ref, verdict, article, event, neighbours, article["first_seen"])
+
+
+def explain(store: Store, ref: str) -> list[Explanation]:
+    """Every stored decision about the item with link or GUID ``ref`` (one per feed it came from)."""
+    ref = ref.strip()
+    url = canonical_url(ref)
+    articles = store.query("SELECT * FROM articles WHERE url = ? OR guid = ? ORDER BY id", (url, ref))
+    if articles:
+        return [_explain_article(store, ref, row) for row in store._decode_articles(articles)]
+    seen = store.query(
+        "SELECT key, decision, article_id, first_seen FROM seen_items WHERE key = ? "
+        "OR (key LIKE 'guid:%' AND substr(key, instr(key, char(31)) + 1) = ?) ORDER BY first_seen",
+        (f"url:{url}", ref),
+    )
+    found = []
+    for row in seen:
+        if row["decision"] == "irrelevant" or row["article_id"] is None:
+            found.append(
+                Explanation(
+                    ref, "irrelevant: no topic rule matched its title, summary or text", first_seen=row["first_seen"]
+                )
+            )
+            continue
+        article = store.article(row["article_id"])
+        if article is not None:
+            found.append(_explain_article(store, ref, article, repeat=True))
+    return found
+
+
+def render(explanation: Explanation) -> str:
+    """Plain text for the terminal."""
+    lines = [f"{explanation.ref}", f"  verdict: {explanation.verdict}"]
+    if explanation.first_seen:
+        lines.append(f"  first seen: {explanation.first_seen}")
+    article = explanation.article
+    if article is not None:
+        lines += [
+            f"  article {article['id']}: {article['title']}",
+            f"    {article['source']} · published "
+            f"{article['published'] or 'date unknown, placed at ' + str(article['event_time'])}"
+            f" · feed {article['feed']}",
+            f"    {article['url'] or '(no link)'}",
+            f"  topics: {', '.join(article['topics']) or '-'}",
+            f"  matched keywords: {', '.join(article['matched_keywords']) or '-'}",
+        ]
+        if article["placement"]:
+            lines.append(f"  event placement: {article['placement']}")
+    if explanation.neighbours:
+        lines.append("  nearest archive articles when judged:")
+        for similarity, row in explanation.neighbours:
+            lines.append(
+                f"    {similarity:.2f}  article {row['id']} (event {row['event_id']}) {row['source']}: {row['title']}"
+            )
+    elif article is not None and article["placement"] != "seeded archive":
+        lines.append("  nearest archive articles when judged: none shared enough words to score")
+    event = explanation.event
+    if event is not None:
+        kind = "seeded event" if event["seeded"] else "event"
+        lines.append(
+            f"  {kind} {event['id']}: {event['title']} · {event['member_count']} report(s) from "
+            f"{', '.join(event['outlets'])} · first published {event['first_published'] or 'unknown'}, "
+            f"last {event['last_published'] or 'unknown'}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,98 @@
+"""Finding past events: full-text search, an event's timeline, the latest events.
+
+Search runs SQLite FTS5 over article titles, summaries and bodies and answers with
+events (best match first). User text never reaches FTS5's query syntax: every word is
+quoted as a literal term, so quotes, ``*``, ``NEAR``, ``OR`` or parentheses are just text.
+Korean and Japanese words are found inside unspaced text (see :mod:`botsvc.store.searchtext`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from botsvc.store.searchtext import fts_query
+from botsvc.store.store import Store, parse_iso, parse_iso_required
+
+
+@dataclass(frozen=True)
+class EventHit:
+    event_id: int
+    title: str
+    first_published: datetime | None
+    outlets: int
+    reports: int
+    seeded: bool
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    title: str
+    source: str
+    link: str
+    published: datetime | None
+    first_seen: datetime
+
+
+def _hit(row: dict) -> EventHit:
+    return EventHit(
+        row["id"],
+        row["title"],
+        parse_iso(row["first_published"]),
+        len(json.loads(row["outlets"])),
+        row["member_count"],
+        bool(row["seeded"]),
+    )
+
+
+def search_events(
+    store: Store, text: str, *, since: date | None = None, until: date | None = None, limit: int = 10
+) -> list[EventHit]:
+    """Events whose articles match every word of ``text``, best first."""
+    query = fts_query(text)
+    if query is None:
+        return []
+    sql = (
+        "WITH m AS MATERIALIZED (SELECT rowid, bm25(articles_fts) AS rank FROM articles_fts "
+        "WHERE articles_fts MATCH ?) SELECT e.*, min(m.rank) AS best FROM m "
+        "JOIN articles a ON a.id = m.rowid JOIN events e ON e.id = a.event_id"
+    )
+    params: list = [query]
+    where = []
+    if since is not None:
+        where.append("coalesce(e.last_published, e.last_seen) >= ?")
+        params.append(since.isoformat())
+    if until is not None:
+        where.append("coalesce(e.first_published, e.first_seen) < date(?, '+1 day')")
+        params.append(until.isoformat())
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " GROUP BY e.id ORDER BY best, e.id DESC LIMIT ?"
+    params.append(limit)
+    return [_hit(row) for row in store.query(sql, params)]
+
+
+def timeline(store: Store, event_id: int) -> list[TimelineEntry]:
+    """Every report of an event in order: first report, then each later source."""
+    return [
+        TimelineEntry(
+            row["title"],
+            row["source"],
+            row["url"],
+            parse_iso(row["published"]),
+            parse_iso_required(row["first_seen"], f"event {event_id}: a report's first_seen"),
+        )
+        for row in store.event_articles(event_id)
+    ]
+
+
+def recent_events(store: Store, topics: list[str], limit: int) -> list[EventHit]:
+    """The latest events (by last report) of ``topics``, newest first; seeded ones included."""
+    marks = ",".join("?" * len(topics)) or "''"
+    sql = (
+        "SELECT e.* FROM events e WHERE EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t "
+        f"WHERE a.event_id = e.id AND t.value IN ({marks})) "
+        "ORDER BY coalesce(e.last_published, e.last_seen) DESC, e.id DESC LIMIT ?"
+    )
+    return [_hit(row) for row in store.query(sql, [*topics, limit])]

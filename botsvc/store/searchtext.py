@@ -1,0 +1,78 @@
+"""Text as the search index stores it, and user words as the index is queried.
+
+SQLite's ``unicode61`` tokenizer splits on spaces and punctuation, which suits English
+but not Korean (particles are attached: 지소미아를) or Japanese (no spaces at all): a
+whole run would be one token, and a search for 지소미아 or 輸出規制 would find nothing.
+So runs of those scripts are indexed as overlapping character pairs, plus their last
+character, and a query word in those scripts becomes the phrase of its pairs: it
+matches wherever the word occurs inside a run, and nowhere else.
+
+:func:`search_text` runs inside SQLite (a function the store registers, called by the
+index triggers), so its output for a given text must never change without a
+migration that rebuilds ``articles_fts``; removing an article from the index passes
+the same words again.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import unicodedata
+from operator import add
+
+from botsvc.judge.tokens import CJK_CHARS
+
+_CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
+_WORD = re.compile(r"[^\W_]+")  # as unicode61 splits: underscores separate words
+MAX_TERMS = 12
+"""Query words beyond this many are ignored (a pasted paragraph is not a query)."""
+
+
+def _pairs(run: str) -> list[str]:
+    """Overlapping pairs of ``run`` and its last character: 輸出規制 → 輸出 出規 規制 制."""
+    return [*map(add, run, run[1:]), run[-1]]
+
+
+def _spaced_pairs(match: re.Match[str]) -> str:
+    return " " + " ".join(_pairs(match.group())) + " "
+
+
+def search_text(text: str | None) -> str:
+    """``text`` as the index stores it: NFKC, and unspaced-script runs as character pairs."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    return " ".join(_CJK_RUN.sub(_spaced_pairs, text).split())
+
+
+def _term(segment: str) -> str:
+    """One FTS5 term for one script run of a query word, quoted so it is never syntax."""
+    if not _CJK_RUN.fullmatch(segment):
+        return f'"{segment}"'
+    if len(segment) == 1:
+        return f'"{segment}"*'  # the first character of a pair, or a run's last character
+    return '"' + " ".join(run for run in _pairs(segment)[:-1]) + '"'
+
+
+def fts_query(text: str) -> str | None:
+    """The words of ``text`` as FTS5 terms, all required; None when there are none.
+
+    Every word is quoted, so quotes, ``*``, ``NEAR``, ``OR`` or parentheses in user text
+    are plain words. A word mixing scripts (GSOMIA를) is one term per script run.
+    """
+    terms: list[str] = []
+    for word in _WORD.findall(unicodedata.normalize("NFKC", text))[:MAX_TERMS]:
+        at = 0
+        for run in _CJK_RUN.finditer(word):
+            if run.start() > at:
+                terms.append(_term(word[at : run.start()]))
+            terms.append(_term(run.group()))
+            at = run.end()
+        if at < len(word):
+            terms.append(_term(word[at:]))
+    return " ".join(terms) if terms else None
+
+
+def register(conn: sqlite3.Connection) -> None:
+    """Make :func:`search_text` callable from SQL on ``conn`` (migrations and triggers use it)."""
+    conn.create_function("search_text", 1, search_text, deterministic=True)
