@@ -28,8 +28,8 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.slack import SlackAdapter  # noqa: E402
-from botsvc.service import logs  # noqa: E402
 from botsvc.models import CommandReply  # noqa: E402
+from botsvc.service import logs  # noqa: E402
 from botsvc.service.web import start_web  # noqa: E402
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
