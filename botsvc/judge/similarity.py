@@ -91,6 +91,13 @@ def _normalised(fp: Fingerprint) -> tuple[tuple[int, ...], bytes]:
     return ordered, bytes(merged[h] for h in ordered)
 
 
+def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """``part / whole``, 0 where ``whole`` is 0 (no NaN or infinity to clean up afterwards)."""
+    out = np.zeros_like(part)
+    np.divide(part, whole, out=out, where=whole > 0.0)
+    return out
+
+
 def _flag_table(title: float, lead: float, body: float):
     """Per flag byte, the weight of its strongest field (title > lead > body)."""
     table = np.zeros(256, dtype=np.float64)
@@ -535,23 +542,28 @@ class SimilarityIndex:
             cover_q = np.add.reduceat(qw * credit_q, seg)
             cover_d = np.add.reduceat(dw * credit_d, seg)
             dot = np.add.reduceat(qw * dw, seg)
-            cross = self._cross.data[toks]
-            d_cross = np.add.reduceat(dw * cross, seg)
-            cover_q_cross = np.add.reduceat(qw * credit_q * cross, seg)
-            cover_d_cross = np.add.reduceat(dw * credit_d * cross, seg)
+            # Cross-language tokens only (concepts, figures): what a report in another language can
+            # share. Skipped when the query has too little of them to ever pass the gate.
+            across = None
+            if q_cross >= self._cross_min:
+                cross = self._cross.data[toks]
+                d_cross = np.add.reduceat(dw * cross, seg)
+                cover_q_cross = np.add.reduceat(qw * credit_q * cross, seg)
+                cover_d_cross = np.add.reduceat(dw * credit_d * cross, seg)
+                across = np.where(
+                    q_cross <= d_cross,
+                    _share(cover_q_cross, np.full_like(d_cross, q_cross)),
+                    _share(cover_d_cross, d_cross),
+                )
+                across = np.where(cover_q_cross >= self._cross_min, across * self._cross_scale, 0.0)
         finally:
             qweight[tids_q] = 0.0
             qbody[tids_q] = 0.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # share of the lighter document's weight found in the other one
-            containment = np.where(q_total <= d_total, cover_q / q_total, cover_d / d_total)
-            cosine = dot / (math.sqrt(q_sq) * np.sqrt(d_sq))
-            # The same over cross-language tokens only: what a report in another language can share.
-            across = np.where(q_cross <= d_cross, cover_q_cross / q_cross, cover_d_cross / d_cross)
-        containment = np.nan_to_num(containment, nan=0.0, posinf=0.0)
-        cosine = np.nan_to_num(cosine, nan=0.0, posinf=0.0)
-        across = np.nan_to_num(across, nan=0.0, posinf=0.0)
-        across = np.where(cover_q_cross >= self._cross_min, across * self._cross_scale, 0.0)
+        # share of the lighter document's weight found in the other one
+        containment = np.where(
+            q_total <= d_total, _share(cover_q, np.full_like(d_total, q_total)), _share(cover_d, d_total)
+        )
+        cosine = _share(dot, math.sqrt(q_sq) * np.sqrt(d_sq))
         alpha = self._alpha
         scores = containment if alpha >= 1.0 else alpha * containment + (1.0 - alpha) * cosine
-        return np.maximum(scores, across), cosine
+        return (scores if across is None else np.maximum(scores, across)), cosine
