@@ -141,6 +141,12 @@ def test_include_words_in_english_korean_and_japanese_and_exclude_words(world):
     later = deliver(world)
     assert told(later, "C1") == [] and told(later, "C2") == [{LABOUR}]  # C2's update line; C1 never had it
 
+    # A word excluded later stops update lines too.
+    assert run(world, "filter add -mitsubishi", "C3").ok
+    judge(world, story("labour-3", LABOUR + " after appeal fails", minutes=120 * DAY + 9, source="Third"))
+    grown = deliver(world)
+    assert told(grown, "C3") == [] and told(grown, "C2") == [{LABOUR}]  # C2 gets the update line
+
     listed = run(world, "filter list", "C1")
     assert listed.ok and "no filters" in listed.title
     listed = run(world, "filter list", "C2")

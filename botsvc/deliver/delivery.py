@@ -136,9 +136,11 @@ def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool
         with store.atomic():
             new, grown = due_events(store, subscription)
             new, filtered = split_by_filters(store, subscription.id, new)
+            grown, filtered_grown = split_by_filters(store, subscription.id, grown)
             capped, filtered_capped = split_by_filters(store, subscription.id, capped_events(store, subscription))
-            store.db.conn.executemany(  # filtered out: never told, now or later
-                _TOLD, [(subscription.id, iso(now), 1, event_id) for event_id in [*filtered, *filtered_capped]]
+            store.db.conn.executemany(  # filtered out: never told, now or later (nor as an update line)
+                _TOLD,
+                [(subscription.id, iso(now), 1, e) for e in [*filtered, *filtered_grown, *filtered_capped]],
             )
             if subscription.mode.kind != "realtime":
                 store.db.execute(
