@@ -266,6 +266,13 @@ def test_every_subcommand_rebuilds_the_cores_text(fake):
         news("recent"),
         news("feeds", share=True),
         news("feed remove", permissions=manager, name="Seoul Wire"),
+        news("filter add", permissions=manager, words="gsomia 지소미아 -boycott"),
+        news("filter remove", permissions=manager, words="-boycott"),
+        news("filter list", permissions=manager),
+        news("pause", permissions=manager),
+        news("resume", permissions=manager),
+        news("quiet", permissions=manager, hours="22:00-07:00 Asia/Seoul"),
+        news("quiet", permissions=manager),
         news("help"),
     )
     assert [text for text, _ in handler.calls] == [
@@ -278,9 +285,16 @@ def test_every_subcommand_rebuilds_the_cores_text(fake):
         "recent 5",
         "feeds share",
         "feed remove Seoul Wire",
+        "filter add gsomia 지소미아 -boycott",
+        "filter remove -boycott",
+        "filter list",
+        "pause",
+        "resume",
+        "quiet 22:00-07:00 Asia/Seoul",
+        "quiet",
         "help",
     ]
-    assert len(fake.calls_to("interaction")) == 10
+    assert len(fake.calls_to("interaction")) == 17
 
 
 def test_a_public_reply_carries_no_ephemeral_flag(fake):
@@ -296,6 +310,10 @@ def test_a_public_reply_carries_no_ephemeral_flag(fake):
         ("unsubscribe", {}),
         ("feed add", {"url": "https://x.example/rss"}),
         ("feed remove", {"name": "Seoul Wire"}),
+        ("filter add", {"words": "gsomia"}),
+        ("pause", {}),
+        ("resume", {}),
+        ("quiet", {"hours": "off"}),
     ],
 )
 def test_managing_commands_without_manage_channels_are_refused_before_the_core(fake, path, options):
@@ -431,6 +449,10 @@ def test_the_registered_commands():
         "recent",
         "feeds",
         "feed",
+        "filter",
+        "pause",
+        "resume",
+        "quiet",
         "help",
     ]
     options = {o["name"]: o for o in payload["options"]}
@@ -452,6 +474,10 @@ def test_the_registered_commands():
         group.get_command("unsubscribe"),
         group.get_command("feed").get_command("add"),
         group.get_command("feed").get_command("remove"),
+        *(group.get_command("filter").get_command(name) for name in ("add", "remove", "list")),
+        group.get_command("pause"),
+        group.get_command("resume"),
+        group.get_command("quiet"),
     ]
     assert all(len(command.checks) == 2 for command in managing)
     assert not group.get_command("search").checks
@@ -550,3 +576,34 @@ def test_search_gsomia_through_the_real_core(fake, tmp_path):
     assert embed_of(subscribed["data"])["title"].startswith("Subscribed: this channel gets")
     assert embed_of(refused["data"])["title"].startswith("Sorry, only people who manage this channel")
     assert subscriptions == [("discord", GUILD, CHANNEL, "japan-korea", "hourly")]
+
+
+def test_channel_controls_through_the_real_core(fake, tmp_path):
+    store = open_store(tmp_path / "x.db")
+    manager = MEMBER | MANAGE_CHANNELS
+    try:
+        core = CommandCore(store, load_config(EXAMPLES))
+        run(
+            fake,
+            core.run,
+            news("subscribe", permissions=manager, topic="japan-korea"),
+            news("filter add", permissions=manager, words="gsomia 지소미아 -boycott"),
+            news("quiet", permissions=manager, hours="22:00-07:00 Asia/Seoul"),
+            news("pause", permissions=manager),
+            news("quiet", permissions=manager, hours="22:00-07:00 Mars/Base"),
+        )
+        [sub] = all_subscriptions(store)
+        words = store.query("SELECT word, kind FROM subscription_filters ORDER BY word")
+    finally:
+        store.close()
+    _, filtered, quiet, paused, refused = (embed_of(c.json["data"]) for c in fake.calls_to("interaction"))
+    assert filtered["title"].startswith("Added gsomia 지소미아 -boycott.")
+    assert quiet["title"].startswith("Quiet hours 22:00–07:00 (Asia/Seoul)")
+    assert paused["title"].startswith("Paused: this channel gets no news")
+    assert refused["title"].startswith("unknown time zone 'Mars/Base'")
+    assert sub.muted and str(sub.quiet) == "22:00-07:00 Asia/Seoul" and sub.zone == "Asia/Seoul"
+    assert [(w["word"], w["kind"]) for w in words] == [
+        ("boycott", "exclude"),
+        ("gsomia", "include"),
+        ("지소미아", "include"),
+    ]

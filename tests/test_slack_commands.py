@@ -27,6 +27,7 @@ from slackmock import SlackMock
 from adapters.slack import API_URL_ENV, MAX_BLOCKS, MAX_TEXT, WORKING, SlackAdapter, render_reply
 from botsvc.chat.commands import CommandCore
 from botsvc.config import load_config
+from botsvc.deliver.subscriptions import all_subscriptions
 from botsvc.models import CommandContext, CommandReply, ReplyLine
 from botsvc.store.seed import seed_archive
 from botsvc.store.store import open_store
@@ -359,6 +360,24 @@ def test_the_real_command_core_answers_search_gsomia_with_the_seeded_event(slack
     assert line.startswith("#") and "archive" in line
     assert shared["response_type"] == "in_channel" and "GSOMIA" in json.dumps(shared)
     assert refused["text"].startswith("Sorry, only people who manage this channel")  # U1 is not UBOSS
+
+
+def test_channel_controls_through_slack_and_the_real_core(slack: SlackMock, tmp_path: Path) -> None:
+    store = open_store(tmp_path / "bot.db")
+    try:
+        core = CommandCore(store, load_config(ROOT / "examples" / "feeds.toml"))
+        boss = adapter_for(slack, core.run, managers=("UBOSS",))
+        exchange(slack, boss, "subscribe", user="UBOSS")
+        [(_, filtered), (_, bad)] = exchange(slack, boss, "filter add gsomia -boycott", "filter add 日", user="UBOSS")
+        [(_, refused)] = exchange(slack, boss, "pause")  # U1 does not manage the channel
+        [sub] = all_subscriptions(store)
+        words = store.query("SELECT word, kind FROM subscription_filters ORDER BY word")
+    finally:
+        store.close()
+    assert filtered["response_type"] == "in_channel" and filtered["text"].startswith("Added gsomia -boycott.")
+    assert refused["text"].startswith("Sorry, only people who manage this channel")
+    assert bad["text"].startswith("'日' is a single character")
+    assert not sub.muted and [(w["word"], w["kind"]) for w in words] == [("boycott", "exclude"), ("gsomia", "include")]
 
 
 # --- when routes exist -----------------------------------------------------------------

@@ -167,6 +167,47 @@ class NewsGroup(app_commands.Group, name="news", description="News monitoring: s
     async def feed_remove(self, interaction: discord.Interaction, name: str) -> None:
         await self._run(interaction, command_text("feed", "remove", name))
 
+    filter = app_commands.Group(name="filter", description="Words this channel's news must or must not mention")
+
+    @filter.command(name="add", description="Only news with these words; -word: never news with it (Manage Channels)")
+    @app_commands.describe(words="e.g. gsomia 지소미아 -boycott; a phrase with hyphens: export-controls")
+    @manage_channels_only
+    @guild_only
+    async def filter_add(self, interaction: discord.Interaction, words: str) -> None:
+        await self._run(interaction, command_text("filter", "add", words))
+
+    @filter.command(name="remove", description="Remove filter words (Manage Channels)")
+    @app_commands.describe(words="The words to remove; -word for an exclude word")
+    @manage_channels_only
+    @guild_only
+    async def filter_remove(self, interaction: discord.Interaction, words: str) -> None:
+        await self._run(interaction, command_text("filter", "remove", words))
+
+    @filter.command(name="list", description="This channel's filter words (Manage Channels)")
+    @manage_channels_only
+    @guild_only
+    async def filter_list(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, "filter list")
+
+    @app_commands.command(description="Send this channel nothing until resume (Manage Channels)")
+    @manage_channels_only
+    @guild_only
+    async def pause(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, "pause")
+
+    @app_commands.command(description="Send news again; what opened while paused is skipped (Manage Channels)")
+    @manage_channels_only
+    @guild_only
+    async def resume(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, "resume")
+
+    @app_commands.command(description="Hold alerts during these hours, then send one digest (Manage Channels)")
+    @app_commands.describe(hours="e.g. 22:00-07:00 Asia/Seoul, or off; empty: show the setting")
+    @manage_channels_only
+    @guild_only
+    async def quiet(self, interaction: discord.Interaction, hours: str | None = None) -> None:
+        await self._run(interaction, command_text("quiet", hours))
+
     @app_commands.command(name="help", description="What /news can do")
     async def help_(self, interaction: discord.Interaction) -> None:
         await self._run(interaction, "help")

@@ -16,8 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from botsvc.chat.controls import ChannelControls
+from botsvc.chat.usage import UsageError
 from botsvc.config import Config
-from botsvc.deliver.subscriptions import SubscriptionError, all_subscriptions, parse_mode, subscribe, unsubscribe
+from botsvc.deliver.subscriptions import (
+    Subscription,
+    SubscriptionError,
+    all_subscriptions,
+    parse_mode,
+    subscribe,
+    unsubscribe,
+)
 from botsvc.deliver.volume import recent_surges
 from botsvc.ingest.feedcheck import FeedCheckError, check_feed
 from botsvc.ingest.fetch import FetchPolicy
@@ -41,16 +50,16 @@ USAGE: dict[str, str] = {
     "recent": f"recent [n]: the latest events of this channel's topics (n up to {MAX_RECENT})",
     "feeds": "feeds: each feed's health",
     "feed": "feed add <url> [name] | feed remove <name>: manage feeds (channel managers)",
+    "filter": "filter add <words> | filter remove <words> | filter list: only news with these words "
+    "(-word: never news with it; a phrase: export-controls) (channel managers)",
+    "pause": "pause: send this channel nothing until resume; what opens meanwhile is never sent (channel managers)",
+    "resume": "resume: send news again (channel managers)",
+    "quiet": "quiet HH:MM-HH:MM [Area/City] | quiet off: hold alerts during these hours, then send one digest; "
+    "times are shown in that zone (channel managers)",
     "help": "help: this list",
 }
-MANAGING = {"subscribe", "unsubscribe", "feed"}
+MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet"}
 SHAREABLE = {"search", "event", "recent", "feeds", "subscriptions"}
-
-
-class UsageError(ValueError):
-    def __init__(self, problem: str, command: str | None = None) -> None:
-        super().__init__(problem)
-        self.command = command
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ def _day_of(moment: datetime | None) -> str:
     return moment.strftime("%d %b %Y") if moment else "date unknown"
 
 
-class CommandCore:
+class CommandCore(ChannelControls):
     """Executes commands for one store and configuration."""
 
     def __init__(
@@ -176,7 +185,7 @@ class CommandCore:
             return CommandReply("This channel had no such subscription.", ok=False)
         return CommandReply(f"Unsubscribed this channel ({removed} subscription(s) removed).", ephemeral=False)
 
-    def _channel_subscriptions(self, ctx: CommandContext):
+    def _channel_subscriptions(self, ctx: CommandContext) -> list[Subscription]:
         return [
             s
             for s in all_subscriptions(self.store)
@@ -190,7 +199,13 @@ class CommandCore:
         if not subs:
             return CommandReply(f"This channel has no subscriptions. Try `{self.prefix} subscribe`.")
         lines = tuple(
-            ReplyLine(f"{s.topic}: {s.mode}" + (f" (paused: {s.paused_reason})" if s.paused else "")) for s in subs
+            ReplyLine(
+                f"{s.topic}: {s.mode}"
+                + (f" (paused: {s.paused_reason})" if s.paused else "")
+                + (" (paused from chat)" if s.muted else "")
+                + (f" (quiet {s.quiet})" if s.quiet else "")
+            )
+            for s in subs
         )
         return CommandReply("This channel's subscriptions:", lines)
 
@@ -231,7 +246,7 @@ class CommandCore:
         if event is None:
             raise UsageError(f"there is no event {event_id}", "event")
         entries = timeline(self.store, event_id)
-        zones = [s.mode.zone for s in self._channel_subscriptions(ctx)]
+        zones = [s.zone for s in self._channel_subscriptions(ctx)]
         zone = zones[0] if len(set(zones)) == 1 else "UTC"  # the channel's digest zone, when it has one
         lines = []
         for n, entry in enumerate(entries):

@@ -19,7 +19,7 @@ from botsvc.deliver.subscriptions import (
     validate,
 )
 from botsvc.deliver.volume import recent_surges
-from botsvc.store.store import open_store, utcnow
+from botsvc.store.store import iso, open_store, utcnow
 
 
 def _open_for_subscriptions(db_path: str, config_path: str):
@@ -105,6 +105,10 @@ def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
         click.echo("no subscriptions (poll and run subscribe the console when there are none)")
     for sub in subs:
         state = f"PAUSED: {sub.paused_reason}" if sub.paused else "active"
+        if sub.muted:
+            state += f", paused from chat since {iso(sub.muted_at)}"
+        if sub.quiet:
+            state += f", quiet {sub.quiet}"
         click.echo(f"{sub.id}  {sub.label()}  topic {sub.topic}  {sub.mode}  [{sub.origin}] {state}")
 
 
@@ -118,6 +122,7 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
         waiting = outbox_admin.unsent(store)
         refused = outbox_admin.refused_credentials(store)
         paused = [s for s in all_subscriptions(store) if s.paused]
+        muted = [s for s in all_subscriptions(store) if s.muted]
         failing = store.query(
             "SELECT name, consecutive_failures, last_error, last_success_at, retry_at FROM feeds "
             "WHERE consecutive_failures > 0 ORDER BY name"
@@ -139,6 +144,8 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
         )
     for sub in paused:
         click.echo(f"paused: {sub.label()} ({sub.topic}): {sub.paused_reason}")
+    for sub in muted:
+        click.echo(f"paused from chat: {sub.label()} ({sub.topic}) since {iso(sub.muted_at)} (/news resume)")
     for feed in failing:
         click.echo(
             f"failing feed: {feed['name']}: {feed['consecutive_failures']} failure(s), "

@@ -3,7 +3,9 @@
 For a subscription: events of its topic first seen since it subscribed and never told
 to it are new alerts; events told before that have grown since (more reports) come as
 update lines, never as new alerts. Realtime subscriptions are served after each poll
-cycle; hourly and daily ones when their scheduled moment has passed.
+cycle; hourly and daily ones when their scheduled moment has passed. A channel's filters
+drop events before a digest is built (recorded as told, so they never come later); a
+paused channel or one inside its quiet hours is not served (see :func:`is_due`).
 
 One digest shows at most ``[alerts] max_per_digest`` new events (see
 :mod:`botsvc.deliver.fairshare`); those over it, and those held back by a feed's cap
@@ -20,6 +22,7 @@ from botsvc.clocks import not_after
 from botsvc.config import Config
 from botsvc.deliver.digest import build_digest
 from botsvc.deliver.fairshare import count_by_feed, fair_share
+from botsvc.deliver.filters import split_by_filters
 from botsvc.deliver.outbox import enqueue
 from botsvc.deliver.subscriptions import Subscription, all_subscriptions
 from botsvc.models import ChannelAddress
@@ -59,13 +62,38 @@ def capped_events(store: Store, subscription: Subscription) -> list[int]:
 
 def is_due(subscription: Subscription, now: datetime, *, realtime: bool) -> bool:
     """Realtime: after each poll. Scheduled: once per scheduled moment passed since the last
-    digest, or since subscribing (a new hourly subscription first fires on the next hour)."""
-    if subscription.paused:
+    digest, or since subscribing (a new hourly subscription first fires on the next hour).
+
+    Never while paused or inside quiet hours. A realtime subscription with quiet hours is
+    also served by the minute's delivery, so what waited goes out when the window ends
+    even if no poll follows.
+    """
+    if subscription.paused or subscription.muted:
+        return False
+    if subscription.quiet is not None and subscription.quiet.is_quiet(now):
         return False
     moment = subscription.mode.last_due(now)
     if moment is None:
-        return realtime
+        return realtime or subscription.quiet is not None
     return (subscription.last_digest_at or subscription.created_at) < moment
+
+
+def skip_untold(store: Store, subscription: Subscription, since: datetime, now: datetime) -> int:
+    """Record the events first seen at or after ``since`` and not yet told to ``subscription``
+    (and the growth of events told before) as told without telling them, so they never
+    arrive; returns how many new events were skipped. For resuming a paused channel: events
+    from before the pause still come. Call inside the caller's transaction."""
+    new, grown = due_events(store, subscription)
+    untold = [*new, *capped_events(store, subscription)]
+    marks = ", ".join("?" * len(untold))
+    skipped = [
+        row["id"]
+        for row in store.query(
+            f"SELECT id FROM events WHERE id IN ({marks}) AND first_seen >= ?", (*untold, iso(since))
+        )
+    ]
+    store.db.conn.executemany(_TOLD, [(subscription.id, iso(now), 1, e) for e in [*skipped, *grown]])
+    return len(skipped)
 
 
 def with_sane_times(store: Store, subscription: Subscription, now: datetime) -> Subscription:
@@ -107,7 +135,13 @@ def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool
             continue
         with store.atomic():
             new, grown = due_events(store, subscription)
-            capped = capped_events(store, subscription)
+            new, filtered = split_by_filters(store, subscription.id, new)
+            grown, filtered_grown = split_by_filters(store, subscription.id, grown)
+            capped, filtered_capped = split_by_filters(store, subscription.id, capped_events(store, subscription))
+            store.db.conn.executemany(  # filtered out: never told, now or later (nor as an update line)
+                _TOLD,
+                [(subscription.id, iso(now), 1, e) for e in [*filtered, *filtered_grown, *filtered_capped]],
+            )
             if subscription.mode.kind != "realtime":
                 store.db.execute(
                     "UPDATE subscriptions SET last_digest_at = ? WHERE id = ?", (iso(now), subscription.id)
@@ -123,7 +157,7 @@ def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool
                 updates=grown,
                 now=now,
                 title=topic.title if topic else subscription.topic,
-                zone=subscription.mode.zone,
+                zone=subscription.zone,
                 more=count_by_feed(store, counted),
             )
             if not digest.events and not digest.more:

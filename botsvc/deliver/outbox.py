@@ -136,7 +136,10 @@ class Courier:
         refused: set[str] = set()  # platforms whose credentials were refused in this flush
         troubled = {row["platform"] for row in self.store.query("SELECT platform FROM platform_problems")}
         now = self.clock()
+        muted = {row["id"] for row in self.store.query("SELECT id FROM subscriptions WHERE muted_at IS NOT NULL")}
         for row in pending(self.store):
+            if row["subscription_id"] in muted:  # paused from chat: it waits for /news resume
+                continue
             key = _channel_key(row)
             if row["platform"] in refused or key in blocked:  # keep order; do not hammer a refusing platform
                 report.waiting += 1

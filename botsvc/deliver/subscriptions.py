@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from botsvc.deliver.quiet import QuietHours, parse_quiet_hours
 from botsvc.deliver.webhook_urls import WebhookURLError, check_slack_webhook_url, parse_discord_webhook_url
 from botsvc.store.store import Store, inserted_id, iso, parse_iso, parse_iso_required
 
@@ -82,10 +83,23 @@ class Subscription:
     created_at: datetime
     last_digest_at: datetime | None
     paused_reason: str | None
+    """Why delivery stopped on its own (the channel is gone, the bot was removed)."""
+    muted_at: datetime | None = None
+    """When someone paused the channel from chat (``/news pause``); None while it runs."""
+    quiet: QuietHours | None = None
 
     @property
     def paused(self) -> bool:
         return self.paused_reason is not None
+
+    @property
+    def muted(self) -> bool:
+        return self.muted_at is not None
+
+    @property
+    def zone(self) -> str:
+        """The zone the channel's messages show times in: its quiet hours', else its daily mode's."""
+        return self.quiet.zone if self.quiet else self.mode.zone
 
     def label(self) -> str:
         where = f"{self.workspace}/" if self.workspace else ""
@@ -111,6 +125,8 @@ def _row(row: dict) -> Subscription:
         created_at=parse_iso_required(row["created_at"], f"subscription {row['id']}: created_at"),
         last_digest_at=parse_iso(row["last_digest_at"]),
         paused_reason=row["paused_reason"],
+        muted_at=parse_iso(row["muted_at"]),
+        quiet=parse_quiet_hours(row["quiet_hours"]) if row["quiet_hours"] else None,
     )
 
 
@@ -180,7 +196,28 @@ def subscribe(
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (platform, workspace, channel, topic, str(mode), origin, iso(now)),
         )
+        _copy_channel_controls(store, inserted_id(cursor), platform, workspace, channel)
         return get(store, inserted_id(cursor)), True
+
+
+def _copy_channel_controls(store: Store, new_id: int, platform: str, workspace: str, channel: str) -> None:
+    """A channel's pause, quiet hours and filters are the channel's: a new topic gets them too."""
+    sibling = store.query(
+        "SELECT id, muted_at, quiet_hours FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ? "
+        "AND id != ? ORDER BY id LIMIT 1",
+        (platform, workspace, channel, new_id),
+    )
+    if not sibling:
+        return
+    store.db.execute(
+        "UPDATE subscriptions SET muted_at = ?, quiet_hours = ? WHERE id = ?",
+        (sibling[0]["muted_at"], sibling[0]["quiet_hours"], new_id),
+    )
+    store.db.execute(
+        "INSERT INTO subscription_filters (subscription_id, word, kind) "
+        "SELECT ?, word, kind FROM subscription_filters WHERE subscription_id = ?",
+        (new_id, sibling[0]["id"]),
+    )
 
 
 def unsubscribe(store: Store, *, platform: str, channel: str, topic: str | None, workspace: str = "") -> int:

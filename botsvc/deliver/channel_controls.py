@@ -1,0 +1,41 @@
+"""What a channel switches from chat for all its subscriptions: pause and quiet hours.
+
+Pausing (``muted_at``) is kept apart from ``paused_at``/``paused_reason``, which mean
+the channel is gone; re-subscribing clears only the latter. On resume, events opened
+while paused are recorded as told without being told, so nothing floods in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from botsvc.deliver.delivery import skip_untold
+from botsvc.deliver.quiet import QuietHours
+from botsvc.deliver.subscriptions import Subscription
+from botsvc.store.store import Store, iso
+
+
+def mute(store: Store, subscriptions: list[Subscription], now: datetime) -> None:
+    with store.atomic():
+        for sub in subscriptions:
+            if not sub.muted:
+                store.db.execute("UPDATE subscriptions SET muted_at = ? WHERE id = ?", (iso(now), sub.id))
+
+
+def resume(store: Store, subscriptions: list[Subscription], now: datetime) -> int:
+    """Unpause; returns how many events opened while paused are skipped for good."""
+    skipped = 0
+    with store.atomic():
+        for sub in subscriptions:
+            if sub.muted_at is not None:
+                skipped += skip_untold(store, sub, sub.muted_at, now)
+                store.db.execute("UPDATE subscriptions SET muted_at = NULL WHERE id = ?", (sub.id,))
+    return skipped
+
+
+def set_quiet_hours(store: Store, subscriptions: list[Subscription], quiet: QuietHours | None) -> None:
+    with store.atomic():
+        for sub in subscriptions:
+            store.db.execute(
+                "UPDATE subscriptions SET quiet_hours = ? WHERE id = ?", (str(quiet) if quiet else None, sub.id)
+            )
