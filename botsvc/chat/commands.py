@@ -24,6 +24,7 @@ from botsvc.ingest.fetch import FetchPolicy
 from botsvc.ingest.normalise import outlet_name
 from botsvc.ingest.parse import FeedParseError, parse_feed
 from botsvc.models import CommandContext, CommandReply, ItemOutcome, ReplyLine, local_time
+from botsvc.store.feedlist import add_feed, is_polled, known_names, name_taken, unique_name
 from botsvc.store.preview import latest, preview_items
 from botsvc.store.search import recent_events, search_events, timeline
 from botsvc.store.store import Store, utcnow
@@ -322,17 +323,12 @@ class CommandCore:
             return await self._feed_preview(command.args[1])
         raise UsageError("expected `feed add <url> [name]`, `feed remove <name>` or `feed preview <url>`", "feed")
 
-    def _feed_names(self) -> set[str]:
-        return {f.name for f in self.config.feeds} | {r["name"] for r in self.store.query("SELECT name FROM feeds")}
-
     def _name_taken(self, name: str) -> bool:
         """Whether ``name`` is, or looks exactly like, a feed's name."""
-        return any(name in (known, outlet_name(known)) for known in self._feed_names())
+        return name_taken(name, known_names(self.store, self.config))
 
     def _polled(self, url: str) -> bool:
-        return bool(self.store.query("SELECT 1 FROM feeds WHERE url = ?", (url,))) or url in {
-            f.url for f in self.config.feeds
-        }
+        return is_polled(self.store, self.config, url)
 
     async def _feed_add(self, url: str, name: str | None, ctx: CommandContext) -> CommandReply:
         url = _unwrap_link(url)
@@ -347,14 +343,8 @@ class CommandCore:
         if checked.url != url and self._polled(checked.url):
             return CommandReply(f"That page's feed ({checked.url}) is already polled.", ok=False)
         url = checked.url
-        name = name or outlet_name(checked.title)[:80] or url[:80]
-        if self._name_taken(name):
-            name = f"{name} ({url[:60]})"[:120]
-        with self.store.atomic():
-            self.store.ensure_feed(name, url)
-            self.store.db.execute(
-                "UPDATE feeds SET origin = 'chat', added_by = ? WHERE name = ?", (f"{ctx.platform}:{ctx.user}", name)
-            )
+        name = name or unique_name(checked.title, url, known_names(self.store, self.config))
+        add_feed(self.store, name, url, added_by=f"{ctx.platform}:{ctx.user}")
         if self.on_feeds_changed:
             self.on_feeds_changed()
         found = f" (found the feed {url} on that page)" if checked.page else ""
