@@ -9,7 +9,7 @@ neither the database nor the running bot's in-memory index keeps a trace of them
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 
 from botsvc.config import Config
 from botsvc.judge.relevance import Relevance
@@ -19,12 +19,14 @@ from botsvc.store.pipeline import Processor
 from botsvc.store.store import Store, utcnow
 
 PREVIEW_ITEMS = 5
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def latest(items: list[FeedItem], count: int = PREVIEW_ITEMS) -> list[FeedItem]:
     """The ``count`` newest items, newest first (undated ones keep their place in feed order)."""
-    if all(item.event_time is not None for item in items):
-        return sorted(items, key=lambda item: item.event_time, reverse=True)[:count]  # type: ignore[arg-type, return-value]
+    dated = [(item.event_time, item) for item in items]
+    if all(moment is not None for moment, _ in dated):
+        return [item for _, item in sorted(dated, key=lambda pair: pair[0] or _EPOCH, reverse=True)][:count]
     return items[:count]
 
 
