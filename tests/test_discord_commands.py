@@ -314,6 +314,7 @@ def test_a_public_reply_carries_no_ephemeral_flag(fake):
         ("pause", {}),
         ("resume", {}),
         ("quiet", {"hours": "off"}),
+        ("feed preview", {"url": "https://x.example/"}),
     ],
 )
 def test_managing_commands_without_manage_channels_are_refused_before_the_core(fake, path, options):
@@ -468,7 +469,11 @@ def test_the_registered_commands():
         "required": True,
         "description": "The event's number, as shown by search",
     }
-    assert options["feed"]["type"] == 2 and [o["name"] for o in options["feed"]["options"]] == ["add", "remove"]
+    assert options["feed"]["type"] == 2 and [o["name"] for o in options["feed"]["options"]] == [
+        "add",
+        "remove",
+        "preview",
+    ]
     managing = [
         group.get_command("subscribe"),
         group.get_command("unsubscribe"),
@@ -478,6 +483,7 @@ def test_the_registered_commands():
         group.get_command("pause"),
         group.get_command("resume"),
         group.get_command("quiet"),
+        group.get_command("feed").get_command("preview"),
     ]
     assert all(len(command.checks) == 2 for command in managing)
     assert not group.get_command("search").checks

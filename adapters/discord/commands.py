@@ -150,10 +150,12 @@ class NewsGroup(app_commands.Group, name="news", description="News monitoring: s
     async def feeds(self, interaction: discord.Interaction, share: bool = False) -> None:
         await self._run(interaction, command_text("feeds", share=share))
 
-    feed = app_commands.Group(name="feed", description="Add or remove feeds (Manage Channels)")
+    feed = app_commands.Group(name="feed", description="Add, remove or preview feeds (Manage Channels)")
 
     @feed.command(name="add", description="Poll a new RSS/Atom feed (Manage Channels)")
-    @app_commands.describe(url="The feed's http(s) address", name="A name for it; the feed's title if empty")
+    @app_commands.describe(
+        url="The feed's http(s) address, or its site's page", name="A name for it; the feed's title if empty"
+    )
     @manage_channels_only
     @guild_only
     async def feed_add(self, interaction: discord.Interaction, url: str, name: str | None = None) -> None:
@@ -166,6 +168,13 @@ class NewsGroup(app_commands.Group, name="news", description="News monitoring: s
     @guild_only
     async def feed_remove(self, interaction: discord.Interaction, name: str) -> None:
         await self._run(interaction, command_text("feed", "remove", name))
+
+    @feed.command(name="preview", description="What a feed's latest items would do; nothing stored (Manage Channels)")
+    @app_commands.describe(url="The feed's (or the site's) http(s) address")
+    @manage_channels_only
+    @guild_only
+    async def feed_preview(self, interaction: discord.Interaction, url: str) -> None:
+        await self._run(interaction, command_text("feed", "preview", url), slow=True)
 
     filter = app_commands.Group(name="filter", description="Words this channel's news must or must not mention")
 

@@ -31,7 +31,10 @@ from botsvc.deliver.volume import recent_surges
 from botsvc.ingest.feedcheck import FeedCheckError, check_feed
 from botsvc.ingest.fetch import FetchPolicy
 from botsvc.ingest.normalise import outlet_name
-from botsvc.models import CommandContext, CommandReply, ReplyLine, local_time
+from botsvc.ingest.parse import FeedParseError, parse_feed
+from botsvc.models import CommandContext, CommandReply, ItemOutcome, ReplyLine, local_time
+from botsvc.store.feedlist import add_feed, is_polled, known_names, name_taken, unique_name
+from botsvc.store.preview import latest, preview_items
 from botsvc.store.search import recent_events, search_events, timeline
 from botsvc.store.store import Store, utcnow
 
@@ -49,7 +52,8 @@ USAGE: dict[str, str] = {
     "event": "event <id>: an event's timeline, first report first",
     "recent": f"recent [n]: the latest events of this channel's topics (n up to {MAX_RECENT})",
     "feeds": "feeds: each feed's health",
-    "feed": "feed add <url> [name] | feed remove <name>: manage feeds (channel managers)",
+    "feed": "feed add <url> [name] | feed remove <name> | feed preview <url>: manage feeds, or see what a feed's "
+    "latest items would do (channel managers; <url> may be the site's page)",
     "filter": "filter add <words> | filter remove <words> | filter list: only news with these words "
     "(-word: never news with it; a phrase: export-controls) (channel managers)",
     "pause": "pause: send this channel nothing until resume; what opens meanwhile is never sent (channel managers)",
@@ -89,6 +93,21 @@ def _day(value: str, key: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{key}: expected a date as YYYY-MM-DD, got {value[:20]!r}", "search") from None
+
+
+def _unwrap_link(url: str) -> str:
+    """The address as typed: Slack wraps links in ``<…>`` or ``<…|label>``."""
+    return url.strip("<>").split("|", 1)[0]
+
+
+def _preview_reason(outcome: ItemOutcome) -> str:
+    """Why a previewed item would be new, a duplicate or irrelevant, in a few words."""
+    if outcome.decision == "new":
+        return f"a new event (matched {', '.join(outcome.matched_keywords)})"
+    if outcome.decision == "duplicate":
+        joins = f"joins event #{outcome.event_id}: " if outcome.event_id is not None else ""
+        return joins + outcome.reason
+    return outcome.reason
 
 
 def _day_of(moment: datetime | None) -> str:
@@ -315,20 +334,20 @@ class CommandCore(ChannelControls):
             return await self._feed_add(command.args[1], outlet_name(" ".join(command.args[2:])) or None, ctx)
         if action == "remove" and len(command.args) >= 2:
             return self._feed_remove(" ".join(command.args[1:]))
-        raise UsageError("expected `feed add <url> [name]` or `feed remove <name>`", "feed")
-
-    def _feed_names(self) -> set[str]:
-        return {f.name for f in self.config.feeds} | {r["name"] for r in self.store.query("SELECT name FROM feeds")}
+        if action == "preview" and len(command.args) == 2:
+            return await self._feed_preview(command.args[1])
+        raise UsageError("expected `feed add <url> [name]`, `feed remove <name>` or `feed preview <url>`", "feed")
 
     def _name_taken(self, name: str) -> bool:
         """Whether ``name`` is, or looks exactly like, a feed's name."""
-        return any(name in (known, outlet_name(known)) for known in self._feed_names())
+        return name_taken(name, known_names(self.store, self.config))
+
+    def _polled(self, url: str) -> bool:
+        return is_polled(self.store, self.config, url)
 
     async def _feed_add(self, url: str, name: str | None, ctx: CommandContext) -> CommandReply:
-        url = url.strip("<>")  # Slack wraps links in <...>
-        url = url.split("|", 1)[0]
-        known = self.store.query("SELECT name FROM feeds WHERE url = ?", (url,))
-        if known or url in {f.url for f in self.config.feeds}:
+        url = _unwrap_link(url)
+        if self._polled(url):
             return CommandReply("That feed is already polled.", ok=False)
         if name is not None and (len(name) > 80 or self._name_taken(name)):
             raise UsageError(f"feed name {name[:80]!r} is taken or too long", "feed")
@@ -336,19 +355,54 @@ class CommandCore(ChannelControls):
             checked = await check_feed(url, self.policy)
         except FeedCheckError as exc:
             return CommandReply(f"Not added: {exc}.", ok=False)
-        name = name or outlet_name(checked.title)[:80] or url[:80]
-        if self._name_taken(name):
-            name = f"{name} ({url[:60]})"[:120]
-        with self.store.atomic():
-            self.store.ensure_feed(name, url)
-            self.store.db.execute(
-                "UPDATE feeds SET origin = 'chat', added_by = ? WHERE name = ?", (f"{ctx.platform}:{ctx.user}", name)
-            )
+        if checked.url != url and self._polled(checked.url):
+            return CommandReply(f"That page's feed ({checked.url}) is already polled.", ok=False)
+        url = checked.url
+        name = name or unique_name(checked.title, url, known_names(self.store, self.config))
+        add_feed(self.store, name, url, added_by=f"{ctx.platform}:{ctx.user}")
         if self.on_feeds_changed:
             self.on_feeds_changed()
+        found = f" (found the feed {url} on that page)" if checked.page else ""
         return CommandReply(
-            f"Added feed {name!r} ({checked.items} item(s) now); it is polled from now on.", ephemeral=False
+            f"Added feed {name!r}{found} ({checked.items} item(s) now); it is polled from now on.", ephemeral=False
         )
+
+    async def _feed_preview(self, url: str) -> CommandReply:
+        """What the feed's latest items would do if it were polled now; nothing is stored."""
+        url = _unwrap_link(url)
+        try:
+            checked = await check_feed(url, self.policy)
+        except FeedCheckError as exc:
+            return CommandReply(f"No preview: {exc}.", ok=False)
+        known = next((f for f in self.config.feeds if f.url == checked.url), None)
+        stored = self.store.query("SELECT name FROM feeds WHERE url = ?", (checked.url,))
+        name = known.name if known else stored[0]["name"] if stored else checked.url
+        fetched = checked.fetched
+        assert fetched is not None and fetched.body is not None  # check_feed keeps what it read
+        try:
+            parsed = parse_feed(
+                fetched.body,
+                feed=name,
+                source=known.name if known else None,
+                url=fetched.final_url or checked.url,
+                language=known.language if known else None,
+                content_type=fetched.content_type,
+            )
+        except FeedParseError as exc:
+            return CommandReply(f"No preview: that is not a readable RSS or Atom feed ({exc}).", ok=False)
+        items = latest(parsed.items)
+        topics = tuple(known.topics) or None if known else None
+        outcomes = preview_items(self.store, self.config, items, topics, self.clock)
+        lines = tuple(
+            ReplyLine(f"{o.decision}: {o.item.title[:120]} — {_preview_reason(o)}", o.item.link or None)
+            for o in outcomes
+        )
+        found = ", found on that page" if checked.page else ""
+        title = (
+            f"Preview of {parsed.title or checked.url!r} ({checked.url}{found}): the latest {len(items)} of "
+            f"{len(parsed.items)} item(s) as a poll now would judge them (nothing stored):"
+        )
+        return CommandReply(title, lines)
 
     def _feed_remove(self, name: str) -> CommandReply:
         row = self.store.query("SELECT origin FROM feeds WHERE name = ?", (name,))

@@ -1,5 +1,5 @@
 """Reading and re-grouping what was judged: ``explain``, ``rebuild-events``, ``search``, ``event``,
-``recent``, ``feeds``."""
+``recent`` (``feeds`` is in :mod:`botsvc.cli.feeds`)."""
 
 from __future__ import annotations
 
@@ -86,10 +86,3 @@ def event_cmd(event_id: str, db_path: str, config_path: str, verbose: int) -> No
 def recent_cmd(count: str, db_path: str, config_path: str, verbose: int) -> None:
     """The latest events of the default topic."""
     _command(f"recent {count}", db_path, config_path)
-
-
-@cli.command("feeds")
-@common
-def feeds_cmd(db_path: str, config_path: str, verbose: int) -> None:
-    """Each feed's health: last success, last error, items seen."""
-    _command("feeds", db_path, config_path)

@@ -5,16 +5,28 @@ host, a private LAN, cloud metadata services), nor learn what answers there. The
 is fetched once with ``public_only`` (every connection and redirect hop goes only to
 addresses checked at connect time), and every way that can fail, from a refused address
 to a 404, gets the same answer. It is parsed before it is saved.
+
+A web page instead of a feed is followed to the feed it names (or one at a common path
+on its host, see :mod:`botsvc.ingest.discover`): each of those requests is checked the
+same way, and there are at most :data:`MAX_REQUESTS` of them in all.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import httpx
+
 from botsvc.ingest.addresses import ALLOW_PRIVATE_ENV, AddressGuard, forbidden_address
-from botsvc.ingest.fetch import UNREACHABLE, FetchPolicy, fetch_feed, make_client
-from botsvc.ingest.parse import FeedParseError, parse_feed
+from botsvc.ingest.discover import candidates, looks_like_html
+from botsvc.ingest.fetch import UNREACHABLE, FetchPolicy, FetchResult, fetch_feed, make_client
+from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
+
+MAX_REQUESTS = 6
+"""Most requests one check makes: the address given, then feeds found from a page."""
+NOT_A_FEED = "that is not a readable RSS or Atom feed"
+NO_FEED_ON_PAGE = f"{NOT_A_FEED}, and no feed was found from that page"
 
 __all__ = ["ALLOW_PRIVATE_ENV", "CheckedFeed", "FeedCheckError", "check_address", "check_feed", "forbidden_address"]
 
@@ -26,8 +38,13 @@ class FeedCheckError(ValueError):
 @dataclass(frozen=True)
 class CheckedFeed:
     url: str
+    """The feed's address: the one given, or the one found from the page given."""
     title: str
     items: int
+    page: str | None = None
+    """The web page the feed was found from, when the address given was a page."""
+    fetched: FetchResult | None = field(default=None, repr=False, compare=False)
+    """The feed as fetched, for callers that look at its items (preview)."""
 
 
 def check_address(url: str) -> None:
@@ -46,19 +63,54 @@ def check_address(url: str) -> None:
         raise FeedCheckError(UNREACHABLE)
 
 
-async def check_feed(url: str, policy: FetchPolicy = FetchPolicy()) -> CheckedFeed:
-    """Fetch and parse ``url`` once; raise FeedCheckError when it is refused or not a feed."""
-    check_address(url)
-    async with make_client(policy) as client:
-        result = await fetch_feed(client, url, policy=policy, public_only=True)
-    if result.status != "ok" or result.body is None:
-        raise FeedCheckError(UNREACHABLE)
+def _read(url: str, result: FetchResult) -> ParsedFeed:
+    """Parse a fetched body; raise FeedCheckError when it holds no feed."""
     try:
         parsed = parse_feed(
-            result.body, feed=url, source=url, url=result.final_url or url, content_type=result.content_type
+            result.body or b"", feed=url, source=url, url=result.final_url or url, content_type=result.content_type
         )
     except FeedParseError as exc:
-        raise FeedCheckError(f"that is not a readable RSS or Atom feed ({exc})") from None
+        raise FeedCheckError(f"{NOT_A_FEED} ({exc})") from None
     if not parsed.items and not parsed.title:
-        raise FeedCheckError("that is not a readable RSS or Atom feed (no title, no items)")
-    return CheckedFeed(url=url, title=parsed.title or url, items=len(parsed.items))
+        raise FeedCheckError(f"{NOT_A_FEED} (no title, no items)")
+    return parsed
+
+
+async def _fetch(client: httpx.AsyncClient, url: str, policy: FetchPolicy) -> FetchResult:
+    check_address(url)
+    result = await fetch_feed(client, url, policy=policy, public_only=True)
+    if result.status != "ok" or result.body is None:
+        raise FeedCheckError(UNREACHABLE)
+    return result
+
+
+async def check_feed(url: str, policy: FetchPolicy = FetchPolicy(), *, discover: bool = True) -> CheckedFeed:
+    """Fetch and parse ``url`` once; raise FeedCheckError when it is refused or not a feed.
+
+    With ``discover``, a web page leads to the feed it links to or one at a common path.
+    """
+    check_address(url)
+    async with make_client(policy) as client:
+        result = await _fetch(client, url, policy)
+        try:
+            parsed = _read(url, result)
+            return CheckedFeed(url=url, title=parsed.title or url, items=len(parsed.items), fetched=result)
+        except FeedCheckError:
+            if not (discover and looks_like_html(result.body or b"", result.content_type)):
+                raise
+        page = result.final_url or url
+        sent = 1
+        for candidate in candidates(result.body or b"", page):
+            if sent >= MAX_REQUESTS:
+                break
+            try:
+                check_address(candidate)  # refused before sending: costs no request
+                sent += 1
+                found = await _fetch(client, candidate, policy)
+                if looks_like_html(found.body or b"", found.content_type):
+                    continue  # a site answering every path with its home page
+                parsed = _read(candidate, found)
+            except FeedCheckError:
+                continue
+            return CheckedFeed(candidate, parsed.title or candidate, len(parsed.items), page=url, fetched=found)
+    raise FeedCheckError(NO_FEED_ON_PAGE)

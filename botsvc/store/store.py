@@ -122,6 +122,22 @@ class Store:
         else:
             conn.execute("COMMIT")
 
+    @contextmanager
+    def rehearsal(self) -> Iterator[Store]:
+        """A write transaction that is always rolled back: to see what writes would do.
+
+        Not nestable: a rollback inside someone else's transaction would undo their work.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
+            raise RuntimeError("a rehearsal cannot run inside another transaction")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
     def close(self) -> None:
         self.db.close()
 
