@@ -12,7 +12,7 @@ import sys
 from typing import TextIO
 
 from botsvc.deliver.adapter import Adapter, ChannelAddress, Limits, Reply
-from botsvc.models import Digest, DigestEvent, local_time
+from botsvc.models import Digest, DigestEvent, Template, local_time
 
 _counter = itertools.count(1)
 
@@ -20,6 +20,7 @@ TITLE_BUDGET = 300
 SOURCE_BUDGET = 100
 NAMES_BUDGET = 270
 LINK_BUDGET = 2000  # a longer address is not shown: cut, it would be broken
+SUMMARY_BUDGET = 300
 
 
 def clip(text: str, limit: int) -> str:
@@ -28,16 +29,21 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def render_event(entry: DigestEvent, zone: str = "UTC") -> str:
+def render_event(entry: DigestEvent, zone: str = "UTC", template: Template | None = None) -> str:
+    """One event: title, then the parts the subscription's template shows (default: all but the summary)."""
+    template = template or Template()
     lead = entry.headline
     marker = "UPDATE " if entry.update else ""
-    lines = [
-        f"{marker}[event {entry.event_id}] {clip(lead.title, TITLE_BUDGET) or '(untitled)'}",
-        f"    {clip(lead.source, SOURCE_BUDGET)} · {local_time(lead.published, zone)}",
-    ]
-    if lead.link:
+    lines = [f"{marker}[event {entry.event_id}] {clip(lead.title, TITLE_BUDGET) or '(untitled)'}"]
+    byline = [clip(lead.source, SOURCE_BUDGET)] if template.shows("outlet") else []
+    byline += [local_time(lead.published, zone)] if template.shows("time") else []
+    if byline:
+        lines.append(f"    {' · '.join(byline)}")
+    if template.shows("summary") and lead.summary:
+        lines.append(f"    {clip(lead.summary, SUMMARY_BUDGET)}")
+    if lead.link and template.shows("link"):
         lines.append(f"    {lead.link}" if len(lead.link) <= LINK_BUDGET else "    (link too long to show)")
-    if entry.others:
+    if entry.others and template.shows("sources"):
         names = clip(", ".join(story.source for story in entry.others), NAMES_BUDGET)
         lines.append(f"    +{len(entry.others)} more source{'s' if len(entry.others) > 1 else ''}: {names}")
     return "\n".join(lines)
@@ -50,7 +56,7 @@ def headline(digest: Digest) -> str:
     parts = [f"{new} new event{'s' if new != 1 else ''}"] if new or not updates else []
     if updates:
         parts.append(f"{updates} update{'s' if updates != 1 else ''}")
-    return f"== {clip(digest.title, TITLE_BUDGET)}: {', '.join(parts)} =="
+    return f"== {clip(digest.heading, TITLE_BUDGET)}: {', '.join(parts)} =="
 
 
 def _one_line(text: str) -> str:
@@ -62,7 +68,9 @@ def render_text(digest: Digest) -> str:
     more = "\n".join(m.line(_one_line) for m in digest.more)
     if not digest.events:
         return f"{header}\n{more or '(nothing new)'}"
-    return "\n\n".join([header, *(render_event(e, digest.zone) for e in digest.events), *([more] if more else [])])
+    return "\n\n".join(
+        [header, *(render_event(e, digest.zone, digest.template) for e in digest.events), *([more] if more else [])]
+    )
 
 
 class ConsoleAdapter(Adapter):

@@ -88,6 +88,8 @@ class DigestStory:
     source: str
     link: str
     published: datetime | None
+    summary: str = ""
+    """The first sentence of the report's summary, clipped; filled only when a template shows it."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,30 @@ class DigestMore:
         return f"and {self.count} more from {source}: see `/news recent`"
 
 
+TEMPLATE_FIELDS = ("outlet", "time", "link", "sources", "summary")
+"""The parts of an alert a subscription's template can show or hide, in display order."""
+DEFAULT_FIELDS = frozenset({"outlet", "time", "link", "sources"})
+
+
+@dataclass(frozen=True)
+class Template:
+    """Which parts of each alert a subscription shows, and an optional header of its own.
+
+    The default is the digest as it always looked. ``header`` is untrusted user text
+    (validated by :mod:`botsvc.deliver.templates`, escaped by every adapter like feed text).
+    """
+
+    fields: frozenset[str] = DEFAULT_FIELDS
+    header: str | None = None
+
+    def shows(self, field_name: str) -> bool:
+        return field_name in self.fields
+
+    @property
+    def is_default(self) -> bool:
+        return self.fields == DEFAULT_FIELDS and self.header is None
+
+
 @dataclass(frozen=True)
 class Digest:
     """What one channel should be told: new (or grown) events, newest first."""
@@ -126,6 +152,13 @@ class Digest:
     """The subscriber's IANA time zone (its daily mode's), in which adapters show times (:func:`local_time`)."""
     more: tuple[DigestMore, ...] = ()
     """New events over the caps, counted per feed instead of shown."""
+    template: Template = field(default_factory=Template)
+    """What the subscriber chose to see of each alert, and its header."""
+
+    @property
+    def heading(self) -> str:
+        """The digest header's text: the subscription's custom header, else the topic title."""
+        return self.template.header or self.title
 
 
 def local_time(moment: datetime | None, zone: str = "UTC") -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import discord
 
 from botsvc.deliver.links import web_link
-from botsvc.models import CommandReply, Digest, DigestEvent, ReplyLine, local_time
+from botsvc.models import CommandReply, Digest, DigestEvent, ReplyLine, Template, local_time
 
 # Discord's documented limits for one message.
 MAX_EMBEDS = 10
@@ -25,6 +25,7 @@ MAX_TITLE = 256
 MAX_DESCRIPTION = 4096
 MAX_CONTENT = 2000
 MAX_MORE_FEED = 200  # a feed name in a count line: five lines always fit MAX_CONTENT
+MAX_SUMMARY = 300
 
 NO_MENTIONS = discord.AllowedMentions.none()
 _ZWSP = "\u200b"
@@ -77,25 +78,38 @@ def _web_link(link: str) -> str | None:
     return web_link(link, MAX_URL)
 
 
-def render_embed(entry: DigestEvent, zone: str = "UTC") -> discord.Embed:
-    """One event as one embed; an update (event grew) is a compact line, not a new alert."""
+def render_embed(entry: DigestEvent, zone: str = "UTC", template: Template | None = None) -> discord.Embed:
+    """One event as one embed; an update (event grew) is a compact line, not a new alert.
+
+    ``template`` picks the parts shown besides the title (default: all but the summary).
+    """
+    template = template or Template()
     lead = entry.headline
     title = neutralise(lead.title) or "(untitled)"
     title = _clip(f"Update: {title}" if entry.update else title, MAX_TITLE)
+    url = _web_link(lead.link) if template.shows("link") else None
     if entry.update:
         sources = [lead.source, *(story.source for story in entry.others)]
-        description = f"now {len(sources)} sources: " + ", ".join(neutralise(s) for s in sources)
-        return discord.Embed(title=title, url=_web_link(lead.link), description=_clip(description, MAX_DESCRIPTION))
-    description = f"{neutralise(lead.source)} · {_when(lead.published, zone)}"
-    if entry.others:
+        description = f"now {len(sources)} sources"
+        if template.shows("sources"):
+            description += ": " + ", ".join(neutralise(s) for s in sources)
+        return discord.Embed(title=title, url=url, description=_clip(description, MAX_DESCRIPTION))
+    lines = []
+    byline = [neutralise(lead.source)] if template.shows("outlet") else []
+    byline += [_when(lead.published, zone)] if template.shows("time") else []
+    if byline:
+        lines.append(" · ".join(byline))
+    if template.shows("summary") and lead.summary:
+        lines.append(_clip(neutralise(lead.summary), MAX_SUMMARY))
+    if entry.others and template.shows("sources"):
         count = len(entry.others)
         names = ", ".join(neutralise(story.source) for story in entry.others)
-        description += f"\n+{count} more source{'s' if count > 1 else ''}: {names}"
+        lines.append(f"+{count} more source{'s' if count > 1 else ''}: {names}")
     return discord.Embed(
         title=title,
-        url=_web_link(lead.link),
-        description=_clip(description, MAX_DESCRIPTION),
-        timestamp=_utc(lead.published) if lead.published else None,
+        url=url,
+        description=_clip("\n".join(lines), MAX_DESCRIPTION) or None,
+        timestamp=_utc(lead.published) if lead.published and template.shows("time") else None,
     )
 
 
@@ -105,7 +119,7 @@ def _headline(digest: Digest) -> str:
     parts = [f"{new} new event{'s' if new != 1 else ''}"] if new or not updates else []
     if updates:
         parts.append(f"{updates} update{'s' if updates != 1 else ''}")
-    return f"**{neutralise(digest.title)}**: " + ", ".join(parts)
+    return f"**{neutralise(digest.heading)}**: " + ", ".join(parts)
 
 
 def render_embeds(digest: Digest) -> list[DiscordMessage]:
@@ -115,7 +129,7 @@ def render_embeds(digest: Digest) -> list[DiscordMessage]:
     The count lines of events over the caps close the last message's text.
     """
     batches: list[list[discord.Embed]] = []
-    for embed in (render_embed(entry, digest.zone) for entry in digest.events):
+    for embed in (render_embed(entry, digest.zone, digest.template) for entry in digest.events):
         if not batches or len(batches[-1]) == MAX_EMBEDS or sum(map(len, batches[-1])) + len(embed) > MAX_EMBED_TOTAL:
             batches.append([])
         batches[-1].append(embed)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from botsvc.deliver.links import web_link
-from botsvc.models import CommandReply, Digest, DigestEvent, DigestStory, ReplyLine, local_time
+from botsvc.models import CommandReply, Digest, DigestEvent, DigestStory, ReplyLine, Template, local_time
 
 MAX_TEXT = 3000  # Slack's limit for one text object
 MAX_HEADER = 150  # ... and for a header block's text
@@ -28,6 +28,7 @@ TITLE_BUDGET = 1500
 SOURCE_BUDGET = 100
 NAMES_BUDGET = 270
 FALLBACK_TITLE_BUDGET = 200
+SUMMARY_BUDGET = 300  # shown only when a template asks; the title's budget gives it room
 
 # Command replies: a bold title section, then the lines packed into sections of at most
 # MAX_TEXT characters; one line (text budget + a MAX_URL link + markup) always fits one.
@@ -99,9 +100,9 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _linked(story: DigestStory) -> str:
-    title = mrkdwn_text(story.title, TITLE_BUDGET) or "(untitled)"
-    url = safe_link(story.link) if story.link else None
+def _linked(story: DigestStory, *, link: bool = True, budget: int = TITLE_BUDGET) -> str:
+    title = mrkdwn_text(story.title, budget) or "(untitled)"
+    url = safe_link(story.link) if story.link and link else None
     return f"<{url}|{title}>" if url else title
 
 
@@ -109,14 +110,27 @@ def _names(stories: tuple[DigestStory, ...]) -> str:
     return mrkdwn_text(", ".join(story.source for story in stories), NAMES_BUDGET)
 
 
-def render_event(entry: DigestEvent, zone: str = "UTC") -> str:
-    """One event as mrkdwn: a new alert, or a single line when an event only grew."""
+def render_event(entry: DigestEvent, zone: str = "UTC", template: Template | None = None) -> str:
+    """One event as mrkdwn: a new alert, or a single line when an event only grew.
+
+    ``template`` picks the parts shown after the title (default: all but the summary).
+    """
+    template = template or Template()
     lead = entry.headline
+    link = template.shows("link")
     if entry.update:
         everyone = (lead, *entry.others)
-        return f"Update: {_linked(lead)} — now {_plural(len(everyone), 'source')}: {_names(everyone)}"
-    lines = [f"*{_linked(lead)}*", f"{mrkdwn_text(lead.source, SOURCE_BUDGET)} · {_when(lead.published, zone)}"]
-    if entry.others:
+        names = f": {_names(everyone)}" if template.shows("sources") else ""
+        return f"Update: {_linked(lead, link=link)} — now {_plural(len(everyone), 'source')}{names}"
+    summary = lead.summary if template.shows("summary") else ""
+    lines = [f"*{_linked(lead, link=link, budget=TITLE_BUDGET - SUMMARY_BUDGET if summary else TITLE_BUDGET)}*"]
+    byline = [mrkdwn_text(lead.source, SOURCE_BUDGET)] if template.shows("outlet") else []
+    byline += [_when(lead.published, zone)] if template.shows("time") else []
+    if byline:
+        lines.append(" · ".join(byline))
+    if summary:
+        lines.append(mrkdwn_text(summary, SUMMARY_BUDGET))
+    if entry.others and template.shows("sources"):
         lines.append(f"+{len(entry.others)} more source{'s' if len(entry.others) > 1 else ''}: {_names(entry.others)}")
     return "\n".join(lines)
 
@@ -151,15 +165,15 @@ def render_blocks(digest: Digest) -> list[dict[str, Any]]:
     payloads = []
     for number, chunk in enumerate(chunks, 1):
         part = f" ({number}/{len(chunks)})" if len(chunks) > 1 else ""
-        header = plain_text(digest.title, MAX_HEADER - len(part)) + part
+        header = plain_text(digest.heading, MAX_HEADER - len(part)) + part
         blocks = [{"type": "header", "text": {"type": "plain_text", "text": header}}]
         last = number == len(chunks)
-        sections = [_section(render_event(entry, digest.zone)) for entry in chunk] + (
+        sections = [_section(render_event(entry, digest.zone, digest.template)) for entry in chunk] + (
             [_section(more)] if more and last else []
         )
         blocks += sections or [_section("Nothing new.")]
         counted = sum(m.count for m in digest.more) if last else 0
-        payloads.append({"text": _fallback(digest.title, chunk, part, counted), "blocks": blocks})
+        payloads.append({"text": _fallback(digest.heading, chunk, part, counted), "blocks": blocks})
     return payloads
 
 

@@ -159,6 +159,7 @@ def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool
                 title=topic.title if topic else subscription.topic,
                 zone=subscription.zone,
                 more=count_by_feed(store, counted),
+                template=subscription.template,
             )
             if not digest.events and not digest.more:
                 continue

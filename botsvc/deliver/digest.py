@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import cast
 
-from botsvc.models import Digest, DigestEvent, DigestMore, DigestStory
+from botsvc.deliver.templates import lead_sentence, template_from_data
+from botsvc.models import Digest, DigestEvent, DigestMore, DigestStory, Template
 from botsvc.store.store import Store, iso, parse_iso, utcnow
 
 
@@ -15,8 +17,11 @@ def _story(row: dict) -> DigestStory:
     return DigestStory(title=row["title"], source=row["source"], link=row["url"], published=parse_iso(row["published"]))
 
 
-def digest_event(store: Store, event_id: int, *, update: bool = False) -> DigestEvent | None:
-    """One event as a digest entry: the earliest report leads, one story per other outlet follows."""
+def digest_event(store: Store, event_id: int, *, update: bool = False, summary: bool = False) -> DigestEvent | None:
+    """One event as a digest entry: the earliest report leads, one story per other outlet follows.
+
+    ``summary``: carry the lead report's first sentence (only templates that show it need it).
+    """
     members = store.event_articles(event_id)
     if not members:
         return None
@@ -27,7 +32,10 @@ def digest_event(store: Store, event_id: int, *, update: bool = False) -> Digest
         if row["source"] not in outlets:
             outlets.add(row["source"])
             others.append(_story(row))
-    return DigestEvent(event_id=event_id, headline=_story(lead), others=tuple(others), update=update)
+    headline = _story(lead)
+    if summary and lead.get("summary"):
+        headline = replace(headline, summary=lead_sentence(lead["summary"]))
+    return DigestEvent(event_id=event_id, headline=headline, others=tuple(others), update=update)
 
 
 def build_digest(
@@ -39,32 +47,47 @@ def build_digest(
     updates: Iterable[int] = (),
     zone: str = "UTC",
     more: Iterable[DigestMore] = (),
+    template: Template | None = None,
 ) -> Digest:
     """A digest of the given events, newest lead story first; seeded (archive) events never appear.
 
     ``updates`` are events told before that have grown since: they follow as update lines.
     ``more`` counts new events over the caps, shown as one line per feed at the end.
+    ``template`` is the subscription's choice of fields and header (default: all but the summary).
     """
+    template = template or Template()
     entries = []
     for event_ids_, update in ((event_ids, False), (updates, True)):
         for event_id in event_ids_:
             event = store.event(event_id)
             if event is None or event["seeded"]:
                 continue
-            entry = digest_event(store, event_id, update=update)
+            entry = digest_event(store, event_id, update=update, summary=template.shows("summary"))
             if entry is not None:
                 entries.append(entry)
     epoch = datetime.min.replace(tzinfo=utcnow().tzinfo)
     entries.sort(key=lambda e: (not e.update, e.headline.published or epoch), reverse=True)
-    return Digest(title=title, events=tuple(entries), generated_at=now or utcnow(), zone=zone, more=tuple(more))
+    return Digest(
+        title=title,
+        events=tuple(entries),
+        generated_at=now or utcnow(),
+        zone=zone,
+        more=tuple(more),
+        template=template,
+    )
 
 
 def _story_json(story: DigestStory) -> dict:
-    return {"title": story.title, "source": story.source, "link": story.link, "published": iso(story.published)}
+    data = {"title": story.title, "source": story.source, "link": story.link, "published": iso(story.published)}
+    if story.summary:
+        data["summary"] = story.summary
+    return data
 
 
 def _story_from(data: dict) -> DigestStory:
-    return DigestStory(data["title"], data["source"], data["link"], parse_iso(data["published"]))
+    return DigestStory(
+        data["title"], data["source"], data["link"], parse_iso(data["published"]), data.get("summary", "")
+    )
 
 
 def digest_to_json(digest: Digest) -> str:
@@ -84,6 +107,7 @@ def digest_to_json(digest: Digest) -> str:
                 for e in digest.events
             ],
             "more": [{"count": m.count, "feed": m.feed} for m in digest.more],
+            "template": {"fields": sorted(digest.template.fields), "header": digest.template.header},
         },
         ensure_ascii=False,
     )
@@ -103,4 +127,5 @@ def digest_from_json(text: str) -> Digest:
         ),
         zone=data.get("zone", "UTC"),  # messages queued before zones were kept
         more=tuple(DigestMore(m["count"], m["feed"]) for m in data.get("more", ())),
+        template=template_from_data(data.get("template", {})),  # messages queued before templates: the default
     )

@@ -14,7 +14,9 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from botsvc.deliver.quiet import QuietHours, parse_quiet_hours
+from botsvc.deliver.templates import template_from_json, template_to_json
 from botsvc.deliver.webhook_urls import WebhookURLError, check_slack_webhook_url, parse_discord_webhook_url
+from botsvc.models import Template
 from botsvc.store.store import Store, inserted_id, iso, parse_iso, parse_iso_required
 
 PLATFORMS = ("console", "slack", "slack-webhook", "discord", "discord-webhook")
@@ -87,6 +89,8 @@ class Subscription:
     muted_at: datetime | None = None
     """When someone paused the channel from chat (``/news pause``); None while it runs."""
     quiet: QuietHours | None = None
+    template: Template = Template()
+    """Which parts of each alert the channel sees, and its header (``/news template``)."""
 
     @property
     def paused(self) -> bool:
@@ -127,6 +131,7 @@ def _row(row: dict) -> Subscription:
         paused_reason=row["paused_reason"],
         muted_at=parse_iso(row["muted_at"]),
         quiet=parse_quiet_hours(row["quiet_hours"]) if row["quiet_hours"] else None,
+        template=template_from_json(row["template"]),
     )
 
 
@@ -169,8 +174,12 @@ def subscribe(
     workspace: str = "",
     origin: str = "cli",
     now: datetime,
+    template: Template | None = None,
 ) -> tuple[Subscription, bool]:
     """Add or update a subscription; re-subscribing changes the mode and resumes a paused one.
+
+    ``template`` (validated by :mod:`botsvc.deliver.templates`) replaces the stored one;
+    None keeps it (a new subscription takes the channel's, else the default).
 
     Returns the subscription and whether it is new. Raises SubscriptionError for an
     address the platform could never deliver to.
@@ -190,6 +199,8 @@ def subscribe(
                 "UPDATE outbox SET status = 'pending' WHERE subscription_id = ? AND status = 'held'",
                 (existing[0]["id"],),
             )
+            if template is not None:
+                set_template(store, [existing[0]["id"]], template)
             return get(store, existing[0]["id"]), False
         cursor = store.db.execute(
             "INSERT INTO subscriptions (platform, workspace, channel, topic, mode, origin, created_at) "
@@ -197,21 +208,23 @@ def subscribe(
             (platform, workspace, channel, topic, str(mode), origin, iso(now)),
         )
         _copy_channel_controls(store, inserted_id(cursor), platform, workspace, channel)
+        if template is not None:
+            set_template(store, [inserted_id(cursor)], template)
         return get(store, inserted_id(cursor)), True
 
 
 def _copy_channel_controls(store: Store, new_id: int, platform: str, workspace: str, channel: str) -> None:
-    """A channel's pause, quiet hours and filters are the channel's: a new topic gets them too."""
+    """A channel's pause, quiet hours, filters and template are the channel's: a new topic gets them too."""
     sibling = store.query(
-        "SELECT id, muted_at, quiet_hours FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ? "
-        "AND id != ? ORDER BY id LIMIT 1",
+        "SELECT id, muted_at, quiet_hours, template FROM subscriptions "
+        "WHERE platform = ? AND workspace = ? AND channel = ? AND id != ? ORDER BY id LIMIT 1",
         (platform, workspace, channel, new_id),
     )
     if not sibling:
         return
     store.db.execute(
-        "UPDATE subscriptions SET muted_at = ?, quiet_hours = ? WHERE id = ?",
-        (sibling[0]["muted_at"], sibling[0]["quiet_hours"], new_id),
+        "UPDATE subscriptions SET muted_at = ?, quiet_hours = ?, template = ? WHERE id = ?",
+        (sibling[0]["muted_at"], sibling[0]["quiet_hours"], sibling[0]["template"], new_id),
     )
     store.db.execute(
         "INSERT INTO subscription_filters (subscription_id, word, kind) "
@@ -262,3 +275,12 @@ def pause(store: Store, subscription_id: int, reason: str, now: datetime) -> Non
     store.db.execute(
         "UPDATE subscriptions SET paused_at = ?, paused_reason = ? WHERE id = ?", (iso(now), reason, subscription_id)
     )
+
+
+def set_template(store: Store, subscription_ids: list[int], template: Template) -> None:
+    """Store ``template`` (already validated) for these subscriptions; the default is stored as NULL."""
+    with store.atomic():
+        for subscription_id in subscription_ids:
+            store.db.execute(
+                "UPDATE subscriptions SET template = ? WHERE id = ?", (template_to_json(template), subscription_id)
+            )
