@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 
 from botsvc.deliver.alert_limits import AlertLimits
 from botsvc.deliver.subscriptions import SubscriptionError, parse_mode, validate
+from botsvc.deliver.templates import TemplateError, template_from_table
 from botsvc.ingest.fetch import FetchPolicy
 from botsvc.judge.clustering import DEFAULT_LEAD_HOURS, DEFAULT_SPAN_DAYS, DEFAULT_THRESHOLD
 from botsvc.judge.terms import is_single_cjk_character
+from botsvc.models import Template
 
 
 class ConfigError(Exception):
@@ -90,6 +92,8 @@ class SubscriptionConfig:
     topic: str
     mode: str = "realtime"
     workspace: str = ""
+    template: Template | None = None
+    """``template = {header = "…", fields = [...]}``, validated; None: the file says nothing."""
 
 
 @dataclass(frozen=True)
@@ -313,6 +317,16 @@ def _settings(reader: _Reader, raw: Any, key: str, cls: type) -> Any:
     return cls(**values)
 
 
+def _template(reader: _Reader, raw: Any, key: str) -> Template:
+    """A subscription's template table; a problem names the key inside it (``….template.header``)."""
+    table = reader.table(raw, key, {"header", "fields"})
+    try:
+        return template_from_table(table)
+    except TemplateError as exc:
+        inner, _, problem = str(exc).partition(": ")
+        raise reader.fail(f"{key}.{inner}", problem) from None
+
+
 def parse_config(text: str, path: str = "feeds.toml") -> Config:
     """Validate TOML ``text`` read from ``path`` (used for messages and relative feed paths)."""
     try:
@@ -366,7 +380,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
     subscriptions = []
     for i, raw in enumerate(reader.typed(data.get("subscriptions", []), "subscriptions", list)):
         key = f"subscriptions[{i}]"
-        table = reader.table(raw, key, {"platform", "channel", "topic", "mode", "workspace"})
+        table = reader.table(raw, key, {"platform", "channel", "topic", "mode", "workspace", "template"})
         for required in ("platform", "channel"):
             if required not in table:
                 raise reader.fail(f"{key}.{required}", "missing (every subscription needs a platform and a channel)")
@@ -376,6 +390,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
             topic=reader.text(table.get("topic", default_topic), f"{key}.topic"),
             mode=reader.text(table.get("mode", "realtime"), f"{key}.mode"),
             workspace=reader.text(table["workspace"], f"{key}.workspace") if "workspace" in table else "",
+            template=_template(reader, table["template"], f"{key}.template") if "template" in table else None,
         )
         try:
             validate(entry.platform, entry.channel, entry.topic, names)

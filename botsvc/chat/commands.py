@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from botsvc.chat.controls import ChannelControls
+from botsvc.chat.templates import USAGE as TEMPLATE_USAGE
+from botsvc.chat.templates import TemplateCommands
 from botsvc.chat.usage import UsageError
 from botsvc.config import Config
 from botsvc.deliver.subscriptions import (
@@ -27,6 +29,7 @@ from botsvc.deliver.subscriptions import (
     subscribe,
     unsubscribe,
 )
+from botsvc.deliver.templates import describe
 from botsvc.deliver.volume import recent_surges
 from botsvc.ingest.feedcheck import FeedCheckError, check_feed
 from botsvc.ingest.fetch import FetchPolicy
@@ -60,9 +63,10 @@ USAGE: dict[str, str] = {
     "resume": "resume: send news again (channel managers)",
     "quiet": "quiet HH:MM-HH:MM [Area/City] | quiet off: hold alerts during these hours, then send one digest; "
     "times are shown in that zone (channel managers)",
+    "template": TEMPLATE_USAGE,
     "help": "help: this list",
 }
-MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet"}
+MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet", "template"}
 SHAREABLE = {"search", "event", "recent", "feeds", "subscriptions"}
 
 
@@ -114,7 +118,7 @@ def _day_of(moment: datetime | None) -> str:
     return moment.strftime("%d %b %Y") if moment else "date unknown"
 
 
-class CommandCore(ChannelControls):
+class CommandCore(ChannelControls, TemplateCommands):
     """Executes commands for one store and configuration."""
 
     def __init__(
@@ -223,6 +227,7 @@ class CommandCore(ChannelControls):
                 + (f" (paused: {s.paused_reason})" if s.paused else "")
                 + (" (paused from chat)" if s.muted else "")
                 + (f" (quiet {s.quiet})" if s.quiet else "")
+                + (f" (template: {describe(s.template)})" if not s.template.is_default else "")
             )
             for s in subs
         )

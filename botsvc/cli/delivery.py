@@ -18,6 +18,7 @@ from botsvc.deliver.subscriptions import (
     unsubscribe,
     validate,
 )
+from botsvc.deliver.templates import TemplateError, describe, template_from_options
 from botsvc.deliver.volume import recent_surges
 from botsvc.store.store import iso, open_store, utcnow
 
@@ -33,6 +34,13 @@ def _open_for_subscriptions(db_path: str, config_path: str):
 @click.option("--workspace", default="", help="Slack workspace / Discord guild id (optional).")
 @click.option("--topic", default=None, help="Topic name (default: the configured default topic).")
 @click.option("--mode", default="realtime", show_default=True, help='realtime, hourly, or "daily HH:MM Area/City".')
+@click.option(
+    "--template",
+    "template_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help='What alerts show: "fields=outlet,time,link,sources,summary" and/or "header=Morning brief" (repeatable).',
+)
 @common
 def subscribe_cmd(
     platform: str,
@@ -40,6 +48,7 @@ def subscribe_cmd(
     workspace: str,
     topic: str | None,
     mode: str,
+    template_options: tuple[str, ...],
     db_path: str,
     config_path: str,
     verbose: int,
@@ -51,7 +60,8 @@ def subscribe_cmd(
         try:
             validate(platform, channel, topic, [t.name for t in config.topics])
             parsed = parse_mode(mode)
-        except SubscriptionError as exc:
+            template = template_from_options(template_options) if template_options else None
+        except (SubscriptionError, TemplateError) as exc:
             _fail(str(exc), 2)
         sub, created = subscribe(
             store,
@@ -62,11 +72,13 @@ def subscribe_cmd(
             workspace=workspace,
             origin="cli",
             now=utcnow(),
+            template=template,
         )
     finally:
         store.close()
     verb = "subscribed" if created else "updated"
-    click.echo(f"{verb}: {sub.label()} to {sub.topic}, {sub.mode} (subscription {sub.id})")
+    shown = "" if sub.template.is_default else f", template {describe(sub.template)}"
+    click.echo(f"{verb}: {sub.label()} to {sub.topic}, {sub.mode}{shown} (subscription {sub.id})")
     needed = missing_credentials(platform)
     if needed:
         click.echo(f"note: set {needed} in the environment so {platform} messages can be sent", err=True)
@@ -109,6 +121,8 @@ def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
             state += f", paused from chat since {iso(sub.muted_at)}"
         if sub.quiet:
             state += f", quiet {sub.quiet}"
+        if not sub.template.is_default:
+            state += f", template {describe(sub.template)}"
         click.echo(f"{sub.id}  {sub.label()}  topic {sub.topic}  {sub.mode}  [{sub.origin}] {state}")
 
 

@@ -12,7 +12,7 @@ from botsvc.config import Config, FeedConfig, load_config
 from botsvc.deliver.adapter import Adapter
 from botsvc.deliver.delivery import queue_digests, repair_future_times
 from botsvc.deliver.outbox import Courier, FlushReport, RetryPolicy
-from botsvc.deliver.subscriptions import all_subscriptions, parse_mode, subscribe
+from botsvc.deliver.subscriptions import all_subscriptions, parse_mode, set_template, subscribe
 from botsvc.ingest.fetch import FetchPolicy
 from botsvc.judge.relevance import Relevance
 from botsvc.service.cycle import FeedTarget
@@ -75,7 +75,8 @@ class App:
         """Store ``[[subscriptions]]`` from the config; with none at all, subscribe the console.
 
         A configured subscription already stored keeps its state (a paused one stays
-        paused until someone subscribes it again); only its mode follows the file.
+        paused until someone subscribes it again); only its mode, and its template when
+        the file gives one, follow the file.
         """
         now = now or self.processor.clock()
         repair_future_times(self.store, now)
@@ -92,11 +93,15 @@ class App:
                     workspace=entry.workspace,
                     origin="config",
                     now=now,
+                    template=entry.template,
                 )
-            elif str(known.mode) != str(parse_mode(entry.mode)):
+                continue
+            if str(known.mode) != str(parse_mode(entry.mode)):
                 self.store.db.execute(
                     "UPDATE subscriptions SET mode = ? WHERE id = ?", (str(parse_mode(entry.mode)), known.id)
                 )
+            if entry.template is not None and entry.template != known.template:
+                set_template(self.store, [known.id], entry.template)
         if not existing and not self.config.subscriptions:
             subscribe(
                 self.store,
