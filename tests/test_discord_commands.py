@@ -273,6 +273,10 @@ def test_every_subcommand_rebuilds_the_cores_text(fake):
         news("resume", permissions=manager),
         news("quiet", permissions=manager, hours="22:00-07:00 Asia/Seoul"),
         news("quiet", permissions=manager),
+        news("template show", permissions=manager),
+        news("template header", permissions=manager, text="<!channel> Morning brief"),
+        news("template fields", permissions=manager, fields="outlet,summary"),
+        news("template reset", permissions=manager, part="header"),
         news("help"),
     )
     assert [text for text, _ in handler.calls] == [
@@ -292,9 +296,13 @@ def test_every_subcommand_rebuilds_the_cores_text(fake):
         "resume",
         "quiet 22:00-07:00 Asia/Seoul",
         "quiet",
+        "template show",
+        "template set header <!channel> Morning brief",
+        "template set fields outlet,summary",
+        "template reset header",
         "help",
     ]
-    assert len(fake.calls_to("interaction")) == 17
+    assert len(fake.calls_to("interaction")) == 21
 
 
 def test_a_public_reply_carries_no_ephemeral_flag(fake):
@@ -315,6 +323,8 @@ def test_a_public_reply_carries_no_ephemeral_flag(fake):
         ("resume", {}),
         ("quiet", {"hours": "off"}),
         ("feed preview", {"url": "https://x.example/"}),
+        ("template header", {"text": "Morning brief"}),
+        ("template reset", {}),
     ],
 )
 def test_managing_commands_without_manage_channels_are_refused_before_the_core(fake, path, options):
@@ -454,6 +464,7 @@ def test_the_registered_commands():
         "pause",
         "resume",
         "quiet",
+        "template",
         "help",
     ]
     options = {o["name"]: o for o in payload["options"]}
@@ -484,6 +495,7 @@ def test_the_registered_commands():
         group.get_command("resume"),
         group.get_command("quiet"),
         group.get_command("feed").get_command("preview"),
+        *(group.get_command("template").get_command(name) for name in ("show", "header", "fields", "reset")),
     ]
     assert all(len(command.checks) == 2 for command in managing)
     assert not group.get_command("search").checks

@@ -217,6 +217,37 @@ class NewsGroup(app_commands.Group, name="news", description="News monitoring: s
     async def quiet(self, interaction: discord.Interaction, hours: str | None = None) -> None:
         await self._run(interaction, command_text("quiet", hours))
 
+    template = app_commands.Group(name="template", description="What this channel's alerts show (Manage Channels)")
+
+    @template.command(
+        name="show", description="The fields this channel's alerts show, and its header (Manage Channels)"
+    )
+    @manage_channels_only
+    @guild_only
+    async def template_show(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, "template show")
+
+    @template.command(name="header", description="A header instead of the topic title, 80 characters (Manage Channels)")
+    @app_commands.describe(text="e.g. Morning brief")
+    @manage_channels_only
+    @guild_only
+    async def template_header(self, interaction: discord.Interaction, text: str) -> None:
+        await self._run(interaction, command_text("template", "set", "header", text))
+
+    @template.command(name="fields", description="Which parts alerts show; the others are hidden (Manage Channels)")
+    @app_commands.describe(fields="Any of outlet,time,link,sources,summary")
+    @manage_channels_only
+    @guild_only
+    async def template_fields(self, interaction: discord.Interaction, fields: str) -> None:
+        await self._run(interaction, command_text("template", "set", "fields", fields))
+
+    @template.command(name="reset", description="Back to the default alerts (Manage Channels)")
+    @app_commands.describe(part="header or fields; everything if empty")
+    @manage_channels_only
+    @guild_only
+    async def template_reset(self, interaction: discord.Interaction, part: str | None = None) -> None:
+        await self._run(interaction, command_text("template", "reset", part))
+
     @app_commands.command(name="help", description="What /news can do")
     async def help_(self, interaction: discord.Interaction) -> None:
         await self._run(interaction, "help")
