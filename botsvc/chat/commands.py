@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from botsvc.chat.alerts import AlertActions
 from botsvc.chat.controls import ChannelControls
 from botsvc.chat.usage import UsageError
 from botsvc.config import Config
@@ -60,9 +61,15 @@ USAGE: dict[str, str] = {
     "resume": "resume: send news again (channel managers)",
     "quiet": "quiet HH:MM-HH:MM [Area/City] | quiet off: hold alerts during these hours, then send one digest; "
     "times are shown in that zone (channel managers)",
+    "timeline": "timeline <id>: an event's timeline (an alert's Timeline button)",
+    "mute": "mute <id>: no more updates about this event in this channel (channel managers; an alert's button)",
+    "notrelevant": "notrelevant <id>: report an event as not relevant; a channel manager's report also hides it "
+    "here (an alert's button)",
     "help": "help: this list",
 }
-MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet"}
+MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet", "mute"}
+ASKS_RIGHTS = MANAGING | {"notrelevant"}
+"""Commands whose answer depends on whether the caller may manage (adapters look that up only for these)."""
 SHAREABLE = {"search", "event", "recent", "feeds", "subscriptions"}
 
 
@@ -114,7 +121,7 @@ def _day_of(moment: datetime | None) -> str:
     return moment.strftime("%d %b %Y") if moment else "date unknown"
 
 
-class CommandCore(ChannelControls):
+class CommandCore(ChannelControls, AlertActions):
     """Executes commands for one store and configuration."""
 
     def __init__(
