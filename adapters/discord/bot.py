@@ -67,7 +67,8 @@ class DiscordAdapter(Adapter):
         self._gateway: asyncio.Task[None] | None = None
 
     def render(self, digest: Digest) -> list[DiscordMessage]:
-        return render_embeds(digest)
+        """Embeds, with each alert's buttons when the gateway client receives their presses."""
+        return render_embeds(digest, buttons=self.commands is not None and self.open_gateway)
 
     async def _client(self) -> DiscordRest:
         """The REST client, once ``GET /users/@me`` has accepted the token."""
@@ -130,7 +131,9 @@ class DiscordAdapter(Adapter):
         channel_id = _channel_id(channel)
         with delivery_errors(f"channel {channel_id}"):
             http = await self._client()
-            data = await http.create_message(channel_id, message_body(payload.content, payload.embeds, nonce=key))
+            data = await http.create_message(
+                channel_id, message_body(payload.content, payload.embeds, nonce=key, components=payload.components)
+            )
         return message_id(data, f"channel {channel_id}")
 
     async def stop(self) -> None:

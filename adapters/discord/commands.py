@@ -1,7 +1,10 @@
 """``/news`` as Discord app commands: the command tree, its checks, and the gateway client.
 
 App commands arrive as interactions over the gateway, so :class:`NewsClient` is opened
-only when commands are attached to the bot adapter. Each subcommand rebuilds the text
+only when commands are attached to the bot adapter. Presses of an alert's buttons
+(``botsvc:<command>:<event id>``, see :func:`adapters.discord.render.alert_buttons`) arrive
+the same way, as component interactions, and go to the core as ``<command> <event id>``
+(:meth:`NewsClient.on_interaction`). Each subcommand rebuilds the text
 the core parses; replies are one neutralised embed with mentions disabled.
 
 discord.py receives and routes the interactions (its public ``Client`` and
@@ -13,12 +16,14 @@ at the configured API base, never through discord.py's private HTTP layer.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import Any, cast
 
 import discord
 from discord import app_commands
 
-from adapters.discord.render import EPHEMERAL, message_body, render_reply
+from adapters.discord.render import BUTTONS, CUSTOM_ID_PREFIX, EPHEMERAL, message_body, render_reply
 from adapters.discord.rest import DiscordRest
 from botsvc.deliver.adapter import CommandHandler
 from botsvc.models import CommandContext, CommandReply, ReplyLine
@@ -29,6 +34,10 @@ CHANNEL_MESSAGE_WITH_SOURCE = 4
 DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE = 5
 ANSWERED = "botsvc.answered"
 """Key in ``Interaction.extras``: the interaction has had its one callback, so the next answer is a followup."""
+
+BUTTON_COMMANDS = frozenset(command for command, _, _ in BUTTONS)
+EVENT_ID = re.compile(r"[0-9]{1,12}")
+GUILD_ONLY = CommandReply("These buttons work only in a server channel.", ok=False)
 
 FAILED = CommandReply("Sorry, that failed on our side; it has been logged. Please try again later.", ok=False)
 
@@ -47,6 +56,19 @@ def interaction_context(interaction: discord.Interaction) -> CommandContext:
         user=str(interaction.user.id),
         can_manage=in_guild and interaction.permissions.manage_channels,
     )
+
+
+def button_text(custom_id: str) -> str | None:
+    """The core's command text for one of our buttons' ``custom_id`` (``botsvc:mute:12`` → ``mute 12``).
+
+    None when the component is not ours. A malformed event id is passed on without it, so
+    the core answers with its usage line rather than running anything.
+    """
+    prefix, _, rest = custom_id.partition(":")
+    command, _, event = rest.partition(":")
+    if prefix != CUSTOM_ID_PREFIX or command not in BUTTON_COMMANDS:
+        return None
+    return f"{command} {event}" if EVENT_ID.fullmatch(event) else command
 
 
 def command_text(*words: str | None, share: bool = False) -> str:
@@ -356,6 +378,31 @@ class NewsClient(discord.Client):
             raise RuntimeError("the application id is unknown before login")
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         return await self.rest.bulk_overwrite_commands(self.application_id, payload)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A press of an alert's button (a component interaction; app commands go through the tree).
+
+        The member's permissions come with the interaction, so ``mute`` is checked by the core
+        at every press; the answer is always ephemeral, and the alert is left as it is.
+        """
+        if interaction.type is not discord.InteractionType.component:
+            return
+        data = cast(Mapping[str, Any], interaction.data or {})  # a component's: custom_id, component_type
+        text = button_text(str(data.get("custom_id") or ""))
+        if text is None:
+            return  # someone else's component; not ours to answer
+        if interaction.guild_id is None:
+            reply = GUILD_ONLY
+        else:
+            try:
+                reply = await self.handler(text, interaction_context(interaction))
+            except Exception:
+                log.exception("Discord: button %r failed", text)
+                reply = FAILED
+        try:
+            await self.reply(interaction, CommandReply(reply.title, reply.lines, True, reply.ok))
+        except Exception:
+            log.exception("could not answer a button press")
 
     async def answer(self, interaction: discord.Interaction, text: str, *, slow: bool = False) -> None:
         """Run ``/news text`` through the core and reply; ``slow`` commands defer first."""

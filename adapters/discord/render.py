@@ -20,6 +20,7 @@ from botsvc.models import CommandReply, Digest, DigestEvent, ReplyLine, Template
 
 # Discord's documented limits for one message.
 MAX_EMBEDS = 10
+MAX_ACTION_ROWS = 5
 MAX_EMBED_TOTAL = 6000
 MAX_TITLE = 256
 MAX_DESCRIPTION = 4096
@@ -33,10 +34,12 @@ _ZWSP = "\u200b"
 
 @dataclass(frozen=True)
 class DiscordMessage:
-    """One message to post: a short text line plus up to ten embeds."""
+    """One message to post: a short text line plus up to ten embeds, and up to five rows of buttons."""
 
     content: str
     embeds: tuple[discord.Embed, ...] = ()
+    components: tuple[dict[str, Any], ...] = ()
+    """Action rows (message components), one per alert: see :func:`alert_buttons`."""
 
     @property
     def embed_chars(self) -> int:
@@ -122,17 +125,59 @@ def _headline(digest: Digest) -> str:
     return f"**{neutralise(digest.heading)}**: " + ", ".join(parts)
 
 
-def render_embeds(digest: Digest) -> list[DiscordMessage]:
+BUTTONS = (("timeline", "Timeline", 2), ("mute", "Mute", 2), ("notrelevant", "Not relevant", 4))
+"""(command, label, style) of an alert's buttons: 2 is Discord's grey secondary style, 4 red."""
+CUSTOM_ID_PREFIX = "botsvc"
+
+
+def custom_id(command: str, event_id: int) -> str:
+    """``botsvc:<command>:<event id>``: what a button press brings back in ``data.custom_id``."""
+    return f"{CUSTOM_ID_PREFIX}:{command}:{event_id}"
+
+
+def alert_buttons(event_id: int) -> dict[str, Any]:
+    """One action row under a message's embeds: the buttons of event ``#event_id``.
+
+    Rows sit below all of a message's embeds, not beside their own, so each label carries
+    the event's number, which its embed's footer shows too.
+    """
+    return {
+        "type": 1,
+        "components": [
+            {"type": 2, "style": style, "label": f"{label} #{event_id}", "custom_id": custom_id(command, event_id)}
+            for command, label, style in BUTTONS
+        ],
+    }
+
+
+def render_embeds(digest: Digest, *, buttons: bool = False) -> list[DiscordMessage]:
     """The digest as messages of at most 10 embeds and 6000 embed characters; no event dropped.
 
     A single embed is at most 256 + 4096 characters, so it always fits a message of its own.
     The count lines of events over the caps close the last message's text.
+
+    ``buttons``: each new alert gets one action row (Timeline, Mute, Not relevant) and its
+    number in its footer. Discord allows five rows a message, so a message then holds at
+    most five new alerts (update lines, which get no buttons, still fill it up to ten).
     """
     batches: list[list[discord.Embed]] = []
-    for embed in (render_embed(entry, digest.zone, digest.template) for entry in digest.events):
-        if not batches or len(batches[-1]) == MAX_EMBEDS or sum(map(len, batches[-1])) + len(embed) > MAX_EMBED_TOTAL:
+    rows: list[list[dict[str, Any]]] = []
+    for entry in digest.events:
+        embed = render_embed(entry, digest.zone, digest.template)
+        row = alert_buttons(entry.event_id) if buttons and not entry.update else None
+        if row is not None:
+            embed.set_footer(text=f"#{entry.event_id}")
+        if (
+            not batches
+            or len(batches[-1]) == MAX_EMBEDS
+            or sum(map(len, batches[-1])) + len(embed) > MAX_EMBED_TOTAL
+            or (row is not None and len(rows[-1]) == MAX_ACTION_ROWS)
+        ):
             batches.append([])
+            rows.append([])
         batches[-1].append(embed)
+        if row is not None:
+            rows[-1].append(row)
     headline = _headline(digest)
     more = "".join("\n" + m.line(lambda feed: _clip(neutralise(feed), MAX_MORE_FEED)) for m in digest.more)
     if not batches:
@@ -145,8 +190,9 @@ def render_embeds(digest: Digest) -> list[DiscordMessage]:
                 MAX_CONTENT,
             ),
             tuple(batch),
+            tuple(batch_rows),
         )
-        for number, batch in enumerate(batches, 1)
+        for number, (batch, batch_rows) in enumerate(zip(batches, rows, strict=True), 1)
     ]
 
 
@@ -203,7 +249,12 @@ EPHEMERAL = 1 << 6
 
 
 def message_body(
-    content: str | None, embeds: Sequence[discord.Embed], *, nonce: str | None = None, ephemeral: bool = False
+    content: str | None,
+    embeds: Sequence[discord.Embed],
+    *,
+    nonce: str | None = None,
+    ephemeral: bool = False,
+    components: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The JSON body of a message post, with mentions always disabled.
 
@@ -220,4 +271,6 @@ def message_body(
         body.update(nonce=nonce, enforce_nonce=True)
     if ephemeral:
         body["flags"] = EPHEMERAL
+    if components:
+        body["components"] = list(components)
     return body

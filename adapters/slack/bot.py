@@ -15,7 +15,13 @@ Which environment variables enable what (read by ``botsvc.deliver.platforms``):
 With both set, both work. ``BOTSVC_SLACK_API_URL`` moves every Web API call (delivery,
 ``auth.test``, ``users.info``, ``apps.connections.open``) to another base URL.
 
-Who may manage (``subscribe``, ``unsubscribe``, ``feed``): the user ids in ``managers``
+An alert's buttons (Timeline, Mute event, Not relevant) come as ``block_actions`` through
+the same gate and Bolt app (the app's Interactivity Request URL is the same
+``/slack/events``): each is acknowledged at once and answered through its
+``response_url``, visible only to whoever pressed it. Digests carry buttons only when
+commands are attached, since only then is anyone there to receive the presses.
+
+Who may manage (``subscribe``, ``unsubscribe``, ``feed``, ``mute``): the user ids in ``managers``
 (``[slack] managers`` in the configuration), or by default the workspace's admins and
 owners, asked of ``users.info`` and remembered for ``MANAGER_CACHE_SECONDS``.
 """
@@ -25,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -39,11 +46,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.commandtext import plain_command_text
 from adapters.slack.gate import Refusal, SignedRequestGate
-from adapters.slack.render import render_reply
+from adapters.slack.render import ACTION_PREFIX, BUTTONS, render_blocks, render_reply
 from adapters.slack.sending import NETWORK_ERRORS, UNREADABLE_ANSWER, SlackBase, failure, unreadable_answer
-from botsvc.chat.commands import MANAGING
+from botsvc.chat.commands import ASKS_RIGHTS
 from botsvc.deliver.adapter import ChannelAddress, CommandHandler, DeliveryError, Route
-from botsvc.models import CommandContext, CommandReply
+from botsvc.models import CommandContext, CommandReply, Digest
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,10 @@ SOCKET_CONNECT_WAIT = 10.0
 """Seconds ``start()`` waits for Socket Mode before going on (it keeps trying in the background)."""
 STOP_GRACE = 5.0
 BOLT_APP_NAME = "botsvc-slack"
+
+BUTTON_ACTIONS = re.compile(f"^{ACTION_PREFIX}({'|'.join(command for command, _ in BUTTONS)})$")
+"""The ``action_id`` of an alert's buttons (:func:`adapters.slack.render.render_blocks`)."""
+EVENT_VALUE = re.compile(r"[0-9]{1,12}")
 
 FAILED = CommandReply("Sorry, that failed on our side; it has been logged. Please try again later.", ok=False)
 
@@ -102,6 +113,10 @@ class SlackAdapter(SlackBase):
         self._socket_task: asyncio.Future[Any] | None = None
         self._admins: dict[tuple[str, str], tuple[float, bool]] = {}
         self._pending: set[asyncio.Future[Any]] = set()
+
+    def render(self, digest: Digest) -> list[dict[str, Any]]:
+        """Block Kit, with each alert's buttons when this app receives their presses."""
+        return render_blocks(digest, buttons=self.bolt is not None)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -169,6 +184,7 @@ class SlackAdapter(SlackBase):
             process_before_response=False,
         )
         self.bolt.command(COMMAND)(self._on_command)
+        self.bolt.action(BUTTON_ACTIONS)(self._on_button)
         if self.signing_secret:
             self._gate = SignedRequestGate(self.signing_secret)
 
@@ -206,10 +222,37 @@ class SlackAdapter(SlackBase):
         self._pending.add(later)  # a strong reference, and what stop() waits for
         later.add_done_callback(self._pending.discard)
 
-    async def _respond_later(self, work: asyncio.Future[CommandReply], respond: AsyncRespond) -> None:
+    async def _on_button(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        """An alert's button: acknowledged at once, answered through the response_url, only to
+        whoever pressed it, without touching the alert itself."""
+        await ack()
+        command = str(action.get("action_id") or "").removeprefix(ACTION_PREFIX)
+        value = str(action.get("value") or "")
+        # The value is ours, but anyone can post a signed-looking body: only a number goes on.
+        text = f"{command} {value}" if EVENT_VALUE.fullmatch(value) else command
+        fields = {
+            "text": text,
+            "team_id": (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id"),
+            "user_id": (body.get("user") or {}).get("id"),
+            "channel_id": (body.get("channel") or {}).get("id"),
+        }
+        work = asyncio.ensure_future(self._answer(fields, client))
+        later = asyncio.ensure_future(self._respond_later(work, respond, private=True))
+        self._pending.add(later)
+        later.add_done_callback(self._pending.discard)
+
+    async def _respond_later(
+        self, work: asyncio.Future[CommandReply], respond: AsyncRespond, *, private: bool = False
+    ) -> None:
+        """Post the reply to the response_url; ``private``: only to the caller, leaving the message as it is."""
         reply = await work
+        message = render_reply(reply)
+        if private:
+            message.update(response_type="ephemeral", replace_original=False)
         try:
-            response = await respond(render_reply(reply))
+            response = await respond(message)
         except Exception as exc:  # response_url unreachable; nobody else to tell
             log.warning("Slack: could not post a %s reply: %s: %s", COMMAND, type(exc).__name__, exc)
             return
@@ -231,7 +274,7 @@ class SlackAdapter(SlackBase):
         user = str(command.get("user_id") or "")
         words = str(command.get("text") or "").split()
         # The users.info lookup (admins decide) is only worth a Web API call for managing commands.
-        needed = self.managers is not None or (bool(words) and words[0].lower() in MANAGING)
+        needed = self.managers is not None or (bool(words) and words[0].lower() in ASKS_RIGHTS)
         return CommandContext(
             platform=self.name,
             channel=str(command.get("channel_id") or ""),

@@ -19,7 +19,9 @@ from botsvc.models import CommandReply, Digest, DigestEvent, DigestStory, ReplyL
 
 MAX_TEXT = 3000  # Slack's limit for one text object
 MAX_HEADER = 150  # ... and for a header block's text
-EVENTS_PER_MESSAGE = 20  # one header + 20 sections: well under the 50-block limit
+EVENTS_PER_MESSAGE = 20
+"""One header + 20 sections, each new alert followed by its buttons (an ``actions`` block), + the
+count lines: at most 42 of Slack's 50 blocks a message."""
 
 # Budgets for the parts of one event's text. Their sum plus markup stays under MAX_TEXT,
 # so no event ever needs splitting or dropping; an over-long part is cut with "…".
@@ -139,6 +141,36 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
+BUTTONS = (("timeline", "Timeline"), ("mute", "Mute event"), ("notrelevant", "Not relevant"))
+"""(command, label) of an alert's buttons; each button's ``action_id`` is ``botsvc_<command>``."""
+ACTION_PREFIX = "botsvc_"
+
+
+def _buttons(event_id: int) -> dict[str, Any]:
+    """An alert's ``actions`` block: each button's value is the event id, for the command core."""
+    return {
+        "type": "actions",
+        "block_id": f"botsvc-event-{event_id}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": f"{ACTION_PREFIX}{command}",
+                "text": {"type": "plain_text", "text": label},
+                "value": str(event_id),
+            }
+            for command, label in BUTTONS
+        ],
+    }
+
+
+def _event_blocks(
+    entry: DigestEvent, zone: str, buttons: bool, template: Template | None = None
+) -> list[dict[str, Any]]:
+    """One event's section, and its buttons when wanted (new alerts only, not update lines)."""
+    blocks = [_section(render_event(entry, zone, template))]
+    return blocks + [_buttons(entry.event_id)] if buttons and not entry.update else blocks
+
+
 def _fallback(title: str, events: tuple[DigestEvent, ...], part: str, counted: int = 0) -> str:
     """The notification / screen-reader text: no feed text except the digest title."""
     updates = sum(entry.update for entry in events)
@@ -152,12 +184,13 @@ def render_more(digest: Digest) -> str:
     return "\n".join(m.line(lambda feed: mrkdwn_text(feed, SOURCE_BUDGET)) for m in digest.more)
 
 
-def render_blocks(digest: Digest) -> list[dict[str, Any]]:
+def render_blocks(digest: Digest, *, buttons: bool = False) -> list[dict[str, Any]]:
     """Block Kit payloads ``{"text", "blocks"}`` for ``digest``, in order, every event kept.
 
     Each payload has a header and up to ``EVENTS_PER_MESSAGE`` sections; when there is more
     than one, the header and fallback say which part ("(2/6)"). The count lines of events
-    over the caps close the last payload.
+    over the caps close the last payload. ``buttons``: each new alert gets Timeline, Mute
+    event and Not relevant (only where the app receives the presses, not on webhooks).
     """
     events = digest.events
     chunks = [events[i : i + EVENTS_PER_MESSAGE] for i in range(0, len(events), EVENTS_PER_MESSAGE)] or [()]
@@ -168,9 +201,9 @@ def render_blocks(digest: Digest) -> list[dict[str, Any]]:
         header = plain_text(digest.heading, MAX_HEADER - len(part)) + part
         blocks = [{"type": "header", "text": {"type": "plain_text", "text": header}}]
         last = number == len(chunks)
-        sections = [_section(render_event(entry, digest.zone, digest.template)) for entry in chunk] + (
-            [_section(more)] if more and last else []
-        )
+        sections = [
+            block for entry in chunk for block in _event_blocks(entry, digest.zone, buttons, digest.template)
+        ] + ([_section(more)] if more and last else [])
         blocks += sections or [_section("Nothing new.")]
         counted = sum(m.count for m in digest.more) if last else 0
         payloads.append({"text": _fallback(digest.heading, chunk, part, counted), "blocks": blocks})

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from botsvc.chat.alerts import AlertActions
 from botsvc.chat.controls import ChannelControls
 from botsvc.chat.templates import USAGE as TEMPLATE_USAGE
 from botsvc.chat.templates import TemplateCommands
@@ -64,9 +65,15 @@ USAGE: dict[str, str] = {
     "quiet": "quiet HH:MM-HH:MM [Area/City] | quiet off: hold alerts during these hours, then send one digest; "
     "times are shown in that zone (channel managers)",
     "template": TEMPLATE_USAGE,
+    "timeline": "timeline <id>: an event's timeline (an alert's Timeline button)",
+    "mute": "mute <id>: no more updates about this event in this channel (channel managers; an alert's button)",
+    "notrelevant": "notrelevant <id>: report an event as not relevant; a channel manager's report also hides it "
+    "here (an alert's button)",
     "help": "help: this list",
 }
-MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet", "template"}
+MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet", "template", "mute"}
+ASKS_RIGHTS = MANAGING | {"notrelevant"}
+"""Commands whose answer depends on whether the caller may manage (adapters look that up only for these)."""
 SHAREABLE = {"search", "event", "recent", "feeds", "subscriptions"}
 
 
@@ -118,7 +125,7 @@ def _day_of(moment: datetime | None) -> str:
     return moment.strftime("%d %b %Y") if moment else "date unknown"
 
 
-class CommandCore(ChannelControls, TemplateCommands):
+class CommandCore(ChannelControls, TemplateCommands, AlertActions):
     """Executes commands for one store and configuration."""
 
     def __init__(

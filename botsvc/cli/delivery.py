@@ -20,6 +20,7 @@ from botsvc.deliver.subscriptions import (
 )
 from botsvc.deliver.templates import TemplateError, describe, template_from_options
 from botsvc.deliver.volume import recent_surges
+from botsvc.store.feedback import feedback_summary
 from botsvc.store.store import iso, open_store, utcnow
 
 
@@ -142,6 +143,7 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
             "WHERE consecutive_failures > 0 ORDER BY name"
         )
         surges = recent_surges(store, utcnow())
+        unwanted = feedback_summary(store)
     finally:
         store.close()
     click.echo(
@@ -168,6 +170,8 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
         )
     for name, surge in sorted(surges.items()):
         click.echo(f"surging feed: {name}: {surge.describe()}")
+    if unwanted is not None:
+        click.echo(f"not relevant: {unwanted.describe()} (botsvc explain URL: per event)")
 
 
 def _outbox_line(row: dict) -> str:

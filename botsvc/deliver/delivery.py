@@ -4,7 +4,9 @@ For a subscription: events of its topic first seen since it subscribed and never
 to it are new alerts; events told before that have grown since (more reports) come as
 update lines, never as new alerts. Realtime subscriptions are served after each poll
 cycle; hourly and daily ones when their scheduled moment has passed. A channel's filters
-drop events before a digest is built (recorded as told, so they never come later); a
+drop events before a digest is built (recorded as told, so they never come later), and an
+event muted for the subscription from an alert's buttons (``event_mutes``) is never told
+again, not even as an update line; a
 paused channel or one inside its quiet hours is not served (see :func:`is_due`).
 
 One digest shows at most ``[alerts] max_per_digest`` new events (see
@@ -29,16 +31,19 @@ from botsvc.models import ChannelAddress
 from botsvc.store.store import Store, iso
 
 _UNTOLD = (
-    "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= ? AND e.held_back IS {} "
-    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = ? AND d.event_id = e.id) "
-    "AND EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t WHERE a.event_id = e.id AND t.value = ?) "
+    "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= :created AND e.held_back IS {} "
+    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = :sub AND d.event_id = e.id) "
+    "AND NOT EXISTS (SELECT 1 FROM event_mutes m WHERE m.subscription_id = :sub AND m.event_id = e.id) "
+    "AND EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t WHERE a.event_id = e.id AND t.value = :topic) "
     "ORDER BY e.id"
 )
 _NEW = _UNTOLD.format("NULL")
 _CAPPED = _UNTOLD.format("'capped'")  # backfilled events are never told, not even counted
 _GROWN = (
     "SELECT e.id FROM events e JOIN deliveries d ON d.event_id = e.id AND d.subscription_id = ? "
-    "WHERE e.member_count > d.member_count AND d.summarised = 0 ORDER BY e.id"
+    "WHERE e.member_count > d.member_count AND d.summarised = 0 "
+    "AND NOT EXISTS (SELECT 1 FROM event_mutes m WHERE m.subscription_id = d.subscription_id AND m.event_id = e.id) "
+    "ORDER BY e.id"
 )
 _TOLD = (
     "INSERT INTO deliveries (subscription_id, event_id, member_count, queued_at, summarised) "
@@ -48,16 +53,20 @@ _TOLD = (
 )
 
 
+def _untold_params(subscription: Subscription) -> dict[str, object]:
+    return {"created": iso(subscription.created_at), "sub": subscription.id, "topic": subscription.topic}
+
+
 def due_events(store: Store, subscription: Subscription) -> tuple[list[int], list[int]]:
     """(new event ids, grown event ids) not yet told to ``subscription``."""
-    new = [r["id"] for r in store.query(_NEW, (iso(subscription.created_at), subscription.id, subscription.topic))]
+    new = [r["id"] for r in store.query(_NEW, _untold_params(subscription))]
     grown = [r["id"] for r in store.query(_GROWN, (subscription.id,))]
     return new, grown
 
 
 def capped_events(store: Store, subscription: Subscription) -> list[int]:
     """Events held back by a feed's cap, not yet counted in a digest for ``subscription``."""
-    return [r["id"] for r in store.query(_CAPPED, (iso(subscription.created_at), subscription.id, subscription.topic))]
+    return [r["id"] for r in store.query(_CAPPED, _untold_params(subscription))]
 
 
 def is_due(subscription: Subscription, now: datetime, *, realtime: bool) -> bool:

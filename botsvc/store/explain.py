@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from botsvc.ingest.normalise import canonical_url
+from botsvc.store.feedback import feedback_summary
 from botsvc.store.store import Store
 
 
@@ -25,6 +26,8 @@ class Explanation:
     neighbours: list[tuple[float, dict]] = field(default_factory=list)
     """(similarity, article row) of the nearest archive articles when it was judged."""
     first_seen: str | None = None
+    feedback: str | None = None
+    """"Not relevant" reports about its event and the keywords that matched it, if any."""
 
 
 _HELD_BACK = {
@@ -60,7 +63,9 @@ def _explain_article(store: Store, ref: str, article: dict, repeat: bool = False
         row = store.article(neighbour_id)
         if row is not None:
             neighbours.append((similarity, row))
-    return Explanation(ref, verdict, article, event, neighbours, article["first_seen"])
+    summary = feedback_summary(store, [event["id"]]) if event else None
+    feedback = summary.describe_event() if summary else None
+    return Explanation(ref, verdict, article, event, neighbours, article["first_seen"], feedback)
 
 
 def explain(store: Store, ref: str) -> list[Explanation]:
@@ -124,4 +129,6 @@ def render(explanation: Explanation) -> str:
             f"{', '.join(event['outlets'])} · first published {event['first_published'] or 'unknown'}, "
             f"last {event['last_published'] or 'unknown'}"
         )
+    if explanation.feedback:
+        lines.append(f"  not relevant: {explanation.feedback}")
     return "\n".join(lines)
