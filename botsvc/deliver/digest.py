@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
-from botsvc.models import Digest, DigestEvent, DigestMore, DigestStory
+from botsvc.models import Digest, DigestEvent, DigestMore, DigestStory, ThreadReply
 from botsvc.store.store import Store, iso, parse_iso, utcnow
 
 
@@ -84,6 +84,15 @@ def digest_to_json(digest: Digest) -> str:
                 for e in digest.events
             ],
             "more": [{"count": m.count, "feed": m.feed} for m in digest.more],
+            "thread": (
+                None
+                if digest.thread is None
+                else {
+                    "event_id": digest.thread.event_id,
+                    "sources": digest.thread.sources,
+                    "first_title": digest.thread.first_title,
+                }
+            ),
         },
         ensure_ascii=False,
     )
@@ -103,4 +112,25 @@ def digest_from_json(text: str) -> Digest:
         ),
         zone=data.get("zone", "UTC"),  # messages queued before zones were kept
         more=tuple(DigestMore(m["count"], m["feed"]) for m in data.get("more", ())),
+        thread=ThreadReply(**data["thread"]) if data.get("thread") else None,
     )
+
+
+def thread_digest(
+    store: Store, event_id: int, told_members: int, *, title: str, zone: str, now: datetime
+) -> Digest | None:
+    """An event's reports added since ``told_members`` were told, as a digest for its alert's thread.
+
+    The newest report leads; None when the event has no new member (or is gone).
+    """
+    first = digest_event(store, event_id)
+    added = store.query(
+        "SELECT title, source, url, published FROM articles WHERE event_id = ? ORDER BY id DESC LIMIT ?",
+        (event_id, max(0, len(store.event_articles(event_id)) - told_members)),
+    )
+    if first is None or not added:
+        return None
+    newest, *rest = (_story(row) for row in added)
+    reply = ThreadReply(event_id, 1 + len(first.others), first.headline.title)
+    entry = DigestEvent(event_id=event_id, headline=newest, others=tuple(rest), update=True)
+    return Digest(title=title, events=(entry,), generated_at=now, zone=zone, thread=reply)

@@ -87,6 +87,8 @@ class Subscription:
     muted_at: datetime | None = None
     """When someone paused the channel from chat (``/news pause``); None while it runs."""
     quiet: QuietHours | None = None
+    updates: str = "thread"
+    """Later reports of an event told before: 'thread', 'channel' or 'none' (see ``/news updates``)."""
 
     @property
     def paused(self) -> bool:
@@ -127,6 +129,7 @@ def _row(row: dict) -> Subscription:
         paused_reason=row["paused_reason"],
         muted_at=parse_iso(row["muted_at"]),
         quiet=parse_quiet_hours(row["quiet_hours"]) if row["quiet_hours"] else None,
+        updates=row["updates"],
     )
 
 
@@ -203,15 +206,15 @@ def subscribe(
 def _copy_channel_controls(store: Store, new_id: int, platform: str, workspace: str, channel: str) -> None:
     """A channel's pause, quiet hours and filters are the channel's: a new topic gets them too."""
     sibling = store.query(
-        "SELECT id, muted_at, quiet_hours FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ? "
-        "AND id != ? ORDER BY id LIMIT 1",
+        "SELECT id, muted_at, quiet_hours, updates FROM subscriptions WHERE platform = ? AND workspace = ? "
+        "AND channel = ? AND id != ? ORDER BY id LIMIT 1",
         (platform, workspace, channel, new_id),
     )
     if not sibling:
         return
     store.db.execute(
-        "UPDATE subscriptions SET muted_at = ?, quiet_hours = ? WHERE id = ?",
-        (sibling[0]["muted_at"], sibling[0]["quiet_hours"], new_id),
+        "UPDATE subscriptions SET muted_at = ?, quiet_hours = ?, updates = ? WHERE id = ?",
+        (sibling[0]["muted_at"], sibling[0]["quiet_hours"], sibling[0]["updates"], new_id),
     )
     store.db.execute(
         "INSERT INTO subscription_filters (subscription_id, word, kind) "
