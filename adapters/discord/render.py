@@ -108,12 +108,38 @@ def _headline(digest: Digest) -> str:
     return f"**{neutralise(digest.title)}**: " + ", ".join(parts)
 
 
+def render_thread(digest: Digest) -> DiscordMessage:
+    """An event's later reports as one reply to its alert: an embed per new headline (outlet,
+    time, link), under a line naming the event (read where it lands in the channel)."""
+    assert digest.thread is not None
+    thread = digest.thread
+    stories = [story for entry in digest.events for story in (entry.headline, *entry.others)]
+    embeds = tuple(
+        discord.Embed(
+            title=_clip(neutralise(story.title) or "(untitled)", MAX_TITLE),
+            url=_web_link(story.link),
+            description=_clip(f"{neutralise(story.source)} · {_when(story.published, digest.zone)}", MAX_DESCRIPTION),
+        )
+        for story in stories[:MAX_EMBEDS]
+    )
+    first = _clip(neutralise(thread.first_title) or "(untitled)", MAX_TITLE)
+    content = (
+        f"**Update** · now {thread.sources} source{'s' if thread.sources != 1 else ''} · first reported as “{first}”"
+    )
+    if len(stories) > MAX_EMBEDS:
+        content += f" (+{len(stories) - MAX_EMBEDS} more)"
+    return DiscordMessage(_clip(content, MAX_CONTENT), embeds)
+
+
 def render_embeds(digest: Digest) -> list[DiscordMessage]:
     """The digest as messages of at most 10 embeds and 6000 embed characters; no event dropped.
 
     A single embed is at most 256 + 4096 characters, so it always fits a message of its own.
-    The count lines of events over the caps close the last message's text.
+    The count lines of events over the caps close the last message's text. An event's later
+    reports are one reply (:func:`render_thread`).
     """
+    if digest.thread is not None:
+        return [render_thread(digest)]
     batches: list[list[discord.Embed]] = []
     for embed in (render_embed(entry, digest.zone) for entry in digest.events):
         if not batches or len(batches[-1]) == MAX_EMBEDS or sum(map(len, batches[-1])) + len(embed) > MAX_EMBED_TOTAL:
