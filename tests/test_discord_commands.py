@@ -273,6 +273,8 @@ def test_every_subcommand_rebuilds_the_cores_text(fake):
         news("resume", permissions=manager),
         news("quiet", permissions=manager, hours="22:00-07:00 Asia/Seoul"),
         news("quiet", permissions=manager),
+        news("updates", permissions=manager, where="channel"),
+        news("updates", permissions=manager),
         news("help"),
     )
     assert [text for text, _ in handler.calls] == [
@@ -292,9 +294,11 @@ def test_every_subcommand_rebuilds_the_cores_text(fake):
         "resume",
         "quiet 22:00-07:00 Asia/Seoul",
         "quiet",
+        "updates channel",
+        "updates",
         "help",
     ]
-    assert len(fake.calls_to("interaction")) == 17
+    assert len(fake.calls_to("interaction")) == 19
 
 
 def test_a_public_reply_carries_no_ephemeral_flag(fake):
@@ -314,6 +318,7 @@ def test_a_public_reply_carries_no_ephemeral_flag(fake):
         ("pause", {}),
         ("resume", {}),
         ("quiet", {"hours": "off"}),
+        ("updates", {"where": "none"}),
         ("feed preview", {"url": "https://x.example/"}),
     ],
 )
@@ -454,9 +459,12 @@ def test_the_registered_commands():
         "pause",
         "resume",
         "quiet",
+        "updates",
         "help",
     ]
     options = {o["name"]: o for o in payload["options"]}
+    [where] = options["updates"]["options"]
+    assert [c["value"] for c in where["choices"]] == ["thread", "channel", "none"] and not where.get("required")
     assert {o["name"]: (o["type"], o.get("required")) for o in options["search"]["options"]} == {
         "query": (3, True),
         "since": (3, False),
@@ -483,6 +491,7 @@ def test_the_registered_commands():
         group.get_command("pause"),
         group.get_command("resume"),
         group.get_command("quiet"),
+        group.get_command("updates"),
         group.get_command("feed").get_command("preview"),
     ]
     assert all(len(command.checks) == 2 for command in managing)

@@ -60,9 +60,11 @@ USAGE: dict[str, str] = {
     "resume": "resume: send news again (channel managers)",
     "quiet": "quiet HH:MM-HH:MM [Area/City] | quiet off: hold alerts during these hours, then send one digest; "
     "times are shown in that zone (channel managers)",
+    "updates": "updates thread | channel | none: later reports of an event go in its alert's thread (the "
+    "default), as a line in the channel, or nowhere (channel managers)",
     "help": "help: this list",
 }
-MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet"}
+MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet", "updates"}
 SHAREABLE = {"search", "event", "recent", "feeds", "subscriptions"}
 
 
@@ -223,6 +225,7 @@ class CommandCore(ChannelControls):
                 + (f" (paused: {s.paused_reason})" if s.paused else "")
                 + (" (paused from chat)" if s.muted else "")
                 + (f" (quiet {s.quiet})" if s.quiet else "")
+                + (f" (updates: {s.updates})" if s.updates != "thread" else "")
             )
             for s in subs
         )
