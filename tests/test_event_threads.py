@@ -292,3 +292,27 @@ def test_the_updates_command_checks_its_words_and_who_asks(world):
     assert world.run("updates CHANNEL").ok
     assert "(updates: channel)" in world.run("subscriptions").lines[0].text
     assert any("updates thread" in line.text for line in world.run("help").lines)
+
+
+def test_the_console_has_no_threads_so_an_update_names_its_event(tmp_path):
+    from io import StringIO
+
+    from adapters.console import ConsoleAdapter
+    from botsvc.deliver.subscriptions import parse_mode, subscribe
+
+    app = open_app(CONFIG, tmp_path / "d.db")
+    app.processor.clock = lambda: T0
+    try:
+        subscribe(app.store, platform="console", channel="stdout", topic="japan-korea", mode=parse_mode(None), now=T0)
+        out = StringIO()
+        for item in (story("a", CURBS, "Wire"), story("b", REWRITE, "Other", minutes=30)):
+            with app.store.atomic():
+                app.processor.process([item])
+            queue_digests(app.store, app.config, T0)
+            asyncio.run(Courier(app.store, {"console": ConsoleAdapter(out)}).flush())
+        second = out.getvalue().split("UPDATE", 1)[1]
+        assert "now 2 sources, first reported as: " + CURBS in second
+        assert f"new: {REWRITE}" in second and "Other · 22 Aug 2019 10:30 UTC" in second
+        assert "https://other.example/b" in second
+    finally:
+        app.close()

@@ -123,12 +123,14 @@ def thread_digest(
 
     The newest report leads; None when the event has no new member (or is gone).
     """
-    first = digest_event(store, event_id)
-    added = store.query(
+    event, first = store.event(event_id), digest_event(store, event_id)
+    if event is None or first is None:
+        return None
+    added = store.query(  # the reports added since: the newest by when they were stored
         "SELECT title, source, url, published FROM articles WHERE event_id = ? ORDER BY id DESC LIMIT ?",
-        (event_id, max(0, len(store.event_articles(event_id)) - told_members)),
+        (event_id, max(0, event["member_count"] - told_members)),
     )
-    if first is None or not added:
+    if not added:
         return None
     newest, *rest = (_story(row) for row in added)
     reply = ThreadReply(event_id, 1 + len(first.others), first.headline.title)
