@@ -63,7 +63,26 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())  # a feed name cannot add lines of its own
 
 
+def render_thread(digest: Digest) -> str:
+    """An event's later reports: a terminal has no threads, so they name the event they grow."""
+    assert digest.thread is not None
+    thread = digest.thread
+    lines = [
+        f"UPDATE [event {thread.event_id}] now {thread.sources} source{'s' if thread.sources != 1 else ''}, "
+        f"first reported as: {clip(thread.first_title, TITLE_BUDGET) or '(untitled)'}"
+    ]
+    for entry in digest.events:
+        for story in (entry.headline, *entry.others):
+            lines.append(f"    new: {clip(story.title, TITLE_BUDGET) or '(untitled)'}")
+            lines.append(f"    {clip(story.source, SOURCE_BUDGET)} · {local_time(story.published, digest.zone)}")
+            if story.link:
+                lines.append(f"    {story.link}" if len(story.link) <= LINK_BUDGET else "    (link too long to show)")
+    return "\n".join(lines)
+
+
 def render_text(digest: Digest) -> str:
+    if digest.thread is not None:
+        return render_thread(digest)
     header = headline(digest)
     more = "\n".join(m.line(_one_line) for m in digest.more)
     if not digest.events:

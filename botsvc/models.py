@@ -104,6 +104,22 @@ class DigestEvent:
 
 
 @dataclass(frozen=True)
+class ThreadReply:
+    """A digest that is one event's later reports, meant for the thread of the alert that told it.
+
+    Its events hold one entry whose stories are the new reports. Where there is no thread
+    (the alert is gone, the platform has none) it is posted in the channel, so it names
+    the event by its first headline.
+    """
+
+    event_id: int
+    sources: int
+    """How many outlets have now reported the event."""
+    first_title: str
+    """The headline of the alert that first told the event."""
+
+
+@dataclass(frozen=True)
 class DigestMore:
     """New events a digest only counts, not shows (over a cap): one line per feed."""
 
@@ -152,6 +168,8 @@ class Digest:
     """The subscriber's IANA time zone (its daily mode's), in which adapters show times (:func:`local_time`)."""
     more: tuple[DigestMore, ...] = ()
     """New events over the caps, counted per feed instead of shown."""
+    thread: ThreadReply | None = None
+    """Set when this digest is an event's later reports, for the thread of its alert."""
     template: Template = field(default_factory=Template)
     """What the subscriber chose to see of each alert, and its header."""
 

@@ -8,6 +8,8 @@ discord.py uses to post messages, under any prefix (``/api/v10/...``, ``/api/...
 * ``POST .../channels/{id}/messages``     a message object with an increasing snowflake id
 * ``POST .../webhooks/{id}/{token}``      the same with ``?wait=1``/``true``; 204 without
   (interaction followups use this route too, with the application id and interaction token)
+* ``PATCH .../channels/{id}/messages/{message_id}``  edits a message posted before; 404
+  (code 10008, Unknown Message) for one never posted or deleted (``delete_message``)
 * ``GET  .../oauth2/applications/@me``    the application (``Client.login`` reads its id)
 * ``PUT  .../applications/{id}/commands`` the synced commands, echoed back with ids
 * ``POST .../interactions/{id}/{token}/callback``  an interaction response; with
@@ -20,6 +22,10 @@ the ``payload_json`` part of multipart bodies). Tests script the next answers pe
         fake.script("message", (429, {"Retry-After": "0.1"}, {"retry_after": 0.1, "global": False}))
         ... point a client at fake.api_url ...
         assert fake.calls_to("message")[-1].json["allowed_mentions"] == {"parse": []}
+
+A post with a ``message_reference`` to a message never posted (or deleted) is refused with
+400 (code 50035, ``message_reference``: Unknown message), as Discord does when
+``fail_if_not_exists`` is true. ``messages`` keeps every message posted, by id.
 
 Like Discord, message routes reject bodies over its limits, and embeds whose ``url`` is not
 a well-formed http(s) address of at most 2,048 characters ("Not a well formed URL"), with
@@ -41,11 +47,12 @@ from typing import Any
 
 from aiohttp import web
 
-Route = str  # "me", "message", "webhook", "application", "commands" or "interaction"
+Route = str  # "me", "message", "edit", "webhook", "application", "commands" or "interaction"
 
 _ROUTES: list[tuple[Route, str, re.Pattern[str]]] = [
     ("me", "GET", re.compile(r".*/users/@me")),
     ("message", "POST", re.compile(r".*/channels/(?P<channel>[0-9]+)/messages")),
+    ("edit", "PATCH", re.compile(r".*/channels/(?P<channel>[0-9]+)/messages/(?P<message>[0-9]+)")),
     ("webhook", "POST", re.compile(r".*/webhooks/(?P<webhook>[0-9]+)/(?P<token>[^/]+)")),
     ("application", "GET", re.compile(r".*/oauth2/applications/@me")),
     ("commands", "PUT", re.compile(r".*/applications/(?P<application>[0-9]+)/commands")),
@@ -101,6 +108,8 @@ class DiscordFake:
         self._scripts: dict[Route, deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._ids = itertools.count(1_100_000_000_000_000_001)
+        self.messages: dict[str, dict[str, Any]] = {}
+        """Messages posted to channels (and webhooks), by id, as edited since."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
@@ -183,9 +192,21 @@ class DiscordFake:
     def calls_to(self, route: Route) -> list[Call]:
         return [call for call in self.calls if call.route == route]
 
+    def delete_message(self, message_id: str) -> None:
+        """Forget a posted message, as if someone deleted it."""
+        with self._lock:
+            del self.messages[message_id]
+
     def delivered(self) -> list[Call]:
         """Message and webhook posts that were answered with success."""
         return [c for c in self.calls if c.route in ("message", "webhook") and 200 <= c.status < 300]
+
+    def replies_to(self, message_id: str) -> list[dict[str, Any]]:
+        """Messages posted as replies to ``message_id``, in order."""
+        with self._lock:
+            return [
+                m for m in self.messages.values() if (m.get("message_reference") or {}).get("message_id") == message_id
+            ]
 
     # -- the server ----------------------------------------------------------------
 
@@ -238,13 +259,45 @@ class DiscordFake:
         problem = _over_limits(call.json)
         if problem:
             return Reply(400, body={"message": f"Invalid Form Body: {problem}", "code": 50035})
+        if route == "edit":
+            return self._edit(params, call)
+        reference = (call.json.get("message_reference") or {}).get("message_id")
+        if reference is not None and str(reference) not in self.messages:
+            return Reply(
+                400,
+                body={
+                    "message": "Invalid Form Body",
+                    "code": 50035,
+                    "errors": {
+                        "message_reference": {
+                            "_errors": [{"code": "REPLIES_UNKNOWN_MESSAGE", "message": "Unknown message"}]
+                        }
+                    },
+                },
+            )
         if route == "webhook" and call.query.get("wait") not in ("1", "true", "True"):
             return Reply(204)
         author = BOT_USER if route == "message" else {**BOT_USER, "id": params["webhook"], "username": "Captain Hook"}
         message = self._message(params.get("channel", WEBHOOK_CHANNEL), call.json, author)
         if route == "webhook":
             message["webhook_id"] = params["webhook"]
+        if reference is not None:
+            message["message_reference"] = {"message_id": str(reference), "channel_id": message["channel_id"]}
+            message["type"] = 19  # REPLY
+        with self._lock:
+            self.messages[message["id"]] = message
         return Reply(200, body=message)
+
+    def _edit(self, params: dict[str, str], call: Call) -> Reply:
+        with self._lock:
+            message = self.messages.get(params["message"])
+            if message is None or message["channel_id"] != params["channel"]:
+                return Reply(404, body={"message": "Unknown Message", "code": 10008})
+            for key in ("content", "embeds"):
+                if key in call.json:
+                    message[key] = call.json[key]
+            message["edited_timestamp"] = "2019-08-22T09:31:00.000000+00:00"
+            return Reply(200, body=dict(message))
 
     def _message(self, channel: str, body: dict[str, Any], author: dict[str, Any]) -> dict[str, Any]:
         return {

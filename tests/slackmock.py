@@ -17,6 +17,12 @@ such as ``{"is_admin": True}``) and ``apps.connections.open`` (pointing at its o
 websocket, ``/socket``, for Socket Mode: ``push`` sends an envelope down it, and what the
 client sends back lands in ``socket_received``). These never use scripted responses.
 A hook URL doubles as a slash command's ``response_url``.
+
+Threads and edits: every message posted is kept in ``messages`` (ts -> channel, text,
+blocks, thread_ts). A post with a ``thread_ts`` that names no kept message answers
+``thread_not_found``; ``chat.update`` replaces a kept message's text and blocks, or answers
+``message_not_found``. ``delete(ts)`` forgets a message, as if someone deleted it;
+``update_down`` answers every ``chat.update`` (an outage of edits alone).
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ class SlackMock:
         self.down: Response | None = None
         """While set, every chat.postMessage gets this answer (an outage)."""
         self.users: dict[str, dict[str, Any]] = {}
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.update_down: Response | None = None
         self.socket_received: list[dict[str, Any]] = []
         self._sockets: list[web.WebSocketResponse] = []
 
@@ -104,6 +112,7 @@ class SlackMock:
     async def _serve(self) -> None:
         app = web.Application()
         app.router.add_post("/api/chat.postMessage", self._post_message)
+        app.router.add_post("/api/chat.update", self._update_message)
         app.router.add_post("/hooks/{hook_id:.+}", self._webhook)
         app.router.add_route("*", "/api/auth.test", self._auth_test)
         app.router.add_route("*", "/api/users.info", self._users_info)
@@ -138,12 +147,45 @@ class SlackMock:
     async def _post_message(self, request: web.Request) -> web.Response:
         call = await self._record(request)
         scripted = self.down or self._next()
+        thread_ts = call.body.get("thread_ts")
+        if scripted is None and thread_ts and thread_ts not in self.messages:
+            scripted = (200, {}, {"ok": False, "error": "thread_not_found"})
         if scripted is None:
-            n = next(self._ts)
-            scripted = (200, {}, {"ok": True, "channel": call.body.get("channel"), "ts": f"1700000000.{n:06d}"})
+            ts = f"1700000000.{next(self._ts):06d}"
+            with self._lock:
+                self.messages[ts] = {
+                    "channel": call.body.get("channel"),
+                    "text": call.body.get("text"),
+                    "blocks": call.body.get("blocks"),
+                    "thread_ts": thread_ts,
+                }
+            scripted = (200, {}, {"ok": True, "channel": call.body.get("channel"), "ts": ts})
         succeeded = scripted[0] == 200 and not (isinstance(scripted[2], dict) and scripted[2].get("ok") is False)
         object.__setattr__(call, "status", 200 if succeeded else 0)  # Call is frozen: set once, here
         return _respond(request, *scripted)
+
+    async def _update_message(self, request: web.Request) -> web.Response:
+        call = await self._record(request)
+        ts = call.body.get("ts", "")
+        with self._lock:
+            message = self.messages.get(ts)
+            if self.update_down is None and message is not None:
+                message.update(text=call.body.get("text"), blocks=call.body.get("blocks"), edited=True)
+        if self.update_down is not None:
+            return _respond(request, *self.update_down)
+        if message is None:
+            return web.json_response({"ok": False, "error": "message_not_found"})
+        return web.json_response({"ok": True, "channel": call.body.get("channel"), "ts": ts})
+
+    def delete(self, ts: str) -> None:
+        """Forget a posted message, as if someone deleted it."""
+        with self._lock:
+            del self.messages[ts]
+
+    def thread(self, ts: str) -> list[dict[str, Any]]:
+        """The messages posted in the thread of ``ts``, in order."""
+        with self._lock:
+            return [m for m in self.messages.values() if m["thread_ts"] == ts]
 
     async def _webhook(self, request: web.Request) -> web.Response:
         await self._record(request)

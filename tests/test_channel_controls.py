@@ -139,13 +139,14 @@ def test_include_words_in_english_korean_and_japanese_and_exclude_words(world):
     assert run(world, "filter remove gsomia 수출규제", "C1").ok
     judge(world, story("labour-2", LABOUR + " in landmark ruling", minutes=120 * DAY + 5, source="Other"))
     later = deliver(world)
-    assert told(later, "C1") == [] and told(later, "C2") == [{LABOUR}]  # C2's update line; C1 never had it
+    # C2's update (the new report, in the alert's thread where there is one); C1 never had the event.
+    assert told(later, "C1") == [] and told(later, "C2") == [{LABOUR + " in landmark ruling"}]
 
     # A word excluded later stops update lines too.
     assert run(world, "filter add -mitsubishi", "C3").ok
     judge(world, story("labour-3", LABOUR + " after appeal fails", minutes=120 * DAY + 9, source="Third"))
     grown = deliver(world)
-    assert told(grown, "C3") == [] and told(grown, "C2") == [{LABOUR}]  # C2 gets the update line
+    assert told(grown, "C3") == [] and told(grown, "C2") == [{LABOUR + " after appeal fails"}]  # C2's update
 
     listed = run(world, "filter list", "C1")
     assert listed.ok and "no filters" in listed.title

@@ -11,6 +11,7 @@ from test_delivery import CONFIG, CURBS, T0, story
 from adapters.console import ConsoleAdapter
 from adapters.discord import render_embeds
 from adapters.slack import render_blocks
+from botsvc.deliver.channel_controls import set_updates
 from botsvc.deliver.delivery import queue_digests
 from botsvc.deliver.digest import digest_from_json
 from botsvc.deliver.outbox import Courier
@@ -58,7 +59,7 @@ def test_a_seoul_subscriber_reads_times_in_seoul_on_every_platform(app):
 
 
 def test_a_console_digest_of_updates_only_says_so(app):
-    subscribe(
+    subscription, _ = subscribe(
         app.store,
         platform="console",
         channel="stdout",
@@ -66,6 +67,7 @@ def test_a_console_digest_of_updates_only_says_so(app):
         mode=parse_mode("realtime"),
         now=T0 - timedelta(hours=1),
     )
+    set_updates(app.store, [subscription], "channel")  # updates as lines in the channel's digest
     judge(app, story("a", CURBS))
     _, first = deliver(app, T0)
     assert ": 1 new event ==" in first

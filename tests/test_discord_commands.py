@@ -277,6 +277,8 @@ def test_every_subcommand_rebuilds_the_cores_text(fake):
         news("template header", permissions=manager, text="<!channel> Morning brief"),
         news("template fields", permissions=manager, fields="outlet,summary"),
         news("template reset", permissions=manager, part="header"),
+        news("updates", permissions=manager, where="channel"),
+        news("updates", permissions=manager),
         news("help"),
     )
     assert [text for text, _ in handler.calls] == [
@@ -300,9 +302,11 @@ def test_every_subcommand_rebuilds_the_cores_text(fake):
         "template set header <!channel> Morning brief",
         "template set fields outlet,summary",
         "template reset header",
+        "updates channel",
+        "updates",
         "help",
     ]
-    assert len(fake.calls_to("interaction")) == 21
+    assert len(fake.calls_to("interaction")) == 23
 
 
 def test_a_public_reply_carries_no_ephemeral_flag(fake):
@@ -322,6 +326,7 @@ def test_a_public_reply_carries_no_ephemeral_flag(fake):
         ("pause", {}),
         ("resume", {}),
         ("quiet", {"hours": "off"}),
+        ("updates", {"where": "none"}),
         ("feed preview", {"url": "https://x.example/"}),
         ("template header", {"text": "Morning brief"}),
         ("template reset", {}),
@@ -465,9 +470,12 @@ def test_the_registered_commands():
         "resume",
         "quiet",
         "template",
+        "updates",
         "help",
     ]
     options = {o["name"]: o for o in payload["options"]}
+    [where] = options["updates"]["options"]
+    assert [c["value"] for c in where["choices"]] == ["thread", "channel", "none"] and not where.get("required")
     assert {o["name"]: (o["type"], o.get("required")) for o in options["search"]["options"]} == {
         "query": (3, True),
         "since": (3, False),
@@ -494,6 +502,7 @@ def test_the_registered_commands():
         group.get_command("pause"),
         group.get_command("resume"),
         group.get_command("quiet"),
+        group.get_command("updates"),
         group.get_command("feed").get_command("preview"),
         *(group.get_command("template").get_command(name) for name in ("show", "header", "fields", "reset")),
     ]

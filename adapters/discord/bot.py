@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import discord
@@ -16,12 +17,22 @@ from adapters.discord.rest import (
     API_URL_ENV,
     DEFAULT_API_URL,
     DISCORD_HOSTS,
+    DiscordHTTPError,
     DiscordRest,
     LoginRefused,
     delivery_errors,
     message_id,
+    parent_gone,
 )
-from botsvc.deliver.adapter import Adapter, AddressError, ChannelAddress, CommandHandler, Limits
+from botsvc.deliver.adapter import (
+    Adapter,
+    AddressError,
+    ChannelAddress,
+    CommandHandler,
+    DeliveryError,
+    Limits,
+    ParentGone,
+)
 from botsvc.models import Digest
 
 log = logging.getLogger(__name__)
@@ -135,6 +146,38 @@ class DiscordAdapter(Adapter):
                 channel_id, message_body(payload.content, payload.embeds, nonce=key, components=payload.components)
             )
         return message_id(data, f"channel {channel_id}")
+
+    threads = True
+
+    async def send_in_thread(
+        self, channel: ChannelAddress, payload: DiscordMessage, parent_id: str, *, key: str
+    ) -> str:
+        """Post as a reply to ``parent_id`` (``message_reference``), which works in every text channel."""
+        channel_id = _channel_id(channel)
+        body = message_body(payload.content, payload.embeds, nonce=key)
+        body["message_reference"] = {"message_id": parent_id, "fail_if_not_exists": True}
+        with self._parent_gone(), delivery_errors(f"channel {channel_id}"):
+            http = await self._client()
+            data = await http.create_message(channel_id, body)
+        return message_id(data, f"channel {channel_id}")
+
+    async def edit(self, channel: ChannelAddress, message_id: str, payload: DiscordMessage) -> None:
+        channel_id = _channel_id(channel)
+        body = message_body(payload.content, payload.embeds)
+        with self._parent_gone(), delivery_errors(f"channel {channel_id}"):
+            http = await self._client()
+            await http.edit_message(channel_id, int(message_id), body)
+
+    @contextlib.contextmanager
+    def _parent_gone(self) -> Iterator[None]:
+        """Discord's Unknown Message for the referenced or edited message as :class:`ParentGone`."""
+        try:
+            yield
+        except DeliveryError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, DiscordHTTPError) and parent_gone(cause):
+                raise ParentGone(str(exc)) from cause
+            raise
 
     async def stop(self) -> None:
         if self.commands is not None and not self.commands.is_closed():

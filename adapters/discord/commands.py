@@ -270,6 +270,14 @@ class NewsGroup(app_commands.Group, name="news", description="News monitoring: s
     async def template_reset(self, interaction: discord.Interaction, part: str | None = None) -> None:
         await self._run(interaction, command_text("template", "reset", part))
 
+    @app_commands.command(description="Where later reports of an event go: its thread, the channel, or nowhere")
+    @app_commands.describe(where="thread (default), channel or none; empty: show the setting")
+    @app_commands.choices(where=[app_commands.Choice(name=mode, value=mode) for mode in ("thread", "channel", "none")])
+    @manage_channels_only
+    @guild_only
+    async def updates(self, interaction: discord.Interaction, where: app_commands.Choice[str] | None = None) -> None:
+        await self._run(interaction, command_text("updates", where.value if where else None))
+
     @app_commands.command(name="help", description="What /news can do")
     async def help_(self, interaction: discord.Interaction) -> None:
         await self._run(interaction, "help")

@@ -150,6 +150,29 @@ def alert_buttons(event_id: int) -> dict[str, Any]:
     }
 
 
+def render_thread(digest: Digest) -> DiscordMessage:
+    """An event's later reports as one reply to its alert: an embed per new headline (outlet,
+    time, link), under a line naming the event (read where it lands in the channel)."""
+    assert digest.thread is not None
+    thread = digest.thread
+    stories = [story for entry in digest.events for story in (entry.headline, *entry.others)]
+    embeds = tuple(
+        discord.Embed(
+            title=_clip(neutralise(story.title) or "(untitled)", MAX_TITLE),
+            url=_web_link(story.link),
+            description=_clip(f"{neutralise(story.source)} · {_when(story.published, digest.zone)}", MAX_DESCRIPTION),
+        )
+        for story in stories[:MAX_EMBEDS]
+    )
+    first = _clip(neutralise(thread.first_title) or "(untitled)", MAX_TITLE)
+    content = (
+        f"**Update** · now {thread.sources} source{'s' if thread.sources != 1 else ''} · first reported as “{first}”"
+    )
+    if len(stories) > MAX_EMBEDS:
+        content += f" (+{len(stories) - MAX_EMBEDS} more)"
+    return DiscordMessage(_clip(content, MAX_CONTENT), embeds)
+
+
 def render_embeds(digest: Digest, *, buttons: bool = False) -> list[DiscordMessage]:
     """The digest as messages of at most 10 embeds and 6000 embed characters; no event dropped.
 
@@ -159,7 +182,10 @@ def render_embeds(digest: Digest, *, buttons: bool = False) -> list[DiscordMessa
     ``buttons``: each new alert gets one action row (Timeline, Mute, Not relevant) and its
     number in its footer. Discord allows five rows a message, so a message then holds at
     most five new alerts (update lines, which get no buttons, still fill it up to ten).
+    An event's later reports are one reply (:func:`render_thread`).
     """
+    if digest.thread is not None:
+        return [render_thread(digest)]
     batches: list[list[discord.Embed]] = []
     rows: list[list[dict[str, Any]]] = []
     for entry in digest.events:

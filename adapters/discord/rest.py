@@ -159,6 +159,12 @@ class DiscordRest:
             "POST", f"/channels/{channel_id}/messages", json=body, bucket=f"messages:{channel_id}"
         )
 
+    async def edit_message(self, channel_id: int, message_id: int, body: dict[str, Any]) -> Any:
+        """``PATCH /channels/{id}/messages/{message_id}``: edit a message the bot sent."""
+        return await self.request(
+            "PATCH", f"/channels/{channel_id}/messages/{message_id}", json=body, bucket=f"edit:{channel_id}"
+        )
+
     async def execute_webhook(self, webhook_id: int, token: str, body: dict[str, Any]) -> Any:
         """``POST /webhooks/{id}/{token}?wait=true``: the answer is the posted message."""
         return await self.request(
@@ -275,6 +281,18 @@ def _from_http_error(exc: DiscordHTTPError, what: str) -> DeliveryError:
         return DeliveryError(message, scope="message")
     # 403 Missing Access (50001) / Permissions (50013), 404 Unknown Channel (10003) or Webhook (10015).
     return DeliveryError(message, scope="channel")
+
+
+UNKNOWN_MESSAGE = 10008
+
+
+def parent_gone(exc: DiscordHTTPError) -> bool:
+    """Discord says the message a reply references, or an edit names, does not exist (any more)."""
+    return (
+        exc.status == 404
+        and exc.code == UNKNOWN_MESSAGE
+        or (exc.status == 400 and exc.code in (UNKNOWN_MESSAGE, 50035) and "message_reference" in exc.text)
+    )
 
 
 def message_id(data: Any, what: str) -> str:

@@ -33,7 +33,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -43,13 +43,21 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.commandtext import plain_command_text
 from adapters.slack.gate import Refusal, SignedRequestGate
 from adapters.slack.render import ACTION_PREFIX, BUTTONS, render_blocks, render_reply
-from adapters.slack.sending import NETWORK_ERRORS, UNREADABLE_ANSWER, SlackBase, failure, unreadable_answer
+from adapters.slack.sending import (
+    NETWORK_ERRORS,
+    PARENT_GONE,
+    UNREADABLE_ANSWER,
+    SlackBase,
+    failure,
+    unreadable_answer,
+)
 from botsvc.chat.commands import ASKS_RIGHTS
-from botsvc.deliver.adapter import ChannelAddress, CommandHandler, DeliveryError, Route
+from botsvc.deliver.adapter import ChannelAddress, CommandHandler, DeliveryError, ParentGone, Route
 from botsvc.models import CommandContext, CommandReply, Digest
 
 log = logging.getLogger(__name__)
@@ -312,31 +320,61 @@ class SlackAdapter(SlackBase):
         self._admins[(team, user)] = (now + MANAGER_CACHE_SECONDS, admin)
         return admin
 
+    threads = True
+
     async def send(self, channel: ChannelAddress, payload: dict[str, Any], *, key: str | None = None) -> str:
         """Post one payload; the message id is Slack's ``ts``."""
+        return await self._post(channel, payload)
+
+    async def send_in_thread(
+        self, channel: ChannelAddress, payload: dict[str, Any], parent_id: str, *, key: str
+    ) -> str:
+        """Post one payload in the thread of the message whose ``ts`` is ``parent_id``."""
+        return await self._post(channel, payload, thread_ts=parent_id)
+
+    async def edit(self, channel: ChannelAddress, message_id: str, payload: dict[str, Any]) -> None:
+        """``chat.update`` the message whose ``ts`` is ``message_id``."""
+        await self._call(
+            self.client.chat_update,
+            channel=channel.channel,
+            ts=message_id,
+            text=payload["text"],
+            blocks=payload["blocks"],
+        )
+
+    async def _post(self, channel: ChannelAddress, payload: dict[str, Any], **thread: str) -> str:
+        response = await self._call(
+            self.client.chat_postMessage,
+            channel=channel.channel,
+            text=payload["text"],
+            blocks=payload["blocks"],
+            unfurl_links=False,
+            unfurl_media=False,
+            **thread,
+        )
+        ts = response.get("ts") if isinstance(response.data, dict) else None
+        if not ts:
+            raise unreadable_answer("Slack API", KeyError("ts"))
+        return str(ts)
+
+    async def _call(self, method: Callable[..., Awaitable[AsyncSlackResponse]], **arguments: Any) -> AsyncSlackResponse:
+        """One Web API call, its failures as DeliveryError (ParentGone when the message it names is gone)."""
         try:
-            response = await self.client.chat_postMessage(
-                channel=channel.channel,
-                text=payload["text"],
-                blocks=payload["blocks"],
-                unfurl_links=False,
-                unfurl_media=False,
-            )
+            return await method(**arguments)
         except SlackApiError as exc:
             # ``response`` is a SlackResponse, or aiohttp's response when the body was not JSON.
             response = exc.response
             data = getattr(response, "data", None)
+            code = data.get("error") if isinstance(data, dict) else None
+            if code in PARENT_GONE:
+                raise ParentGone(f"Slack API: {code}") from exc
             raise failure(
                 "Slack API",
                 getattr(response, "status_code", None) or getattr(response, "status", None),
-                data.get("error") if isinstance(data, dict) else None,
+                code,
                 getattr(response, "headers", None),
             ) from exc
         except NETWORK_ERRORS as exc:
             raise DeliveryError(f"Slack API unreachable: {type(exc).__name__}: {exc}") from exc
         except UNREADABLE_ANSWER as exc:
             raise unreadable_answer("Slack API", exc) from exc
-        ts = response.get("ts") if isinstance(response.data, dict) else None
-        if not ts:
-            raise unreadable_answer("Slack API", KeyError("ts"))
-        return str(ts)

@@ -184,14 +184,40 @@ def render_more(digest: Digest) -> str:
     return "\n".join(m.line(lambda feed: mrkdwn_text(feed, SOURCE_BUDGET)) for m in digest.more)
 
 
+THREAD_STORIES = 10  # new reports shown in one thread message; more are counted
+
+
+def render_thread(digest: Digest) -> dict[str, Any]:
+    """An event's later reports as one message for its alert's thread: each new headline,
+    outlet, time and link, under a line naming the event (read where it lands in the channel)."""
+    assert digest.thread is not None
+    thread = digest.thread
+    first = mrkdwn_text(thread.first_title, FALLBACK_TITLE_BUDGET) or "(untitled)"
+    context = f"Update · now {_plural(thread.sources, 'source')} · first reported as “{first}”"
+    stories = [story for entry in digest.events for story in (entry.headline, *entry.others)]
+    sections = [
+        _section(
+            f"*{_linked(story)}*\n{mrkdwn_text(story.source, SOURCE_BUDGET)} · {_when(story.published, digest.zone)}"
+        )
+        for story in stories[:THREAD_STORIES]
+    ]
+    if len(stories) > THREAD_STORIES:
+        sections.append(_section(f"+{len(stories) - THREAD_STORIES} more"))
+    text = f"{mrkdwn_text(digest.title, FALLBACK_TITLE_BUDGET)}: {_plural(len(stories), 'new report')}"
+    return {"text": text, "blocks": [_section(context), *sections]}
+
+
 def render_blocks(digest: Digest, *, buttons: bool = False) -> list[dict[str, Any]]:
     """Block Kit payloads ``{"text", "blocks"}`` for ``digest``, in order, every event kept.
 
     Each payload has a header and up to ``EVENTS_PER_MESSAGE`` sections; when there is more
     than one, the header and fallback say which part ("(2/6)"). The count lines of events
     over the caps close the last payload. ``buttons``: each new alert gets Timeline, Mute
-    event and Not relevant (only where the app receives the presses, not on webhooks).
+    event and Not relevant (only where the app receives the presses, not on webhooks). An event's later
+    reports are one thread message.
     """
+    if digest.thread is not None:
+        return [render_thread(digest)]
     events = digest.events
     chunks = [events[i : i + EVENTS_PER_MESSAGE] for i in range(0, len(events), EVENTS_PER_MESSAGE)] or [()]
     more = render_more(digest)

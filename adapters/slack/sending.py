@@ -79,6 +79,8 @@ MESSAGE_ERRORS = frozenset(
         "invalid_payload",
     }
 )
+PARENT_GONE = frozenset({"message_not_found", "thread_not_found", "cant_update_message"})
+"""The message a thread reply or an edit names is gone (or not the bot's): the update goes in the channel."""
 PERMANENT_ERRORS = AUTH_ERRORS | CHANNEL_ERRORS | MESSAGE_ERRORS
 # Incoming-webhook statuses without a known code: 400 refuses the payload, the others the hook.
 WEBHOOK_STATUS_SCOPES: dict[int, Scope] = {400: "message", 403: "channel", 404: "channel", 410: "channel"}

@@ -69,9 +69,11 @@ USAGE: dict[str, str] = {
     "mute": "mute <id>: no more updates about this event in this channel (channel managers; an alert's button)",
     "notrelevant": "notrelevant <id>: report an event as not relevant; a channel manager's report also hides it "
     "here (an alert's button)",
+    "updates": "updates thread | channel | none: later reports of an event go in its alert's thread (the "
+    "default), as a line in the channel, or nowhere (channel managers)",
     "help": "help: this list",
 }
-MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet", "template", "mute"}
+MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet", "template", "mute", "updates"}
 ASKS_RIGHTS = MANAGING | {"notrelevant"}
 """Commands whose answer depends on whether the caller may manage (adapters look that up only for these)."""
 SHAREABLE = {"search", "event", "recent", "feeds", "subscriptions"}
@@ -235,6 +237,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
                 + (" (paused from chat)" if s.muted else "")
                 + (f" (quiet {s.quiet})" if s.quiet else "")
                 + (f" (template: {describe(s.template)})" if not s.template.is_default else "")
+                + (f" (updates: {s.updates})" if s.updates != "thread" else "")
             )
             for s in subs
         )

@@ -1,4 +1,4 @@
-"""``/news filter``, ``pause``, ``resume`` and ``quiet``: what a channel controls of its own news.
+"""``/news filter``, ``pause``, ``resume``, ``quiet`` and ``updates``: what a channel controls of its own news.
 
 Each applies to every subscription of the channel (a topic subscribed later takes them
 over). The state lives in the store (:mod:`botsvc.deliver.channel_controls`,
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from botsvc.chat.usage import UsageError
-from botsvc.deliver.channel_controls import mute, resume, set_quiet_hours
+from botsvc.deliver.channel_controls import UPDATE_MODES, mute, resume, set_quiet_hours, set_updates
 from botsvc.deliver.filters import FilterError, FilterWord, add_filters, filters_of, parse_words, remove_filters
 from botsvc.deliver.quiet import QuietHoursError, parse_quiet_hours
 from botsvc.deliver.subscriptions import Subscription
@@ -119,3 +119,21 @@ class ChannelControls:
             (ReplyLine(f"Times in this channel's messages are shown in {quiet.zone}."),),
             ephemeral=False,
         )
+
+    async def _updates(self, command, ctx) -> CommandReply:
+        subs = self._subscribed(ctx, "updates")
+        if not command.args:
+            return CommandReply(f"Updates: {subs[0].updates}. {_UPDATE_WORDS[subs[0].updates]}")
+        where = command.args[0].lower()
+        if len(command.args) > 1 or where not in UPDATE_MODES:
+            raise UsageError(f"expected one of {', '.join(UPDATE_MODES)}", "updates")
+        set_updates(self.store, subs, where)
+        lines = [ReplyLine("Hourly and daily digests keep folding updates into the digest.")]
+        return CommandReply(f"Updates: {where}. {_UPDATE_WORDS[where]}", tuple(lines), ephemeral=False)
+
+
+_UPDATE_WORDS = {
+    "thread": "Later reports of an event go in its alert's thread; the alert shows the count of sources.",
+    "channel": "Later reports of an event come as an update line in the channel.",
+    "none": "Later reports of an event are not sent.",
+}

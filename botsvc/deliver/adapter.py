@@ -28,6 +28,7 @@ __all__ = [
     "CommandHandler",
     "DeliveryError",
     "Limits",
+    "ParentGone",
     "Reply",
     "REGISTRY",
     "Route",
@@ -91,6 +92,13 @@ class AddressError(DeliveryError, ValueError):
         super().__init__(why, scope="channel")
 
 
+class ParentGone(DeliveryError):
+    """The message a reply or an edit was for is gone (deleted, or its thread is): post in the channel."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, scope="message")
+
+
 class Adapter(ABC):
     """One chat platform. Subclasses set ``name`` and ``limits``."""
 
@@ -111,6 +119,20 @@ class Adapter(ABC):
 
         Raises :class:`DeliveryError` on failure.
         """
+
+    threads: ClassVar[bool] = False
+    """Whether :meth:`send_in_thread` and :meth:`edit` work; without them updates go in the channel."""
+
+    async def send_in_thread(self, channel: ChannelAddress, payload: Any, parent_id: str, *, key: str) -> str:
+        """Deliver one payload under the message ``parent_id`` (a thread, or a reply); its message id.
+
+        Raises :class:`ParentGone` when that message no longer exists, else as :meth:`send`.
+        """
+        raise NotImplementedError(f"{self.name} has no threads")
+
+    async def edit(self, channel: ChannelAddress, message_id: str, payload: Any) -> None:
+        """Replace the text of a message sent before. Raises :class:`DeliveryError` (:class:`ParentGone`)."""
+        raise NotImplementedError(f"{self.name} cannot edit messages")
 
     async def reply(self, context: Any, reply: Reply) -> None:
         """Answer a command in the platform's way (ephemeral where possible)."""

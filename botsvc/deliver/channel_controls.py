@@ -1,4 +1,4 @@
-"""What a channel switches from chat for all its subscriptions: pause and quiet hours.
+"""What a channel switches from chat for all its subscriptions: pause, quiet hours and updates.
 
 Pausing (``muted_at``) is kept apart from ``paused_at``/``paused_reason``, which mean
 the channel is gone; re-subscribing clears only the latter. On resume, events opened
@@ -39,3 +39,16 @@ def set_quiet_hours(store: Store, subscriptions: list[Subscription], quiet: Quie
             store.db.execute(
                 "UPDATE subscriptions SET quiet_hours = ? WHERE id = ?", (str(quiet) if quiet else None, sub.id)
             )
+
+
+UPDATE_MODES = ("thread", "channel", "none")
+"""Where later reports of an event told before go (realtime only; digests fold them in):
+the alert's thread (the alert shows the running count), an update line in the channel, or nowhere."""
+
+
+def set_updates(store: Store, subscriptions: list[Subscription], updates: str) -> None:
+    if updates not in UPDATE_MODES:
+        raise ValueError(f"updates: expected one of {', '.join(UPDATE_MODES)}")
+    with store.atomic():
+        for sub in subscriptions:
+            store.db.execute("UPDATE subscriptions SET updates = ? WHERE id = ?", (updates, sub.id))

@@ -17,17 +17,18 @@ never arrive later as a burst or as update lines.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime
 
 from botsvc.clocks import not_after
 from botsvc.config import Config
-from botsvc.deliver.digest import build_digest
+from botsvc.deliver.digest import build_digest, thread_digest
 from botsvc.deliver.fairshare import count_by_feed, fair_share
 from botsvc.deliver.filters import split_by_filters
 from botsvc.deliver.outbox import enqueue
 from botsvc.deliver.subscriptions import Subscription, all_subscriptions
-from botsvc.models import ChannelAddress
+from botsvc.models import ChannelAddress, Digest
 from botsvc.store.store import Store, iso
 
 _UNTOLD = (
@@ -55,6 +56,12 @@ _TOLD = (
 
 def _untold_params(subscription: Subscription) -> dict[str, object]:
     return {"created": iso(subscription.created_at), "sub": subscription.id, "topic": subscription.topic}
+
+
+_ALERTED = (
+    "SELECT event_id, member_count FROM deliveries WHERE subscription_id = ? AND alert_outbox_id IS NOT NULL "
+    "AND event_id IN (SELECT value FROM json_each(?))"
+)
 
 
 def due_events(store: Store, subscription: Subscription) -> tuple[list[int], list[int]]:
@@ -137,46 +144,89 @@ def queue_digests(store: Store, config: Config, now: datetime, *, realtime: bool
     the record of what it tells are written in one transaction, so an event is queued
     for a channel exactly once.
     """
-    queued = []
+    queued: list[int] = []
     for subscription in all_subscriptions(store):
         subscription = with_sane_times(store, subscription, now)
-        if not is_due(subscription, now, realtime=realtime):
-            continue
-        with store.atomic():
-            new, grown = due_events(store, subscription)
-            new, filtered = split_by_filters(store, subscription.id, new)
-            grown, filtered_grown = split_by_filters(store, subscription.id, grown)
-            capped, filtered_capped = split_by_filters(store, subscription.id, capped_events(store, subscription))
-            store.db.conn.executemany(  # filtered out: never told, now or later (nor as an update line)
-                _TOLD,
-                [(subscription.id, iso(now), 1, e) for e in [*filtered, *filtered_grown, *filtered_capped]],
-            )
-            if subscription.mode.kind != "realtime":
-                store.db.execute(
-                    "UPDATE subscriptions SET last_digest_at = ? WHERE id = ?", (iso(now), subscription.id)
-                )
-            if not new and not grown and not capped:
-                continue
-            shown, over = fair_share(store, new, config.alerts.max_per_digest)
-            counted = [*over, *capped]
-            topic = config.topic(subscription.topic) if subscription.topic in {t.name for t in config.topics} else None
-            digest = build_digest(
-                store,
-                shown,
-                updates=grown,
-                now=now,
-                title=topic.title if topic else subscription.topic,
-                zone=subscription.zone,
-                more=count_by_feed(store, counted),
-                template=subscription.template,
-            )
-            if not digest.events and not digest.more:
-                continue
-            address = ChannelAddress(subscription.platform, subscription.channel, subscription.workspace or None)
-            queued.append(enqueue(store, address, digest, subscription_id=subscription.id, now=now))
-            store.db.conn.executemany(
-                _TOLD,
-                [(subscription.id, iso(now), 0, event_id) for event_id in [*shown, *grown]]
-                + [(subscription.id, iso(now), 1, event_id) for event_id in counted],
-            )
+        if is_due(subscription, now, realtime=realtime):
+            with store.atomic():
+                queued += _queue_for(store, config, subscription, now)
     return queued
+
+
+def _queue_for(store: Store, config: Config, subscription: Subscription, now: datetime) -> list[int]:
+    """The digest (and thread messages) due to one subscription; call inside a transaction."""
+    new, grown = due_events(store, subscription)
+    new, filtered = split_by_filters(store, subscription.id, new)
+    grown, filtered_grown = split_by_filters(store, subscription.id, grown)
+    capped, filtered_capped = split_by_filters(store, subscription.id, capped_events(store, subscription))
+    store.db.conn.executemany(  # filtered out: never told, now or later (nor as an update line)
+        _TOLD,
+        [(subscription.id, iso(now), 1, e) for e in [*filtered, *filtered_grown, *filtered_capped]],
+    )
+    if subscription.mode.kind != "realtime":
+        store.db.execute("UPDATE subscriptions SET last_digest_at = ? WHERE id = ?", (iso(now), subscription.id))
+    title = _title(config, subscription)
+    grown, threads = _split_updates(store, subscription, grown, title=title, now=now)
+    queued = []
+    shown, over = fair_share(store, new, config.alerts.max_per_digest)
+    counted = [*over, *capped]
+    digest = build_digest(
+        store,
+        shown,
+        updates=grown,
+        now=now,
+        title=title,
+        zone=subscription.zone,
+        more=count_by_feed(store, counted),
+        template=subscription.template,
+    )
+    if digest.events or digest.more:
+        outbox_id = enqueue(store, _address(subscription), digest, subscription_id=subscription.id, now=now)
+        queued.append(outbox_id)
+        store.db.conn.executemany(
+            _TOLD,
+            [(subscription.id, iso(now), 0, event_id) for event_id in [*shown, *grown]]
+            + [(subscription.id, iso(now), 1, event_id) for event_id in counted],
+        )
+        store.db.conn.executemany(  # the message that tells an event is the parent of its thread
+            "UPDATE deliveries SET alert_outbox_id = ? WHERE subscription_id = ? AND event_id = ?",
+            [(outbox_id, subscription.id, event_id) for event_id in shown],
+        )
+    for thread in threads:  # after the channel's digest: new alerts first
+        queued.append(enqueue(store, _address(subscription), thread, subscription_id=subscription.id, now=now))
+    return queued
+
+
+def _title(config: Config, subscription: Subscription) -> str:
+    topic = config.topic(subscription.topic) if subscription.topic in {t.name for t in config.topics} else None
+    return topic.title if topic else subscription.topic
+
+
+def _address(subscription: Subscription) -> ChannelAddress:
+    return ChannelAddress(subscription.platform, subscription.channel, subscription.workspace or None)
+
+
+def _split_updates(
+    store: Store, subscription: Subscription, grown: list[int], *, title: str, now: datetime
+) -> tuple[list[int], list[Digest]]:
+    """Grown events as the channel's ``updates`` setting says: (those left for update lines,
+    one thread digest per event whose alert is known).
+
+    Digest modes fold every update into their digest, as does ``channel``. ``none`` records
+    the growth as told and shows nothing. ``thread`` records each grown event whose alert
+    is known as told, for its own message in that alert's thread; an event alerted before
+    threads were kept stays an update line.
+    """
+    if subscription.mode.kind != "realtime" or subscription.updates == "channel" or not grown:
+        return grown, []
+    if subscription.updates == "none":
+        store.db.conn.executemany(_TOLD, [(subscription.id, iso(now), 0, e) for e in grown])
+        return [], []
+    told = {row["event_id"]: row["member_count"] for row in store.query(_ALERTED, (subscription.id, json.dumps(grown)))}
+    threads = []
+    for event_id, members in told.items():
+        digest = thread_digest(store, event_id, members, title=title, zone=subscription.zone, now=now)
+        if digest is not None:
+            threads.append(digest)
+    store.db.conn.executemany(_TOLD, [(subscription.id, iso(now), 0, e) for e in told])
+    return [e for e in grown if e not in told], threads

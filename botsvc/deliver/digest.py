@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import cast
 
 from botsvc.deliver.templates import lead_sentence, template_from_data
-from botsvc.models import Digest, DigestEvent, DigestMore, DigestStory, Template
+from botsvc.models import Digest, DigestEvent, DigestMore, DigestStory, Template, ThreadReply
 from botsvc.store.store import Store, iso, parse_iso, utcnow
 
 
@@ -108,6 +108,15 @@ def digest_to_json(digest: Digest) -> str:
             ],
             "more": [{"count": m.count, "feed": m.feed} for m in digest.more],
             "template": {"fields": sorted(digest.template.fields), "header": digest.template.header},
+            "thread": (
+                None
+                if digest.thread is None
+                else {
+                    "event_id": digest.thread.event_id,
+                    "sources": digest.thread.sources,
+                    "first_title": digest.thread.first_title,
+                }
+            ),
         },
         ensure_ascii=False,
     )
@@ -128,4 +137,27 @@ def digest_from_json(text: str) -> Digest:
         zone=data.get("zone", "UTC"),  # messages queued before zones were kept
         more=tuple(DigestMore(m["count"], m["feed"]) for m in data.get("more", ())),
         template=template_from_data(data.get("template", {})),  # messages queued before templates: the default
+        thread=ThreadReply(**data["thread"]) if data.get("thread") else None,
     )
+
+
+def thread_digest(
+    store: Store, event_id: int, told_members: int, *, title: str, zone: str, now: datetime
+) -> Digest | None:
+    """An event's reports added since ``told_members`` were told, as a digest for its alert's thread.
+
+    The newest report leads; None when the event has no new member (or is gone).
+    """
+    event, first = store.event(event_id), digest_event(store, event_id)
+    if event is None or first is None:
+        return None
+    added = store.query(  # the reports added since: the newest by when they were stored
+        "SELECT title, source, url, published FROM articles WHERE event_id = ? ORDER BY id DESC LIMIT ?",
+        (event_id, max(0, event["member_count"] - told_members)),
+    )
+    if not added:
+        return None
+    newest, *rest = (_story(row) for row in added)
+    reply = ThreadReply(event_id, 1 + len(first.others), first.headline.title)
+    entry = DigestEvent(event_id=event_id, headline=newest, others=tuple(rest), update=True)
+    return Digest(title=title, events=(entry,), generated_at=now, zone=zone, thread=reply)

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from botsvc.clocks import not_after
-from botsvc.deliver.adapter import Adapter, DeliveryError
+from botsvc.deliver.adapter import Adapter, DeliveryError, ParentGone
 from botsvc.deliver.digest import digest_from_json, digest_to_json
 from botsvc.deliver.redact import redact
 from botsvc.deliver.subscriptions import pause
+from botsvc.deliver.threads import Parent, find_parent, refreshed_part
 from botsvc.models import ChannelAddress, Digest
 from botsvc.store.store import Store, inserted_id, iso, parse_iso_required, utcnow
 
@@ -173,14 +174,25 @@ class Courier:
     async def _send(self, row: dict, adapter: Adapter, report: FlushReport) -> str:
         address = _address(row)
         try:
-            payloads = adapter.render(digest_from_json(row["digest"]))
+            digest = digest_from_json(row["digest"])
+            payloads = adapter.render(digest)
+            parent = self._parent(row, adapter, digest)
         except Exception as exc:  # a digest this adapter cannot render: this message only
             return self._fail(row, f"could not be rendered: {type(exc).__name__}: {exc}", report)
         message_ids = json.loads(row["message_ids"])
         part, tries = row["parts_sent"], 0
         while part < len(payloads):
+            key = f"bs-{row['id']}-{part}"
             try:
-                message_id = await adapter.send(address, payloads[part], key=f"bs-{row['id']}-{part}")
+                if parent is not None:
+                    try:
+                        message_id = await adapter.send_in_thread(address, payloads[part], parent.message_id, key=key)
+                    except ParentGone as exc:  # the alert was deleted: the update goes in the channel
+                        log.info("outbox %s: %s; posting it in the channel", row["id"], exc)
+                        parent = None
+                        continue
+                else:  # a distinct key: a post in the channel is another message than the reply was
+                    message_id = await adapter.send(address, payloads[part], key=key + ("c" if digest.thread else ""))
             except DeliveryError as exc:
                 tries += 1
                 if exc.scope == "message":
@@ -223,7 +235,33 @@ class Courier:
             if not payloads:
                 self._record_part(row["id"], 0, message_ids, done=True)
             report.delivered += 1
+        if parent is not None and digest.thread is not None:
+            await self._edit_parent(row, adapter, parent, digest.thread.event_id)
         return "delivered"
+
+    def _parent(self, row: dict, adapter: Adapter, digest: Digest) -> Parent | None:
+        """For an event's later reports: the alert whose thread they go in, if the adapter has threads."""
+        if digest.thread is None or not adapter.threads or row["subscription_id"] is None:
+            return None
+        return find_parent(self.store, adapter, row["subscription_id"], digest.thread.event_id)
+
+    async def _edit_parent(self, row: dict, adapter: Adapter, parent: Parent, event_id: int) -> None:
+        """Show the event's running count of sources on its alert; a failure is one log line, never more."""
+        try:
+            payload = refreshed_part(self.store, adapter, parent, event_id)
+            if payload is None:
+                log.info(
+                    "outbox %s: the alert of event %s is not edited (its message would change)", row["id"], event_id
+                )
+                return
+            await adapter.edit(_address(row), parent.message_id, payload)
+        except Exception as exc:
+            log.warning(
+                "outbox %s: could not edit the alert of event %s: %s",
+                row["id"],
+                event_id,
+                redact(f"{type(exc).__name__}: {exc}", _secrets(row)),
+            )
 
     def _record_part(self, outbox_id: int, parts_sent: int, message_ids: list[str], *, done: bool) -> None:
         with self.store.atomic():

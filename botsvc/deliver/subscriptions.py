@@ -91,6 +91,8 @@ class Subscription:
     quiet: QuietHours | None = None
     template: Template = Template()
     """Which parts of each alert the channel sees, and its header (``/news template``)."""
+    updates: str = "thread"
+    """Later reports of an event told before: 'thread', 'channel' or 'none' (see ``/news updates``)."""
 
     @property
     def paused(self) -> bool:
@@ -132,6 +134,7 @@ def _row(row: dict) -> Subscription:
         muted_at=parse_iso(row["muted_at"]),
         quiet=parse_quiet_hours(row["quiet_hours"]) if row["quiet_hours"] else None,
         template=template_from_json(row["template"]),
+        updates=row["updates"],
     )
 
 
@@ -216,15 +219,15 @@ def subscribe(
 def _copy_channel_controls(store: Store, new_id: int, platform: str, workspace: str, channel: str) -> None:
     """A channel's pause, quiet hours, filters and template are the channel's: a new topic gets them too."""
     sibling = store.query(
-        "SELECT id, muted_at, quiet_hours, template FROM subscriptions "
+        "SELECT id, muted_at, quiet_hours, template, updates FROM subscriptions "
         "WHERE platform = ? AND workspace = ? AND channel = ? AND id != ? ORDER BY id LIMIT 1",
         (platform, workspace, channel, new_id),
     )
     if not sibling:
         return
     store.db.execute(
-        "UPDATE subscriptions SET muted_at = ?, quiet_hours = ?, template = ? WHERE id = ?",
-        (sibling[0]["muted_at"], sibling[0]["quiet_hours"], sibling[0]["template"], new_id),
+        "UPDATE subscriptions SET muted_at = ?, quiet_hours = ?, template = ?, updates = ? WHERE id = ?",
+        (sibling[0]["muted_at"], sibling[0]["quiet_hours"], sibling[0]["template"], sibling[0]["updates"], new_id),
     )
     store.db.execute(
         "INSERT INTO subscription_filters (subscription_id, word, kind) "

@@ -1,0 +1,68 @@
+"""Event threads: finding the message that first told an event, and its refreshed text.
+
+A later report of an event goes under the alert that told it (a Slack thread, a Discord
+reply), and that alert is edited to show the event's running count of sources. The
+alert's outbox row (``deliveries.alert_outbox_id``) keeps its digest and the message id
+of every part sent, so the parent is found again after a restart. Which part holds the
+event is found by rendering the digest up to that event: every adapter fills its
+messages in order, so the count of parts for that prefix is the event's part.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from botsvc.deliver.adapter import Adapter
+from botsvc.deliver.digest import digest_event, digest_from_json
+from botsvc.models import Digest
+from botsvc.store.store import Store
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The sent message that told an event first, and the digest it was rendered from."""
+
+    outbox_id: int
+    part: int
+    message_id: str
+    digest: Digest
+
+
+def part_of(adapter: Adapter, digest: Digest, event_id: int) -> int | None:
+    """Which of ``adapter``'s messages for ``digest`` shows ``event_id`` (None: not in it)."""
+    for index, entry in enumerate(digest.events):
+        if entry.event_id == event_id:
+            return len(adapter.render(replace(digest, events=digest.events[: index + 1], more=()))) - 1
+    return None
+
+
+def find_parent(store: Store, adapter: Adapter, subscription_id: int, event_id: int) -> Parent | None:
+    """The message that alerted ``event_id`` to the subscription, if it was sent and is still known."""
+    rows = store.query(
+        "SELECT o.id, o.digest, o.message_ids FROM deliveries d JOIN outbox o ON o.id = d.alert_outbox_id "
+        "WHERE d.subscription_id = ? AND d.event_id = ?",
+        (subscription_id, event_id),
+    )
+    if not rows:
+        return None
+    digest = digest_from_json(rows[0]["digest"])
+    part = part_of(adapter, digest, event_id)
+    sent = json.loads(rows[0]["message_ids"])
+    if part is None or part >= len(sent):
+        return None
+    return Parent(rows[0]["id"], part, str(sent[part]), digest)
+
+
+def refreshed_part(store: Store, adapter: Adapter, parent: Parent, event_id: int) -> Any | None:
+    """The parent message re-rendered with every alert in it as it stands now (its count of
+    sources grown); None when the event would move to another part (the edit is skipped)."""
+    entries = []
+    for entry in parent.digest.events:
+        fresh = None if entry.update else digest_event(store, entry.event_id)
+        entries.append(fresh or entry)
+    digest = replace(parent.digest, events=tuple(entries))
+    if part_of(adapter, digest, event_id) != parent.part:
+        return None
+    return adapter.render(digest)[parent.part]
