@@ -4,13 +4,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from polledapp import app_on_a_copy, polled_database
 
 from botsvc.chat.commands import MAX_INPUT, USAGE, UsageError, parse
 from botsvc.deliver.subscriptions import all_subscriptions
 from botsvc.ingest.feedcheck import FeedCheckError, check_address, forbidden_address
 from botsvc.ingest.fetch import UNREACHABLE
 from botsvc.models import CommandContext
-from botsvc.service.app import open_app
 from botsvc.store.searchtext import fts_query
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,24 +22,12 @@ VISITOR = CommandContext(platform="slack", channel="C1", workspace="T1", user="U
 
 @pytest.fixture(scope="module")
 def polled(tmp_path_factory):
-    """A database after one poll of the sample feeds (seeded archive included)."""
-    from botsvc.service.cycle import run_cycle
-
-    path = tmp_path_factory.mktemp("cmd") / "polled.db"
-    app = open_app(EXAMPLES, path)
-    app.ensure_seeded()
-    asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy))
-    app.close()
-    return path
+    return polled_database(tmp_path_factory.mktemp("cmd"))
 
 
 @pytest.fixture
 def app(polled, tmp_path):
-    copy = tmp_path / "copy.db"
-    copy.write_bytes(polled.read_bytes())
-    application = open_app(EXAMPLES, copy)
-    yield application
-    application.close()
+    yield from app_on_a_copy(polled, tmp_path)
 
 
 def run(app, text, ctx=MANAGER):

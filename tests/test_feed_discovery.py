@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from feedserver import FeedServer
+from polledapp import app_on_a_copy, polled_database
 
 from botsvc.ingest.discover import candidates, feed_links, looks_like_html
 from botsvc.ingest.feedcheck import MAX_REQUESTS, NO_FEED_ON_PAGE
 from botsvc.ingest.fetch import UNREACHABLE
 from botsvc.models import CommandContext
-from botsvc.service.app import open_app
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "feeds.toml"
@@ -43,23 +43,12 @@ def page(head: str = "", body: str = "<p>Welcome</p>") -> bytes:
 
 @pytest.fixture(scope="module")
 def polled(tmp_path_factory):
-    from botsvc.service.cycle import run_cycle
-
-    path = tmp_path_factory.mktemp("discovery") / "polled.db"
-    app = open_app(EXAMPLES, path)
-    app.ensure_seeded()
-    asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy))
-    app.close()
-    return path
+    return polled_database(tmp_path_factory.mktemp("discovery"))
 
 
 @pytest.fixture
 def app(polled, tmp_path):
-    copy = tmp_path / "copy.db"
-    copy.write_bytes(polled.read_bytes())
-    application = open_app(EXAMPLES, copy)
-    yield application
-    application.close()
+    yield from app_on_a_copy(polled, tmp_path)
 
 
 @pytest.fixture

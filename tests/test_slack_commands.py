@@ -22,9 +22,10 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 from aiohttp import web
+from slackenv import clear_slack_environment
 from slackmock import SlackMock
 
-from adapters.slack import API_URL_ENV, MAX_BLOCKS, MAX_TEXT, WORKING, SlackAdapter, render_reply
+from adapters.slack import MAX_BLOCKS, MAX_TEXT, WORKING, SlackAdapter, render_reply
 from botsvc.chat.commands import CommandCore
 from botsvc.config import load_config
 from botsvc.deliver.subscriptions import all_subscriptions
@@ -39,22 +40,7 @@ TOKEN = "xoxb-test"
 
 @pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing from the environment: no proxy, API URL, Slack secrets or OAuth settings."""
-    for name in (
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        API_URL_ENV,
-        "SLACK_SIGNING_SECRET",
-        "SLACK_APP_TOKEN",
-        "SLACK_BOT_TOKEN",
-        "SLACK_CLIENT_ID",
-        "SLACK_CLIENT_SECRET",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    clear_slack_environment(monkeypatch)
 
 
 @pytest.fixture

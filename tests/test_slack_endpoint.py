@@ -22,10 +22,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from slackenv import clear_slack_environment
 from slackmock import SlackMock
 from test_slack_commands import SECRET, FakeCore, Served, adapter_for, slack_signature, slash_body
 
-from adapters.slack import API_URL_ENV, gate
+from adapters.slack import gate
 from adapters.slack.gate import MAX_BODY, WINDOW, ReplayMemory
 from botsvc.chat.commands import CommandCore
 from botsvc.config import load_config
@@ -43,19 +44,7 @@ FORGED = "\n2026-01-01 00:00:00,000 INFO botsvc: forged line"
 
 @pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        API_URL_ENV,
-        "SLACK_SIGNING_SECRET",
-        "SLACK_APP_TOKEN",
-        "SLACK_BOT_TOKEN",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    clear_slack_environment(monkeypatch)
 
 
 @pytest.fixture
