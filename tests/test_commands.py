@@ -14,7 +14,6 @@ from botsvc.models import CommandContext
 from botsvc.store.searchtext import fts_query
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples" / "feeds.toml"
 FEED = (ROOT / "examples" / "feeds" / "seoul-wire.xml").read_bytes()
 MANAGER = CommandContext(platform="slack", channel="C1", workspace="T1", user="U1", can_manage=True)
 VISITOR = CommandContext(platform="slack", channel="C1", workspace="T1", user="U2", can_manage=False)

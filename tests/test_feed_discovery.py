@@ -15,7 +15,6 @@ from botsvc.ingest.fetch import UNREACHABLE
 from botsvc.models import CommandContext
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples" / "feeds.toml"
 FEED = (ROOT / "examples" / "feeds" / "seoul-wire.xml").read_bytes()
 HTML = "text/html; charset=utf-8"
 MANAGER = CommandContext(platform="slack", channel="C1", workspace="T1", user="U1", can_manage=True)
