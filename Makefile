@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint run bench clean
+.PHONY: demo test lint docs docs-build run bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,16 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)            ## one offline poll of the bundled sample feeds, digest on the terminal
 	$(BIN)/botsvc demo
 
-test: lint               ## the linters, then the whole test suite
+test: lint docs-build    ## the linters, the docs site (strict), then the whole test suite
 	$(BIN)/python -m pytest -q
+
+docs: $(STAMP)            ## serve the documentation site at http://127.0.0.1:8000 (live reload)
+	$(BIN)/mkdocs serve
+
+# --strict: a broken link, a missing anchor or a page left out of nav fails the build. The
+# site goes to a temporary directory: only the check matters here.
+docs-build: $(STAMP)      ## build the documentation site strictly, as CI does
+	@site=$$(mktemp -d) && $(BIN)/mkdocs build --strict --quiet --site-dir "$$site"; status=$$?; rm -rf "$$site"; exit $$status
 
 lint: $(STAMP)            ## ruff (lint and format check) and mypy, as CI runs them
 	$(BIN)/ruff check .
@@ -35,4 +43,4 @@ bench: $(STAMP)           ## speed and quality benchmarks (print their figures)
 	$(BIN)/python benchmarks/retention.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache build *.egg-info
+	rm -rf $(VENV) .demo .pytest_cache build site *.egg-info
