@@ -19,12 +19,14 @@ test: lint docs-build    ## the linters, the docs site (strict), then the whole 
 	$(BIN)/python -m pytest -q
 
 docs: $(STAMP)            ## serve the documentation site at http://127.0.0.1:8000 (live reload)
-	$(BIN)/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
-# --strict: a broken link, a missing anchor or a page left out of nav fails the build. The
-# site goes to a temporary directory: only the check matters here.
+# --strict: a broken link, a missing anchor or a page left out of nav fails the build (not
+# with --quiet, which hides the warnings strict mode counts). The site goes to a temporary
+# directory: only the check matters here.
 docs-build: $(STAMP)      ## build the documentation site strictly, as CI does
-	@site=$$(mktemp -d) && $(BIN)/mkdocs build --strict --quiet --site-dir "$$site"; status=$$?; rm -rf "$$site"; exit $$status
+	@site=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir "$$site"; \
+		status=$$?; rm -rf "$$site"; exit $$status
 
 lint: $(STAMP)            ## ruff (lint and format check) and mypy, as CI runs them
 	$(BIN)/ruff check .

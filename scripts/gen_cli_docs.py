@@ -32,8 +32,38 @@ text as this page.
 
 Errors are one line on stderr with a non-zero exit status: 2 for bad configuration or
 arguments (the line names the file, the key and the problem), 1 for runtime failures such
-as an unwritable database. See [Operations](operations.md) for what each failure means and
-[Chat commands](chat-commands.md) for the `/news` equivalents of the read commands.
+as an unwritable database. Refusals speak in command-line terms
+(`there is no event 999 — usage: botsvc event <id>`). Only `run`, `poll`, `seed` (and
+`demo`, with its own file) create a database; every other command given a `--db` that does
+not exist says so and exits 1. `run` and `poll` refuse to start while another `run` or
+`poll` uses the same database. See [Operations](operations.md) and
+[When things go wrong](troubleshooting.md).
+
+## At a glance
+
+| task | command |
+|---|---|
+| poll every feed on its schedule until stopped | `botsvc run` |
+| one cycle, then exit (cron); `--json`: one line per item with the decision and why | `botsvc poll --once [--json]` |
+| load the seeded archive of known events (idempotent; also done on first start) | `botsvc seed` |
+| validate `feeds.toml` and summarise it | `botsvc check-config` |
+| why an item was alerted, joined an event, or was judged irrelevant | `botsvc explain URL_OR_GUID` |
+| re-group stored articles with the current `[dedup]` settings | `botsvc rebuild-events [--force]` |
+| subscribe, unsubscribe and list channels | `botsvc subscribe`, `botsvc unsubscribe`, `botsvc subscriptions` |
+| the outbox, refused credentials, paused subscriptions, failing and surging feeds, "not relevant" reports | `botsvc status` |
+| messages not delivered; send one again; give one up | `botsvc outbox list`, `outbox retry ID`, `outbox drop ID` |
+| the `/news` answers, for operators | `botsvc search WORDS`, `botsvc event ID`, `botsvc recent [N]`, `botsvc feeds` |
+| what a feed's five newest items would do now (stores nothing) | `botsvc feeds preview URL` |
+| feeds from and to a feed reader | `botsvc feeds import FILE.opml`, `botsvc feeds export [-o FILE]` |
+| a consistent copy of the database while the bot runs | `botsvc backup PATH` |
+| forget seen keys of items long gone from their feeds | `botsvc prune [--dry-run]` |
+| exit 0 when the running bot is healthy (Docker's HEALTHCHECK) | `botsvc healthcheck` |
+| the offline demo | `botsvc demo` |
+
+The `/news` equivalents of the read commands are in [Chat commands](chat-commands.md).
+
+<!-- `--json` on search, event, recent and status, and `botsvc events export`, are being
+     added: the sections below will show them once this page is regenerated. -->
 """
 
 

@@ -153,3 +153,11 @@ def test_readme_is_short_and_its_links_resolve():
 @pytest.mark.parametrize("command", ["make demo", "make test"])
 def test_readme_keeps_the_two_commands(command):
     assert command in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_make_test_builds_the_site_strictly_and_not_quietly():
+    """`mkdocs build --strict --quiet` passes a broken link: quiet hides the warnings strict counts."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^test:.*\bdocs-build\b", makefile, re.M)
+    build = re.search(r"^docs-build:.*?\n((?:\t.*\n)+)", makefile, re.M)
+    assert build and "mkdocs build --strict" in build.group(1) and "--quiet" not in build.group(1)
