@@ -50,7 +50,7 @@ not exist says so and exits 1. `run` and `poll` refuse to start while another `r
 | why an item was alerted, joined an event, or was judged irrelevant | `botsvc explain URL_OR_GUID` |
 | re-group stored articles with the current `[dedup]` settings | `botsvc rebuild-events [--force]` |
 | subscribe, unsubscribe and list channels | `botsvc subscribe`, `botsvc unsubscribe`, `botsvc subscriptions` |
-| the outbox, refused credentials, paused subscriptions, failing and surging feeds, "not relevant" reports | `botsvc status` |
+| outbox, refused credentials, paused subscriptions, failing or surging feeds, "not relevant" | `botsvc status` |
 | messages not delivered; send one again; give one up | `botsvc outbox list`, `outbox retry ID`, `outbox drop ID` |
 | the `/news` answers, for operators | `botsvc search WORDS`, `botsvc event ID`, `botsvc recent [N]`, `botsvc feeds` |
 | what a feed's five newest items would do now (stores nothing) | `botsvc feeds preview URL` |
