@@ -62,7 +62,7 @@ not exist says so and exits 1. `run` and `poll` refuse to start while another `r
 
 The `/news` equivalents of the read commands are in [Chat commands](chat-commands.md).
 
-<!-- `--json` on search, event, recent and status, and `botsvc events export`, are being
+<!-- Pending: `--json` on search, event, recent and status, and `botsvc events export`, are being
      added: the sections below will show them once this page is regenerated. -->
 """
 
