@@ -10,6 +10,7 @@ arguments and options (with defaults and environment variables), all read from c
 
 from __future__ import annotations
 
+import html
 import inspect
 import sys
 from pathlib import Path
@@ -71,19 +72,27 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _code_cell(text: str) -> str:
+    """Code in a table cell: a pipe inside backticks would need ``\\|`` on GitHub, which
+    MkDocs shows literally, so cells with pipes are inline HTML that both render alike."""
+    if "|" not in text:
+        return f"`{text}`"
+    return "<code>" + html.escape(text, quote=False).replace("|", "&#124;") + "</code>"
+
+
 def _param_rows(command: click.Command, ctx: click.Context) -> list[str]:
     rows = []
     for param in command.get_params(ctx):
         if isinstance(param, click.Argument):
-            name = f"`{param.make_metavar(ctx)}`"
+            name = _code_cell(param.make_metavar(ctx))
             help_text = "argument" if param.required else "argument (optional)"
         else:
             record = param.get_help_record(ctx)
             if record is None or "--help" in param.opts:
                 continue
-            name = f"`{record[0]}`"
+            name = _code_cell(record[0])
             help_text = record[1]
-        rows.append(f"| {_cell(name)} | {_cell(help_text)} |")
+        rows.append(f"| {name} | {_cell(help_text)} |")
     return rows
 
 
