@@ -7,7 +7,6 @@ from pathlib import Path
 from botsvc.models import CommandContext
 from botsvc.service.app import open_app
 from botsvc.service.intake import Intake
-from botsvc.service.scheduler import taking_turns
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "feeds.toml"
 MANAGER = CommandContext(platform="slack", channel="C9", workspace="T9", user="U9", can_manage=True)
@@ -39,7 +38,7 @@ def test_commands_that_write_wait_their_turn_without_blocking_the_loop(tmp_path)
     async def main():
         intake = await Intake.open(app)
         try:
-            run = taking_turns(app.commands().run, intake.turn)
+            run = app.commands(turn=intake.turn).run
             writing = asyncio.create_task(intake.write(long_feed_transaction, intake.store, 1.5))
             await asyncio.sleep(0.1)
             started = time.monotonic()
