@@ -7,9 +7,10 @@ tested) once. Who may do what:
 * ``mute``: channel managers, like ``subscribe``: it changes what the channel receives.
 * ``notrelevant``: anyone may report an event as not relevant (the report is what shows
   which topic rules bring unwanted alerts, so every reader's voice counts, once per
-  person and event in a workspace or server, whichever channel it comes from). It also hides the event from the channel only when the reporter may manage
-  the channel; otherwise the report is recorded and counted, and the reply says a
-  manager can mute the event.
+  person and event in a workspace or server, whichever channel it comes from). It also
+  hides the event from the channel only when the reporter may manage the channel;
+  otherwise the report is recorded and counted, and the reply says a manager can mute
+  the event.
 """
 
 from __future__ import annotations
