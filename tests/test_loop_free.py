@@ -90,3 +90,26 @@ def test_sigterm_while_a_big_feed_is_judged_exits_in_time_and_stores_none_of_it(
         assert db.execute("SELECT etag FROM feeds WHERE name = 'Firehose'").fetchone() in (None, (None,))
     finally:
         db.close()
+
+
+@pytest.mark.slow
+def test_a_press_storm_and_a_slow_preview_during_a_big_poll_are_acknowledged_at_once_and_answered(tmp_path):
+    """ "Not relevant" from one member in 8 channels, and a preview of a page whose feed links
+    each take seconds, both sent while a big feed is judged: every request is acknowledged
+    within a second, every one is answered, nothing is 'locked', the report counts once."""
+    figures = probe_big_poll(gsomia_feed(SMALL_BIG_FEED), tmp_path, presses=8, slow_preview=True)
+
+    assert figures.exit_status == 0, figures.log
+    assert "Traceback" not in figures.log and "locked" not in figures.log
+    assert not figures.failures, figures.failures
+    assert figures.expected_answers == 9 and max(figures.ack_ms) < 1000, sorted(figures.ack_ms)[-5:]
+    assert len(figures.answers) == 9, figures.answers
+    thanks = [a for a in figures.answers if "is marked not relevant" in a]
+    again = [a for a in figures.answers if "already marked" in a]
+    previews = [a for a in figures.answers if a.startswith("No preview:")]
+    assert (len(thanks), len(again), len(previews)) == (1, 7, 1), figures.answers
+    db = sqlite3.connect(tmp_path / "loop.db")
+    try:
+        assert db.execute("SELECT count(*) FROM relevance_feedback").fetchone()[0] == 1
+    finally:
+        db.close()
