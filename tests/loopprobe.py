@@ -59,6 +59,8 @@ class LoopFigures:
     """Presses and previews sent, each to be answered through its response_url."""
     answers: list[str] = field(default_factory=list)
     """The texts posted to those response_urls."""
+    answered_after: float | None = None
+    """Seconds from sending the presses and preview until the last of them was answered."""
     exit_status: int | None = None
     log: str = ""
     failures: list[str] = field(default_factory=list)
@@ -141,6 +143,7 @@ def probe_big_poll(
             deadline = time.monotonic() + timeout
             storm = ThreadPoolExecutor(max_workers=8)
             fired = not (presses or slow_preview)
+            fired_at = time.monotonic()
             with httpx.Client(timeout=30, trust_env=False) as client:
                 while time.monotonic() < deadline and proc.poll() is None:
                     served = bool(server.requests_to("/firehose.xml"))
@@ -160,7 +163,10 @@ def probe_big_poll(
                         if slow_preview:
                             requests.append(signed_command(slack, f"feed preview {page}", hook="preview/T1/C1/U1"))
                         figures.expected_answers = len(requests)
-                        for ack in storm.map(lambda extra: _acknowledged(f"{base}/slack/events", extra), requests):
+                        fired_at = time.monotonic()
+                        for ack in storm.map(
+                            lambda extra: _acknowledged(client, f"{base}/slack/events", extra), requests
+                        ):
                             figures.ack_ms.append(ack)
                     if served and not done:
                         figures.answers_while_polling += 2
@@ -169,10 +175,13 @@ def probe_big_poll(
                         answer = client.post(f"{base}/slack/events", **signed_command(slack, mid_poll_command))
                         figures.mid_poll_ms = (time.perf_counter() - started) * 1000
                         figures.mid_poll_answer = answer.text
+                    all_answered = len(_answers(slack)) >= figures.expected_answers
+                    if fired and figures.expected_answers and all_answered and figures.answered_after is None:
+                        figures.answered_after = time.monotonic() - fired_at
                     if done:
                         figures.poll_seconds = float(done.group(1))
                         figures.poll_summary = done.group(2)
-                        if len(_answers(slack)) >= figures.expected_answers:
+                        if all_answered:
                             break
                     time.sleep(0.05)
             storm.shutdown()
@@ -208,12 +217,11 @@ def _answers(slack: SlackMock) -> list[str]:
     return texts
 
 
-def _acknowledged(url: str, extra: dict) -> float:
+def _acknowledged(client: httpx.Client, url: str, extra: dict) -> float:
     """Milliseconds until Slack's request is answered over HTTP (the acknowledgement); inf on failure."""
     started = time.perf_counter()
     try:
-        with httpx.Client(timeout=30, trust_env=False) as client:
-            answer = client.post(url, **extra)
+        answer = client.post(url, **extra)
     except httpx.HTTPError:
         return float("inf")
     elapsed = (time.perf_counter() - started) * 1000
