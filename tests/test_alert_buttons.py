@@ -114,6 +114,25 @@ def test_not_relevant_is_counted_once_per_person_and_hides_only_for_a_manager(al
     assert told(later, "C1") == [] and told(later, "C2") == [{PACT + " as deadline passes"}]
 
 
+def test_one_member_reporting_from_every_channel_and_a_dm_counts_once(alerted):
+    pact = event_of(alerted, PACT)
+    replies = [run(alerted, f"notrelevant {pact}", f"C{n}", manager=False, user="U2") for n in range(1, 9)]
+    replies.append(run(alerted, f"notrelevant {pact}", "D1", manager=False, user="U2"))
+    assert [r.ok for r in replies] == [True] * 9
+    assert replies[0].title == f"Thanks: event #{pact} is marked not relevant."
+    assert all(r.title == f"You had already marked event #{pact} not relevant; counted once." for r in replies[1:])
+    assert all(r.lines[0].text.startswith("Not relevant so far: 1 report(s) from 1 channel(s);") for r in replies)
+    reports = state(alerted)[1]
+    assert [(r["event_id"], r["channel"], r["user"]) for r in reports] == [(pact, "C1", "U2")]
+
+    # A manager's report in another channel still hides the event there, and counts once too.
+    first = run(alerted, f"notrelevant {pact}", "C1", user="U1")
+    again = run(alerted, f"notrelevant {pact}", "C2", user="U1")
+    assert first.ok and "Thanks" in first.title and "already marked" in again.title
+    assert again.lines[-1].text == "It is hidden from this channel: no more updates about it."
+    assert len(state(alerted)[1]) == 2
+
+
 def test_status_and_explain_show_which_keywords_bring_unwanted_alerts(alerted):
     pact, labour = event_of(alerted, PACT), event_of(alerted, LABOUR)
     run(alerted, f"notrelevant {pact}", "C1", user="U1")

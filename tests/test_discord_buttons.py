@@ -5,6 +5,7 @@ answered through the REST client to the loopback fake by the real command core a
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,20 @@ def test_the_bot_posts_buttons_only_when_it_receives_their_presses(fake) -> None
     asyncio.run(scenario())
     [posted] = fake.calls_to("message")
     assert posted.json["components"][0]["components"][0]["custom_id"] == "botsvc:timeline:7"
+
+
+def test_a_press_that_waits_is_deferred_at_once_and_answered_by_a_followup(fake) -> None:
+    """ "Not relevant" waiting for the write turn behind a big feed: deferred, then answered, only to the presser."""
+    started: list[float] = []
+
+    async def waiting(text: str, context: CommandContext) -> CommandReply:
+        started.append(time.monotonic())
+        await asyncio.sleep(1.2)
+        return CommandReply("Thanks: event #1 is marked not relevant.", ephemeral=False)
+
+    [deferred] = presses(fake, waiting, press("botsvc:notrelevant:1"))
+    assert deferred == {"type": 5, "data": {"flags": EPHEMERAL}}
+    assert fake.calls_to("interaction")[0].at - started[0] < 1.0
+    [followup] = fake.calls_to("webhook")
+    assert followup.json["flags"] == EPHEMERAL
+    assert followup.json["embeds"][0]["title"].startswith("Thanks: event #1")

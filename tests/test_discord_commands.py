@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -634,3 +635,20 @@ def test_channel_controls_through_the_real_core(fake, tmp_path):
         ("gsomia", "include"),
         ("지소미아", "include"),
     ]
+
+
+def test_any_command_that_waits_is_deferred_within_half_a_second_then_answered(fake):
+    """A command waiting for the write turn (a poll storing a big feed) never runs into Discord's 3 s."""
+    calls: list[float] = []
+
+    async def waiting(text: str, context: CommandContext) -> CommandReply:
+        calls.append(time.monotonic())
+        await asyncio.sleep(1.2)
+        return CommandReply("Subscribed: this channel gets news.", ephemeral=False)
+
+    run(fake, waiting, news("subscribe", permissions=MEMBER | MANAGE_CHANNELS))
+    [deferred] = fake.calls_to("interaction")
+    assert deferred.json == {"type": 5, "data": {"flags": EPHEMERAL}}
+    assert deferred.at - calls[0] < 1.0  # acknowledged well before the answer was ready (1.2 s)
+    [followup] = fake.calls_to("webhook")
+    assert embed_of(followup.json)["title"].startswith("Subscribed")

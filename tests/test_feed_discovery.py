@@ -3,16 +3,20 @@ against a loopback server, with the address checks on (only the test server's en
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
+from bigfeed import gsomia_feed
 from feedserver import FeedServer
 from polledapp import app_on_a_copy, polled_database
 
+from botsvc.chat.commands import CommandCore
 from botsvc.ingest.discover import candidates, feed_links, looks_like_html
 from botsvc.ingest.feedcheck import MAX_REQUESTS, NO_FEED_ON_PAGE
-from botsvc.ingest.fetch import UNREACHABLE
+from botsvc.ingest.fetch import UNREACHABLE, FetchPolicy
 from botsvc.models import CommandContext
+from botsvc.store.turn import WriteTurn
 
 ROOT = Path(__file__).resolve().parents[1]
 FEED = (ROOT / "examples" / "feeds" / "seoul-wire.xml").read_bytes()
@@ -230,3 +234,76 @@ def test_preview_refusals_and_permissions(app, allowed, monkeypatch):
     allowed.clear_log()
     assert run(app, f"feed preview {url}").title == f"No preview: {UNREACHABLE}."
     assert allowed.requests == []
+
+
+# -- no wait on the network or a parser with the loop or the write turn held ------------
+
+
+def test_redirect_hops_count_against_the_request_budget(app, allowed):
+    """A page whose every lead redirects several times: six requests in all, not six per lead."""
+    links = "".join(f'<link rel="alternate" type="application/rss+xml" href="/lead{n}">' for n in range(4))
+    url = allowed.static("/home", page(links), content_type=HTML)
+    for lead in [f"/lead{n}" for n in range(4)] + ["/feed", "/rss", "/rss.xml", "/feed.xml", "/atom.xml"]:
+        for hop in range(4):
+            allowed.redirect(f"{lead}/{hop}" if hop else lead, f"{lead}/{hop + 1}")
+    reply = run(app, f"feed add {url}")
+    assert not reply.ok
+    assert len(allowed.requests) <= MAX_REQUESTS, [r.path for r in allowed.requests]
+
+
+def test_a_slow_site_gets_one_deadline_for_the_whole_command(app, allowed):
+    links = "".join(f'<link rel="alternate" type="application/rss+xml" href="/slow{n}.xml">' for n in range(4))
+    url = allowed.static("/home", page(links), content_type=HTML)
+    for n in range(4):
+        allowed.slow(f"/slow{n}.xml", 1.0)
+    for path in ("/feed", "/rss"):
+        allowed.slow(path, 1.0)
+    core = CommandCore(app.store, app.config, policy=FetchPolicy(read_timeout=5.0, total_deadline=1.5))
+    started = time.monotonic()
+    reply = asyncio.run(core.run(f"feed preview {url}", MANAGER))
+    assert time.monotonic() - started < 2.5  # one deadline, not one per request (about 5 s)
+    assert reply.title == f"No preview: {UNREACHABLE}."
+
+
+async def _loop_gap_while(task: asyncio.Task) -> float:
+    gap, last = 0.0, time.monotonic()
+    while not task.done():
+        await asyncio.sleep(0.005)
+        now = time.monotonic()
+        gap, last = max(gap, now - last), now
+    return gap
+
+
+@pytest.mark.slow
+def test_preview_and_add_of_a_big_feed_parse_off_the_event_loop(app, allowed):
+    url = allowed.static("/big.xml", gsomia_feed(800_000))  # about a second to parse, each time
+
+    async def timed(text):
+        task = asyncio.ensure_future(app.commands().run(text, MANAGER))
+        return await _loop_gap_while(task), task.result()
+
+    preview_gap, previewed = asyncio.run(timed(f"feed preview {url}"))
+    add_gap, added = asyncio.run(timed(f"feed add {url} Big"))
+    assert previewed.ok and added.ok, (previewed.title, added.title)
+    assert preview_gap < 0.5 and add_gap < 0.5, (preview_gap, add_gap)  # parsing takes seconds
+
+
+def test_a_slow_preview_never_holds_up_another_channels_subscribe(app, allowed):
+    url = allowed.static("/home", page('<link rel="alternate" type="application/rss+xml" href="/s.xml">'))
+    allowed.slow("/s.xml", 1.5, FRESH)
+    turn = WriteTurn()
+    core = CommandCore(app.store, app.config, turn=turn)
+    elsewhere = CommandContext(platform="slack", channel="C2", workspace="T1", user="U1", can_manage=True)
+
+    async def main():
+        previewing = asyncio.ensure_future(core.run(f"feed preview {url}", MANAGER))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        subscribed = await core.run("subscribe", elsewhere)
+        waited = time.monotonic() - started
+        assert not previewing.done()
+        return waited, subscribed, await previewing
+
+    waited, subscribed, previewed = asyncio.run(main())
+    assert subscribed.ok and previewed.ok, (subscribed.title, previewed.title)
+    assert waited < 0.5

@@ -1,13 +1,16 @@
 """The intake thread and the write turn (botsvc/service/intake.py), driven directly."""
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
+
+import pytest
 
 from botsvc.models import CommandContext
 from botsvc.service.app import open_app
 from botsvc.service.intake import Intake
-from botsvc.service.scheduler import taking_turns
+from botsvc.store.store import WriteOutsideTurn
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "feeds.toml"
 MANAGER = CommandContext(platform="slack", channel="C9", workspace="T9", user="U9", can_manage=True)
@@ -39,7 +42,7 @@ def test_commands_that_write_wait_their_turn_without_blocking_the_loop(tmp_path)
     async def main():
         intake = await Intake.open(app)
         try:
-            run = taking_turns(app.commands().run, intake.turn)
+            run = app.commands(turn=intake.turn).run
             writing = asyncio.create_task(intake.write(long_feed_transaction, intake.store, 1.5))
             await asyncio.sleep(0.1)
             started = time.monotonic()
@@ -80,4 +83,95 @@ def test_a_cancelled_write_rolls_back_before_the_turn_is_given_up(tmp_path):
 
     assert asyncio.run(main()) < 1.0
     assert app.store.feed_state("Big") is None and app.store.feed_state("Next") is not None
+    app.close()
+
+
+def test_a_write_without_the_turn_is_refused_at_once_instead_of_waiting_on_the_lock(tmp_path):
+    app = open_app(EXAMPLES, tmp_path / "r.db")
+
+    async def main():
+        intake = await Intake.open(app)
+        try:
+            writing = asyncio.create_task(intake.write(long_feed_transaction, intake.store, 1.5))
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            with pytest.raises(WriteOutsideTurn):
+                with app.store.atomic():
+                    app.store.ensure_feed("Sneaky", "https://sneaky.example/rss")
+            with pytest.raises(sqlite3.DatabaseError, match="not authorized"):  # whichever helper writes
+                app.store.db.execute("UPDATE feeds SET items_seen = 1")
+            refused_in = time.monotonic() - started
+            assert not writing.done()
+            async with intake.turn:  # waits as a coroutine, then writes
+                app.store.ensure_feed("Polite", "https://polite.example/rss")
+            return refused_in
+        finally:
+            await intake.close()
+
+    assert asyncio.run(main()) < 0.2
+    assert app.store.feed_state("Sneaky") is None and app.store.feed_state("Polite") is not None
+    app.store.ensure_feed("After", "https://after.example/rss")  # the guard ends with the intake
+    app.close()
+
+
+def test_every_command_that_writes_takes_the_turn(tmp_path):
+    """Each command runs against the guarded store: one that wrote without its turn would be refused."""
+    app = open_app(EXAMPLES, tmp_path / "w.db")
+    app.ensure_seeded()
+    event = app.store.seeded_event_id()
+    member = CommandContext(platform="slack", channel="C9", workspace="T9", user="U8", can_manage=False)
+    texts = [
+        "subscribe",
+        "filter add gsomia",
+        "filter remove gsomia",
+        "pause",
+        "resume",
+        "quiet 22:00-07:00 Asia/Seoul",
+        "quiet off",
+        "template set header Morning brief",
+        "template reset",
+        "updates channel",
+        f"mute {event}",
+        f"notrelevant {event}",
+        "unsubscribe",
+    ]
+
+    async def main():
+        intake = await Intake.open(app)
+        try:
+            run = app.commands(turn=intake.turn).run
+            replies = [await run(text, MANAGER) for text in texts]
+            replies.append(await run(f"notrelevant {event}", member))
+            return replies
+        finally:
+            await intake.close()
+
+    replies = asyncio.run(main())
+    assert [(text, reply.ok) for text, reply in zip(texts + ["member"], replies)] == [
+        (text, True) for text in texts + ["member"]
+    ]
+    assert len(app.store.query("SELECT * FROM relevance_feedback")) == 2
+    app.close()
+
+
+def test_a_not_relevant_press_during_a_long_feed_transaction_waits_its_turn_without_blocking(tmp_path):
+    app = open_app(EXAMPLES, tmp_path / "n.db")
+    app.ensure_seeded()
+    event = app.store.seeded_event_id()
+
+    async def main():
+        intake = await Intake.open(app)
+        try:
+            run = app.commands(turn=intake.turn).run
+            writing = asyncio.create_task(intake.write(long_feed_transaction, intake.store, 1.0))
+            await asyncio.sleep(0.1)
+            pressing = asyncio.create_task(run(f"notrelevant {event}", MANAGER))
+            gap = await max_gap_while(pressing)
+            assert writing.done()
+            return gap, pressing.result()
+        finally:
+            await intake.close()
+
+    gap, reply = asyncio.run(main())
+    assert gap < 0.2 and reply.ok and reply.title.startswith("Thanks"), (gap, reply)
     app.close()

@@ -120,3 +120,30 @@ def test_0007_reindexes_korean_and_japanese_text_and_triggers_keep_it_in_sync(tm
     leftover = store.db.execute("SELECT count(*) FROM articles_fts_docsize").fetchone()[0]
     assert leftover == 0
     store.close()
+
+
+def test_not_relevant_reports_from_several_channels_become_one_per_person_and_event(tmp_path):
+    """Databases from before reports counted once per workspace kept one per channel: the first stays."""
+    [version] = [m.version for m in discover() if m.name.endswith("_one_report_per_person")]
+    conn = sqlite3.connect(tmp_path / "r.db")
+    apply_migrations(conn, upto=version - 1)
+    conn.executemany(
+        "INSERT INTO relevance_feedback (event_id, platform, workspace, channel, user, reported_at) "
+        "VALUES (?, 'slack', 'T1', ?, ?, ?)",
+        [(7, f"C{n}", "U2", f"2019-08-22T0{n}:00:00+00:00") for n in range(1, 9)]
+        + [(7, "C1", "U3", "2019-08-22T09:00:00+00:00"), (8, "C2", "U2", "2019-08-22T09:30:00+00:00")],
+    )
+    conn.commit()
+    apply_migrations(conn)
+    rows = conn.execute("SELECT event_id, channel, user, reported_at FROM relevance_feedback ORDER BY id").fetchall()
+    assert rows == [
+        (7, "C1", "U2", "2019-08-22T01:00:00+00:00"),
+        (7, "C1", "U3", "2019-08-22T09:00:00+00:00"),
+        (8, "C2", "U2", "2019-08-22T09:30:00+00:00"),
+    ]
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO relevance_feedback (event_id, platform, workspace, channel, user, reported_at) "
+            "VALUES (7, 'slack', 'T1', 'D9', 'U2', '2019-08-23T00:00:00+00:00')"
+        )
+    conn.close()

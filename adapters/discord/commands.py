@@ -15,6 +15,7 @@ at the configured API base, never through discord.py's private HTTP layer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Mapping
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL_MESSAGE_WITH_SOURCE = 4
 DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE = 5
+ACK_WITHIN = 0.5
+"""Seconds a command or press may take before it is deferred (Discord allows 3) and answered by a followup."""
 ANSWERED = "botsvc.answered"
 """Key in ``Interaction.extras``: the interaction has had its one callback, so the next answer is a followup."""
 
@@ -399,28 +402,43 @@ class NewsClient(discord.Client):
         text = button_text(str(data.get("custom_id") or ""))
         if text is None:
             return  # someone else's component; not ours to answer
-        if interaction.guild_id is None:
-            reply = GUILD_ONLY
-        else:
-            try:
-                reply = await self.handler(text, interaction_context(interaction))
-            except Exception:
-                log.exception("Discord: button %r failed", text)
-                reply = FAILED
         try:
+            if interaction.guild_id is None:
+                reply = GUILD_ONLY
+            else:
+                work = asyncio.ensure_future(self.handler(text, interaction_context(interaction)))
+                try:
+                    await self._defer_if_slow(interaction, work)
+                    reply = await work
+                except Exception:
+                    log.exception("Discord: button %r failed", text)
+                    reply = FAILED
             await self.reply(interaction, CommandReply(reply.title, reply.lines, True, reply.ok))
         except Exception:
             log.exception("could not answer a button press")
 
     async def answer(self, interaction: discord.Interaction, text: str, *, slow: bool = False) -> None:
-        """Run ``/news text`` through the core and reply; ``slow`` commands defer first."""
+        """Run ``/news text`` through the core and reply; ``slow`` commands defer first, any other
+        that takes longer than ``ACK_WITHIN`` (waiting for the write turn, say) once that has passed."""
         if slow:
-            await self._callback(
-                interaction, {"type": DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, "data": {"flags": EPHEMERAL}}
-            )
+            await self._defer(interaction)
+        work = asyncio.ensure_future(self.handler(text, interaction_context(interaction)))
+        await self._defer_if_slow(interaction, work)
         # The core turns failures into replies; anything that still escapes reaches
         # NewsTree.on_error, which answers with an apology (after a defer, as a followup).
-        await self.reply(interaction, await self.handler(text, interaction_context(interaction)))
+        await self.reply(interaction, await work)
+
+    async def _defer_if_slow(self, interaction: discord.Interaction, work: asyncio.Future[CommandReply]) -> None:
+        """Defer the interaction unless ``work`` is done within ``ACK_WITHIN`` or it was deferred already."""
+        if interaction.extras.get(ANSWERED):
+            return
+        done, _ = await asyncio.wait({work}, timeout=ACK_WITHIN)
+        if not done:
+            await self._defer(interaction)
+
+    async def _defer(self, interaction: discord.Interaction) -> None:
+        """Acknowledge now (Discord shows "thinking…", only to the caller); the answer follows."""
+        await self._callback(interaction, {"type": DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, "data": {"flags": EPHEMERAL}})
 
     async def reply(self, interaction: discord.Interaction, reply: CommandReply) -> None:
         """Send ``reply`` as the interaction's response, or as a followup once it has one."""

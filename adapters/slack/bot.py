@@ -67,8 +67,9 @@ DEFAULT_API_URL = AsyncWebClient.BASE_URL
 
 COMMAND = "/news"
 EVENTS_PATH = "/slack/events"
-ACK_WITHIN = 2.0
-"""Seconds a command may take before it is acknowledged with ``WORKING`` (Slack allows 3)."""
+ACK_WITHIN = 0.5
+"""Seconds a command may take before it is acknowledged with ``WORKING`` (Slack allows 3): a command
+waiting for the write turn, or fetching a feed, is acknowledged within a second and answered later."""
 WORKING = "Working on it…"
 MANAGER_CACHE_SECONDS = 120.0
 """How long a ``users.info`` answer (admin or not) is trusted."""

@@ -7,18 +7,22 @@ tested) once. Who may do what:
 * ``mute``: channel managers, like ``subscribe``: it changes what the channel receives.
 * ``notrelevant``: anyone may report an event as not relevant (the report is what shows
   which topic rules bring unwanted alerts, so every reader's voice counts, once per
-  person). It also hides the event from the channel only when the reporter may manage
-  the channel; otherwise the report is recorded and counted, and the reply says a
-  manager can mute the event.
+  person and event in a workspace or server, whichever channel it comes from). It also
+  hides the event from the channel only when the reporter may manage the channel;
+  otherwise the report is recorded and counted, and the reply says a manager can mute
+  the event.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from typing import Any
 
 from botsvc.chat.usage import UsageError
+from botsvc.chat.writing import writes
 from botsvc.deliver.subscriptions import Subscription
 from botsvc.models import CommandContext, CommandReply, ReplyLine
 from botsvc.store.feedback import MUTE, NOT_RELEVANT, feedback_summary, mute_event, muted_for, report_not_relevant
@@ -37,6 +41,9 @@ class AlertActions:
     store: Store
     prefix: str
     clock: Callable[[], datetime]
+
+    def writing(self) -> AbstractAsyncContextManager[Any]:  # provided by CommandCore
+        raise NotImplementedError
 
     def _channel_subscriptions(self, ctx: CommandContext) -> list[Subscription]:  # provided by CommandCore
         raise NotImplementedError
@@ -59,6 +66,7 @@ class AlertActions:
         reply = await self._event(command, ctx)
         return CommandReply(reply.title, reply.lines, True, reply.ok)
 
+    @writes
     async def _mute(self, command, ctx: CommandContext) -> CommandReply:
         event_id = self._event_id(command, "mute")
         subs = self._channel_subscriptions(ctx)
@@ -73,6 +81,7 @@ class AlertActions:
             (ReplyLine(f"Its timeline stays available: {self.prefix} event {event_id}."),),
         )
 
+    @writes
     async def _notrelevant(self, command, ctx: CommandContext) -> CommandReply:
         event_id = self._event_id(command, "notrelevant")
         new = report_not_relevant(

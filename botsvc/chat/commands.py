@@ -10,17 +10,21 @@ gets a usage message and never changes state; an unexpected failure gets a short
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from botsvc.chat.alerts import AlertActions
 from botsvc.chat.controls import ChannelControls
 from botsvc.chat.templates import USAGE as TEMPLATE_USAGE
 from botsvc.chat.templates import TemplateCommands
 from botsvc.chat.usage import UsageError
+from botsvc.chat.writing import writes
 from botsvc.config import Config
 from botsvc.deliver.subscriptions import (
     Subscription,
@@ -38,9 +42,10 @@ from botsvc.ingest.normalise import outlet_name
 from botsvc.ingest.parse import FeedParseError, parse_feed
 from botsvc.models import CommandContext, CommandReply, ItemOutcome, ReplyLine, local_time
 from botsvc.store.feedlist import add_feed, is_polled, known_names, name_taken, unique_name
-from botsvc.store.preview import latest, preview_items
+from botsvc.store.preview import latest, preview
 from botsvc.store.search import recent_events, search_events, timeline
 from botsvc.store.store import Store, utcnow
+from botsvc.store.turn import WriteTurn
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +144,21 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         clock: Callable[[], datetime] = utcnow,
         on_feeds_changed: Callable[[], object] | None = None,
         prefix: str = "/news",
+        turn: WriteTurn | None = None,
     ) -> None:
         self.store = store
+        self.turn = turn
+        """The process's write turn (``botsvc run``), taken by every command while it writes."""
         self.prefix = prefix
         """How the user types commands, for usage lines: ``/news`` in chat, ``botsvc`` on the command line."""
         self.config = config
         self.policy = policy or config.fetch
         self.clock = clock
         self.on_feeds_changed = on_feeds_changed
+
+    def writing(self) -> AbstractAsyncContextManager[Any]:
+        """The write turn to hold while writing (nothing to wait for without one)."""
+        return self.turn if self.turn is not None else nullcontext()
 
     async def run(self, text: str, context: CommandContext) -> CommandReply:
         """Parse and execute; every failure becomes a reply."""
@@ -183,6 +195,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             raise UsageError(f"unknown topic {args[0][:40]!r} (topics: {', '.join(self._topic_names())})", command)
         return None, args
 
+    @writes
     async def _subscribe(self, command: Command, ctx: CommandContext) -> CommandReply:
         topic, rest = self._split_topic(command.args, "subscribe")
         try:
@@ -206,6 +219,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         verb = "Subscribed" if created else "Updated"
         return CommandReply(f"{verb}: this channel gets {title} ({sub.mode}).", ephemeral=False)
 
+    @writes
     async def _unsubscribe(self, command: Command, ctx: CommandContext) -> CommandReply:
         topic, rest = self._split_topic(command.args, "unsubscribe")
         if rest:
@@ -348,7 +362,8 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         if action == "add" and len(command.args) >= 2:
             return await self._feed_add(command.args[1], outlet_name(" ".join(command.args[2:])) or None, ctx)
         if action == "remove" and len(command.args) >= 2:
-            return self._feed_remove(" ".join(command.args[1:]))
+            async with self.writing():
+                return self._feed_remove(" ".join(command.args[1:]))
         if action == "preview" and len(command.args) == 2:
             return await self._feed_preview(command.args[1])
         raise UsageError("expected `feed add <url> [name]`, `feed remove <name>` or `feed preview <url>`", "feed")
@@ -370,11 +385,15 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             checked = await check_feed(url, self.policy)
         except FeedCheckError as exc:
             return CommandReply(f"Not added: {exc}.", ok=False)
-        if checked.url != url and self._polled(checked.url):
-            return CommandReply(f"That page's feed ({checked.url}) is already polled.", ok=False)
-        url = checked.url
-        name = name or unique_name(checked.title, url, known_names(self.store, self.config))
-        add_feed(self.store, name, url, added_by=f"{ctx.platform}:{ctx.user}")
+        async with self.writing():  # fetched and parsed before: the turn is held for the insert only
+            if self._polled(checked.url):
+                shown = "That feed" if checked.url == url else f"That page's feed ({checked.url})"
+                return CommandReply(f"{shown} is already polled.", ok=False)
+            url = checked.url
+            if name is not None and self._name_taken(name):
+                raise UsageError(f"feed name {name[:80]!r} is taken or too long", "feed")
+            name = name or unique_name(checked.title, url, known_names(self.store, self.config))
+            add_feed(self.store, name, url, added_by=f"{ctx.platform}:{ctx.user}")
         if self.on_feeds_changed:
             self.on_feeds_changed()
         found = f" (found the feed {url} on that page)" if checked.page else ""
@@ -395,7 +414,8 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         fetched = checked.fetched
         assert fetched is not None and fetched.body is not None  # check_feed keeps what it read
         try:
-            parsed = parse_feed(
+            parsed = await asyncio.to_thread(  # a big feed takes seconds to parse: not on the event loop
+                parse_feed,
                 fetched.body,
                 feed=name,
                 source=known.name if known else None,
@@ -407,7 +427,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             return CommandReply(f"No preview: that is not a readable RSS or Atom feed ({exc}).", ok=False)
         items = latest(parsed.items)
         topics = tuple(known.topics) or None if known else None
-        outcomes = preview_items(self.store, self.config, items, topics, self.clock)
+        outcomes = await preview(self.store, self.config, items, topics, self.clock, self.writing())
         lines = tuple(
             ReplyLine(f"{o.decision}: {o.item.title[:120]} — {_preview_reason(o)}", o.item.link or None)
             for o in outcomes

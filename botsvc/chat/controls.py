@@ -9,9 +9,12 @@ replies. Bad input raises :class:`~botsvc.chat.usage.UsageError` before anything
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from typing import Any
 
 from botsvc.chat.usage import UsageError
+from botsvc.chat.writing import writes
 from botsvc.deliver.channel_controls import UPDATE_MODES, mute, resume, set_quiet_hours, set_updates
 from botsvc.deliver.filters import FilterError, FilterWord, add_filters, filters_of, parse_words, remove_filters
 from botsvc.deliver.quiet import QuietHoursError, parse_quiet_hours
@@ -30,6 +33,9 @@ class ChannelControls:
     store: Store
     prefix: str
     clock: Callable[[], datetime]
+
+    def writing(self) -> AbstractAsyncContextManager[Any]:  # provided by CommandCore
+        raise NotImplementedError
 
     def _channel_subscriptions(self, ctx) -> list[Subscription]:  # provided by CommandCore
         raise NotImplementedError
@@ -53,6 +59,7 @@ class ChannelControls:
             lines.append(ReplyLine(f"never news mentioning: {excluded}"))
         return CommandReply(f"{title} This channel's filters:".strip(), tuple(lines), ephemeral=False)
 
+    @writes
     async def _filter(self, command, ctx) -> CommandReply:
         action = command.args[0].lower() if command.args else ""
         if action not in ("add", "remove", "list"):
@@ -72,6 +79,7 @@ class ChannelControls:
         verb = "Added" if action == "add" else "Removed"
         return self._filter_reply(f"{verb} {' '.join(str(w) for w in words)}.", subs)
 
+    @writes
     async def _pause(self, command, ctx) -> CommandReply:
         if command.args:
             raise UsageError("pause takes no arguments", "pause")
@@ -85,6 +93,7 @@ class ChannelControls:
             ephemeral=False,
         )
 
+    @writes
     async def _resume(self, command, ctx) -> CommandReply:
         if command.args:
             raise UsageError("resume takes no arguments", "resume")
@@ -98,6 +107,7 @@ class ChannelControls:
             ephemeral=False,
         )
 
+    @writes
     async def _quiet(self, command, ctx) -> CommandReply:
         text = " ".join(command.args)
         subs = self._subscribed(ctx, "quiet")
@@ -120,6 +130,7 @@ class ChannelControls:
             ephemeral=False,
         )
 
+    @writes
     async def _updates(self, command, ctx) -> CommandReply:
         subs = self._subscribed(ctx, "updates")
         if not command.args:

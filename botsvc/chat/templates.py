@@ -8,9 +8,12 @@ before anything is stored; bad input raises :class:`~botsvc.chat.usage.UsageErro
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from typing import Any
 
 from botsvc.chat.usage import UsageError
+from botsvc.chat.writing import writes
 from botsvc.deliver.subscriptions import Subscription, set_template
 from botsvc.deliver.templates import TemplateError, parse_fields, parse_header
 from botsvc.models import DEFAULT_FIELDS, TEMPLATE_FIELDS, CommandReply, ReplyLine, Template
@@ -27,6 +30,9 @@ class TemplateCommands:
     """Mixed into :class:`~botsvc.chat.commands.CommandCore`, which provides these attributes."""
 
     store: Store
+
+    def writing(self) -> AbstractAsyncContextManager[Any]:  # provided by CommandCore
+        raise NotImplementedError
 
     def _subscribed(self, ctx, command: str) -> list[Subscription]:  # provided by ChannelControls
         raise NotImplementedError
@@ -56,6 +62,7 @@ class TemplateCommands:
             return "Fields reset.", replace(current, fields=DEFAULT_FIELDS)
         raise TemplateError("expected template show, set header <text>, set fields <list> or reset")
 
+    @writes
     async def _template(self, command, ctx) -> CommandReply:
         args = command.args
         if not args or (args[0].lower() == "show" and not args[1:]):

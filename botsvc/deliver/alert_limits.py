@@ -25,6 +25,9 @@ from botsvc.store.store import Store
 
 BACKFILL = "backfill"
 CAPPED = "capped"
+JUDGING = "judging"
+"""Opened by a big feed whose poll is stored in several transactions and not finished yet:
+not alerted until its last one decides (see :func:`settle_judging`)."""
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,19 @@ def _is_backlog(outcome: ItemOutcome, cutoff: datetime | None) -> bool:
 
 
 def hold_back(
-    store: Store, outcomes: Sequence[ItemOutcome], limits: AlertLimits, *, first_poll: bool, now: datetime
+    store: Store,
+    outcomes: Sequence[ItemOutcome],
+    limits: AlertLimits,
+    *,
+    first_poll: bool,
+    now: datetime,
+    batched: bool = False,
 ) -> None:
     """Mark the events of ``outcomes`` that must not be alerted (call in the feed's transaction).
 
     Sets ``held_back`` on those outcomes and on their events. Of the rest, the newest
-    ``max_per_feed`` stay alerted.
+    ``max_per_feed`` stay alerted. ``batched``: earlier transactions of this poll marked
+    its events :data:`JUDGING`, so the alerted ones are cleared too.
     """
     cutoff = None
     if first_poll and limits.backfill_max_age is not None:
@@ -71,8 +81,27 @@ def hold_back(
         outcome.held_back = CAPPED
     store.db.conn.executemany(
         "UPDATE events SET held_back = ? WHERE id = ?",
-        [(o.held_back, o.event_id) for o in opened if o.held_back],
+        [(o.held_back, o.event_id) for o in opened if o.held_back or batched],
     )
+
+
+def mark_judging(store: Store, outcomes: Sequence[ItemOutcome]) -> None:
+    """Hold back the events ``outcomes`` opened until the poll's last transaction decides on them."""
+    store.db.conn.executemany(
+        "UPDATE events SET held_back = ? WHERE id = ?",
+        [(JUDGING, o.event_id) for o in outcomes if o.decision == "new" and o.event_id is not None],
+    )
+
+
+def settle_judging(store: Store, feed: str) -> int:
+    """Events of ``feed`` left held back by a poll that never finished (a kill, a stop): they are
+    counted in the next digest as capped (the caps of that poll could not be applied), never lost.
+    Call in the feed's last transaction, after :func:`hold_back`."""
+    cursor = store.db.execute(
+        "UPDATE events SET held_back = ? WHERE held_back = ? AND id IN (SELECT event_id FROM articles WHERE feed = ?)",
+        (CAPPED, JUDGING, feed),
+    )
+    return cursor.rowcount
 
 
 def held_back_counts(outcomes: Sequence[ItemOutcome]) -> dict[str, int]:

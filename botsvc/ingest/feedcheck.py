@@ -8,12 +8,16 @@ to a 404, gets the same answer. It is parsed before it is saved.
 
 A web page instead of a feed is followed to the feed it names (or one at a common path
 on its host, see :mod:`botsvc.ingest.discover`): each of those requests is checked the
-same way, and there are at most :data:`MAX_REQUESTS` of them in all.
+same way, and there are at most :data:`MAX_REQUESTS` of them in all, redirect hops
+included, all within one deadline (the ``[fetch]`` total deadline) for the whole check, so a
+slow site cannot keep a command waiting for six deadlines in a row. Parsing, which takes
+seconds for a big feed, runs in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,7 +28,7 @@ from botsvc.ingest.fetch import UNREACHABLE, FetchPolicy, FetchResult, fetch_fee
 from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
 
 MAX_REQUESTS = 6
-"""Most requests one check makes: the address given, then feeds found from a page."""
+"""Most requests one check makes (redirect hops included): the address given, then feeds found from a page."""
 NOT_A_FEED = "that is not a readable RSS or Atom feed"
 NO_FEED_ON_PAGE = f"{NOT_A_FEED}, and no feed was found from that page"
 
@@ -76,40 +80,71 @@ def _read(url: str, result: FetchResult) -> ParsedFeed:
     return parsed
 
 
-async def _fetch(client: httpx.AsyncClient, url: str, policy: FetchPolicy) -> FetchResult:
+class _Budget:
+    """Counts the requests a check's client sends (each redirect hop is one)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def count(self, request: httpx.Request) -> None:
+        self.sent += 1
+
+    @property
+    def left(self) -> int:
+        return MAX_REQUESTS - self.sent
+
+
+async def _fetch(client: httpx.AsyncClient, url: str, policy: FetchPolicy, budget: _Budget) -> FetchResult:
     check_address(url)
-    result = await fetch_feed(client, url, policy=policy, public_only=True)
+    if budget.left <= 0:
+        raise FeedCheckError(UNREACHABLE)
+    # The redirects this fetch may follow are what is left of the budget after its first request.
+    hops = replace(policy, max_redirects=min(policy.max_redirects, budget.left - 1))
+    result = await fetch_feed(client, url, policy=hops, public_only=True)
     if result.status != "ok" or result.body is None:
         raise FeedCheckError(UNREACHABLE)
     return result
+
+
+async def _parsed(url: str, result: FetchResult) -> ParsedFeed:
+    """:func:`_read` in a worker thread: a big feed must not hold the event loop."""
+    return await asyncio.to_thread(_read, url, result)
 
 
 async def check_feed(url: str, policy: FetchPolicy = FetchPolicy(), *, discover: bool = True) -> CheckedFeed:
     """Fetch and parse ``url`` once; raise FeedCheckError when it is refused or not a feed.
 
     With ``discover``, a web page leads to the feed it links to or one at a common path.
+    At most :data:`MAX_REQUESTS` requests, all within ``policy.total_deadline`` seconds.
     """
     check_address(url)
+    try:
+        async with asyncio.timeout(policy.total_deadline):
+            return await _check(url, policy, discover)
+    except TimeoutError:
+        raise FeedCheckError(UNREACHABLE) from None
+
+
+async def _check(url: str, policy: FetchPolicy, discover: bool) -> CheckedFeed:
+    budget = _Budget()
     async with make_client(policy) as client:
-        result = await _fetch(client, url, policy)
+        client.event_hooks["request"].append(budget.count)
+        result = await _fetch(client, url, policy, budget)
         try:
-            parsed = _read(url, result)
+            parsed = await _parsed(url, result)
             return CheckedFeed(url=url, title=parsed.title or url, items=len(parsed.items), fetched=result)
         except FeedCheckError:
             if not (discover and looks_like_html(result.body or b"", result.content_type)):
                 raise
         page = result.final_url or url
-        sent = 1
         for candidate in candidates(result.body or b"", page):
-            if sent >= MAX_REQUESTS:
+            if budget.left <= 0:
                 break
             try:
-                check_address(candidate)  # refused before sending: costs no request
-                sent += 1
-                found = await _fetch(client, candidate, policy)
+                found = await _fetch(client, candidate, policy, budget)  # a refused address costs no request
                 if looks_like_html(found.body or b"", found.content_type):
                     continue  # a site answering every path with its home page
-                parsed = _read(candidate, found)
+                parsed = await _parsed(candidate, found)
             except FeedCheckError:
                 continue
             return CheckedFeed(candidate, parsed.title or candidate, len(parsed.items), page=url, fetched=found)

@@ -21,6 +21,7 @@ from botsvc.store.events import EventBook
 from botsvc.store.pipeline import Processor
 from botsvc.store.seed import seed_archive
 from botsvc.store.store import Store, open_store
+from botsvc.store.turn import WriteTurn
 
 CHAT_FEED_INTERVAL = 900
 """Seconds between polls of a feed added from chat."""
@@ -52,9 +53,11 @@ class App:
         """Every feed to poll."""
         return [feed_target(feed) for feed in self.feeds()]
 
-    def commands(self, on_feeds_changed=None) -> CommandCore:
-        """The command core for chat and the CLI."""
-        return CommandCore(self.store, self.config, clock=self.processor.clock, on_feeds_changed=on_feeds_changed)
+    def commands(self, on_feeds_changed=None, turn: WriteTurn | None = None) -> CommandCore:
+        """The command core for chat and the CLI; ``turn``: the write turn its writes take (``botsvc run``)."""
+        return CommandCore(
+            self.store, self.config, clock=self.processor.clock, on_feeds_changed=on_feeds_changed, turn=turn
+        )
 
     def adhoc_targets(self, locations: list[str]) -> list[FeedTarget]:
         """Feeds given on the command line: polled with the configured topics, fetch state not kept."""

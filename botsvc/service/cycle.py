@@ -8,7 +8,13 @@ storing overlaps with the fetching and parsing of later feeds.
 
 Given an :class:`~botsvc.service.intake.Intake`, every use of the store and the processor
 (parsing too, unless worker processes parse) runs in its thread, so the event loop
-stays free to answer HTTP while a big feed is judged.
+stays free to answer HTTP while a big feed is judged. There, a feed of more than
+:data:`BATCH_ITEMS` items is stored in several transactions of that many items each,
+oldest first, with the write turn given back between them, so a big feed never keeps
+a command or a delivery from writing for more than a moment. Its fetch state (ETag) and
+caps go in the last one: the events opened before are held back (``judging``) until
+then, and a poll stopped half-way is fetched and judged again whole next time (what was
+stored is seen; its held-back events are counted, see :func:`settle_judging`).
 """
 
 from __future__ import annotations
@@ -19,15 +25,15 @@ import os
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from botsvc.deliver.alert_limits import AlertLimits, held_back_counts, hold_back
+from botsvc.deliver.alert_limits import AlertLimits, held_back_counts, hold_back, mark_judging, settle_judging
 from botsvc.deliver.volume import Surge, fresh_items, record_poll
 from botsvc.ingest.fetch import FetchPolicy, FetchResult, Validators, fetch_many
 from botsvc.ingest.normalise import identity_keys
 from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
-from botsvc.models import ItemOutcome
+from botsvc.models import FeedItem, ItemOutcome
 from botsvc.service.intake import Intake
 from botsvc.store.pipeline import Processor
 from botsvc.store.store import Store
@@ -36,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # Below this many feeds, starting worker processes costs more than it saves.
 POOL_THRESHOLD = 40
+BATCH_ITEMS = 100
+"""Items judged and stored per transaction of a big feed in ``botsvc run`` (a fraction of a second each)."""
 
 
 @dataclass(frozen=True)
@@ -211,8 +219,13 @@ def _record(
     result: FetchResult,
     parsed: ParsedFeed | str | None,
     limits: AlertLimits,
+    earlier: list[ItemOutcome] | None = None,
+    started: datetime | None = None,
 ) -> FeedReport:
-    now = processor.clock()
+    """Store a feed's poll in one transaction; ``earlier``: outcomes of its items stored
+    before in :func:`_record_batch` transactions at ``started`` (``parsed`` then holds only
+    the rest; the whole poll is stamped ``started``, so retention sees every key of its body)."""
+    now = started or processor.clock()
     with store.atomic():
         state = None
         if target.tracked:
@@ -233,8 +246,10 @@ def _record(
             if target.tracked:
                 store.record_fetch_error(target.name, error, now)
             return FeedReport(target, "error", error=error)
-        outcomes = processor.process(parsed.items, target.topics)
-        hold_back(store, outcomes, limits, first_poll=first_poll, now=now)
+        outcomes = (earlier or []) + processor.process(parsed.items, target.topics)
+        hold_back(store, outcomes, limits, first_poll=first_poll, now=now, batched=earlier is not None)
+        if target.tracked:
+            settle_judging(store, target.name)
         surge = None
         store.touch_window(
             target.name, (key for item in parsed.items for key in identity_keys(item)), now, tracked=target.tracked
@@ -245,6 +260,20 @@ def _record(
             )
             surge = record_poll(store, target.name, fresh_items(outcomes), limits, first_poll=first_poll, now=now)
         return FeedReport(target, "ok", warning=parsed.warning, outcomes=outcomes, surge=surge)
+
+
+def _record_batch(
+    store: Store, processor: Processor, target: FeedTarget, items: list[FeedItem], now: datetime
+) -> list[ItemOutcome]:
+    """One transaction of a big feed's poll: judge and store ``items``, hold back the events they
+    open until the last transaction, and note their keys as in the feed's current body."""
+    with store.atomic():
+        if target.tracked:
+            store.ensure_feed(target.name, target.url)
+        outcomes = processor.process(items, target.topics)
+        mark_judging(store, outcomes)
+        store.touch_window(target.name, (key for item in items for key in identity_keys(item)), now, tracked=False)
+    return outcomes
 
 
 def _log_held_back(report: FeedReport) -> None:
@@ -268,13 +297,52 @@ def _record_or_forget(
     result: FetchResult,
     parsed: ParsedFeed | str | None,
     limits: AlertLimits,
+    earlier: list[ItemOutcome] | None = None,
+    started: datetime | None = None,
 ) -> FeedReport:
     """:func:`_record`; if its transaction fails, the in-memory index forgets what it rolled back."""
     try:
-        return _record(store, processor, target, result, parsed, limits)
+        return _record(store, processor, target, result, parsed, limits, earlier, started)
     except BaseException:
         processor.events.reload()
         raise
+
+
+def _batch_or_forget(
+    store: Store, processor: Processor, target: FeedTarget, items: list[FeedItem], now: datetime
+) -> list[ItemOutcome]:
+    """:func:`_record_batch`; if its transaction fails, the in-memory index forgets what it rolled back."""
+    try:
+        return _record_batch(store, processor, target, items, now)
+    except BaseException:
+        processor.events.reload()
+        raise
+
+
+async def _record_in_turns(
+    intake: Intake,
+    target: FeedTarget,
+    result: FetchResult,
+    parsed: ParsedFeed | str | None,
+    limits: AlertLimits,
+) -> FeedReport:
+    """Store one feed's poll, a big one in several transactions, each holding the write turn."""
+    store, processor = intake.store, intake.processor
+    if not isinstance(parsed, ParsedFeed) or len(parsed.items) <= BATCH_ITEMS or result.status != "ok":
+        return await intake.write(_record_or_forget, store, processor, target, result, parsed, limits)
+    now = processor.clock()
+    ordered = sorted(range(len(parsed.items)), key=lambda i: (parsed.items[i].event_time or now, i))
+    items = [parsed.items[i] for i in ordered]  # oldest first, as judging goes, so each batch opens events in order
+    earlier: list[ItemOutcome] = []
+    for start in range(0, len(items) - BATCH_ITEMS, BATCH_ITEMS):
+        earlier += await intake.write(
+            _batch_or_forget, store, processor, target, items[start : start + BATCH_ITEMS], now
+        )
+    rest = replace(parsed, items=items[len(earlier) :])
+    report = await intake.write(_record_or_forget, store, processor, target, result, rest, limits, earlier, now)
+    by_item = {id(outcome.item): outcome for outcome in report.outcomes}
+    report.outcomes = [by_item[id(item)] for item in parsed.items]  # back in feed order
+    return report
 
 
 async def run_cycle(
@@ -311,7 +379,7 @@ async def run_cycle(
                 if intake is None:
                     report = _record_or_forget(store, processor, target, result, parsed, limits)
                 else:
-                    report = await intake.write(_record_or_forget, store, processor, target, result, parsed, limits)
+                    report = await _record_in_turns(intake, target, result, parsed, limits)
                 if report.status == "error":
                     log.warning("feed %s: %s", target.name, report.error)
                 elif report.warning:

@@ -9,10 +9,12 @@ that work runs in one worker thread instead.
   opened it) and takes over the app's :class:`~botsvc.store.events.EventBook` and judging;
   nothing else touches them. The loop keeps ``app.store`` for reads, delivery and
   commands; WAL lets it read while this thread writes.
-* ``turn`` keeps the one-writer rule inside the process: a feed's transaction here,
-  queueing digests, sending (the outbox) and managing commands on the loop each hold it
-  while they write, so no write ever waits on SQLite's lock with the loop blocked, and
-  each feed is still stored in one transaction of its own.
+* ``turn`` (a :class:`~botsvc.store.turn.WriteTurn`) keeps the one-writer rule inside the
+  process: a feed's transaction here, queueing digests, sending (the outbox) and commands
+  that write on the loop each hold it while they write, so no write ever waits on
+  SQLite's lock with the loop blocked. Both connections refuse writes made without it
+  (this thread's: unless the turn is held, for whoever submitted the job; the loop's:
+  unless the running task holds it), so a writer that forgets fails at once.
 * While the thread runs a job, Python's cyclic garbage collector waits. A big feed keeps
   about a million objects alive for a while, and each full collection (several, as the
   heap grows) stops every thread, the loop too, for 100-300 ms. Reference counting still
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botsvc.store.pipeline import Processor
 from botsvc.store.store import Store, open_store
+from botsvc.store.turn import WriteTurn
 
 if TYPE_CHECKING:
     from botsvc.service.app import App
@@ -103,21 +106,29 @@ def _collector_paused() -> Iterator[None]:
 class Intake:
     """The worker thread with its own store and processor, and the process's write turn."""
 
-    def __init__(self, thread: WorkerThread, store: Store, processor: Processor, stop: threading.Event) -> None:
+    def __init__(
+        self, thread: WorkerThread, store: Store, processor: Processor, stop: threading.Event, turn: WriteTurn
+    ) -> None:
         self.thread = thread
         self.store = store
         """This thread's connection: use it only through :meth:`run` or :meth:`write`."""
         self.processor = processor
-        self.turn = asyncio.Lock()
+        self.turn = turn
         """Held by whoever writes to the database, in this thread or on the loop."""
+        self._loop_store: Store | None = None
         self._stop = stop
         self._closed = False
 
     @classmethod
     async def open(cls, app: App) -> Intake:
-        """Start the thread, open its connection and hand it the app's judging."""
+        """Start the thread, open its connection and hand it the app's judging.
+
+        From then on, ``app.store`` (the loop's connection) refuses writes made by a task
+        that does not hold the turn.
+        """
         thread = WorkerThread("botsvc-intake")
         stop = threading.Event()
+        turn = WriteTurn()
 
         def stop_requested() -> int:
             """SQLite's progress handler: non-zero fails the running statement, once per request."""
@@ -129,6 +140,7 @@ class Intake:
         def take_over() -> tuple[Store, Processor]:
             store = open_store(app.store.path, migrate=False)
             store.db.conn.set_progress_handler(stop_requested, PROGRESS_STEPS)
+            store.refuse_writes_unless(turn.locked)
             events = app.events
             events.store = store  # the EventBook reads its store only to (re)load its index
             processor = Processor(store, app.processor.relevance, events, clock=app.processor.clock)
@@ -139,11 +151,24 @@ class Intake:
         except BaseException:
             thread.shutdown(wait=False)
             raise
-        return cls(thread, store, processor, stop)
+        intake = cls(thread, store, processor, stop, turn)
+        intake._guard(app.store)
+        return intake
+
+    def _guard(self, store: Store) -> None:
+        """Make the loop's ``store`` refuse writes by any task that does not hold the turn."""
+        store.refuse_writes_unless(self.turn.held_here)
+        self.turn.on_change.append(store.recheck_writes)
+        self._loop_store = store
+
+    def _checked(self, fn: Callable[..., T], args: tuple, kwargs: dict[str, Any]) -> T:
+        """In the thread: statements prepared in an earlier turn are checked again, then ``fn``."""
+        self.store.recheck_writes()
+        return fn(*args, **kwargs)
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in the thread; the caller holds :attr:`turn` if it writes."""
-        return await asyncio.wrap_future(self.thread.submit(fn, *args, **kwargs))
+        return await asyncio.wrap_future(self.thread.submit(self._checked, fn, args, kwargs))
 
     async def write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``fn`` in the thread, holding :attr:`turn` until it has finished.
@@ -152,7 +177,7 @@ class Intake:
         so it rolls back before the turn passes to anyone else.
         """
         async with self.turn:
-            future = self.thread.submit(fn, *args, **kwargs)
+            future = self.thread.submit(self._checked, fn, args, kwargs)
             try:
                 return await asyncio.wrap_future(future)
             except asyncio.CancelledError:
@@ -188,6 +213,9 @@ class Intake:
         if self._closed:
             return
         self._closed = True
+        if self._loop_store is not None:
+            self.turn.on_change.remove(self._loop_store.recheck_writes)
+            self._loop_store.allow_writes()
         earlier = self.thread.submit(_nothing)  # done once every job before it is
         await self._roll_back(earlier)
         closing = self.thread.submit(self.store.close)

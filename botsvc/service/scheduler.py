@@ -5,7 +5,8 @@ one (``coalesce``). All jobs run on one asyncio loop, which also serves ``/healt
 Slack's ``/news``; parsing, judging and storing run in the intake thread
 (:mod:`botsvc.service.intake`) so a big feed never holds the loop. Database writes never
 interleave: every writer holds the intake's write turn (a feed's transaction in the
-thread; queueing and sending, backoff bookkeeping and managing commands on the loop).
+thread; queueing and sending, backoff bookkeeping and every command's writes on the
+loop), and both connections refuse a write made without it.
 A minutely job serves hourly/daily subscriptions and retries held-back messages; one
 lock keeps two deliveries from sending the same outbox row. A retention job prunes
 stale seen keys at start and every ``[retention] interval``, a batch per turn.
@@ -24,11 +25,9 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from botsvc.chat.commands import MANAGING
 from botsvc.clocks import not_after
 from botsvc.config import FeedConfig
-from botsvc.deliver.adapter import Adapter, CommandHandler, DeliveryError
-from botsvc.models import CommandContext, CommandReply
+from botsvc.deliver.adapter import Adapter, DeliveryError
 from botsvc.service.app import App, feed_target
 from botsvc.service.backoff import LONGEST_DELAY, retry_delay
 from botsvc.service.cycle import CycleReport, run_cycle
@@ -272,23 +271,6 @@ def _stopper(sig: signal.Signals, stop: asyncio.Event) -> Callable[[], None]:
     return handler
 
 
-def taking_turns(run: CommandHandler, turn: asyncio.Lock) -> CommandHandler:
-    """``run``, with the commands that write (subscribe, feed add, …) waiting for the write turn.
-
-    Read commands (search, help, …) never wait; a managing command that waits longer than
-    the platform allows is acknowledged first and answered when done (see the adapters).
-    """
-
-    async def run_command(text: str, context: CommandContext) -> CommandReply:
-        words = text.split(maxsplit=1)
-        if words and words[0].lower() in MANAGING:
-            async with turn:
-                return await run(text, context)
-        return await run(text, context)
-
-    return run_command
-
-
 def schedule(scheduler: AsyncIOScheduler, poller: Poller, feeds: list[FeedConfig]) -> None:
     scheduler.add_job(
         poller.deliver,
@@ -365,9 +347,9 @@ async def _serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event,
     feeds = app.feeds()
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     schedule(scheduler, poller, feeds)
-    commands = app.commands(on_feeds_changed=lambda: sync_feed_jobs(scheduler, poller, app.feeds()))
+    commands = app.commands(on_feeds_changed=lambda: sync_feed_jobs(scheduler, poller, app.feeds()), turn=intake.turn)
     for adapter in adapters.values():
-        adapter.attach_commands(taking_turns(commands.run, intake.turn))
+        adapter.attach_commands(commands.run)
     health = Health(
         app.store,
         metrics,

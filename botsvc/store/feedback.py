@@ -2,7 +2,8 @@
 
 A mute (``event_mutes``) is per subscription and event: delivery skips the event for that
 subscription from then on, update lines included. A "not relevant" report
-(``relevance_feedback``) is per person, channel and event, and is counted against the
+(``relevance_feedback``) is per person and event in a workspace (Slack) or server
+(Discord), whichever channel it came from, and is counted against the
 topics and keywords that matched the event's reports, so ``botsvc status`` and
 ``botsvc explain`` can say which rules bring alerts nobody wanted.
 """
@@ -53,7 +54,8 @@ def muted_for(store: Store, subscription_ids: list[int], event_id: int) -> bool:
 def report_not_relevant(
     store: Store, *, event_id: int, platform: str, workspace: str, channel: str, user: str, now: datetime
 ) -> bool:
-    """Record one person's "not relevant" for an event in a channel; False when they had already."""
+    """Record one person's "not relevant" for an event; False when they had already, in any
+    channel of the same workspace or server (the first report keeps its channel)."""
     with store.atomic():
         cursor = store.db.execute(
             "INSERT INTO relevance_feedback (event_id, platform, workspace, channel, user, reported_at) "

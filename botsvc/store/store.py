@@ -26,6 +26,29 @@ class StoreError(RuntimeError):
     """The database cannot be opened or written (path, permissions, disk, corruption)."""
 
 
+class WriteOutsideTurn(StoreError):
+    """A write was attempted without the process's write turn (see :mod:`botsvc.store.turn`)."""
+
+
+WRITE_ACTIONS = frozenset(
+    {
+        sqlite3.SQLITE_INSERT,
+        sqlite3.SQLITE_UPDATE,
+        sqlite3.SQLITE_DELETE,
+        sqlite3.SQLITE_CREATE_INDEX,
+        sqlite3.SQLITE_CREATE_TABLE,
+        sqlite3.SQLITE_CREATE_TRIGGER,
+        sqlite3.SQLITE_CREATE_VIEW,
+        sqlite3.SQLITE_DROP_INDEX,
+        sqlite3.SQLITE_DROP_TABLE,
+        sqlite3.SQLITE_DROP_TRIGGER,
+        sqlite3.SQLITE_DROP_VIEW,
+        sqlite3.SQLITE_ALTER_TABLE,
+    }
+)
+"""SQLite authorizer actions that change the database (BEGIN is checked too: it may take the write lock)."""
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -92,6 +115,37 @@ class Store:
         self.path = path
         self.identity = fileid.identify(path)
         """(st_dev, st_ino) of the file opened; None for an in-memory database."""
+        self._may_write: Callable[[], bool] | None = None
+        self._authorizer: Callable[[int, str | None, str | None, str | None, str | None], int] | None = None
+
+    def refuse_writes_unless(self, allowed: Callable[[], bool]) -> None:
+        """From now on, every write on this connection fails unless ``allowed()`` says yes.
+
+        Checked by SQLite itself (an authorizer, consulted whenever a statement is
+        prepared), so no write escapes, whichever helper issues it: a refused one fails
+        with "not authorized" (:meth:`atomic` says :class:`WriteOutsideTurn` first) and
+        never waits on another connection's lock. Call :meth:`recheck_writes` whenever
+        ``allowed()`` may change: statements prepared before are prepared again, and so
+        checked again, at their next use.
+        """
+
+        def authorize(action: int, arg1: str | None, arg2: str | None, schema: str | None, source: str | None) -> int:
+            writes = action in WRITE_ACTIONS or (action == sqlite3.SQLITE_TRANSACTION and arg1 == "BEGIN")
+            return sqlite3.SQLITE_DENY if writes and not allowed() else sqlite3.SQLITE_OK
+
+        self._may_write = allowed
+        self._authorizer = authorize
+        self.db.conn.set_authorizer(authorize)
+
+    def allow_writes(self) -> None:
+        """Lift :meth:`refuse_writes_unless` (when the process stops sharing the database)."""
+        self._may_write = self._authorizer = None
+        self.db.conn.set_authorizer(None)
+
+    def recheck_writes(self) -> None:
+        """Have every prepared statement checked again by :meth:`refuse_writes_unless`'s rule."""
+        if self._authorizer is not None:
+            self.db.conn.set_authorizer(self._authorizer)  # SQLite expires prepared statements
 
     def file_problem(self) -> str | None:
         """Why the database file is no longer the one this store opened (deleted, replaced,
@@ -112,6 +166,7 @@ class Store:
             with self.db.atomic():
                 yield self
             return
+        self._check_turn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield self
@@ -131,12 +186,17 @@ class Store:
         conn = self.db.conn
         if conn.in_transaction:
             raise RuntimeError("a rehearsal cannot run inside another transaction")
+        self._check_turn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield self
         finally:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+
+    def _check_turn(self) -> None:
+        if self._may_write is not None and not self._may_write():
+            raise WriteOutsideTurn("a database write was attempted without the write turn")
 
     def close(self) -> None:
         self.db.close()
