@@ -2,9 +2,10 @@
 
 An irrelevant item is never stored, so all that is needed of its identity keys (GUID in
 its feed, link, title from its outlet) is "seen before or not". Kept as full strings
-they cost about 180 bytes a key; kept as a 64-bit hash of the key they cost about 20,
-whatever the length of the link or title. A hash collision (about one in 10^12 per
-new key with ten million keys stored) would make one new item look seen; the keys of
+they cost about 180 bytes a key; kept as a 64-bit hash of the key, about 30 with the
+feed's body record, whatever the length of the link or title. A hash collision (one
+chance in about 2×10^12 per new key with ten million keys stored) would make one new
+item look seen; the keys of
 stored articles stay full strings in ``seen_items``, where they also say which article.
 
 A reused GUID is told from an edited title by the share of words the two titles have in
