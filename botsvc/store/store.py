@@ -288,8 +288,10 @@ class Store:
         body = set(hashes)
         row = self.db.execute("SELECT keys FROM feed_bodies WHERE feed = ?", (feed,)).fetchone()
         if row is not None:
-            gone = seenkeys.unpack(row[0]) - body
-            conn.executemany("DELETE FROM seen_hashes WHERE hash = ?", ((h,) for h in gone))
+            before = seenkeys.unpack(row[0])
+            if before == body:
+                return  # the same items as last time (a feed without ETag): nothing to rewrite
+            conn.executemany("DELETE FROM seen_hashes WHERE hash = ?", ((h,) for h in before - body))
         self.db.execute(
             "INSERT INTO feed_bodies (feed, keys) VALUES (?, ?) ON CONFLICT (feed) DO UPDATE SET keys = excluded.keys",
             (feed, seenkeys.pack(body)),
