@@ -23,11 +23,13 @@ INSERT INTO feed_bodies (feed, keys)
     WHERE f.window_at IS NOT NULL AND s.last_seen >= f.window_at
     GROUP BY s.feed;
 
+-- In hash order, so the table is written page after page.
 INSERT OR IGNORE INTO seen_hashes (hash, last_seen, sketch)
     SELECT seen_key_hash(key),
            coalesce(CAST(strftime('%s', coalesce(last_seen, first_seen)) AS INTEGER),
                     CAST(strftime('%s', 'now') AS INTEGER)),
            CASE WHEN key LIKE 'guid:%' THEN title_sketch(title) END
-    FROM seen_items WHERE article_id IS NULL;
+    FROM seen_items WHERE article_id IS NULL
+    ORDER BY 1;
 
 DELETE FROM seen_items WHERE article_id IS NULL;
