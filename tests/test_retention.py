@@ -140,10 +140,10 @@ def noise(n: int) -> str:
     return NOISE.format(poll="x", n=n)
 
 
-def judged_titles(churn: Churn) -> list[str]:
-    """Record the titles the relevance judge is asked about from now on."""
+def judged_titles(app) -> list[str]:
+    """Record the titles the relevance judge of ``app`` is asked about from now on."""
     asked: list[str] = []
-    relevance = churn.app.processor.relevance
+    relevance = app.processor.relevance
     match = relevance.match
 
     def spy(item, topics=None):
@@ -156,7 +156,7 @@ def judged_titles(churn: Churn) -> list[str]:
 
 def test_irrelevant_keys_leave_with_their_item_and_a_returning_item_is_judged_again(tmp_path, feed_server):
     churn = Churn(tmp_path, feed_server)
-    asked = judged_titles(churn)
+    asked = judged_titles(churn.app)
     relevant = RELEVANT.format(poll=1)
     churn.body = rss(relevant, noise(1), noise(2), noise(3))
     first = churn.poll(0)
@@ -230,7 +230,7 @@ def test_upgrade_keeps_old_irrelevant_keys_suppressing_repeats(tmp_path, feed_se
     assert churn.count("SELECT count(*) FROM seen_items") == 0
     assert churn.count("SELECT count(*) FROM seen_hashes") == 20 * 3
     assert churn.prune().irrelevant == 0  # 60 days old, but in the feed's current body
-    asked = judged_titles(churn)
+    asked = judged_titles(churn.app)
     again = churn.poll(1)  # the same body as before the upgrade
     assert asked == ["South Korea extends GSOMIA intelligence pact with Japan"]
     assert all("judged irrelevant then" in o.reason for o in again.outcomes if o.item.title.startswith("Weather"))
@@ -345,3 +345,30 @@ def test_retention_settings_in_the_config():
     assert load_config(ROOT / "feeds.toml").retention == RetentionSettings(30.0, 90.0, 86400)
     with pytest.raises(ConfigError, match="retention.seen_days: must be greater than 0"):
         parse_config(base + "\n[retention]\nseen_days = 0\n")
+
+
+def test_a_link_one_feed_dropped_is_still_a_repeat_in_the_feed_that_still_carries_it(tmp_path, feed_server):
+    bodies = {"a": rss(noise(1), noise(2)), "b": rss(noise(1))}  # the same item in both feeds
+    feeds = tuple(
+        FeedConfig(
+            name=name,
+            url=feed_server.route(f"/{name}.xml", lambda h, n=name: h.send(200, bodies[n])),
+            interval=900,
+            language=None,
+            topics=(),
+        )
+        for name in ("a", "b")
+    )
+    config = replace(load_config(ROOT / "feeds.toml"), feeds=feeds)
+    app = open_app(ROOT / "feeds.toml", tmp_path / "two.db", config=config)
+    asked = judged_titles(app)
+    try:
+        asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy))
+        assert sorted(asked) == ["Weather bulletin x-1", "Weather bulletin x-2"]  # b's copy: same link
+        bodies["a"] = rss(noise(2))  # a drops item 1 and forgets its keys, its link among them
+        asked.clear()
+        for _ in range(2):
+            report = asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy))
+            assert asked == [] and report.count("duplicate") == 2
+    finally:
+        app.close()
