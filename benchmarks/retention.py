@@ -1,19 +1,20 @@
-"""How the database grows with a feed whose items change on every poll, with and without pruning.
+"""How the database grows with a feed whose items all change on every poll.
 
-    .venv/bin/python benchmarks/retention.py                       # 10,000 items, 8 daily polls
-    .venv/bin/python benchmarks/retention.py --items 2000 --polls 12 --irrelevant-days 5
+    .venv/bin/python benchmarks/retention.py                      # 10,000 items, 8 polls 15 minutes apart
+    .venv/bin/python benchmarks/retention.py --items 80000 --polls 3   # about 9 MB a body (the cap is 10 MB)
 
 One feed of ``--items`` tiny irrelevant items whose GUIDs, links and titles all change on
-every poll (as a feed that stamps each item with the time does) is polled once a day
-(a simulated clock) through the real cycle (``open_app`` + ``run_cycle``), ``--polls``
-times, into two fresh databases: one never pruned, one pruned after every poll as
-``botsvc poll --once`` does, with ``[retention] irrelevant_days`` set to
-``--irrelevant-days`` (default 3, so that a steady state shows within a few polls; the
-shipped default is 30). Bytes are the database file after a WAL checkpoint.
+every poll (as a feed that stamps each item with the time does) is polled ``--polls``
+times, ``--interval`` minutes apart on a simulated clock (default 15, the interval of
+feeds added from chat), through the real cycle (``open_app`` + ``run_cycle``) into a
+fresh database with the shipped ``[retention]``. No prune runs between polls (``botsvc
+run`` prunes once a day); one runs after the last poll. Bytes are the database file
+after a WAL checkpoint.
 
-Prints ``name: value`` lines: rows and bytes per 10k items judged without pruning;
-rows and bytes after the last poll for both; the growth per 10k items over the last
-polls once pruning keeps up (steady state); the slowest prune.
+Prints ``name: value`` lines: seen keys after the first and the last poll; bytes the
+first body's keys added, per 10k items; the growth per 10k churned items from the first
+poll to the last (target: at most 1 MB); the file after the last poll; the slowest poll
+and the prune.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from botsvc.config import FeedConfig, RetentionSettings, load_config  # noqa: E402
+from botsvc.config import FeedConfig, load_config  # noqa: E402
 from botsvc.service.app import open_app  # noqa: E402
 from botsvc.service.cycle import run_cycle  # noqa: E402
 from botsvc.store.retention import configured_feeds, prune  # noqa: E402
@@ -56,68 +57,68 @@ def db_bytes(path: Path) -> int:
     return path.stat().st_size
 
 
-def grow(workdir: Path, items: int, polls: int, retention: RetentionSettings | None) -> list[dict]:
-    """Poll the churning feed once a simulated day; after each poll, prune if ``retention`` is given."""
+def seen_keys(conn: sqlite3.Connection) -> int:
+    """Seen keys of every kind the schema has (full strings, and hashes where there are)."""
+    tables = [
+        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE name IN ('seen_items', 'seen_hashes')")
+    ]
+    return sum(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables)
+
+
+def grow(workdir: Path, items: int, polls: int, interval: timedelta) -> dict:
+    """Poll the churning feed ``polls`` times, ``interval`` apart; prune once at the end."""
     feed_file = workdir / "ticker.xml"
-    feed = FeedConfig(name="Ticker", url=str(feed_file), interval=86400, language=None, topics=())
-    config = replace(load_config(REPO / "feeds.toml"), feeds=(feed,), retention=retention or RetentionSettings())
-    db = workdir / ("pruned.db" if retention else "unpruned.db")
+    feed = FeedConfig(
+        name="Ticker", url=str(feed_file), interval=int(interval.total_seconds()), language=None, topics=()
+    )
+    config = replace(load_config(REPO / "feeds.toml"), feeds=(feed,))
+    db = workdir / "churn.db"
     app = open_app(REPO / "feeds.toml", db, config=config)
     now = [START]
     app.processor.clock = lambda: now[0]
-    stats = []
+    polled = []
+    empty = db_bytes(db)
     try:
         for poll in range(polls):
-            now[0] = START + timedelta(days=poll)
+            now[0] = START + poll * interval
             feed_file.write_bytes(churning_feed(poll, items))
-            asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy))
-            prune_seconds = 0.0
-            if retention is not None:
-                started = time.perf_counter()
-                prune(app.store, retention, configured_feeds(app.store, config), now[0])
-                prune_seconds = time.perf_counter() - started
-            rows = app.store.db.execute("SELECT count(*) FROM seen_items").fetchone()[0]
-            stats.append({"rows": rows, "bytes": db_bytes(db), "prune": prune_seconds})
+            started = time.perf_counter()
+            report = asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy))
+            seconds = time.perf_counter() - started
+            if report.feeds[0].status != "ok":
+                raise SystemExit(f"retention.py: poll {poll + 1} failed: {report.feeds[0].error}")
+            polled.append({"keys": seen_keys(app.store.db.conn), "bytes": db_bytes(db), "seconds": seconds})
+        started = time.perf_counter()
+        pruned = prune(app.store, config.retention, configured_feeds(app.store, config), now[0])
+        prune_seconds = time.perf_counter() - started
     finally:
         app.close()
-    return stats
-
-
-def per_10k(before: int, after: int, items: int) -> float:
-    return (after - before) / items * 10_000
+    return {"empty": empty, "polls": polled, "pruned": pruned.removed, "prune seconds": prune_seconds}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=10_000, help="items per poll (default 10000)")
-    parser.add_argument("--polls", type=int, default=8, help="daily polls (default 8)")
-    parser.add_argument("--irrelevant-days", type=float, default=3.0, help="[retention] irrelevant_days (default 3)")
+    parser.add_argument("--polls", type=int, default=8, help="polls (default 8, at least 2)")
+    parser.add_argument("--interval", type=float, default=15.0, help="minutes between polls (default 15)")
     args = parser.parse_args()
-    retention = RetentionSettings(irrelevant_days=args.irrelevant_days)
+    polls = max(2, args.polls)
     with tempfile.TemporaryDirectory() as scratch:
-        plain = grow(Path(scratch), args.items, args.polls, None)
-        pruned = grow(Path(scratch), args.items, args.polls, retention)
-    items, last = args.items, args.polls - 1
-    # Steady state: from the first poll whose prune removed a whole earlier poll, to the last.
-    steady = min(int(args.irrelevant_days) + 2, last)
+        run = grow(Path(scratch), args.items, polls, timedelta(minutes=args.interval))
+    first, last, items = run["polls"][0], run["polls"][-1], args.items
+    churned = items * (polls - 1)
     figures = {
         "items per poll": items,
-        "daily polls": args.polls,
-        "irrelevant_days": args.irrelevant_days,
-        "no pruning: rows per 10k items": round(per_10k(0, plain[last]["rows"], items * args.polls)),
-        "no pruning: bytes per 10k items": round(per_10k(0, plain[last]["bytes"], items * args.polls)),
-        "no pruning: rows after last poll": plain[last]["rows"],
-        "no pruning: bytes after last poll": plain[last]["bytes"],
-        "pruning: rows after last poll": pruned[last]["rows"],
-        "pruning: bytes after last poll": pruned[last]["bytes"],
-        "pruning: rows per 10k items (steady state)": round(
-            per_10k(pruned[steady]["rows"], pruned[last]["rows"], items * max(1, last - steady))
-        ),
-        "pruning: bytes per 10k items (steady state)": round(
-            per_10k(pruned[steady]["bytes"], pruned[last]["bytes"], items * max(1, last - steady))
-        ),
-        "rows after pruning / rows without": f"{pruned[last]['rows'] / plain[last]['rows']:.2f}",
-        "slowest prune seconds": f"{max(s['prune'] for s in pruned):.2f}",
+        "polls": polls,
+        "minutes between polls": args.interval,
+        "seen keys after first poll": first["keys"],
+        "seen keys after last poll": last["keys"],
+        "bytes per 10k items in one body": round((first["bytes"] - run["empty"]) / items * 10_000),
+        "growth per 10k churned items (bytes)": round((last["bytes"] - first["bytes"]) / churned * 10_000),
+        "bytes after last poll": last["bytes"],
+        "slowest poll seconds": f"{max(p['seconds'] for p in run['polls']):.2f}",
+        "keys pruned after last poll": run["pruned"],
+        "prune seconds": f"{run['prune seconds']:.2f}",
     }
     for name, value in figures.items():
         print(f"{name}: {value}")

@@ -75,7 +75,8 @@ class RetentionSettings:
     """``[retention]``: how long identity keys of items no longer in their feeds are kept."""
 
     irrelevant_days: float = 30.0
-    """Keys of items judged irrelevant (nothing else of them is stored), after last seen."""
+    """Keys of items judged irrelevant (nothing else of them is stored), after last seen, when no
+    polled feed's body forgot them first (a tracked feed forgets them as they leave its body)."""
     seen_days: float = 90.0
     """A stored article's other keys (a GUID it was republished under, another link), after
     last seen. The article itself and the keys it was stored under are never pruned."""

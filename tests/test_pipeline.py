@@ -109,3 +109,15 @@ def test_a_reused_guid_after_an_irrelevant_story_is_judged_again(tmp_path):
     assert skip.decision == "irrelevant"
     [story] = judge(proc, item("g7", title="Seoul ends GSOMIA", link="https://wire.example/g"))
     assert story.decision == "new"
+
+
+def test_an_irrelevant_items_edited_title_is_a_repeat_and_a_reused_guid_is_not(tmp_path):
+    proc = processor(tmp_path / "p.db")
+    [skip] = judge(proc, item("g8", title="Typhoon hits Kanto", link="https://wire.example/t"))
+    [edited] = judge(proc, item("g8", title="Typhoon hits Kanto region", link="https://wire.example/t2"))
+    assert skip.decision == "irrelevant" and edited.decision == "duplicate" and "same GUID" in edited.reason
+    [story] = judge(proc, item("g8", title="Seoul ends GSOMIA", link="https://wire.example/g8"))
+    assert story.decision == "new"
+    # The story now owns the GUID: its keys are a stored article's, no longer an irrelevant item's.
+    [again] = judge(proc, item("g8", title="Seoul ends GSOMIA", link="https://wire.example/g8"))
+    assert again.decision == "duplicate" and again.duplicate_of == story.article_id

@@ -16,10 +16,12 @@ from processes import free_port, wait_for
 
 from botsvc.cli import cli
 from botsvc.config import ConfigError, FeedConfig, RetentionSettings, load_config, parse_config
+from botsvc.ingest.normalise import identity_keys, normalise_title
 from botsvc.service.app import open_app
 from botsvc.service.cycle import run_cycle
-from botsvc.store.migrate import apply_migrations
+from botsvc.store.migrate import apply_migrations, discover
 from botsvc.store.retention import configured_feeds, prune
+from botsvc.store.seenkeys import key_hash
 from botsvc.store.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +50,12 @@ class Churn:
     def __init__(self, tmp_path, feed_server, body=None):
         self.poll_count = 0
         self.body = body
+        self.body_items = 20
 
         def serve(handler):
             self.poll_count += 1
-            handler.send(200, self.body or changing_feed(self.poll_count), content_type="application/rss+xml")
+            body = self.body or changing_feed(self.poll_count, self.body_items)
+            handler.send(200, body, content_type="application/rss+xml")
 
         url = feed_server.route("/churn.xml", serve)
         self.feed = FeedConfig(name="Churn", url=url, interval=900, language=None, topics=())
@@ -72,23 +76,36 @@ class Churn:
         return self.app.store.db.execute(sql).fetchone()[0]
 
 
-def test_stale_keys_go_current_and_stored_ones_stay(tmp_path, feed_server):
+def test_a_churning_feed_keeps_only_its_current_bodys_keys_and_the_file_stops_growing(tmp_path, feed_server):
+    """Every poll brings 200 new irrelevant items: one body's keys are kept, and from the
+    third poll on the file grows by no page (the pages freed by the last body are reused)."""
+    churn = Churn(tmp_path, feed_server)
+    churn.body_items = 200
+    pages = []
+    for day in range(12):
+        report = churn.poll(day / 96)  # every 15 minutes
+        assert report.count("irrelevant") == 200
+        assert churn.count("SELECT count(*) FROM seen_hashes") == 200 * 3
+        pages.append(churn.count("PRAGMA page_count") - churn.count("PRAGMA freelist_count"))
+    assert pages[-1] - pages[2] <= 2, pages  # bytes in use do not grow with the polls
+    assert churn.count("SELECT count(*) FROM seen_items WHERE article_id IS NULL") == 0
+    # The one relevant story (a new GUID every poll) is stored once; its keys are full strings.
+    assert churn.count("SELECT count(*) FROM articles") == 1
+    assert churn.count("SELECT count(*) FROM seen_items WHERE key LIKE 'guid:Churn%gsomia-%'") == 12
+    assert churn.prune().irrelevant == 0  # nothing stale was left for the daily prune
+
+
+def test_stored_articles_keys_are_pruned_as_before(tmp_path, feed_server):
     churn = Churn(tmp_path, feed_server)
     for day in range(4):
         report = churn.poll(day)
     assert report.count("irrelevant") == 20 and churn.count("SELECT count(*) FROM articles WHERE feed = 'Churn'") == 1
-    grown = churn.count("SELECT count(*) FROM seen_items")
-    assert grown >= 4 * 20 * 3  # nothing was ever forgotten
     articles, events = churn.count("SELECT count(*) FROM articles"), churn.count("SELECT count(*) FROM events")
-
-    # Day 40: the noise of days 0-3 is past irrelevant_days (30); the current window is not.
     churn.poll(40)
+    assert churn.count("SELECT count(*) FROM seen_hashes") == 20 * 3  # the current body only
     expected = churn.prune(dry_run=True)
-    assert churn.count("SELECT count(*) FROM seen_items") == grown + 20 * 3 + 1  # a dry run removes nothing
-    pruned = churn.prune()
-    assert expected.irrelevant == pruned.irrelevant == 4 * 20 * 3 and pruned.article_keys == 0
-    assert churn.count("SELECT count(*) FROM seen_items WHERE key LIKE 'guid:Churn%w-5-%'") == 20  # current window
-    assert churn.count("SELECT count(*) FROM seen_items WHERE key LIKE 'guid:Churn%w-1-%'") == 0
+    assert expected.irrelevant == 0 and expected.article_keys == 0
+    assert churn.count("SELECT count(*) FROM seen_hashes") == 20 * 3
 
     # Day 100: the relevant story's GUIDs of days 1-3 are past seen_days (90); the keys it was
     # stored under (day 0) never are, so it is never stored again.
@@ -97,8 +114,9 @@ def test_stale_keys_go_current_and_stored_ones_stay(tmp_path, feed_server):
     churn.app.store.db.execute(
         "UPDATE seen_items SET first_seen = '2025-01-01T00:00:00+00:00' WHERE key LIKE 'guid:Churn%gsomia-1'"
     )
+    assert churn.prune(dry_run=True).article_keys == 3
     pruned = churn.prune()
-    assert pruned.article_keys == 3
+    assert pruned.article_keys == 3 and pruned.irrelevant == 0
     kept = {
         row[0].rsplit("/", 1)[-1]
         for row in churn.app.store.db.execute(
@@ -113,6 +131,121 @@ def test_stale_keys_go_current_and_stored_ones_stay(tmp_path, feed_server):
     assert churn.count("SELECT count(*) FROM articles") == articles
 
 
+def rss(*items: str) -> bytes:
+    body = "".join(items)
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Churn</title>{body}</channel></rss>'.encode()
+
+
+def noise(n: int) -> str:
+    return NOISE.format(poll="x", n=n)
+
+
+def judged_titles(app) -> list[str]:
+    """Record the titles the relevance judge of ``app`` is asked about from now on."""
+    asked: list[str] = []
+    relevance = app.processor.relevance
+    match = relevance.match
+
+    def spy(item, topics=None):
+        asked.append(item.title)
+        return match(item, topics)
+
+    relevance.match = spy
+    return asked
+
+
+def test_irrelevant_keys_leave_with_their_item_and_a_returning_item_is_judged_again(tmp_path, feed_server):
+    churn = Churn(tmp_path, feed_server)
+    asked = judged_titles(churn.app)
+    relevant = RELEVANT.format(poll=1)
+    churn.body = rss(relevant, noise(1), noise(2), noise(3))
+    first = churn.poll(0)
+    assert sorted(o.decision for o in first.outcomes) == ["irrelevant"] * 3 + ["new"]
+    assert churn.count("SELECT count(*) FROM seen_hashes") == 3 * 3
+    articles, events = churn.count("SELECT count(*) FROM articles"), churn.count("SELECT count(*) FROM events")
+
+    # Items still in the body are repeats, not judged again; item 3 left the body: its keys go.
+    asked.clear()
+    churn.body = rss(relevant, noise(1), noise(2), noise(4))
+    second = {o.item.title: o for o in churn.poll(0.01).outcomes}
+    assert asked == ["Weather bulletin x-4"]
+    assert "judged irrelevant then" in second["Weather bulletin x-1"].reason
+    assert second["Weather bulletin x-1"].decision == second["Weather bulletin x-2"].decision == "duplicate"
+    assert churn.count("SELECT count(*) FROM seen_hashes") == 3 * 3
+
+    # A body with no items (a feed that glitched empty) forgets nothing.
+    churn.body = rss()
+    assert churn.poll(0.02).feeds[0].status == "ok"
+    assert churn.count("SELECT count(*) FROM seen_hashes") == 3 * 3
+
+    # Item 3 served again after it was forgotten: judged afresh, irrelevant again, nothing
+    # stored. The relevant story left the body, yet its keys (full strings) stay.
+    asked.clear()
+    churn.body = rss(noise(1), noise(3))
+    third = {o.item.title: o for o in churn.poll(0.03).outcomes}
+    assert asked == ["Weather bulletin x-3"] and third["Weather bulletin x-3"].decision == "irrelevant"
+    assert third["Weather bulletin x-1"].decision == "duplicate"
+    assert churn.count("SELECT count(*) FROM seen_hashes") == 2 * 3
+
+    # The relevant story back in the body: a repeat of its article, as before.
+    asked.clear()
+    churn.body = rss(relevant, noise(1))
+    [story, _] = churn.poll(0.04).outcomes
+    assert asked == [] and story.decision == "duplicate" and story.duplicate_of is not None
+    assert churn.count("SELECT count(*) FROM articles") == articles
+    assert churn.count("SELECT count(*) FROM events") == events
+
+
+def test_upgrade_keeps_old_irrelevant_keys_suppressing_repeats(tmp_path, feed_server):
+    """A database from before hashed keys: its irrelevant items are still repeats, and the
+    feed's current body (0011's window) still protects them from an age prune."""
+    # The keys these items have, as the pipeline makes them.
+    probe = Churn(tmp_path / "probe", feed_server)
+    outcomes = probe.poll(0).outcomes
+    probe.app.close()
+    noise_keys = [
+        (identity_keys(o.item), normalise_title(o.item.title)) for o in outcomes if o.decision == "irrelevant"
+    ]
+    assert len(noise_keys) == 20
+
+    hashed = next(m for m in discover() if m.name.endswith("_hashed_seen_keys"))
+    path = tmp_path / "r.db"
+    conn = sqlite3.connect(path)
+    apply_migrations(conn, upto=hashed.version - 1)
+    old = (START - timedelta(days=60)).isoformat(timespec="seconds")
+    conn.execute(
+        "INSERT INTO feeds (name, url, last_polled_at, last_success_at, window_at) VALUES ('Churn', 'x', ?, ?, ?)",
+        (old, old, old),
+    )
+    for keys, title in noise_keys:
+        conn.executemany(
+            "INSERT INTO seen_items (key, decision, first_seen, last_seen, feed, title) "
+            "VALUES (?, 'irrelevant', ?, ?, 'Churn', ?)",
+            [(key, old, old, title if key.startswith("guid:") else None) for key in keys],
+        )
+    conn.commit()
+    conn.close()
+
+    churn = Churn(tmp_path, feed_server)  # opens r.db: upgraded in place
+    assert churn.count("SELECT count(*) FROM seen_items") == 0
+    assert churn.count("SELECT count(*) FROM seen_hashes") == 20 * 3
+    assert churn.prune().irrelevant == 0  # 60 days old, but in the feed's current body
+    asked = judged_titles(churn.app)
+    again = churn.poll(1)  # the same body as before the upgrade
+    assert asked == ["South Korea extends GSOMIA intelligence pact with Japan"]
+    assert all("judged irrelevant then" in o.reason for o in again.outcomes if o.item.title.startswith("Weather"))
+    # A reused GUID is still told from a repeat by the title kept with it (as a word sketch).
+    churn.body = (
+        changing_feed(1)
+        .replace(b"Weather bulletin 1-0<", b"Seoul and Tokyo resume GSOMIA talks<")
+        .replace(b"weather.example/1/0<", b"news.example/gsomia-talks<")
+    )
+    reused = churn.poll(2).outcomes
+    assert asked[1:] == ["Seoul and Tokyo resume GSOMIA talks"]
+    [story] = [o for o in reused if o.item.title == "Seoul and Tokyo resume GSOMIA talks"]
+    assert story.article_id is not None, story  # stored as the new story it is
+
+
 def test_a_feed_answering_304_keeps_its_items_keys_however_old(tmp_path, feed_server):
     churn = Churn(tmp_path, feed_server)
     url = feed_server.static("/still.xml", changing_feed(0))  # ETag: later polls answer 304
@@ -120,21 +253,20 @@ def test_a_feed_answering_304_keeps_its_items_keys_however_old(tmp_path, feed_se
     churn.config = replace(churn.config, feeds=(churn.feed,))
     churn.app.config = churn.config
     churn.poll(0)
-    stored = churn.count("SELECT count(*) FROM seen_items WHERE feed = 'Churn'")
+    stored = churn.count("SELECT count(*) FROM seen_hashes")
+    assert stored == 20 * 3
     assert churn.poll(200).feeds[0].status == "not_modified"
     assert churn.prune().removed == 0
-    assert churn.count("SELECT count(*) FROM seen_items WHERE feed = 'Churn'") == stored
+    assert churn.count("SELECT count(*) FROM seen_hashes") == stored
     # Once the feed is no longer configured, its window protects nothing.
     assert churn.prune(feeds=set()).irrelevant == 20 * 3
 
 
 def _stale_row(db: Path, key: str, days_ago: int = 400) -> None:
-    stamp = (datetime.now(timezone.utc) - timedelta(days=days_ago)).isoformat(timespec="seconds")
+    """An irrelevant item's key last seen ``days_ago`` (by a feed no longer polled)."""
+    stamp = datetime.now(timezone.utc) - timedelta(days=days_ago)
     conn = sqlite3.connect(db)
-    conn.execute(
-        "INSERT INTO seen_items (key, decision, first_seen, last_seen) VALUES (?, 'irrelevant', ?, ?)",
-        (key, stamp, stamp),
-    )
+    conn.execute("INSERT INTO seen_hashes (hash, last_seen) VALUES (?, ?)", (key_hash(key), int(stamp.timestamp())))
     conn.commit()
     conn.close()
 
@@ -142,7 +274,7 @@ def _stale_row(db: Path, key: str, days_ago: int = 400) -> None:
 def _has(db: Path, key: str) -> bool:
     conn = sqlite3.connect(db)
     try:
-        return conn.execute("SELECT count(*) FROM seen_items WHERE key = ?", (key,)).fetchone()[0] == 1
+        return conn.execute("SELECT count(*) FROM seen_hashes WHERE hash = ?", (key_hash(key),)).fetchone()[0] == 1
     finally:
         conn.close()
 
@@ -201,7 +333,8 @@ def test_upgrade_gives_existing_keys_a_last_seen(tmp_path):
     conn.commit()
     conn.close()
     store = open_store(path)
-    assert store.query("SELECT last_seen FROM seen_items")[0]["last_seen"] == "2020-01-01T00:00:00+00:00"
+    [row] = store.query("SELECT hash, last_seen FROM seen_hashes")  # an irrelevant item's key, now hashed
+    assert row == {"hash": key_hash("url:x"), "last_seen": int(datetime(2020, 1, 1, tzinfo=timezone.utc).timestamp())}
     store.close()
 
 
@@ -212,3 +345,30 @@ def test_retention_settings_in_the_config():
     assert load_config(ROOT / "feeds.toml").retention == RetentionSettings(30.0, 90.0, 86400)
     with pytest.raises(ConfigError, match="retention.seen_days: must be greater than 0"):
         parse_config(base + "\n[retention]\nseen_days = 0\n")
+
+
+def test_a_link_one_feed_dropped_is_still_a_repeat_in_the_feed_that_still_carries_it(tmp_path, feed_server):
+    bodies = {"a": rss(noise(1), noise(2)), "b": rss(noise(1))}  # the same item in both feeds
+    feeds = tuple(
+        FeedConfig(
+            name=name,
+            url=feed_server.route(f"/{name}.xml", lambda h, n=name: h.send(200, bodies[n])),
+            interval=900,
+            language=None,
+            topics=(),
+        )
+        for name in ("a", "b")
+    )
+    config = replace(load_config(ROOT / "feeds.toml"), feeds=feeds)
+    app = open_app(ROOT / "feeds.toml", tmp_path / "two.db", config=config)
+    asked = judged_titles(app)
+    try:
+        asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy))
+        assert sorted(asked) == ["Weather bulletin x-1", "Weather bulletin x-2"]  # b's copy: same link
+        bodies["a"] = rss(noise(2))  # a drops item 1 and forgets its keys, its link among them
+        asked.clear()
+        for _ in range(2):
+            report = asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy))
+            assert asked == [] and report.count("duplicate") == 2
+    finally:
+        app.close()

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from botsvc.ingest.normalise import canonical_url
+from botsvc.store import seenkeys
 from botsvc.store.feedback import feedback_summary
-from botsvc.store.store import Store
+from botsvc.store.store import Store, iso
 
 
 @dataclass
@@ -68,6 +70,23 @@ def _explain_article(store: Store, ref: str, article: dict, repeat: bool = False
     return Explanation(ref, verdict, article, event, neighbours, article["first_seen"], feedback)
 
 
+def _irrelevant(store: Store, ref: str, url: str) -> list[Explanation]:
+    """The item, once, if one of its keys is among those of items judged irrelevant: these are
+    kept as hashes, so its link or its GUID in each known feed is looked up, not searched for."""
+    keys = [f"url:{url}"] + [f"guid:{row['name']}\x1f{ref}" for row in store.query("SELECT name FROM feeds")]
+    hashes = [seenkeys.key_hash(key) for key in keys]
+    marks = ",".join("?" * len(hashes))
+    rows = store.query(f"SELECT last_seen FROM seen_hashes WHERE hash IN ({marks}) ORDER BY last_seen DESC", hashes)
+    return [
+        Explanation(
+            ref,
+            "irrelevant: no topic rule matched its title, summary or text "
+            f"(last in a feed {iso(datetime.fromtimestamp(row['last_seen'], timezone.utc))})",
+        )
+        for row in rows[:1]
+    ]
+
+
 def explain(store: Store, ref: str) -> list[Explanation]:
     """Every stored decision about the item with link or GUID ``ref`` (one per feed it came from)."""
     ref = ref.strip()
@@ -80,7 +99,7 @@ def explain(store: Store, ref: str) -> list[Explanation]:
         "OR (key LIKE 'guid:%' AND substr(key, instr(key, char(31)) + 1) = ?) ORDER BY first_seen",
         (f"url:{url}", ref),
     )
-    found = []
+    found = _irrelevant(store, ref, url)
     for row in seen:
         if row["decision"] == "irrelevant" or row["article_id"] is None:
             found.append(

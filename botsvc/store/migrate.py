@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from botsvc.store import searchtext
+from botsvc.store import searchtext, seenkeys
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,11 @@ def applied_versions(conn: sqlite3.Connection) -> set[int]:
 def apply_migrations(conn: sqlite3.Connection, directory: Path | None = None, upto: int | None = None) -> list[str]:
     """Apply pending migrations (up to ``upto`` if given); returns the names applied.
 
-    SQL functions the migrations call (``search_text``) are registered on ``conn`` first.
+    SQL functions the migrations call (``search_text``, ``seen_key_hash``, ...) are registered on
+    ``conn`` first.
     """
     searchtext.register(conn)
+    seenkeys.register(conn)
     done = applied_versions(conn)
     if conn.in_transaction:
         conn.commit()

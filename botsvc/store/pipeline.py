@@ -12,6 +12,7 @@ from datetime import datetime
 from botsvc.ingest.normalise import identity_keys, normalise_title
 from botsvc.judge.relevance import Relevance
 from botsvc.models import Decision, FeedItem, ItemOutcome
+from botsvc.store import seenkeys
 from botsvc.store.events import EventBook
 from botsvc.store.store import SeenRecord, Store, utcnow
 
@@ -35,10 +36,14 @@ def _reused_guid(seen: SeenRecord, title: str) -> bool:
     Publishers edit titles (a typo, an update), which keeps most words; a reused GUID
     (some CMSs recycle them) brings a different story, which shares few.
     """
-    if not seen.key.startswith("guid:") or seen.others or not seen.title or not title:
+    if not seen.key.startswith("guid:") or seen.others or not title:
         return False
-    before, now = _words(seen.title), _words(title)
-    return len(before & now) / len(before | now) < REUSED_GUID_OVERLAP
+    if seen.title:
+        before, now = _words(seen.title), _words(title)
+        return len(before & now) / len(before | now) < REUSED_GUID_OVERLAP
+    if seen.sketch is not None:  # an irrelevant item's GUID keeps only a word sketch of its title
+        return seenkeys.sketch_overlap(seen.sketch, seenkeys.title_sketch(title) or 0) < REUSED_GUID_OVERLAP
+    return False
 
 
 def _sort_key(pair: tuple[int, FeedItem], now: datetime) -> tuple[datetime, int]:

@@ -1,8 +1,12 @@
 """Retention: forgetting the identity keys of items that left their feeds long ago.
 
-Every judged item leaves up to three rows in ``seen_items`` (its GUID, link and title
-keys), so a feed whose GUIDs or titles change on every poll grows the table without
-bound. A key is pruned when all of these hold:
+Every judged item leaves up to three identity keys (its GUID, link and title keys): a
+stored article's in ``seen_items``, an irrelevant item's as 64-bit hashes in
+``seen_hashes`` (:mod:`botsvc.store.seenkeys`). An irrelevant item's keys are forgotten
+as soon as a tracked feed's next body no longer carries it
+(:meth:`~botsvc.store.store.Store.touch_window`), so a feed whose GUIDs change on every
+poll keeps one body's keys. What is left (keys of feeds no longer polled, of ad-hoc
+polls, of bodies from before that rule) is pruned here when all of these hold:
 
 * it was last seen, in a feed body that was judged, more than ``[retention]
   irrelevant_days`` ago (an item judged irrelevant) or ``seen_days`` ago (another key of
@@ -28,6 +32,7 @@ from datetime import datetime, timedelta
 from botsvc.config import Config, RetentionSettings
 from botsvc.ingest.normalise import identity_keys
 from botsvc.models import FeedItem
+from botsvc.store import seenkeys
 from botsvc.store.store import Store, iso
 
 BATCH = 5000
@@ -37,9 +42,8 @@ _OUT_OF_WINDOW = (
     "NOT EXISTS (SELECT 1 FROM feeds f WHERE f.name = s.feed AND f.window_at IS NOT NULL "
     "AND s.last_seen >= f.window_at AND f.name IN (SELECT value FROM json_each(:feeds)))"
 )
-_IRRELEVANT = (
-    "SELECT s.key FROM seen_items s WHERE s.last_seen < :cutoff AND s.article_id IS NULL AND " + _OUT_OF_WINDOW
-)
+_HASHES = "SELECT hash, last_seen FROM seen_hashes {} ORDER BY hash LIMIT :batch"
+_FIRST_HASHES, _NEXT_HASHES = _HASHES.format(""), _HASHES.format("WHERE hash > :after")
 # Keys stored with their article carry its timestamp, so they are skipped here and a
 # prune does not walk every stored article's keys; _own_keys is what guarantees it.
 _ARTICLE_KEYS = (
@@ -84,13 +88,27 @@ class Pruner:
     """Prunes in steps of one short transaction each; :meth:`step` until it returns False."""
 
     def __init__(self, settings: RetentionSettings, feeds: Collection[str], now: datetime) -> None:
-        self.params = {"feeds": json.dumps(sorted(feeds)), "batch": BATCH}
-        self.irrelevant_cutoff = iso(now - timedelta(days=settings.irrelevant_days))
+        self.feeds = sorted(feeds)
+        self.params = {"feeds": json.dumps(self.feeds), "batch": BATCH}
+        self.irrelevant_cutoff = int((now - timedelta(days=settings.irrelevant_days)).timestamp())
         self.article_cutoff = iso(now - timedelta(days=settings.seen_days))
         self.report = PruneReport()
+        self._hash_after: int | None = None  # irrelevant keys are walked in hash order, a batch a step
         self._after = ""  # article keys are walked in key order: their own keys stay behind
         self._started = False
         self._irrelevant_done = False
+        self._current: set[int] = set()
+
+    def _doomed_hashes(self, store: Store) -> list[int] | None:
+        """The next batch's stale irrelevant keys (None once all were looked at)."""
+        if self._hash_after is None:
+            rows = store.db.execute(_FIRST_HASHES, {"batch": BATCH}).fetchall()
+        else:
+            rows = store.db.execute(_NEXT_HASHES, {"batch": BATCH, "after": self._hash_after}).fetchall()
+        if not rows:
+            return None
+        self._hash_after = rows[-1][0]
+        return [h for h, seen in rows if seen < self.irrelevant_cutoff and h not in self._current]
 
     def step(self, store: Store) -> bool:
         """Delete one batch; False when nothing is left to prune."""
@@ -98,16 +116,12 @@ class Pruner:
             if not self._started:
                 self._started = True
                 self.report.rows_before = _rows(store)
+                self._current = current_keys(store, self.feeds)
             if not self._irrelevant_done:
-                keys = [
-                    row[0]
-                    for row in store.db.execute(
-                        _IRRELEVANT + " LIMIT :batch", {**self.params, "cutoff": self.irrelevant_cutoff}
-                    )
-                ]
-                if keys:
-                    _delete(store, keys)
-                    self.report.irrelevant += len(keys)
+                doomed = self._doomed_hashes(store)
+                if doomed is not None:
+                    store.db.conn.executemany("DELETE FROM seen_hashes WHERE hash = ?", ((h,) for h in doomed))
+                    self.report.irrelevant += len(doomed)
                     return True
                 self._irrelevant_done = True
             rows = store.db.execute(
@@ -115,10 +129,15 @@ class Pruner:
             ).fetchall()
             if rows:
                 self._after = rows[-1][0]
-                doomed = [row[0] for row in rows if row[0] not in _own_keys(*row[1:])]
-                _delete(store, doomed)
-                self.report.article_keys += len(doomed)
+                doomed_keys = [row[0] for row in rows if row[0] not in _own_keys(*row[1:])]
+                _delete(store, doomed_keys)
+                self.report.article_keys += len(doomed_keys)
                 return True
+            # The bodies of feeds no longer configured protect nothing; a feed added again
+            # starts with no previous body.
+            store.db.execute(
+                "DELETE FROM feed_bodies WHERE feed NOT IN (SELECT value FROM json_each(:feeds))", self.params
+            )
             self.report.rows_after = _rows(store)
             return False
 
@@ -126,7 +145,7 @@ class Pruner:
 def prune(
     store: Store, settings: RetentionSettings, feeds: Collection[str], now: datetime, *, dry_run: bool = False
 ) -> PruneReport:
-    """Prune ``seen_items`` (``feeds``: the configured feeds' names, whose current items are kept)."""
+    """Prune seen keys (``feeds``: the configured feeds' names, whose current items are kept)."""
     if dry_run:
         return _count(store, settings, feeds, now)
     pruner = Pruner(settings, feeds, now)
@@ -138,10 +157,10 @@ def prune(
 def _count(store: Store, settings: RetentionSettings, feeds: Collection[str], now: datetime) -> PruneReport:
     """What :func:`prune` would remove, without writing anything."""
     pruner = Pruner(settings, feeds, now)
+    pruner._current = current_keys(store, pruner.feeds)
     report = PruneReport(dry_run=True, rows_before=_rows(store))
-    report.irrelevant = store.db.execute(
-        f"SELECT count(*) FROM ({_IRRELEVANT})", {**pruner.params, "cutoff": pruner.irrelevant_cutoff}
-    ).fetchone()[0]
+    while (doomed := pruner._doomed_hashes(store)) is not None:
+        report.irrelevant += len(doomed)
     after = ""
     while rows := store.db.execute(
         _ARTICLE_KEYS, {**pruner.params, "cutoff": pruner.article_cutoff, "after": after}
@@ -152,6 +171,16 @@ def _count(store: Store, settings: RetentionSettings, feeds: Collection[str], no
     return report
 
 
+def current_keys(store: Store, feeds: Collection[str]) -> set[int]:
+    """Key hashes of the bodies last judged for ``feeds``."""
+    current: set[int] = set()
+    for (blob,) in store.db.execute(
+        "SELECT keys FROM feed_bodies WHERE feed IN (SELECT value FROM json_each(?))", (json.dumps(sorted(feeds)),)
+    ):
+        current |= seenkeys.unpack(blob)
+    return current
+
+
 def configured_feeds(store: Store, config: Config) -> set[str]:
     """Names of the feeds whose current items are kept: the configuration's and those added from chat."""
     chat = {row["name"] for row in store.query("SELECT name FROM feeds WHERE origin = 'chat'")}
@@ -159,7 +188,9 @@ def configured_feeds(store: Store, config: Config) -> set[str]:
 
 
 def _rows(store: Store) -> int:
-    return store.db.execute("SELECT count(*) FROM seen_items").fetchone()[0]
+    """Seen keys stored: stored articles' (``seen_items``) and irrelevant items' (``seen_hashes``)."""
+    counts = "SELECT (SELECT count(*) FROM seen_items) + (SELECT count(*) FROM seen_hashes)"
+    return store.db.execute(counts).fetchone()[0]
 
 
 def _delete(store: Store, keys: list[str]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from botsvc.models import FeedItem
-from botsvc.store import fileid, searchtext
+from botsvc.store import fileid, searchtext, seenkeys
 from botsvc.store.migrate import apply_migrations
 
 
@@ -55,6 +55,11 @@ def utcnow() -> datetime:
 
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else None
+
+
+def _seconds(value: datetime) -> int:
+    """Unix seconds, as ``seen_hashes`` stores times."""
+    return int(value.timestamp())
 
 
 def parse_iso(value: str | None) -> datetime | None:
@@ -105,6 +110,8 @@ class SeenRecord:
     """Normalised title recorded with a GUID key (None for other keys and older rows)."""
     others: tuple[str, ...] = ()
     """The other given keys that were also recorded."""
+    sketch: int | None = None
+    """Word sketch of the title recorded with an irrelevant item's GUID key (seenkeys.title_sketch)."""
 
 
 class Store:
@@ -247,24 +254,34 @@ class Store:
 
     # -- seen keys ------------------------------------------------------------
     def lookup_seen(self, keys: list[str]) -> SeenRecord | None:
-        """The first of ``keys`` already recorded (keys are given strongest first)."""
+        """The first of ``keys`` already recorded (keys are given strongest first).
+
+        A stored article's keys are in ``seen_items``; an irrelevant item's, as hashes, in
+        ``seen_hashes`` (:mod:`botsvc.store.seenkeys`).
+        """
         if not keys:
             return None
         marks = ",".join("?" * len(keys))
-        rows = self.db.execute(
+        found: dict[str, tuple] = {}
+        for row in self.db.execute(
             f"SELECT s.key, s.decision, s.article_id, a.event_id, s.title FROM seen_items s "
             f"LEFT JOIN articles a ON a.id = s.article_id WHERE s.key IN ({marks})",
             keys,
-        ).fetchall()
-        if not rows:
-            return None
-        by_key = {row[0]: row for row in rows}
+        ):
+            found[row[0]] = (*row, None)
+        hashes = {seenkeys.key_hash(key): key for key in keys if key not in found}
+        if hashes:
+            for hashed, sketch in self.db.execute(
+                f"SELECT hash, sketch FROM seen_hashes WHERE hash IN ({','.join('?' * len(hashes))})", list(hashes)
+            ):
+                key = hashes[hashed]
+                found[key] = (key, "irrelevant", None, None, None, sketch)
         for key in keys:
-            if key in by_key:
-                others = tuple(k for k in keys if k in by_key and k != key)
-                found, decision, article_id, event_id, title = by_key[key]
-                return SeenRecord(found, decision, article_id, event_id, title, others=others)
-        return None  # pragma: no cover
+            if key in found:
+                others = tuple(k for k in keys if k in found and k != key)
+                record, decision, article_id, event_id, title, sketch = found[key]
+                return SeenRecord(record, decision, article_id, event_id, title, others=others, sketch=sketch)
+        return None
 
     def mark_seen(
         self,
@@ -278,11 +295,25 @@ class Store:
     ) -> None:
         """Record identity keys. Call inside :meth:`atomic` (the hot path adds no savepoint).
 
-        ``title`` is kept with the GUID key; ``replace`` overwrites existing keys (a reused GUID).
+        Keys of an item with no article (judged irrelevant) are stored as hashes. ``title``
+        is kept with the GUID key (a word sketch of it, for an irrelevant item); ``replace``
+        overwrites existing keys (a reused GUID), whichever table they were in.
         """
         stamp = iso(when)
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-        self.db.conn.executemany(
+        conn = self.db.conn
+        if article_id is None:
+            if replace:
+                conn.executemany("DELETE FROM seen_items WHERE key = ?", ((key,) for key in keys))
+            sketch = seenkeys.title_sketch(title)
+            conn.executemany(
+                f"{verb} INTO seen_hashes (hash, last_seen, sketch) VALUES (?, ?, ?)",
+                [(seenkeys.key_hash(key), _seconds(when), sketch if key.startswith("guid:") else None) for key in keys],
+            )
+            return
+        if replace:
+            conn.executemany("DELETE FROM seen_hashes WHERE hash = ?", ((seenkeys.key_hash(key),) for key in keys))
+        conn.executemany(
             f"{verb} INTO seen_items (key, decision, article_id, first_seen, last_seen, title) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [(key, decision, article_id, stamp, stamp, title if key.startswith("guid:") else None) for key in keys],
@@ -293,13 +324,38 @@ class Store:
 
         Call inside the feed's transaction, after its items were judged. Retention keeps
         these keys while they are in the body last judged for a configured feed.
+
+        For a tracked feed, the keys of irrelevant items that were in its previous body and
+        are not in this one are forgotten now: such an item can only be seen again if the
+        feed serves it again, and then it is judged afresh (irrelevant again under the same
+        rules, so nothing is stored or alerted). A feed whose items all change on every
+        poll so keeps one body's keys, not every body's for ``irrelevant_days``. A body
+        with no items forgets nothing (a feed that glitched empty keeps its last body).
         """
-        stamp = iso(when)
-        self.db.conn.executemany(
-            "UPDATE seen_items SET last_seen = ?, feed = ? WHERE key = ?", ((stamp, feed, key) for key in keys)
+        stamp, seconds = iso(when), _seconds(when)
+        keys = list(keys)
+        hashes = [seenkeys.key_hash(key) for key in keys]
+        conn = self.db.conn
+        conn.executemany(
+            "UPDATE seen_items SET last_seen = ?, feed = ? WHERE key = ?", ((stamp, feed, k) for k in keys)
         )
-        if tracked:
-            self.db.execute("UPDATE feeds SET window_at = ? WHERE name = ?", (stamp, feed))
+        conn.executemany("UPDATE seen_hashes SET last_seen = ? WHERE hash = ?", ((seconds, h) for h in hashes))
+        if not tracked:
+            return
+        self.db.execute("UPDATE feeds SET window_at = ? WHERE name = ?", (stamp, feed))
+        if not hashes:
+            return
+        body = set(hashes)
+        row = self.db.execute("SELECT keys FROM feed_bodies WHERE feed = ?", (feed,)).fetchone()
+        if row is not None:
+            before = seenkeys.unpack(row[0])
+            if before == body:
+                return  # the same items as last time (a feed without ETag): nothing to rewrite
+            conn.executemany("DELETE FROM seen_hashes WHERE hash = ?", ((h,) for h in before - body))
+        self.db.execute(
+            "INSERT INTO feed_bodies (feed, keys) VALUES (?, ?) ON CONFLICT (feed) DO UPDATE SET keys = excluded.keys",
+            (feed, seenkeys.pack(body)),
+        )
 
     # -- events ---------------------------------------------------------------
     def create_event(
@@ -493,7 +549,7 @@ class Store:
     def counts(self) -> dict[str, int]:
         return {
             table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("feeds", "articles", "events", "seen_items")
+            for table in ("feeds", "articles", "events", "seen_items", "seen_hashes")
         }
 
 
