@@ -1,4 +1,4 @@
--- 0016: the seen keys of irrelevant items cost a fixed 20-odd bytes each, and a feed keeps
+-- 0017: the seen keys of irrelevant items cost a fixed 20-odd bytes each, and a feed keeps
 -- only the keys still in its body (botsvc/store/seenkeys.py, botsvc/store/retention.py).
 -- seen_hashes: one row per key of an item judged irrelevant, under a 64-bit hash of the
 -- key; last_seen in Unix seconds; sketch: for a GUID key, the word sketch of the item's
