@@ -36,6 +36,16 @@ class TopicMatch:
             return f"structure: {self.structure.describe()}"
         return f"rules: matched {', '.join(self.keywords)}"
 
+    def record(self) -> dict:
+        """What is stored with the article and printed by ``poll --json``."""
+        if self.structure is not None:
+            return {
+                "judgement": "structure",
+                "actors": {state: list(terms) for state, terms in self.structure.actors},
+                "relations": list(self.structure.relations),
+            }
+        return {"judgement": "rules", "keywords": list(self.keywords)}
+
 
 def _rule_terms(rule: Rule) -> set[str]:
     terms = set(rule.any) | set(rule.none)
@@ -137,6 +147,8 @@ class Relevance:
         if structure is None and any(topic.structure for topic in topics):
             structure = default_structure()
         self.matchers = {topic.name: TopicMatcher(topic, structure) for topic in topics}
+        self.structural = any(m.structure is not None for m in self.matchers.values())
+        """True when some topic also judges by structure."""
 
     def match(self, item: FeedItem, topics: tuple[str, ...] | None = None) -> list[TopicMatch]:
         """Topic matches for ``item``, limited to ``topics`` when given (a feed's topic list)."""
