@@ -106,17 +106,22 @@ class Structure:
         self._third = {term_key(t) for t in third_parties}
         # An actor's name inside another state's ("Korea" in "North Korea") counts only
         # where it stands outside that name.
-        self._shadowed = {
-            key: [third for third in self._third if third != key and _pattern(key).search(third)]
+        spaced = {third: " " + re.sub(r"\W+", " ", third) + " " for third in self._third}
+        shadowed = {
+            key: [
+                third
+                for third in self._third
+                if third != key and (key in third if _CJK.search(key) else f" {key} " in spaced[third])
+            ]
             for keys in self._actor_keys.values()
             for key in keys
         }
-        self._shadowed = {key: thirds for key, thirds in self._shadowed.items() if thirds}
+        self._shadowed = {key: thirds for key, thirds in shadowed.items() if thirds}
         self._partners = {term_key(t) for t in partners}
         self._subjects = {term_key(t) for t in other_subjects}
-        self._relations = TermSet(set(relations))
-        self._actors = TermSet(set(self.actor_terms))
-        self._headline = TermSet(set(self.actor_terms) | set(third_parties) | set(partners) | set(other_subjects))
+        self._relations = {term_key(t) for t in relations}
+        # One matcher for every list: the judgement reads the text once and sorts the terms by role.
+        self._all = TermSet(set(self.actor_terms) | {*third_parties, *partners, *other_subjects, *relations})
 
     @classmethod
     def load(cls, path: Path = STRUCTURE_PATH) -> Structure:
@@ -139,7 +144,7 @@ class Structure:
     def judge(self, headline: str, lead: str) -> StructureMatch | None:
         """The match when ``headline`` + ``lead`` have both states, a relation and no third party."""
         text = fold(f"{headline}\n{lead[:LEAD_CHARS]}")
-        found = {term_key(t): t for t in self._actors.found(text)}
+        found = {term_key(t): t for t in self._all.found(text)}
         for key in [k for k in found if k in self._shadowed]:
             inside = sum(len(_pattern(third).findall(text)) for third in self._shadowed[key])
             if len(_pattern(key).findall(text)) <= inside:
@@ -150,7 +155,7 @@ class Structure:
             if not named:
                 return None
             actors.append((state, tuple(named)))
-        relations = sorted(self._relations.found(text), key=str.casefold)
+        relations = sorted((term for key, term in found.items() if key in self._relations), key=str.casefold)
         if not relations or self.third_party(headline):
             return None
         return StructureMatch(tuple(actors), tuple(relations))
@@ -158,7 +163,7 @@ class Structure:
     def third_party(self, headline: str) -> bool:
         """True when the headline is another story: led by another state, or another subject without both."""
         folded = fold(headline)
-        keys = {term_key(t) for t in self._headline.found(folded)}
+        keys = {term_key(t) for t in self._all.found(folded)}
         if not keys:
             return False
         both = all(keys & state_keys for state_keys in self._actor_keys.values())

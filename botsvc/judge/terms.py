@@ -69,30 +69,39 @@ class TermSet:
         # A Latin term begins where a run of Latin letters or digits begins, so each run
         # is tried only against the terms that begin with it (one alternation of every
         # term tried at every character costs several times more). Longest first, so
-        # "white list" beats "white".
-        self._at_run = {
-            start: re.compile("(?:" + "|".join(sorted(alts, key=len, reverse=True)) + rf")(?!{_EDGE})")
+        # "white list" beats "white". Each run's pattern is compiled the first time the
+        # run occurs: compiling the edge test's CJK character class costs milliseconds a
+        # pattern, and most terms' first words are rare.
+        self._alternations = {
+            start: "(?:" + "|".join(sorted(alts, key=len, reverse=True)) + rf")(?!{_EDGE})"
             for start, alts in by_start.items()
         }
+        self._at_run: dict[str, re.Pattern[str]] = {}
         # A longer term hides shorter ones starting at the same place ("japanese beer" hides
         # "japanese"): remember, per term, the shorter terms that are its leading words.
-        keys = [k for k in self.canonical if not _CJK.search(k)]
-        self.prefixes: dict[str, list[str]] = {
-            key: [self.canonical[other] for other in keys if key.startswith(other + " ")] for key in keys
-        }
+        keys = {k for k in self.canonical if not _CJK.search(k)}
+        self.prefixes: dict[str, list[str]] = {}
+        for key in keys:
+            words = key.split(" ")
+            leading = (" ".join(words[:n]) for n in range(1, len(words)))
+            self.prefixes[key] = [self.canonical[lead] for lead in leading if lead in keys]
         self._keys: dict[str, str] = {}  # matched text -> term key; bounded by the term spellings seen
 
     def found(self, folded: str) -> set[str]:
         """The listed terms occurring in ``folded`` (text already passed through :func:`fold`)."""
         hits: set[str] = set()
         at_run = self._at_run
+        alternations = self._alternations
         # Overlapping terms ("export controls" / "controls") are all wanted: every run is
         # tried, and shorter terms hidden by a longer one at the same place come from
         # ``prefixes``. A run is never preceded by a Latin letter or digit, by construction.
         for run in _RUN.finditer(folded):
-            pattern = at_run.get(run.group(0))
+            start = run.group(0)
+            pattern = at_run.get(start)
             if pattern is None:
-                continue
+                if start not in alternations:
+                    continue
+                pattern = at_run[start] = re.compile(alternations[start])
             match = pattern.match(folded, run.start())
             if match is None:
                 continue
