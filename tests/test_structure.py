@@ -103,6 +103,9 @@ def test_a_story_only_the_structure_keeps_says_so_with_its_actors_and_relation(t
 def test_the_rules_decide_first():
     [match] = WITH_STRUCTURE.match(item("Seoul decides to end GSOMIA with Tokyo", "Japan protested."))
     assert match.judgement == "rules" and match.record() == {"judgement": "rules", "keywords": list(match.keywords)}
+    # The states' names the structure adds to the rules' pass must not hide a rule's own terms.
+    story = item("Japan's export controls hit South Korean chipmakers", "Seoul called it retaliation.")
+    assert [m.judgement for m in WITH_STRUCTURE.match(story)] == ["rules"]
 
 
 @pytest.mark.parametrize(

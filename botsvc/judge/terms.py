@@ -23,6 +23,7 @@ _SEP_RE = re.compile(_SEPARATORS)
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
 #: A Latin term's edge must not touch a Latin letter or digit; CJK characters are fine.
 _EDGE = rf"[^\W{CJK_CHARS}]"
+_EDGE_CHAR = re.compile(_EDGE)
 #: A run of Latin-script letters and digits (where a Latin term can begin).
 _RUN = re.compile(rf"[^\W_{CJK_CHARS}]+")
 
@@ -78,13 +79,13 @@ class TermSet:
         }
         self._at_run: dict[str, re.Pattern[str]] = {}
         # A longer term hides shorter ones starting at the same place ("japanese beer" hides
-        # "japanese"): remember, per term, the shorter terms that are its leading words.
+        # "japanese", "japan's" hides "japan"): remember, per term, the shorter terms it
+        # begins with that end at a word edge.
         keys = {k for k in self.canonical if not _CJK.search(k)}
         self.prefixes: dict[str, list[str]] = {}
         for key in keys:
-            words = key.split(" ")
-            leading = (" ".join(words[:n]) for n in range(1, len(words)))
-            self.prefixes[key] = [self.canonical[lead] for lead in leading if lead in keys]
+            leading = (key[:i].rstrip() for i in range(1, len(key)) if _EDGE_CHAR.match(key, i) is None)
+            self.prefixes[key] = sorted({self.canonical[lead] for lead in leading if lead in keys and lead != key})
         self._keys: dict[str, str] = {}  # matched text -> term key; bounded by the term spellings seen
 
     def found(self, folded: str) -> set[str]:
