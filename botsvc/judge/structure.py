@@ -9,10 +9,14 @@ an agreement, an exercise …), and the headline is not about a third party (a N
 Korean launch, a Japan–China row, one state's election or tariff deal).
 
 Why this and not a sentence-embedding classifier: on news later than anything it was
-written from it keeps precision where classifiers passed hard negatives and fired on
-unrelated news, it costs about a tenth of a millisecond an item with no model to load,
-and every decision names the words that made it (``botsvc explain``). The vocabulary
-lives in :file:`botsvc/data/structure.toml`, per language.
+written from (dev-future, 2023-2025) rules + structure keep precision 1.0 at recall
+0.92, while a multilingual-USE logistic regression fitted on the older events and run
+after them added no recall where both states are named (its gate) and passed 5 hard
+negatives; ungated it reached recall 1.0 but passed 12 and fired on half of 111
+unrelated items. The structure needs no model (a second to load, 150 MB) and costs a
+fraction of a millisecond an item (``benchmarks/relevance_speed.py``), and every
+decision names the words that made it (``botsvc explain``). The vocabulary lives in
+:file:`botsvc/data/structure.toml`, per language.
 """
 
 from __future__ import annotations
