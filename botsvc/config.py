@@ -447,7 +447,10 @@ def summarise(config: Config) -> str:
     lines.append(f"{len(config.topics)} topic(s) (default: {config.default_topic}):")
     for topic in config.topics:
         terms = {t for r in topic.rules for t in (*r.any, *r.none, *(x for g in r.all for x in g))}
-        lines.append(f'  - {topic.name} "{topic.title}": {len(topic.rules)} rule(s), {len(terms)} keyword(s)')
+        structure = ", then its structure" if topic.structure else ""
+        lines.append(
+            f'  - {topic.name} "{topic.title}": {len(topic.rules)} rule(s), {len(terms)} keyword(s){structure}'
+        )
     f, d = config.fetch, config.dedup
     lines.append(
         f"fetch: timeouts {f.connect_timeout}s connect / {f.read_timeout}s read / {f.total_deadline}s total, "

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from botsvc.cli import cli
-from botsvc.config import ConfigError, load_config, parse_config
+from botsvc.config import ConfigError, load_config, parse_config, summarise
 from botsvc.judge.relevance import Relevance
 from botsvc.judge.structure import default_structure
 from botsvc.models import FeedItem
@@ -135,6 +135,7 @@ def test_korea_inside_north_korea_does_not_name_south_korea():
 def test_a_topic_turns_the_structure_on_or_off():
     text = "\n[topics.t]\ntitle = 'T'\n{}\n[[topics.t.rules]]\nany = ['GSOMIA']\n"
     assert parse_config(text.format("structure = true")).topics[0].structure is True
+    assert "keyword(s), then its structure" in summarise(parse_config(text.format("structure = true")))
     assert parse_config(text.format("")).topics[0].structure is False
     with pytest.raises(ConfigError, match="topics.t.structure: expected"):
         parse_config(text.format("structure = 'yes'"))
