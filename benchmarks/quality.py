@@ -1,6 +1,7 @@
 """Relevance and event-clustering quality on a labelled set of feeds.
 
     .venv/bin/python benchmarks/quality.py [DIR] [--config feeds.toml] [--threshold T] [--span-days D]
+                                           [--from YYYY-MM-DD] [--until YYYY-MM-DD]
 
 DIR holds ``feeds/*.xml`` and ``labels.json`` (``items``: feed file name, guid,
 relevant, event). The feeds go through the real pipeline (``open_app`` → seeded
@@ -18,6 +19,10 @@ Printed, one ``name: value`` per line:
 * alerts that would be posted (events opened by the cycle) against the number of
   distinct new events in the labels, and how many items of the seeded event were
   alerted (should be 0).
+
+``--from`` / ``--until`` score only the labelled items published in that span (the
+cycle still reads every item): the time split, e.g. ``--until 2021-12-31`` for the
+events the vocabulary was written from and ``--from 2023-01-01`` for later ones.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import json
 import sys
 import tempfile
 from dataclasses import replace
+from datetime import date, datetime
 from itertools import combinations
 from pathlib import Path
 
@@ -66,6 +72,8 @@ def evaluate(
     seeded_label: str,
     threshold: float | None = None,
     span_days: float | None = None,
+    since: date | None = None,
+    until: date | None = None,
 ) -> dict[str, object]:
     labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))["items"]
     config = load_config(config_path)
@@ -94,7 +102,16 @@ def evaluate(
             app.close()
 
     failed = [f.target.name for f in report.feeds if f.status == "error"]
+
     # First outcome per (feed, guid) and per (feed, link): a re-issued guid counts once.
+    def in_span(published: datetime | None) -> bool:
+        if since is None and until is None:
+            return True
+        if published is None:
+            return False
+        day = published.date()
+        return (since is None or day >= since) and (until is None or day <= until)
+
     by_key: dict[tuple[str, str], object] = {}
     for outcome in report.outcomes:
         by_key.setdefault((outcome.item.feed, outcome.item.guid), outcome)
@@ -102,12 +119,16 @@ def evaluate(
 
     truth: dict[str, str] = {}
     predicted: dict[str, object] = {}
+    scored: list[dict] = []
     kept_relevant = kept = relevant = missing = seeded_alerts = 0
     for n, label in enumerate(labels):
         outcome = by_key.get((label["feed"], label["guid"]))
         if outcome is None:
             missing += 1
             continue
+        if not in_span(outcome.item.published):
+            continue
+        scored.append(label)
         is_kept = outcome.event_id is not None
         kept += is_kept
         if not label["relevant"]:
@@ -125,12 +146,13 @@ def evaluate(
         predicted[f"seed\x1f{article_id}"] = seeded_event
 
     precision, recall, f1 = pairwise(truth, predicted)
-    alerts = sum(1 for o in report.outcomes if o.decision == "new")
-    new_events = {label["event"] for label in labels if label["relevant"] and label["event"] != seeded_label}
+    alerts = sum(1 for o in report.outcomes if o.decision == "new" and in_span(o.item.published))
+    new_events = {label["event"] for label in scored if label["relevant"] and label["event"] != seeded_label}
     return {
         "feeds": len(feed_files),
         "feeds failed": len(failed),
         "labelled items": len(labels),
+        "labelled items scored": len(scored),
         "labelled items not found in feeds": missing,
         "relevance precision": round(_ratio(kept_relevant, kept), 3),
         "relevance recall": round(_ratio(kept_relevant, relevant), 3),
@@ -167,10 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threshold", type=float, help="override [dedup] threshold")
     parser.add_argument("--span-days", type=float, help="override [dedup] span_days")
+    parser.add_argument(
+        "--from", dest="since", type=date.fromisoformat, help="score only items published on or after this day"
+    )
+    parser.add_argument("--until", type=date.fromisoformat, help="score only items published on or before this day")
     args = parser.parse_args(argv)
     if not (args.directory / "labels.json").is_file():
         parser.error(f"{args.directory}: no labels.json")
-    for name, value in evaluate(args.directory, args.config, args.seeded_label, args.threshold, args.span_days).items():
+    figures = evaluate(
+        args.directory, args.config, args.seeded_label, args.threshold, args.span_days, args.since, args.until
+    )
+    for name, value in figures.items():
         print(f"{name}: {value}")
     return 0
 

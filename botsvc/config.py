@@ -48,6 +48,8 @@ class Topic:
     rules: tuple[Rule, ...]
     off_subject: tuple[str, ...] = ()
     """Headline terms of other subjects: such a headline without any rule's ``any`` term is not on topic."""
+    structure: bool = False
+    """Judge items the rules do not match by their structure (botsvc/judge/structure.py)."""
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,7 @@ def _topics(reader: _Reader, raw: Any) -> tuple[Topic, ...]:
     topics = []
     for name, body in table.items():
         key = f"topics.{name}"
-        body = reader.table(body, key, {"title", "rules", "off_subject"})
+        body = reader.table(body, key, {"title", "rules", "off_subject", "structure"})
         rules_raw = reader.typed(body.get("rules", []), f"{key}.rules", list)
         if not rules_raw:
             raise reader.fail(f"{key}.rules", "a topic needs at least one rule")
@@ -279,7 +281,8 @@ def _topics(reader: _Reader, raw: Any) -> tuple[Topic, ...]:
         off = reader.table(body.get("off_subject", {}), f"{key}.off_subject", {"headline"})
         off_subject = reader.terms(off.get("headline", []), f"{key}.off_subject.headline")
         _refuse_single_characters(reader, key, rules, off_subject)
-        topics.append(Topic(name=name, title=title, rules=rules, off_subject=off_subject))
+        structure = reader.typed(body.get("structure", False), f"{key}.structure", bool)
+        topics.append(Topic(name=name, title=title, rules=rules, off_subject=off_subject, structure=structure))
     if not topics:
         raise reader.fail("topics", "define at least one topic")
     return tuple(topics)
@@ -445,7 +448,10 @@ def summarise(config: Config) -> str:
     lines.append(f"{len(config.topics)} topic(s) (default: {config.default_topic}):")
     for topic in config.topics:
         terms = {t for r in topic.rules for t in (*r.any, *r.none, *(x for g in r.all for x in g))}
-        lines.append(f'  - {topic.name} "{topic.title}": {len(topic.rules)} rule(s), {len(terms)} keyword(s)')
+        structure = ", then its structure" if topic.structure else ""
+        lines.append(
+            f'  - {topic.name} "{topic.title}": {len(topic.rules)} rule(s), {len(terms)} keyword(s){structure}'
+        )
     f, d = config.fetch, config.dedup
     lines.append(
         f"fetch: timeouts {f.connect_timeout}s connect / {f.read_timeout}s read / {f.total_deadline}s total, "

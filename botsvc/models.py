@@ -71,6 +71,8 @@ class ItemOutcome:
     duplicate_of: int | None = None
     """Article id of the earlier copy this item repeats, when duplicate."""
     similarity: float | None = None
+    relevance: dict | None = None
+    """Which judgement kept the item (``rules`` or ``structure``) and on what words."""
     held_back: str | None = None
     """Why a ``new`` item's event is stored but not alerted: ``backfill`` or ``capped``."""
 

@@ -145,3 +145,12 @@ def test_the_default_topic_covers_the_whole_beat(title, summary):
 )
 def test_neighbouring_stories_stay_out(title, summary):
     assert not relevant(title, summary)
+
+
+def test_a_longer_term_ending_at_a_word_edge_does_not_hide_a_shorter_one():
+    from botsvc.judge.terms import TermSet, fold
+
+    terms = TermSet({"Japan", "Japan's", "South Korea", "South Korea-Japan", "japanese", "Japanese beer"})
+    assert terms.found(fold("Japan's move")) == {"Japan", "Japan's"}
+    assert terms.found(fold("South Korea-Japan talks")) == {"South Korea", "South Korea-Japan", "Japan"}
+    assert terms.found(fold("Japanese beer")) == {"japanese", "Japanese beer"}

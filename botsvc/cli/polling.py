@@ -41,6 +41,7 @@ def outcome_json(outcome: ItemOutcome) -> str:
             "similarity": None if outcome.similarity is None else round(outcome.similarity, 4),
             "topics": outcome.topics,
             "matched_keywords": outcome.matched_keywords,
+            "relevance": outcome.relevance,
             "alerted": outcome.alerted,
             "held_back": outcome.held_back,
         },

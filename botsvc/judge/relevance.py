@@ -4,6 +4,11 @@ Terms are found by :class:`botsvc.judge.terms.TermSet` (Latin-script terms as wh
 Korean and Japanese terms as substrings). A rule matches when one of its ``any`` terms
 and one term of each ``all`` group occur and no ``none`` term does; a topic's
 ``off_subject`` headline terms veto a story whose headline is about something else.
+
+A topic with ``structure = true`` also keeps what its rules do not match when the
+structural judgement (:mod:`botsvc.judge.structure`) finds both states, a relation
+between them and no third party; the rules decide first, and the topic's off-subject
+veto holds for both. Each match says which judgement decided.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from botsvc.config import Rule, Topic
+from botsvc.judge.structure import LEAD_CHARS, Structure, StructureMatch, default_structure
 from botsvc.judge.terms import TermSet, fold, term_key
 from botsvc.models import FeedItem
 
@@ -19,6 +25,26 @@ from botsvc.models import FeedItem
 class TopicMatch:
     topic: str
     keywords: tuple[str, ...]
+    judgement: str = "rules"
+    """Which judgement decided: ``rules`` (the topic's terms) or ``structure``."""
+    structure: StructureMatch | None = None
+    """The actors and relation found, when the structure decided."""
+
+    def describe(self) -> str:
+        """One line for ``explain`` and ``poll --json``: which judgement, and on what."""
+        if self.structure is not None:
+            return f"structure: {self.structure.describe()}"
+        return f"rules: matched {', '.join(self.keywords)}"
+
+    def record(self) -> dict:
+        """What is stored with the article and printed by ``poll --json``."""
+        if self.structure is not None:
+            return {
+                "judgement": "structure",
+                "actors": {state: list(terms) for state, terms in self.structure.actors},
+                "relations": list(self.structure.relations),
+            }
+        return {"judgement": "rules", "keywords": list(self.keywords)}
 
 
 def _rule_terms(rule: Rule) -> set[str]:
@@ -63,11 +89,16 @@ class TopicMatcher:
     in passing) and the topic does not match.
     """
 
-    def __init__(self, topic: Topic) -> None:
+    def __init__(self, topic: Topic, structure: Structure | None = None) -> None:
         self.topic = topic
+        self.structure = structure if topic.structure else None
         terms: set[str] = set(topic.off_subject)
         for rule in topic.rules:
             terms |= _rule_terms(rule)
+        if self.structure is not None:
+            # The states' names ride along in the rules' one pass over the text, so an item
+            # naming neither state costs what the rules alone cost.
+            terms |= self.structure.actor_terms
         self._terms = TermSet(terms)
         self._rules = [_CompiledRule(rule) for rule in topic.rules]
         self._off_subject = {term_key(t) for t in topic.off_subject}
@@ -76,8 +107,12 @@ class TopicMatcher:
     def _found(self, text: str) -> set[str]:
         return {term_key(t) for t in self._terms.found(fold(text))}
 
-    def match(self, text: str, headline: str | None = None) -> TopicMatch | None:
-        """The match for ``text`` (headline, lead and body); ``headline`` enables the off-subject test."""
+    def match(self, text: str, headline: str | None = None, lead: str | None = None) -> TopicMatch | None:
+        """The match for ``text`` (headline, lead and body); ``headline`` enables the off-subject test.
+
+        ``lead`` (the summary, or the start of the body) is what the structural
+        judgement reads beside the headline; without a headline it does not run.
+        """
         found = self._found(text)
         if not found:
             return None
@@ -86,11 +121,18 @@ class TopicMatcher:
             rule_hits = rule.hits(found)
             if rule_hits is not None:
                 keywords |= rule_hits
-        if not keywords:
+        if keywords:
+            if headline and self._off_subject and self.off_subject(headline):
+                return None
+            return TopicMatch(self.topic.name, tuple(sorted(keywords, key=str.casefold)))
+        if self.structure is None or not headline or not self.structure.states_named(found):
             return None
-        if headline and self._off_subject and self.off_subject(headline):
+        if self._off_subject and self.off_subject(headline):
             return None
-        return TopicMatch(self.topic.name, tuple(sorted(keywords, key=str.casefold)))
+        judged = self.structure.judge(headline, lead if lead is not None else text)
+        if judged is None:
+            return None
+        return TopicMatch(self.topic.name, judged.keywords(), judgement="structure", structure=judged)
 
     def off_subject(self, headline: str) -> bool:
         """True when ``headline`` is about an off-subject and names none of the beat's own terms."""
@@ -101,13 +143,20 @@ class TopicMatcher:
 class Relevance:
     """Matches items against a set of topics."""
 
-    def __init__(self, topics: tuple[Topic, ...] | list[Topic]) -> None:
-        self.matchers = {topic.name: TopicMatcher(topic) for topic in topics}
+    def __init__(self, topics: tuple[Topic, ...] | list[Topic], structure: Structure | None = None) -> None:
+        if structure is None and any(topic.structure for topic in topics):
+            structure = default_structure()
+        self.matchers = {topic.name: TopicMatcher(topic, structure) for topic in topics}
+        self.structural = any(m.structure is not None for m in self.matchers.values())
+        """True when some topic also judges by structure."""
 
     def match(self, item: FeedItem, topics: tuple[str, ...] | None = None) -> list[TopicMatch]:
         """Topic matches for ``item``, limited to ``topics`` when given (a feed's topic list)."""
         text = f"{item.title}\n{item.summary}\n{item.body}"
+        lead = (item.summary or item.body)[:LEAD_CHARS]
         names = topics or tuple(self.matchers)
         return [
-            m for name in names if name in self.matchers and (m := self.matchers[name].match(text, headline=item.title))
+            m
+            for name in names
+            if name in self.matchers and (m := self.matchers[name].match(text, headline=item.title, lead=lead))
         ]

@@ -23,6 +23,7 @@ _SEP_RE = re.compile(_SEPARATORS)
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
 #: A Latin term's edge must not touch a Latin letter or digit; CJK characters are fine.
 _EDGE = rf"[^\W{CJK_CHARS}]"
+_EDGE_CHAR = re.compile(_EDGE)
 #: A run of Latin-script letters and digits (where a Latin term can begin).
 _RUN = re.compile(rf"[^\W_{CJK_CHARS}]+")
 
@@ -69,30 +70,39 @@ class TermSet:
         # A Latin term begins where a run of Latin letters or digits begins, so each run
         # is tried only against the terms that begin with it (one alternation of every
         # term tried at every character costs several times more). Longest first, so
-        # "white list" beats "white".
-        self._at_run = {
-            start: re.compile("(?:" + "|".join(sorted(alts, key=len, reverse=True)) + rf")(?!{_EDGE})")
+        # "white list" beats "white". Each run's pattern is compiled the first time the
+        # run occurs: compiling the edge test's CJK character class costs milliseconds a
+        # pattern, and most terms' first words are rare.
+        self._alternations = {
+            start: "(?:" + "|".join(sorted(alts, key=len, reverse=True)) + rf")(?!{_EDGE})"
             for start, alts in by_start.items()
         }
+        self._at_run: dict[str, re.Pattern[str]] = {}
         # A longer term hides shorter ones starting at the same place ("japanese beer" hides
-        # "japanese"): remember, per term, the shorter terms that are its leading words.
-        keys = [k for k in self.canonical if not _CJK.search(k)]
-        self.prefixes: dict[str, list[str]] = {
-            key: [self.canonical[other] for other in keys if key.startswith(other + " ")] for key in keys
-        }
+        # "japanese", "japan's" hides "japan"): remember, per term, the shorter terms it
+        # begins with that end at a word edge.
+        keys = {k for k in self.canonical if not _CJK.search(k)}
+        self.prefixes: dict[str, list[str]] = {}
+        for key in keys:
+            leading = (key[:i].rstrip() for i in range(1, len(key)) if _EDGE_CHAR.match(key, i) is None)
+            self.prefixes[key] = sorted({self.canonical[lead] for lead in leading if lead in keys and lead != key})
         self._keys: dict[str, str] = {}  # matched text -> term key; bounded by the term spellings seen
 
     def found(self, folded: str) -> set[str]:
         """The listed terms occurring in ``folded`` (text already passed through :func:`fold`)."""
         hits: set[str] = set()
         at_run = self._at_run
+        alternations = self._alternations
         # Overlapping terms ("export controls" / "controls") are all wanted: every run is
         # tried, and shorter terms hidden by a longer one at the same place come from
         # ``prefixes``. A run is never preceded by a Latin letter or digit, by construction.
         for run in _RUN.finditer(folded):
-            pattern = at_run.get(run.group(0))
+            start = run.group(0)
+            pattern = at_run.get(start)
             if pattern is None:
-                continue
+                if start not in alternations:
+                    continue
+                pattern = at_run[start] = re.compile(alternations[start])
             match = pattern.match(folded, run.start())
             if match is None:
                 continue

@@ -104,7 +104,9 @@ def explain(store: Store, ref: str) -> list[Explanation]:
         if row["decision"] == "irrelevant" or row["article_id"] is None:
             found.append(
                 Explanation(
-                    ref, "irrelevant: no topic rule matched its title, summary or text", first_seen=row["first_seen"]
+                    ref,
+                    "irrelevant: no topic rule matched its title, summary or text, nor did its structure",
+                    first_seen=row["first_seen"],
                 )
             )
             continue
@@ -112,6 +114,14 @@ def explain(store: Store, ref: str) -> list[Explanation]:
         if article is not None:
             found.append(_explain_article(store, ref, article, repeat=True))
     return found
+
+
+def describe_relevance(record: dict) -> str:
+    """ "decided by the structure: actors japan (Tokyo), korea (Seoul); relation talks" or by the rules."""
+    if record.get("judgement") == "structure":
+        actors = ", ".join(f"{state} ({', '.join(terms)})" for state, terms in record.get("actors", {}).items())
+        return f"decided by the structure: actors {actors}; relation {', '.join(record.get('relations', []))}"
+    return f"decided by the topic rules: {', '.join(record.get('keywords', [])) or '-'}"
 
 
 def render(explanation: Explanation) -> str:
@@ -130,6 +140,8 @@ def render(explanation: Explanation) -> str:
             f"  topics: {', '.join(article['topics']) or '-'}",
             f"  matched keywords: {', '.join(article['matched_keywords']) or '-'}",
         ]
+        if article.get("relevance"):
+            lines.append(f"  relevance: {describe_relevance(article['relevance'])}")
         if article["placement"]:
             lines.append(f"  event placement: {article['placement']}")
     if explanation.neighbours:

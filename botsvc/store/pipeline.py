@@ -105,10 +105,14 @@ class Processor:
         matches = self.relevance.match(item, topics)
         if not matches:
             self.store.mark_seen(keys, "irrelevant", None, now, title=title, replace=reused)
-            return ItemOutcome(item=item, decision="irrelevant", reason="no topic rule matched")
+            reason = "no topic rule matched" + (", nor the structure" if self.relevance.structural else "")
+            return ItemOutcome(item=item, decision="irrelevant", reason=reason)
 
         topic_names = [m.topic for m in matches]
         keywords = sorted({k for m in matches for k in m.keywords}, key=str.casefold)
+        # The rules decide first: the structure is named only when no topic's rules matched.
+        deciding = next((m for m in matches if m.judgement == "rules"), matches[0])
+        relevance = deciding.record()
         placement = self.events.place(item, now)
         decision: Decision
         if placement.event_id is None:
@@ -119,7 +123,7 @@ class Processor:
                 outlet=item.source,
                 when=now,
             )
-            decision, reason = "new", f"matched {', '.join(keywords)}; {placement.reason}"
+            decision, reason = "new", f"{deciding.describe()}; {placement.reason}"
         else:
             event_id = placement.event_id
             decision, reason = "duplicate", placement.reason
@@ -138,6 +142,7 @@ class Processor:
             duplicate_of=placement.duplicate_of,
             placement=reason,
             neighbours=placement.neighbours,
+            relevance=relevance,
         )
         self.store.mark_seen(keys, decision, article_id, now, title=title, replace=reused)
         if fingerprint is not None:
@@ -152,4 +157,5 @@ class Processor:
             event_id=event_id,
             duplicate_of=placement.duplicate_of,
             similarity=placement.similarity,
+            relevance=relevance,
         )

@@ -483,12 +483,13 @@ class Store:
         duplicate_of: int | None = None,
         placement: str = "",
         neighbours: list[tuple[int, float]] | None = None,
+        relevance: dict | None = None,
     ) -> int:
         cursor = self.db.execute(
             "INSERT INTO articles (feed, guid, url, title, summary, body, published, source, byline, language, "
             "topics, matched_keywords, event_id, similarity, first_seen, fingerprint, event_time, "
-            "duplicate_of, placement, neighbours) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "duplicate_of, placement, neighbours, relevance) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 item.feed,
                 item.guid,
@@ -510,6 +511,7 @@ class Store:
                 duplicate_of,
                 placement,
                 json.dumps(neighbours or []),
+                json.dumps(relevance, ensure_ascii=False) if relevance is not None else None,
             ),
         )
         return inserted_id(cursor)
@@ -544,6 +546,7 @@ class Store:
         for row in rows:
             row["topics"] = json.loads(row["topics"])
             row["matched_keywords"] = json.loads(row["matched_keywords"])
+            row["relevance"] = json.loads(row["relevance"]) if row.get("relevance") else None
         return rows
 
     def counts(self) -> dict[str, int]:
