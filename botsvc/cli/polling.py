@@ -128,7 +128,15 @@ def run(db_path: str, config_path: str, verbose: int) -> None:
             if added:
                 log.info("seeded archive: %d article(s)", added)
             app.sync_subscriptions()
-            asyncio.run(serve(app, available_adapters(slack_managers=app.config.slack_managers)))
+            asyncio.run(
+                serve(
+                    app,
+                    available_adapters(
+                        slack_managers=app.config.slack_managers,
+                        slack_managers_only=app.config.slack_managers_only,
+                    ),
+                )
+            )
         finally:
             app.close()
     log.info("stopped")
