@@ -383,7 +383,7 @@ def test_channel_controls_through_slack_and_the_real_core(slack: SlackMock, tmp_
         words = store.query("SELECT word, kind FROM subscription_filters ORDER BY word")
     finally:
         store.close()
-    assert filtered["response_type"] == "in_channel" and filtered["text"].startswith("Added gsomia -boycott.")
+    assert filtered["response_type"] == "ephemeral" and filtered["text"].startswith("Added gsomia -boycott.")
     assert refused["text"].startswith("Sorry, only people who manage this channel")
     assert bad["text"].startswith("'日' is a single character")
     assert not sub.muted and [(w["word"], w["kind"]) for w in words] == [("boycott", "exclude"), ("gsomia", "include")]

@@ -204,7 +204,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             raise UsageError(str(exc), "subscribe") from None
         title = self.config.topic(sub.topic).title
         verb = "Subscribed" if created else "Updated"
-        return CommandReply(f"{verb}: this channel gets {title} ({sub.mode}).", ephemeral=False)
+        return CommandReply(f"{verb}: this channel gets {title} ({sub.mode}).")
 
     async def _unsubscribe(self, command: Command, ctx: CommandContext) -> CommandReply:
         topic, rest = self._split_topic(command.args, "unsubscribe")
@@ -215,7 +215,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         )
         if not removed:
             return CommandReply("This channel had no such subscription.", ok=False)
-        return CommandReply(f"Unsubscribed this channel ({removed} subscription(s) removed).", ephemeral=False)
+        return CommandReply(f"Unsubscribed this channel ({removed} subscription(s) removed).")
 
     def _channel_subscriptions(self, ctx: CommandContext) -> list[Subscription]:
         return [
@@ -378,9 +378,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         if self.on_feeds_changed:
             self.on_feeds_changed()
         found = f" (found the feed {url} on that page)" if checked.page else ""
-        return CommandReply(
-            f"Added feed {name!r}{found} ({checked.items} item(s) now); it is polled from now on.", ephemeral=False
-        )
+        return CommandReply(f"Added feed {name!r}{found} ({checked.items} item(s) now); it is polled from now on.")
 
     async def _feed_preview(self, url: str) -> CommandReply:
         """What the feed's latest items would do if it were polled now; nothing is stored."""
@@ -432,7 +430,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             self.store.db.execute("DELETE FROM feeds WHERE name = ?", (name,))
         if self.on_feeds_changed:
             self.on_feeds_changed()
-        return CommandReply(f"Removed feed {name!r}; its stored stories stay searchable.", ephemeral=False)
+        return CommandReply(f"Removed feed {name!r}; its stored stories stay searchable.")
 
     async def _help(self, command: Command, ctx: CommandContext) -> CommandReply:
         return CommandReply(
