@@ -37,9 +37,10 @@ from botsvc.ingest.fetch import FetchPolicy
 from botsvc.ingest.normalise import outlet_name
 from botsvc.ingest.parse import FeedParseError, parse_feed
 from botsvc.models import CommandContext, CommandReply, ItemOutcome, ReplyLine, local_time
+from botsvc.store.export import event_record
 from botsvc.store.feedlist import add_feed, is_polled, known_names, name_taken, unique_name
 from botsvc.store.preview import latest, preview_items
-from botsvc.store.search import recent_events, search_events, timeline
+from botsvc.store.search import EventHit, recent_events, search_events, timeline
 from botsvc.store.store import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,12 @@ def _preview_reason(outcome: ItemOutcome) -> str:
 
 def _day_of(moment: datetime | None) -> str:
     return moment.strftime("%d %b %Y") if moment else "date unknown"
+
+
+def _latest_and_first(hit: EventHit) -> str:
+    """``recent`` sorts by the latest report: show that date, and the first one when it differs."""
+    latest, first = _day_of(hit.latest), _day_of(hit.first_published)
+    return f"latest report {latest}" + (f" (first {first})" if first != latest else "")
 
 
 class CommandCore(ChannelControls, TemplateCommands, AlertActions):
@@ -270,7 +277,11 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             )
             for h in hits
         )
-        return CommandReply(f"Events matching {text[:80]!r}, best first (details: {self.prefix} event <id>):", lines)
+        return CommandReply(
+            f"Events matching {text[:80]!r}, best first (details: {self.prefix} event <id>):",
+            lines,
+            records=tuple(h.record() for h in hits),
+        )
 
     async def _event(self, command: Command, ctx: CommandContext) -> CommandReply:
         if len(command.args) != 1 or not re.fullmatch(r"#?[0-9]{1,12}", command.args[0]):
@@ -279,7 +290,8 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         event = self.store.event(event_id)
         if event is None:
             raise UsageError(f"there is no event {event_id}", "event")
-        entries = timeline(self.store, event_id)
+        articles = self.store.event_articles(event_id)
+        entries = timeline(articles)
         zones = [s.zone for s in self._channel_subscriptions(ctx)]
         zone = zones[0] if len(set(zones)) == 1 else "UTC"  # the channel's digest zone, when it has one
         lines = []
@@ -297,6 +309,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             f"{kind.capitalize()} #{event_id}: {event['title']} "
             f"({len(entries)} report(s), {len(event['outlets'])} outlet(s))",
             tuple(lines),
+            records=(event_record(event, articles),),
         )
 
     async def _recent(self, command: Command, ctx: CommandContext) -> CommandReply:
@@ -310,9 +323,11 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         if not hits:
             return CommandReply("No events yet.")
         lines = tuple(
-            ReplyLine(f"#{h.event_id} {h.title} · {_day_of(h.first_published)} · {h.outlets} outlet(s)") for h in hits
+            ReplyLine(f"#{h.event_id} {h.title} · {_latest_and_first(h)} · {h.outlets} outlet(s)") for h in hits
         )
-        return CommandReply(f"Latest events ({', '.join(topics)}):", lines)
+        return CommandReply(
+            f"Latest events ({', '.join(topics)}), by latest report:", lines, records=tuple(h.record() for h in hits)
+        )
 
     # -- feeds ------------------------------------------------------------------------
     async def _feeds(self, command: Command, ctx: CommandContext) -> CommandReply:
