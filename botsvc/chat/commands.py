@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from botsvc.chat.alerts import AlertActions
@@ -37,6 +37,7 @@ from botsvc.ingest.fetch import FetchPolicy
 from botsvc.ingest.normalise import outlet_name
 from botsvc.ingest.parse import FeedParseError, parse_feed
 from botsvc.models import CommandContext, CommandReply, ItemOutcome, ReplyLine, local_time
+from botsvc.store.channel_workspace import UNIQUE_CHANNEL_IDS, adopt_workspace
 from botsvc.store.export import event_record
 from botsvc.store.feedlist import add_feed, is_polled, known_names, name_taken, unique_name
 from botsvc.store.preview import latest, preview_items
@@ -78,6 +79,10 @@ MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "qu
 ASKS_RIGHTS = MANAGING | {"notrelevant"}
 """Commands whose answer depends on whether the caller may manage (adapters look that up only for these)."""
 SHAREABLE = {"search", "event", "recent", "feeds", "subscriptions"}
+ADOPTED = (
+    "({n} subscription(s) of this channel made outside chat, with botsvc subscribe or feeds.toml, "
+    "now belong to this workspace: one subscription per topic, and chat controls apply to it.)"
+)
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,14 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
                     ),
                     ok=False,
                 )
+            # A subscription made before the workspace was known (botsvc subscribe, feeds.toml)
+            # is this channel's: a managing command (it holds the write turn) adopts it.
+            adopted = 0
+            if command.name in MANAGING:
+                adopted = adopt_workspace(self.store, context.platform, context.channel, context.workspace)
             reply = await getattr(self, f"_{command.name}")(command, context)
+            if adopted:
+                reply = replace(reply, lines=(*reply.lines, ReplyLine(ADOPTED.format(n=adopted))))
             return reply if not command.share else CommandReply(reply.title, reply.lines, False, reply.ok)
         except UsageError as exc:
             lines = [USAGE[exc.command]] if exc.command else list(USAGE.values())
@@ -225,10 +237,12 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         return CommandReply(f"Unsubscribed this channel ({removed} subscription(s) removed).")
 
     def _channel_subscriptions(self, ctx: CommandContext) -> list[Subscription]:
+        """The channel's subscriptions, with those stored before its workspace was known."""
+        unknown = "" if ctx.platform in UNIQUE_CHANNEL_IDS else ctx.workspace
         return [
             s
             for s in all_subscriptions(self.store)
-            if (s.platform, s.workspace, s.channel) == (ctx.platform, ctx.workspace, ctx.channel)
+            if (s.platform, s.channel) == (ctx.platform, ctx.channel) and s.workspace in (ctx.workspace, unknown)
         ]
 
     async def _subscriptions(self, command: Command, ctx: CommandContext) -> CommandReply:

@@ -25,6 +25,7 @@ from botsvc.deliver.subscriptions import (
 )
 from botsvc.deliver.templates import TemplateError, describe, template_from_options
 from botsvc.deliver.volume import Surge, recent_surges
+from botsvc.store.channel_workspace import UNIQUE_CHANNEL_IDS
 from botsvc.store.feedback import FeedbackSummary, feedback_summary
 from botsvc.store.store import iso, open_store, utcnow
 
@@ -37,7 +38,12 @@ def _open_for_subscriptions(db_path: str, config_path: str):
 @cli.command("subscribe")
 @click.option("--platform", required=True, type=click.Choice(PLATFORMS), help="Chat platform (adapter).")
 @click.option("--channel", required=True, help="Channel id; for a webhook platform, the webhook URL.")
-@click.option("--workspace", default="", help="Slack workspace / Discord guild id (optional).")
+@click.option(
+    "--workspace",
+    default="",
+    help="Slack workspace / Discord guild id (optional: taken from the channel's chat subscriptions, "
+    "or filled in by the first managing /news command there).",
+)
 @click.option("--topic", default=None, help="Topic name (default: the configured default topic).")
 @click.option("--mode", default="realtime", show_default=True, help='realtime, hourly, or "daily HH:MM Area/City".')
 @click.option(
@@ -85,6 +91,13 @@ def subscribe_cmd(
     verb = "subscribed" if created else "updated"
     shown = "" if sub.template.is_default else f", template {describe(sub.template)}"
     click.echo(f"{verb}: {sub.label()} to {sub.topic}, {sub.mode}{shown} (subscription {sub.id})")
+    if not workspace and sub.workspace:
+        click.echo(f"workspace {sub.workspace}: taken from this channel's subscriptions made in chat")
+    elif not sub.workspace and platform in UNIQUE_CHANNEL_IDS:
+        click.echo(
+            "workspace not known yet: /news in that channel sees this subscription, and its next managing "
+            "command there (subscribe, pause, filter, …) fills the workspace in"
+        )
     needed = missing_credentials(platform)
     if needed:
         click.echo(f"note: set {needed} in the environment so {platform} messages can be sent", err=True)
