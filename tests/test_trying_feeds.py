@@ -88,6 +88,14 @@ def test_a_configured_feed_given_on_the_command_line_is_polled_as_usual(tmp_path
     assert {r["decision"] for r in second} == {"duplicate"}  # stored the first time
 
 
+def test_feeds_preview_of_a_local_file_points_at_the_dry_run(tmp_path):
+    tried = tmp_path / "harbour.xml"
+    tried.write_bytes(fresh_feed())
+    result = botsvc("feeds", "preview", str(tried), db=tmp_path / "f.db")
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    assert f"botsvc poll --once --json {tried}" in result.stderr
+
+
 def test_a_missing_feed_file_is_still_one_line_and_a_failure(tmp_path):
     result = botsvc("poll", "--once", str(tmp_path / "nope.xml"), db=tmp_path / "m.db")
     assert result.exit_code == 1 and "nope.xml" in result.stderr and "Traceback" not in result.output

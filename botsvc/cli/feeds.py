@@ -42,6 +42,8 @@ def preview_cmd(url: str, db_path: str, config_path: str, verbose: int) -> None:
     Like ``/news feed preview`` it fetches only public addresses, unless the operator allows
     loopback and private ones with BOTSVC_ALLOW_PRIVATE_FEEDS (test setups).
     """
+    if not url.startswith(("http://", "https://")) and Path(url).is_file():
+        _fail(f"{url}: a local file; try it with `botsvc poll --once --json {url}` (a dry run, nothing stored)", 2)
     internal = _internal_address(url)
     if internal:
         _fail(
