@@ -109,8 +109,10 @@ class Config:
     """The ``[fetch]`` table: timeouts, size cap, redirects, concurrency, User-Agent."""
     subscriptions: tuple[SubscriptionConfig, ...] = ()
     slack_managers: tuple[str, ...] | None = None
-    """``[slack] managers``: Slack user ids allowed to subscribe channels and manage feeds;
-    None (the default, or ``"admins"``) means the workspace's admins and owners."""
+    """``[slack] managers``: Slack user ids allowed to subscribe channels and manage feeds
+    besides the workspace's admins and owners; None (the default, or ``"admins"``): admins only."""
+    slack_managers_only: bool = False
+    """``[slack] managers_only = true``: only the listed users manage, not the admins too."""
     dedup: DedupSettings = field(default_factory=DedupSettings)
     alerts: AlertLimits = field(default_factory=AlertLimits)
     """The ``[alerts]`` table: backfill age, caps per feed and per digest, surge detection."""
@@ -403,7 +405,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
             raise reader.fail(key, str(exc)) from None
         subscriptions.append(entry)
 
-    slack = reader.table(data.get("slack", {}), "slack", {"managers"})
+    slack = reader.table(data.get("slack", {}), "slack", {"managers", "managers_only"})
     managers = slack.get("managers", "admins")
     if managers == "admins":
         slack_managers = None
@@ -411,6 +413,9 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         slack_managers = reader.terms(managers, "slack.managers")
     else:
         raise reader.fail("slack.managers", 'expected "admins" or a list of Slack user ids such as ["U0123ABCD"]')
+    managers_only = reader.typed(slack.get("managers_only", False), "slack.managers_only", bool)
+    if managers_only and slack_managers is None:
+        raise reader.fail("slack.managers_only", "needs a list of user ids in managers (nobody could manage)")
 
     return Config(
         path=path,
@@ -419,6 +424,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         default_topic=default_topic,
         subscriptions=tuple(subscriptions),
         slack_managers=slack_managers,
+        slack_managers_only=managers_only,
         fetch=_settings(reader, data.get("fetch", {}), "fetch", FetchPolicy),
         dedup=_settings(reader, data.get("dedup", {}), "dedup", DedupSettings),
         alerts=_settings(reader, data.get("alerts", {}), "alerts", AlertLimits),

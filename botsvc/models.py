@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 Decision = Literal["new", "duplicate", "irrelevant"]
@@ -232,6 +232,8 @@ class CommandReply:
     """Only the caller sees it, where the platform allows."""
     ok: bool = True
     """False for refusals and usage errors."""
+    records: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
+    """The answer as data, one JSON-ready object per result (``botsvc search --json``); chat ignores it."""
 
     def as_text(self) -> str:
         body = [f"  {line.text}" + (f"\n    {line.link}" if line.link else "") for line in self.lines]

@@ -93,11 +93,11 @@ def test_poll_once_prints_digest_grouped_by_event(tmp_path):
     assert "new, " in result.stderr and "duplicate" in result.stderr
 
 
-def test_poll_given_feed_files_uses_configured_topics(tmp_path):
+def test_poll_given_a_configured_feed_file_polls_it_as_that_feed(tmp_path):
     feed = ROOT / "examples" / "feeds" / "seoul-wire.xml"
     result = run_cli("poll", "--once", "--json", "--db", str(tmp_path / "a.db"), "--config", str(EXAMPLES), str(feed))
     rows = json_lines(result.stdout)
-    assert len(rows) == 12 and {r["feed"] for r in rows} == {str(feed)}
+    assert len(rows) == 12 and {r["feed"] for r in rows} == {"Seoul Wire"}
     assert any(r["decision"] == "new" for r in rows)
 
 

@@ -90,7 +90,7 @@ def test_feeds_show_health(app):
 def test_subscribe_resubscribe_list_and_unsubscribe(app):
     assert run(app, "subscribe").ok
     again = run(app, "subscribe japan-korea daily 09:00 Asia/Seoul")
-    assert again.ok and "Updated" in again.title and not again.ephemeral
+    assert again.ok and "Updated" in again.title and again.ephemeral
     listing = run(app, "subscriptions")
     assert [line.text for line in listing.lines] == ["japan-korea: daily 09:00 Asia/Seoul"]
     assert run(app, "unsubscribe").ok
@@ -232,3 +232,27 @@ def test_event_times_are_in_the_channels_digest_zone(app):
     assert run(app, "subscribe daily 09:00 Asia/Seoul").ok
     seoul = run(app, f"event {event_id}").lines[0].text
     assert " KST · " in seoul and "UTC" not in seoul
+
+
+def test_management_answers_and_filter_list_are_visible_only_to_the_caller(app, monkeypatch):
+    """The README promises every answer goes only to the caller unless `share` is added."""
+    said = [
+        run(app, text)
+        for text in (
+            "subscribe",
+            "filter add gsomia",
+            "filter list",
+            "filter remove gsomia",
+            "pause",
+            "resume",
+            "quiet 22:00-07:00 Asia/Seoul",
+            "quiet off",
+            "updates channel",
+            "template set header Morning",
+            "template show",
+            "feed remove nosuchfeed",
+            "unsubscribe",
+        )
+    ]
+    assert all(reply.ephemeral for reply in said), [r.title for r in said if not r.ephemeral]
+    assert sum(reply.ok for reply in said) == 12

@@ -101,3 +101,9 @@ def test_slack_managers_default_to_admins_or_a_list_of_user_ids():
     assert parse_config('[slack]\nmanagers = ["U1", "U2"]\n' + base).slack_managers == ("U1", "U2")
     with pytest.raises(ConfigError, match="slack.managers"):
         parse_config('[slack]\nmanagers = "everyone"\n' + base)
+    assert parse_config('[slack]\nmanagers = ["U1"]\n' + base).slack_managers_only is False
+    assert parse_config('[slack]\nmanagers = ["U1"]\nmanagers_only = true\n' + base).slack_managers_only is True
+    with pytest.raises(ConfigError, match="slack.managers_only"):
+        parse_config("[slack]\nmanagers_only = true\n" + base)
+    with pytest.raises(ConfigError, match="slack.managers_only"):
+        parse_config('[slack]\nmanagers = ["U1"]\nmanagers_only = "yes"\n' + base)

@@ -602,6 +602,7 @@ def test_search_gsomia_through_the_real_core(fake, tmp_path):
     assert private["data"]["allowed_mentions"] == {"parse": []}
     assert "flags" not in shared["data"] and "GSOMIA" in embed_of(shared["data"])["description"]
     assert embed_of(subscribed["data"])["title"].startswith("Subscribed: this channel gets")
+    assert subscribed["data"]["flags"] == EPHEMERAL  # a managing answer, only to the caller
     assert embed_of(refused["data"])["title"].startswith("Sorry, only people who manage this channel")
     assert subscriptions == [("discord", GUILD, CHANNEL, "japan-korea", "hourly")]
 
@@ -619,12 +620,16 @@ def test_channel_controls_through_the_real_core(fake, tmp_path):
             news("quiet", permissions=manager, hours="22:00-07:00 Asia/Seoul"),
             news("pause", permissions=manager),
             news("quiet", permissions=manager, hours="22:00-07:00 Mars/Base"),
+            news("filter list", permissions=manager),
         )
         [sub] = all_subscriptions(store)
         words = store.query("SELECT word, kind FROM subscription_filters ORDER BY word")
     finally:
         store.close()
-    _, filtered, quiet, paused, refused = (embed_of(c.json["data"]) for c in fake.calls_to("interaction"))
+    answers = [c.json["data"] for c in fake.calls_to("interaction")]
+    assert all(answer["flags"] == EPHEMERAL for answer in answers)  # managing answers only to the caller
+    _, filtered, quiet, paused, refused, listed = (embed_of(answer) for answer in answers)
+    assert listed["title"] == "This channel's filters:"
     assert filtered["title"].startswith("Added gsomia 지소미아 -boycott.")
     assert quiet["title"].startswith("Quiet hours 22:00–07:00 (Asia/Seoul)")
     assert paused["title"].startswith("Paused: this channel gets no news")

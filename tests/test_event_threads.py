@@ -217,7 +217,7 @@ def test_the_thread_still_works_after_a_restart(world):
 def test_updates_channel_posts_an_update_line_in_the_channel(world):
     parent = alerted(world)
     reply = world.run("updates channel")
-    assert reply.ok and not reply.ephemeral and "channel" in reply.title
+    assert reply.ok and reply.ephemeral and "channel" in reply.title
     world.judge(story("b", REWRITE, "Other", minutes=30))
     world.deliver()
     assert world.platform.thread(parent) == []

@@ -16,6 +16,7 @@ from botsvc.chat.commands import CommandCore
 from botsvc.models import CommandContext
 from botsvc.service.app import open_app
 from botsvc.service.cycle import FeedTarget, run_cycle
+from botsvc.store.migrate import apply_migrations
 from botsvc.store.search import search_events
 from botsvc.store.searchtext import fts_query, search_text
 
@@ -51,7 +52,7 @@ def titles(app, text):
 
 
 def test_search_text_splits_unspaced_scripts_into_overlapping_pairs():
-    assert search_text("Seoul 지소미아를 종료") == "Seoul 지소 소미 미아 아를 를 종료 료"
+    assert search_text("Seoul 지소미아를, 종료") == "Seoul 지소 소미 미아 아를 를 , 종료 료"
     assert search_text("輸出規制") == "輸出 出規 規制 制"
     assert search_text("GSOMIA") == "GSOMIA"
 
@@ -92,6 +93,61 @@ def test_words_that_only_touch_across_reports_do_not_match(app):
 def test_chat_search_answers_in_korean(app):
     reply = asyncio.run(CommandCore(app.store, app.config).run("search 지소미아", USER))
     assert reply.ok and any("지소미아를" in line.text for line in reply.lines)
+
+
+SPACING = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>뉴스</title>
+<item><title>일본, 한국에 대한 수출 규제 강화 발표</title><guid>ko-spaced</guid>
+<link>https://ko.example.org/spaced</link><pubDate>Mon, 01 Jul 2019 05:00:00 GMT</pubDate></item>
+<item><title>日本政府、韓国向け半導体材料の輸出規制を強化</title><guid>ja-unspaced</guid>
+<link>https://ja.example.org/unspaced</link><pubDate>Mon, 01 Jul 2019 06:00:00 GMT</pubDate></item>
+</channel></rss>"""
+
+
+@pytest.fixture()
+def spaced(tmp_path):
+    feed = tmp_path / "spacing.xml"
+    feed.write_text(SPACING, encoding="utf-8")
+    app = open_app(ROOT / "feeds.toml", tmp_path / "spacing.db")
+    asyncio.run(run_cycle(app.store, app.processor, [FeedTarget(name="spacing", url=str(feed))], app.policy))
+    assert app.store.counts()["articles"] == 2
+    yield app
+    app.close()
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("수출규제", "일본, 한국에 대한 수출 규제 강화 발표"),  # spelled with a space in the headline
+        ("수출 규제", "일본, 한국에 대한 수출 규제 강화 발표"),
+        ("규제강화", "일본, 한국에 대한 수출 규제 강화 발표"),
+        ("輸出規制", "日本政府、韓国向け半導体材料の輸出規制を強化"),  # Japanese, inside unspaced text
+        ("輸出 規制", "日本政府、韓国向け半導体材料の輸出規制を強化"),
+        ("半導体材料", "日本政府、韓国向け半導体材料の輸出規制を強化"),
+    ],
+)
+def test_korean_is_found_across_spacing_variants_and_japanese_inside_unspaced_text(spaced, query, expected):
+    assert expected in titles(spaced, query)
+
+
+def test_spacing_does_not_join_across_punctuation(spaced):
+    assert titles(spaced, "일본한국") == []  # "일본, 한국": a comma, not a spacing variant
+
+
+def test_the_migration_reindexes_articles_stored_before_it(spaced):
+    """A database indexed the earlier way (runs paired one by one) finds 수출규제 once upgraded."""
+    conn = spaced.store.db.conn
+    earlier = "일본 본 , 한국에 국에 에 대한 한 수출 출 규제 제 강화 화 발표 표"
+    with spaced.store.atomic():
+        conn.execute("INSERT INTO articles_fts (articles_fts) VALUES ('delete-all')")
+        conn.execute(
+            "INSERT INTO articles_fts (rowid, title, summary, body) SELECT id, ?, '', '' FROM articles", (earlier,)
+        )
+        conn.execute("DELETE FROM _migrations WHERE name LIKE '%_search_across_korean_spacing'")
+    assert "일본, 한국에 대한 수출 규제 강화 발표" not in titles(spaced, "수출규제")
+    [migration] = (ROOT / "migrations").glob("*_search_across_korean_spacing.sql")
+    assert apply_migrations(conn) == [migration.stem]
+    assert "일본, 한국에 대한 수출 규제 강화 발표" in titles(spaced, "수출규제")
+    assert titles(spaced, "輸出規制") == ["日本政府、韓国向け半導体材料の輸出規制を強化"]
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)

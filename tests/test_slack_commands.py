@@ -219,13 +219,36 @@ def test_a_timestamp_six_minutes_old_is_refused_even_when_correctly_signed(slack
     assert [text for text, _ in core.calls] == ["help"]  # only the recent one
 
 
-def test_listed_managers_may_manage_and_nobody_else(slack: SlackMock) -> None:
+def test_with_managers_only_the_listed_users_manage_and_nobody_else(slack: SlackMock) -> None:
+    slack.users.update({"U2": {"is_admin": True, "is_owner": False, "is_primary_owner": False}})
     core = FakeCore()
-    adapter = adapter_for(slack, core, managers=("U1", "U3"))
+    adapter = adapter_for(slack, core, managers=("U1", "U3"), managers_only=True)
     exchange(slack, adapter, "subscribe", user="U1")
     exchange(slack, adapter, "subscribe", user="U2")
     assert [(ctx.user, ctx.can_manage) for _, ctx in core.calls] == [("U1", True), ("U2", False)]
     assert not [call for call in slack.calls if call.path == "/api/users.info"]  # the list decides alone
+
+
+def test_listed_managers_add_to_the_workspace_admins(slack: SlackMock) -> None:
+    slack.users.update(
+        {
+            "UADMIN": {"is_admin": True, "is_owner": False, "is_primary_owner": False},
+            "UPLAIN": {"is_admin": False, "is_owner": False, "is_primary_owner": False},
+        }
+    )
+    core = FakeCore()
+    adapter = adapter_for(slack, core, managers=("U1",))
+    for user in ("U1", "UADMIN", "UPLAIN"):
+        exchange(slack, adapter, "subscribe", user=user)
+    exchange(slack, adapter, "search gsomia", user="UPLAIN")
+    assert [(ctx.user, ctx.can_manage) for _, ctx in core.calls] == [
+        ("U1", True),
+        ("UADMIN", True),
+        ("UPLAIN", False),
+        ("UPLAIN", False),
+    ]
+    asked = [call.body["user"] for call in slack.calls if call.path == "/api/users.info"]
+    assert asked == ["UADMIN", "UPLAIN"]  # a listed user and a read command cost no lookup
 
 
 def test_without_a_list_workspace_admins_and_owners_manage_asked_of_users_info(slack: SlackMock) -> None:
@@ -360,7 +383,7 @@ def test_channel_controls_through_slack_and_the_real_core(slack: SlackMock, tmp_
         words = store.query("SELECT word, kind FROM subscription_filters ORDER BY word")
     finally:
         store.close()
-    assert filtered["response_type"] == "in_channel" and filtered["text"].startswith("Added gsomia -boycott.")
+    assert filtered["response_type"] == "ephemeral" and filtered["text"].startswith("Added gsomia -boycott.")
     assert refused["text"].startswith("Sorry, only people who manage this channel")
     assert bad["text"].startswith("'日' is a single character")
     assert not sub.muted and [(w["word"], w["kind"]) for w in words] == [("boycott", "exclude"), ("gsomia", "include")]

@@ -74,7 +74,7 @@ def test_set_show_and_reset_a_channels_template(app):
     ]
 
     reply = run(app, 'template set header "Morning brief"')
-    assert reply.ok and not reply.ephemeral and reply.lines[0].text == "header: Morning brief"
+    assert reply.ok and reply.ephemeral and reply.lines[0].text == "header: Morning brief"
     reply = run(app, "template set fields outlet, link,summary")
     assert reply.ok and [line.text for line in reply.lines][1:] == [
         "shown: outlet, link, summary",

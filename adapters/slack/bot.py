@@ -21,9 +21,10 @@ the same gate and Bolt app (the app's Interactivity Request URL is the same
 ``response_url``, visible only to whoever pressed it. Digests carry buttons only when
 commands are attached, since only then is anyone there to receive the presses.
 
-Who may manage (``subscribe``, ``unsubscribe``, ``feed``, ``mute``): the user ids in ``managers``
-(``[slack] managers`` in the configuration), or by default the workspace's admins and
-owners, asked of ``users.info`` and remembered for ``MANAGER_CACHE_SECONDS``.
+Who may manage (``subscribe``, ``unsubscribe``, ``feed``, ``mute``): the workspace's admins and
+owners, asked of ``users.info`` and remembered for ``MANAGER_CACHE_SECONDS``, and also the
+user ids in ``managers`` (``[slack] managers`` in the configuration). With ``managers_only``
+(``[slack] managers_only = true``) the list alone decides and admins are not asked.
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ class SlackAdapter(SlackBase):
 
     Commands arrive over HTTP (``signing_secret``: :meth:`http_routes`) and/or Socket Mode
     (``app_token``: :meth:`start`), both through one slack-bolt :class:`AsyncApp`.
-    ``managers`` is a collection of Slack user ids that may manage, or None for the
-    workspace's admins and owners (``users.info``).
+    ``managers`` is a collection of Slack user ids that may manage besides the workspace's
+    admins and owners (``users.info``), or instead of them with ``managers_only``.
     """
 
     name = "slack"
@@ -105,6 +106,7 @@ class SlackAdapter(SlackBase):
         signing_secret: str | None = None,
         app_token: str | None = None,
         managers: Collection[str] | None = None,
+        managers_only: bool = False,
     ) -> None:
         super().__init__()
         self.base_url = base_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL
@@ -115,6 +117,7 @@ class SlackAdapter(SlackBase):
         if isinstance(managers, str):  # one id, not a string of characters
             managers = (managers,)
         self.managers: frozenset[str] | None = None if managers is None else frozenset(managers)
+        self.managers_only = managers_only and self.managers is not None
         self.bolt: AsyncApp | None = None
         self._gate: SignedRequestGate | None = None
         self._handler: CommandHandler | None = None
@@ -283,7 +286,8 @@ class SlackAdapter(SlackBase):
         user = str(command.get("user_id") or "")
         words = str(command.get("text") or "").split()
         # The users.info lookup (admins decide) is only worth a Web API call for managing commands.
-        needed = self.managers is not None or (bool(words) and words[0].lower() in ASKS_RIGHTS)
+        listed = self.managers is not None and user in self.managers
+        needed = listed or (bool(words) and words[0].lower() in ASKS_RIGHTS)
         return CommandContext(
             platform=self.name,
             channel=str(command.get("channel_id") or ""),
@@ -293,15 +297,18 @@ class SlackAdapter(SlackBase):
         )
 
     async def can_manage(self, team: str, user: str, client: AsyncWebClient | None = None) -> bool:
-        """Whether ``user`` may manage: listed in ``managers``, or by default an admin or owner.
+        """Whether ``user`` may manage: listed in ``managers``, or an admin or owner (unless
+        ``managers_only``).
 
         Admin status is asked of ``users.info`` and remembered briefly; when Slack cannot
         say, the answer is no (managing is refused, reading still works).
         """
         if not user:
             return False
-        if self.managers is not None:
-            return user in self.managers
+        if self.managers is not None and user in self.managers:
+            return True
+        if self.managers_only:
+            return False
         now = time.monotonic()
         cached = self._admins.get((team, user))
         if cached is not None and cached[0] > now:

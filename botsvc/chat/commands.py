@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -41,9 +41,11 @@ from botsvc.ingest.fetch import FetchPolicy
 from botsvc.ingest.normalise import outlet_name
 from botsvc.ingest.parse import FeedParseError, parse_feed
 from botsvc.models import CommandContext, CommandReply, ItemOutcome, ReplyLine, local_time
+from botsvc.store.channel_workspace import UNIQUE_CHANNEL_IDS, adopt_workspace
+from botsvc.store.export import event_record
 from botsvc.store.feedlist import add_feed, is_polled, known_names, name_taken, unique_name
 from botsvc.store.preview import latest, preview
-from botsvc.store.search import recent_events, search_events, timeline
+from botsvc.store.search import EventHit, recent_events, search_events, timeline
 from botsvc.store.store import Store, utcnow
 from botsvc.store.turn import WriteTurn
 
@@ -82,6 +84,10 @@ MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "qu
 ASKS_RIGHTS = MANAGING | {"notrelevant"}
 """Commands whose answer depends on whether the caller may manage (adapters look that up only for these)."""
 SHAREABLE = {"search", "event", "recent", "feeds", "subscriptions"}
+ADOPTED = (
+    "({n} subscription(s) of this channel made outside chat, with botsvc subscribe or feeds.toml, "
+    "now belong to this workspace: one subscription per topic, and chat controls apply to it.)"
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,12 @@ def _day_of(moment: datetime | None) -> str:
     return moment.strftime("%d %b %Y") if moment else "date unknown"
 
 
+def _latest_and_first(hit: EventHit) -> str:
+    """``recent`` sorts by the latest report: show that date, and the first one when it differs."""
+    latest, first = _day_of(hit.latest), _day_of(hit.first_published)
+    return f"latest report {latest}" + (f" (first {first})" if first != latest else "")
+
+
 class CommandCore(ChannelControls, TemplateCommands, AlertActions):
     """Executes commands for one store and configuration."""
 
@@ -175,7 +187,14 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
                     ),
                     ok=False,
                 )
+            # A subscription made before the workspace was known (botsvc subscribe, feeds.toml)
+            # is this channel's: a managing command (it holds the write turn) adopts it.
+            adopted = 0
+            if command.name in MANAGING:
+                adopted = adopt_workspace(self.store, context.platform, context.channel, context.workspace)
             reply = await getattr(self, f"_{command.name}")(command, context)
+            if adopted:
+                reply = replace(reply, lines=(*reply.lines, ReplyLine(ADOPTED.format(n=adopted))))
             return reply if not command.share else CommandReply(reply.title, reply.lines, False, reply.ok)
         except UsageError as exc:
             lines = [USAGE[exc.command]] if exc.command else list(USAGE.values())
@@ -217,7 +236,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             raise UsageError(str(exc), "subscribe") from None
         title = self.config.topic(sub.topic).title
         verb = "Subscribed" if created else "Updated"
-        return CommandReply(f"{verb}: this channel gets {title} ({sub.mode}).", ephemeral=False)
+        return CommandReply(f"{verb}: this channel gets {title} ({sub.mode}).")
 
     @writes
     async def _unsubscribe(self, command: Command, ctx: CommandContext) -> CommandReply:
@@ -229,13 +248,15 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         )
         if not removed:
             return CommandReply("This channel had no such subscription.", ok=False)
-        return CommandReply(f"Unsubscribed this channel ({removed} subscription(s) removed).", ephemeral=False)
+        return CommandReply(f"Unsubscribed this channel ({removed} subscription(s) removed).")
 
     def _channel_subscriptions(self, ctx: CommandContext) -> list[Subscription]:
+        """The channel's subscriptions, with those stored before its workspace was known."""
+        unknown = "" if ctx.platform in UNIQUE_CHANNEL_IDS else ctx.workspace
         return [
             s
             for s in all_subscriptions(self.store)
-            if (s.platform, s.workspace, s.channel) == (ctx.platform, ctx.workspace, ctx.channel)
+            if (s.platform, s.channel) == (ctx.platform, ctx.channel) and s.workspace in (ctx.workspace, unknown)
         ]
 
     async def _subscriptions(self, command: Command, ctx: CommandContext) -> CommandReply:
@@ -284,7 +305,11 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             )
             for h in hits
         )
-        return CommandReply(f"Events matching {text[:80]!r}, best first (details: {self.prefix} event <id>):", lines)
+        return CommandReply(
+            f"Events matching {text[:80]!r}, best first (details: {self.prefix} event <id>):",
+            lines,
+            records=tuple(h.record() for h in hits),
+        )
 
     async def _event(self, command: Command, ctx: CommandContext) -> CommandReply:
         if len(command.args) != 1 or not re.fullmatch(r"#?[0-9]{1,12}", command.args[0]):
@@ -293,7 +318,8 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         event = self.store.event(event_id)
         if event is None:
             raise UsageError(f"there is no event {event_id}", "event")
-        entries = timeline(self.store, event_id)
+        articles = self.store.event_articles(event_id)
+        entries = timeline(articles)
         zones = [s.zone for s in self._channel_subscriptions(ctx)]
         zone = zones[0] if len(set(zones)) == 1 else "UTC"  # the channel's digest zone, when it has one
         lines = []
@@ -311,6 +337,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             f"{kind.capitalize()} #{event_id}: {event['title']} "
             f"({len(entries)} report(s), {len(event['outlets'])} outlet(s))",
             tuple(lines),
+            records=(event_record(event, articles),),
         )
 
     async def _recent(self, command: Command, ctx: CommandContext) -> CommandReply:
@@ -324,9 +351,11 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         if not hits:
             return CommandReply("No events yet.")
         lines = tuple(
-            ReplyLine(f"#{h.event_id} {h.title} · {_day_of(h.first_published)} · {h.outlets} outlet(s)") for h in hits
+            ReplyLine(f"#{h.event_id} {h.title} · {_latest_and_first(h)} · {h.outlets} outlet(s)") for h in hits
         )
-        return CommandReply(f"Latest events ({', '.join(topics)}):", lines)
+        return CommandReply(
+            f"Latest events ({', '.join(topics)}), by latest report:", lines, records=tuple(h.record() for h in hits)
+        )
 
     # -- feeds ------------------------------------------------------------------------
     async def _feeds(self, command: Command, ctx: CommandContext) -> CommandReply:
@@ -397,9 +426,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         if self.on_feeds_changed:
             self.on_feeds_changed()
         found = f" (found the feed {url} on that page)" if checked.page else ""
-        return CommandReply(
-            f"Added feed {name!r}{found} ({checked.items} item(s) now); it is polled from now on.", ephemeral=False
-        )
+        return CommandReply(f"Added feed {name!r}{found} ({checked.items} item(s) now); it is polled from now on.")
 
     async def _feed_preview(self, url: str) -> CommandReply:
         """What the feed's latest items would do if it were polled now; nothing is stored."""
@@ -452,7 +479,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             self.store.db.execute("DELETE FROM feeds WHERE name = ?", (name,))
         if self.on_feeds_changed:
             self.on_feeds_changed()
-        return CommandReply(f"Removed feed {name!r}; its stored stories stay searchable.", ephemeral=False)
+        return CommandReply(f"Removed feed {name!r}; its stored stories stay searchable.")
 
     async def _help(self, command: Command, ctx: CommandContext) -> CommandReply:
         return CommandReply(

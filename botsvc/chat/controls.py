@@ -49,15 +49,13 @@ class ChannelControls:
     def _filter_reply(self, title: str, subs: list[Subscription]) -> CommandReply:
         words = filters_of(self.store, subs[0].id)
         if not words:
-            return CommandReply(
-                f"{title} This channel has no filters: it gets all news on its topics.", ephemeral=False
-            )
+            return CommandReply(f"{title} This channel has no filters: it gets all news on its topics.")
         lines = []
         if included := _words(words, "include"):
             lines.append(ReplyLine(f"only news mentioning at least one of: {included}"))
         if excluded := _words(words, "exclude"):
             lines.append(ReplyLine(f"never news mentioning: {excluded}"))
-        return CommandReply(f"{title} This channel's filters:".strip(), tuple(lines), ephemeral=False)
+        return CommandReply(f"{title} This channel's filters:".strip(), tuple(lines))
 
     @writes
     async def _filter(self, command, ctx) -> CommandReply:
@@ -90,7 +88,6 @@ class ChannelControls:
         return CommandReply(
             f"Paused: this channel gets no news until {self.prefix} resume.",
             (ReplyLine("Events that open while paused are never sent here, not even after resuming."),),
-            ephemeral=False,
         )
 
     @writes
@@ -104,7 +101,6 @@ class ChannelControls:
         return CommandReply(
             "Resumed: new events are sent here again.",
             (ReplyLine(f"{skipped} event(s) opened while paused were skipped (see {self.prefix} recent)."),),
-            ephemeral=False,
         )
 
     @writes
@@ -116,7 +112,7 @@ class ChannelControls:
             return CommandReply(f"Quiet hours: {quiet}." if quiet else "This channel has no quiet hours.")
         if text.lower() == "off":
             set_quiet_hours(self.store, subs, None)
-            return CommandReply("Quiet hours off: alerts are sent as they come.", ephemeral=False)
+            return CommandReply("Quiet hours off: alerts are sent as they come.")
         try:
             quiet = parse_quiet_hours(text)
         except QuietHoursError as exc:
@@ -127,7 +123,6 @@ class ChannelControls:
             f"Quiet hours {quiet.start.strftime('%H:%M')}–{end} ({quiet.zone}): alerts wait and arrive "
             f"as one digest at {end}.",
             (ReplyLine(f"Times in this channel's messages are shown in {quiet.zone}."),),
-            ephemeral=False,
         )
 
     @writes
@@ -140,7 +135,7 @@ class ChannelControls:
             raise UsageError(f"expected one of {', '.join(UPDATE_MODES)}", "updates")
         set_updates(self.store, subs, where)
         lines = [ReplyLine("Hourly and daily digests keep folding updates into the digest.")]
-        return CommandReply(f"Updates: {where}. {_UPDATE_WORDS[where]}", tuple(lines), ephemeral=False)
+        return CommandReply(f"Updates: {where}. {_UPDATE_WORDS[where]}", tuple(lines))
 
 
 _UPDATE_WORDS = {

@@ -45,7 +45,7 @@ class TemplateCommands:
             ReplyLine(f"shown: {', '.join(shown) or 'only the headline'}"),
             ReplyLine(f"hidden: {', '.join(hidden) or 'nothing'}"),
         )
-        return CommandReply(f"{title} This channel's alerts:".strip(), lines, ephemeral=not title)
+        return CommandReply(f"{title} This channel's alerts:".strip(), lines)
 
     def _changed_template(self, args: list[str], current: Template) -> tuple[str, Template]:
         action = args[0].lower() if args else ""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from typing import Any
+
 import click
 
 from botsvc.cli.base import _fail, cli, common
@@ -11,6 +15,7 @@ from botsvc.deliver.outbox import channel_label
 from botsvc.deliver.platforms import missing_credentials
 from botsvc.deliver.subscriptions import (
     PLATFORMS,
+    Subscription,
     SubscriptionError,
     all_subscriptions,
     parse_mode,
@@ -19,8 +24,9 @@ from botsvc.deliver.subscriptions import (
     validate,
 )
 from botsvc.deliver.templates import TemplateError, describe, template_from_options
-from botsvc.deliver.volume import recent_surges
-from botsvc.store.feedback import feedback_summary
+from botsvc.deliver.volume import Surge, recent_surges
+from botsvc.store.channel_workspace import UNIQUE_CHANNEL_IDS
+from botsvc.store.feedback import FeedbackSummary, feedback_summary
 from botsvc.store.store import iso, open_store, utcnow
 
 
@@ -32,7 +38,12 @@ def _open_for_subscriptions(db_path: str, config_path: str):
 @cli.command("subscribe")
 @click.option("--platform", required=True, type=click.Choice(PLATFORMS), help="Chat platform (adapter).")
 @click.option("--channel", required=True, help="Channel id; for a webhook platform, the webhook URL.")
-@click.option("--workspace", default="", help="Slack workspace / Discord guild id (optional).")
+@click.option(
+    "--workspace",
+    default="",
+    help="Slack workspace / Discord guild id (optional: taken from the channel's chat subscriptions, "
+    "or filled in by the first managing /news command there).",
+)
 @click.option("--topic", default=None, help="Topic name (default: the configured default topic).")
 @click.option("--mode", default="realtime", show_default=True, help='realtime, hourly, or "daily HH:MM Area/City".')
 @click.option(
@@ -80,6 +91,13 @@ def subscribe_cmd(
     verb = "subscribed" if created else "updated"
     shown = "" if sub.template.is_default else f", template {describe(sub.template)}"
     click.echo(f"{verb}: {sub.label()} to {sub.topic}, {sub.mode}{shown} (subscription {sub.id})")
+    if not workspace and sub.workspace:
+        click.echo(f"workspace {sub.workspace}: taken from this channel's subscriptions made in chat")
+    elif not sub.workspace and platform in UNIQUE_CHANNEL_IDS:
+        click.echo(
+            "workspace not known yet: /news in that channel sees this subscription, and its next managing "
+            "command there (subscribe, pause, filter, …) fills the workspace in"
+        )
     needed = missing_credentials(platform)
     if needed:
         click.echo(f"note: set {needed} in the environment so {platform} messages can be sent", err=True)
@@ -128,8 +146,9 @@ def subscriptions_cmd(db_path: str, config_path: str, verbose: int) -> None:
 
 
 @cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, each with its `kind`.")
 @common
-def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
+def status_cmd(as_json: bool, db_path: str, config_path: str, verbose: int) -> None:
     """Outbox, refused credentials, paused subscriptions, failing feeds and feeds that surged."""
     store = open_store(db_path, create=False)
     try:
@@ -146,6 +165,11 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
         unwanted = feedback_summary(store)
     finally:
         store.close()
+    if as_json:
+        records = _status_records(counts, waiting, refused, paused, muted, failing, surges, unwanted)
+        for record in records:
+            click.echo(json.dumps(record, ensure_ascii=False))
+        return
     click.echo(
         f"outbox: {counts.get('delivered', 0)} delivered, {counts.get('pending', 0)} pending, "
         f"{counts.get('held', 0)} held, {counts.get('failed', 0)} failed"
@@ -172,6 +196,74 @@ def status_cmd(db_path: str, config_path: str, verbose: int) -> None:
         click.echo(f"surging feed: {name}: {surge.describe()}")
     if unwanted is not None:
         click.echo(f"not relevant: {unwanted.describe()} (botsvc explain URL: per event)")
+
+
+def _status_records(
+    counts: dict[str, int],
+    waiting: list[dict],
+    refused: list[dict],
+    paused: list[Subscription],
+    muted: list[Subscription],
+    failing: list[dict],
+    surges: dict[str, Surge],
+    unwanted: FeedbackSummary | None,
+) -> Iterator[dict[str, Any]]:
+    """What ``status`` prints, as objects: the outbox counts first, then one per problem."""
+    yield {"kind": "outbox", **{state: counts.get(state, 0) for state in ("delivered", "pending", "held", "failed")}}
+    for row in waiting:
+        yield {
+            "kind": "unsent",
+            "message": row["id"],
+            "channel": channel_label(row),
+            "status": row["status"],
+            "queued": row["created_at"],
+            "attempts": row["attempts"],
+            "last_error": row["last_error"],
+        }
+    for problem in refused:
+        yield {"kind": "credentials_refused", **problem}
+    for sub in paused:
+        yield {
+            "kind": "paused",
+            "subscription": sub.id,
+            "channel": sub.label(),
+            "topic": sub.topic,
+            "reason": sub.paused_reason,
+        }
+    for sub in muted:
+        yield {
+            "kind": "paused_from_chat",
+            "subscription": sub.id,
+            "channel": sub.label(),
+            "topic": sub.topic,
+            "since": iso(sub.muted_at),
+        }
+    for feed in failing:
+        yield {
+            "kind": "failing_feed",
+            "feed": feed["name"],
+            "failures": feed["consecutive_failures"],
+            "last_error": feed["last_error"],
+            "last_success": feed["last_success_at"],
+            "next_attempt": feed["retry_at"],
+        }
+    for name, surge in sorted(surges.items()):
+        yield {
+            "kind": "surging_feed",
+            "feed": name,
+            "items": surge.items,
+            "usual": round(surge.usual, 1),
+            "at": iso(surge.at),
+        }
+    if unwanted is not None:
+        yield {
+            "kind": "not_relevant",
+            "reports": unwanted.reports,
+            "events": unwanted.events,
+            "channels": unwanted.channels,
+            "keywords": dict(unwanted.keywords),
+            "topics": dict(unwanted.topics),
+        }
 
 
 def _outbox_line(row: dict) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
 from botsvc.cli.base import _fail, cli, common
 from botsvc.cli.events import _command
 from botsvc.config import load_config
+from botsvc.ingest.addresses import ALLOW_PRIVATE_ENV, AddressGuard
 from botsvc.ingest.opml import OpmlError, read_opml, write_opml
 from botsvc.store.feedlist import import_outlines, listed_feeds
 from botsvc.store.store import open_store
@@ -35,8 +37,33 @@ def list_cmd(db_path: str, config_path: str, verbose: int) -> None:
 @click.argument("url")
 @common
 def preview_cmd(url: str, db_path: str, config_path: str, verbose: int) -> None:
-    """What a feed's latest items would do if polled now (a site's page will do); nothing is stored."""
+    """What a feed's latest items would do if polled now (a site's page will do); nothing is stored.
+
+    Like ``/news feed preview`` it fetches only public addresses, unless the operator allows
+    loopback and private ones with BOTSVC_ALLOW_PRIVATE_FEEDS (test setups).
+    """
+    if not url.startswith(("http://", "https://")) and Path(url).is_file():
+        _fail(f"{url}: a local file; try it with `botsvc poll --once --json {url}` (a dry run, nothing stored)", 2)
+    internal = _internal_address(url)
+    if internal:
+        _fail(
+            f"{url}: {internal}; feeds preview fetches only public addresses unless "
+            f"{ALLOW_PRIVATE_ENV}=1 (or address:port) is set",
+            1,
+        )
     _command(f"feed preview {url}", db_path, config_path)
+
+
+def _internal_address(url: str) -> str | None:
+    """Why the operator's own preview of ``url`` would be refused before connecting, if it would."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None  # the command's own check says what is wrong with it
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return AddressGuard.from_env().host_refusal(parts.hostname, port)
+    except ValueError as exc:  # a bad port, or a malformed BOTSVC_ALLOW_PRIVATE_FEEDS
+        return str(exc)
 
 
 @feeds_group.command("import")

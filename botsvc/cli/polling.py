@@ -17,7 +17,7 @@ from botsvc.deliver.outbox import FlushReport
 from botsvc.deliver.platforms import available_adapters
 from botsvc.models import ItemOutcome
 from botsvc.service.app import App, open_app
-from botsvc.service.cycle import CycleReport, run_cycle
+from botsvc.service.cycle import CycleReport, FeedTarget, run_cycle
 from botsvc.service.lock import InstanceLock
 from botsvc.store.store import iso, open_store, utcnow
 
@@ -79,22 +79,67 @@ def _prune(app: App) -> str:
     return f"; pruned {pruned.removed} seen key(s)" if pruned.removed else ""
 
 
+def _split_given(app: App, feeds: tuple[str, ...]) -> tuple[list[FeedTarget], list[FeedTarget]]:
+    """The feeds given on the command line: those the bot polls (in feeds.toml or added from
+    chat, polled as usual) and the others (only tried: :mod:`botsvc.service.trial`)."""
+
+    def key(url: str) -> str:
+        return url if url.startswith(("http://", "https://")) else str(Path(url).resolve())
+
+    polled = {key(target.url): target for target in app.targets()}
+    given = app.adhoc_targets(list(feeds))
+    known = [polled[key(target.url)] for target in given if key(target.url) in polled]
+    return known, [target for target in given if key(target.url) not in polled]
+
+
+def _try(app: App, targets: list[FeedTarget], as_json: bool) -> CycleReport:
+    """Judge feeds that are not polled; nothing is stored, queued or alerted."""
+    from botsvc.service.trial import try_feeds
+
+    report = asyncio.run(try_feeds(app.store, app.config, targets, app.policy, app.processor.clock))
+    for feed in report.feeds:
+        if feed.error:
+            click.echo(f"botsvc: feed {feed.target.name}: {feed.error}", err=True)
+        for outcome in feed.outcomes:
+            if as_json:
+                click.echo(outcome_json(outcome))
+            else:
+                click.echo(f"{outcome.decision}: {outcome.item.title[:120]} — {outcome.reason}")
+    names = ", ".join(target.name for target in targets)
+    click.echo(
+        f"botsvc: dry run: not in {app.config.path} ({names}): {report.summary()}; nothing stored, "
+        "nothing alerted (add a feed to the configuration or with /news feed add to poll it)",
+        err=True,
+    )
+    return report
+
+
 def _poll(app: App, feeds: tuple[str, ...], as_json: bool) -> CycleReport:
-    targets = app.adhoc_targets(list(feeds)) if feeds else app.targets()
+    known, tried = _split_given(app, feeds) if feeds else (app.targets(), [])
     app.ensure_seeded()
+    trial = _try(app, tried, as_json) if tried else None
+    if feeds and not known:
+        assert trial is not None
+        return trial
     app.sync_subscriptions()
-    report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy, limits=app.config.alerts))
+    report = asyncio.run(run_cycle(app.store, app.processor, known, app.policy, limits=app.config.alerts))
+    _report_poll(app, report, as_json)
+    if trial is not None:  # for the exit status: every feed given failed
+        report.feeds.extend(trial.feeds)
+    return report
+
+
+def _report_poll(app: App, report: CycleReport, as_json: bool) -> None:
     pruned = _prune(app)
     if as_json:
         for outcome in report.outcomes:
             click.echo(outcome_json(outcome))
         click.echo(f"botsvc: {report.summary()}{pruned}", err=True)
-        return report  # inspection only: what is due stays queued for the next delivering poll
+        return  # inspection only: what is due stays queued for the next delivering poll
     delivery = asyncio.run(_deliver(app))
     click.echo(f"botsvc: {report.summary()}; {_delivery_summary(delivery)}{pruned}", err=True)
     for error in delivery.errors:
         click.echo(f"botsvc: {error}", err=True)
-    return report
 
 
 @cli.command()
@@ -103,7 +148,11 @@ def _poll(app: App, feeds: tuple[str, ...], as_json: bool) -> CycleReport:
 @click.argument("feeds", nargs=-1)
 @common
 def poll(once: bool, as_json: bool, feeds: tuple[str, ...], db_path: str, config_path: str, verbose: int) -> None:
-    """Poll the configured feeds once (or the FEEDS given: http(s) URLs or local files)."""
+    """Poll the configured feeds once, or the FEEDS given (http(s) URLs or local files).
+
+    A feed given that is not in the configuration (nor added from chat) is only tried:
+    judged as a poll would, nothing stored or alerted.
+    """
     _setup_logging(verbose)
     with InstanceLock(db_path, "poll"):
         app = open_app(config_path, db_path)
@@ -129,7 +178,15 @@ def run(db_path: str, config_path: str, verbose: int) -> None:
             if added:
                 log.info("seeded archive: %d article(s)", added)
             app.sync_subscriptions()
-            asyncio.run(serve(app, available_adapters(slack_managers=app.config.slack_managers)))
+            asyncio.run(
+                serve(
+                    app,
+                    available_adapters(
+                        slack_managers=app.config.slack_managers,
+                        slack_managers_only=app.config.slack_managers_only,
+                    ),
+                )
+            )
         finally:
             app.close()
     log.info("stopped")

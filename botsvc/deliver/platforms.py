@@ -20,7 +20,10 @@ TOKENS = {"slack": ("SLACK_BOT_TOKEN", "token"), "discord": ("DISCORD_BOT_TOKEN"
 
 
 def available_adapters(
-    env: Mapping[str, str] | None = None, *, slack_managers: tuple[str, ...] | None = None
+    env: Mapping[str, str] | None = None,
+    *,
+    slack_managers: tuple[str, ...] | None = None,
+    slack_managers_only: bool = False,
 ) -> dict[str, Adapter]:
     """Adapter instances by platform name, for every platform that can send from here.
 
@@ -43,6 +46,7 @@ def available_adapters(
                     signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip() or None,
                     app_token=env.get("SLACK_APP_TOKEN", "").strip() or None,
                     managers=slack_managers,
+                    managers_only=slack_managers_only,
                 )
             wanted.append((name, settings))
     for name, settings in wanted:

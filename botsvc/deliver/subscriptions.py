@@ -17,6 +17,7 @@ from botsvc.deliver.quiet import QuietHours, parse_quiet_hours
 from botsvc.deliver.templates import template_from_json, template_to_json
 from botsvc.deliver.webhook_urls import WebhookURLError, check_slack_webhook_url, parse_discord_webhook_url
 from botsvc.models import Template
+from botsvc.store.channel_workspace import adopt_workspace, known_workspace
 from botsvc.store.store import Store, inserted_id, iso, parse_iso, parse_iso_required
 
 PLATFORMS = ("console", "slack", "slack-webhook", "discord", "discord-webhook")
@@ -184,11 +185,17 @@ def subscribe(
     ``template`` (validated by :mod:`botsvc.deliver.templates`) replaces the stored one;
     None keeps it (a new subscription takes the channel's, else the default).
 
+    One subscription per channel whatever path made it: without a workspace, a Slack or
+    Discord channel's is taken from its subscriptions made in chat; with one, the channel's
+    subscriptions stored without it are adopted first (:mod:`botsvc.store.channel_workspace`).
+    The returned subscription's ``workspace`` says which was used.
+
     Returns the subscription and whether it is new. Raises SubscriptionError for an
     address the platform could never deliver to.
     """
     check_channel(platform, channel)
     with store.atomic():
+        workspace = _channel_workspace(store, platform, channel, workspace)
         existing = store.query(
             "SELECT id FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ? AND topic = ?",
             (platform, workspace, channel, topic),
@@ -214,6 +221,14 @@ def subscribe(
         if template is not None:
             set_template(store, [inserted_id(cursor)], template)
         return get(store, inserted_id(cursor)), True
+
+
+def _channel_workspace(store: Store, platform: str, channel: str, workspace: str) -> str:
+    """The workspace to store the channel's subscriptions under (inside the caller's transaction)."""
+    if workspace:
+        adopt_workspace(store, platform, channel, workspace)
+        return workspace
+    return known_workspace(store, platform, channel)
 
 
 def _copy_channel_controls(store: Store, new_id: int, platform: str, workspace: str, channel: str) -> None:
@@ -242,6 +257,8 @@ def unsubscribe(store: Store, *, platform: str, channel: str, topic: str | None,
     Their unsent messages (pending, held or failed) are dropped with them: nobody wants
     them any more, and a held one would otherwise wait forever.
     """
+    with store.atomic():
+        workspace = _channel_workspace(store, platform, channel, workspace)
     where = "platform = ? AND workspace = ? AND channel = ?"
     params: tuple = (platform, workspace, channel)
     if topic is not None:

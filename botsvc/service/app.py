@@ -17,6 +17,7 @@ from botsvc.ingest.fetch import FetchPolicy
 from botsvc.judge.relevance import Relevance
 from botsvc.service.cycle import FeedTarget
 from botsvc.service.intake import Intake
+from botsvc.store.channel_workspace import known_workspace
 from botsvc.store.events import EventBook
 from botsvc.store.pipeline import Processor
 from botsvc.store.seed import seed_archive
@@ -85,7 +86,9 @@ class App:
         repair_future_times(self.store, now)
         existing = {(s.platform, s.workspace, s.channel, s.topic): s for s in all_subscriptions(self.store)}
         for entry in self.config.subscriptions:
-            known = existing.get((entry.platform, entry.workspace, entry.channel, entry.topic))
+            # Without a workspace in the file, the channel's own (learnt from chat) is the one meant.
+            workspace = entry.workspace or known_workspace(self.store, entry.platform, entry.channel)
+            known = existing.get((entry.platform, workspace, entry.channel, entry.topic))
             if known is None:
                 subscribe(
                     self.store,

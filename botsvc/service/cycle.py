@@ -115,7 +115,7 @@ class CycleReport:
         return text
 
 
-def _parse(result: FetchResult, target: FeedTarget) -> ParsedFeed | str:
+def parse_fetched(result: FetchResult, target: FeedTarget) -> ParsedFeed | str:
     """Parse one fetched body; returns an error line instead of raising."""
     try:
         return parse_feed(
@@ -175,9 +175,9 @@ async def _fetch_and_parse(
                 if result.status != "ok":
                     parsed: asyncio.Future | ParsedFeed | str | None = None
                 elif executor is not None:
-                    parsed = loop.run_in_executor(executor, _parse, result, target)
+                    parsed = loop.run_in_executor(executor, parse_fetched, result, target)
                 else:
-                    parsed = _parse(result, target)
+                    parsed = parse_fetched(result, target)
                 slot = slots[index]
                 if slot is not None and not slot.done():
                     slot.set_result((result, parsed))

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from botsvc.store.searchtext import fts_query
-from botsvc.store.store import Store, parse_iso, parse_iso_required
+from botsvc.store.store import Store, iso, parse_iso, parse_iso_required
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,20 @@ class EventHit:
     outlets: int
     reports: int
     seeded: bool
+    latest: datetime | None = None
+    """When its latest report was published (else seen): what ``recent`` sorts by."""
+
+    def record(self) -> dict[str, Any]:
+        """The hit as one JSON-ready object (``--json``)."""
+        return {
+            "event_id": self.event_id,
+            "title": self.title,
+            "first_published": iso(self.first_published),
+            "latest_report": iso(self.latest),
+            "outlets": self.outlets,
+            "reports": self.reports,
+            "seeded": self.seeded,
+        }
 
 
 @dataclass(frozen=True)
@@ -43,6 +58,7 @@ def _hit(row: dict) -> EventHit:
         len(json.loads(row["outlets"])),
         row["member_count"],
         bool(row["seeded"]),
+        parse_iso(row["last_published"] or row["last_seen"]),
     )
 
 
@@ -73,17 +89,17 @@ def search_events(
     return [_hit(row) for row in store.query(sql, params)]
 
 
-def timeline(store: Store, event_id: int) -> list[TimelineEntry]:
-    """Every report of an event in order: first report, then each later source."""
+def timeline(articles: list[dict]) -> list[TimelineEntry]:
+    """An event's reports in order (``Store.event_articles``): first report, then each later source."""
     return [
         TimelineEntry(
             row["title"],
             row["source"],
             row["url"],
             parse_iso(row["published"]),
-            parse_iso_required(row["first_seen"], f"event {event_id}: a report's first_seen"),
+            parse_iso_required(row["first_seen"], f"event {row['event_id']}: a report's first_seen"),
         )
-        for row in store.event_articles(event_id)
+        for row in articles
     ]
 
 

@@ -5,7 +5,9 @@ but not Korean (particles are attached: 지소미아를) or Japanese (no spaces 
 whole run would be one token, and a search for 지소미아 or 輸出規制 would find nothing.
 So runs of those scripts are indexed as overlapping character pairs, plus their last
 character, and a query word in those scripts becomes the phrase of its pairs: it
-matches wherever the word occurs inside a run, and nowhere else.
+matches wherever the word occurs inside a run, and nowhere else. Korean spacing varies
+between outlets (수출규제 and 수출 규제 are the same word), so runs separated only by
+spaces are paired as one run with the spaces removed: 수출규제 is found in 수출 규제를.
 
 :func:`search_text` runs inside SQLite (a function the store registers, called by the
 index triggers), so its output for a given text must never change without a
@@ -23,6 +25,8 @@ from operator import add
 from botsvc.judge.tokens import CJK_CHARS
 
 _CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
+_CJK_SPACED_RUN = re.compile(f"[{CJK_CHARS}]+(?:\\s+[{CJK_CHARS}]+)*")
+"""Unspaced-script runs together with the spaces between them (indexed as one run)."""
 _WORD = re.compile(r"[^\W_]+")  # as unicode61 splits: underscores separate words
 MAX_TERMS = 12
 """Query words beyond this many are ignored (a pasted paragraph is not a query)."""
@@ -34,15 +38,16 @@ def _pairs(run: str) -> list[str]:
 
 
 def _spaced_pairs(match: re.Match[str]) -> str:
-    return " " + " ".join(_pairs(match.group())) + " "
+    return " " + " ".join(_pairs("".join(match.group().split()))) + " "
 
 
 def search_text(text: str | None) -> str:
-    """``text`` as the index stores it: NFKC, and unspaced-script runs as character pairs."""
+    """``text`` as the index stores it: NFKC, and unspaced-script runs (spaces between them
+    removed) as character pairs."""
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text)
-    return " ".join(_CJK_RUN.sub(_spaced_pairs, text).split())
+    return " ".join(_CJK_SPACED_RUN.sub(_spaced_pairs, text).split())
 
 
 def _term(segment: str) -> str:
