@@ -24,15 +24,15 @@ def fresh_feed() -> bytes:
     """Two stories published minutes ago (so a real first poll would alert them), one off-topic."""
     now = datetime.now(timezone.utc)
     items = [
-        ("Japan eases export controls on semiconductor materials for South Korea", 10),
-        ("일본, 한국에 대한 수출 규제 강화 발표", 5),
-        ("City council approves new cycling lanes along the river", 3),
+        ("Japan eases export controls on semiconductor materials for South Korea", 10, "Officials from Tokyo and Seoul met."),
+        ("일본, 한국에 대한 수출 규제 강화 발표", 5, "Officials from Tokyo and Seoul met."),
+        ("City council approves new cycling lanes along the river", 3, "The lanes open in spring."),
     ]
     body = "".join(
         f"<item><title>{title}</title><guid>tried-{n}</guid><link>https://harbour.example.org/{n}</link>"
         f"<pubDate>{format_datetime(now - timedelta(minutes=age))}</pubDate>"
-        "<description>Officials from Tokyo and Seoul met on missile warning data.</description></item>"
-        for n, (title, age) in enumerate(items)
+        f"<description>{lead}</description></item>"
+        for n, (title, age, lead) in enumerate(items)
     )
     head = '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Harbour Times</title>'
     return f"{head}{body}</channel></rss>".encode()
