@@ -7,6 +7,7 @@ One :class:`Store` wraps one connection. Every write path runs inside
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ import sqlite_utils
 from botsvc.models import FeedItem
 from botsvc.store import fileid, searchtext
 from botsvc.store.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
@@ -95,8 +98,56 @@ class Store:
 
     def file_problem(self) -> str | None:
         """Why the database file is no longer the one this store opened (deleted, replaced,
-        truncated, overwritten), or None. Cheap: one stat and one 100-byte read."""
-        return fileid.problem(self.path, self.identity)
+        truncated, overwritten), or None. Cheap: one stat and one 100-byte read (and, only
+        for a file shorter than its header says, a checkpoint)."""
+        return fileid.problem(self.path, self.identity, checkpoint=self.checkpoint)
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database file (without waiting for readers).
+
+        True when every logged page is now in the file; False when some are not (a reader
+        still uses an older snapshot, the disk is full), so the file may still look short.
+        """
+        try:
+            _busy, logged, copied = self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            return False
+        return bool(logged == copied)
+
+    def finish_pending_checkpoint(self) -> None:
+        """At start-up: complete a checkpoint a full disk interrupted, or refuse a truncated file.
+
+        A checkpoint writes page 1 (with the new page count) before the pages that grow the
+        file; when the disk fills in between, the file is shorter than its header says but
+        every page is still in the write-ahead log, so the database is whole. Only a file
+        whose missing pages are in neither is truncated.
+        """
+        short = fileid.looks_short(self.path, self.identity)
+        if short is None:
+            return
+        size, expected = short
+        if self.checkpoint() and fileid.looks_short(self.path, self.identity) is None:
+            log.info(
+                "database %s: finished a checkpoint that was interrupted (the file had %d of %d bytes; "
+                "the rest were in its write-ahead log)",
+                self.path,
+                size,
+                expected,
+            )
+            return
+        if fileid.looks_short(self.path, self.identity) is None:
+            return
+        check = self.db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise StoreError(
+                f"database {self.path} is truncated ({size} bytes; its header says {expected}) and its "
+                "write-ahead log does not hold the rest; restore it from a backup"
+            )
+        log.warning(
+            "database %s: its write-ahead log is not yet copied into the file (is the disk full?); "
+            "nothing is lost, the next checkpoint copies it",
+            self.path,
+        )
 
     # -- plumbing -------------------------------------------------------------
     @contextmanager
@@ -486,8 +537,13 @@ def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -
         if path != ":memory:":
             db.enable_wal()
         db.execute("PRAGMA synchronous = NORMAL")
+        store = Store(db, path)
+        if create:
+            store.finish_pending_checkpoint()
         if migrate:
             apply_migrations(db.conn)
+    except StoreError:
+        raise
     except (sqlite3.Error, OSError, RuntimeError) as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from exc
-    return Store(db, path)
+    return store
