@@ -40,8 +40,8 @@ for n in range(int(rounds)):
     for args in (["status"], ["search", "Japan"], ["backup", "--force", backup], ["explain", link], ["check-config"],
                  ["recent"], ["feeds"]):
         result = CliRunner().invoke(cli, [*args, "--db", db, "--config", config])
-        if result.exit_code not in (0, 1):
-            print(args, result.exit_code, result.output, file=sys.stderr)
+        if result.exit_code != 0 and "has been seen" not in result.output:  # explain before its poll
+            print(args, result.exit_code, " ".join(result.output.split()), file=sys.stderr)
 """
 
 
