@@ -108,46 +108,7 @@ class Store:
         True when every logged page is now in the file; False when some are not (a reader
         still uses an older snapshot, the disk is full), so the file may still look short.
         """
-        try:
-            _busy, logged, copied = self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.Error:
-            return False
-        return bool(logged == copied)
-
-    def finish_pending_checkpoint(self) -> None:
-        """At start-up: complete a checkpoint a full disk interrupted, or refuse a truncated file.
-
-        A checkpoint writes page 1 (with the new page count) before the pages that grow the
-        file; when the disk fills in between, the file is shorter than its header says but
-        every page is still in the write-ahead log, so the database is whole. Only a file
-        whose missing pages are in neither is truncated.
-        """
-        short = fileid.looks_short(self.path, self.identity)
-        if short is None:
-            return
-        size, expected = short
-        if self.checkpoint() and fileid.looks_short(self.path, self.identity) is None:
-            log.info(
-                "database %s: finished a checkpoint that was interrupted (the file had %d of %d bytes; "
-                "the rest were in its write-ahead log)",
-                self.path,
-                size,
-                expected,
-            )
-            return
-        if fileid.looks_short(self.path, self.identity) is None:
-            return
-        check = self.db.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise StoreError(
-                f"database {self.path} is truncated ({size} bytes; its header says {expected}) and its "
-                "write-ahead log does not hold the rest; restore it from a backup"
-            )
-        log.warning(
-            "database %s: its write-ahead log is not yet copied into the file (is the disk full?); "
-            "nothing is lost, the next checkpoint copies it",
-            self.path,
-        )
+        return _checkpoint(self.db)
 
     # -- plumbing -------------------------------------------------------------
     @contextmanager
@@ -508,6 +469,54 @@ def database_problem(exc: sqlite3.Error) -> str:
     return str(exc)
 
 
+def _checkpoint(db: sqlite_utils.Database) -> bool:
+    """A passive checkpoint; True when every page of the write-ahead log is in the file."""
+    try:
+        _busy, logged, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except sqlite3.Error:
+        return False
+    return bool(logged == copied)
+
+
+def finish_pending_checkpoint(db: sqlite_utils.Database, path: str) -> None:
+    """At start-up: complete a checkpoint a full disk interrupted, or refuse a truncated file.
+
+    A checkpoint writes page 1 (with the new page count) before the pages that grow the
+    file; when the disk fills in between, the file is shorter than its header says but
+    every page is still in the write-ahead log, so the database is whole: finish the
+    checkpoint, log one line, carry on. Only a file whose missing pages are in neither is
+    truncated (restore it); one the full disk still keeps short is used as it is.
+    """
+    identity = fileid.identify(path)
+    short = fileid.looks_short(path, identity)
+    if short is None:
+        return
+    size, expected = short
+    if _checkpoint(db) and fileid.looks_short(path, identity) is None:
+        log.info(
+            "database %s: finished a checkpoint that was interrupted (the file had %d of %d bytes; "
+            "the rest were in its write-ahead log)",
+            path,
+            size,
+            expected,
+        )
+        return
+    try:
+        check = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:  # "database disk image is malformed"
+        check = str(exc)
+    if check != "ok":
+        raise StoreError(
+            f"database {path} is truncated ({size} bytes; its header says {expected}) and its "
+            "write-ahead log does not hold the rest; restore it from a backup"
+        )
+    log.warning(
+        "database %s: its write-ahead log is not yet copied into the file (is the disk full?); "
+        "nothing is lost, a later checkpoint copies it",
+        path,
+    )
+
+
 def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -> Store:
     """Open the database at ``path``, in WAL mode, fully migrated.
 
@@ -534,12 +543,12 @@ def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -
         db = sqlite_utils.Database(conn)
         db.execute("PRAGMA busy_timeout = 10000")
         db.execute("PRAGMA foreign_keys = ON")
+        if create and path != ":memory:":
+            finish_pending_checkpoint(db, path)
         if path != ":memory:":
             db.enable_wal()
         db.execute("PRAGMA synchronous = NORMAL")
         store = Store(db, path)
-        if create:
-            store.finish_pending_checkpoint()
         if migrate:
             apply_migrations(db.conn)
     except StoreError:
