@@ -517,6 +517,26 @@ def finish_pending_checkpoint(db: sqlite_utils.Database, path: str) -> None:
     )
 
 
+def check_directory(path: str | Path) -> None:
+    """Refuse a database path whose directory is missing or is not a directory.
+
+    No folders are made: a mistyped ``--db`` would otherwise quietly start a second, empty
+    database (which alerts everything again) somewhere nobody looks.
+    """
+    path = str(path)
+    if path == ":memory:":
+        return
+    parent = Path(path).expanduser().parent
+    if parent.is_dir():
+        return
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise StoreError(f"database {path}: {existing} is not a directory (check --db)")
+    raise StoreError(f"database {path}: the directory {parent} does not exist; create it first (or check --db)")
+
+
 def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -> Store:
     """Open the database at ``path``, in WAL mode, fully migrated.
 
@@ -536,8 +556,7 @@ def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -
     elif create and path != ":memory:":
         fileid.lost_marker(path).unlink(missing_ok=True)  # the database was restored
     try:
-        if path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        check_directory(path)
         conn = sqlite3.connect(path, timeout=10.0)
         searchtext.register(conn)  # the search index's triggers call it
         db = sqlite_utils.Database(conn)
