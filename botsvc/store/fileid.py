@@ -6,9 +6,9 @@ into a file nobody will see again, and the next start begins with an empty datab
 and alerts everything again. Comparing the file's identity (device and inode, taken at
 open) and checking its header catches that cheaply, without reading the database.
 
-The file is never opened and closed here: that would drop the process's SQLite locks
-(see :func:`_held`). Identity comes from ``os.stat``; the header is read through one
-descriptor kept open for the life of the process.
+The file is never opened and closed here while a connection is open: that would drop
+the process's SQLite locks (see :func:`_held`). Identity comes from ``os.stat``; the
+header is read through one descriptor held from the first store's open to the last one's close.
 """
 
 from __future__ import annotations
@@ -39,36 +39,60 @@ def mark_lost(path: str, problem: str) -> None:
 
 
 def identify(path: str) -> tuple[int, int] | None:
-    """(st_dev, st_ino) of the file at ``path``; None for ``:memory:`` or a missing file.
-
-    Also opens the descriptor :func:`problem` reads the header through (see :func:`_held`).
-    """
+    """(st_dev, st_ino) of the file at ``path``; None for ``:memory:`` or a missing file."""
     if path == ":memory:":
         return None
     try:
         info = os.stat(path)
     except OSError:
         return None
-    identity = info.st_dev, info.st_ino
-    _held(path, identity)
+    return info.st_dev, info.st_ino
+
+
+def hold(path: str) -> tuple[int, int] | None:
+    """:func:`identify`, keeping the descriptor :func:`problem` reads through open until
+    the matching :func:`release` (a store holds it from open to close)."""
+    identity = identify(path)
+    if identity is not None and _held(path, identity) is not None:
+        with _HELD_LOCK:
+            _HOLDERS[identity] = _HOLDERS.get(identity, 0) + 1
     return identity
 
 
-#: One read-only descriptor per database file (by identity), opened once and never closed.
+def release(identity: tuple[int, int] | None) -> None:
+    """One holder of ``identity`` is done (its SQLite connection already closed); the last
+    one closes the descriptor, when no connection of this process can lose a lock by it."""
+    if identity is None:
+        return
+    with _HELD_LOCK:
+        count = _HOLDERS.get(identity, 0) - 1
+        if count > 0:
+            _HOLDERS[identity] = count
+            return
+        _HOLDERS.pop(identity, None)
+        fd = _HELD.pop(identity, None)
+    if fd is not None:
+        os.close(fd)
+
+
+#: One read-only descriptor per database file (by identity), open while a store holds it.
 _HELD: dict[tuple[int, int], int] = {}
+_HOLDERS: dict[tuple[int, int], int] = {}
+_SPARE: list[int] = []
 _HELD_LOCK = threading.Lock()
 
 
 def _held(path: str, identity: tuple[int, int]) -> int | None:
-    """A descriptor of the file ``identity`` (at ``path``), kept open for the life of the process.
+    """A descriptor of the file ``identity`` (at ``path``), kept open while the process uses it.
 
     On POSIX, closing *any* descriptor of a file drops every advisory lock the process
     holds on it, SQLite's included. A process with SQLite connections that opened and
     closed the database file itself would lose its locks; the next process to close the
     database then believes it is the last user, checkpoints and deletes the write-ahead
     log under the running bot, whose later writes go into a deleted file. So the header
-    is read through one descriptor that is never closed (SQLite's "How to corrupt an
-    SQLite database file", 2.2). None when the file at ``path`` is no longer ``identity``.
+    is read through one descriptor that stays open until the process's last store of the
+    file has closed its connection (SQLite's "How to corrupt an SQLite database file",
+    2.2). None when the file at ``path`` is no longer ``identity``.
     """
     with _HELD_LOCK:
         if identity in _HELD:
@@ -78,8 +102,12 @@ def _held(path: str, identity: tuple[int, int]) -> int | None:
         except OSError:
             return None
         info = os.fstat(fd)
-        _HELD[(info.st_dev, info.st_ino)] = fd  # kept even if another file is there now: never closed
-        return fd if (info.st_dev, info.st_ino) == identity else None
+        key = info.st_dev, info.st_ino
+        if key in _HELD:  # another file, already held, is at ``path`` now
+            _SPARE.append(fd)  # never closed: closing it would drop that file's locks
+        else:
+            _HELD[key] = fd
+        return fd if key == identity else None
 
 
 def _header_and_size(fd: int) -> tuple[bytes, int]:

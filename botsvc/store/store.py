@@ -93,7 +93,7 @@ class Store:
     def __init__(self, db: sqlite_utils.Database, path: str) -> None:
         self.db = db
         self.path = path
-        self.identity = fileid.identify(path)
+        self.identity = fileid.hold(path)
         """(st_dev, st_ino) of the file opened; None for an in-memory database."""
 
     def file_problem(self) -> str | None:
@@ -152,6 +152,7 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        fileid.release(self.identity)  # after the connection: the last store's close drops no lock
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict]:
         cursor = self.db.execute(sql, params)
