@@ -18,8 +18,11 @@ import sys
 from pathlib import Path
 
 import httpx
+from click.testing import CliRunner
 from feedserver import FeedServer
 from processes import free_port, wait_for
+
+from botsvc.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -142,7 +145,8 @@ def test_read_only_commands_beside_a_running_bot_lose_nothing_and_post_nothing_t
             bot.send_signal(signal.SIGKILL)
             bot.wait(timeout=15)
 
-        # Every story the bot posted is in the database and the backup, and searchable.
+        # Every story the bot posted is in the database and the backup, and searchable (the
+        # bot is gone: the rest may run in this process).
         backup = sqlite3.connect(tmp_path / "after.db")
         in_backup = {row[0] for row in backup.execute("SELECT id FROM events")}
         stored_backup = backup.execute("SELECT count(*) FROM articles").fetchone()[0]
@@ -155,7 +159,9 @@ def test_read_only_commands_beside_a_running_bot_lose_nothing_and_post_nothing_t
         assert stored == stored_backup and delivered >= 1
         for event_id, title in posted.items():
             words = [w for w in re.findall(r"[A-Za-z]{5,}", title)][:2]
-            found = _cli(tmp_path, config, "search", *words)
+            found = CliRunner().invoke(
+                cli, ["search", *words, "--db", str(tmp_path / "bot.db"), "--config", str(config)]
+            )
             assert f"#{event_id} " in found.stdout, (title, found.stdout)
 
         # Restarted after the kill -9: nothing is posted again.
