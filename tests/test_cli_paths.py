@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,18 +11,6 @@ from botsvc.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "feeds.toml"
-
-
-def botsvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """The real entry point in a process of its own (``run`` installs signal handlers)."""
-    return subprocess.run(
-        [sys.executable, "-m", "botsvc", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
 
 
 @pytest.mark.parametrize("command", [["poll", "--once"], ["run"], ["seed"], ["demo"]])
@@ -40,11 +25,12 @@ def botsvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         ("/proc/x.db", None),
     ],
 )
-def test_an_impossible_database_path_is_one_line_and_makes_no_folders(tmp_path, command, db, expected):
+def test_an_impossible_database_path_is_one_line_and_makes_no_folders(tmp_path, monkeypatch, command, db, expected):
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "feeds.toml").write_text(EXAMPLES.read_text())
-    result = botsvc(*command, "--db", db, "--config", str(EXAMPLES), cwd=tmp_path)
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr
+    result = CliRunner().invoke(cli, [*command, "--db", db, "--config", str(EXAMPLES)])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     [line] = result.stderr.strip().splitlines()
     assert (
         line.startswith("botsvc: error: ") and "/proc/x.db" in line
@@ -55,9 +41,10 @@ def test_an_impossible_database_path_is_one_line_and_makes_no_folders(tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.toml"]
 
 
-def test_demo_still_makes_its_own_folder(tmp_path):
-    result = botsvc("demo", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+def test_demo_still_makes_its_own_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.output
     assert (tmp_path / ".demo" / "botsvc-demo.db").is_file()
 
 
