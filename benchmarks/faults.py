@@ -22,11 +22,15 @@ delivered after recovery, out of order.
 
 Then, each from its own module (also runnable alone):
 
-3. **Poison** (``fault_poison.py``): one message the chat API answers with garbage among
+3. **Beside** (``fault_beside.py``): ``botsvc run`` polls while two processes run the
+   read-only commands (status, search, backup, explain, check-config, ...) ``--rounds``
+   times beside it; then a backup, a ``kill -9`` and a restart. Every posted event must be
+   in the database, the backup and ``search``; nothing posted again; its WAL never deleted.
+4. **Poison** (``fault_poison.py``): one message the chat API answers with garbage among
    100 good ones; all 100 must be delivered and the poison marked failed.
-4. **Flood** (``fault_flood.py``): a 10 MB feed of 16,371 relevant items; alerts capped
+5. **Flood** (``fault_flood.py``): a 10 MB feed of 16,371 relevant items; alerts capped
    per feed and per channel, the rest counted in one line.
-5. **SSRF** (``fault_ssrf.py``): every spelling of an internal address as a feed or a
+6. **SSRF** (``fault_ssrf.py``): every spelling of an internal address as a feed or a
    redirect target; every one refused, no request reaching the target.
 
 ``--only kill,outage`` runs a subset (the suite's short run does).
@@ -240,7 +244,7 @@ def outage(workdir: Path) -> dict[str, int]:
     }
 
 
-SCENARIOS = ("kill", "outage", "poison", "flood", "ssrf")
+SCENARIOS = ("kill", "outage", "beside", "poison", "flood", "ssrf")
 
 
 def _passed(figures: dict[str, object]) -> bool:
@@ -248,6 +252,10 @@ def _passed(figures: dict[str, object]) -> bool:
     checks = {
         "lost": 0,
         "duplicates posted": 0,
+        "beside: lost": 0,
+        "beside: duplicates posted": 0,
+        "beside: database files deleted under the bot": 0,
+        "beside: read-only commands failed": 0,
         "outage: lost": 0,
         "poison: blocked": 0,
         "ssrf: requests reaching the target": 0,
@@ -263,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="kill loop, chat outage, poison message, flood feed, SSRF")
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of read-only commands beside a running bot")
     parser.add_argument(
         "--only",
         default=",".join(SCENARIOS),
@@ -281,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
             figures.update(kill_loop(args.kills, rng, Path(tmp)))
         if "outage" in chosen:
             figures.update(outage(Path(tmp)))
+    if "beside" in chosen:
+        from fault_beside import run_beside
+
+        figures.update(run_beside(args.rounds))
     if "poison" in chosen:
         from fault_poison import run_poison
 

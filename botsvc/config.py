@@ -444,6 +444,24 @@ def load_config(path: str | os.PathLike) -> Config:
     return parse_config(text, name)
 
 
+def missing_feed_files(config: Config) -> list[str]:
+    """One phrase per enabled feed read from disk whose file is not there (``check-config``).
+
+    The config only checks a path's form; a missing file would otherwise show up as a
+    failed poll only once the bot runs.
+    """
+    problems = []
+    for feed in config.feeds:
+        if not feed.enabled or urlsplit(feed.url).scheme in ("http", "https"):
+            continue
+        path = Path(feed.url)
+        if path.is_dir():
+            problems.append(f"feed {feed.name!r}: {path} is a directory, not a feed file")
+        elif not path.is_file():
+            problems.append(f"feed {feed.name!r}: no such file {path}")
+    return problems
+
+
 def summarise(config: Config) -> str:
     """A human summary for ``botsvc check-config``."""
     lines = [f"{len(config.feeds)} feed(s):"]

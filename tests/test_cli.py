@@ -163,7 +163,10 @@ def test_unwritable_database_is_a_clear_error(tmp_path):
     blocker.write_text("")
     result = run_cli("seed", "--db", str(blocker / "sub" / "x.db"), "--config", str(EXAMPLES))
     assert result.exit_code == 1
-    assert "cannot open database" in result.stderr
+    assert (
+        result.stderr.strip()
+        == f"botsvc: error: database {blocker}/sub/x.db: {blocker} is not a directory (check --db)"
+    )
 
 
 def test_poll_json_reports_near_duplicates_with_their_match(tmp_path):

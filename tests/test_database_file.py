@@ -136,3 +136,40 @@ def test_a_file_that_only_looks_short_while_a_checkpoint_grows_it_is_not_truncat
     started = time.monotonic()
     found = fileid.problem(str(path), identity)
     assert found is not None and "was truncated" in found and time.monotonic() - started < 5
+
+
+def test_the_file_check_keeps_its_descriptor_while_any_store_of_the_file_is_open(tmp_path, monkeypatch):
+    """Closing any descriptor of the file would drop the process's SQLite locks on it."""
+    from botsvc.store import fileid
+
+    path = tmp_path / "held.db"
+    first = open_store(path)
+    second = open_store(path)
+
+    def descriptors() -> list[str]:
+        found = []
+        for fd in Path("/proc/self/fd").iterdir():
+            try:
+                found.append(os.readlink(fd))
+            except OSError:
+                pass
+        return [target for target in found if target == str(path)]
+
+    closed: list[str] = []
+    real_close = os.close
+
+    def recording_close(fd: int) -> None:
+        try:
+            closed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass
+        real_close(fd)
+
+    monkeypatch.setattr(fileid.os, "close", recording_close)
+    assert descriptors()
+    for _ in range(20):
+        assert first.file_problem() is None and second.file_problem() is None
+    second.close()
+    assert str(path) not in closed  # (SQLite defers closing its own while the other connection holds locks)
+    first.close()
+    assert closed == [str(path)] and descriptors() == []  # the last store's close releases it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,9 +14,12 @@ from botsvc.cli.base import _fail, cli, common
 from botsvc.cli.events import _command
 from botsvc.config import load_config
 from botsvc.ingest.addresses import ALLOW_PRIVATE_ENV, AddressGuard
+from botsvc.ingest.feedcheck import check_feeds
 from botsvc.ingest.opml import OpmlError, read_opml, write_opml
-from botsvc.store.feedlist import import_outlines, listed_feeds
+from botsvc.store.feedlist import addresses_to_check, import_outlines, listed_feeds
 from botsvc.store.store import open_store
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @cli.group("feeds", invoke_without_command=True)
@@ -80,18 +85,29 @@ def import_cmd(opml_file: Path, db_path: str, config_path: str, verbose: int) ->
         _fail(f"{opml_file}: {exc}; nothing imported", 2)
     store = open_store(db_path, create=False)
     try:
-        results = import_outlines(store, config, outlines, added_by=f"cli:import {opml_file.name}"[:120])
+        # Every feed is fetched and checked (as `/news feed add` does) before anything is written.
+        checked = asyncio.run(check_feeds(addresses_to_check(store, config, outlines), config.fetch))
+        results = import_outlines(
+            store, config, outlines, added_by=f"cli:import {opml_file.name}"[:120], checked=checked
+        )
     finally:
         store.close()
     for result in results:
-        label = result.outline.title or result.outline.url
+        label = " ".join((result.outline.title or result.outline.url).split())
         shown = f"{result.detail!r}" if result.outcome == "added" else result.detail
-        click.echo(f"{result.outcome}: {label[:80]} <{result.outline.url[:200]}>: {shown}")
+        click.echo(f"{result.outcome}: {_visible(label[:80])} <{_visible(result.outline.url[:200])}>: {shown}")
     counts = {outcome: sum(1 for r in results if r.outcome == outcome) for outcome in ("added", "skipped", "refused")}
     click.echo(
         f"{len(results)} feed(s) in {opml_file.name}: {counts['added']} added, {counts['skipped']} skipped, "
         f"{counts['refused']} refused"
     )
+    if not counts["added"] and (counts["refused"] or not results):
+        _fail(f"{opml_file}: no feed was added", 1)
+
+
+def _visible(text: str) -> str:
+    """``text`` with control characters shown as escapes: a line break in an address adds no line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 @feeds_group.command("export")

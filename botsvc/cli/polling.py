@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from botsvc.cli.base import _fail, _setup_logging, cli, common, guarded
-from botsvc.config import load_config, summarise
+from botsvc.config import load_config, missing_feed_files, summarise
 from botsvc.deliver.outbox import FlushReport
 from botsvc.deliver.platforms import available_adapters
 from botsvc.models import ItemOutcome
@@ -22,6 +22,7 @@ from botsvc.service.lock import InstanceLock
 from botsvc.store.store import iso, open_store, utcnow
 
 log = logging.getLogger("botsvc")
+DEMO_DB = ".demo/botsvc-demo.db"
 
 
 def outcome_json(outcome: ItemOutcome) -> str:
@@ -233,6 +234,9 @@ def check_config(db_path: str, config_path: str, verbose: int) -> None:
     """Validate the configuration and summarise it."""
     config = load_config(config_path)
     click.echo(summarise(config))
+    missing = missing_feed_files(config)
+    if missing:
+        _fail(f"{config_path}: {'; '.join(missing)}", 2)
     click.echo(f"{config_path}: OK")
 
 
@@ -247,7 +251,7 @@ def examples_dir() -> Path:
     "--db",
     "db_path",
     envvar=None,
-    default=".demo/botsvc-demo.db",
+    default=DEMO_DB,
     show_default=True,
     help="Fresh SQLite file to create (an existing file is replaced only if it is the default).",
 )
@@ -260,10 +264,12 @@ def demo(db_path: str, config_path: str | None, verbose: int) -> None:
     config_path = config_path or str(examples_dir() / "feeds.toml")
     path = Path(db_path)
     if path.exists():
-        if db_path != ".demo/botsvc-demo.db":
+        if db_path != DEMO_DB:
             _fail(f"demo needs a fresh database, and {db_path} exists; remove it or pick another --db", 2)
         for suffix in ("", "-wal", "-shm"):
             Path(db_path + suffix).unlink(missing_ok=True)
+    if db_path == DEMO_DB:
+        Path(DEMO_DB).parent.mkdir(exist_ok=True)  # its own folder; another --db's must exist
     app = open_app(config_path, db_path)
     try:
         added = app.ensure_seeded()

@@ -17,6 +17,8 @@ seconds for a big feed, runs in a worker thread, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
@@ -27,12 +29,21 @@ from botsvc.ingest.discover import candidates, looks_like_html
 from botsvc.ingest.fetch import UNREACHABLE, FetchPolicy, FetchResult, fetch_feed, make_client
 from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_REQUESTS = 6
 """Most requests one check makes (redirect hops included): the address given, then feeds found from a page."""
 NOT_A_FEED = "that is not a readable RSS or Atom feed"
 NO_FEED_ON_PAGE = f"{NOT_A_FEED}, and no feed was found from that page"
 
-__all__ = ["ALLOW_PRIVATE_ENV", "CheckedFeed", "FeedCheckError", "check_address", "check_feed", "forbidden_address"]
+__all__ = [
+    "ALLOW_PRIVATE_ENV",
+    "CheckedFeed",
+    "FeedCheckError",
+    "check_address",
+    "check_feed",
+    "check_feeds",
+    "forbidden_address",
+]
 
 
 class FeedCheckError(ValueError):
@@ -54,6 +65,8 @@ class CheckedFeed:
 def check_address(url: str) -> None:
     """Raise FeedCheckError unless ``url`` is a short http(s) URL whose host is not written
     as an internal address. Names are checked when connecting (see :mod:`botsvc.ingest.connect`)."""
+    if _CONTROL.search(url):
+        raise FeedCheckError("the address contains control characters (a line break?)")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FeedCheckError("only http:// and https:// feed addresses can be added")
@@ -149,3 +162,20 @@ async def _check(url: str, policy: FetchPolicy, discover: bool) -> CheckedFeed:
                 continue
             return CheckedFeed(candidate, parsed.title or candidate, len(parsed.items), page=url, fetched=found)
     raise FeedCheckError(NO_FEED_ON_PAGE)
+
+
+async def check_feeds(
+    urls: Iterable[str], policy: FetchPolicy = FetchPolicy(), *, at_once: int = 8
+) -> dict[str, CheckedFeed | FeedCheckError]:
+    """:func:`check_feed` for each address, ``at_once`` at a time (an imported feed list):
+    what was found, or why not, by address."""
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(url: str) -> tuple[str, CheckedFeed | FeedCheckError]:
+        async with gate:
+            try:
+                return url, await check_feed(url, policy)
+            except FeedCheckError as exc:
+                return url, exc
+
+    return dict(await asyncio.gather(*(one(url) for url in dict.fromkeys(urls))))

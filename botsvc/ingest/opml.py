@@ -1,21 +1,29 @@
 """OPML 2.0 feed lists, read and written, for moving feeds between botsvc and feed readers.
 
-Reading takes every ``<outline>`` with an ``xmlUrl``, however deeply nested in
-categories. OPML files come from elsewhere, so a document declaring a DOCTYPE or entities
-is refused before it is parsed: no entity expansion, no external DTDs.
+Reading takes every ``<outline>`` with an ``xmlUrl`` nested in categories up to
+:data:`MAX_DEPTH` deep, at most :data:`MAX_FEEDS` of them. OPML files come from elsewhere,
+so a document declaring a DOCTYPE or entities is refused before it is parsed, in whatever
+encoding it is written (UTF-16 included): no entity expansion, no external DTDs.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+import xml.parsers.expat as expat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
 MAX_OPML_BYTES = 5 * 1024 * 1024
+MAX_DEPTH = 50
+"""Deepest nesting of elements read (categories in categories); feed readers use two or three."""
+MAX_FEEDS = 300
+"""Most feeds one file may list: each is fetched and checked before it is added, and each
+one added is polled every 15 minutes from then on."""
 _DECLARATIONS = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+DECLARATIONS_REFUSED = "DOCTYPE and entity declarations are not accepted in OPML files"
 
 
 class OpmlError(ValueError):
@@ -64,7 +72,8 @@ def read_opml(data: bytes) -> list[Outline]:
     if len(data) > MAX_OPML_BYTES:
         raise OpmlError(f"the file is larger than {MAX_OPML_BYTES // (1024 * 1024)} MB")
     if _DECLARATIONS.search(data):
-        raise OpmlError("DOCTYPE and entity declarations are not accepted in OPML files")
+        raise OpmlError(DECLARATIONS_REFUSED)
+    _scan(data)
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
@@ -74,7 +83,52 @@ def read_opml(data: bytes) -> list[Outline]:
     body = root.find("body")
     if body is None:
         raise OpmlError("there is no <body> element")
-    return list(_walk(body, ()))
+    outlines = list(_walk(body, ()))
+    if len(outlines) > MAX_FEEDS:
+        raise OpmlError(f"the file lists {len(outlines)} feeds; at most {MAX_FEEDS} are imported at once (split it)")
+    return outlines
+
+
+def _scan(data: bytes) -> None:
+    """Refuse declarations in any encoding, and nesting deeper than :data:`MAX_DEPTH`, before parsing.
+
+    The byte check above only sees ASCII-compatible encodings; expat decodes the document
+    (a UTF-16 one too) and reports each declaration as it meets it.
+    """
+    scanner = expat.ParserCreate()
+    depth = 0
+
+    def declared(*_args: object) -> None:
+        raise OpmlError(DECLARATIONS_REFUSED)
+
+    def external(*_args: object) -> int:
+        raise OpmlError(DECLARATIONS_REFUSED)
+
+    def start(_name: str, _attributes: object) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise OpmlError(f"elements are nested more than {MAX_DEPTH} deep")
+
+    def end(_name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    scanner.StartDoctypeDeclHandler = declared
+    scanner.EntityDeclHandler = declared
+    scanner.UnparsedEntityDeclHandler = declared
+    scanner.NotationDeclHandler = declared
+    scanner.ExternalEntityRefHandler = external
+    scanner.StartElementHandler = start
+    scanner.EndElementHandler = end
+    try:
+        scanner.Parse(data, True)
+    except OpmlError:
+        raise
+    except expat.ExpatError as exc:
+        raise OpmlError(f"not well-formed XML ({exc})") from None
+    except ValueError as exc:  # an encoding expat does not read (UTF-32)
+        raise OpmlError(f"unreadable encoding ({exc}); save it as UTF-8") from None
 
 
 @dataclass(frozen=True)

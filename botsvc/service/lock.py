@@ -15,11 +15,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
-from botsvc.store.store import StoreError
+from botsvc.store.store import StoreError, check_directory
 
 
 class InstanceLock:
     def __init__(self, db_path: str | Path, purpose: str) -> None:
+        self.db_path = str(db_path)
         self.path = Path(f"{db_path}.lock")
         self.purpose = purpose
         self._file: TextIO | None = None
@@ -27,8 +28,13 @@ class InstanceLock:
     def __enter__(self) -> InstanceLock:
         if str(self.path) == ":memory:.lock":
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
+        check_directory(self.db_path)
+        try:
+            handle = open(self.path, "a+", encoding="utf-8")
+        except OSError as exc:
+            raise StoreError(
+                f"database {self.db_path}: cannot create {self.path.name} beside it: {exc.strerror or exc} (check --db)"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -2,18 +2,20 @@
 
 Both are stored the same way (``origin = 'chat'``): polled at the chat-feed interval and
 fetched public-only on every poll, so an imported list cannot point the bot into its own
-network any more than a chat user can.
+network any more than a chat user can. Both are checked the same way before they are
+stored: fetched and parsed once (:func:`botsvc.ingest.feedcheck.check_feed`), a page
+leading to the feed it names; the caller does that before any write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
 from botsvc.config import Config
-from botsvc.ingest.feedcheck import FeedCheckError, check_address
+from botsvc.ingest.feedcheck import CheckedFeed, FeedCheckError, check_address
 from botsvc.ingest.fetch import UNREACHABLE
 from botsvc.ingest.normalise import outlet_name
 from botsvc.ingest.opml import ListedFeed, Outline
@@ -56,8 +58,29 @@ class ImportResult:
     """The name given (added) or why not (skipped, refused)."""
 
 
-def import_outlines(store: Store, config: Config, outlines: Iterable[Outline], *, added_by: str) -> list[ImportResult]:
-    """Add each outline's feed unless it is already polled or its address is refused.
+def addresses_to_check(store: Store, config: Config, outlines: Iterable[Outline]) -> list[str]:
+    """The outlines' addresses worth fetching: not refused by their form, not polled yet."""
+    urls = []
+    for outline in outlines:
+        try:
+            check_address(outline.url)
+        except FeedCheckError:
+            continue
+        if not is_polled(store, config, outline.url):
+            urls.append(outline.url)
+    return list(dict.fromkeys(urls))
+
+
+def import_outlines(
+    store: Store,
+    config: Config,
+    outlines: Iterable[Outline],
+    *,
+    added_by: str,
+    checked: Mapping[str, CheckedFeed | FeedCheckError],
+) -> list[ImportResult]:
+    """Add each outline's feed unless it is already polled, its address is refused or it
+    failed its check (``checked``: what :func:`check_feeds` found at each address to check).
 
     Each feed is stored in a transaction of its own: one refused outline never blocks the rest.
     """
@@ -73,8 +96,15 @@ def import_outlines(store: Store, config: Config, outlines: Iterable[Outline], *
         if is_polled(store, config, url):
             results.append(ImportResult(outline, "skipped", "already polled"))
             continue
-        name = unique_name(outline.title, url, known_names(store, config))
-        add_feed(store, name, url, added_by=added_by)
+        found = checked.get(url, FeedCheckError("not checked"))
+        if isinstance(found, FeedCheckError):
+            results.append(ImportResult(outline, "refused", str(found)))
+            continue
+        if found.url != url and is_polled(store, config, found.url):
+            results.append(ImportResult(outline, "skipped", f"its feed {found.url} is already polled"))
+            continue
+        name = unique_name(outline.title or found.title, found.url, known_names(store, config))
+        add_feed(store, name, found.url, added_by=added_by)
         results.append(ImportResult(outline, "added", name))
     return results
 

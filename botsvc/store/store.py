@@ -7,6 +7,7 @@ One :class:`Store` wraps one connection. Every write path runs inside
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ import sqlite_utils
 from botsvc.models import FeedItem
 from botsvc.store import fileid, searchtext, seenkeys
 from botsvc.store.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
@@ -120,7 +123,7 @@ class Store:
     def __init__(self, db: sqlite_utils.Database, path: str) -> None:
         self.db = db
         self.path = path
-        self.identity = fileid.identify(path)
+        self.identity = fileid.hold(path)
         """(st_dev, st_ino) of the file opened; None for an in-memory database."""
         self._may_write: Callable[[], bool] | None = None
         self._authorizer: Callable[[int, str | None, str | None, str | None, str | None], int] | None = None
@@ -156,8 +159,17 @@ class Store:
 
     def file_problem(self) -> str | None:
         """Why the database file is no longer the one this store opened (deleted, replaced,
-        truncated, overwritten), or None. Cheap: one stat and one 100-byte read."""
-        return fileid.problem(self.path, self.identity)
+        truncated, overwritten), or None. Cheap: one stat and one 100-byte read (and, only
+        for a file shorter than its header says, a checkpoint)."""
+        return fileid.problem(self.path, self.identity, checkpoint=self.checkpoint)
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database file (without waiting for readers).
+
+        True when every logged page is now in the file; False when some are not (a reader
+        still uses an older snapshot, the disk is full), so the file may still look short.
+        """
+        return _checkpoint(self.db)
 
     # -- plumbing -------------------------------------------------------------
     @contextmanager
@@ -207,6 +219,7 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        fileid.release(self.identity)  # after the connection: the last store's close drops no lock
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict]:
         cursor = self.db.execute(sql, params)
@@ -576,6 +589,74 @@ def database_problem(exc: sqlite3.Error) -> str:
     return str(exc)
 
 
+def _checkpoint(db: sqlite_utils.Database) -> bool:
+    """A passive checkpoint; True when every page of the write-ahead log is in the file."""
+    try:
+        _busy, logged, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except sqlite3.Error:
+        return False
+    return bool(logged == copied)
+
+
+def finish_pending_checkpoint(db: sqlite_utils.Database, path: str) -> None:
+    """At start-up: complete a checkpoint a full disk interrupted, or refuse a truncated file.
+
+    A checkpoint writes page 1 (with the new page count) before the pages that grow the
+    file; when the disk fills in between, the file is shorter than its header says but
+    every page is still in the write-ahead log, so the database is whole: finish the
+    checkpoint, log one line, carry on. Only a file whose missing pages are in neither is
+    truncated (restore it); one the full disk still keeps short is used as it is.
+    """
+    identity = fileid.identify(path)
+    short = fileid.looks_short(path, identity)
+    if short is None:
+        return
+    size, expected = short
+    if _checkpoint(db) and fileid.looks_short(path, identity) is None:
+        log.info(
+            "database %s: finished a checkpoint that was interrupted (the file had %d of %d bytes; "
+            "the rest were in its write-ahead log)",
+            path,
+            size,
+            expected,
+        )
+        return
+    try:
+        check = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:  # "database disk image is malformed"
+        check = str(exc)
+    if check != "ok":
+        raise StoreError(
+            f"database {path} is truncated ({size} bytes; its header says {expected}) and its "
+            "write-ahead log does not hold the rest; restore it from a backup"
+        )
+    log.warning(
+        "database %s: its write-ahead log is not yet copied into the file (is the disk full?); "
+        "nothing is lost, a later checkpoint copies it",
+        path,
+    )
+
+
+def check_directory(path: str | Path) -> None:
+    """Refuse a database path whose directory is missing or is not a directory.
+
+    No folders are made: a mistyped ``--db`` would otherwise quietly start a second, empty
+    database (which alerts everything again) somewhere nobody looks.
+    """
+    path = str(path)
+    if path == ":memory:":
+        return
+    parent = Path(path).expanduser().parent
+    if parent.is_dir():
+        return
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise StoreError(f"database {path}: {existing} is not a directory (check --db)")
+    raise StoreError(f"database {path}: the directory {parent} does not exist; create it first (or check --db)")
+
+
 def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -> Store:
     """Open the database at ``path``, in WAL mode, fully migrated.
 
@@ -595,18 +676,22 @@ def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -
     elif create and path != ":memory:":
         fileid.lost_marker(path).unlink(missing_ok=True)  # the database was restored
     try:
-        if path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        check_directory(path)
         conn = sqlite3.connect(path, timeout=10.0)
         searchtext.register(conn)  # the search index's triggers call it
         db = sqlite_utils.Database(conn)
         db.execute("PRAGMA busy_timeout = 10000")
         db.execute("PRAGMA foreign_keys = ON")
+        if create and path != ":memory:":
+            finish_pending_checkpoint(db, path)
         if path != ":memory:":
             db.enable_wal()
         db.execute("PRAGMA synchronous = NORMAL")
+        store = Store(db, path)
         if migrate:
             apply_migrations(db.conn)
+    except StoreError:
+        raise
     except (sqlite3.Error, OSError, RuntimeError) as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from exc
-    return Store(db, path)
+    return store
