@@ -24,7 +24,11 @@ def fresh_feed() -> bytes:
     """Two stories published minutes ago (so a real first poll would alert them), one off-topic."""
     now = datetime.now(timezone.utc)
     items = [
-        ("Japan eases export controls on semiconductor materials for South Korea", 10, "Officials from Tokyo and Seoul met."),
+        (
+            "Japan eases export controls on semiconductor materials for South Korea",
+            10,
+            "Officials from Tokyo and Seoul met.",
+        ),
         ("일본, 한국에 대한 수출 규제 강화 발표", 5, "Officials from Tokyo and Seoul met."),
         ("City council approves new cycling lanes along the river", 3, "The lanes open in spring."),
     ]
