@@ -200,6 +200,7 @@ def test_upgrade_keeps_old_irrelevant_keys_suppressing_repeats(tmp_path, feed_se
     """A database from before hashed keys: its irrelevant items are still repeats, and the
     feed's current body (0011's window) still protects them from an age prune."""
     # The keys these items have, as the pipeline makes them.
+    (tmp_path / "probe").mkdir()  # the store makes no folders
     probe = Churn(tmp_path / "probe", feed_server)
     outcomes = probe.poll(0).outcomes
     probe.app.close()
