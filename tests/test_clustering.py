@@ -56,8 +56,8 @@ def _seeded(**kwargs) -> EventAssigner:
 
 def test_defaults_are_the_documented_ones():
     a = EventAssigner()
-    assert a.threshold == DEFAULT_THRESHOLD == 0.16
-    assert a.span == timedelta(days=DEFAULT_SPAN_DAYS) == timedelta(days=3)
+    assert a.threshold == DEFAULT_THRESHOLD == 0.2
+    assert a.span == timedelta(days=DEFAULT_SPAN_DAYS) == timedelta(days=3.5)
     assert a.lead == timedelta(hours=DEFAULT_LEAD_HOURS) == timedelta(hours=36)
 
 
@@ -78,7 +78,7 @@ def test_same_topic_but_different_event_opens_a_new_one():
     # The same quarrel, a different story, two days later: too little in common.
     boycott = assigner.assign(make_fingerprint(*BOYCOTT), T0 + timedelta(days=2))
     assert boycott.event_id is None
-    assert boycott.reason.startswith("new event: no archive item at or above 0.16 in an event of the time")
+    assert boycott.reason.startswith("new event: no archive item at or above 0.20 in an event of the time")
     # The same pact three months later: a new development, however similar the words.
     suspension = assigner.assign(make_fingerprint(*SUSPENSION), T0 + timedelta(days=92))
     assert suspension.event_id is None

@@ -1,10 +1,11 @@
 """One poll cycle: fetch feeds concurrently, parse, judge items, record everything.
 
-Fetching overlaps on the network; parsing may run in worker processes; judging and
-storing happen feed by feed in configuration order, each feed in one transaction
-together with its new fetch state (so a stored ETag always has its items stored too).
-A feed is judged as soon as it and every feed before it are fetched and parsed, so
-storing overlaps with the fetching and parsing of later feeds.
+Fetching overlaps on the network; parsing may run in worker processes. Once every feed
+is fetched and parsed, the items of all of them are judged as one stream in order of
+publication (a report read first but published later must not open an event of its
+own), in one transaction together with each feed's new fetch state (so a stored ETag
+always has its items stored too); no network I/O or parsing happens inside it. A feed
+that failed or did not change is recorded as soon as it is in, in a transaction of its own.
 
 Given an :class:`~botsvc.service.intake.Intake`, every use of the store and the processor
 (parsing too, unless worker processes parse) runs in its thread, so the event loop
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import aclosing
@@ -204,22 +206,22 @@ async def _fetch_and_parse(
                     pending.cancel()
 
 
-def _record(
-    store: Store,
-    processor: Processor,
-    target: FeedTarget,
-    result: FetchResult,
-    parsed: ParsedFeed | str | None,
-    limits: AlertLimits,
+def _begin(store: Store, target: FeedTarget) -> bool:
+    """Make sure a tracked feed has its row; whether this is its first successful poll."""
+    state = None
+    if target.tracked:
+        store.ensure_feed(target.name, target.url)
+        state = store.feed_state(target.name)
+    # An ad-hoc feed keeps no state: each of its polls is a first look at its history.
+    return state is None or state.last_success_at is None
+
+
+def _unjudged(
+    store: Store, target: FeedTarget, result: FetchResult, parsed: ParsedFeed | str | None, limits: AlertLimits, now
 ) -> FeedReport:
-    now = processor.clock()
+    """Record a poll that brought no items to judge: unchanged (304) or failed."""
     with store.atomic():
-        state = None
-        if target.tracked:
-            store.ensure_feed(target.name, target.url)
-            state = store.feed_state(target.name)
-        # An ad-hoc feed keeps no state: each of its polls is a first look at its history.
-        first_poll = state is None or state.last_success_at is None
+        first_poll = _begin(store, target)
         if result.status == "not_modified":
             if target.tracked:
                 store.record_fetch_success(
@@ -228,23 +230,85 @@ def _record(
                 record_poll(store, target.name, 0, limits, first_poll=first_poll, now=now)
             return FeedReport(target, "not_modified")
         error = result.error if result.status == "error" else (parsed if isinstance(parsed, str) else None)
-        if error is not None or not isinstance(parsed, ParsedFeed):
-            error = error or "no feed body"
-            if target.tracked:
-                store.record_fetch_error(target.name, error, now)
-            return FeedReport(target, "error", error=error)
-        outcomes = processor.process(parsed.items, target.topics)
-        hold_back(store, outcomes, limits, first_poll=first_poll, now=now)
-        surge = None
-        store.touch_window(
-            target.name, (key for item in parsed.items for key in identity_keys(item)), now, tracked=target.tracked
-        )
+        error = error or "no feed body"
         if target.tracked:
-            store.record_fetch_success(
-                target.name, etag=result.etag, last_modified=result.last_modified, items=len(parsed.items), when=now
-            )
-            surge = record_poll(store, target.name, fresh_items(outcomes), limits, first_poll=first_poll, now=now)
-        return FeedReport(target, "ok", warning=parsed.warning, outcomes=outcomes, surge=surge)
+            store.record_fetch_error(target.name, error, now)
+        return FeedReport(target, "error", error=error)
+
+
+def _finish(
+    store: Store,
+    target: FeedTarget,
+    result: FetchResult,
+    parsed: ParsedFeed,
+    outcomes: list[ItemOutcome],
+    limits: AlertLimits,
+    *,
+    first_poll: bool,
+    now,
+) -> FeedReport:
+    """A judged feed's alert limits, seen window and fetch state (in the transaction of its items)."""
+    hold_back(store, outcomes, limits, first_poll=first_poll, now=now)
+    surge = None
+    store.touch_window(
+        target.name, (key for item in parsed.items for key in identity_keys(item)), now, tracked=target.tracked
+    )
+    if target.tracked:
+        store.record_fetch_success(
+            target.name, etag=result.etag, last_modified=result.last_modified, items=len(parsed.items), when=now
+        )
+        surge = record_poll(store, target.name, fresh_items(outcomes), limits, first_poll=first_poll, now=now)
+    return FeedReport(target, "ok", warning=parsed.warning, outcomes=outcomes, surge=surge)
+
+
+Fetched = tuple[FeedTarget, FetchResult, ParsedFeed]
+
+
+def _judge_together(
+    store: Store, processor: Processor, fetched: Sequence[Fetched], limits: AlertLimits
+) -> list[FeedReport]:
+    """Judge the items of every fetched feed in one stream, oldest first, in one transaction.
+
+    Each feed's new fetch state (ETag, seen window, volume) is stored in the same
+    transaction as its items, so a stored ETag always has its items stored too.
+    """
+    now = processor.clock()
+    with store.atomic():
+        first_polls = [_begin(store, target) for target, _, _ in fetched]
+        judged = processor.process_many([(parsed.items, target.topics) for target, _, parsed in fetched])
+        return [
+            _finish(store, target, result, parsed, outcomes, limits, first_poll=first, now=now)
+            for (target, result, parsed), outcomes, first in zip(fetched, judged, first_polls, strict=True)
+        ]
+
+
+def _judge_or_forget(
+    store: Store, processor: Processor, fetched: Sequence[Fetched], limits: AlertLimits
+) -> list[FeedReport]:
+    """:func:`_judge_together`; if it fails, the in-memory index forgets what it rolled back.
+
+    A failure that is not the database's (an item the judging cannot take) must not cost
+    the other feeds their poll: each feed is then judged alone, and a feed that still
+    fails is reported as failed (its fetch state is not advanced, so it is read again).
+    """
+    try:
+        return _judge_together(store, processor, fetched, limits)
+    except BaseException:
+        processor.events.reload()
+        if len(fetched) == 1:
+            raise
+    reports = []
+    for entry in fetched:
+        try:
+            reports.extend(_judge_together(store, processor, [entry], limits))
+        except sqlite3.Error:
+            processor.events.reload()
+            raise
+        except Exception as exc:
+            processor.events.reload()
+            log.exception("feed %s: judging its items failed", entry[0].name)
+            reports.append(FeedReport(entry[0], "error", error=f"judging failed: {type(exc).__name__}"))
+    return reports
 
 
 def _log_held_back(report: FeedReport) -> None:
@@ -261,22 +325,6 @@ def _log_held_back(report: FeedReport) -> None:
         )
 
 
-def _record_or_forget(
-    store: Store,
-    processor: Processor,
-    target: FeedTarget,
-    result: FetchResult,
-    parsed: ParsedFeed | str | None,
-    limits: AlertLimits,
-) -> FeedReport:
-    """:func:`_record`; if its transaction fails, the in-memory index forgets what it rolled back."""
-    try:
-        return _record(store, processor, target, result, parsed, limits)
-    except BaseException:
-        processor.events.reload()
-        raise
-
-
 async def run_cycle(
     store: Store,
     processor: Processor,
@@ -291,7 +339,7 @@ async def run_cycle(
 
     ``limits`` decides which of the events opened are alerted (see :mod:`botsvc.deliver.alert_limits`).
     With ``intake``, ``store`` and ``processor`` must be its own: they are used only in
-    its thread, each feed's transaction holding its write turn.
+    its thread, each transaction holding its write turn.
     """
     started = processor.clock()
     remote = sum(1 for t in targets if t.url.startswith(("http://", "https://")))
@@ -304,20 +352,33 @@ async def run_cycle(
         else:
             validators = await intake.run(_validators, store, targets)
         parser = pool or (intake.thread if intake is not None else None)
-        # Each feed is recorded as soon as it and the feeds before it are in, while later
-        # feeds are still being fetched and parsed; recording stays in target order.
+        # Feeds that brought nothing to judge are recorded as soon as they are in; the
+        # items of all the others are judged together once every feed is fetched and
+        # parsed, oldest first, so arrival order across feeds does not shape events.
+        to_judge: list[Fetched] = []
         async with aclosing(_fetch_and_parse(targets, validators, policy, parser)) as fetched:
             async for target, result, parsed in fetched:
+                if result.status == "ok" and isinstance(parsed, ParsedFeed):
+                    to_judge.append((target, result, parsed))
+                    continue
+                now = processor.clock()
                 if intake is None:
-                    report = _record_or_forget(store, processor, target, result, parsed, limits)
+                    reports.append(_unjudged(store, target, result, parsed, limits, now))
                 else:
-                    report = await intake.write(_record_or_forget, store, processor, target, result, parsed, limits)
-                if report.status == "error":
-                    log.warning("feed %s: %s", target.name, report.error)
-                elif report.warning:
-                    log.info("feed %s: %s", target.name, report.warning)
-                _log_held_back(report)
-                reports.append(report)
+                    reports.append(await intake.write(_unjudged, store, target, result, parsed, limits, now))
+        if to_judge:
+            if intake is None:
+                reports.extend(_judge_or_forget(store, processor, to_judge, limits))
+            else:
+                reports.extend(await intake.write(_judge_or_forget, store, processor, to_judge, limits))
+        order = {id(target): n for n, target in enumerate(targets)}
+        reports.sort(key=lambda report: order.get(id(report.target), len(order)))
+        for report in reports:
+            if report.status == "error":
+                log.warning("feed %s: %s", report.target.name, report.error)
+            elif report.warning:
+                log.info("feed %s: %s", report.target.name, report.warning)
+            _log_held_back(report)
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
