@@ -109,3 +109,28 @@ def test_items_are_judged_in_order_of_publication_across_feeds(tmp_path, feed_se
     assert app.store.feed_state("Late").items_seen == 1 and app.store.feed_state("Early").items_seen == 2
     assert app.store.feed_state("Late").etag and app.store.feed_state("Early").etag
     app.close()
+
+
+def test_an_item_judging_cannot_take_fails_its_feed_alone(tmp_path, feed_server, monkeypatch):
+    good = feed_server.static("/tokyo.xml", (FEEDS / "tokyo-ledger.xml").read_bytes())
+    bad = feed_server.static(
+        "/bad.xml", _rss("Bad", ("p1", "POISON Japan South Korea GSOMIA", "lead", "Fri, 21 Dec 2018 10:00:00 GMT"))
+    )
+    app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "p.db")
+    match = app.processor.relevance.match
+
+    def fragile(item, topics=None):
+        if item.title.startswith("POISON"):
+            raise RuntimeError("cannot judge this")
+        return match(item, topics)
+
+    monkeypatch.setattr(app.processor.relevance, "match", fragile)
+    report = cycle(app, [FeedTarget(name="bad", url=bad), FeedTarget(name="good", url=good)])
+    by_name = {f.target.name: f for f in report.feeds}
+    assert by_name["bad"].status == "error" and by_name["bad"].error == "judging failed: RuntimeError"
+    assert by_name["good"].status == "ok" and len(by_name["good"].outcomes) == 12
+    assert app.store.feed_state("good").etag and app.store.feed_state("good").consecutive_failures == 0
+    bad_state = app.store.feed_state("bad")
+    assert bad_state.etag is None and bad_state.consecutive_failures == 1
+    assert app.store.counts()["articles"] >= 1
+    app.close()

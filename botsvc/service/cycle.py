@@ -289,7 +289,8 @@ def _judge_or_forget(
 
     A failure that is not the database's (an item the judging cannot take) must not cost
     the other feeds their poll: each feed is then judged alone, and a feed that still
-    fails is reported as failed (its fetch state is not advanced, so it is read again).
+    fails is recorded as a failed poll (its ETag is not stored, so it is read again, and
+    its backoff applies).
     """
     try:
         return _judge_together(store, processor, fetched, limits)
@@ -306,8 +307,14 @@ def _judge_or_forget(
             raise
         except Exception as exc:
             processor.events.reload()
-            log.exception("feed %s: judging its items failed", entry[0].name)
-            reports.append(FeedReport(entry[0], "error", error=f"judging failed: {type(exc).__name__}"))
+            target = entry[0]
+            log.exception("feed %s: judging its items failed", target.name)
+            error = f"judging failed: {type(exc).__name__}"
+            if target.tracked:  # counts as a failed poll: its backoff applies, its ETag stays unstored
+                with store.atomic():
+                    store.ensure_feed(target.name, target.url)
+                    store.record_fetch_error(target.name, error, processor.clock())
+            reports.append(FeedReport(target, "error", error=error))
     return reports
 
 
