@@ -145,8 +145,8 @@ async def _fetch_and_parse(
     """Yield every target with its fetch result and parse, in the order of ``targets``.
 
     Each target is yielded as soon as it and every target before it are fetched and
-    parsed, so the caller records early feeds while later ones are still on the network
-    or in ``executor`` (worker processes or the intake thread).
+    parsed, so the caller can record a failed or unchanged feed while later ones are
+    still on the network or in ``executor`` (worker processes or the intake thread).
     """
     by_url: dict[str, list[int]] = {}
     requests: list[tuple[str, Validators]] = []
@@ -217,7 +217,12 @@ def _begin(store: Store, target: FeedTarget) -> bool:
 
 
 def _unjudged(
-    store: Store, target: FeedTarget, result: FetchResult, parsed: ParsedFeed | str | None, limits: AlertLimits, now
+    store: Store,
+    target: FeedTarget,
+    result: FetchResult,
+    parsed: ParsedFeed | str | None,
+    limits: AlertLimits,
+    now: datetime,
 ) -> FeedReport:
     """Record a poll that brought no items to judge: unchanged (304) or failed."""
     with store.atomic():
@@ -245,7 +250,7 @@ def _finish(
     limits: AlertLimits,
     *,
     first_poll: bool,
-    now,
+    now: datetime,
 ) -> FeedReport:
     """A judged feed's alert limits, seen window and fetch state (in the transaction of its items)."""
     hold_back(store, outcomes, limits, first_poll=first_poll, now=now)
@@ -294,9 +299,9 @@ def _judge_or_forget(
     """
     try:
         return _judge_together(store, processor, fetched, limits)
-    except BaseException:
+    except BaseException as exc:
         processor.events.reload()
-        if len(fetched) == 1:
+        if len(fetched) == 1 or not isinstance(exc, Exception) or isinstance(exc, sqlite3.Error):
             raise
     reports = []
     for entry in fetched:
