@@ -364,7 +364,9 @@ class EventAssigner:
         )
         refused: list[str] = []
         accepted: dict[int, Neighbour] = {}  # event -> its best candidate, best event first
-        for nb in candidates:
+        for nb in candidates:  # best first
+            if accepted and nb.similarity < BRIDGE_RATIO * next(iter(accepted.values())).similarity:
+                break  # too far below the best to bridge: nothing after it matters
             why = self._refusal(nb, fp, when, outlet)
             if why is not None:
                 refused.append(why)
