@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/quality.py [DIR] [--config feeds.toml] [--threshold T] [--span-days D]
                                            [--from YYYY-MM-DD] [--until YYYY-MM-DD]
+                                           [--oracle-relevance]
 
 DIR holds ``feeds/*.xml`` and ``labels.json`` (``items``: feed file name, guid,
 relevant, event). The feeds go through the real pipeline (``open_app`` → seeded
@@ -16,7 +17,9 @@ Printed, one ``name: value`` per line:
   seeded reports (which carry the label ``--seeded-label``): a pair is predicted
   together when both items are in one event, and truly together when they share a
   label; an item the pipeline dropped is a cluster of its own;
-* alerts that would be posted (events opened by the cycle) against the number of
+* with ``--oracle-relevance`` the labels decide relevance (an item labelled relevant is
+  kept, any other dropped), so the clustering figures measure event folding alone;
+* alerts that would be posted (events opened by the cycle and not merged into another) against the number of
   distinct new events in the labels, and how many items of the seeded event were
   alerted (should be 0).
 
@@ -42,8 +45,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from botsvc.config import FeedConfig, load_config  # noqa: E402
+from botsvc.judge.relevance import Relevance, TopicMatch  # noqa: E402
+from botsvc.models import FeedItem  # noqa: E402
 from botsvc.service.app import open_app  # noqa: E402
 from botsvc.service.cycle import run_cycle  # noqa: E402
+from botsvc.store.merges import current_event  # noqa: E402
 
 SEEDED_LABEL = "gsomia-termination-2019-08"
 
@@ -66,6 +72,21 @@ def pairwise(truth: dict[str, str], predicted: dict[str, object]) -> tuple[float
     return precision, recall, f1
 
 
+class OracleRelevance(Relevance):
+    """Relevance taken from the labels: to measure clustering apart from relevance."""
+
+    def __init__(self, rules: Relevance, relevant: set[tuple[str, str]], topic: str) -> None:
+        self.matchers = rules.matchers
+        self._rules = rules
+        self._relevant = relevant
+        self._topic = topic
+
+    def match(self, item: FeedItem, topics: tuple[str, ...] | None = None) -> list[TopicMatch]:
+        if (item.feed, item.guid) not in self._relevant and (item.feed, item.link) not in self._relevant:
+            return []
+        return self._rules.match(item, topics) or [TopicMatch(self._topic, ("labelled relevant",))]
+
+
 def evaluate(
     directory: Path,
     config_path: Path,
@@ -74,6 +95,7 @@ def evaluate(
     span_days: float | None = None,
     since: date | None = None,
     until: date | None = None,
+    oracle_relevance: bool = False,
 ) -> dict[str, object]:
     labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))["items"]
     config = load_config(config_path)
@@ -95,9 +117,14 @@ def evaluate(
         app = open_app(config_path, Path(tmp) / "quality.db", config=config)
         try:
             app.ensure_seeded()
+            if oracle_relevance:
+                relevant = {(label["feed"], label["guid"]) for label in labels if label["relevant"]}
+                app.processor.relevance = OracleRelevance(app.processor.relevance, relevant, config.default_topic)
             seeded_event = app.store.seeded_event_id()
             seed_ids = [row["id"] for row in app.store.event_articles(seeded_event)] if seeded_event else []
             report = asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy, workers=0))
+            # An event merged into another later in the cycle is told as the one it went into.
+            now_in = {o.event_id: current_event(app.store, o.event_id) for o in report.outcomes if o.event_id}
         finally:
             app.close()
 
@@ -139,14 +166,20 @@ def evaluate(
         if key in truth:
             continue
         truth[key] = label["event"]
-        predicted[key] = outcome.event_id if is_kept else ("dropped", n)
+        predicted[key] = now_in[outcome.event_id] if is_kept else ("dropped", n)
         seeded_alerts += label["event"] == seeded_label and outcome.decision == "new"
     for article_id in seed_ids:
         truth[f"seed\x1f{article_id}"] = seeded_label
         predicted[f"seed\x1f{article_id}"] = seeded_event
 
     precision, recall, f1 = pairwise(truth, predicted)
-    alerts = sum(1 for o in report.outcomes if o.decision == "new" and in_span(o.item.published))
+    alerts = len(
+        {
+            now_in[o.event_id]
+            for o in report.outcomes
+            if o.decision == "new" and o.event_id and in_span(o.item.published)
+        }
+    )
     new_events = {label["event"] for label in scored if label["relevant"] and label["event"] != seeded_label}
     return {
         "feeds": len(feed_files),
@@ -158,6 +191,7 @@ def evaluate(
         "relevance recall": round(_ratio(kept_relevant, relevant), 3),
         "threshold": config.dedup.threshold,
         "span days": config.dedup.span_days,
+        "oracle relevance": oracle_relevance,
         "clustering pairwise precision": round(precision, 3),
         "clustering pairwise recall": round(recall, 3),
         "clustering pairwise f1": round(f1, 3),
@@ -193,11 +227,23 @@ def main(argv: list[str] | None = None) -> int:
         "--from", dest="since", type=date.fromisoformat, help="score only items published on or after this day"
     )
     parser.add_argument("--until", type=date.fromisoformat, help="score only items published on or before this day")
+    parser.add_argument(
+        "--oracle-relevance",
+        action="store_true",
+        help="take relevance from the labels, to measure event clustering on its own",
+    )
     args = parser.parse_args(argv)
     if not (args.directory / "labels.json").is_file():
         parser.error(f"{args.directory}: no labels.json")
     figures = evaluate(
-        args.directory, args.config, args.seeded_label, args.threshold, args.span_days, args.since, args.until
+        args.directory,
+        args.config,
+        args.seeded_label,
+        args.threshold,
+        args.span_days,
+        since=args.since,
+        until=args.until,
+        oracle_relevance=args.oracle_relevance,
     )
     for name, value in figures.items():
         print(f"{name}: {value}")

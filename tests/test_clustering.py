@@ -6,7 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from botsvc.judge.clustering import DEFAULT_LEAD_HOURS, DEFAULT_SPAN_DAYS, DEFAULT_THRESHOLD, EventAssigner
+from botsvc.judge.clustering import (
+    BRIDGE_RATIO,
+    DEFAULT_LEAD_HOURS,
+    DEFAULT_SPAN_DAYS,
+    DEFAULT_THRESHOLD,
+    EventAssigner,
+)
 from botsvc.judge.fingerprint import make_fingerprint
 from botsvc.judge.similarity import SimilarityIndex
 
@@ -56,8 +62,8 @@ def _seeded(**kwargs) -> EventAssigner:
 
 def test_defaults_are_the_documented_ones():
     a = EventAssigner()
-    assert a.threshold == DEFAULT_THRESHOLD == 0.16
-    assert a.span == timedelta(days=DEFAULT_SPAN_DAYS) == timedelta(days=3)
+    assert a.threshold == DEFAULT_THRESHOLD == 0.2
+    assert a.span == timedelta(days=DEFAULT_SPAN_DAYS) == timedelta(days=3.5)
     assert a.lead == timedelta(hours=DEFAULT_LEAD_HOURS) == timedelta(hours=36)
 
 
@@ -78,7 +84,7 @@ def test_same_topic_but_different_event_opens_a_new_one():
     # The same quarrel, a different story, two days later: too little in common.
     boycott = assigner.assign(make_fingerprint(*BOYCOTT), T0 + timedelta(days=2))
     assert boycott.event_id is None
-    assert boycott.reason.startswith("new event: no archive item at or above 0.16 in an event of the time")
+    assert boycott.reason.startswith("new event: no archive item at or above 0.20 in an event of the time")
     # The same pact three months later: a new development, however similar the words.
     suspension = assigner.assign(make_fingerprint(*SUSPENSION), T0 + timedelta(days=92))
     assert suspension.event_id is None
@@ -238,3 +244,51 @@ def test_record_many_rebuilds_the_same_state():
     assert bulk.assign(fp, T0 + timedelta(days=2)) == one.assign(fp, T0 + timedelta(days=2))
     with pytest.raises(ValueError):
         EventAssigner().record_many([rows[0], (1, 2, rows[0][2], T0)])
+
+
+RADAR_TALKS = "Kihara Shin Won-sik Shangri-La Singapore radar lock-on settlement destroyer patrol aircraft"
+SWAP_TALKS = "currency swap finance ministers Suzuki Choo Kyung-ho Tokyo dialogue billion"
+
+
+def _two_events(second_first: timedelta, second_last: timedelta | None = None) -> EventAssigner:
+    """Event 1 (radar talks at T0) and event 2 (swap talks), over an archive of unrelated stories."""
+    assigner = EventAssigner()
+    assigner.record(1, 1, make_fingerprint(RADAR_TALKS, ""), T0)
+    assigner.record(2, 2, make_fingerprint(SWAP_TALKS, ""), T0 + second_first)
+    if second_last is not None:
+        assigner.record(3, 2, make_fingerprint(SWAP_TALKS + " again", ""), T0 + second_last)
+    for doc_id in range(10, 40):
+        text = f"unrelated story number {doc_id} about weather sport music {doc_id * 7}"
+        assigner.record(doc_id, 100 + doc_id, make_fingerprint(text, ""), T0 - timedelta(days=30))
+    return assigner
+
+
+def test_a_report_as_close_to_two_open_events_bridges_them_into_the_first_opened():
+    assigner = _two_events(timedelta(hours=1))
+    both = make_fingerprint("Kihara Shin Won-sik Shangri-La radar lock-on; Suzuki Choo Kyung-ho currency swap", "")
+    bridge = assigner.assign(both, T0 + timedelta(hours=2))
+    assert bridge.event_id == 1 and bridge.merges == (2,)
+    assert "event(s) 2 merged into event 1" in bridge.reason
+    assigner.merge(2, 1)
+    assert assigner.event_of(2) == 1 and sorted(assigner.members(1)) == [1, 2] and assigner.members(2) == []
+    # Its members now answer for event 1: a later report of the swap talks joins event 1.
+    assert assigner.assign(make_fingerprint(SWAP_TALKS, ""), T0 + timedelta(hours=5)).event_id == 1
+
+
+def test_a_report_mainly_of_one_event_does_not_bridge_it_with_another():
+    assigner = _two_events(timedelta(hours=1))
+    mostly_radar = make_fingerprint(RADAR_TALKS + " currency swap Suzuki Choo Kyung-ho", "")
+    found = assigner.assign(mostly_radar, T0 + timedelta(hours=2))
+    similarity = {n.doc_id: n.similarity for n in found.neighbours}
+    assert similarity[2] >= assigner.threshold  # it passes with event 2 too ...
+    assert similarity[2] < BRIDGE_RATIO * similarity[1]  # ... but is far closer to event 1
+    assert found.event_id == 1 and found.merges == ()
+
+
+def test_a_bridge_never_makes_an_event_longer_than_one_span():
+    # Event 2 runs from 4.9 to 6 days after event 1 began: together they would span 6 days.
+    assigner = _two_events(timedelta(days=4.9), timedelta(days=6))
+    both = make_fingerprint("Kihara Shin Won-sik Shangri-La radar lock-on; Suzuki Choo Kyung-ho currency swap", "")
+    found = assigner.assign(both, T0 + timedelta(days=3.4))
+    assert {n.doc_id for n in found.neighbours if n.similarity >= assigner.threshold} >= {1, 2}
+    assert found.event_id == 1 and found.merges == ()

@@ -51,7 +51,7 @@ def test_defaults_apply_to_feeds():
         "[defaults]\ninterval='5m'\nlanguage='ko'\n[[feeds]]\nname='a'\nurl='https://x.org/r'\n" + TOPIC
     )
     assert config.feeds[0].interval == 300 and config.feeds[0].language == "ko"
-    assert config.dedup.threshold == 0.16 and config.dedup.span_days == 3 and config.fetch.max_redirects == 5
+    assert config.dedup.threshold == 0.2 and config.dedup.span_days == 3.5 and config.fetch.max_redirects == 5
 
 
 BAD = [

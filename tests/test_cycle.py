@@ -65,3 +65,72 @@ def test_malformed_xml_with_items_is_read_with_a_warning(tmp_path, feed_server):
     assert report.feeds[0].status == "ok" and report.feeds[0].warning
     assert len(report.outcomes) == 12
     app.close()
+
+
+def _rss(title: str, *items: tuple[str, str, str, str]) -> bytes:
+    entries = "".join(
+        f'<item><guid isPermaLink="false">{guid}</guid><link>https://{title.lower()}.example/{guid}</link><title>{headline}</title>'
+        f"<description>{lead}</description><pubDate>{date}</pubDate></item>"
+        for guid, headline, lead, date in items
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>{entries}</channel></rss>'.encode()
+
+
+def test_items_are_judged_in_order_of_publication_across_feeds(tmp_path, feed_server):
+    """A later report read first (first feed polled) must not open an event before the earlier ones."""
+    radar = (
+        "South Korean destroyer locked fire-control radar on Japanese patrol plane, Iwaya says",
+        "Japan's defence minister Iwaya protested that a South Korean navy destroyer directed its fire-control "
+        "radar at a Maritime Self-Defense Force P-1 patrol aircraft over the Sea of Japan.",
+    )
+    late = feed_server.static(
+        "/late.xml",
+        _rss(
+            "Late", ("l1", radar[0] + ", Seoul denies", radar[1] + " Seoul denies it.", "Sun, 23 Dec 2018 20:00:00 GMT")
+        ),
+    )
+    early = feed_server.static(
+        "/early.xml",
+        _rss(
+            "Early",
+            ("e2", radar[0] + " again", radar[1] + " Tokyo repeated it.", "Sat, 22 Dec 2018 10:00:00 GMT"),
+            ("e1", radar[0], radar[1], "Fri, 21 Dec 2018 10:00:00 GMT"),
+        ),
+    )
+    app = open_app(ROOT / "feeds.toml", tmp_path / "order.db")
+    report = cycle(app, [FeedTarget(name="Late", url=late), FeedTarget(name="Early", url=early)])
+    by_guid = {o.item.guid: o for o in report.outcomes}
+    assert [f.target.name for f in report.feeds] == ["Late", "Early"]  # reports stay in target order
+    assert by_guid["e1"].decision == "new"  # the earliest report opens the event ...
+    assert by_guid["e2"].decision == by_guid["l1"].decision == "duplicate"  # ... and the later ones join it
+    assert {o.event_id for o in report.outcomes} == {by_guid["e1"].event_id}
+    assert report.new_event_ids == [by_guid["e1"].event_id]
+    # Per-feed state is kept as before: each feed's ETag and count of items.
+    assert app.store.feed_state("Late").items_seen == 1 and app.store.feed_state("Early").items_seen == 2
+    assert app.store.feed_state("Late").etag and app.store.feed_state("Early").etag
+    app.close()
+
+
+def test_an_item_judging_cannot_take_fails_its_feed_alone(tmp_path, feed_server, monkeypatch):
+    good = feed_server.static("/tokyo.xml", (FEEDS / "tokyo-ledger.xml").read_bytes())
+    bad = feed_server.static(
+        "/bad.xml", _rss("Bad", ("p1", "POISON Japan South Korea GSOMIA", "lead", "Fri, 21 Dec 2018 10:00:00 GMT"))
+    )
+    app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "p.db")
+    match = app.processor.relevance.match
+
+    def fragile(item, topics=None):
+        if item.title.startswith("POISON"):
+            raise RuntimeError("cannot judge this")
+        return match(item, topics)
+
+    monkeypatch.setattr(app.processor.relevance, "match", fragile)
+    report = cycle(app, [FeedTarget(name="bad", url=bad), FeedTarget(name="good", url=good)])
+    by_name = {f.target.name: f for f in report.feeds}
+    assert by_name["bad"].status == "error" and by_name["bad"].error == "judging failed: RuntimeError"
+    assert by_name["good"].status == "ok" and len(by_name["good"].outcomes) == 12
+    assert app.store.feed_state("good").etag and app.store.feed_state("good").consecutive_failures == 0
+    bad_state = app.store.feed_state("bad")
+    assert bad_state.etag is None and bad_state.consecutive_failures == 1
+    assert app.store.counts()["articles"] >= 1
+    app.close()

@@ -26,6 +26,7 @@ from botsvc.chat.writing import writes
 from botsvc.deliver.subscriptions import Subscription
 from botsvc.models import CommandContext, CommandReply, ReplyLine
 from botsvc.store.feedback import MUTE, NOT_RELEVANT, feedback_summary, mute_event, muted_for, report_not_relevant
+from botsvc.store.merges import current_event
 from botsvc.store.store import Store
 
 EVENT_ID = re.compile(r"#?[0-9]{1,12}")
@@ -58,7 +59,7 @@ class AlertActions:
         event_id = int(command.args[0].lstrip("#"))
         if self.store.event(event_id) is None:
             raise UsageError(f"there is no event {event_id}", name)
-        return event_id
+        return current_event(self.store, event_id)  # an alert of a merged event acts on the one it went into
 
     async def _timeline(self, command, ctx: CommandContext) -> CommandReply:
         """The alert's "Timeline" button: ``event <id>``, only for the one who pressed it."""

@@ -44,6 +44,7 @@ from botsvc.models import CommandContext, CommandReply, ItemOutcome, ReplyLine, 
 from botsvc.store.channel_workspace import UNIQUE_CHANNEL_IDS, adopt_workspace
 from botsvc.store.export import event_record
 from botsvc.store.feedlist import add_feed, is_polled, known_names, name_taken, unique_name
+from botsvc.store.merges import current_event, merges_into
 from botsvc.store.preview import latest, preview
 from botsvc.store.search import EventHit, recent_events, search_events, timeline
 from botsvc.store.store import Store, utcnow
@@ -314,10 +315,12 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
     async def _event(self, command: Command, ctx: CommandContext) -> CommandReply:
         if len(command.args) != 1 or not re.fullmatch(r"#?[0-9]{1,12}", command.args[0]):
             raise UsageError("give one event id, e.g. `event 12`", "event")
-        event_id = int(command.args[0].lstrip("#"))
-        event = self.store.event(event_id)
+        asked = int(command.args[0].lstrip("#"))
+        event = self.store.event(asked)
         if event is None:
-            raise UsageError(f"there is no event {event_id}", "event")
+            raise UsageError(f"there is no event {asked}", "event")
+        event_id = current_event(self.store, asked)  # a merged event answers with the one it went into
+        event = self.store.event(event_id) or event
         articles = self.store.event_articles(event_id)
         entries = timeline(articles)
         zones = [s.zone for s in self._channel_subscriptions(ctx)]
@@ -332,9 +335,11 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
                     entry.link or None,
                 )
             )
+        lines += [ReplyLine(merge.describe()) for merge in merges_into(self.store, event_id)]
         kind = "archived event" if event["seeded"] else "event"
+        merged = f"Event #{asked} was merged into #{event_id}. " if asked != event_id else ""
         return CommandReply(
-            f"{kind.capitalize()} #{event_id}: {event['title']} "
+            f"{merged}{kind.capitalize()} #{event_id}: {event['title']} "
             f"({len(entries)} report(s), {len(event['outlets'])} outlet(s))",
             tuple(lines),
             records=(event_record(event, articles),),

@@ -5,7 +5,9 @@ reply), and that alert is edited to show the event's running count of sources. T
 alert's outbox row (``deliveries.alert_outbox_id``) keeps its digest and the message id
 of every part sent, so the parent is found again after a restart. Which part holds the
 event is found by rendering the digest up to that event: every adapter fills its
-messages in order, so the count of parts for that prefix is the event's part.
+messages in order, so the count of parts for that prefix is the event's part. An alert
+that told an event later merged into another (:mod:`botsvc.store.merges`) stays the
+parent of the merged event's later reports.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from botsvc.deliver.adapter import Adapter
 from botsvc.deliver.digest import digest_event, digest_from_json
 from botsvc.models import Digest
+from botsvc.store.merges import current_event, merges_into
 from botsvc.store.store import Store
 
 
@@ -48,7 +51,12 @@ def find_parent(store: Store, adapter: Adapter, subscription_id: int, event_id: 
     if not rows:
         return None
     digest = digest_from_json(rows[0]["digest"])
-    part = part_of(adapter, digest, event_id)
+    # The alert may have told an event that was later merged into this one (its reports went on).
+    part = None
+    for shown in (event_id, *(merge.absorbed for merge in merges_into(store, event_id))):
+        part = part_of(adapter, digest, shown)
+        if part is not None:
+            break
     sent = json.loads(rows[0]["message_ids"])
     if part is None or part >= len(sent):
         return None
@@ -58,9 +66,12 @@ def find_parent(store: Store, adapter: Adapter, subscription_id: int, event_id: 
 def refreshed_part(store: Store, adapter: Adapter, parent: Parent, event_id: int) -> Any | None:
     """The parent message re-rendered with every alert in it as it stands now (its count of
     sources grown); None when the event would move to another part (the edit is skipped)."""
+    shown = {entry.event_id for entry in parent.digest.events}
     entries = []
     for entry in parent.digest.events:
-        fresh = None if entry.update else digest_event(store, entry.event_id)
+        now_in = current_event(store, entry.event_id)
+        merged_with_shown = now_in != entry.event_id and now_in in shown
+        fresh = None if entry.update or merged_with_shown else digest_event(store, now_in)
         entries.append(fresh or entry)
     digest = replace(parent.digest, events=tuple(entries))
     if part_of(adapter, digest, event_id) != parent.part:

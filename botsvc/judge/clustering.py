@@ -40,15 +40,18 @@ from botsvc.judge.similarity import Neighbour, SimilarityIndex
 
 __all__ = ["Assignment", "EventAssigner", "DEFAULT_LEAD_HOURS", "DEFAULT_SPAN_DAYS", "DEFAULT_THRESHOLD"]
 
-DEFAULT_THRESHOLD = 0.16
+DEFAULT_THRESHOLD = 0.2
 #: An event takes new reports for this many days after its first one.
-DEFAULT_SPAN_DAYS = 3.0
+DEFAULT_SPAN_DAYS = 3.5
 #: An item may predate an event's first report by this much: a date without a time (taken as noon)
 #: in a time zone up to 14 hours away is off by up to a day and a half.
 DEFAULT_LEAD_HOURS = 36.0
 #: Two reports of one outlet this close in time are one story only when nearly identical.
 SAME_OUTLET_HOURS = 12.0
 NEAR_IDENTICAL = 0.8
+#: A report bridges two events only when it is about as close to the second as to the first:
+#: its similarity to the second is at least this share of its similarity to the best.
+BRIDGE_RATIO = 0.7
 #: Eligible candidates examined per assignment (the best that passes every rule wins).
 CANDIDATES = 8
 
@@ -67,6 +70,8 @@ class Assignment:
     neighbours: list[Neighbour]
     """Nearest archive documents whatever their time, best first (their events: ``EventAssigner.event_of``)."""
     reason: str
+    merges: tuple[int, ...] = ()
+    """Other open events the item also joins (a bridge): they merge into ``event_id``."""
 
     @property
     def is_new(self) -> bool:
@@ -132,6 +137,7 @@ class EventAssigner:
         self.lead = timedelta(hours=float(lead_hours))
         self.index = index if index is not None else SimilarityIndex()
         self._events: dict[int, _Event] = {}
+        self._slots = 0  # span-array rows handed out (a merged event's row is never reused)
         self._event_of: dict[int, int] = {}
         self._time: dict[int, datetime] = {}
         self._outlet: dict[int, str] = {}
@@ -226,7 +232,8 @@ class EventAssigner:
     def _join(self, doc_id: int, event_id: int, when: datetime) -> None:
         event = self._events.get(event_id)
         if event is None:
-            event = self._events[event_id] = _Event(len(self._events), when, when)
+            event = self._events[event_id] = _Event(self._slots, when, when)
+            self._slots += 1
             self._first.set(event.slot, when.timestamp())
         elif when < event.first:
             event.first = when
@@ -303,6 +310,48 @@ class EventAssigner:
             return f"article {nb.doc_id} is another story of the same outlet ({outlet}) that day"
         return None
 
+    def _bridged(self, accepted: dict[int, Neighbour], fp: Fingerprint, when: datetime) -> list[int]:
+        """The accepted events that become one with the best: each added while the whole stays within a span.
+
+        An item that passes the threshold with two open events of one story, within both
+        their spans, and is about as close to both (:data:`BRIDGE_RATIO`), shows they are
+        one story reported twice (e.g. told first in different languages); the merged event
+        must still fit one event's span, so a bridge never chains two happenings days apart.
+        """
+        events = list(accepted)
+        best = accepted[events[0]].similarity
+        chosen = [events[0]]
+        first = min(self._events[events[0]].first, when)
+        last = max(self._events[events[0]].last, when)
+        for event_id in events[1:]:
+            if accepted[event_id].similarity < BRIDGE_RATIO * best:
+                continue  # mainly a report of the best event that shares some of the other's words
+            event = self._events[event_id]
+            span = max(self.span_for(e, accepted[e].doc_id, fp) for e in (*chosen, event_id))
+            lo, hi = min(first, event.first), max(last, event.last)
+            if hi - lo <= span + self.lead:
+                chosen.append(event_id)
+                first, last = lo, hi
+        return chosen
+
+    def merge(self, absorbed: int, survivor: int) -> None:
+        """Move every member of event ``absorbed`` into event ``survivor`` (both known)."""
+        if absorbed == survivor:
+            return
+        gone = self._events.pop(absorbed, None)
+        target = self._events.get(survivor)
+        if gone is None or target is None:
+            raise ValueError(f"cannot merge event {absorbed} into {survivor}: unknown event")
+        for doc_id in gone.members:
+            self._event_of[doc_id] = survivor
+            target.members.append(doc_id)
+            self._slot_of_position.set(self.index.position(doc_id), target.slot)
+        self._first.set(gone.slot, np.inf)
+        if gone.first < target.first:
+            target.first = gone.first
+            self._first.set(target.slot, gone.first.timestamp())
+        target.last = max(target.last, gone.last)
+
     def assign(self, fp: Fingerprint, published: datetime | None, outlet: str | None = None) -> Assignment:
         """Where an item belongs. ``published``: publication time, or the time it was seen if undated."""
         when = _utc(published)
@@ -314,27 +363,46 @@ class EventAssigner:
             min_similarity_within=self.threshold,
         )
         refused: list[str] = []
-        for nb in candidates:
+        accepted: dict[int, Neighbour] = {}  # event -> its best candidate, best event first
+        for nb in candidates:  # best first
+            if accepted and nb.similarity < BRIDGE_RATIO * next(iter(accepted.values())).similarity:
+                break  # too far below the best to bridge: nothing after it matters
             why = self._refusal(nb, fp, when, outlet)
             if why is not None:
                 refused.append(why)
                 continue
-            event_id = self._event_of[nb.doc_id]
-            after = _days(when - self._events[event_id].first)
+            accepted.setdefault(self._event_of[nb.doc_id], nb)
+        if accepted:
+            best_event, nb = next(iter(accepted.items()))
+            after = _days(when - self._events[best_event].first)
             where = (
                 f"{after:.1f} days after its first report"
                 if after >= 0
                 else f"{-after:.1f} days before its first report"
             )
+            reason = (
+                f"similar to article {nb.doc_id} ({nb.similarity:.2f}) of event {best_event}, {where}; "
+                f"{self.evidence(fp, nb.doc_id)}"
+            )
+            bridged = self._bridged(accepted, fp, when)
+            survivor = min(bridged, key=lambda e: self._events[e].slot)  # the first opened (first alerted)
+            merges = tuple(sorted(e for e in bridged if e != survivor))
+            if merges:
+                also = ", ".join(
+                    f"article {accepted[e].doc_id} ({accepted[e].similarity:.2f}) of event {e}"
+                    for e in bridged
+                    if e != best_event
+                )
+                reason += (
+                    f"; also similar to {also}: event(s) {', '.join(map(str, merges))} merged into event {survivor}"
+                )
             return Assignment(
-                event_id=event_id,
+                event_id=survivor,
                 duplicate_of=nb.doc_id,
                 similarity=nb.similarity,
                 neighbours=neighbours,
-                reason=(
-                    f"similar to article {nb.doc_id} ({nb.similarity:.2f}) of event {event_id}, {where}; "
-                    f"{self.evidence(fp, nb.doc_id)}"
-                ),
+                reason=reason,
+                merges=merges,
             )
         if refused:
             reason = f"new event: the similar reports belong elsewhere ({refused[0]})"

@@ -1,20 +1,22 @@
 """One poll cycle: fetch feeds concurrently, parse, judge items, record everything.
 
-Fetching overlaps on the network; parsing may run in worker processes; judging and
-storing happen feed by feed in configuration order, each feed in one transaction
-together with its new fetch state (so a stored ETag always has its items stored too).
-A feed is judged as soon as it and every feed before it are fetched and parsed, so
-storing overlaps with the fetching and parsing of later feeds.
+Fetching overlaps on the network; parsing may run in worker processes. Once every feed
+is fetched and parsed, the items of all of them are judged as one stream in order of
+publication (a report read first but published later must not open an event of its
+own), in one transaction together with each feed's new fetch state (so a stored ETag
+always has its items stored too); no network I/O or parsing happens inside it. A feed
+that failed or did not change is recorded as soon as it is in, in a transaction of its own.
 
 Given an :class:`~botsvc.service.intake.Intake`, every use of the store and the processor
 (parsing too, unless worker processes parse) runs in its thread, so the event loop
-stays free to answer HTTP while a big feed is judged. There, a feed of more than
-:data:`BATCH_ITEMS` items is stored in several transactions of that many items each,
-oldest first, with the write turn given back between them, so a big feed never keeps
-a command or a delivery from writing for more than a moment. Its fetch state (ETag) and
-caps go in the last one: the events opened before are held back (``judging``) until
-then, and a poll stopped half-way is fetched and judged again whole next time (what was
-stored is seen; its held-back events are counted, see :func:`settle_judging`).
+stays free to answer HTTP while a big feed is judged. There, a cycle of more than
+:data:`BATCH_ITEMS` items is judged in several transactions of that many items each,
+still oldest first across its feeds, with the write turn given back between them, so a
+big feed never keeps a command or a delivery from writing for more than a moment. The
+feeds' fetch state (ETag) and caps go in the last one: the events opened before are held
+back (``judging``) until then, and a poll stopped half-way is fetched and judged again
+whole next time (what was stored is seen; its held-back events are counted, see
+:func:`~botsvc.deliver.alert_limits.settle_judging`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from botsvc.deliver.alert_limits import AlertLimits, held_back_counts, hold_back, mark_judging, settle_judging
@@ -43,7 +46,7 @@ log = logging.getLogger(__name__)
 # Below this many feeds, starting worker processes costs more than it saves.
 POOL_THRESHOLD = 40
 BATCH_ITEMS = 100
-"""Items judged and stored per transaction of a big feed in ``botsvc run`` (a fraction of a second each)."""
+"""Items judged and stored per transaction of a big cycle in ``botsvc run`` (a fraction of a second each)."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,8 @@ async def _fetch_and_parse(
     """Yield every target with its fetch result and parse, in the order of ``targets``.
 
     Each target is yielded as soon as it and every target before it are fetched and
-    parsed, so the caller records early feeds while later ones are still on the network
-    or in ``executor`` (worker processes or the intake thread).
+    parsed, so the caller can record a failed or unchanged feed while later ones are
+    still on the network or in ``executor`` (worker processes or the intake thread).
     """
     by_url: dict[str, list[int]] = {}
     requests: list[tuple[str, Validators]] = []
@@ -212,27 +215,27 @@ async def _fetch_and_parse(
                     pending.cancel()
 
 
-def _record(
+def _begin(store: Store, target: FeedTarget) -> bool:
+    """Make sure a tracked feed has its row; whether this is its first successful poll."""
+    state = None
+    if target.tracked:
+        store.ensure_feed(target.name, target.url)
+        state = store.feed_state(target.name)
+    # An ad-hoc feed keeps no state: each of its polls is a first look at its history.
+    return state is None or state.last_success_at is None
+
+
+def _unjudged(
     store: Store,
-    processor: Processor,
     target: FeedTarget,
     result: FetchResult,
     parsed: ParsedFeed | str | None,
     limits: AlertLimits,
-    earlier: list[ItemOutcome] | None = None,
-    started: datetime | None = None,
+    now: datetime,
 ) -> FeedReport:
-    """Store a feed's poll in one transaction; ``earlier``: outcomes of its items stored
-    before in :func:`_record_batch` transactions at ``started`` (``parsed`` then holds only
-    the rest; the whole poll is stamped ``started``, so retention sees every key of its body)."""
-    now = started or processor.clock()
+    """Record a poll that brought no items to judge: unchanged (304) or failed."""
     with store.atomic():
-        state = None
-        if target.tracked:
-            store.ensure_feed(target.name, target.url)
-            state = store.feed_state(target.name)
-        # An ad-hoc feed keeps no state: each of its polls is a first look at its history.
-        first_poll = state is None or state.last_success_at is None
+        first_poll = _begin(store, target)
         if result.status == "not_modified":
             if target.tracked:
                 store.record_fetch_success(
@@ -241,39 +244,170 @@ def _record(
                 record_poll(store, target.name, 0, limits, first_poll=first_poll, now=now)
             return FeedReport(target, "not_modified")
         error = result.error if result.status == "error" else (parsed if isinstance(parsed, str) else None)
-        if error is not None or not isinstance(parsed, ParsedFeed):
-            error = error or "no feed body"
-            if target.tracked:
-                store.record_fetch_error(target.name, error, now)
-            return FeedReport(target, "error", error=error)
-        outcomes = (earlier or []) + processor.process(parsed.items, target.topics)
-        hold_back(store, outcomes, limits, first_poll=first_poll, now=now, batched=earlier is not None)
+        error = error or "no feed body"
         if target.tracked:
-            settle_judging(store, target.name)
-        surge = None
-        store.touch_window(
-            target.name, (key for item in parsed.items for key in identity_keys(item)), now, tracked=target.tracked
+            store.record_fetch_error(target.name, error, now)
+        return FeedReport(target, "error", error=error)
+
+
+def _finish(
+    store: Store,
+    target: FeedTarget,
+    result: FetchResult,
+    parsed: ParsedFeed,
+    outcomes: list[ItemOutcome],
+    limits: AlertLimits,
+    *,
+    first_poll: bool,
+    now: datetime,
+    batched: bool = False,
+) -> FeedReport:
+    """A judged feed's alert limits, seen window and fetch state (in the transaction of its last items).
+
+    ``batched``: earlier transactions of this poll stored some of its items and held their
+    events back as ``judging``; the caps decide on them now. The seen window is the whole body.
+    """
+    hold_back(store, outcomes, limits, first_poll=first_poll, now=now, batched=batched)
+    if target.tracked:
+        settle_judging(store, target.name)
+    surge = None
+    store.touch_window(
+        target.name, (key for item in parsed.items for key in identity_keys(item)), now, tracked=target.tracked
+    )
+    if target.tracked:
+        store.record_fetch_success(
+            target.name, etag=result.etag, last_modified=result.last_modified, items=len(parsed.items), when=now
         )
-        if target.tracked:
-            store.record_fetch_success(
-                target.name, etag=result.etag, last_modified=result.last_modified, items=len(parsed.items), when=now
-            )
-            surge = record_poll(store, target.name, fresh_items(outcomes), limits, first_poll=first_poll, now=now)
-        return FeedReport(target, "ok", warning=parsed.warning, outcomes=outcomes, surge=surge)
+        surge = record_poll(store, target.name, fresh_items(outcomes), limits, first_poll=first_poll, now=now)
+    return FeedReport(target, "ok", warning=parsed.warning, outcomes=outcomes, surge=surge)
 
 
-def _record_batch(
-    store: Store, processor: Processor, target: FeedTarget, items: list[FeedItem], now: datetime
-) -> list[ItemOutcome]:
-    """One transaction of a big feed's poll: judge and store ``items``, hold back the events they
-    open until the last transaction, and note their keys as in the feed's current body."""
+Fetched = tuple[FeedTarget, FetchResult, ParsedFeed]
+
+
+@dataclass
+class Judged:
+    """What earlier transactions of a batched poll judged: the items left, and each feed's outcomes so far."""
+
+    remaining: list[list[FeedItem]]
+    earlier: list[list[ItemOutcome]]
+    now: datetime
+
+
+def _in_feed_order(items: list[FeedItem], outcomes: list[ItemOutcome]) -> list[ItemOutcome]:
+    by_item = {id(outcome.item): outcome for outcome in outcomes}
+    return [by_item[id(item)] for item in items]
+
+
+def _judge_together(
+    store: Store, processor: Processor, fetched: Sequence[Fetched], limits: AlertLimits, judged: Judged | None = None
+) -> list[FeedReport]:
+    """Judge the items of every fetched feed in one stream, oldest first, in one transaction.
+
+    Each feed's new fetch state (ETag, seen window, volume) is stored in the same
+    transaction as its items, so a stored ETag always has its items stored too. With
+    ``judged``, earlier transactions (:func:`_judge_batch`) stored the oldest items already.
+    """
+    now = judged.now if judged is not None else processor.clock()
+    todo = judged.remaining if judged is not None else [parsed.items for _, _, parsed in fetched]
     with store.atomic():
-        if target.tracked:
-            store.ensure_feed(target.name, target.url)
-        outcomes = processor.process(items, target.topics)
-        mark_judging(store, outcomes)
-        store.touch_window(target.name, (key for item in items for key in identity_keys(item)), now, tracked=False)
-    return outcomes
+        first_polls = [_begin(store, target) for target, _, _ in fetched]
+        outcomes = processor.process_many([(items, target.topics) for items, (target, _, _) in zip(todo, fetched)])
+        if judged is not None:
+            outcomes = [
+                _in_feed_order(parsed.items, before + after)
+                for (_, _, parsed), before, after in zip(fetched, judged.earlier, outcomes, strict=True)
+            ]
+        return [
+            _finish(store, target, result, parsed, found, limits, first_poll=first, now=now, batched=judged is not None)
+            for (target, result, parsed), found, first in zip(fetched, outcomes, first_polls, strict=True)
+        ]
+
+
+def _judge_batch(
+    store: Store, processor: Processor, fetched: Sequence[Fetched], batch: list[list[FeedItem]], now: datetime
+) -> list[list[ItemOutcome]]:
+    """One transaction of a big cycle: judge and store ``batch`` (items per feed), hold back the
+    events they open until the last transaction, and note their keys as seen in this poll."""
+    try:
+        with store.atomic():
+            for (target, _, _), items in zip(fetched, batch, strict=True):
+                if items and target.tracked:
+                    store.ensure_feed(target.name, target.url)
+            outcomes = processor.process_many([(items, target.topics) for items, (target, _, _) in zip(batch, fetched)])
+            for (target, _, _), items, found in zip(fetched, batch, outcomes, strict=True):
+                mark_judging(store, found)
+                if items:
+                    keys = (key for item in items for key in identity_keys(item))
+                    store.touch_window(target.name, keys, now, tracked=False)
+            return outcomes
+    except BaseException:
+        processor.events.reload()
+        raise
+
+
+async def _judge_in_turns(intake: Intake, fetched: Sequence[Fetched], limits: AlertLimits) -> list[FeedReport]:
+    """Judge a cycle's fetched feeds oldest first, a big cycle in several transactions, each holding the write turn."""
+    store, processor = intake.store, intake.processor
+    total = sum(len(parsed.items) for _, _, parsed in fetched)
+    if total <= BATCH_ITEMS:
+        return await intake.write(_judge_or_forget, store, processor, fetched, limits)
+    now = processor.clock()
+    stream = sorted(
+        (parsed.items[index].event_time or now, number, index)
+        for number, (_, _, parsed) in enumerate(fetched)
+        for index in range(len(parsed.items))
+    )
+    judged = Judged([[] for _ in fetched], [[] for _ in fetched], now)
+    done = 0
+    for start in range(0, total - BATCH_ITEMS, BATCH_ITEMS):
+        batch: list[list[FeedItem]] = [[] for _ in fetched]
+        for _, number, index in stream[start : start + BATCH_ITEMS]:
+            batch[number].append(fetched[number][2].items[index])
+        found = await intake.write(_judge_batch, store, processor, fetched, batch, now)
+        for number, outcomes in enumerate(found):
+            judged.earlier[number] += outcomes
+        done = start + BATCH_ITEMS
+    for _, number, index in stream[done:]:
+        judged.remaining[number].append(fetched[number][2].items[index])
+    return await intake.write(_judge_or_forget, store, processor, fetched, limits, judged)
+
+
+def _judge_or_forget(
+    store: Store, processor: Processor, fetched: Sequence[Fetched], limits: AlertLimits, judged: Judged | None = None
+) -> list[FeedReport]:
+    """:func:`_judge_together`; if it fails, the in-memory index forgets what it rolled back.
+
+    A failure that is not the database's (an item the judging cannot take) must not cost
+    the other feeds their poll: each feed is then judged alone, and a feed that still
+    fails is recorded as a failed poll (its ETag is not stored, so it is read again, and
+    its backoff applies).
+    """
+    try:
+        return _judge_together(store, processor, fetched, limits, judged)
+    except BaseException as exc:
+        processor.events.reload()
+        if len(fetched) == 1 or not isinstance(exc, Exception) or isinstance(exc, sqlite3.Error):
+            raise
+    reports = []
+    for number, entry in enumerate(fetched):
+        alone = None if judged is None else Judged([judged.remaining[number]], [judged.earlier[number]], judged.now)
+        try:
+            reports.extend(_judge_together(store, processor, [entry], limits, alone))
+        except sqlite3.Error:
+            processor.events.reload()
+            raise
+        except Exception as exc:
+            processor.events.reload()
+            target = entry[0]
+            log.exception("feed %s: judging its items failed", target.name)
+            error = f"judging failed: {type(exc).__name__}"
+            if target.tracked:  # counts as a failed poll: its backoff applies, its ETag stays unstored
+                with store.atomic():
+                    store.ensure_feed(target.name, target.url)
+                    store.record_fetch_error(target.name, error, processor.clock())
+            reports.append(FeedReport(target, "error", error=error))
+    return reports
 
 
 def _log_held_back(report: FeedReport) -> None:
@@ -290,61 +424,6 @@ def _log_held_back(report: FeedReport) -> None:
         )
 
 
-def _record_or_forget(
-    store: Store,
-    processor: Processor,
-    target: FeedTarget,
-    result: FetchResult,
-    parsed: ParsedFeed | str | None,
-    limits: AlertLimits,
-    earlier: list[ItemOutcome] | None = None,
-    started: datetime | None = None,
-) -> FeedReport:
-    """:func:`_record`; if its transaction fails, the in-memory index forgets what it rolled back."""
-    try:
-        return _record(store, processor, target, result, parsed, limits, earlier, started)
-    except BaseException:
-        processor.events.reload()
-        raise
-
-
-def _batch_or_forget(
-    store: Store, processor: Processor, target: FeedTarget, items: list[FeedItem], now: datetime
-) -> list[ItemOutcome]:
-    """:func:`_record_batch`; if its transaction fails, the in-memory index forgets what it rolled back."""
-    try:
-        return _record_batch(store, processor, target, items, now)
-    except BaseException:
-        processor.events.reload()
-        raise
-
-
-async def _record_in_turns(
-    intake: Intake,
-    target: FeedTarget,
-    result: FetchResult,
-    parsed: ParsedFeed | str | None,
-    limits: AlertLimits,
-) -> FeedReport:
-    """Store one feed's poll, a big one in several transactions, each holding the write turn."""
-    store, processor = intake.store, intake.processor
-    if not isinstance(parsed, ParsedFeed) or len(parsed.items) <= BATCH_ITEMS or result.status != "ok":
-        return await intake.write(_record_or_forget, store, processor, target, result, parsed, limits)
-    now = processor.clock()
-    ordered = sorted(range(len(parsed.items)), key=lambda i: (parsed.items[i].event_time or now, i))
-    items = [parsed.items[i] for i in ordered]  # oldest first, as judging goes, so each batch opens events in order
-    earlier: list[ItemOutcome] = []
-    for start in range(0, len(items) - BATCH_ITEMS, BATCH_ITEMS):
-        earlier += await intake.write(
-            _batch_or_forget, store, processor, target, items[start : start + BATCH_ITEMS], now
-        )
-    rest = replace(parsed, items=items[len(earlier) :])
-    report = await intake.write(_record_or_forget, store, processor, target, result, rest, limits, earlier, now)
-    by_item = {id(outcome.item): outcome for outcome in report.outcomes}
-    report.outcomes = [by_item[id(item)] for item in parsed.items]  # back in feed order
-    return report
-
-
 async def run_cycle(
     store: Store,
     processor: Processor,
@@ -359,7 +438,7 @@ async def run_cycle(
 
     ``limits`` decides which of the events opened are alerted (see :mod:`botsvc.deliver.alert_limits`).
     With ``intake``, ``store`` and ``processor`` must be its own: they are used only in
-    its thread, each feed's transaction holding its write turn.
+    its thread, each transaction holding its write turn.
     """
     started = processor.clock()
     remote = sum(1 for t in targets if t.url.startswith(("http://", "https://")))
@@ -372,20 +451,33 @@ async def run_cycle(
         else:
             validators = await intake.run(_validators, store, targets)
         parser = pool or (intake.thread if intake is not None else None)
-        # Each feed is recorded as soon as it and the feeds before it are in, while later
-        # feeds are still being fetched and parsed; recording stays in target order.
+        # Feeds that brought nothing to judge are recorded as soon as they are in; the
+        # items of all the others are judged together once every feed is fetched and
+        # parsed, oldest first, so arrival order across feeds does not shape events.
+        to_judge: list[Fetched] = []
         async with aclosing(_fetch_and_parse(targets, validators, policy, parser)) as fetched:
             async for target, result, parsed in fetched:
+                if result.status == "ok" and isinstance(parsed, ParsedFeed):
+                    to_judge.append((target, result, parsed))
+                    continue
+                now = processor.clock()
                 if intake is None:
-                    report = _record_or_forget(store, processor, target, result, parsed, limits)
+                    reports.append(_unjudged(store, target, result, parsed, limits, now))
                 else:
-                    report = await _record_in_turns(intake, target, result, parsed, limits)
-                if report.status == "error":
-                    log.warning("feed %s: %s", target.name, report.error)
-                elif report.warning:
-                    log.info("feed %s: %s", target.name, report.warning)
-                _log_held_back(report)
-                reports.append(report)
+                    reports.append(await intake.write(_unjudged, store, target, result, parsed, limits, now))
+        if to_judge:
+            if intake is None:
+                reports.extend(_judge_or_forget(store, processor, to_judge, limits))
+            else:
+                reports.extend(await _judge_in_turns(intake, to_judge, limits))
+        order = {id(target): n for n, target in enumerate(targets)}
+        reports.sort(key=lambda report: order.get(id(report.target), len(order)))
+        for report in reports:
+            if report.status == "error":
+                log.warning("feed %s: %s", report.target.name, report.error)
+            elif report.warning:
+                log.info("feed %s: %s", report.target.name, report.warning)
+            _log_held_back(report)
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)

@@ -18,7 +18,9 @@ from typing import cast
 
 from botsvc.config import DedupSettings
 from botsvc.judge.clustering import EventAssigner
+from botsvc.judge.copies import CANDIDATE_SIMILARITY, copy_similarity, copy_text
 from botsvc.judge.fingerprint import Fingerprint, make_fingerprint
+from botsvc.judge.similarity import Neighbour
 from botsvc.models import FeedItem
 from botsvc.store.store import Store, parse_iso
 
@@ -38,10 +40,14 @@ class Placement:
     """The time the event window was measured from (publication, estimate or first seen)."""
     neighbours: list[tuple[int, float]] = field(default_factory=list)
     """Nearest archive articles (id, similarity), best first, whatever their time."""
+    merges: tuple[int, ...] = ()
+    """Other open events the item bridges: they merge into ``event_id``."""
+    copy_of: dict | None = None
+    """The archived article (row) this item is a near-verbatim copy of, whatever its date."""
 
 
 #: Bump when the grouping rules change in a way the [dedup] settings do not show.
-GROUPING_RULES = "concepts-v1"
+GROUPING_RULES = "concepts-v2-bridges"
 
 
 def grouping_signature(settings: DedupSettings) -> str:
@@ -110,6 +116,19 @@ class EventBook:
         found = self.assigner.assign(fingerprint, event_time, outlet=item.outlet_key)
         neighbours = [(n.doc_id, round(n.similarity, 4)) for n in found.neighbours]
         if found.event_id is None:
+            original = self._original(item, found.neighbours)
+            if original is not None:
+                row, similarity = original
+                return Placement(
+                    event_id=self.assigner.event_of(row["id"]),
+                    duplicate_of=row["id"],
+                    similarity=round(similarity, 4),
+                    reason=f"republished copy of article {row['id']} of {_date(row)}",
+                    fingerprint=fingerprint,
+                    event_time=event_time,
+                    neighbours=neighbours,
+                    copy_of=row,
+                )
             concepts = self.assigner.concepts_of(fingerprint)
             reason = f"{found.reason}; concepts: {', '.join(concepts) or 'none'}"
             return Placement(
@@ -124,13 +143,39 @@ class EventBook:
             fingerprint=fingerprint,
             event_time=event_time,
             neighbours=neighbours,
+            merges=found.merges,
         )
+
+    def _original(self, item: FeedItem, neighbours: list[Neighbour]) -> tuple[dict, float] | None:
+        """The archived article ``item`` is a near-verbatim copy of (title and lead), with their text similarity."""
+        text = None
+        for neighbour in neighbours:
+            if neighbour.similarity < CANDIDATE_SIMILARITY:
+                break
+            row = self.store.article(neighbour.doc_id)
+            if row is None or row["event_id"] is None:
+                continue
+            text = text or copy_text(item.title, item.summary)
+            similarity = copy_similarity(text, copy_text(row["title"], row["summary"]))
+            if similarity is not None:
+                return row, similarity
+        return None
+
+    def merge(self, absorbed: int, survivor: int) -> None:
+        """Move the absorbed event's members to the survivor in the index (after the store did)."""
+        self.assigner.merge(absorbed, survivor)
 
     def record(
         self, article_id: int, event_id: int, fingerprint: Fingerprint, event_time: datetime, outlet: str | None = None
     ) -> None:
         """Called after the article row exists, inside the same transaction."""
         self.assigner.record(article_id, event_id, fingerprint, event_time, outlet)
+
+
+def _date(article: dict) -> str:
+    """An article's publication date (or when it was first seen), for a reason line."""
+    when = article.get("published") or article.get("event_time") or article.get("first_seen") or ""
+    return str(when)[:10] or "an unknown date"
 
 
 def item_fingerprint_bytes(title: str, summary: str, body: str) -> bytes:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from botsvc.ingest.normalise import canonical_url
 from botsvc.store import seenkeys
 from botsvc.store.feedback import feedback_summary
+from botsvc.store.merges import merges_into
 from botsvc.store.store import Store, iso
 
 
@@ -30,6 +31,8 @@ class Explanation:
     first_seen: str | None = None
     feedback: str | None = None
     """"Not relevant" reports about its event and the keywords that matched it, if any."""
+    merges: list[str] = field(default_factory=list)
+    """How other events were merged into its event ("merged event N into M on <date> via article K")."""
 
 
 _HELD_BACK = {
@@ -67,7 +70,24 @@ def _explain_article(store: Store, ref: str, article: dict, repeat: bool = False
             neighbours.append((similarity, row))
     summary = feedback_summary(store, [event["id"]]) if event else None
     feedback = summary.describe_event() if summary else None
-    return Explanation(ref, verdict, article, event, neighbours, article["first_seen"], feedback)
+    merges = [merge.describe() for merge in merges_into(store, event["id"])] if event else []
+    return Explanation(ref, verdict, article, event, neighbours, article["first_seen"], feedback, merges)
+
+
+def _explain_copy(store: Store, ref: str, copy: dict) -> Explanation | None:
+    """An item found to be a near-verbatim copy of an archived article (re-dated or re-published)."""
+    original = store.article(copy["original_id"])
+    if original is None:
+        return None
+    found = _explain_article(store, ref, original)
+    when = str(original["published"] or original["event_time"] or original["first_seen"])[:10]
+    found.verdict = (
+        f"suppressed: republished copy of article {original['id']} of {when} "
+        f"(title and lead {copy['similarity']:.2f} alike; published {copy['published'] or 'undated'}), "
+        f"event {original['event_id']}"
+    )
+    found.first_seen = copy["first_seen"]
+    return found
 
 
 def _irrelevant(store: Store, ref: str, url: str) -> list[Explanation]:
@@ -94,6 +114,11 @@ def explain(store: Store, ref: str) -> list[Explanation]:
     articles = store.query("SELECT * FROM articles WHERE url = ? OR guid = ? ORDER BY id", (url, ref))
     if articles:
         return [_explain_article(store, ref, row) for row in store._decode_articles(articles)]
+    copies = store.query(
+        "SELECT * FROM republished_copies WHERE url = ? OR url = ? OR guid = ? ORDER BY id", (url, ref, ref)
+    )
+    if copies:
+        return [copy for row in copies if (copy := _explain_copy(store, ref, row)) is not None]
     seen = store.query(
         "SELECT key, decision, article_id, first_seen FROM seen_items WHERE key = ? "
         "OR (key LIKE 'guid:%' AND substr(key, instr(key, char(31)) + 1) = ?) ORDER BY first_seen",
@@ -160,6 +185,8 @@ def render(explanation: Explanation) -> str:
             f"{', '.join(event['outlets'])} · first published {event['first_published'] or 'unknown'}, "
             f"last {event['last_published'] or 'unknown'}"
         )
+    for merge in explanation.merges:
+        lines.append(f"  {merge}")
     if explanation.feedback:
         lines.append(f"  not relevant: {explanation.feedback}")
     return "\n".join(lines)

@@ -6,14 +6,16 @@ caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import cast
 
 from botsvc.ingest.normalise import identity_keys, normalise_title
 from botsvc.judge.relevance import Relevance
 from botsvc.models import Decision, FeedItem, ItemOutcome
 from botsvc.store import seenkeys
-from botsvc.store.events import EventBook
+from botsvc.store.events import EventBook, Placement
+from botsvc.store.merges import merge_events
 from botsvc.store.store import SeenRecord, Store, utcnow
 
 REUSED_GUID_OVERLAP = 0.3
@@ -46,11 +48,6 @@ def _reused_guid(seen: SeenRecord, title: str) -> bool:
     return False
 
 
-def _sort_key(pair: tuple[int, FeedItem], now: datetime) -> tuple[datetime, int]:
-    index, item = pair
-    return (item.event_time or now, index)
-
-
 class Processor:
     """Judges feed items and records them. One instance per database connection."""
 
@@ -72,11 +69,27 @@ class Processor:
         Items are judged oldest first so an event opens with its earliest report.
         The caller owns the transaction.
         """
+        return self.process_many([(items, topics)])[0]
+
+    def process_many(self, batches: Sequence[tuple[list[FeedItem], tuple[str, ...] | None]]) -> list[list[ItemOutcome]]:
+        """Judge the items of several feeds (each with its topics) as one stream, oldest first.
+
+        A report read in the first feed but published after the reports of a later feed
+        must not open an event of its own before they are in: every item of the cycle is
+        judged in order of publication, whichever feed carried it (ties keep feed order).
+        Outcomes come back per batch, in each batch's feed order. The caller owns the transaction.
+        """
         now = self.clock()
-        outcomes: dict[int, ItemOutcome] = {}
-        for index, item in sorted(enumerate(items), key=lambda pair: _sort_key(pair, now)):
-            outcomes[index] = self._judge(item, topics, now)
-        return [outcomes[i] for i in range(len(items))]
+        stream = [
+            (item.event_time or now, number, index, item)
+            for number, (items, _) in enumerate(batches)
+            for index, item in enumerate(items)
+        ]
+        stream.sort(key=lambda entry: entry[:3])
+        outcomes: list[dict[int, ItemOutcome]] = [{} for _ in batches]
+        for _, number, index, item in stream:
+            outcomes[number][index] = self._judge(item, batches[number][1], now)
+        return [[found[i] for i in range(len(items))] for found, (items, _) in zip(outcomes, batches, strict=True)]
 
     def _judge(self, item: FeedItem, topics: tuple[str, ...] | None, now: datetime) -> ItemOutcome:
         keys = identity_keys(item)
@@ -114,6 +127,8 @@ class Processor:
         deciding = next((m for m in matches if m.judgement == "rules"), matches[0])
         relevance = deciding.record()
         placement = self.events.place(item, now)
+        if placement.copy_of is not None:
+            return self._republished(item, keys, title, reused, placement, now)
         decision: Decision
         if placement.event_id is None:
             event_id = self.store.create_event(
@@ -145,6 +160,9 @@ class Processor:
             relevance=relevance,
         )
         self.store.mark_seen(keys, decision, article_id, now, title=title, replace=reused)
+        for absorbed in placement.merges:
+            merge_events(self.store, absorbed, event_id, article_id, now)
+            self.events.merge(absorbed, event_id)
         if fingerprint is not None:
             self.events.record(article_id, event_id, fingerprint, event_time, item.outlet_key)
         return ItemOutcome(
@@ -158,4 +176,20 @@ class Processor:
             duplicate_of=placement.duplicate_of,
             similarity=placement.similarity,
             relevance=relevance,
+        )
+
+    def _republished(
+        self, item: FeedItem, keys: list[str], title: str, reused: bool, placement: Placement, now: datetime
+    ) -> ItemOutcome:
+        """A near-verbatim copy of an archived report: remembered, never stored or alerted as news."""
+        original = cast(dict, placement.copy_of)
+        self.store.record_republished_copy(item, original["id"], placement.similarity or 1.0, now)
+        self.store.mark_seen(keys, "duplicate", original["id"], now, title=title, replace=reused)
+        return ItemOutcome(
+            item=item,
+            decision="duplicate",
+            reason=placement.reason,
+            event_id=placement.event_id,
+            duplicate_of=original["id"],
+            similarity=placement.similarity,
         )

@@ -7,7 +7,10 @@ with the current settings. Articles are never deleted: only their event, similar
 event. An event keeps its id when its earliest report still opens a group, so links
 to it stay valid; events left without members are removed, and what channels were
 told about them (``deliveries``) moves to the event that now holds their first report,
-so nothing already alerted is alerted again. The outbox keeps every sent message as it was.
+so nothing already alerted is alerted again. Mutes follow the muted event's reports to
+every event now holding one, "not relevant" reports to the event holding the first. An
+event merged into another (``merged_into``) keeps its row so its id still answers. The
+outbox keeps every sent message as it was.
 
 The settings the events were last grouped with are recorded (``bot_state``); with the
 same settings a rebuild changes nothing unless forced, because replaying in publication
@@ -80,6 +83,9 @@ def rebuild_events(store: Store, settings: DedupSettings, *, force: bool = False
         if found.event_id is not None:
             # An Assignment that joins an event always carries its similarity (clustering.EventAssigner.assign).
             event_id, similarity = found.event_id, round(cast(float, found.similarity), 4)
+            for absorbed in found.merges:  # a bridging report: the two groups are one event
+                assigner.merge(absorbed, event_id)
+                updates = [(*u[:2], event_id if u[2] == absorbed else u[2], *u[3:]) for u in updates]
         else:
             similarity = None
             if row["event_id"] not in taken:
@@ -114,9 +120,12 @@ def rebuild_events(store: Store, settings: DedupSettings, *, force: bool = False
                 (event_id, similarity, duplicate_of, reason, neighbours, article_id),
             )
         heirs: dict[int, int] = {}
+        holders: dict[int, set[int]] = {}
         for _article, old_event, event_id, *_ in updates:
             heirs.setdefault(old_event, real_ids.get(event_id, event_id))
+            holders.setdefault(old_event, set()).add(real_ids.get(event_id, event_id))
         _move_deliveries_of_emptied_events(store, heirs)
+        _move_feedback(store, heirs, holders)
         for (event_id,) in store.db.execute("SELECT id FROM events").fetchall():
             store.refresh_event(event_id)
         store.set_state("events_grouped_with", signature)
@@ -141,3 +150,38 @@ def _move_deliveries_of_emptied_events(store: Store, heirs: dict[int, int]) -> N
             # A subscription told about both keeps its row for the heir (OR IGNORE).
             store.db.execute("UPDATE OR IGNORE deliveries SET event_id = ? WHERE event_id = ?", (heir, old_event))
         store.db.execute("DELETE FROM deliveries WHERE event_id = ?", (old_event,))
+
+
+def _move_feedback(store: Store, heirs: dict[int, int], holders: dict[int, set[int]]) -> None:
+    """Keep what channels said about an event on the events that now hold its reports.
+
+    A mute (or "not relevant" mute) covers every event now holding one of the muted
+    event's reports, so a split never brings back what a channel silenced; a "not
+    relevant" report goes to the event now holding the earliest of them (``heirs``).
+    Events merged away earlier answer with the event that holds their survivor's first report.
+    """
+    mutes = store.query("SELECT * FROM event_mutes")
+    for mute in mutes:
+        now_in = holders.get(mute["event_id"])
+        if not now_in or now_in == {mute["event_id"]}:
+            continue
+        for event_id in sorted(now_in):
+            store.db.execute(
+                "INSERT OR IGNORE INTO event_mutes (subscription_id, event_id, reason, muted_by, muted_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (mute["subscription_id"], event_id, mute["reason"], mute["muted_by"], mute["muted_at"]),
+            )
+        if mute["event_id"] not in now_in:
+            store.db.execute(
+                "DELETE FROM event_mutes WHERE subscription_id = ? AND event_id = ?",
+                (mute["subscription_id"], mute["event_id"]),
+            )
+    for old_event, heir in heirs.items():
+        if old_event == heir:
+            continue
+        store.db.execute("UPDATE OR IGNORE relevance_feedback SET event_id = ? WHERE event_id = ?", (heir, old_event))
+        if old_event not in holders.get(old_event, set()):
+            store.db.execute("DELETE FROM relevance_feedback WHERE event_id = ?", (old_event,))
+        if old_event not in holders.get(old_event, set()):
+            store.db.execute("UPDATE events SET merged_into = ? WHERE merged_into = ?", (heir, old_event))
+            store.db.execute("UPDATE event_merges SET survivor = ? WHERE survivor = ?", (heir, old_event))

@@ -438,14 +438,16 @@ class Store:
         """Recompute an event's span, size and outlets from its member articles.
 
         Used after members moved between events (``botsvc rebuild-events``); an event
-        left without members is deleted. A non-seeded event is titled after its first report.
+        left without members is deleted, unless it was merged into another. A non-seeded
+        event is titled after its first report.
         """
         members = self.query(
             "SELECT title, source, published, first_seen FROM articles WHERE event_id = ? ORDER BY event_time, id",
             (event_id,),
         )
         if not members:
-            self.db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+            # A merged event's row stays: its id answers with the event it went into.
+            self.db.execute("DELETE FROM events WHERE id = ? AND merged_into IS NULL", (event_id,))
             return
         outlets = list(dict.fromkeys(m["source"] for m in members))
         published = sorted(m["published"] for m in members if m["published"])
@@ -548,6 +550,23 @@ class Store:
             "SELECT id, event_id, fingerprint, event_time, "
             "CASE WHEN byline = '' THEN source ELSE source || char(31) || byline END AS outlet "
             "FROM articles WHERE event_id IS NOT NULL ORDER BY id"
+        )
+
+    def record_republished_copy(self, item: FeedItem, original_id: int, similarity: float, when: datetime) -> None:
+        """Remember an item found to be a near-verbatim copy of article ``original_id`` (for ``explain``)."""
+        self.db.execute(
+            "INSERT INTO republished_copies (feed, guid, url, title, published, original_id, similarity, first_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item.feed,
+                item.guid,
+                item.link,
+                item.title,
+                iso(item.published),
+                original_id,
+                similarity,
+                iso(when),
+            ),
         )
 
     def article(self, article_id: int) -> dict | None:
