@@ -11,7 +11,7 @@ from bigfeed import gsomia_feed, item_count
 from botsvc.ingest.parse import parse_feed
 from botsvc.service import cycle
 from botsvc.service.app import open_app
-from botsvc.service.cycle import FeedTarget, _record_batch, run_cycle
+from botsvc.service.cycle import FeedTarget, _judge_batch, run_cycle
 from botsvc.service.intake import Intake
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "feeds.toml"
@@ -78,7 +78,9 @@ def test_a_poll_stopped_half_way_is_judged_again_and_its_held_events_are_counted
     app = open_app(EXAMPLES, tmp_path / "s.db")
     target = FeedTarget("Big", url)
     parsed = parse_feed(FEED, feed="Big", url=url)
-    first = _record_batch(app.store, app.processor, target, parsed.items[-BATCH:], app.processor.clock())
+    first = _judge_batch(
+        app.store, app.processor, [(target, None, parsed)], [parsed.items[-BATCH:]], app.processor.clock()
+    )[0]
     opened = [o.event_id for o in first if o.decision == "new"]
     assert opened and held_back(app) == {"judging": len(opened)}
     assert app.store.feed_state("Big").last_success_at is None  # no ETag: the next poll fetches it whole

@@ -1,4 +1,4 @@
--- 0016: events that hold in any arrival order.
+-- 0021: events that hold in any arrival order.
 -- A report that joins two open events of one story merges them: the younger event's
 -- reports, alerts, mutes and "not relevant" reports move to the older one, and its row
 -- stays with merged_into set, so its id still answers (timeline, explain) and is never
