@@ -6,3 +6,8 @@
 -- reconciled with the platform before that part is sent again.
 ALTER TABLE outbox ADD COLUMN sending_key TEXT;
 ALTER TABLE outbox ADD COLUMN sending_at TEXT;
+
+-- The keys are `bs-<this database's token>-<outbox id>-<part>` (at most 25 characters, as a
+-- Discord nonce allows): another database posting to the same channel (a second install,
+-- a fresh start) never has a key of this one's.
+INSERT OR IGNORE INTO bot_state (key, value) VALUES ('outbox_key_token', lower(hex(randomblob(3))));

@@ -94,7 +94,7 @@ class SlackMock:
         self.hang = 0.0
         self.hang_first = 0
         self.missing_scope: set[str] = set()
-        self._by_channel: dict[str, deque[tuple[Response, bool]]] = {}
+        self._by_channel: dict[str, deque[tuple[Response | None, bool]]] = {}
         self._released: asyncio.Event | None = None  # set at stop: hung answers end
         self._sockets: list[web.WebSocketResponse] = []
 
@@ -103,12 +103,15 @@ class SlackMock:
         with self._lock:
             self._responses.extend(responses)
 
-    def script_for(self, channel: str, *responses: Response, posted: bool = False) -> None:
-        """Queue answers for the next ``chat.postMessage`` calls to ``channel`` alone (before
-        the shared script). ``posted``: the message is posted first, then answered this way
-        (a Slack that accepted it, with an answer mangled on the way back)."""
+    def script_for(self, channel: str, *responses: Response, posted: bool = False, after: int = 0) -> None:
+        """Queue answers for ``chat.postMessage`` calls to ``channel`` alone (before the shared
+        script), from its next call, or after ``after`` calls answered as usual. ``posted``:
+        the message is posted first, then answered this way (a Slack that accepted it, with
+        an answer mangled on the way back)."""
         with self._lock:
-            self._by_channel.setdefault(channel, deque()).extend((response, posted) for response in responses)
+            queued = self._by_channel.setdefault(channel, deque())
+            queued.extend([(None, False)] * after)
+            queued.extend((response, posted) for response in responses)
 
     @property
     def base_url(self) -> str:

@@ -22,7 +22,7 @@ from slackmock import SlackMock
 
 from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
-from botsvc.deliver.outbox import Courier
+from botsvc.deliver.outbox import Courier, outbox_key_prefix
 from botsvc.service.app import open_app
 from botsvc.service.cycle import FeedTarget, run_cycle
 from botsvc.service.intake import Intake
@@ -75,7 +75,11 @@ def test_a_hung_slack_delays_neither_discord_nor_a_poll(tmp_path, feed_server):
     assert polled_while_sending and poll_took < 1.0
     assert delivery_took < TIMEOUT + 1.0 and len(posts) == 1  # one attempt: the retry is the row's
     [row] = app.store.query("SELECT * FROM outbox WHERE id = ?", (slack_id,))
-    assert row["status"] == "pending" and row["sending_key"] == f"bs-{slack_id}-0" and row["attempts"] == 1
+    assert (
+        row["status"] == "pending"
+        and row["sending_key"] == f"{outbox_key_prefix(app.store)}{slack_id}-0"
+        and row["attempts"] == 1
+    )
     assert datetime.fromisoformat(row["next_attempt_at"]) > datetime.now(timezone.utc)  # backoff on the row
     assert app.store.query("SELECT status FROM outbox WHERE id = ?", (discord_id,))[0]["status"] == "delivered"
     app.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import subprocess
 import sys
@@ -26,7 +27,8 @@ from slackmock import SlackMock
 
 from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter, SlackWebhookAdapter
-from botsvc.store.store import Store, open_store
+from botsvc.deliver.outbox import outbox_key_prefix
+from botsvc.store.store import Store, iso, open_store, utcnow
 
 DISCORD_CHANNEL = "222000000000000001"
 
@@ -72,6 +74,10 @@ def killed_after_the_send(store: Store, platform: str, url: str) -> None:
     assert dead.returncode == -signal.SIGKILL, dead.stderr
 
 
+def key(store: Store, outbox_id: int, part: int = 0) -> str:
+    return f"{outbox_key_prefix(store)}{outbox_id}-{part}"
+
+
 def row(store: Store, outbox_id: int) -> dict:
     return store.query("SELECT * FROM outbox WHERE id = ?", (outbox_id,))[0]
 
@@ -83,14 +89,17 @@ def test_slack_killed_between_acceptance_and_record_posts_once(store):
         killed_after_the_send(store, "slack", slack.base_url)
         assert len(slack.messages) == 1
         left = row(store, first)
-        assert left["status"] == "pending" and left["sending_key"] == f"bs-{first}-0" and left["sending_at"]
+        assert left["status"] == "pending" and left["sending_key"] == key(store, first) and left["sending_at"]
 
         report = flush(store, {"slack": SlackAdapter("xoxb-test", base_url=slack.base_url)})
         [ts] = slack.messages
         lookups = [c for c in slack.calls if c.path.endswith("conversations.history")]
     assert report.delivered == 1 and statuses(store) == {first: "delivered"}
     assert json.loads(row(store, first)["message_ids"]) == [ts] and row(store, first)["sending_key"] is None
-    assert slack.messages[ts]["metadata"] == {"event_type": "botsvc_outbox", "event_payload": {"key": f"bs-{first}-0"}}
+    assert slack.messages[ts]["metadata"] == {
+        "event_type": "botsvc_outbox",
+        "event_payload": {"key": key(store, first)},
+    }
     assert lookups[0].body["include_all_metadata"] in ("1", "true") and lookups[0].body["channel"] == "C1"
 
 
@@ -117,7 +126,7 @@ def test_discord_without_history_access_resends_with_the_same_enforced_nonce(sto
         posts = fake.calls_to("message")
         [message_id] = fake.messages  # Discord answered the repeat with the first message
     assert report.delivered == 1 and json.loads(row(store, first)["message_ids"]) == [message_id]
-    assert [p.json["nonce"] for p in posts] == [f"bs-{first}-0"] * 2 and posts[1].json["enforce_nonce"] is True
+    assert [p.json["nonce"] for p in posts] == [key(store, first)] * 2 and posts[1].json["enforce_nonce"] is True
     assert "Read Message History" in caplog.text
 
 
@@ -138,6 +147,7 @@ def test_a_webhook_cannot_be_read_back_so_a_killed_send_is_sent_again(store, cap
 def test_a_slack_200_whose_body_is_null_is_looked_up_not_posted_twice(store):
     sub = subscribed(store, "slack", "C1")
     first, second = (queue(store, sub, "slack", "C1", digest(title)) for title in ("one", "two"))
+    assert re.fullmatch(r"bs-[0-9a-f]{6}-", outbox_key_prefix(store))  # this database's own keys
     with SlackMock() as slack:
         slack.script_for("C1", (200, {}, None), posted=True)  # posted, answered `null`
         report = flush(store, {"slack": SlackAdapter("xoxb-test", base_url=slack.base_url)})
@@ -167,3 +177,24 @@ def test_a_slack_token_without_history_scopes_sends_again_and_says_why(store, ca
             report = flush(store, {"slack": SlackAdapter("xoxb-test", base_url=slack.base_url)})
     assert report.delivered == 1 and statuses(store) == {first: "delivered"} and len(slack.messages) == 2
     assert "channels:history" in caplog.text and not report.refused_credentials
+
+
+def test_another_databases_post_with_the_same_outbox_id_is_not_taken_for_this_ones(tmp_path, store):
+    """A second install (or a fresh start) posting to the channel has keys of its own."""
+    other = open_store(tmp_path / "other.db")
+    try:
+        with SlackMock() as slack:
+            theirs = queue(other, subscribed(other, "slack", "C1"), "slack", "C1", digest("Theirs"))
+            flush(other, {"slack": SlackAdapter("xoxb-test", base_url=slack.base_url)})
+            ours = queue(store, subscribed(store, "slack", "C1"), "slack", "C1", digest("Ours"))
+            assert ours == theirs and key(store, ours) != key(other, theirs)
+            with store.atomic():  # cut off before its request went out
+                store.db.execute(
+                    "UPDATE outbox SET sending_key = ?, sending_at = ? WHERE id = ?",
+                    (key(store, ours), iso(utcnow()), ours),
+                )
+            flush(store, {"slack": SlackAdapter("xoxb-test", base_url=slack.base_url)})
+            texts = [m["text"] for m in slack.messages.values()]
+    finally:
+        other.close()
+    assert statuses(store) == {ours: "delivered"} and len(texts) == 2  # ours was posted, not skipped

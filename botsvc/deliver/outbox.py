@@ -120,6 +120,13 @@ def channel_label(row: Mapping[str, str]) -> str:
     return f"{row['platform']}:{row['workspace'] + '/' if row['workspace'] else ''}{row['channel']}"
 
 
+def outbox_key_prefix(store: Store) -> str:
+    """``bs-<token>-``: what every key of this database's parts starts with (migration 0016 draws
+    the token), so a channel's messages from another database never look like this one's."""
+    token = store.get_state("outbox_key_token")
+    return f"bs-{token}-" if token else "bs-"
+
+
 def _secrets(row: Mapping[str, str]) -> tuple[str, ...]:
     return (row["channel"],) if row["platform"].endswith("webhook") else ()
 
@@ -152,12 +159,14 @@ class Courier:
         self.sleep = sleep
         self.writing = writing
         self._refused: set[str] = set()  # platforms whose credentials were refused in this flush
+        self._key_prefix = "bs-"
         self._troubled: set[str] = set()
 
     async def flush(self) -> FlushReport:
         """Send what is pending; one message's failure never stops the others, nor one channel's another's."""
         report = FlushReport()
         self._refused = set()
+        self._key_prefix = outbox_key_prefix(self.store)
         self._troubled = {row["platform"] for row in self.store.query("SELECT platform FROM platform_problems")}
         now = self.clock()
         muted = {row["id"] for row in self.store.query("SELECT id FROM subscriptions WHERE muted_at IS NOT NULL")}
@@ -241,7 +250,7 @@ class Courier:
         in_flight: str | None = row["sending_key"]  # left by a kill, a timeout or an unreadable answer
         while part < len(payloads):
             # A post in the channel is another message than the reply in the thread was: its own key.
-            key = f"bs-{row['id']}-{part}" + ("c" if digest.thread and parent is None else "")
+            key = f"{self._key_prefix}{row['id']}-{part}" + ("c" if digest.thread and parent is None else "")
             try:
                 message_id = None
                 if in_flight is not None:
