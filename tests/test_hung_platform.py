@@ -37,6 +37,7 @@ TIMEOUT = 1.5
 def test_a_hung_slack_delays_neither_discord_nor_a_poll(tmp_path, feed_server):
     app = open_app(EXAMPLES / "feeds.toml", tmp_path / "hung.db")
     slack_id = queue(app.store, subscribed(app.store, "slack", "C1"), "slack", "C1", digest("Slack first"))
+    other_slack = queue(app.store, subscribed(app.store, "slack", "C2"), "slack", "C2", digest("Slack second"))
     discord_id = queue(
         app.store, subscribed(app.store, "discord", DISCORD_CHANNEL), "discord", DISCORD_CHANNEL, digest("Discord")
     )
@@ -73,7 +74,8 @@ def test_a_hung_slack_delays_neither_discord_nor_a_poll(tmp_path, feed_server):
         posts = [c for c in slack.calls if c.path.endswith("chat.postMessage")]
     assert discord_post.at - started < 1.0  # not after Slack's timeout, let alone its retries
     assert polled_while_sending and poll_took < 1.0
-    assert delivery_took < TIMEOUT + 1.0 and len(posts) == 1  # one attempt: the retry is the row's
+    # One attempt: the retry is the row's, and Slack's other channel waits for the next delivery.
+    assert delivery_took < TIMEOUT + 1.0 and len(posts) == 1
     [row] = app.store.query("SELECT * FROM outbox WHERE id = ?", (slack_id,))
     assert (
         row["status"] == "pending"
@@ -82,6 +84,8 @@ def test_a_hung_slack_delays_neither_discord_nor_a_poll(tmp_path, feed_server):
     )
     assert datetime.fromisoformat(row["next_attempt_at"]) > datetime.now(timezone.utc)  # backoff on the row
     assert app.store.query("SELECT status FROM outbox WHERE id = ?", (discord_id,))[0]["status"] == "delivered"
+    [waiting] = app.store.query("SELECT * FROM outbox WHERE id = ?", (other_slack,))
+    assert waiting["status"] == "pending" and waiting["attempts"] == 0 and waiting["sending_key"] is None
     app.close()
 
 

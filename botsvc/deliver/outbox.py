@@ -159,6 +159,7 @@ class Courier:
         self.sleep = sleep
         self.writing = writing
         self._refused: set[str] = set()  # platforms whose credentials were refused in this flush
+        self._silent: set[str] = set()  # platforms that left a send unanswered (timed out) in this flush
         self._key_prefix = "bs-"
         self._troubled: set[str] = set()
 
@@ -166,6 +167,7 @@ class Courier:
         """Send what is pending; one message's failure never stops the others, nor one channel's another's."""
         report = FlushReport()
         self._refused = set()
+        self._silent = set()
         self._key_prefix = outbox_key_prefix(self.store)
         self._troubled = {row["platform"] for row in self.store.query("SELECT platform FROM platform_problems")}
         now = self.clock()
@@ -210,7 +212,7 @@ class Courier:
         for index, row in enumerate(rows):
             if index and answered is not None:
                 answered.set()
-            if row["platform"] in self._refused:  # do not hammer a refusing platform
+            if row["platform"] in self._refused or row["platform"] in self._silent:  # do not hammer it
                 report.waiting += len(rows) - index
                 return
             next_attempt = not_after(
@@ -230,7 +232,9 @@ class Courier:
             outcome = await self._send(row, adapter, report)
             if outcome == "credentials":
                 self._refused.add(row["platform"])
-            if outcome in ("waiting", "held", "credentials"):
+            if outcome == "unanswered":  # timed out: its other channels wait for the next delivery
+                self._silent.add(row["platform"])
+            if outcome in ("waiting", "held", "credentials", "unanswered"):
                 report.waiting += len(rows) - index - 1
                 return
             if outcome == "delivered" and row["platform"] in self._troubled:
@@ -294,7 +298,7 @@ class Courier:
                     await self._defer(row, str(exc), later, tries, in_flight=True)
                     report.waiting += 1
                     report.errors.append(f"outbox {row['id']}: {redact(str(exc), _secrets(row))}")
-                    return "waiting"
+                    return "unanswered"
                 delay = (
                     exc.retry_after
                     if exc.retry_after is not None
