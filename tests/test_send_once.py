@@ -21,12 +21,14 @@ import sys
 import textwrap
 
 import pytest
+from click.testing import CliRunner
 from discordfake import DiscordFake
-from outboxworld import ROOT, digest, flush, queue, statuses, subscribed
+from outboxworld import EXAMPLES, ROOT, digest, flush, queue, statuses, subscribed
 from slackmock import SlackMock
 
 from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter, SlackWebhookAdapter
+from botsvc.cli import cli
 from botsvc.deliver.outbox import outbox_key_prefix
 from botsvc.store.store import Store, iso, open_store, utcnow
 
@@ -90,6 +92,8 @@ def test_slack_killed_between_acceptance_and_record_posts_once(store):
         assert len(slack.messages) == 1
         left = row(store, first)
         assert left["status"] == "pending" and left["sending_key"] == key(store, first) and left["sending_at"]
+        listed = CliRunner().invoke(cli, ["outbox", "list", "--db", store.path, "--config", str(EXAMPLES)]).output
+        assert f"a send from {left['sending_at']} may have been posted: looked up before any resend" in listed
 
         report = flush(store, {"slack": SlackAdapter("xoxb-test", base_url=slack.base_url)})
         [ts] = slack.messages
