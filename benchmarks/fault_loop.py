@@ -20,6 +20,10 @@ sends ``/news feed preview`` of a page whose feed links each take 3 s to answer 
 4 s ``[fetch] total_deadline``). Printed: ``/healthz`` p99 (target at most 100 ms), the
 slowest acknowledgement of any Slack request (target at most 1 s), whether every press and
 the preview were answered through their response_url, and how long the last one took.
+
+``--only hung-slack`` (run by default too): a hung Slack API during delivery
+(``fault_hung_chat.py``): when the Discord message of the same delivery was posted and how
+long a poll during it took. Target: both within 1,000 ms.
 """
 
 from __future__ import annotations
@@ -88,18 +92,19 @@ def run_storm(size: int = 10 * MB, presses: int = 40) -> dict[str, object]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=float, default=10.0, help="feed size in MB (default 10)")
-    parser.add_argument("--only", choices=("loop", "storm"), help="run one scenario (default both)")
+    parser.add_argument("--only", default="loop,storm,hung-slack", help="cases to run (default: loop,storm,hung-slack)")
     parser.add_argument("--presses", type=int, default=40, help="not-relevant presses in the storm (default 40)")
     args = parser.parse_args()
+    chosen = {case.strip() for case in args.only.split(",") if case.strip()}
     failed = False
-    if args.only in (None, "loop"):
+    if "loop" in chosen:
         results = run_loop(int(args.mb * MB))
         for name, value in results.items():
             print(f"{name}: {value}")
         healthz_max = float(str(results["loop: healthz p50/max ms"]).split("/")[1])
         slow = max(healthz_max, float(results["loop: slack command max ms"])) >= 1000  # type: ignore[arg-type]
         failed |= bool(slow or results["loop: failed requests"] or results["loop: exit status"] != 0)
-    if args.only in (None, "storm"):
+    if "storm" in chosen:
         storm = run_storm(int(args.mb * MB), args.presses)
         for name, value in storm.items():
             print(f"{name}: {value}")
@@ -109,6 +114,15 @@ def main() -> int:
             or storm["storm: every command answered"] != "yes"
             or storm["storm: exit status"] != 0
         )
+    if "hung-slack" in chosen:  # a hung Slack API during delivery
+        from fault_hung_chat import run_hung_chat
+
+        hung = run_hung_chat()
+        for name, value in hung.items():
+            print(f"{name}: {value}")
+        late = hung["hung slack: discord delivered after ms"]
+        poll_ms = float(hung["hung slack: poll during delivery ms"])  # type: ignore[arg-type]
+        failed = failed or not isinstance(late, float) or late >= 1000 or poll_ms >= 1000
     return 1 if failed else 0
 
 

@@ -5,10 +5,11 @@
 A fresh botsvc database gets four subscriptions (two Slack channels through the real
 ``SlackAdapter`` against the loopback Slack mock, two Discord channels through the real
 ``DiscordAdapter`` against the loopback Discord fake) and 101 digests in the real outbox,
-interleaved across the channels. The 51st message's post is answered ``200`` with an
-HTML page instead of JSON (what a captive proxy does; slack_sdk used to raise
-AttributeError out of the flush, leaving every later message unsent). One real
-``Courier.flush`` then runs.
+interleaved across the channels. Every post of the 51st message is answered ``200`` with
+an HTML page instead of JSON (what a captive proxy does; slack_sdk used to raise
+AttributeError out of the flush, leaving every later message unsent); between its tries the
+channel's history is looked up (it may have been posted). One real ``Courier.flush`` then
+runs.
 
 Printed (``name: value``): good messages, delivered, failed permanently, blocked (good
 messages still not delivered), posts made to the platforms (the poison included), whether a token appeared in
@@ -31,7 +32,7 @@ if str(REPO) not in sys.path:
 
 from adapters.discord import DiscordAdapter  # noqa: E402
 from adapters.slack import SlackAdapter  # noqa: E402
-from botsvc.deliver.outbox import Courier, enqueue  # noqa: E402
+from botsvc.deliver.outbox import Courier, RetryPolicy, enqueue  # noqa: E402
 from botsvc.deliver.subscriptions import parse_mode, subscribe  # noqa: E402
 from botsvc.models import ChannelAddress, Digest, DigestEvent, DigestStory  # noqa: E402
 from botsvc.store.store import open_store, utcnow  # noqa: E402
@@ -71,13 +72,13 @@ def run_poison() -> dict[str, object]:
                 )[0].id
                 for platform, channel in CHANNELS
             ]
-            slack_before_poison = 0
+            before_poison = 0
             with store.atomic():
                 for number in range(1, GOOD + 2):
                     index = (number - 1) % len(CHANNELS)
                     platform, channel = CHANNELS[index]
-                    if number < POISON_AT and platform == "slack":
-                        slack_before_poison += 1
+                    if number < POISON_AT and index == (POISON_AT - 1) % len(CHANNELS):
+                        before_poison += 1
                     enqueue(
                         store,
                         ChannelAddress(platform, channel),
@@ -85,9 +86,11 @@ def run_poison() -> dict[str, object]:
                         subscription_id=subscriptions[index],
                         now=now,
                     )
-            assert CHANNELS[(POISON_AT - 1) % len(CHANNELS)][0] == "slack"
-            ok = [(200, {}, {"ok": True, "ts": f"1700000000.{n:06d}"}) for n in range(slack_before_poison)]
-            slack.script(*ok, (200, {}, "<html><body>Sign in to continue</body></html>"))
+            platform, poisoned = CHANNELS[(POISON_AT - 1) % len(CHANNELS)]
+            assert platform == "slack"
+            # Every try of the poison (four in a flush) is answered with a page; each is looked up first.
+            page = (200, {}, "<html><body>Sign in to continue</body></html>")
+            slack.script_for(poisoned, *[page] * RetryPolicy().tries_per_flush, after=before_poison)
 
             adapters = {
                 "slack": SlackAdapter(SLACK_TOKEN, base_url=slack.base_url),

@@ -17,8 +17,10 @@ API mock, with one Slack subscription.
    delivered, once, in the order it was queued.
 
 Printed: items expected, items stored, items stored twice, alerts expected, alerts
-posted, duplicates posted, lost (items + events), and for the outage messages held,
-delivered after recovery, out of order.
+posted, duplicates posted (events alerted as new more than once), parts posted twice (one
+outbox key accepted twice, from the posts' message metadata), updates posted (update lines
+and later reports in an event's thread, which are not alerts), lost (items + events), and
+for the outage messages held, delivered after recovery, out of order.
 
 Then, each from its own module (also runnable alone):
 
@@ -134,17 +136,33 @@ def poll(config: Path, db: Path, env: dict[str, str], kill_after: float | None =
 
 
 def posted_alerts(slack: SlackMock) -> tuple[list[str], list[str]]:
-    """(headline links posted as new alerts, links posted as update lines), in post order."""
+    """(headline links posted as new alerts, links posted as updates), in post order.
+
+    An update is an update line in the channel, or a later report posted in its event's
+    thread (a post with a ``thread_ts``): neither is the event alerted again."""
     new, updates = [], []
     for call in slack.calls:
         if not call.path.endswith("chat.postMessage") or call.status != 200:
             continue
+        in_thread = bool(call.body.get("thread_ts"))
         for block in call.body.get("blocks", []):
             text = (block.get("text") or {}).get("text", "") if block.get("type") == "section" else ""
             link = re.search(r"<(https?://[^|>]+)\|", text)
             if link:
-                (updates if text.startswith("Update:") else new).append(link.group(1).replace("&amp;", "&"))
+                (updates if in_thread or text.startswith("Update:") else new).append(
+                    link.group(1).replace("&amp;", "&")
+                )
     return new, updates
+
+
+def parts_posted_twice(slack: SlackMock) -> int:
+    """Posts accepted for an outbox key (message metadata) already posted: a double post of one part."""
+    keys = Counter(
+        ((call.body.get("metadata") or {}).get("event_payload") or {}).get("key")
+        for call in slack.calls
+        if call.path.endswith("chat.postMessage") and call.status == 200
+    )
+    return sum(count - 1 for key, count in keys.items() if key and count > 1)
 
 
 def expected_items() -> set[tuple[str, str]]:
@@ -172,6 +190,7 @@ def kill_loop(kills: int, rng: random.Random, workdir: Path) -> dict[str, int]:
         poll(config, db, env)
         poll(config, db, env)
         new, updates = posted_alerts(slack)
+        twice = parts_posted_twice(slack)
     conn = sqlite3.connect(db)
     file_of = {name: feeds_url.rsplit("/", 1)[1] for name, feeds_url in conn.execute("SELECT name, url FROM feeds")}
     stored = Counter(
@@ -198,7 +217,8 @@ def kill_loop(kills: int, rng: random.Random, workdir: Path) -> dict[str, int]:
         "alerts expected": len(events),
         "alerts posted": sum(1 for e in events if alerted[e] >= 1),
         "duplicates posted": sum(count - 1 for e, count in alerted.items() if count > 1),
-        "update lines posted": len(updates),
+        "parts posted twice (same outbox key)": twice,
+        "updates posted (update lines and thread replies)": len(updates),
         "messages still pending": pending,
         "lost": sum(1 for key in expected if key not in kept) + sum(1 for e in events if alerted[e] == 0),
     }
@@ -256,6 +276,7 @@ def _passed(figures: dict[str, object]) -> bool:
         "beside: duplicates posted": 0,
         "beside: database files deleted under the bot": 0,
         "beside: read-only commands failed": 0,
+        "parts posted twice (same outbox key)": 0,
         "outage: lost": 0,
         "poison: blocked": 0,
         "ssrf: requests reaching the target": 0,

@@ -5,7 +5,13 @@ loop, so plain sync tests can drive real clients against it. It answers the rout
 discord.py uses to post messages, under any prefix (``/api/v10/...``, ``/api/...``):
 
 * ``GET  .../users/@me``                  the bot user (``static_login`` checks the token)
-* ``POST .../channels/{id}/messages``     a message object with an increasing snowflake id
+* ``POST .../channels/{id}/messages``     a message object with an increasing snowflake id; a
+  ``nonce`` with ``enforce_nonce: true`` that the same author used within ``nonce_memory``
+  seconds returns that message again and creates none, as Discord does
+* ``GET  .../channels/{id}/messages``     the channel's messages newest first, ``after`` a
+  snowflake (compared with when the fake received each post, as a real snowflake encodes
+  it, since the fake's ids are counters) and ``limit``; 403 (code 50001) while
+  ``history_refused`` is set. Like Discord, a stored message carries no ``nonce``.
 * ``POST .../webhooks/{id}/{token}``      the same with ``?wait=1``/``true``; 204 without
   (interaction followups use this route too, with the application id and interaction token)
 * ``PATCH .../channels/{id}/messages/{message_id}``  edits a message posted before; 404
@@ -52,6 +58,7 @@ Route = str  # "me", "message", "edit", "webhook", "application", "commands" or 
 _ROUTES: list[tuple[Route, str, re.Pattern[str]]] = [
     ("me", "GET", re.compile(r".*/users/@me")),
     ("message", "POST", re.compile(r".*/channels/(?P<channel>[0-9]+)/messages")),
+    ("history", "GET", re.compile(r".*/channels/(?P<channel>[0-9]+)/messages")),
     ("edit", "PATCH", re.compile(r".*/channels/(?P<channel>[0-9]+)/messages/(?P<message>[0-9]+)")),
     ("webhook", "POST", re.compile(r".*/webhooks/(?P<webhook>[0-9]+)/(?P<token>[^/]+)")),
     ("application", "GET", re.compile(r".*/oauth2/applications/@me")),
@@ -59,6 +66,7 @@ _ROUTES: list[tuple[Route, str, re.Pattern[str]]] = [
     ("interaction", "POST", re.compile(r".*/interactions/(?P<interaction>[0-9]+)/(?P<token>[^/]+)/callback")),
 ]
 WEBHOOK_CHANNEL = "555000000000000001"
+DISCORD_EPOCH_MS = 1_420_070_400_000
 BOT_USER = {"id": "444000000000000001", "username": "botsvc", "discriminator": "0", "avatar": None, "bot": True}
 APPLICATION_ID = "444000000000000002"
 APPLICATION = {
@@ -110,6 +118,11 @@ class DiscordFake:
         self._ids = itertools.count(1_100_000_000_000_000_001)
         self.messages: dict[str, dict[str, Any]] = {}
         """Messages posted to channels (and webhooks), by id, as edited since."""
+        self.nonce_memory = 300.0
+        """Seconds a repeated enforced nonce returns the first message ("the past few minutes")."""
+        self.history_refused = False
+        self._received: dict[str, float] = {}
+        self._nonces: dict[tuple[str, str], tuple[str, float]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
@@ -256,6 +269,8 @@ class DiscordFake:
             )
         if route == "interaction":
             return self._interaction_callback(params, call)
+        if route == "history":
+            return self._history(params, call)
         problem = _over_limits(call.json)
         if problem:
             return Reply(400, body={"message": f"Invalid Form Body: {problem}", "code": 50035})
@@ -278,6 +293,12 @@ class DiscordFake:
         if route == "webhook" and call.query.get("wait") not in ("1", "true", "True"):
             return Reply(204)
         author = BOT_USER if route == "message" else {**BOT_USER, "id": params["webhook"], "username": "Captain Hook"}
+        nonce = call.json.get("nonce") if route == "message" and call.json.get("enforce_nonce") else None
+        if nonce is not None:
+            with self._lock:
+                earlier = self._nonces.get((author["id"], str(nonce)))
+                if earlier and time.time() - earlier[1] <= self.nonce_memory and earlier[0] in self.messages:
+                    return Reply(200, body=dict(self.messages[earlier[0]]))
         message = self._message(params.get("channel", WEBHOOK_CHANNEL), call.json, author)
         if route == "webhook":
             message["webhook_id"] = params["webhook"]
@@ -286,7 +307,25 @@ class DiscordFake:
             message["type"] = 19  # REPLY
         with self._lock:
             self.messages[message["id"]] = message
+            self._received[message["id"]] = time.time()
+            if nonce is not None:
+                self._nonces[(author["id"], str(nonce))] = (message["id"], time.time())
         return Reply(200, body=message)
+
+    def _history(self, params: dict[str, str], call: Call) -> Reply:
+        if self.history_refused:
+            return Reply(403, body={"message": "Missing Access", "code": 50001})
+        after = int(call.query.get("after") or 0)
+        since = ((after >> 22) + DISCORD_EPOCH_MS) / 1000
+        limit = min(int(call.query.get("limit") or 50), 100)
+        with self._lock:
+            found = [
+                dict(m)
+                for mid, m in self.messages.items()
+                if m["channel_id"] == params["channel"] and self._received.get(mid, 0) > since
+            ]
+        found.sort(key=lambda m: int(m["id"]))  # those right after ``after``, newest first
+        return Reply(200, body=found[:limit][::-1])
 
     def _edit(self, params: dict[str, str], call: Call) -> Reply:
         with self._lock:

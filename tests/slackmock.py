@@ -23,6 +23,20 @@ blocks, thread_ts). A post with a ``thread_ts`` that names no kept message answe
 ``thread_not_found``; ``chat.update`` replaces a kept message's text and blocks, or answers
 ``message_not_found``. ``delete(ts)`` forgets a message, as if someone deleted it;
 ``update_down`` answers every ``chat.update`` (an outage of edits alone).
+
+Message metadata, as Slack documents it: a post's ``metadata`` must be an object with a
+string ``event_type`` and an object ``event_payload`` (else ``invalid_metadata_format``); it
+is kept with the message. ``conversations.history`` (a channel's messages outside threads,
+newest first) and ``conversations.replies`` (a thread: its parent, then the replies) take
+``oldest``/``latest`` (compared with when the mock received each post, since its ``ts`` are
+counters), ``limit`` and ``cursor`` (with ``has_more`` and ``response_metadata.next_cursor``),
+and return a message's metadata only with ``include_all_metadata=true``. ``missing_scope``
+(a set of method names) answers those calls ``missing_scope``, as for a token without the
+history scopes.
+
+Hangs: ``hang`` (seconds) makes every ``chat.postMessage`` wait that long before answering,
+after the message is posted (what a slow Slack that accepted the post looks like to a client
+that gives up); ``hang_first`` does it for the next that many posts only.
 """
 
 from __future__ import annotations
@@ -31,6 +45,7 @@ import asyncio
 import itertools
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +53,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 Response = tuple[int, dict[str, str], Any]
-"""(status, headers, body): a dict body is sent as JSON, a string as text/plain."""
+"""(status, headers, body): a dict (or None) body is sent as JSON, a string as text/plain, or
+as it is when the headers give a Content-Type."""
 
 DISCONNECT: Response = (0, {}, None)
 """Scripted instead of a response: the server hangs up without answering."""
@@ -75,12 +91,27 @@ class SlackMock:
         self.messages: dict[str, dict[str, Any]] = {}
         self.update_down: Response | None = None
         self.socket_received: list[dict[str, Any]] = []
+        self.hang = 0.0
+        self.hang_first = 0
+        self.missing_scope: set[str] = set()
+        self._by_channel: dict[str, deque[tuple[Response | None, bool]]] = {}
+        self._released: asyncio.Event | None = None  # set at stop: hung answers end
         self._sockets: list[web.WebSocketResponse] = []
 
     def script(self, *responses: Response) -> None:
         """Queue responses for the next requests, in order."""
         with self._lock:
             self._responses.extend(responses)
+
+    def script_for(self, channel: str, *responses: Response, posted: bool = False, after: int = 0) -> None:
+        """Queue answers for ``chat.postMessage`` calls to ``channel`` alone (before the shared
+        script), from its next call, or after ``after`` calls answered as usual. ``posted``:
+        the message is posted first, then answered this way (a Slack that accepted it, with
+        an answer mangled on the way back)."""
+        with self._lock:
+            queued = self._by_channel.setdefault(channel, deque())
+            queued.extend([(None, False)] * after)
+            queued.extend((response, posted) for response in responses)
 
     @property
     def base_url(self) -> str:
@@ -97,6 +128,8 @@ class SlackMock:
         return self
 
     def stop(self) -> None:
+        if self._released is not None:
+            self._loop.call_soon_threadsafe(self._released.set)
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -110,9 +143,12 @@ class SlackMock:
         self.stop()
 
     async def _serve(self) -> None:
+        self._released = asyncio.Event()
         app = web.Application()
         app.router.add_post("/api/chat.postMessage", self._post_message)
         app.router.add_post("/api/chat.update", self._update_message)
+        app.router.add_route("*", "/api/conversations.history", self._history)
+        app.router.add_route("*", "/api/conversations.replies", self._replies)
         app.router.add_post("/hooks/{hook_id:.+}", self._webhook)
         app.router.add_route("*", "/api/auth.test", self._auth_test)
         app.router.add_route("*", "/api/users.info", self._users_info)
@@ -132,8 +168,9 @@ class SlackMock:
             body = json.loads(raw) if raw else {}
         else:
             body = dict(await request.post())
-            if isinstance(body.get("blocks"), str):  # form-encoded blocks arrive as a JSON string
-                body["blocks"] = json.loads(body["blocks"])
+            for name in ("blocks", "metadata"):  # form-encoded, they arrive as JSON strings
+                if isinstance(body.get(name), str):
+                    body[name] = json.loads(body[name])
         body = {**request.query, **body}  # GET calls (users.info) carry their arguments here
         call = Call(request.path, {k.lower(): v for k, v in request.headers.items()}, body, raw)
         with self._lock:
@@ -146,10 +183,16 @@ class SlackMock:
 
     async def _post_message(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        scripted = self.down or self._next()
+        with self._lock:
+            own = self._by_channel.get(str(call.body.get("channel")))
+            scripted_here, posted = own.popleft() if own else (None, False)
+        scripted = self.down or (None if posted else scripted_here) or self._next()
         thread_ts = call.body.get("thread_ts")
         if scripted is None and thread_ts and thread_ts not in self.messages:
             scripted = (200, {}, {"ok": False, "error": "thread_not_found"})
+        metadata = call.body.get("metadata")
+        if scripted is None and metadata is not None and not _valid_metadata(metadata):
+            scripted = (200, {}, {"ok": False, "error": "invalid_metadata_format"})
         if scripted is None:
             ts = f"1700000000.{next(self._ts):06d}"
             with self._lock:
@@ -158,11 +201,72 @@ class SlackMock:
                     "text": call.body.get("text"),
                     "blocks": call.body.get("blocks"),
                     "thread_ts": thread_ts,
+                    "metadata": metadata,
+                    "received": time.time(),
                 }
-            scripted = (200, {}, {"ok": True, "channel": call.body.get("channel"), "ts": ts})
+            scripted = scripted_here or (200, {}, {"ok": True, "channel": call.body.get("channel"), "ts": ts})
         succeeded = scripted[0] == 200 and not (isinstance(scripted[2], dict) and scripted[2].get("ok") is False)
         object.__setattr__(call, "status", 200 if succeeded else 0)  # Call is frozen: set once, here
+        with self._lock:
+            hang = self.hang
+            if self.hang_first > 0:
+                self.hang_first -= 1
+                hang = max(hang, 3600.0)
+        if hang:
+            assert self._released is not None
+            try:
+                await asyncio.wait_for(self._released.wait(), hang)
+            except TimeoutError:
+                pass
         return _respond(request, *scripted)
+
+    async def _history(self, request: web.Request) -> web.Response:
+        call = await self._record(request)
+        if "conversations.history" in self.missing_scope:
+            return _missing_scope("channels:history")
+        channel = call.body.get("channel")
+        with self._lock:
+            found = [
+                (ts, m) for ts, m in self.messages.items() if m["channel"] == channel and m["thread_ts"] in (None, ts)
+            ]
+        return self._page(call.body, sorted(found, reverse=True))
+
+    async def _replies(self, request: web.Request) -> web.Response:
+        call = await self._record(request)
+        if "conversations.replies" in self.missing_scope:
+            return _missing_scope("channels:history")
+        channel, parent = call.body.get("channel"), call.body.get("ts")
+        with self._lock:
+            if parent not in self.messages or self.messages[parent]["channel"] != channel:
+                return web.json_response({"ok": False, "error": "thread_not_found"})
+            found = [(ts, m) for ts, m in self.messages.items() if ts == parent or m["thread_ts"] == parent]
+        return self._page(call.body, sorted(found))
+
+    def _page(self, query: dict[str, Any], found: list[tuple[str, dict[str, Any]]]) -> web.Response:
+        """One page of ``found`` as Slack pages history: ``oldest``/``latest``, ``limit``, ``cursor``."""
+        oldest, latest = float(query.get("oldest") or 0), float(query.get("latest") or "inf")
+        found = [(ts, m) for ts, m in found if oldest <= m["received"] <= latest]
+        start = int(query.get("cursor") or 0)
+        limit = min(int(query.get("limit") or 100), 1000)
+        page = found[start : start + limit]
+        with_metadata = str(query.get("include_all_metadata", "")).lower() in ("1", "true")
+        messages = []
+        for ts, m in page:
+            message = {"type": "message", "ts": ts, "text": m["text"], "bot_id": "B0BOT", "blocks": m["blocks"]}
+            if m["thread_ts"]:
+                message["thread_ts"] = m["thread_ts"]
+            if with_metadata and m.get("metadata"):
+                message["metadata"] = m["metadata"]
+            messages.append(message)
+        more = start + limit < len(found)
+        return web.json_response(
+            {
+                "ok": True,
+                "messages": messages,
+                "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+            }
+        )
 
     async def _update_message(self, request: web.Request) -> web.Response:
         call = await self._record(request)
@@ -248,11 +352,25 @@ class SlackMock:
         return ws
 
 
+def _valid_metadata(metadata: Any) -> bool:
+    return (
+        isinstance(metadata, dict)
+        and isinstance(metadata.get("event_type"), str)
+        and isinstance(metadata.get("event_payload"), dict)
+    )
+
+
+def _missing_scope(needed: str) -> web.Response:
+    return web.json_response({"ok": False, "error": "missing_scope", "needed": needed, "provided": "chat:write"})
+
+
 def _respond(request: web.Request, status: int, headers: dict[str, str], body: Any) -> web.Response:
     if status == 0:
         assert request.transport is not None
         request.transport.abort()
         raise ConnectionResetError("hung up on purpose")
+    if isinstance(body, str) and "content-type" in {name.lower() for name in headers}:  # raw, as labelled
+        return web.Response(status=status, headers=headers, body=body.encode())
     if isinstance(body, str):
         return web.Response(status=status, headers=headers, text=body, content_type="text/plain")
     return web.json_response(body, status=status, headers=headers)

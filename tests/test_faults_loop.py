@@ -29,6 +29,7 @@ def test_kill_loop_and_outage_lose_nothing_and_post_nothing_twice():
     figures = dict(line.rsplit(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert figures["lost"] == "0" and figures["duplicates posted"] == "0" and figures["items stored twice"] == "0"
+    assert figures["parts posted twice (same outbox key)"] == "0"
     assert figures["items stored"] == figures["items expected"]
     assert figures["alerts posted"] == figures["alerts expected"]
     assert figures["outage: lost"] == "0" and figures["outage: delivered out of order"] == "0"

@@ -33,17 +33,22 @@ def store(tmp_path):
     opened.close()
 
 
+CAPTIVE = (200, {}, "<html>captive portal</html>")  # 200, not JSON: slack_sdk raised AttributeError
+
+
 def test_a_poison_message_fails_alone_and_the_channel_goes_on(store, caplog):
     sub = subscribed(store, "slack", "C1")
     first, second, third = (queue(store, sub, "slack", "C1", digest(title)) for title in ("one", "two", "three"))
     with SlackMock() as slack:
-        slack.script((200, {}, "<html>captive portal</html>"))  # 200, not JSON: slack_sdk raised AttributeError
+        slack.script(CAPTIVE, CAPTIVE)  # every try of the flush (two here) answered with a page
         with caplog.at_level(logging.WARNING):
             report = flush(store, {"slack": SlackAdapter(SLACK_TOKEN, base_url=slack.base_url)})
-        posted = [call.body["blocks"][1]["text"]["text"] for call in slack.calls]
+        posted = [call.body["blocks"][1]["text"]["text"] for call in slack.calls if call.path.endswith("postMessage")]
+        lookups = [call for call in slack.calls if call.path.endswith("conversations.history")]
     assert report.failed == 1 and report.delivered == 2
     assert statuses(store) == {first: "failed", second: "delivered", third: "delivered"}
-    assert "two" in posted[1] and "three" in posted[2]  # in order, after the poison
+    assert "one" in posted[1] and "two" in posted[2] and "three" in posted[3]  # in order, after the poison
+    assert len(lookups) == 1  # between its two tries: not in the channel, so sent again
     [row] = store.query("SELECT last_error, failed_at FROM outbox WHERE id = ?", (first,))
     assert "not JSON" in row["last_error"] and row["failed_at"]
     [line] = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
@@ -93,7 +98,7 @@ def test_poll_once_delivers_around_poison_messages_and_never_prints_secrets(tmp_
             "DISCORD_BOT_TOKEN": "discord-sekrit",
             "BOTSVC_DISCORD_API_URL": discord.api_url,
         }
-        slack.script((200, {}, "<html>not json</html>"))
+        slack.script_for("C0POISON", *[(200, {}, "<html>not json</html>")] * 4)  # each try of the flush
 
         polled = botsvc("poll", "--once", *args, env=env, cwd=tmp_path)
         status = runner.invoke(cli, ["status", *args]).output
@@ -114,7 +119,7 @@ def test_poll_once_delivers_around_poison_messages_and_never_prints_secrets(tmp_
 
         again = runner.invoke(cli, ["poll", "--once", *args], env=env)  # the poison is not resent by itself
         assert again.exit_code == 0
-        assert [c.body["channel"] for c in slack.calls if c.path.endswith("chat.postMessage")].count("C0POISON") == 1
+        assert [c.body["channel"] for c in slack.calls if c.path.endswith("chat.postMessage")].count("C0POISON") == 4
 
         retried = runner.invoke(cli, ["outbox", "retry", str(poison), *args])
         assert retried.exit_code == 0 and "pending again" in retried.output

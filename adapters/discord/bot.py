@@ -7,6 +7,8 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import discord
@@ -23,6 +25,7 @@ from adapters.discord.rest import (
     delivery_errors,
     message_id,
     parent_gone,
+    snowflake_at,
 )
 from botsvc.deliver.adapter import (
     Adapter,
@@ -36,6 +39,11 @@ from botsvc.deliver.adapter import (
 from botsvc.models import Digest
 
 log = logging.getLogger(__name__)
+
+LOOKUP_MARGIN = timedelta(minutes=2)
+"""How much earlier than a cut-off send's start the lookup of recent messages begins (clocks differ)."""
+LOOKUP_PAGES = 5
+"""Pages of 100 recent messages read at most when looking for a cut-off send."""
 
 
 def _channel_id(channel: ChannelAddress) -> int:
@@ -70,6 +78,7 @@ class DiscordAdapter(Adapter):
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"Discord API URL must be http(s): {self.base_url!r}")
         self.timeout = timeout
+        self._bot_id: str | None = None
         self.open_gateway = parts.hostname in DISCORD_HOSTS if gateway is None else gateway
         self._http: DiscordRest | None = None
         self._login = asyncio.Lock()
@@ -87,11 +96,12 @@ class DiscordAdapter(Adapter):
             if self._http is None:
                 http = DiscordRest(self.base_url, token=self.token, timeout=self.timeout)
                 try:
-                    await http.current_user()
+                    me = await http.current_user()
                 except BaseException:
                     await http.close()
                     raise
                 self._http = http
+                self._bot_id = str(me.get("id")) if isinstance(me, dict) else None
             return self._http
 
     def attach_commands(self, handler: CommandHandler) -> None:
@@ -145,7 +155,70 @@ class DiscordAdapter(Adapter):
             data = await http.create_message(
                 channel_id, message_body(payload.content, payload.embeds, nonce=key, components=payload.components)
             )
-        return message_id(data, f"channel {channel_id}")
+        return message_id(data, f"channel {channel_id}", look_up=True)
+
+    reads_back = True
+
+    async def find_sent(
+        self,
+        channel: ChannelAddress,
+        key: str,
+        *,
+        since: datetime,
+        parent_id: str | None = None,
+        payload: DiscordMessage | None = None,
+    ) -> str | None:
+        """The id of the bot's message since ``since`` that is ``payload`` (replying to ``parent_id``
+        when given), else None.
+
+        Discord keeps no nonce on a stored message, so recent messages are compared with what
+        was sent. None also when the bot may not read the channel's history: then the resend
+        carries the same enforced nonce, which Discord answers with the first message for a few
+        minutes after it.
+        """
+        if payload is None:
+            return None
+        channel_id = _channel_id(channel)
+        try:
+            with delivery_errors(f"channel {channel_id}"):
+                http = await self._client()
+                try:
+                    found = await self._recent(http, channel_id, snowflake_at(since - LOOKUP_MARGIN))
+                except DiscordHTTPError as exc:
+                    if exc.status != 403:
+                        raise
+                    log.warning(
+                        "Discord: cannot read channel %s's history to check a cut-off send (%s; grant Read "
+                        "Message History); sending it again with its nonce",
+                        channel_id,
+                        exc,
+                    )
+                    return None
+        except DeliveryError as exc:
+            exc.maybe_sent = True
+            raise
+        wanted = _fingerprint(message_body(payload.content, payload.embeds))
+        for message in found:
+            if str((message.get("author") or {}).get("id")) != self._bot_id:
+                continue
+            replied = (message.get("message_reference") or {}).get("message_id")
+            if parent_id is not None and str(replied) != parent_id:
+                continue
+            if _fingerprint(message) == wanted:
+                return str(message["id"])
+        return None
+
+    async def _recent(self, http: DiscordRest, channel_id: int, after: int) -> list[dict[str, Any]]:
+        """The channel's messages after the snowflake ``after``, up to ``LOOKUP_PAGES`` pages of 100."""
+        found: list[dict[str, Any]] = []
+        for _ in range(LOOKUP_PAGES):
+            page = await http.channel_messages(channel_id, after=after, limit=100)
+            page = [m for m in page if isinstance(m, dict) and m.get("id")] if isinstance(page, list) else []
+            found += page
+            if len(page) < 100:
+                break
+            after = max(int(m["id"]) for m in page)
+        return found
 
     threads = True
 
@@ -159,7 +232,7 @@ class DiscordAdapter(Adapter):
         with self._parent_gone(), delivery_errors(f"channel {channel_id}"):
             http = await self._client()
             data = await http.create_message(channel_id, body)
-        return message_id(data, f"channel {channel_id}")
+        return message_id(data, f"channel {channel_id}", look_up=True)
 
     async def edit(self, channel: ChannelAddress, message_id: str, payload: DiscordMessage) -> None:
         channel_id = _channel_id(channel)
@@ -190,3 +263,16 @@ class DiscordAdapter(Adapter):
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+
+def _fingerprint(message: dict[str, Any]) -> tuple[str, tuple[tuple[str, str, str], ...]]:
+    """What identifies a message the bot posted: its text and each embed's title, link and description."""
+    embeds = message.get("embeds") or []
+    return (
+        str(message.get("content") or ""),
+        tuple(
+            (str(e.get("title") or ""), str(e.get("url") or ""), str(e.get("description") or ""))
+            for e in embeds
+            if isinstance(e, dict)
+        ),
+    )

@@ -21,6 +21,7 @@ import logging
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -159,6 +160,15 @@ class DiscordRest:
             "POST", f"/channels/{channel_id}/messages", json=body, bucket=f"messages:{channel_id}"
         )
 
+    async def channel_messages(self, channel_id: int, *, after: int, limit: int = 100) -> Any:
+        """``GET /channels/{id}/messages?after=…``: up to ``limit`` messages newer than the snowflake ``after``."""
+        return await self.request(
+            "GET",
+            f"/channels/{channel_id}/messages",
+            params={"after": str(after), "limit": str(limit)},
+            bucket=f"history:{channel_id}",
+        )
+
     async def edit_message(self, channel_id: int, message_id: int, body: dict[str, Any]) -> Any:
         """``PATCH /channels/{id}/messages/{message_id}``: edit a message the bot sent."""
         return await self.request(
@@ -260,6 +270,14 @@ class DiscordRest:
         raise error
 
 
+DISCORD_EPOCH_MS = 1_420_070_400_000
+
+
+def snowflake_at(moment: datetime) -> int:
+    """The smallest snowflake of a moment: ``after`` it means every message from then on."""
+    return max(0, int(moment.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22
+
+
 # -- failures for the outbox ----------------------------------------------------------------
 
 
@@ -295,10 +313,18 @@ def parent_gone(exc: DiscordHTTPError) -> bool:
     )
 
 
-def message_id(data: Any, what: str) -> str:
-    """The id in Discord's answer to a post; an answer without one is not resent (it may have posted)."""
+def message_id(data: Any, what: str, *, look_up: bool = False) -> str:
+    """The id in Discord's answer to a post. An answer without one may mean it was posted:
+    ``look_up`` (the bot, whose channel can be read back) has the outbox look before any
+    resend; else (a webhook) it is not resent by itself."""
     if isinstance(data, dict) and data.get("id"):
         return str(data["id"])
+    if look_up:
+        raise DeliveryError(
+            f"Discord answered the post to {what} without a message id (not JSON?); it may have been "
+            "posted, so it is looked up before any resend",
+            answered=True,
+        )
     raise DeliveryError(
         f"Discord answered the post to {what} without a message id (not JSON?); it may have been "
         "posted, so it is not resent by itself",
@@ -326,5 +352,9 @@ def delivery_errors(what: str, *, webhook: bool = False) -> Iterator[None]:
         raise error from exc
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         # A connection error names the host, never the path (where a webhook's token is).
-        detail = f": {exc}" if isinstance(exc, aiohttp.ClientConnectorError) else ""
-        raise DeliveryError(f"could not reach Discord for {what}: {type(exc).__name__}{detail}") from exc
+        connect = isinstance(exc, aiohttp.ClientConnectorError)
+        detail = f": {exc}" if connect else ""
+        raise DeliveryError(
+            f"could not reach Discord for {what}: {type(exc).__name__}{detail}",
+            maybe_sent=not connect,  # a request that went out may have been posted
+        ) from exc

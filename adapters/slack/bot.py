@@ -35,6 +35,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -52,10 +53,12 @@ from adapters.slack.render import ACTION_PREFIX, BUTTONS, render_blocks, render_
 from adapters.slack.sending import (
     NETWORK_ERRORS,
     PARENT_GONE,
+    SEND_TIMEOUT,
     UNREADABLE_ANSWER,
     SlackBase,
     failure,
-    unreadable_answer,
+    network_failure,
+    unknown_outcome,
 )
 from botsvc.chat.commands import ASKS_RIGHTS
 from botsvc.deliver.adapter import ChannelAddress, CommandHandler, DeliveryError, ParentGone, Route
@@ -78,6 +81,14 @@ SOCKET_CONNECT_WAIT = 10.0
 """Seconds ``start()`` waits for Socket Mode before going on (it keeps trying in the background)."""
 STOP_GRACE = 5.0
 BOLT_APP_NAME = "botsvc-slack"
+COMMAND_TIMEOUT = 30
+"""Seconds a Web API call made while answering a command (``users.info``) may take."""
+OUTBOX_EVENT = "botsvc_outbox"
+"""The ``event_type`` of the metadata every posted part carries; its payload names the outbox key."""
+LOOKUP_MARGIN = 120.0
+"""Seconds before a cut-off send's start that the history lookup also covers (clocks differ)."""
+LOOKUP_PAGES = 10
+"""Pages of 200 messages read at most when looking for a cut-off send."""
 
 BUTTON_ACTIONS = re.compile(f"^{ACTION_PREFIX}({'|'.join(command for command, _ in BUTTONS)})$")
 """The ``action_id`` of an alert's buttons (:func:`adapters.slack.render.render_blocks`)."""
@@ -107,11 +118,18 @@ class SlackAdapter(SlackBase):
         app_token: str | None = None,
         managers: Collection[str] | None = None,
         managers_only: bool = False,
+        timeout: float = SEND_TIMEOUT,
     ) -> None:
-        super().__init__()
+        super().__init__(timeout=timeout)
         self.base_url = base_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL
-        # No retry handlers: retries and backoff belong to the outbox.
-        self.client = AsyncWebClient(token=token, base_url=self.base_url, timeout=self.timeout, retry_handlers=[])
+        # No retry handlers: retries and backoff belong to the outbox. The SDK hints whole
+        # seconds, but hands the number to aiohttp, which takes any.
+        self.client = AsyncWebClient(
+            token=token,
+            base_url=self.base_url,
+            timeout=self.timeout,  # type: ignore[arg-type]  # seconds, a float is fine
+            retry_handlers=[],
+        )
         self.signing_secret = signing_secret or None
         self.app_token = app_token or None
         if isinstance(managers, str):  # one id, not a string of characters
@@ -192,7 +210,7 @@ class SlackAdapter(SlackBase):
         self.bolt = AsyncApp(
             name=BOLT_APP_NAME,
             signing_secret=self.signing_secret or "",
-            client=AsyncWebClient(token=self.client.token, base_url=self.base_url, timeout=self.timeout),
+            client=AsyncWebClient(token=self.client.token, base_url=self.base_url, timeout=COMMAND_TIMEOUT),
             process_before_response=False,
         )
         self.bolt.command(COMMAND)(self._on_command)
@@ -330,15 +348,73 @@ class SlackAdapter(SlackBase):
 
     threads = True
 
+    reads_back = True
+
     async def send(self, channel: ChannelAddress, payload: dict[str, Any], *, key: str | None = None) -> str:
-        """Post one payload; the message id is Slack's ``ts``."""
-        return await self._post(channel, payload)
+        """Post one payload; the message id is Slack's ``ts``. ``key`` goes in the message's metadata."""
+        return await self._post(channel, payload, key)
 
     async def send_in_thread(
         self, channel: ChannelAddress, payload: dict[str, Any], parent_id: str, *, key: str
     ) -> str:
         """Post one payload in the thread of the message whose ``ts`` is ``parent_id``."""
-        return await self._post(channel, payload, thread_ts=parent_id)
+        return await self._post(channel, payload, key, thread_ts=parent_id)
+
+    async def find_sent(
+        self,
+        channel: ChannelAddress,
+        key: str,
+        *,
+        since: datetime,
+        parent_id: str | None = None,
+        payload: Any = None,
+    ) -> str | None:
+        """The ``ts`` of the message posted with ``key`` in its metadata since ``since``, else None.
+
+        Reads the channel's history (a thread's replies for ``parent_id``) from a little
+        before ``since``, with every message's metadata. A token without the history scopes
+        (``channels:history``, ``groups:history``) cannot look: the part is sent again.
+        """
+        oldest = f"{max(0.0, since.timestamp() - LOOKUP_MARGIN):.6f}"
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            arguments: dict[str, Any] = {
+                "channel": channel.channel,
+                "oldest": oldest,
+                "include_all_metadata": True,
+                "limit": 200,
+            }
+            if cursor:
+                arguments["cursor"] = cursor
+            try:
+                if parent_id is None:
+                    response = await self._call(self.client.conversations_history, **arguments)
+                else:
+                    response = await self._call(self.client.conversations_replies, ts=parent_id, **arguments)
+            except ParentGone:
+                return None
+            except DeliveryError as exc:
+                if exc.scope == "auth" and "missing_scope" in str(exc):
+                    log.warning(
+                        "Slack: cannot read %s's history to check a cut-off send (%s; add the channels:history "
+                        "and groups:history scopes); sending it again",
+                        channel.channel,
+                        exc,
+                    )
+                    return None
+                raise
+            data = response.data if isinstance(response.data, dict) else {}
+            for message in data.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if (
+                    metadata.get("event_type") == OUTBOX_EVENT
+                    and (metadata.get("event_payload") or {}).get("key") == key
+                ):
+                    return str(message.get("ts"))
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not data.get("has_more") or not cursor:
+                return None
+        return None
 
     async def edit(self, channel: ChannelAddress, message_id: str, payload: dict[str, Any]) -> None:
         """``chat.update`` the message whose ``ts`` is ``message_id``."""
@@ -350,7 +426,8 @@ class SlackAdapter(SlackBase):
             blocks=payload["blocks"],
         )
 
-    async def _post(self, channel: ChannelAddress, payload: dict[str, Any], **thread: str) -> str:
+    async def _post(self, channel: ChannelAddress, payload: dict[str, Any], key: str | None, **thread: str) -> str:
+        metadata = {"event_type": OUTBOX_EVENT, "event_payload": {"key": key}} if key else None
         response = await self._call(
             self.client.chat_postMessage,
             channel=channel.channel,
@@ -358,11 +435,12 @@ class SlackAdapter(SlackBase):
             blocks=payload["blocks"],
             unfurl_links=False,
             unfurl_media=False,
+            metadata=metadata,
             **thread,
         )
         ts = response.get("ts") if isinstance(response.data, dict) else None
         if not ts:
-            raise unreadable_answer("Slack API", KeyError("ts"))
+            raise unknown_outcome("Slack API", "answer without a message ts", answered=True)
         return str(ts)
 
     async def _call(self, method: Callable[..., Awaitable[AsyncSlackResponse]], **arguments: Any) -> AsyncSlackResponse:
@@ -373,16 +451,17 @@ class SlackAdapter(SlackBase):
             # ``response`` is a SlackResponse, or aiohttp's response when the body was not JSON.
             response = exc.response
             data = getattr(response, "data", None)
+            status = getattr(response, "status_code", None) or getattr(response, "status", None)
             code = data.get("error") if isinstance(data, dict) else None
             if code in PARENT_GONE:
                 raise ParentGone(f"Slack API: {code}") from exc
-            raise failure(
-                "Slack API",
-                getattr(response, "status_code", None) or getattr(response, "status", None),
-                code,
-                getattr(response, "headers", None),
-            ) from exc
+            if isinstance(status, int) and 200 <= status < 300 and not isinstance(data, dict):
+                # A 2xx whose body is `null`, a list, a string: it may have been posted.
+                raise unknown_outcome(
+                    "Slack API", f"HTTP {status} with an answer that is not a JSON object", answered=True
+                ) from exc
+            raise failure("Slack API", status, code, getattr(response, "headers", None)) from exc
         except NETWORK_ERRORS as exc:
-            raise DeliveryError(f"Slack API unreachable: {type(exc).__name__}: {exc}") from exc
+            raise network_failure("Slack API", exc) from exc
         except UNREADABLE_ANSWER as exc:
-            raise unreadable_answer("Slack API", exc) from exc
+            raise unknown_outcome("Slack API", f"answer not JSON ({type(exc).__name__})", answered=True) from exc

@@ -86,6 +86,8 @@ PERMANENT_ERRORS = AUTH_ERRORS | CHANNEL_ERRORS | MESSAGE_ERRORS
 WEBHOOK_STATUS_SCOPES: dict[int, Scope] = {400: "message", 403: "channel", 404: "channel", 410: "channel"}
 
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+SEND_TIMEOUT = 5.0
+"""Default seconds per request to Slack when delivering (``BOTSVC_CHAT_TIMEOUT`` sets it)."""
 UNREADABLE_ANSWER = (AttributeError, TypeError, ValueError, KeyError)
 """What slack_sdk raises when Slack (or something in between) answers 200 with a body that is not JSON."""
 
@@ -121,21 +123,32 @@ def failure(
     return DeliveryError(what)
 
 
-def unreadable_answer(where: str, exc: Exception) -> DeliveryError:
-    """Slack answered, but not in JSON: the message may have been posted, so it is not resent."""
+def unknown_outcome(where: str, why: str, *, answered: bool = False) -> DeliveryError:
+    """The post may have been accepted (a timeout, a dropped connection, a 2xx that is not a
+    JSON object: ``answered``): the outbox looks for it in the channel before sending it again."""
     return DeliveryError(
-        f"{where}: answer not JSON ({type(exc).__name__}); it may have been posted, so it is not resent by itself",
-        scope="message",
+        f"{where}: {why}; it may have been posted, so it is looked up before any resend",
+        maybe_sent=True,
+        answered=answered,
     )
+
+
+def network_failure(where: str, exc: BaseException) -> DeliveryError:
+    """A request that failed on the way: not sent when no connection was made, else perhaps sent."""
+    why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused or unresolved: nothing reached Slack
+        return DeliveryError(f"{where} unreachable: {why}")
+    return unknown_outcome(f"{where} unreachable", why)
 
 
 class SlackBase(Adapter):
     """Shared by both adapters: rendering, limits and an optional pooled HTTP session."""
 
     limits = Limits(max_chars=MAX_TEXT, max_events=EVENTS_PER_MESSAGE)
-    timeout = 30
 
-    def __init__(self) -> None:
+    def __init__(self, *, timeout: float = SEND_TIMEOUT) -> None:
+        self.timeout = timeout
+        """Seconds one request may take; a hung API costs one short wait, and the outbox retries later."""
         self._session: aiohttp.ClientSession | None = None
 
     def render(self, digest: Digest) -> list[dict[str, Any]]:

@@ -28,7 +28,10 @@ class SlackWebhookAdapter(SlackBase):
     async def send(self, channel: ChannelAddress, payload: dict[str, Any], *, key: str | None = None) -> str:
         """Post one payload; webhooks return no id, so the id is derived from the payload."""
         client = AsyncWebhookClient(
-            check_webhook_url(channel.channel), timeout=self.timeout, session=self._session, retry_handlers=[]
+            check_webhook_url(channel.channel),
+            timeout=self.timeout,  # type: ignore[arg-type]  # seconds, a float is fine
+            session=self._session,
+            retry_handlers=[],
         )
         try:
             response = await client.send(

@@ -268,9 +268,14 @@ def _status_records(
 
 def _outbox_line(row: dict) -> str:
     state = "" if row["status"] == "pending" else f"{row['status'].upper()} "
+    flight = (
+        f"; a send from {row['sending_at']} may have been posted: looked up before any resend"
+        if row.get("sending_at")
+        else ""
+    )
     return (
         f"message {row['id']} to {channel_label(row)} {state}(queued {row['created_at']}, "
-        f"{row['attempts']} attempt(s)): {row['last_error'] or 'not sent yet'}"
+        f"{row['attempts']} attempt(s)): {row['last_error'] or 'not sent yet'}{flight}"
     )
 
 

@@ -11,6 +11,7 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from botsvc.models import ChannelAddress, CommandContext, CommandReply, Digest
@@ -70,10 +71,24 @@ Scope = Literal["retry", "message", "channel", "auth"]
 class DeliveryError(Exception):
     """Sending failed; ``scope`` says how far the failure reaches (see :data:`Scope`)."""
 
-    def __init__(self, message: str, *, scope: Scope = "retry", retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: Scope = "retry",
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
+        answered: bool = False,
+    ) -> None:
         super().__init__(message)
         self.scope: Scope = scope
         self.retry_after = retry_after
+        self.maybe_sent = maybe_sent or answered
+        """The request may have been accepted (a timeout, a dropped connection, an answer that
+        cannot be read): the outbox asks the platform (:meth:`Adapter.find_sent`) before sending again."""
+        self.answered = answered
+        """The platform answered 2xx, but not in a form that can be read: it is up, so the outbox
+        asks it at once, rather than at a later flush as after a timeout."""
 
     @property
     def permanent(self) -> bool:
@@ -119,6 +134,29 @@ class Adapter(ABC):
 
         Raises :class:`DeliveryError` on failure.
         """
+
+    reads_back: ClassVar[bool] = False
+    """Whether :meth:`find_sent` can tell if a send whose outcome is unknown was posted.
+
+    Without it (webhooks, the console) a part whose send was cut off is sent again:
+    at-least-once, a rare repeat rather than a lost message.
+    """
+
+    async def find_sent(
+        self,
+        channel: ChannelAddress,
+        key: str,
+        *,
+        since: datetime,
+        parent_id: str | None = None,
+        payload: Any = None,
+    ) -> str | None:
+        """The id of the message ``payload`` sent with ``key`` at or after ``since`` (under
+        ``parent_id`` when it went in a thread), or None when the platform has no such message.
+
+        Raises :class:`DeliveryError` when the platform cannot be asked now.
+        """
+        raise NotImplementedError(f"{self.name} cannot read back what it sent")
 
     threads: ClassVar[bool] = False
     """Whether :meth:`send_in_thread` and :meth:`edit` work; without them updates go in the channel."""

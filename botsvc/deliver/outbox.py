@@ -2,15 +2,20 @@
 
 A digest for a channel becomes one row. Sending renders it with the channel's adapter
 and sends the parts not sent yet, recording each part's platform message id as soon as
-it is accepted. So a crash loses nothing (the row is still pending) and can repeat at
-most the one part whose send was accepted but not yet recorded (at-least-once, with the
-double-post window reduced to that moment).
+it is accepted. Before each request the row records the part in flight (its key and the
+attempt's start) in a transaction of its own; a row found with a part in flight (after a
+kill, a timeout, an answer that cannot be read) is reconciled before that part is sent
+again: the adapter looks for the key on the platform (Slack message metadata, Discord's
+recent messages and enforced nonce). So a crash loses nothing and posts nothing twice on
+Slack and Discord; adapters that cannot read back (webhooks, the console) send the cut-off
+part again (at-least-once, the repeat limited to that one part).
 
 A failure reaches only as far as its scope (``botsvc.deliver.adapter.Scope``), and never escapes
 a flush:
 
 * temporary (rate limits, 5xx, network): retried with backoff, then left pending for the
-  next flush, keeping that channel's messages in order;
+  next flush, keeping that channel's messages in order; a send whose outcome is unknown
+  (a timeout) is not retried within the flush but deferred on its row, with backoff;
 * this message (a payload the platform refuses, an answer that cannot be read, anything
   unexpected): the message is marked ``failed`` with its reason and the channel goes on;
 * the channel (gone, bot removed): its messages are held and its subscriptions paused;
@@ -24,7 +29,8 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,7 +41,7 @@ from botsvc.deliver.redact import redact
 from botsvc.deliver.subscriptions import pause
 from botsvc.deliver.threads import Parent, find_parent, refreshed_part
 from botsvc.models import ChannelAddress, Digest
-from botsvc.store.store import Store, inserted_id, iso, parse_iso_required, utcnow
+from botsvc.store.store import Store, inserted_id, iso, parse_iso, parse_iso_required, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,12 @@ class RetryPolicy:
     """First backoff delay (doubles each retry, with jitter) when the platform gives no Retry-After."""
     max_delay: float = 30.0
     """Longest wait within a flush; a longer Retry-After defers the message to a later flush."""
+    channels_at_once: int = 8
+    """Channels sent to at the same time, each in order: a hung platform delays only its own channels."""
+    unknown_backoff: float = 15.0
+    """Seconds before a send whose outcome is unknown (a timeout, an unreadable answer) is looked up
+    and tried again (doubling per attempt): never retried within the flush."""
+    longest_backoff: float = 600.0
 
 
 LONGEST_DEFERRAL = timedelta(days=1)
@@ -108,12 +120,27 @@ def channel_label(row: Mapping[str, str]) -> str:
     return f"{row['platform']}:{row['workspace'] + '/' if row['workspace'] else ''}{row['channel']}"
 
 
+def outbox_key_prefix(store: Store) -> str:
+    """``bs-<token>-``: what every key of this database's parts starts with (migration 0016 draws
+    the token), so a channel's messages from another database never look like this one's."""
+    token = store.get_state("outbox_key_token")
+    return f"bs-{token}-" if token else "bs-"
+
+
 def _secrets(row: Mapping[str, str]) -> tuple[str, ...]:
     return (row["channel"],) if row["platform"].endswith("webhook") else ()
 
 
 class Courier:
-    """Sends pending outbox rows through the adapters it is given."""
+    """Sends pending outbox rows through the adapters it is given.
+
+    The transactional-outbox pattern: what is due is read at once (the one delivery of a
+    process holds the claim), each channel's messages are sent in order by a lane of
+    their own, ``policy.channels_at_once`` lanes at a time, and every write (marking a part
+    in flight, recording it, deferring, failing) is a short transaction of its own taken
+    under ``writing()`` (the process's write turn), never held across a request. So a
+    hung platform delays only its own channels, and polls go on meanwhile.
+    """
 
     def __init__(
         self,
@@ -123,28 +150,71 @@ class Courier:
         policy: RetryPolicy = RetryPolicy(),
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        writing: Callable[[], AbstractAsyncContextManager[object]] = nullcontext,
     ) -> None:
         self.store = store
         self.adapters = adapters
         self.policy = policy
         self.clock = clock
         self.sleep = sleep
+        self.writing = writing
+        self._refused: set[str] = set()  # platforms whose credentials were refused in this flush
+        self._silent: set[str] = set()  # platforms that left a send unanswered (timed out) in this flush
+        self._key_prefix = "bs-"
+        self._troubled: set[str] = set()
 
     async def flush(self) -> FlushReport:
-        """Send what is pending; one message's failure never stops the others."""
+        """Send what is pending; one message's failure never stops the others, nor one channel's another's."""
         report = FlushReport()
-        blocked: set[tuple[str, str, str]] = set()
-        refused: set[str] = set()  # platforms whose credentials were refused in this flush
-        troubled = {row["platform"] for row in self.store.query("SELECT platform FROM platform_problems")}
+        self._refused = set()
+        self._silent = set()
+        self._key_prefix = outbox_key_prefix(self.store)
+        self._troubled = {row["platform"] for row in self.store.query("SELECT platform FROM platform_problems")}
         now = self.clock()
         muted = {row["id"] for row in self.store.query("SELECT id FROM subscriptions WHERE muted_at IS NOT NULL")}
+        lanes: dict[tuple[str, str, str], list[dict]] = {}
         for row in pending(self.store):
             if row["subscription_id"] in muted:  # paused from chat: it waits for /news resume
                 continue
-            key = _channel_key(row)
-            if row["platform"] in refused or key in blocked:  # keep order; do not hammer a refusing platform
-                report.waiting += 1
-                continue
+            lanes.setdefault(_channel_key(row), []).append(row)
+        gate = asyncio.Semaphore(max(1, self.policy.channels_at_once))
+        first_answers: dict[str, asyncio.Event] = {}
+
+        async def lane(rows: list[dict]) -> None:
+            # The first send to each platform goes alone: a platform refusing the bot's token
+            # (or down) is tried once per flush, not once per channel.
+            platform = rows[0]["platform"]
+            answered = first_answers.get(platform)
+            if answered is not None:
+                await answered.wait()
+                answered = None
+            else:
+                answered = first_answers[platform] = asyncio.Event()
+            try:
+                async with gate:
+                    await self._send_lane(rows, report, now, answered)
+            finally:
+                if answered is not None:
+                    answered.set()
+
+        outcomes = await asyncio.gather(*(lane(rows) for rows in lanes.values()), return_exceptions=True)
+        for outcome in outcomes:  # a database fault: every lane finished first, then it is told
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return report
+
+    async def _send_lane(
+        self, rows: list[dict], report: FlushReport, now: datetime, answered: asyncio.Event | None = None
+    ) -> None:
+        """One channel's messages, in order; the first that has to wait keeps the rest waiting.
+
+        ``answered`` is set once the first of them has had its answer (see :meth:`flush`)."""
+        for index, row in enumerate(rows):
+            if index and answered is not None:
+                answered.set()
+            if row["platform"] in self._refused or row["platform"] in self._silent:  # do not hammer it
+                report.waiting += len(rows) - index
+                return
             next_attempt = not_after(
                 parse_iso_required(row["next_attempt_at"], f"outbox {row['id']}: next_attempt_at"),
                 now,
@@ -152,24 +222,24 @@ class Courier:
                 what=f"outbox {row['id']}: next attempt",
             )
             if next_attempt > now:
-                blocked.add(key)
-                report.waiting += 1
-                continue
+                report.waiting += len(rows) - index
+                return
             adapter = self.adapters.get(row["platform"])
             if adapter is None:
-                self._defer(row, f"no {row['platform']} adapter configured (missing token?)", now)
-                blocked.add(key)
-                report.waiting += 1
-                continue
+                await self._defer(row, f"no {row['platform']} adapter configured (missing token?)", now)
+                report.waiting += len(rows) - index
+                return
             outcome = await self._send(row, adapter, report)
             if outcome == "credentials":
-                refused.add(row["platform"])
-            elif outcome in ("waiting", "held"):
-                blocked.add(key)
-            if outcome == "delivered" and row["platform"] in troubled:
-                troubled.discard(row["platform"])
-                self._credentials_accepted(row["platform"])
-        return report
+                self._refused.add(row["platform"])
+            if outcome == "unanswered":  # timed out: its other channels wait for the next delivery
+                self._silent.add(row["platform"])
+            if outcome in ("waiting", "held", "credentials", "unanswered"):
+                report.waiting += len(rows) - index - 1
+                return
+            if outcome == "delivered" and row["platform"] in self._troubled:
+                self._troubled.discard(row["platform"])
+                await self._credentials_accepted(row["platform"])
 
     async def _send(self, row: dict, adapter: Adapter, report: FlushReport) -> str:
         address = _address(row)
@@ -178,33 +248,57 @@ class Courier:
             payloads = adapter.render(digest)
             parent = self._parent(row, adapter, digest)
         except Exception as exc:  # a digest this adapter cannot render: this message only
-            return self._fail(row, f"could not be rendered: {type(exc).__name__}: {exc}", report)
+            return await self._fail(row, f"could not be rendered: {type(exc).__name__}: {exc}", report)
         message_ids = json.loads(row["message_ids"])
         part, tries = row["parts_sent"], 0
+        in_flight: str | None = row["sending_key"]  # left by a kill, a timeout or an unreadable answer
         while part < len(payloads):
-            key = f"bs-{row['id']}-{part}"
+            # A post in the channel is another message than the reply in the thread was: its own key.
+            key = f"{self._key_prefix}{row['id']}-{part}" + ("c" if digest.thread and parent is None else "")
             try:
-                if parent is not None:
-                    try:
-                        message_id = await adapter.send_in_thread(address, payloads[part], parent.message_id, key=key)
-                    except ParentGone as exc:  # the alert was deleted: the update goes in the channel
-                        log.info("outbox %s: %s; posting it in the channel", row["id"], exc)
-                        parent = None
-                        continue
-                else:  # a distinct key: a post in the channel is another message than the reply was
-                    message_id = await adapter.send(address, payloads[part], key=key + ("c" if digest.thread else ""))
+                message_id = None
+                if in_flight is not None:
+                    message_id = await self._reconcile(row, adapter, in_flight, parent, payloads[part])
+                    in_flight = None
+                if message_id is None:
+                    await self._mark_sending(row["id"], key)
+                    if parent is not None:
+                        try:
+                            message_id = await adapter.send_in_thread(
+                                address, payloads[part], parent.message_id, key=key
+                            )
+                        except ParentGone as exc:  # the alert was deleted: the update goes in the channel
+                            log.info("outbox %s: %s; posting it in the channel", row["id"], exc)
+                            parent = None
+                            continue
+                    else:
+                        message_id = await adapter.send(address, payloads[part], key=key)
             except DeliveryError as exc:
                 tries += 1
                 if exc.scope == "message":
-                    return self._fail(row, str(exc), report)
+                    return await self._fail(row, str(exc), report)
                 if exc.scope == "channel":
-                    self._hold(row, str(exc))
+                    await self._hold(row, str(exc))
                     report.held += 1
                     report.errors.append(f"outbox {row['id']}: {redact(str(exc), _secrets(row))}")
                     return "held"
                 if exc.scope == "auth":
-                    self._credentials_refused(row, str(exc), report)
+                    await self._credentials_refused(row, str(exc), report)
                     return "credentials"
+                if exc.answered and adapter.reads_back and tries < self.policy.tries_per_flush:
+                    in_flight = key  # the platform is up: ask it now whether this part was posted
+                    log.info("outbox %s to %s: %s", row["id"], channel_label(row), redact(str(exc), _secrets(row)))
+                    continue
+                if exc.answered:  # answers that never can be read: this message alone, marked failed
+                    return await self._fail(row, str(exc), report, in_flight=adapter.reads_back)
+                if exc.maybe_sent:  # it may be posted: ask the platform before sending again, later
+                    attempts = row["attempts"] + tries
+                    backoff = min(self.policy.longest_backoff, self.policy.unknown_backoff * 2 ** min(attempts - 1, 16))
+                    later = self.clock() + timedelta(seconds=backoff)
+                    await self._defer(row, str(exc), later, tries, in_flight=True)
+                    report.waiting += 1
+                    report.errors.append(f"outbox {row['id']}: {redact(str(exc), _secrets(row))}")
+                    return "unanswered"
                 delay = (
                     exc.retry_after
                     if exc.retry_after is not None
@@ -212,7 +306,7 @@ class Courier:
                 )
                 if tries >= self.policy.tries_per_flush or delay > self.policy.max_delay:
                     later = self.clock() + timedelta(seconds=delay if delay > self.policy.max_delay else 0)
-                    self._defer(row, str(exc), later, tries)
+                    await self._defer(row, str(exc), later, tries)
                     report.waiting += 1
                     report.errors.append(f"outbox {row['id']}: {redact(str(exc), _secrets(row))}")
                     return "waiting"
@@ -226,18 +320,53 @@ class Courier:
                 await self.sleep(delay)
                 continue
             except Exception as exc:  # an SDK or adapter fault nobody foresaw: this message only
-                return self._fail(row, f"unexpected {type(exc).__name__}: {exc}", report)
+                return await self._fail(row, f"unexpected {type(exc).__name__}: {exc}", report)
             part += 1
             message_ids.append(message_id)
-            self._record_part(row["id"], part, message_ids, done=part == len(payloads))
+            await self._record_part(row["id"], part, message_ids, done=part == len(payloads))
             report.parts_sent += 1
         if part >= len(payloads):
             if not payloads:
-                self._record_part(row["id"], 0, message_ids, done=True)
+                await self._record_part(row["id"], 0, message_ids, done=True)
             report.delivered += 1
         if parent is not None and digest.thread is not None:
             await self._edit_parent(row, adapter, parent, digest.thread.event_id)
         return "delivered"
+
+    async def _reconcile(
+        self, row: dict, adapter: Adapter, key: str, parent: Parent | None, payload: object
+    ) -> str | None:
+        """The id of the part whose send was cut off, if the platform has it; None: send it (again).
+
+        A platform that cannot be read back gets the part again (at-least-once).
+        """
+        if not adapter.reads_back:
+            log.warning(
+                "outbox %s to %s: a send was cut off before its answer was recorded and %s cannot be read "
+                "back; sending it again (it may show twice)",
+                row["id"],
+                channel_label(row),
+                row["platform"],
+            )
+            return None
+        since = parse_iso(row["sending_at"]) or self.clock()
+        in_thread = parent is not None and not key.endswith("c")
+        try:
+            found = await adapter.find_sent(
+                _address(row),
+                key,
+                since=since,
+                parent_id=parent.message_id if in_thread and parent else None,
+                payload=payload,
+            )
+        except DeliveryError as exc:  # not resolved: the part stays in flight, never blindly resent
+            exc.maybe_sent = exc.scope == "retry" or exc.maybe_sent
+            raise
+        if found is not None:
+            log.info(
+                "outbox %s to %s: %s was posted before (%s); not sent again", row["id"], channel_label(row), key, found
+            )
+        return found
 
     def _parent(self, row: dict, adapter: Adapter, digest: Digest) -> Parent | None:
         """For an event's later reports: the alert whose thread they go in, if the adapter has threads."""
@@ -263,32 +392,54 @@ class Courier:
                 redact(f"{type(exc).__name__}: {exc}", _secrets(row)),
             )
 
-    def _record_part(self, outbox_id: int, parts_sent: int, message_ids: list[str], *, done: bool) -> None:
-        with self.store.atomic():
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """One short write transaction, in the process's write turn."""
+        async with self.writing():
+            with self.store.atomic():
+                yield
+
+    async def _mark_sending(self, outbox_id: int, key: str) -> None:
+        """Before the request, in its own transaction: which part is in flight, since when."""
+        async with self._transaction():
+            self.store.db.execute(
+                "UPDATE outbox SET sending_key = ?, sending_at = ? WHERE id = ?", (key, iso(self.clock()), outbox_id)
+            )
+
+    async def _record_part(self, outbox_id: int, parts_sent: int, message_ids: list[str], *, done: bool) -> None:
+        async with self._transaction():
             self.store.db.execute(
                 "UPDATE outbox SET parts_sent = ?, message_ids = ?, last_error = NULL, "
+                "sending_key = NULL, sending_at = NULL, "
                 "status = CASE WHEN ? THEN 'delivered' ELSE status END, "
                 "delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END WHERE id = ?",
                 (parts_sent, json.dumps(message_ids), done, done, iso(self.clock()), outbox_id),
             )
 
-    def _defer(self, row: dict, error: str, next_attempt: datetime, tries: int = 0) -> None:
+    async def _defer(
+        self, row: dict, error: str, next_attempt: datetime, tries: int = 0, *, in_flight: bool = False
+    ) -> None:
+        """Try again at ``next_attempt``; ``in_flight``: the part may be posted, so it stays marked."""
         error = redact(error, _secrets(row))
-        with self.store.atomic():
+        cleared = "" if in_flight else ", sending_key = NULL, sending_at = NULL"
+        async with self._transaction():
             self.store.db.execute(
-                "UPDATE outbox SET attempts = attempts + ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                f"UPDATE outbox SET attempts = attempts + ?, last_error = ?, next_attempt_at = ?{cleared} WHERE id = ?",
                 (tries, error, iso(next_attempt), row["id"]),
             )
         if tries:
             log.warning("outbox %s to %s: %s; kept for the next cycle", row["id"], channel_label(row), error)
 
-    def _fail(self, row: dict, error: str, report: FlushReport) -> str:
-        """This message is refused for good: mark it failed with why; its channel goes on."""
+    async def _fail(self, row: dict, error: str, report: FlushReport, *, in_flight: bool = False) -> str:
+        """This message is refused for good: mark it failed with why; its channel goes on.
+
+        ``in_flight``: its last part may be posted, so a retry looks it up first."""
         error = redact(error, _secrets(row))
-        with self.store.atomic():
+        cleared = "" if in_flight else ", sending_key = NULL, sending_at = NULL"
+        async with self._transaction():
             self.store.db.execute(
-                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, failed_at = ? "
-                "WHERE id = ?",
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, "
+                f"failed_at = ?{cleared} WHERE id = ?",
                 (error, iso(self.clock()), row["id"]),
             )
         log.warning(
@@ -302,13 +453,15 @@ class Courier:
         report.failed += 1
         return "failed"
 
-    def _credentials_refused(self, row: dict, error: str, report: FlushReport) -> None:
+    async def _credentials_refused(self, row: dict, error: str, report: FlushReport) -> None:
         """The platform refused the bot's credentials: say so once; the message stays pending."""
         platform, error = row["platform"], redact(error, _secrets(row))
         now = iso(self.clock())
-        with self.store.atomic():
+        async with self._transaction():
             self.store.db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, row["id"])
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, sending_key = NULL, sending_at = NULL "
+                "WHERE id = ?",
+                (error, row["id"]),
             )
             known = self.store.query("SELECT problem FROM platform_problems WHERE platform = ?", (platform,))
             self.store.db.execute(
@@ -326,17 +479,18 @@ class Courier:
         report.refused_credentials[platform] = error
         report.waiting += 1
 
-    def _credentials_accepted(self, platform: str) -> None:
-        with self.store.atomic():
+    async def _credentials_accepted(self, platform: str) -> None:
+        async with self._transaction():
             self.store.db.execute("DELETE FROM platform_problems WHERE platform = ?", (platform,))
         log.info("%s: the bot's credentials are accepted again; sending what waited", platform)
 
-    def _hold(self, row: dict, error: str) -> None:
+    async def _hold(self, row: dict, error: str) -> None:
         now = self.clock()
         error = redact(error, _secrets(row))
-        with self.store.atomic():
+        async with self._transaction():
             self.store.db.execute(
-                "UPDATE outbox SET status = 'held', attempts = attempts + 1, last_error = ? "
+                "UPDATE outbox SET status = 'held', attempts = attempts + 1, last_error = ?, "
+                "sending_key = NULL, sending_at = NULL "
                 "WHERE status = 'pending' AND platform = ? AND workspace = ? AND channel = ?",
                 (error, row["platform"], row["workspace"], row["channel"]),
             )

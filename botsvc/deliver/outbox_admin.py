@@ -24,7 +24,7 @@ def unsent(store: Store, statuses: tuple[str, ...] = UNSENT) -> list[dict]:
     marks = ", ".join("?" * len(statuses))
     return store.query(
         "SELECT o.id, o.subscription_id, o.platform, o.workspace, o.channel, o.status, o.attempts, o.last_error, "
-        f"o.created_at, o.failed_at, s.paused_reason FROM outbox o LEFT JOIN subscriptions s "
+        f"o.created_at, o.failed_at, o.sending_at, s.paused_reason FROM outbox o LEFT JOIN subscriptions s "
         f"ON s.id = o.subscription_id WHERE o.status IN ({marks}) ORDER BY o.id",
         statuses,
     )

@@ -17,6 +17,25 @@ from botsvc.deliver.adapter import REGISTRY, Adapter, load_adapter
 log = logging.getLogger(__name__)
 
 TOKENS = {"slack": ("SLACK_BOT_TOKEN", "token"), "discord": ("DISCORD_BOT_TOKEN", "token")}
+TIMEOUT_ENV = "BOTSVC_CHAT_TIMEOUT"
+SEND_TIMEOUT = 5.0
+"""Seconds one request to a chat platform may take when delivering: a hung API costs one short
+wait per message and the outbox tries again later (``BOTSVC_CHAT_TIMEOUT`` sets it)."""
+
+
+def send_timeout(env: Mapping[str, str]) -> float:
+    """``BOTSVC_CHAT_TIMEOUT`` in seconds (0.1 to 120), else :data:`SEND_TIMEOUT`; a bad value is logged."""
+    raw = env.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return SEND_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0.1 <= seconds <= 120:
+        log.warning("%s=%r is not a number of seconds from 0.1 to 120; using %.0f", TIMEOUT_ENV, raw, SEND_TIMEOUT)
+        return SEND_TIMEOUT
+    return seconds
 
 
 def available_adapters(
@@ -33,14 +52,15 @@ def available_adapters(
     env = os.environ if env is None else env
     adapters: dict[str, Adapter] = {}
     wanted: list[tuple[str, dict]] = []
+    timeout = send_timeout(env)
     for name in REGISTRY:
         if name not in TOKENS:
-            wanted.append((name, {}))
+            wanted.append((name, {} if name == "console" else {"timeout": timeout}))
             continue
         variable, argument = TOKENS[name]
         token = env.get(variable, "").strip()
         if token:
-            settings: dict[str, object] = {argument: token}
+            settings: dict[str, object] = {argument: token, "timeout": timeout}
             if name == "slack":
                 settings.update(
                     signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip() or None,

@@ -129,14 +129,17 @@ class App:
     ) -> FlushReport:
         """Queue what is due for each subscription, then send everything pending.
 
-        With ``intake`` (whose write turn the caller holds), the digests are built in its
-        thread: a cycle that opened thousands of events takes a while to summarise.
+        With ``intake``, the digests are built in its thread (a cycle that opened thousands of
+        events takes a while to summarise) in its write turn, and the sends take the turn only
+        for each short write of theirs, never across a request: polls go on while a chat API
+        is slow.
         """
         if intake is None:
             queue_digests(self.store, self.config, self.processor.clock(), realtime=realtime)
-        else:
-            await intake.run(queue_digests, intake.store, self.config, self.processor.clock(), realtime=realtime)
-        return await Courier(self.store, adapters, policy=policy, clock=self.processor.clock).flush()
+            return await Courier(self.store, adapters, policy=policy, clock=self.processor.clock).flush()
+        await intake.write(queue_digests, intake.store, self.config, self.processor.clock(), realtime=realtime)
+        courier = Courier(self.store, adapters, policy=policy, clock=self.processor.clock, writing=lambda: intake.turn)
+        return await courier.flush()
 
 
 def feed_target(feed: FeedConfig) -> FeedTarget:

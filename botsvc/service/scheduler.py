@@ -5,8 +5,9 @@ one (``coalesce``). All jobs run on one asyncio loop, which also serves ``/healt
 Slack's ``/news``; parsing, judging and storing run in the intake thread
 (:mod:`botsvc.service.intake`) so a big feed never holds the loop. Database writes never
 interleave: every writer holds the intake's write turn (a feed's transaction in the
-thread; queueing and sending, backoff bookkeeping and every command's writes on the
-loop), and both connections refuse a write made without it.
+thread; queueing, each short outbox write, backoff bookkeeping and every command's writes
+on the loop), both connections refuse a write made without it, and no one holds it across
+a request to a chat platform.
 A minutely job serves hourly/daily subscriptions and retries held-back messages; one
 lock keeps two deliveries from sending the same outbox row. A retention job prunes
 stale seen keys at start and every ``[retention] interval``, a batch per turn.
@@ -179,7 +180,7 @@ class Poller:
 
     async def deliver(self, *, realtime: bool) -> None:
         """Queue what is due and send what is pending; never raises (the outbox keeps it)."""
-        async with self._busy(), self._delivering, self._writing():
+        async with self._busy(), self._delivering:  # the writes take the write turn themselves
             if self.database_lost():
                 return
             try:
