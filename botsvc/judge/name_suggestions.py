@@ -54,6 +54,10 @@ _KOREAN_ENDINGS = (
     "라며", "라고", "라는", "했다", "한다", "된다", "있다", "없다", "이다", "였다", "했고", "하며", "하고",
     "하는", "에서", "으로", "에게", "까지", "부터", "다고", "면서", "지만", "겠다", "는데",
 )  # fmt: skip
+#: Korean function words that recur beside any story ("this", "last", "about", "through").
+_KOREAN_FUNCTION_WORDS = frozenset(
+    "이라 이며 이고 이번 지난 이날 오는 또한 그러나 하지만 이후 당시 관련 대해 위해 통해 따라 대한 위한 한편 최근".split()
+)
 _MAX_WORDS = 4
 _MAX_CJK = 6
 
@@ -122,21 +126,39 @@ class _Known:
 
 
 def _english_names(text: str, known: _Known) -> set[str]:
+    """Capitalised names in ``text``, cut at titles, function words and known concepts.
+
+    "South Korea's Foreign Minister Seo Ji-hwan" gives "Seo Ji-hwan" ("South Korea" is a
+    concept, "Foreign Minister" a title); a single capitalised word opening a sentence is
+    not taken as a name.
+    """
     names: set[str] = set()
     for match in _RUN.finditer(text):
-        words = match.group().split()
         before = text[: match.start()].rstrip()
         at_start = not before or before[-1] in _SENTENCE_ENDS
-        while words and _is_filler(words[0], known):
-            words.pop(0)
-            at_start = False
-        while words and _is_filler(words[-1], known):
-            words.pop()
-        if not words or len(words) > _MAX_WORDS or (len(words) == 1 and at_start):
-            continue
-        name = " ".join(words)
-        if len(name) >= 3 and not known.latin(name):
-            names.add(name)
+        segments: list[tuple[list[str], bool]] = []
+        current: list[str] = []
+        first = True
+        for word in match.group().split():
+            possessive = word.endswith(("'s", "\u2019s"))
+            base = word[:-2] if possessive else word
+            if _is_filler(base, known):
+                if current:
+                    segments.append((current, first))
+                current, first = [], False
+                continue
+            current.append(base)
+            if possessive:
+                segments.append((current, first))
+                current, first = [], False
+        if current:
+            segments.append((current, first))
+        for words, opens in segments:
+            if len(words) > _MAX_WORDS or (len(words) == 1 and opens and at_start):
+                continue
+            name = " ".join(words)
+            if len(name) >= 3 and not known.latin(name):
+                names.add(name)
     return names
 
 
@@ -152,7 +174,7 @@ def _other_spellings(text: str, language: str, known: _Known) -> set[str]:
             for end in range(2, min(len(word), _MAX_CJK) + 1):
                 if known.cjk(word[:end]):
                     break  # a known word with its particle (정부가) is that known word
-                if not word[:end].endswith(_KOREAN_ENDINGS):
+                if not word[:end].endswith(_KOREAN_ENDINGS) and word[:end] not in _KOREAN_FUNCTION_WORDS:
                     found.add(word[:end])  # a name followed by its particle: 한도윤은 -> 한도윤
     for run in _KATAKANA.findall(text):
         found.add(run.strip("・"))
