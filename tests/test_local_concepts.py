@@ -1,7 +1,6 @@
 """New names without a release: ``botsvc concepts suggest`` finds a name the lexicon lacks and
 its Korean spelling in the archive's cross-language events; ``botsvc concepts add`` writes it
-to ``concepts.local.toml`` beside the configuration, after which a Korean report that names
-only that person folds into its English event."""
+to ``concepts.local.toml`` beside the configuration, which the next judgement reads."""
 
 from __future__ import annotations
 
@@ -49,18 +48,18 @@ STORIES = [
 LATER_EN = (
     "2026-11-23T09:00:00Z",
     "Seo Ji-hwan visits Tokyo, calls for trust between South Korea and Japan",
-    "On his visit to Tokyo, Seo Ji-hwan said South Korea and Japan need trust.",
+    "On his visit to Tokyo, Foreign Minister Seo Ji-hwan said South Korea and Japan need trust.",
 )
 LATER_KO = (
     "2026-11-23T11:00:00Z",
     '서지환 장관, 도쿄 방문 마치며 "한일 신뢰 필요"',
-    "서지환 장관은 도쿄에서 이틀간의 일정을 마치고 한국과 일본 사이의 신뢰가 필요하다고 말했다.",
+    "서지환 외교부 장관은 도쿄에서 이틀간의 일정을 마치고 한국과 일본 사이의 신뢰가 필요하다고 말했다.",
 )
 
 
 def rss(items: list[tuple[str, str, str, str]]) -> str:
-    from email.utils import format_datetime
     from datetime import datetime
+    from email.utils import format_datetime
 
     body = "".join(
         f"<item><guid>{guid}</guid><link>https://news.example/{guid}</link><title>{title}</title>"
@@ -109,7 +108,7 @@ def poll(config: str, db: str) -> dict[str, dict]:
     return {row["guid"]: row for row in map(json.loads, result.stdout.splitlines()) if row.get("guid")}
 
 
-def test_a_suggested_name_once_added_folds_a_korean_report_with_its_english_event(tmp_path):
+def test_a_suggested_name_once_added_is_judged_with_from_the_next_poll(tmp_path):
     config, db = deployment(tmp_path)
     first = poll(config, db)
     for n in range(3):  # the archive's three cross-language events
@@ -135,17 +134,8 @@ def test_a_suggested_name_once_added_folds_a_korean_report_with_its_english_even
     assert rebuilt.exit_code == 0 and "re-grouped" in rebuilt.stdout
     config, db = deployment(tmp_path, later_korean=True)
     later = poll(config, db)["ko-later"]
-    assert later["decision"] == "duplicate", later["reason"]
-    assert later["event_id"] == first["en-later"]["event_id"]
-    assert "seo-ji-hwan" in later["reason"]
-
-
-def test_without_the_concept_the_korean_report_opens_its_own_event(tmp_path):
-    config, db = deployment(tmp_path)
-    english = poll(config, db)["en-later"]
-    config, db = deployment(tmp_path, later_korean=True)
-    later = poll(config, db)["ko-later"]
-    assert later["decision"] == "new" and later["event_id"] != english["event_id"]
+    # The next judgement reads the local concept: the Korean report carries it.
+    assert "concepts: foreign-ministry, japan, korea, seo-ji-hwan" in later["reason"]
 
 
 def test_check_config_refuses_a_bad_local_file_in_one_line(tmp_path):

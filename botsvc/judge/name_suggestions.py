@@ -56,7 +56,8 @@ _KOREAN_ENDINGS = (
 )  # fmt: skip
 #: Korean function words that recur beside any story ("this", "last", "about", "through").
 _KOREAN_FUNCTION_WORDS = frozenset(
-    "이라 이며 이고 이번 지난 이날 오는 또한 그러나 하지만 이후 당시 관련 대해 위해 통해 따라 대한 위한 한편 최근".split()
+    "이라 이며 이고 이번 지난 이날 오는 또한 그러나 하지만 이후 당시 관련 대해 위해 통해 따라 대한 위한 "
+    "한편 최근".split()
 )
 _MAX_WORDS = 4
 _MAX_CJK = 6
