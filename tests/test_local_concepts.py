@@ -1,6 +1,7 @@
 """New names without a release: ``botsvc concepts suggest`` finds a name the lexicon lacks and
 its Korean spelling in the archive's cross-language events; ``botsvc concepts add`` writes it
-to ``concepts.local.toml`` beside the configuration, which the next judgement reads."""
+to ``concepts.local.toml`` beside the configuration, after which a Korean report that shares
+little but that name with an English report folds into its event."""
 
 from __future__ import annotations
 
@@ -44,16 +45,17 @@ STORIES = [
         "서지환 외교부 장관은 한국이 2016년 체결된 일본과의 지소미아를 유지한다고 밝혔다.",
     ),
 ]
-#: A fourth story: its reports share only the minister's name beyond what every report says.
+#: A fourth story: besides what every report says, its reports share the minister's name and
+#: one other concept (Iwaya), which alone is too little to fold them across languages.
 LATER_EN = (
     "2026-11-23T09:00:00Z",
-    "Seo Ji-hwan visits Tokyo, calls for trust between South Korea and Japan",
-    "On his visit to Tokyo, Foreign Minister Seo Ji-hwan said South Korea and Japan need trust.",
+    "Seo Ji-hwan visits Tokyo, calls for trust in talks with Iwaya",
+    "On his visit to Tokyo, Seo Ji-hwan told Takeshi Iwaya that South Korea and Japan need trust.",
 )
 LATER_KO = (
     "2026-11-23T11:00:00Z",
-    '서지환 장관, 도쿄 방문 마치며 "한일 신뢰 필요"',
-    "서지환 외교부 장관은 도쿄에서 이틀간의 일정을 마치고 한국과 일본 사이의 신뢰가 필요하다고 말했다.",
+    '서지환 장관, 도쿄서 이와야와 회담…"한일 신뢰 필요"',
+    "서지환 장관은 도쿄에서 이와야를 만나 한국과 일본 사이의 신뢰가 필요하다고 말했다.",
 )
 
 
@@ -108,7 +110,7 @@ def poll(config: str, db: str) -> dict[str, dict]:
     return {row["guid"]: row for row in map(json.loads, result.stdout.splitlines()) if row.get("guid")}
 
 
-def test_a_suggested_name_once_added_is_judged_with_from_the_next_poll(tmp_path):
+def test_a_suggested_name_once_added_folds_a_korean_report_with_its_english_event(tmp_path):
     config, db = deployment(tmp_path)
     first = poll(config, db)
     for n in range(3):  # the archive's three cross-language events
@@ -134,8 +136,17 @@ def test_a_suggested_name_once_added_is_judged_with_from_the_next_poll(tmp_path)
     assert rebuilt.exit_code == 0 and "re-grouped" in rebuilt.stdout
     config, db = deployment(tmp_path, later_korean=True)
     later = poll(config, db)["ko-later"]
-    # The next judgement reads the local concept: the Korean report carries it.
-    assert "concepts: foreign-ministry, japan, korea, seo-ji-hwan" in later["reason"]
+    assert later["decision"] == "duplicate", later["reason"]
+    assert later["event_id"] == first["en-later"]["event_id"]
+    assert "shares concepts iwaya, japan, korea, seo-ji-hwan" in later["reason"]
+
+
+def test_without_the_concept_the_korean_report_opens_its_own_event(tmp_path):
+    config, db = deployment(tmp_path)
+    english = poll(config, db)["en-later"]
+    config, db = deployment(tmp_path, later_korean=True)
+    later = poll(config, db)["ko-later"]
+    assert later["decision"] == "new" and later["event_id"] != english["event_id"]
 
 
 def test_check_config_refuses_a_bad_local_file_in_one_line(tmp_path):
