@@ -177,3 +177,13 @@ def test_adding_to_a_shipped_concept_keeps_its_spellings_and_bad_ones_are_refuse
     refused = CliRunner().invoke(cli, ["concepts", "add", "seo", "--ko", "서", "--config", config])
     assert refused.exit_code == 2 and "single characters are not words" in refused.stderr
     assert (tmp_path / "concepts.local.toml").read_text(encoding="utf-8") == before
+
+
+def test_an_unwritable_local_file_is_one_line_and_changes_nothing(tmp_path):
+    config, _ = deployment(tmp_path)
+    (tmp_path / "concepts.local.toml.tmp").mkdir()  # the new file cannot be written
+    result = CliRunner().invoke(cli, ["concepts", "add", "seo-ji-hwan", "--en", "Seo Ji-hwan", "--config", config])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith("botsvc: error:") and result.stderr.count("\n") == 1
+    assert "cannot write" in result.stderr and "nothing was changed" in result.stderr
+    assert not (tmp_path / "concepts.local.toml").exists()

@@ -94,6 +94,8 @@ def add_cmd(
         entry, origin = add_concept(path, name, {"en": list(en), "ko": list(ko), "ja": list(ja)})
     except ValueError as exc:
         _fail(str(exc), 2)
+    except OSError as exc:
+        _fail(f"{path}: cannot write: {exc.strerror or exc}; nothing was changed", 1)
     load_config(config_path)
     what = {"new": "added", "shipped": "replaces the shipped concept, keeping its spellings:", "local": "updated:"}
     spellings = "; ".join(f"{lang} {', '.join(terms)}" for lang, terms in entry.items() if terms)
