@@ -49,3 +49,16 @@ def test_the_local_file_is_written_as_toml_that_reads_back():
         "Odd Name": {"en": ["x y"]},
     }
     assert tomllib.loads(render(tables)) == tables
+
+
+def test_a_japanese_spelling_is_cut_from_the_title_written_against_it():
+    reports = [
+        *story(1, "Seo Ji-hwan protests over Dokdo.", "서지환 장관, 독도 항의"),
+        *story(2, "Seo Ji-hwan urges an end to export controls.", "서지환 장관, 수출규제 철회 촉구"),
+        Report(1, "ja", "徐志煥外相が竹島問題で抗議"),
+        Report(2, "ja", "徐志煥外相、輸出規制の撤回求める"),
+        Report(3, "ja", "林外相が会見"),
+    ]
+    (found,) = suggest(reports, bundled_lexicon(), min_events=2)
+    spellings = {link.language: link.spelling for link in found.links}
+    assert spellings == {"ko": "서지환", "ja": "徐志煥"}

@@ -112,6 +112,10 @@ class Lexicon:
             names.update(self._by_key.get(term_key(term), ()))
         return sorted(names)
 
+    def terms_in(self, text: str) -> set[str]:
+        """The lexicon's terms that occur in ``text`` (as the matcher finds them)."""
+        return self._terms.found(fold(text)) if text else set()
+
     def tokens(self, text: str) -> list[str]:
         """The concept tokens of ``text`` (``§name``), sorted."""
         return [CONCEPT_PREFIX + name for name in self.find(text)]

@@ -177,12 +177,23 @@ def _other_spellings(text: str, language: str, known: _Known) -> set[str]:
                     break  # a known word with its particle (정부가) is that known word
                 if not word[:end].endswith(_KOREAN_ENDINGS) and word[:end] not in _KOREAN_FUNCTION_WORDS:
                     found.add(word[:end])  # a name followed by its particle: 한도윤은 -> 한도윤
+    # Japanese writes a name against its title (徐志煥外相): cut runs at the known terms first.
+    known_here = sorted((t for t in known.lexicon.terms_in(text) if not t.isascii()), key=len, reverse=True)
     for run in _KATAKANA.findall(text):
-        found.add(run.strip("・"))
+        found.update(part.strip("・") for part in _cut(run, known_here))
     for run in _KANJI.findall(text):
-        for size in range(2, min(len(run), 4) + 1):
-            found.update(run[i : i + size] for i in range(len(run) - size + 1))
+        for part in _cut(run, known_here):
+            if len(part) <= _MAX_CJK:
+                found.add(part)
+            for size in range(2, min(len(part), 4) + 1):
+                found.update(part[i : i + size] for i in range(len(part) - size + 1))
     return {word for word in found if len(word) >= 2 and not known.cjk(word)}
+
+
+def _cut(run: str, known_terms: list[str]) -> list[str]:
+    for term in known_terms:
+        run = run.replace(term, "\x00")
+    return [part for part in run.split("\x00") if len(part) >= 2]
 
 
 def suggest(
