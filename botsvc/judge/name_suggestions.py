@@ -39,6 +39,7 @@ _TITLE_WORDS = frozenset(
     prince princess minister's president's first lady opposition ruling democratic liberal people
     power office ministry agency council committee assembly parliament diet government
     monday tuesday wednesday thursday friday saturday sunday january february march april may june
+    plaintiff plaintiffs victim victims survivor survivors professor analyst reporter
     july august september october november december
     """.split()
 )
