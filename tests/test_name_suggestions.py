@@ -62,3 +62,15 @@ def test_a_japanese_spelling_is_cut_from_the_title_written_against_it():
     (found,) = suggest(reports, bundled_lexicon(), min_events=2)
     spellings = {link.language: link.spelling for link in found.links}
     assert spellings == {"ko": "서지환", "ja": "徐志煥"}
+
+
+def test_a_name_always_written_with_the_same_particle_is_suggested_without_it():
+    reports = [
+        *story(1, "Seo Ji-hwan protests over Dokdo.", "서지환은 독도 문제로 항의했다"),
+        *story(2, "Seo Ji-hwan urges an end to export controls.", "서지환은 수출규제 철회를 촉구했다"),
+        *story(3, "Kurogane Ren meets Seo Ji-hwan.", "구로가네는 서지환은 만났다"),
+        *story(4, "Kurogane Ren visits Seoul.", "구로가네는 서울을 찾았다"),
+    ]
+    found = {s.name: {link.language: link.spelling for link in s.links} for s in suggest(reports, bundled_lexicon())}
+    assert found["Seo Ji-hwan"] == {"ko": "서지환"}
+    assert found["Kurogane Ren"] == {"ko": "구로가네"}

@@ -60,6 +60,8 @@ _KOREAN_FUNCTION_WORDS = frozenset(
     "이라 이며 이고 이번 지난 이날 오는 또한 그러나 하지만 이후 당시 관련 대해 위해 통해 따라 대한 위한 "
     "한편 최근".split()
 )
+#: One-syllable Korean particles a name is often written with (서지환은, 서지환의).
+_PARTICLES = frozenset("은는이가을를의에도와과")
 _MAX_WORDS = 4
 _MAX_CJK = 6
 
@@ -119,12 +121,26 @@ class _Known:
         self._latin = [f" {term_key(t)} " for t in terms]
         self._cjk = [t for t in terms if not t.isascii()]
 
+        self._seen: dict[tuple[bool, str], bool] = {}  # the same words recur in every report
+
     def latin(self, name: str) -> bool:
-        key = f" {term_key(name)} "
-        return bool(self.lexicon.find(name)) or any(key in term for term in self._latin)
+        known = self._seen.get((True, name))
+        if known is None:
+            key = f" {term_key(name)} "
+            known = self._seen[(True, name)] = bool(self.lexicon.find(name)) or any(key in t for t in self._latin)
+        return known
 
     def cjk(self, word: str) -> bool:
-        return bool(self.lexicon.find(word)) or any(word in term for term in self._cjk)
+        known = self._seen.get((False, word))
+        if known is None:
+            known = self._seen[(False, word)] = bool(self.lexicon.find(word)) or any(word in t for t in self._cjk)
+        return known
+
+    def concept_word(self, word: str) -> bool:
+        known = self._seen.get((True, "\x00" + word))
+        if known is None:
+            known = self._seen[(True, "\x00" + word)] = bool(self.lexicon.find(word))
+        return known
 
 
 def _english_names(text: str, known: _Known) -> set[str]:
@@ -166,7 +182,7 @@ def _english_names(text: str, known: _Known) -> set[str]:
 
 def _is_filler(word: str, known: _Known) -> bool:
     low = word.casefold()
-    return low in _TITLE_WORDS or low in STOPWORDS or bool(known.lexicon.find(word))
+    return low in _TITLE_WORDS or low in STOPWORDS or known.concept_word(word)
 
 
 def _other_spellings(text: str, language: str, known: _Known) -> set[str]:
@@ -240,7 +256,7 @@ def suggest(
         strength = count / math.sqrt(events_of_name[name] * events_of_spelling[(language, word)])
         link = Link(word, language, count, round(strength, 3))
         current = best.get((name, language))
-        if strength >= min_strength and (current is None or _better(link, current)):
+        if strength >= min_strength and (current is None or _better(link, current, name)):
             best[(name, language)] = link
 
     suggestions = [
@@ -257,9 +273,22 @@ def suggest(
     return _without_overlaps(suggestions)
 
 
-def _better(link: Link, other: Link) -> bool:
-    """Stronger, or as strong and longer (한도윤 over its prefix 한도)."""
-    return (link.strength * link.joint, len(link.spelling)) > (other.strength * other.joint, len(other.spelling))
+def _better(link: Link, other: Link, name: str) -> bool:
+    """Stronger; or as strong and, in Korean, three syllables for a romanised Korean name
+    (Seo Ji-hwan: 서지환), else not ending in a particle (서지환은); else longer (서지환 over 서지)."""
+    return _rank(link, name) > _rank(other, name)
+
+
+def _rank(link: Link, name: str) -> tuple:
+    korean = link.language == "ko"
+    # A Korean name romanised: family name and a two-syllable given name (Seo Ji-hwan, Lee Jae Myung).
+    korean_name = len(re.split(r"[\s\-]+", name)) == 3
+    return (
+        link.strength * link.joint,
+        korean and korean_name and len(link.spelling) == 3,
+        not (korean and link.spelling[-1] in _PARTICLES),
+        len(link.spelling),
+    )
 
 
 def _without_overlaps(suggestions: list[Suggestion]) -> list[Suggestion]:
