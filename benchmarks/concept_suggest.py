@@ -34,7 +34,9 @@ EN = (
     "Japan Seoul minister said talks trade export controls Dokdo radar summit wartime labour "
     "court ruling boycott beer tourism flights Seoul Tokyo officials on Monday the the of and a in"
 ).split()
-KO = "일본 한국 정부 장관 회담 수출규제 독도 레이더 정상회담 강제징용 판결 불매 관광 항공 서울 도쿄 당국자 말했다".split()
+KO = (
+    "일본 한국 정부 장관 회담 수출규제 독도 레이더 정상회담 강제징용 판결 불매 관광 항공 서울 도쿄 당국자 말했다"
+).split()
 JA = "日本 韓国 政府 外相 会談 輸出規制 竹島 レーダー 首脳会談 徴用工 判決 不買 観光 航空 ソウル 東京 当局者".split()
 
 
