@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +19,8 @@ from botsvc.deliver.subscriptions import SubscriptionError, parse_mode, validate
 from botsvc.deliver.templates import TemplateError, template_from_table
 from botsvc.ingest.fetch import FetchPolicy
 from botsvc.judge.clustering import DEFAULT_LEAD_HOURS, DEFAULT_SPAN_DAYS, DEFAULT_THRESHOLD
+from botsvc.judge.concepts import use_lexicon
+from botsvc.judge.local_concepts import deployment_lexicon
 from botsvc.judge.terms import is_single_cjk_character
 from botsvc.models import Template
 
@@ -117,6 +119,10 @@ class Config:
     alerts: AlertLimits = field(default_factory=AlertLimits)
     """The ``[alerts]`` table: backfill age, caps per feed and per digest, surge detection."""
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    concepts_file: str = ""
+    """The deployment's ``concepts.local.toml`` beside this file, when there is one (read by :func:`load_config`)."""
+    local_concepts: int = 0
+    """How many concepts that file adds or replaces."""
 
     def topic(self, name: str) -> Topic:
         for topic in self.topics:
@@ -441,7 +447,30 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(name, "file", "not found (set --config or BOTSVC_CONFIG)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(name, "file", f"cannot read: {exc}") from None
-    return parse_config(text, name)
+    config = parse_config(text, name)
+    return _with_local_concepts(config)
+
+
+def _with_local_concepts(config: Config) -> Config:
+    """Read ``concepts.local.toml`` beside the config and judge with it from now on.
+
+    The lexicon is process-wide (every fingerprint uses it), so the one reader of the
+    configuration installs it; a bad file is a configuration error in one line.
+    """
+    try:
+        found = deployment_lexicon(config.path)
+    except ValueError as exc:
+        file, _, rest = str(exc).partition(": ")
+        key, problem = ("file", rest)
+        if rest.startswith("[") and "] " in rest:
+            key, problem = rest[1:].split("] ", 1)
+        raise ConfigError(file, key, problem) from None
+    if found is None:
+        use_lexicon(None)
+        return config
+    lexicon, path, count = found
+    use_lexicon(lexicon)
+    return replace(config, concepts_file=str(path), local_concepts=count)
 
 
 def missing_feed_files(config: Config) -> list[str]:
@@ -494,4 +523,8 @@ def summarise(config: Config) -> str:
         f"retention: irrelevant items' keys {r.irrelevant_days} days, articles' other keys "
         f"{r.seen_days} days after last seen; pruned every {r.interval}s"
     )
+    if config.concepts_file:
+        lines.append(
+            f"concepts: the shipped lexicon with {config.local_concepts} local concept(s) from {config.concepts_file}"
+        )
     return "\n".join(lines)

@@ -13,10 +13,17 @@ cores without a model download, every match can be explained by name (``botsvc
 explain``), and a wrong merge is fixed by editing one line. The models that load
 offline from PyPI cost 20-250 ms per sentence here and do not separate "same story"
 from "same dispute" at any single threshold.
+
+A deployment extends the shipped lexicon without a release: :file:`concepts.local.toml`
+beside ``feeds.toml`` (written by ``botsvc concepts add``, see
+:mod:`botsvc.judge.local_concepts`) adds concepts and replaces shipped ones of the same
+name. :func:`use_lexicon` makes the combined lexicon the one every judgement uses.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,13 +31,22 @@ from pathlib import Path
 
 from botsvc.judge.terms import TermSet, fold, is_single_cjk_character, term_key
 
-__all__ = ["CONCEPT_PREFIX", "Concept", "Lexicon", "concept_tokens", "default_lexicon", "is_cross_language"]
+__all__ = [
+    "CONCEPT_PREFIX",
+    "Concept",
+    "Lexicon",
+    "bundled_lexicon",
+    "concept_tokens",
+    "default_lexicon",
+    "is_cross_language",
+    "use_lexicon",
+]
 
 #: Concept tokens start with this character, which no tokenised word can contain.
 CONCEPT_PREFIX = "§"
 
 LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "concepts.toml"
-_LANGUAGES = ("en", "ko", "ja")
+LANGUAGES = ("en", "ko", "ja")
 
 
 @dataclass(frozen=True)
@@ -61,15 +77,21 @@ class Lexicon:
     @classmethod
     def load(cls, path: Path = LEXICON_PATH) -> Lexicon:
         """Read a lexicon file; ValueError naming the concept for anything malformed."""
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return cls.from_tables(tomllib.loads(path.read_text(encoding="utf-8")), path)
+
+    @classmethod
+    def from_tables(cls, data: dict, path: Path | str) -> Lexicon:
+        """A lexicon from parsed TOML tables (``path`` names the file in messages)."""
         concepts = []
         for name, body in data.items():
             if not isinstance(body, dict):
                 raise ValueError(f"{path}: [{name}] must be a table")
-            unknown = set(body) - {*_LANGUAGES, "span_days"}
+            unknown = set(body) - {*LANGUAGES, "span_days"}
             if unknown:
                 raise ValueError(f"{path}: [{name}] unknown key(s) {sorted(unknown)}")
-            terms = tuple(t for lang in _LANGUAGES for t in body.get(lang, ()))
+            if not all(isinstance(body.get(lang, []), list) for lang in LANGUAGES):
+                raise ValueError(f"{path}: [{name}] spellings must be lists of strings")
+            terms = tuple(t for lang in LANGUAGES for t in body.get(lang, ()))
             if not terms or not all(isinstance(t, str) and t.strip() for t in terms):
                 raise ValueError(f"{path}: [{name}] needs non-empty terms")
             single = [t for t in terms if is_single_cjk_character(t)]
@@ -90,6 +112,10 @@ class Lexicon:
             names.update(self._by_key.get(term_key(term), ()))
         return sorted(names)
 
+    def terms_in(self, text: str) -> set[str]:
+        """The lexicon's terms that occur in ``text`` (as the matcher finds them)."""
+        return self._terms.found(fold(text)) if text else set()
+
     def tokens(self, text: str) -> list[str]:
         """The concept tokens of ``text`` (``§name``), sorted."""
         return [CONCEPT_PREFIX + name for name in self.find(text)]
@@ -103,11 +129,30 @@ class Lexicon:
         """Concept token -> span in days, for the concepts that name a long-running story."""
         return {c.token: c.span_days for c in self.concepts.values() if c.span_days is not None}
 
+    def signature(self) -> str:
+        """A short digest of every concept and spelling: stored fingerprints made with another are stale."""
+        content = sorted((c.name, sorted(term_key(t) for t in c.terms)) for c in self.concepts.values())
+        return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:16]
+
 
 @lru_cache(maxsize=1)
-def default_lexicon() -> Lexicon:
+def bundled_lexicon() -> Lexicon:
     """The lexicon shipped with botsvc (read once per process)."""
     return Lexicon.load()
+
+
+_in_use: Lexicon | None = None
+
+
+def use_lexicon(lexicon: Lexicon | None) -> None:
+    """Judge with ``lexicon`` from now on (None: the shipped one); set once at start-up from the config."""
+    global _in_use
+    _in_use = lexicon
+
+
+def default_lexicon() -> Lexicon:
+    """The lexicon judgements use: the shipped one, or the deployment's once :func:`use_lexicon` set it."""
+    return _in_use if _in_use is not None else bundled_lexicon()
 
 
 def concept_tokens(text: str) -> list[str]:

@@ -18,6 +18,7 @@ from typing import cast
 
 from botsvc.config import DedupSettings
 from botsvc.judge.clustering import EventAssigner
+from botsvc.judge.concepts import default_lexicon
 from botsvc.judge.copies import CANDIDATE_SIMILARITY, copy_similarity, copy_text
 from botsvc.judge.fingerprint import Fingerprint, make_fingerprint
 from botsvc.judge.similarity import Neighbour
@@ -48,6 +49,13 @@ class Placement:
 
 #: Bump when the grouping rules change in a way the [dedup] settings do not show.
 GROUPING_RULES = "concepts-v2-bridges"
+#: ``bot_state`` key: the signature of the concept lexicon the stored fingerprints were made with.
+FINGERPRINT_LEXICON = "fingerprints_made_with"
+
+
+def lexicon_signature() -> str:
+    """The signature of the lexicon judgements use now (shipped, extended by the local file)."""
+    return default_lexicon().signature()
 
 
 def grouping_signature(settings: DedupSettings) -> str:
@@ -93,6 +101,15 @@ class EventBook:
                 log.info(
                     "stored events were grouped with other [dedup] settings or rules; "
                     "`botsvc rebuild-events` re-groups them"
+                )
+            made_with = self.store.get_state(FINGERPRINT_LEXICON)
+            if made_with is None:
+                with self.store.atomic():
+                    self.store.set_state(FINGERPRINT_LEXICON, lexicon_signature())
+            elif made_with != lexicon_signature():
+                log.info(
+                    "the concepts changed since the stored articles were fingerprinted; "
+                    "`botsvc rebuild-events` refreshes them so later reports fold with them"
                 )
         except sqlite3.Error:  # a read-only or busy database: grouping still works
             pass

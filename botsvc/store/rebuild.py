@@ -14,7 +14,9 @@ outbox keeps every sent message as it was.
 
 The settings the events were last grouped with are recorded (``bot_state``); with the
 same settings a rebuild changes nothing unless forced, because replaying in publication
-order can group differently from the order the reports arrived in.
+order can group differently from the order the reports arrived in. When the concept
+lexicon changed (``concepts.local.toml``, an upgrade) every article's fingerprint is first
+made again from its text, so stored reports carry the new concepts.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from typing import cast
 
 from botsvc.config import DedupSettings
 from botsvc.judge.fingerprint import Fingerprint
-from botsvc.store.events import grouping_signature, item_fingerprint_bytes, new_assigner
+from botsvc.store.events import (
+    FINGERPRINT_LEXICON,
+    grouping_signature,
+    item_fingerprint_bytes,
+    lexicon_signature,
+    new_assigner,
+)
 from botsvc.store.store import Store, inserted_id, parse_iso
 
 
@@ -56,7 +64,10 @@ def rebuild_events(store: Store, settings: DedupSettings, *, force: bool = False
     store.article_fingerprints(backfill=item_fingerprint_bytes)
     signature = grouping_signature(settings)
     events_before = store.db.execute("SELECT count(*) FROM events").fetchone()[0]
-    if not force and store.get_state("events_grouped_with") == signature:
+    concepts_changed = store.get_state(FINGERPRINT_LEXICON) != lexicon_signature()
+    if concepts_changed:
+        store.refresh_fingerprints(item_fingerprint_bytes)
+    if not force and not concepts_changed and store.get_state("events_grouped_with") == signature:
         articles = store.db.execute("SELECT count(*) FROM articles WHERE event_id IS NOT NULL").fetchone()[0]
         return RebuildReport(articles, events_before, events_before, 0, unchanged=True)
     rows = store.query(
@@ -129,6 +140,7 @@ def rebuild_events(store: Store, settings: DedupSettings, *, force: bool = False
         for (event_id,) in store.db.execute("SELECT id FROM events").fetchall():
             store.refresh_event(event_id)
         store.set_state("events_grouped_with", signature)
+        store.set_state(FINGERPRINT_LEXICON, lexicon_signature())
     events_after = store.db.execute("SELECT count(*) FROM events").fetchone()[0]
     return RebuildReport(len(rows), events_before, events_after, moved)
 

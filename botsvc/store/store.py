@@ -552,6 +552,27 @@ class Store:
             "FROM articles WHERE event_id IS NOT NULL ORDER BY id"
         )
 
+    def refresh_fingerprints(self, make: Callable[[str, str, str], bytes], batch: int = 500) -> int:
+        """Make every grouped article's fingerprint again from its text (the concepts changed).
+
+        In batches, each its own write turn, so a large archive never holds one long
+        transaction; an interrupted refresh is simply run again. Returns the articles refreshed.
+        """
+        done, last = 0, 0
+        while True:
+            rows = self.db.execute(
+                "SELECT id, title, summary, body FROM articles "
+                "WHERE event_id IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return done
+            updates = [(make(title, summary, body), article_id) for article_id, title, summary, body in rows]
+            with self.atomic():
+                self.db.conn.executemany("UPDATE articles SET fingerprint = ? WHERE id = ?", updates)
+            done += len(rows)
+            last = rows[-1][0]
+
     def record_republished_copy(self, item: FeedItem, original_id: int, similarity: float, when: datetime) -> None:
         """Remember an item found to be a near-verbatim copy of article ``original_id`` (for ``explain``)."""
         self.db.execute(
