@@ -20,7 +20,7 @@ from discordfake import DiscordFake
 from slackmock import SlackMock
 from test_discord_buttons import press as discord_press
 from test_discord_buttons import presses as discord_presses
-from test_discord_commands import CHANNEL, GUILD, MANAGE_CHANNELS, MEMBER, TOKEN, embed_of, fake, news
+from test_discord_commands import GUILD, MANAGE_CHANNELS, MEMBER, TOKEN, embed_of, fake, news
 from test_discord_commands import run as discord_run
 from test_slack_buttons import post as post_button
 from test_slack_buttons import press as slack_press
