@@ -178,6 +178,12 @@ def test_a_servers_feed_reaches_only_its_own_channels_and_only_it_removes_it(
     assert not posted  # nothing else was new for the workspace either
     delivered = [call for call in fake.delivered() if call.route == "message"]
     assert delivered and all(PHISH in json.dumps(call.json) for call in delivered)  # the server got its item
+    [event] = {row["event_id"] for row in app.store.query("SELECT event_id FROM articles WHERE feed = 'Phish Wire'")}
+    reader = CommandContext("slack", f"C{WORKSPACE}", WORKSPACE, "U9")
+    timeline = asyncio.run(app.commands().run(f"event {event}", reader))
+    assert not timeline.ok and timeline.title.startswith(f"there is no event {event}")
+    found = asyncio.run(app.commands().run("search GSOMIA intelligence pact", reader))
+    assert PHISH not in found.as_text() and f"#{event} " not in found.as_text()
 
     answered = len(discord_answers(fake))
     discord_run(fake, app.commands().run, news("feeds"), news("feed remove", permissions=manager, name="Phish Wire"))
@@ -277,6 +283,10 @@ def test_a_shared_event_reaches_both_but_a_tenants_report_stays_its_own(
     deliver(app, slack, fake)
     posted = json.dumps([call.body for call in slack.calls if call.path == "/api/chat.postMessage"])
     assert "https://shared.example/story" in posted and PHISH not in posted
+    [event] = {row["event_id"] for row in app.store.query("SELECT event_id FROM articles WHERE feed = 'Server Wire'")}
+    reader = CommandContext("slack", f"C{WORKSPACE}", WORKSPACE, "U9")
+    timeline = asyncio.run(app.commands().run(f"event {event}", reader))
+    assert timeline.ok and "https://shared.example/story" in timeline.as_text() and PHISH not in timeline.as_text()
     assert PHISH in json.dumps([call.json for call in fake.delivered() if call.route == "message"])
 
 

@@ -49,7 +49,14 @@ from botsvc.store.merges import current_event, merges_into
 from botsvc.store.preview import latest, preview
 from botsvc.store.search import EventHit, recent_events, search_events, timeline
 from botsvc.store.store import Store, utcnow
-from botsvc.store.tenants import feed_owner, own_feed, owned_feed_count, url_owner
+from botsvc.store.tenants import (
+    feed_owner,
+    hidden_feeds,
+    own_feed,
+    owned_feed_count,
+    url_owner,
+    visible_events,
+)
 from botsvc.store.turn import WriteTurn
 
 log = logging.getLogger(__name__)
@@ -312,7 +319,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             raise UsageError("give some words to search for", "search")
         if since and until and since > until:
             raise UsageError("since: is after until:", "search")
-        hits = search_events(self.store, text, since=since, until=until)
+        hits = self._visible(search_events(self.store, text, since=since, until=until), ctx)
         if not hits:
             return CommandReply(f"No events match {text[:80]!r}.")
         lines = tuple(
@@ -337,7 +344,15 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             raise UsageError(f"there is no event {asked}", "event")
         event_id = current_event(self.store, asked)  # a merged event answers with the one it went into
         event = self.store.event(event_id) or event
-        articles = self.store.event_articles(event_id)
+        tenant = tenant_of(ctx)
+        hidden = hidden_feeds(self.store, tenant) if tenant is not None else frozenset()
+        every = self.store.event_articles(event_id)
+        articles = [a for a in every if a["feed"] not in hidden]
+        if not articles:  # only another workspace's (server's) feeds reported it
+            raise UsageError(f"there is no event {asked}", "event")
+        title, outlets = event["title"], len(event["outlets"])
+        if len(articles) < len(every):  # told as if only the reports this tenant may see were there
+            title, outlets = articles[0]["title"], len({a["source"] for a in articles})
         entries = timeline(articles)
         zones = [s.zone for s in self._channel_subscriptions(ctx)]
         zone = zones[0] if len(set(zones)) == 1 else "UTC"  # the channel's digest zone, when it has one
@@ -355,8 +370,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         kind = "archived event" if event["seeded"] else "event"
         merged = f"Event #{asked} was merged into #{event_id}. " if asked != event_id else ""
         return CommandReply(
-            f"{merged}{kind.capitalize()} #{event_id}: {event['title']} "
-            f"({len(entries)} report(s), {len(event['outlets'])} outlet(s))",
+            f"{merged}{kind.capitalize()} #{event_id}: {title} ({len(entries)} report(s), {outlets} outlet(s))",
             tuple(lines),
             records=(event_record(event, articles),),
         )
@@ -368,7 +382,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         if not 1 <= count <= MAX_RECENT:
             raise UsageError(f"n must be between 1 and {MAX_RECENT}", "recent")
         topics = sorted({s.topic for s in self._channel_subscriptions(ctx)}) or [self.config.default_topic]
-        hits = recent_events(self.store, topics, count)
+        hits = self._visible(recent_events(self.store, topics, count), ctx)
         if not hits:
             return CommandReply("No events yet.")
         lines = tuple(
@@ -377,6 +391,14 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         return CommandReply(
             f"Latest events ({', '.join(topics)}), by latest report:", lines, records=tuple(h.record() for h in hits)
         )
+
+    def _visible(self, hits: list[EventHit], ctx: CommandContext) -> list[EventHit]:
+        """``hits`` without the events only another tenant's feeds reported."""
+        tenant = tenant_of(ctx)
+        if tenant is None or not hits:
+            return hits
+        shown = visible_events(self.store, tenant, [h.event_id for h in hits])
+        return [h for h in hits if h.event_id in shown]
 
     # -- feeds ------------------------------------------------------------------------
     async def _feeds(self, command: Command, ctx: CommandContext) -> CommandReply:

@@ -9,6 +9,7 @@ feeds that belong to another tenant (:data:`HIDDEN_FEEDS`).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from botsvc.store.store import Store, iso
@@ -86,3 +87,13 @@ def reports_since(store: Store, platform: str, workspace: str, since: datetime) 
         (platform, workspace, iso(since)),
     )
     return int(rows[0]["n"])
+
+
+def visible_events(store: Store, tenant: str, event_ids: list[int]) -> set[int]:
+    """Those of ``event_ids`` with a report ``tenant`` may see (not only another tenant's feeds')."""
+    rows = store.query(
+        "SELECT DISTINCT event_id FROM articles WHERE event_id IN (SELECT value FROM json_each(:ids)) "
+        f"AND feed NOT IN ({HIDDEN_FEEDS})",
+        {"ids": json.dumps(event_ids), "tenant": tenant},
+    )
+    return {row["event_id"] for row in rows}
