@@ -533,4 +533,10 @@ def summarise(config: Config) -> str:
         f"retention: irrelevant items' keys {r.irrelevant_days} days, articles' other keys "
         f"{r.seen_days} days after last seen; pruned every {r.interval}s"
     )
+    c = config.chat
+    lines.append(
+        f"chat: Slack workspaces {', '.join(c.slack_workspaces) or '(the first one used)'}; "
+        f"Discord servers {', '.join(c.discord_servers) or '(the first one used)'}; each may add "
+        f"{c.max_feeds_per_tenant} feeds and make {c.max_reports_per_tenant} not-relevant reports a day"
+    )
     return "\n".join(lines)

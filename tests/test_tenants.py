@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import sqlite3
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,13 @@ from test_slack_commands import Served, _loopback_only, adapter_for, slack, wait
 from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
 from adapters.slack.bot import workspace_of
-from botsvc.config import ConfigError, parse_config
+from botsvc.config import ConfigError, parse_config, summarise
 from botsvc.deliver.delivery import queue_digests
 from botsvc.deliver.outbox import Courier, RetryPolicy
 from botsvc.models import CommandContext
 from botsvc.service.app import App, open_app
 from botsvc.service.cycle import run_cycle
+from botsvc.store.migrate import apply_migrations, discover
 from botsvc.store.store import utcnow
 
 __all__ = ["_loopback_only", "fake", "slack"]  # fixtures, used by name
@@ -333,3 +335,52 @@ def test_a_workspace_makes_at_most_its_limit_of_reports_a_day(tmp_path: Path) ->
         assert [(r["workspace"], r["user"]) for r in rows] == [("T1", "U1"), ("T1", "U2"), ("T2", "U4")]
     finally:
         app.close()
+
+
+def test_an_upgraded_database_keeps_serving_its_first_workspace_and_shares_its_old_chat_feeds(
+    tmp_path: Path,
+) -> None:
+    """Before tenants, subscriptions and chat-added feeds were stored without them: the earliest
+    subscription's workspace (server) stays served, old chat feeds stay shared, and only a
+    manager on the platform that added one removes it."""
+    [version] = [m.version for m in discover() if m.name.endswith("_tenants")]
+    conn = sqlite3.connect(tmp_path / "old.db")
+    apply_migrations(conn, upto=version - 1)
+    subscription = (
+        "INSERT INTO subscriptions (platform, workspace, channel, topic, origin, created_at) "
+        "VALUES (?, ?, ?, 'japan-korea', ?, ?)"
+    )
+    conn.executemany(
+        subscription,
+        [
+            ("slack", "", "C0", "cli", "2019-08-20T00:00:00+00:00"),  # no workspace: adopts nothing
+            ("slack", "TOLD", "C1", "chat", "2019-08-21T00:00:00+00:00"),
+            ("slack", "TLATER", "C2", "chat", "2019-08-22T00:00:00+00:00"),
+            ("discord", "42", "7", "chat", "2019-08-23T00:00:00+00:00"),
+        ],
+    )
+    conn.execute(
+        "INSERT INTO feeds (name, url, origin, added_by) VALUES ('Old Wire', 'https://o.example/', 'chat', 'slack:U1')"
+    )
+    conn.commit()
+    conn.close()
+    app = open_app(EXAMPLES, tmp_path / "old.db", config=config_with(""))
+    try:
+        adopted = app.store.query("SELECT platform, workspace FROM chat_tenants ORDER BY platform")
+        assert [(r["platform"], r["workspace"]) for r in adopted] == [("discord", "42"), ("slack", "TOLD")]
+        later = asyncio.run(app.commands().run("subscriptions", CommandContext("slack", "C2", "TLATER", "U2")))
+        assert not later.ok and later.title == "Sorry, this bot serves other workspaces, not this one."
+        from_discord = CommandContext("discord", "7", "42", "9", can_manage=True)
+        refused = asyncio.run(app.commands().run("feed remove Old Wire", from_discord))
+        assert not refused.ok and refused.title == "'Old Wire' was added from slack; it can be removed there."
+        feeds = asyncio.run(app.commands().run("feeds", from_discord)).as_text()
+        assert "Old Wire" in feeds and "added from chat, shared" in feeds
+        from_slack = CommandContext("slack", "C1", "TOLD", "U1", can_manage=True)
+        assert asyncio.run(app.commands().run("feed remove Old Wire", from_slack)).ok
+    finally:
+        app.close()
+
+
+def test_check_config_says_who_is_served() -> None:
+    text = summarise(config_with('slack_workspaces = ["T1", "T2"]\nmax_feeds_per_tenant = 5'))
+    assert "chat: Slack workspaces T1, T2; Discord servers (the first one used); each may add 5 feeds" in text
