@@ -54,13 +54,17 @@ def config_with(chat: str) -> Any:
     return parse_config(EXAMPLES.read_text(encoding="utf-8") + "\n[chat]\n" + chat, str(EXAMPLES))
 
 
-def rss(title: str, link: str) -> bytes:
-    """A feed of one item published now (so it is alerted, not archived as a backfill)."""
+def rss(title: str, link: str, *more: tuple[str, str]) -> bytes:
+    """A feed of items published now (so they are alerted, not archived as a backfill)."""
     when = format_datetime(utcnow())
+    items = "".join(
+        f"<item><title>{title}</title><link>{link}</link><guid>{link}</guid><pubDate>{when}</pubDate>"
+        "<description>Seoul and Tokyo officials met on Tuesday.</description></item>"
+        for title, link in ((title, link), *more)
+    )
     return (
         '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title><link>https://wire.example/</link>'
-        f"<item><title>{title}</title><link>{link}</link><guid>{link}</guid><pubDate>{when}</pubDate>"
-        "<description>Seoul and Tokyo officials met on Tuesday.</description></item></channel></rss>"
+        f"{items}</channel></rss>"
     ).encode()
 
 
@@ -269,7 +273,7 @@ def test_a_shared_event_reaches_both_but_a_tenants_report_stays_its_own(
     told it, the workspace without the server's link."""
     manager = MEMBER | MANAGE_CHANNELS
     title = "South Korea and Japan restore GSOMIA intelligence pact after summit"
-    mine = feed_server.static("/mine.xml", rss(title, PHISH))
+    mine = feed_server.static("/mine.xml", rss(title, PHISH), last_modified=False)
     shared = feed_server.static("/shared.xml", rss(title, "https://shared.example/story"))
     discord_run(
         fake,
@@ -279,7 +283,10 @@ def test_a_shared_event_reaches_both_but_a_tenants_report_stays_its_own(
     )
     operator = CommandContext("console", "-", user="ops", can_manage=True)
     assert asyncio.run(app.commands().run(f"feed add {shared} Shared Wire", operator)).ok
-    assert slack_commands(slack, app, ("subscribe japan-korea", WORKSPACE, "UNEWS"))[0]["text"].startswith("Subscribed")
+    subscribed, _ = slack_commands(
+        slack, app, ("subscribe japan-korea", WORKSPACE, "UNEWS"), ("updates channel", WORKSPACE, "UNEWS")
+    )
+    assert subscribed["text"].startswith("Subscribed")
     poll_chat_feeds(app)
     assert app.store.query("SELECT count(DISTINCT event_id) AS n FROM articles WHERE feed LIKE '% Wire'")[0]["n"] == 1
     deliver(app, slack, fake)
@@ -289,6 +296,16 @@ def test_a_shared_event_reaches_both_but_a_tenants_report_stays_its_own(
     reader = CommandContext("slack", f"C{WORKSPACE}", WORKSPACE, "U9")
     timeline = asyncio.run(app.commands().run(f"event {event}", reader))
     assert timeline.ok and "https://shared.example/story" in timeline.as_text() and PHISH not in timeline.as_text()
+
+    # A later report of the event from the server's feed alone is no update for the workspace.
+    later = "https://phish.example/again"
+    feed_server.static("/mine.xml", rss(title, PHISH, (title + " talks", later)), last_modified=False)
+    posts = len([call for call in slack.calls if call.path == "/api/chat.postMessage"])
+    poll_chat_feeds(app)
+    assert app.store.query("SELECT event_id FROM articles WHERE url = ?", (later,)) == [{"event_id": event}]
+    deliver(app, slack, fake)
+    assert len([call for call in slack.calls if call.path == "/api/chat.postMessage"]) == posts
+    assert later in json.dumps([call.json for call in fake.delivered() if call.route == "message"])
     assert PHISH in json.dumps([call.json for call in fake.delivered() if call.route == "message"])
 
 

@@ -30,7 +30,7 @@ from botsvc.deliver.outbox import enqueue
 from botsvc.deliver.subscriptions import Subscription, all_subscriptions
 from botsvc.models import ChannelAddress, Digest
 from botsvc.store.store import Store, iso
-from botsvc.store.tenants import HIDDEN_FEEDS, hidden_feeds, tenant_key
+from botsvc.store.tenants import HIDDEN_FEEDS, grown_for, hidden_feeds, tenant_key
 
 _UNTOLD = (
     "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= :created AND e.held_back IS {} "
@@ -173,7 +173,12 @@ def _queue_for(store: Store, config: Config, subscription: Subscription, now: da
     if subscription.mode.kind != "realtime":
         store.db.execute("UPDATE subscriptions SET last_digest_at = ? WHERE id = ?", (iso(now), subscription.id))
     title = _title(config, subscription)
-    hidden = hidden_feeds(store, tenant_key(subscription.platform, subscription.workspace))
+    tenant = tenant_key(subscription.platform, subscription.workspace)
+    hidden = hidden_feeds(store, tenant)
+    if hidden and grown:  # grown only by another tenant's feeds: recorded as told, never shown
+        visibly = grown_for(store, subscription.id, tenant, grown)
+        store.db.conn.executemany(_TOLD, [(subscription.id, iso(now), 0, e) for e in grown if e not in visibly])
+        grown = [e for e in grown if e in visibly]
     grown, threads = _split_updates(store, subscription, grown, title=title, now=now, hidden=hidden)
     queued = []
     shown, over = fair_share(store, new, config.alerts.max_per_digest)

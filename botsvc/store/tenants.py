@@ -97,3 +97,15 @@ def visible_events(store: Store, tenant: str, event_ids: list[int]) -> set[int]:
         {"ids": json.dumps(event_ids), "tenant": tenant},
     )
     return {row["event_id"] for row in rows}
+
+
+def grown_for(store: Store, subscription_id: int, tenant: str, event_ids: list[int]) -> set[int]:
+    """Those of ``event_ids``, told to the subscription before, with a report ``tenant`` may see
+    stored since (growth from another tenant's feeds alone is no news to it)."""
+    rows = store.query(
+        "SELECT d.event_id FROM deliveries d WHERE d.subscription_id = :sub "
+        "AND d.event_id IN (SELECT value FROM json_each(:ids)) AND EXISTS (SELECT 1 FROM articles a "
+        f"WHERE a.event_id = d.event_id AND a.first_seen > d.queued_at AND a.feed NOT IN ({HIDDEN_FEEDS}))",
+        {"sub": subscription_id, "ids": json.dumps(event_ids), "tenant": tenant},
+    )
+    return {row["event_id"] for row in rows}
