@@ -296,6 +296,8 @@ def test_a_shared_event_reaches_both_but_a_tenants_report_stays_its_own(
     reader = CommandContext("slack", f"C{WORKSPACE}", WORKSPACE, "U9")
     timeline = asyncio.run(app.commands().run(f"event {event}", reader))
     assert timeline.ok and "https://shared.example/story" in timeline.as_text() and PHISH not in timeline.as_text()
+    found = asyncio.run(app.commands().run("search GSOMIA intelligence pact summit", reader))
+    assert f"#{event} {title}" in found.as_text()  # titled after the report the workspace may see
 
     # A later report of the event from the server's feed alone is no update for the workspace.
     later = "https://phish.example/again"

@@ -393,12 +393,13 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         )
 
     def _visible(self, hits: list[EventHit], ctx: CommandContext) -> list[EventHit]:
-        """``hits`` without the events only another tenant's feeds reported."""
+        """``hits`` without the events only another tenant's feeds reported, each titled after
+        its first report this tenant may see."""
         tenant = tenant_of(ctx)
         if tenant is None or not hits:
             return hits
         shown = visible_events(self.store, tenant, [h.event_id for h in hits])
-        return [h for h in hits if h.event_id in shown]
+        return [replace(h, title=shown[h.event_id] or h.title) for h in hits if h.event_id in shown]
 
     # -- feeds ------------------------------------------------------------------------
     async def _feeds(self, command: Command, ctx: CommandContext) -> CommandReply:

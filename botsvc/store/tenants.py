@@ -89,14 +89,27 @@ def reports_since(store: Store, platform: str, workspace: str, since: datetime) 
     return int(rows[0]["n"])
 
 
-def visible_events(store: Store, tenant: str, event_ids: list[int]) -> set[int]:
-    """Those of ``event_ids`` with a report ``tenant`` may see (not only another tenant's feeds')."""
-    rows = store.query(
-        "SELECT DISTINCT event_id FROM articles WHERE event_id IN (SELECT value FROM json_each(:ids)) "
-        f"AND feed NOT IN ({HIDDEN_FEEDS})",
-        {"ids": json.dumps(event_ids), "tenant": tenant},
-    )
-    return {row["event_id"] for row in rows}
+def visible_events(store: Store, tenant: str, event_ids: list[int]) -> dict[int, str | None]:
+    """Those of ``event_ids`` with a report ``tenant`` may see (not only another tenant's feeds'),
+    each with the title of its first such report when another tenant's feed also reported it
+    (None when every report is one ``tenant`` may see: the event's own title is right)."""
+    params = {"ids": json.dumps(event_ids), "tenant": tenant}
+    mixed = {
+        row["event_id"]
+        for row in store.query(
+            "SELECT DISTINCT event_id FROM articles WHERE event_id IN (SELECT value FROM json_each(:ids)) "
+            f"AND feed IN ({HIDDEN_FEEDS})",
+            params,
+        )
+    }
+    shown: dict[int, str | None] = {}
+    for row in store.query(
+        "SELECT event_id, title FROM articles WHERE event_id IN (SELECT value FROM json_each(:ids)) "
+        f"AND feed NOT IN ({HIDDEN_FEEDS}) ORDER BY coalesce(published, first_seen), id",
+        params,
+    ):
+        shown.setdefault(row["event_id"], row["title"] if row["event_id"] in mixed else None)
+    return shown
 
 
 def grown_for(store: Store, subscription_id: int, tenant: str, event_ids: list[int]) -> set[int]:
