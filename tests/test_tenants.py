@@ -21,7 +21,7 @@ from discordfake import DiscordFake
 from slackmock import SlackMock
 from test_discord_buttons import press as discord_press
 from test_discord_buttons import presses as discord_presses
-from test_discord_commands import GUILD, MANAGE_CHANNELS, MEMBER, TOKEN, embed_of, fake, news
+from test_discord_commands import EPHEMERAL, GUILD, MANAGE_CHANNELS, MEMBER, TOKEN, embed_of, fake, news
 from test_discord_commands import run as discord_run
 from test_slack_buttons import post as post_button
 from test_slack_buttons import press as slack_press
@@ -232,6 +232,7 @@ def test_a_stranger_workspace_or_server_is_refused_and_nothing_is_stored(
     )
     discord_presses(fake, app.commands().run, in_server(discord_press("botsvc:notrelevant:1"), OTHER_GUILD))
     titles = [answer["title"] for answer in discord_answers(fake)]
+    assert all(call.json["data"]["flags"] == EPHEMERAL for call in fake.calls_to("interaction"))
     assert titles == [
         "Sorry, this bot serves other servers, not this one.",
         "Sorry, this bot works only in a server's channels.",
