@@ -23,7 +23,16 @@ from botsvc.chat.alerts import AlertActions
 from botsvc.chat.controls import ChannelControls
 from botsvc.chat.templates import USAGE as TEMPLATE_USAGE
 from botsvc.chat.templates import TemplateCommands
-from botsvc.chat.tenants import adopt_first, refusal, served, tenant_of
+from botsvc.chat.tenants import (
+    adopt_first,
+    already_polled,
+    over_feed_limit,
+    refusal,
+    served,
+    tenant_of,
+    visible_hits,
+    whose,
+)
 from botsvc.chat.usage import UsageError
 from botsvc.chat.writing import writes
 from botsvc.config import Config
@@ -49,14 +58,7 @@ from botsvc.store.merges import current_event, merges_into
 from botsvc.store.preview import latest, preview
 from botsvc.store.search import EventHit, recent_events, search_events, timeline
 from botsvc.store.store import Store, utcnow
-from botsvc.store.tenants import (
-    feed_owner,
-    hidden_feeds,
-    own_feed,
-    owned_feed_count,
-    url_owner,
-    visible_events,
-)
+from botsvc.store.tenants import feed_owner, feed_owners, hidden_feeds, own_feed
 from botsvc.store.turn import WriteTurn
 
 log = logging.getLogger(__name__)
@@ -319,7 +321,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             raise UsageError("give some words to search for", "search")
         if since and until and since > until:
             raise UsageError("since: is after until:", "search")
-        hits = self._visible(search_events(self.store, text, since=since, until=until), ctx)
+        hits = visible_hits(self.store, ctx, search_events(self.store, text, since=since, until=until))
         if not hits:
             return CommandReply(f"No events match {text[:80]!r}.")
         lines = tuple(
@@ -382,7 +384,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         if not 1 <= count <= MAX_RECENT:
             raise UsageError(f"n must be between 1 and {MAX_RECENT}", "recent")
         topics = sorted({s.topic for s in self._channel_subscriptions(ctx)}) or [self.config.default_topic]
-        hits = self._visible(recent_events(self.store, topics, count), ctx)
+        hits = visible_hits(self.store, ctx, recent_events(self.store, topics, count))
         if not hits:
             return CommandReply("No events yet.")
         lines = tuple(
@@ -392,21 +394,12 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             f"Latest events ({', '.join(topics)}), by latest report:", lines, records=tuple(h.record() for h in hits)
         )
 
-    def _visible(self, hits: list[EventHit], ctx: CommandContext) -> list[EventHit]:
-        """``hits`` without the events only another tenant's feeds reported, each titled after
-        its first report this tenant may see."""
-        tenant = tenant_of(ctx)
-        if tenant is None or not hits:
-            return hits
-        shown = visible_events(self.store, tenant, [h.event_id for h in hits])
-        return [replace(h, title=shown[h.event_id] or h.title) for h in hits if h.event_id in shown]
-
     # -- feeds ------------------------------------------------------------------------
     async def _feeds(self, command: Command, ctx: CommandContext) -> CommandReply:
         if command.args:
             raise UsageError(f"feeds takes no arguments (to manage feeds: {self.prefix} feed add|remove)", "feeds")
         tenant = tenant_of(ctx)
-        owners = {row["feed"]: row["tenant"] for row in self.store.query("SELECT feed, tenant FROM feed_tenants")}
+        owners = feed_owners(self.store)
         states = {
             row["name"]: row
             for row in self.store.query("SELECT * FROM feeds")
@@ -433,7 +426,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
                     text += f" · next attempt {row['retry_at']}"
             if name in surges:
                 text += f" · {surges[name].describe()}"
-            lines.append(ReplyLine(text + self._whose(row, owners.get(name), tenant)))
+            lines.append(ReplyLine(text + whose(row["origin"], owners.get(name), tenant)))
         return CommandReply(f"{len(names)} feed(s):", tuple(lines))
 
     async def _feed(self, command: Command, ctx: CommandContext) -> CommandReply:
@@ -454,41 +447,15 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
     def _polled(self, url: str) -> bool:
         return is_polled(self.store, self.config, url)
 
-    @staticmethod
-    def _whose(row: dict, owner: str | None, tenant: str | None) -> str:
-        """Whose a feed is, for ``feeds``: shared, or added from chat by this (or, for the operator, which) tenant."""
-        if row["origin"] != "chat":
-            return ""
-        if owner is None:
-            return " · added from chat, shared"
-        return " · added from chat here" if tenant is not None else f" · added from chat by {owner}"
-
-    def _already_polled(self, url: str, ctx: CommandContext, shown: str = "That feed") -> CommandReply | None:
-        """The answer when ``url`` is polled already: another tenant's feed is not named or shared."""
-        if not self._polled(url):
-            return None
-        owner = url_owner(self.store, url)
-        if owner is not None and owner != tenant_of(ctx) and tenant_of(ctx) is not None:
-            return CommandReply(
-                f"{shown} is already polled for another workspace or server, so it cannot be added here.",
-                (ReplyLine("The bot's operator can add it to feeds.toml, where feeds are shared by all."),),
-                ok=False,
-            )
-        return CommandReply(f"{shown} is already polled.", ok=False)
-
-    def _over_feed_limit(self, ctx: CommandContext) -> CommandReply | None:
-        tenant, limit = tenant_of(ctx), self.config.chat.max_feeds_per_tenant
-        if tenant is None or owned_feed_count(self.store, tenant) < limit:
-            return None
-        return CommandReply(
-            f"Not added: this workspace or server already has {limit} feeds added from chat, the most it may have.",
-            (ReplyLine(f"Remove one first ({self.prefix} feed remove <name>), or ask the operator."),),
-            ok=False,
-        )
+    def _cannot_add(self, url: str, ctx: CommandContext, shown: str = "That feed") -> CommandReply | None:
+        """Why ``url`` cannot be added for ``ctx``'s tenant (polled already, or over its limit); None if it can."""
+        if self._polled(url):
+            return already_polled(self.store, url, ctx, shown)
+        return over_feed_limit(self.store, self.config.chat, ctx, self.prefix)
 
     async def _feed_add(self, url: str, name: str | None, ctx: CommandContext) -> CommandReply:
         url = _unwrap_link(url)
-        refused = self._already_polled(url, ctx) or self._over_feed_limit(ctx)
+        refused = self._cannot_add(url, ctx)
         if refused is not None:
             return refused
         if name is not None and (len(name) > 80 or self._name_taken(name)):
@@ -499,7 +466,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             return CommandReply(f"Not added: {exc}.", ok=False)
         async with self.writing():  # fetched and parsed before: the turn is held for the insert only
             shown = "That feed" if checked.url == url else f"That page's feed ({checked.url})"
-            refused = self._already_polled(checked.url, ctx, shown) or self._over_feed_limit(ctx)
+            refused = self._cannot_add(checked.url, ctx, shown)
             if refused is not None:
                 return refused
             url = checked.url

@@ -17,12 +17,14 @@ no tenant and own nothing.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from botsvc.config import ChatSettings
 from botsvc.models import CommandContext, CommandReply, ReplyLine
+from botsvc.store.search import EventHit
 from botsvc.store.store import Store
-from botsvc.store.tenants import adopt, adopted_workspace, tenant_key
+from botsvc.store.tenants import adopt, adopted_workspace, owned_feed_count, tenant_key, url_owner, visible_events
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +80,47 @@ def adopt_first(store: Store, ctx: CommandContext, now: datetime) -> bool:
             key,
         )
     return adopted == ctx.workspace
+
+
+def whose(origin: str, owner: str | None, tenant: str | None) -> str:
+    """Whose a feed is, for ``/news feeds``: shared, or added from chat by the asker's tenant
+    (for the operator: by which one)."""
+    if origin != "chat":
+        return ""
+    if owner is None:
+        return " · added from chat, shared"
+    return " · added from chat here" if tenant is not None else f" · added from chat by {owner}"
+
+
+def already_polled(store: Store, url: str, ctx: CommandContext, shown: str) -> CommandReply:
+    """The answer to adding a polled address: another tenant's feed is neither named nor shared."""
+    owner, tenant = url_owner(store, url), tenant_of(ctx)
+    if owner is not None and tenant is not None and owner != tenant:
+        return CommandReply(
+            f"{shown} is already polled for another workspace or server, so it cannot be added here.",
+            (ReplyLine("The bot's operator can add it to feeds.toml, where feeds are shared by all."),),
+            ok=False,
+        )
+    return CommandReply(f"{shown} is already polled.", ok=False)
+
+
+def over_feed_limit(store: Store, settings: ChatSettings, ctx: CommandContext, prefix: str) -> CommandReply | None:
+    """The refusal when ``ctx``'s tenant has its ``max_feeds_per_tenant`` feeds already; None below it."""
+    tenant, limit = tenant_of(ctx), settings.max_feeds_per_tenant
+    if tenant is None or owned_feed_count(store, tenant) < limit:
+        return None
+    return CommandReply(
+        f"Not added: this workspace or server already has {limit} feeds added from chat, the most it may have.",
+        (ReplyLine(f"Remove one first ({prefix} feed remove <name>), or ask the operator."),),
+        ok=False,
+    )
+
+
+def visible_hits(store: Store, ctx: CommandContext, hits: list[EventHit]) -> list[EventHit]:
+    """``hits`` without the events only another tenant's feeds reported, each titled after its
+    first report ``ctx``'s tenant may see."""
+    tenant = tenant_of(ctx)
+    if tenant is None or not hits:
+        return hits
+    shown = visible_events(store, tenant, [h.event_id for h in hits])
+    return [replace(h, title=shown[h.event_id] or h.title) for h in hits if h.event_id in shown]

@@ -34,6 +34,11 @@ def feed_owner(store: Store, feed: str) -> str | None:
     return rows[0]["tenant"] if rows else None
 
 
+def feed_owners(store: Store) -> dict[str, str]:
+    """Each chat-added feed's tenant, by feed name (shared feeds are not in it)."""
+    return {row["feed"]: row["tenant"] for row in store.query("SELECT feed, tenant FROM feed_tenants")}
+
+
 def url_owner(store: Store, url: str) -> str | None:
     """The tenant whose chat-added feed polls ``url``; None when shared or not polled."""
     rows = store.query(
