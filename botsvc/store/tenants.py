@@ -9,7 +9,6 @@ feeds that belong to another tenant (:data:`HIDDEN_FEEDS`).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from botsvc.store.store import Store, iso
@@ -98,18 +97,21 @@ def visible_events(store: Store, tenant: str, event_ids: list[int]) -> dict[int,
     """Those of ``event_ids`` with a report ``tenant`` may see (not only another tenant's feeds'),
     each with the title of its first such report when another tenant's feed also reported it
     (None when every report is one ``tenant`` may see: the event's own title is right)."""
-    params = {"ids": json.dumps(event_ids), "tenant": tenant}
+    # Named marks, not json_each: a table-valued function declares a table when first used on a
+    # connection, which the store refuses outside the write turn (chat reads run without it).
+    params: dict[str, object] = {f"e{n}": event_id for n, event_id in enumerate(event_ids)}
+    params["tenant"] = tenant
+    marks = ", ".join(f":e{n}" for n in range(len(event_ids)))
     mixed = {
         row["event_id"]
         for row in store.query(
-            "SELECT DISTINCT event_id FROM articles WHERE event_id IN (SELECT value FROM json_each(:ids)) "
-            f"AND feed IN ({HIDDEN_FEEDS})",
+            f"SELECT DISTINCT event_id FROM articles WHERE event_id IN ({marks}) AND feed IN ({HIDDEN_FEEDS})",
             params,
         )
     }
     shown: dict[int, str | None] = {}
     for row in store.query(
-        "SELECT event_id, title FROM articles WHERE event_id IN (SELECT value FROM json_each(:ids)) "
+        f"SELECT event_id, title FROM articles WHERE event_id IN ({marks}) "
         f"AND feed NOT IN ({HIDDEN_FEEDS}) ORDER BY coalesce(published, first_seen), id",
         params,
     ):
@@ -120,10 +122,13 @@ def visible_events(store: Store, tenant: str, event_ids: list[int]) -> dict[int,
 def grown_for(store: Store, subscription_id: int, tenant: str, event_ids: list[int]) -> set[int]:
     """Those of ``event_ids``, told to the subscription before, with a report ``tenant`` may see
     stored since (growth from another tenant's feeds alone is no news to it)."""
-    rows = store.query(
-        "SELECT d.event_id FROM deliveries d WHERE d.subscription_id = :sub "
-        "AND d.event_id IN (SELECT value FROM json_each(:ids)) AND EXISTS (SELECT 1 FROM articles a "
-        f"WHERE a.event_id = d.event_id AND a.first_seen > d.queued_at AND a.feed NOT IN ({HIDDEN_FEEDS}))",
-        {"sub": subscription_id, "ids": json.dumps(event_ids), "tenant": tenant},
+    grew = (
+        "SELECT d.event_id FROM deliveries d WHERE d.subscription_id = :sub AND d.event_id = :event "
+        "AND EXISTS (SELECT 1 FROM articles a WHERE a.event_id = d.event_id AND a.first_seen > d.queued_at "
+        f"AND a.feed NOT IN ({HIDDEN_FEEDS}))"
     )
-    return {row["event_id"] for row in rows}
+    return {
+        event_id
+        for event_id in event_ids
+        if store.query(grew, {"sub": subscription_id, "event": event_id, "tenant": tenant})
+    }
