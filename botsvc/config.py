@@ -89,6 +89,21 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class ChatSettings:
+    """``[chat]``: which Slack workspaces and Discord servers may use the bot, and their limits."""
+
+    slack_workspaces: tuple[str, ...] = ()
+    """Slack team ids (``T…``, or an Enterprise Grid org's ``E…`` for an org-wide install) served;
+    empty: the first workspace the bot is used from is adopted (remembered in the database)."""
+    discord_servers: tuple[str, ...] = ()
+    """Discord server (guild) ids served; empty: the first server is adopted, as for Slack."""
+    max_feeds_per_tenant: int = 50
+    """Feeds one workspace or server may add from chat (polled at once)."""
+    max_reports_per_tenant: int = 200
+    """"Not relevant" reports one workspace or server may make per 24 hours."""
+
+
+@dataclass(frozen=True)
 class SubscriptionConfig:
     """A ``[[subscriptions]]`` entry: stored at start-up like ``botsvc subscribe`` does."""
 
@@ -123,6 +138,8 @@ class Config:
     """The deployment's ``concepts.local.toml`` beside this file, when there is one (read by :func:`load_config`)."""
     local_concepts: int = 0
     """How many concepts that file adds or replaces."""
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    """The ``[chat]`` table: tenants served and their limits."""
 
     def topic(self, name: str) -> Topic:
         for topic in self.topics:
@@ -329,6 +346,25 @@ def _settings(reader: _Reader, raw: Any, key: str, cls: type) -> Any:
     return cls(**values)
 
 
+def _chat(reader: _Reader, raw: Any) -> ChatSettings:
+    """``[chat]``: lists of ids (each a non-empty string without spaces) and two positive limits."""
+    table = reader.table(raw, "chat", {f.name for f in fields(ChatSettings)})
+    values: dict[str, Any] = {}
+    for name in ("slack_workspaces", "discord_servers"):
+        if name in table:
+            ids = reader.terms(reader.typed(table[name], f"chat.{name}", list), f"chat.{name}")
+            for i, value in enumerate(ids):
+                if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+                    raise reader.fail(
+                        f"chat.{name}[{i}]", f"expected an id such as T0123ABCD or 1234567890, got {value!r}"
+                    )
+            values[name] = ids
+    for name in ("max_feeds_per_tenant", "max_reports_per_tenant"):
+        if name in table:
+            values[name] = int(reader.number(table[name], f"chat.{name}", integer=True, low=1))
+    return ChatSettings(**values)
+
+
 def _template(reader: _Reader, raw: Any, key: str) -> Template:
     """A subscription's template table; a problem names the key inside it (``….template.header``)."""
     table = reader.table(raw, key, {"header", "fields"})
@@ -350,7 +386,9 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         raise ConfigError(path, where.group(1) if where else "syntax", f"invalid TOML: {problem}") from None
     reader = _Reader(path, Path(path).resolve().parent)
     reader.table(
-        data, "", {"defaults", "fetch", "dedup", "alerts", "retention", "feeds", "topics", "subscriptions", "slack"}
+        data,
+        "",
+        {"defaults", "fetch", "dedup", "alerts", "retention", "feeds", "topics", "subscriptions", "slack", "chat"},
     )
     defaults = reader.table(data.get("defaults", {}), "defaults", {"interval", "language", "topic"})
     default_interval = reader.duration(defaults.get("interval", "15m"), "defaults.interval")
@@ -435,6 +473,7 @@ def parse_config(text: str, path: str = "feeds.toml") -> Config:
         dedup=_settings(reader, data.get("dedup", {}), "dedup", DedupSettings),
         alerts=_settings(reader, data.get("alerts", {}), "alerts", AlertLimits),
         retention=_settings(reader, data.get("retention", {}), "retention", RetentionSettings),
+        chat=_chat(reader, data.get("chat", {})),
     )
 
 
@@ -527,4 +566,10 @@ def summarise(config: Config) -> str:
         lines.append(
             f"concepts: the shipped lexicon with {config.local_concepts} local concept(s) from {config.concepts_file}"
         )
+    c = config.chat
+    lines.append(
+        f"chat: Slack workspaces {', '.join(c.slack_workspaces) or '(the first one used)'}; "
+        f"Discord servers {', '.join(c.discord_servers) or '(the first one used)'}; each may add "
+        f"{c.max_feeds_per_tenant} feeds and make {c.max_reports_per_tenant} not-relevant reports a day"
+    )
     return "\n".join(lines)

@@ -107,7 +107,8 @@ def test_feeds_added_later_start_with_backfill_too(tmp_path, feed_server, monkey
     monkeypatch.setenv("BOTSVC_ALLOW_PRIVATE_FEEDS", "1")
     app = open_app(config, tmp_path / "bot.db")
     try:
-        manager = CommandContext(platform="slack", channel="C1", user="U1", can_manage=True)
+        # The operator's console: a feed it adds is shared, like the configured ones the console is told.
+        manager = CommandContext(platform="console", channel="C1", user="U1", can_manage=True)
         url = feed_server.static("/chat.xml", rss([chat_new, *chat]))
         assert asyncio.run(app.commands().run(f"feed add {url} Chat Wire", manager)).ok
     finally:

@@ -76,7 +76,7 @@ class World:
         self.slack = slack
 
     def run(self, text: str):
-        context = CommandContext(platform="slack", channel=CHANNEL, workspace="", user="U1", can_manage=True)
+        context = CommandContext(platform="slack", channel=CHANNEL, workspace="T1", user="U1", can_manage=True)
         return asyncio.run(self.app.commands().run(text, context))
 
     def judge(self, *items: FeedItem):

@@ -118,7 +118,7 @@ class World:
 
     def run(self, text: str, manager: bool = True):
         context = CommandContext(
-            platform=self.platform.name, channel=self.platform.channel, workspace="", user="U1", can_manage=manager
+            platform=self.platform.name, channel=self.platform.channel, workspace="T1", user="U1", can_manage=manager
         )
         return asyncio.run(self.app.commands().run(text, context))
 

@@ -97,6 +97,30 @@ EVENT_VALUE = re.compile(r"[0-9]{1,12}")
 FAILED = CommandReply("Sorry, that failed on our side; it has been logged. Please try again later.", ok=False)
 
 
+def _id_of(value: Any) -> str:
+    """``"T1"`` or ``{"id": "T1"}`` as ``"T1"``; anything else as ``""``."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else ""
+
+
+def workspace_of(payload: Mapping[str, Any]) -> str:
+    """The workspace (tenant) a command or a button press comes from, derived the same way for both.
+
+    It is the workspace the app is installed in where it happened: ``team_id`` of a command,
+    ``team.id`` of a button press. An Enterprise Grid org-wide install may send no team with
+    a press: then the org (``enterprise_id`` / ``enterprise.id``, an ``E…`` id). Never the
+    user's own team (``user.team_id``): in a channel shared between workspaces that is the
+    other workspace's, so a stranger's press would count as theirs.
+    """
+    return (
+        _id_of(payload.get("team_id"))
+        or _id_of(payload.get("team"))
+        or _id_of(payload.get("enterprise_id"))
+        or _id_of(payload.get("enterprise"))
+    )
+
+
 class SlackAdapter(SlackBase):
     """Posts through the Web API (``chat.postMessage``) with a bot token, and takes ``/news``.
 
@@ -264,7 +288,7 @@ class SlackAdapter(SlackBase):
         text = f"{command} {value}" if EVENT_VALUE.fullmatch(value) else command
         fields = {
             "text": text,
-            "team_id": (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id"),
+            "team_id": workspace_of(body),
             "user_id": (body.get("user") or {}).get("id"),
             "channel_id": (body.get("channel") or {}).get("id"),
         }
@@ -300,7 +324,7 @@ class SlackAdapter(SlackBase):
             return FAILED
 
     async def _context(self, command: Mapping[str, Any], client: AsyncWebClient) -> CommandContext:
-        team = str(command.get("team_id") or "")
+        team = workspace_of(command)
         user = str(command.get("user_id") or "")
         words = str(command.get("text") or "").split()
         # The users.info lookup (admins decide) is only worth a Web API call for managing commands.

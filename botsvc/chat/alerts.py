@@ -18,16 +18,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from botsvc.chat.tenants import tenant_of
 from botsvc.chat.usage import UsageError
 from botsvc.chat.writing import writes
+from botsvc.config import Config
 from botsvc.deliver.subscriptions import Subscription
 from botsvc.models import CommandContext, CommandReply, ReplyLine
 from botsvc.store.feedback import MUTE, NOT_RELEVANT, feedback_summary, mute_event, muted_for, report_not_relevant
 from botsvc.store.merges import current_event
 from botsvc.store.store import Store
+from botsvc.store.tenants import reports_since
 
 EVENT_ID = re.compile(r"#?[0-9]{1,12}")
 
@@ -40,6 +43,7 @@ class AlertActions:
     """Mixed into :class:`~botsvc.chat.commands.CommandCore`, which provides these attributes."""
 
     store: Store
+    config: Config
     prefix: str
     clock: Callable[[], datetime]
 
@@ -85,6 +89,17 @@ class AlertActions:
     @writes
     async def _notrelevant(self, command, ctx: CommandContext) -> CommandReply:
         event_id = self._event_id(command, "notrelevant")
+        limit, now = self.config.chat.max_reports_per_tenant, self.clock()
+        if (
+            tenant_of(ctx) is not None
+            and reports_since(self.store, ctx.platform, ctx.workspace, now - timedelta(days=1)) >= limit
+        ):
+            return CommandReply(
+                f"Sorry, this workspace or server has made {limit} not-relevant reports in the last 24 hours, "
+                "the most the bot takes; this one is not counted.",
+                (ReplyLine("A channel manager can still hide the event here (Mute event)."),),
+                ok=False,
+            )
         new = report_not_relevant(
             self.store,
             event_id=event_id,

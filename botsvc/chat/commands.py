@@ -23,6 +23,16 @@ from botsvc.chat.alerts import AlertActions
 from botsvc.chat.controls import ChannelControls
 from botsvc.chat.templates import USAGE as TEMPLATE_USAGE
 from botsvc.chat.templates import TemplateCommands
+from botsvc.chat.tenants import (
+    adopt_first,
+    already_polled,
+    over_feed_limit,
+    refusal,
+    served,
+    tenant_of,
+    visible_hits,
+    whose,
+)
 from botsvc.chat.usage import UsageError
 from botsvc.chat.writing import writes
 from botsvc.config import Config
@@ -48,6 +58,7 @@ from botsvc.store.merges import current_event, merges_into
 from botsvc.store.preview import latest, preview
 from botsvc.store.search import EventHit, recent_events, search_events, timeline
 from botsvc.store.store import Store, utcnow
+from botsvc.store.tenants import feed_owner, feed_owners, hidden_feeds, own_feed
 from botsvc.store.turn import WriteTurn
 
 log = logging.getLogger(__name__)
@@ -176,7 +187,12 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
     async def run(self, text: str, context: CommandContext) -> CommandReply:
         """Parse and execute; every failure becomes a reply."""
         try:
+            serving = served(self.store, self.config.chat, context)
+            if serving is False:
+                return refusal(context)  # before anything is parsed, looked up or stored
             command = parse(text)
+            if serving is None and not await self._adopt(command, context):
+                return refusal(context)
             if command.name in MANAGING and not context.can_manage:
                 return CommandReply(
                     f"Sorry, only people who manage this channel can use `{command.name}`.",
@@ -203,6 +219,15 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         except Exception:
             log.exception("command %r failed", text[:MAX_INPUT])
             return CommandReply("Sorry, that failed on our side; it has been logged. Please try again later.", ok=False)
+
+    async def _adopt(self, command: Command, ctx: CommandContext) -> bool:
+        """On a platform that serves no workspace yet, whether ``command`` may go on: one that
+        writes (``ASKS_RIGHTS``) adopts ``ctx``'s workspace first, unless another got there
+        first; one that only reads goes on without storing anything (no tenant owns anything yet)."""
+        if command.name not in ASKS_RIGHTS:
+            return True
+        async with self.writing():
+            return adopt_first(self.store, ctx, self.clock())
 
     # -- subscriptions --------------------------------------------------------------
     def _topic_names(self) -> list[str]:
@@ -296,7 +321,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             raise UsageError("give some words to search for", "search")
         if since and until and since > until:
             raise UsageError("since: is after until:", "search")
-        hits = search_events(self.store, text, since=since, until=until)
+        hits = visible_hits(self.store, ctx, search_events(self.store, text, since=since, until=until))
         if not hits:
             return CommandReply(f"No events match {text[:80]!r}.")
         lines = tuple(
@@ -321,7 +346,15 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             raise UsageError(f"there is no event {asked}", "event")
         event_id = current_event(self.store, asked)  # a merged event answers with the one it went into
         event = self.store.event(event_id) or event
-        articles = self.store.event_articles(event_id)
+        tenant = tenant_of(ctx)
+        hidden = hidden_feeds(self.store, tenant) if tenant is not None else frozenset()
+        every = self.store.event_articles(event_id)
+        articles = [a for a in every if a["feed"] not in hidden]
+        if not articles:  # only another workspace's (server's) feeds reported it
+            raise UsageError(f"there is no event {asked}", "event")
+        title, outlets = event["title"], len(event["outlets"])
+        if len(articles) < len(every):  # told as if only the reports this tenant may see were there
+            title, outlets = articles[0]["title"], len({a["source"] for a in articles})
         entries = timeline(articles)
         zones = [s.zone for s in self._channel_subscriptions(ctx)]
         zone = zones[0] if len(set(zones)) == 1 else "UTC"  # the channel's digest zone, when it has one
@@ -339,8 +372,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         kind = "archived event" if event["seeded"] else "event"
         merged = f"Event #{asked} was merged into #{event_id}. " if asked != event_id else ""
         return CommandReply(
-            f"{merged}{kind.capitalize()} #{event_id}: {event['title']} "
-            f"({len(entries)} report(s), {len(event['outlets'])} outlet(s))",
+            f"{merged}{kind.capitalize()} #{event_id}: {title} ({len(entries)} report(s), {outlets} outlet(s))",
             tuple(lines),
             records=(event_record(event, articles),),
         )
@@ -352,7 +384,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         if not 1 <= count <= MAX_RECENT:
             raise UsageError(f"n must be between 1 and {MAX_RECENT}", "recent")
         topics = sorted({s.topic for s in self._channel_subscriptions(ctx)}) or [self.config.default_topic]
-        hits = recent_events(self.store, topics, count)
+        hits = visible_hits(self.store, ctx, recent_events(self.store, topics, count))
         if not hits:
             return CommandReply("No events yet.")
         lines = tuple(
@@ -366,7 +398,13 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
     async def _feeds(self, command: Command, ctx: CommandContext) -> CommandReply:
         if command.args:
             raise UsageError(f"feeds takes no arguments (to manage feeds: {self.prefix} feed add|remove)", "feeds")
-        states = {row["name"]: row for row in self.store.query("SELECT * FROM feeds")}
+        tenant = tenant_of(ctx)
+        owners = feed_owners(self.store)
+        states = {
+            row["name"]: row
+            for row in self.store.query("SELECT * FROM feeds")
+            if tenant is None or owners.get(row["name"]) in (None, tenant)  # never another tenant's
+        }
         names = [f.name for f in self.config.feeds] + sorted(
             n for n, row in states.items() if row["origin"] == "chat" and n not in {f.name for f in self.config.feeds}
         )
@@ -388,7 +426,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
                     text += f" · next attempt {row['retry_at']}"
             if name in surges:
                 text += f" · {surges[name].describe()}"
-            lines.append(ReplyLine(text + (" · added from chat" if row["origin"] == "chat" else "")))
+            lines.append(ReplyLine(text + whose(row["origin"], owners.get(name), tenant)))
         return CommandReply(f"{len(names)} feed(s):", tuple(lines))
 
     async def _feed(self, command: Command, ctx: CommandContext) -> CommandReply:
@@ -397,7 +435,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
             return await self._feed_add(command.args[1], outlet_name(" ".join(command.args[2:])) or None, ctx)
         if action == "remove" and len(command.args) >= 2:
             async with self.writing():
-                return self._feed_remove(" ".join(command.args[1:]))
+                return self._feed_remove(" ".join(command.args[1:]), ctx)
         if action == "preview" and len(command.args) == 2:
             return await self._feed_preview(command.args[1])
         raise UsageError("expected `feed add <url> [name]`, `feed remove <name>` or `feed preview <url>`", "feed")
@@ -409,10 +447,17 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
     def _polled(self, url: str) -> bool:
         return is_polled(self.store, self.config, url)
 
+    def _cannot_add(self, url: str, ctx: CommandContext, shown: str = "That feed") -> CommandReply | None:
+        """Why ``url`` cannot be added for ``ctx``'s tenant (polled already, or over its limit); None if it can."""
+        if self._polled(url):
+            return already_polled(self.store, url, ctx, shown)
+        return over_feed_limit(self.store, self.config.chat, ctx, self.prefix)
+
     async def _feed_add(self, url: str, name: str | None, ctx: CommandContext) -> CommandReply:
         url = _unwrap_link(url)
-        if self._polled(url):
-            return CommandReply("That feed is already polled.", ok=False)
+        refused = self._cannot_add(url, ctx)
+        if refused is not None:
+            return refused
         if name is not None and (len(name) > 80 or self._name_taken(name)):
             raise UsageError(f"feed name {name[:80]!r} is taken or too long", "feed")
         try:
@@ -420,14 +465,19 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         except FeedCheckError as exc:
             return CommandReply(f"Not added: {exc}.", ok=False)
         async with self.writing():  # fetched and parsed before: the turn is held for the insert only
-            if self._polled(checked.url):
-                shown = "That feed" if checked.url == url else f"That page's feed ({checked.url})"
-                return CommandReply(f"{shown} is already polled.", ok=False)
+            shown = "That feed" if checked.url == url else f"That page's feed ({checked.url})"
+            refused = self._cannot_add(checked.url, ctx, shown)
+            if refused is not None:
+                return refused
             url = checked.url
             if name is not None and self._name_taken(name):
                 raise UsageError(f"feed name {name[:80]!r} is taken or too long", "feed")
             name = name or unique_name(checked.title, url, known_names(self.store, self.config))
-            add_feed(self.store, name, url, added_by=f"{ctx.platform}:{ctx.user}")
+            tenant = tenant_of(ctx)
+            with self.store.atomic():  # the feed and whose it is, together
+                add_feed(self.store, name, url, added_by=f"{ctx.platform}:{ctx.user}")
+                if tenant is not None:
+                    own_feed(self.store, name, tenant, self.clock())
         if self.on_feeds_changed:
             self.on_feeds_changed()
         found = f" (found the feed {url} on that page)" if checked.page else ""
@@ -471,15 +521,28 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         )
         return CommandReply(title, lines)
 
-    def _feed_remove(self, name: str) -> CommandReply:
-        row = self.store.query("SELECT origin FROM feeds WHERE name = ?", (name,))
+    def _feed_remove(self, name: str, ctx: CommandContext) -> CommandReply:
+        tenant = tenant_of(ctx)
+
+        def visible(name: str) -> list[dict]:  # another tenant's feed is as good as not there
+            rows = self.store.query("SELECT origin, added_by FROM feeds WHERE name = ?", (name,))
+            owner = feed_owner(self.store, name) if rows else None
+            return rows if tenant is None or owner in (None, tenant) else []
+
+        row = visible(name)
         if not row and outlet_name(name) != name:
             name = outlet_name(name)
-            row = self.store.query("SELECT origin FROM feeds WHERE name = ?", (name,))
+            row = visible(name)
         if not row and name not in {f.name for f in self.config.feeds}:
             raise UsageError(f"there is no feed named {name[:80]!r} (see {self.prefix} feeds)", "feed")
         if not row or row[0]["origin"] != "chat":
             return CommandReply(f"{name!r} comes from the configuration file; remove it there.", ok=False)
+        added_from = str(row[0]["added_by"] or "").partition(":")[0]
+        if tenant is not None and feed_owner(self.store, name) is None and added_from != ctx.platform:
+            # Added before tenants were recorded: shared, and only its own platform's managers remove it.
+            return CommandReply(
+                f"{name!r} was added from {added_from or 'elsewhere'}; it can be removed there.", ok=False
+            )
         with self.store.atomic():
             self.store.db.execute("DELETE FROM feeds WHERE name = ?", (name,))
         if self.on_feeds_changed:

@@ -30,12 +30,14 @@ from botsvc.deliver.outbox import enqueue
 from botsvc.deliver.subscriptions import Subscription, all_subscriptions
 from botsvc.models import ChannelAddress, Digest
 from botsvc.store.store import Store, iso
+from botsvc.store.tenants import HIDDEN_FEEDS, grown_for, hidden_feeds, tenant_key
 
 _UNTOLD = (
     "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= :created AND e.held_back IS {} "
     "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = :sub AND d.event_id = e.id) "
     "AND NOT EXISTS (SELECT 1 FROM event_mutes m WHERE m.subscription_id = :sub AND m.event_id = e.id) "
-    "AND EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t WHERE a.event_id = e.id AND t.value = :topic) "
+    "AND EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t WHERE a.event_id = e.id AND t.value = :topic "
+    f"AND a.feed NOT IN ({HIDDEN_FEEDS})) "  # a report of the topic this tenant may see
     "ORDER BY e.id"
 )
 _NEW = _UNTOLD.format("NULL")
@@ -55,7 +57,12 @@ _TOLD = (
 
 
 def _untold_params(subscription: Subscription) -> dict[str, object]:
-    return {"created": iso(subscription.created_at), "sub": subscription.id, "topic": subscription.topic}
+    return {
+        "created": iso(subscription.created_at),
+        "sub": subscription.id,
+        "topic": subscription.topic,
+        "tenant": tenant_key(subscription.platform, subscription.workspace),
+    }
 
 
 _ALERTED = (
@@ -166,7 +173,13 @@ def _queue_for(store: Store, config: Config, subscription: Subscription, now: da
     if subscription.mode.kind != "realtime":
         store.db.execute("UPDATE subscriptions SET last_digest_at = ? WHERE id = ?", (iso(now), subscription.id))
     title = _title(config, subscription)
-    grown, threads = _split_updates(store, subscription, grown, title=title, now=now)
+    tenant = tenant_key(subscription.platform, subscription.workspace)
+    hidden = hidden_feeds(store, tenant)
+    if hidden and grown:  # grown only by another tenant's feeds: recorded as told, never shown
+        visibly = grown_for(store, subscription.id, tenant, grown)
+        store.db.conn.executemany(_TOLD, [(subscription.id, iso(now), 0, e) for e in grown if e not in visibly])
+        grown = [e for e in grown if e in visibly]
+    grown, threads = _split_updates(store, subscription, grown, title=title, now=now, hidden=hidden)
     queued = []
     shown, over = fair_share(store, new, config.alerts.max_per_digest)
     counted = [*over, *capped]
@@ -177,8 +190,9 @@ def _queue_for(store: Store, config: Config, subscription: Subscription, now: da
         now=now,
         title=title,
         zone=subscription.zone,
-        more=count_by_feed(store, counted),
+        more=tuple(replace(m, feed=None) if m.feed in hidden else m for m in count_by_feed(store, counted)),
         template=subscription.template,
+        hidden=hidden,
     )
     if digest.events or digest.more:
         outbox_id = enqueue(store, _address(subscription), digest, subscription_id=subscription.id, now=now)
@@ -207,7 +221,13 @@ def _address(subscription: Subscription) -> ChannelAddress:
 
 
 def _split_updates(
-    store: Store, subscription: Subscription, grown: list[int], *, title: str, now: datetime
+    store: Store,
+    subscription: Subscription,
+    grown: list[int],
+    *,
+    title: str,
+    now: datetime,
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[list[int], list[Digest]]:
     """Grown events as the channel's ``updates`` setting says: (those left for update lines,
     one thread digest per event whose alert is known).
@@ -225,7 +245,7 @@ def _split_updates(
     told = {row["event_id"]: row["member_count"] for row in store.query(_ALERTED, (subscription.id, json.dumps(grown)))}
     threads = []
     for event_id, members in told.items():
-        digest = thread_digest(store, event_id, members, title=title, zone=subscription.zone, now=now)
+        digest = thread_digest(store, event_id, members, title=title, zone=subscription.zone, now=now, hidden=hidden)
         if digest is not None:
             threads.append(digest)
     store.db.conn.executemany(_TOLD, [(subscription.id, iso(now), 0, e) for e in told])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import cast
@@ -17,12 +17,16 @@ def _story(row: dict) -> DigestStory:
     return DigestStory(title=row["title"], source=row["source"], link=row["url"], published=parse_iso(row["published"]))
 
 
-def digest_event(store: Store, event_id: int, *, update: bool = False, summary: bool = False) -> DigestEvent | None:
+def digest_event(
+    store: Store, event_id: int, *, update: bool = False, summary: bool = False, hidden: Collection[str] = ()
+) -> DigestEvent | None:
     """One event as a digest entry: the earliest report leads, one story per other outlet follows.
 
     ``summary``: carry the lead report's first sentence (only templates that show it need it).
+    ``hidden``: feeds whose reports this channel may not see (another tenant's); None when
+    every report is of those.
     """
-    members = store.event_articles(event_id)
+    members = [row for row in store.event_articles(event_id) if row["feed"] not in hidden]
     if not members:
         return None
     lead, *rest = members
@@ -48,12 +52,14 @@ def build_digest(
     zone: str = "UTC",
     more: Iterable[DigestMore] = (),
     template: Template | None = None,
+    hidden: Collection[str] = (),
 ) -> Digest:
     """A digest of the given events, newest lead story first; seeded (archive) events never appear.
 
     ``updates`` are events told before that have grown since: they follow as update lines.
     ``more`` counts new events over the caps, shown as one line per feed at the end.
     ``template`` is the subscription's choice of fields and header (default: all but the summary).
+    ``hidden``: feeds whose reports are left out (another tenant's, :mod:`botsvc.store.tenants`).
     """
     template = template or Template()
     entries = []
@@ -62,7 +68,7 @@ def build_digest(
             event = store.event(event_id)
             if event is None or event["seeded"]:
                 continue
-            entry = digest_event(store, event_id, update=update, summary=template.shows("summary"))
+            entry = digest_event(store, event_id, update=update, summary=template.shows("summary"), hidden=hidden)
             if entry is not None:
                 entries.append(entry)
     epoch = datetime.min.replace(tzinfo=utcnow().tzinfo)
@@ -142,19 +148,31 @@ def digest_from_json(text: str) -> Digest:
 
 
 def thread_digest(
-    store: Store, event_id: int, told_members: int, *, title: str, zone: str, now: datetime
+    store: Store,
+    event_id: int,
+    told_members: int,
+    *,
+    title: str,
+    zone: str,
+    now: datetime,
+    hidden: Collection[str] = (),
 ) -> Digest | None:
     """An event's reports added since ``told_members`` were told, as a digest for its alert's thread.
 
-    The newest report leads; None when the event has no new member (or is gone).
+    The newest report leads; None when the event has no new member (or is gone), or only
+    reports of ``hidden`` feeds.
     """
-    event, first = store.event(event_id), digest_event(store, event_id)
+    event, first = store.event(event_id), digest_event(store, event_id, hidden=hidden)
     if event is None or first is None:
         return None
-    added = store.query(  # the reports added since: the newest by when they were stored
-        "SELECT title, source, url, published FROM articles WHERE event_id = ? ORDER BY id DESC LIMIT ?",
-        (event_id, max(0, event["member_count"] - told_members)),
-    )
+    added = [  # the reports added since: the newest by when they were stored
+        row
+        for row in store.query(
+            "SELECT title, source, url, published, feed FROM articles WHERE event_id = ? ORDER BY id DESC LIMIT ?",
+            (event_id, max(0, event["member_count"] - told_members)),
+        )
+        if row["feed"] not in hidden
+    ]
     if not added:
         return None
     newest, *rest = (_story(row) for row in added)

@@ -42,6 +42,7 @@ from botsvc.deliver.subscriptions import pause
 from botsvc.deliver.threads import Parent, find_parent, refreshed_part
 from botsvc.models import ChannelAddress, Digest
 from botsvc.store.store import Store, inserted_id, iso, parse_iso, parse_iso_required, utcnow
+from botsvc.store.tenants import hidden_feeds, tenant_key
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +378,8 @@ class Courier:
     async def _edit_parent(self, row: dict, adapter: Adapter, parent: Parent, event_id: int) -> None:
         """Show the event's running count of sources on its alert; a failure is one log line, never more."""
         try:
-            payload = refreshed_part(self.store, adapter, parent, event_id)
+            hidden = hidden_feeds(self.store, tenant_key(row["platform"], row["workspace"]))
+            payload = refreshed_part(self.store, adapter, parent, event_id, hidden)
             if payload is None:
                 log.info(
                     "outbox %s: the alert of event %s is not edited (its message would change)", row["id"], event_id

@@ -13,6 +13,7 @@ parent of the merged event's later reports.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -63,15 +64,18 @@ def find_parent(store: Store, adapter: Adapter, subscription_id: int, event_id: 
     return Parent(rows[0]["id"], part, str(sent[part]), digest)
 
 
-def refreshed_part(store: Store, adapter: Adapter, parent: Parent, event_id: int) -> Any | None:
+def refreshed_part(
+    store: Store, adapter: Adapter, parent: Parent, event_id: int, hidden: Collection[str] = ()
+) -> Any | None:
     """The parent message re-rendered with every alert in it as it stands now (its count of
-    sources grown); None when the event would move to another part (the edit is skipped)."""
+    sources grown); None when the event would move to another part (the edit is skipped).
+    ``hidden``: feeds whose reports the channel may not see (another tenant's)."""
     shown = {entry.event_id for entry in parent.digest.events}
     entries = []
     for entry in parent.digest.events:
         now_in = current_event(store, entry.event_id)
         merged_with_shown = now_in != entry.event_id and now_in in shown
-        fresh = None if entry.update or merged_with_shown else digest_event(store, now_in)
+        fresh = None if entry.update or merged_with_shown else digest_event(store, now_in, hidden=hidden)
         entries.append(fresh or entry)
     digest = replace(parent.digest, events=tuple(entries))
     if part_of(adapter, digest, event_id) != parent.part:

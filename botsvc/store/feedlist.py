@@ -32,7 +32,12 @@ def add_feed(store: Store, name: str, url: str, *, added_by: str) -> None:
 
 
 def known_names(store: Store, config: Config) -> set[str]:
-    return {f.name for f in config.feeds} | {r["name"] for r in store.query("SELECT name FROM feeds")}
+    """Names in use, and those of removed tenants' feeds (whose stored stories keep their owner)."""
+    return (
+        {f.name for f in config.feeds}
+        | {r["name"] for r in store.query("SELECT name FROM feeds")}
+        | {r["feed"] for r in store.query("SELECT feed FROM feed_tenants")}
+    )
 
 
 def name_taken(name: str, known: Iterable[str]) -> bool:
