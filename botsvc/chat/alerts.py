@@ -25,6 +25,7 @@ from botsvc.chat.usage import UsageError
 from botsvc.chat.writing import writes
 from botsvc.deliver.subscriptions import Subscription
 from botsvc.models import CommandContext, CommandReply, ReplyLine
+from botsvc.store import examples
 from botsvc.store.feedback import MUTE, NOT_RELEVANT, feedback_summary, mute_event, muted_for, report_not_relevant
 from botsvc.store.merges import current_event
 from botsvc.store.store import Store
@@ -94,6 +95,20 @@ class AlertActions:
             user=ctx.user,
             now=self.clock(),
         )
+        article_id = examples.first_article(self.store, event_id)
+        if article_id is not None:  # a labelled example: a manager's, or two members', drops stories like it
+            examples.add_report(
+                self.store,
+                article_id=article_id,
+                label=examples.NOT_RELEVANT,
+                platform=ctx.platform,
+                workspace=ctx.workspace,
+                channel=ctx.channel,
+                user=ctx.user or ctx.platform,
+                manager=ctx.can_manage,
+                decided_before="alerted",
+                now=self.clock(),
+            )
         lines = []
         summary = feedback_summary(self.store, [event_id])
         if summary is not None:
