@@ -24,6 +24,7 @@ from test_slack_commands import adapter_for, exchange
 
 from botsvc.chat.commands import CommandCore
 from botsvc.config import load_config
+from botsvc.judge.learned import LEARNED_THRESHOLD
 from botsvc.judge.relevance import Relevance
 from botsvc.models import CommandContext, FeedItem
 from botsvc.store import examples
@@ -142,7 +143,7 @@ def test_a_managers_missed_story_through_slack_is_stored_alerted_here_only_and_k
     # The next cycle of the running bot keeps a similar item (no restart), by the learned judgement.
     [outcome] = running.process([item(MEMORIAL_LATER, "after")])
     assert outcome.decision in ("new", "duplicate") and outcome.relevance["judgement"] == "learned"
-    assert outcome.relevance["example"] == article["id"] and outcome.relevance["score"] >= 0.3
+    assert outcome.relevance["example"] == article["id"] and outcome.relevance["score"] >= LEARNED_THRESHOLD
 
 
 def test_a_refused_address_gets_the_one_generic_line_and_changes_nothing(store, slack):
