@@ -264,3 +264,38 @@ def test_relevance_report_leaves_each_example_out(store, feed_server):
         "report"
     }
     assert report.recall == 1.0 and report.precision == 1.0
+
+
+def test_the_operator_commands_report_list_withdraw_and_measure(tmp_path, feed_server):
+    from click.testing import CliRunner
+
+    from botsvc.cli import cli
+
+    db = str(tmp_path / "cli.db")
+    open_store(db).close()
+    config = str(ROOT / "examples" / "feeds.toml")
+
+    def botsvc(*args: str):
+        return CliRunner().invoke(cli, [*args, "--db", db, "--config", config], catch_exceptions=False)
+
+    one = served(feed_server, "memorial", MEMORIAL)
+    two = served(feed_server, "memorial-2", MEMORIAL_LATER)
+    reported = botsvc("missed", one)
+    assert reported.exit_code == 0 and "Before: not seen." in reported.output
+    assert "Stories like it are kept from the next poll on." in reported.output  # an operator manages
+    assert botsvc("missed", two).exit_code == 0
+    refused = botsvc("missed", "http://169.254.169.254/")
+    assert refused.exit_code == 1 and "no feed could be fetched from that address" in refused.output
+
+    listed = botsvc("reports", "list")
+    assert listed.exit_code == 0 and listed.output.count("· applied") == 2
+    measured = botsvc("relevance", "report")
+    assert measured.output.startswith("2 labelled example(s) (2 relevant, 0 not relevant), leave-one-out:")
+    assert "recall 1.00" in measured.output and "by learned (score" in measured.output
+
+    assert botsvc("reports", "drop", "1").output.startswith("Withdrew report #1")
+    assert "withdrawn" in botsvc("reports", "list").output
+    again = botsvc("reports", "drop", "1")
+    assert again.exit_code == 1 and "no report #1 in force" in again.output
+    measured = botsvc("relevance", "report")
+    assert measured.output.startswith("1 labelled example(s)") and "recall 0.00" in measured.output

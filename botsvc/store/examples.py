@@ -118,6 +118,11 @@ def applied_examples(store: Store) -> list[Example]:
     return list(latest.values())
 
 
+def reported_articles(store: Store) -> list[int]:
+    """Every article someone reported, applied or not (each is stored, so the archive index must know it)."""
+    return [row["article_id"] for row in store.query("SELECT DISTINCT article_id FROM labelled_examples")]
+
+
 def reports(store: Store, limit: int = 50) -> list[Report]:
     """The latest reports, newest first, each saying whether it is applied."""
     applied = {(e.article_id, e.label) for e in applied_examples(store)}

@@ -72,14 +72,15 @@ class Processor:
         """Reload the labelled examples when a report was added or withdrawn since the last look.
 
         One ``bot_state`` read per cycle when nothing changed. A reported article stored by
-        another connection (a chat command) is not in this process's index yet: the index
-        is then reloaded from the database, once.
+        another connection (a chat command, ``botsvc missed``) is not in this process's index
+        yet: the index is then reloaded from the database, once, so later reports of the
+        story join its event.
         """
         current = examples.version(self.store)
         if current == self._examples_version:
             return
         applied = examples.applied_examples(self.store)
-        if any(e.article_id not in self.events.assigner.index for e in applied):
+        if any(article_id not in self.events.assigner.index for article_id in examples.reported_articles(self.store)):
             self.events.reload()
         self.learned = LearnedJudgement(((e.article_id, e.label) for e in applied), self.events.assigner.index)
         self._examples_version = current
