@@ -29,6 +29,7 @@ from botsvc.judge.relevance import Relevance
 from botsvc.models import CommandContext, FeedItem
 from botsvc.store import examples
 from botsvc.store.events import EventBook
+from botsvc.store.explain import explain, render
 from botsvc.store.learning import relevance_report
 from botsvc.store.pipeline import Processor
 from botsvc.store.store import Store, open_store
@@ -144,6 +145,11 @@ def test_a_managers_missed_story_through_slack_is_stored_alerted_here_only_and_k
     [outcome] = running.process([item(MEMORIAL_LATER, "after")])
     assert outcome.decision in ("new", "duplicate") and outcome.relevance["judgement"] == "learned"
     assert outcome.relevance["example"] == article["id"] and outcome.relevance["score"] >= LEARNED_THRESHOLD
+    [why] = explain(store, outcome.item.link)
+    assert f"decided by the learned judgement: like reported example article {article['id']} (relevant)" in render(why)
+    [reported] = explain(store, url)
+    assert "decided by a report: slack:U1 reported it as a missed story" in render(reported)
+    assert "stored from a person's missed-story report" in reported.verdict
 
 
 def test_a_refused_address_gets_the_one_generic_line_and_changes_nothing(store, slack):
@@ -209,6 +215,8 @@ def test_reports_are_rate_limited_per_member(store, feed_server):
     replies = [core_run(core, f"missed {url}", user="U2", manager=False) for _ in range(3)]
     assert [r.ok for r in replies] == [True, True, False]
     assert replies[2].title == "Not recorded: at most 2 reports an hour per person; please try later."
+    limited = core_run(core, "notrelevant 1", user="U2", manager=False)  # the same limit for every report
+    assert limited.title == replies[2].title
     assert core_run(core, f"missed {url}", user="U3", manager=False).ok  # another member is not limited
 
 

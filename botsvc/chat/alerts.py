@@ -21,6 +21,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
+from botsvc.chat.reports import ReportRate
 from botsvc.chat.usage import UsageError
 from botsvc.chat.writing import writes
 from botsvc.deliver.subscriptions import Subscription
@@ -43,6 +44,7 @@ class AlertActions:
     store: Store
     prefix: str
     clock: Callable[[], datetime]
+    report_rate: ReportRate
 
     def writing(self) -> AbstractAsyncContextManager[Any]:  # provided by CommandCore
         raise NotImplementedError
@@ -86,6 +88,11 @@ class AlertActions:
     @writes
     async def _notrelevant(self, command, ctx: CommandContext) -> CommandReply:
         event_id = self._event_id(command, "notrelevant")
+        if ctx.platform != "cli" and not self.report_rate.allow(ctx):
+            return CommandReply(
+                f"Not recorded: at most {self.report_rate.per_hour} reports an hour per person; please try later.",
+                ok=False,
+            )
         new = report_not_relevant(
             self.store,
             event_id=event_id,
