@@ -151,16 +151,20 @@ class ReportCommands:
             return self._record_missed(story, ctx)
 
     def _record_missed(self, story: Story, ctx: CommandContext) -> CommandReply:
+        """Judge, store and record the story, and alert it here if it may be: one transaction."""
         now = self.clock()
         report = _Report(self.store, self.config, story, now)
+        with self.store.atomic():
+            return self._recorded(report, story, ctx, now)
+
+    def _recorded(self, report: _Report, story: Story, ctx: CommandContext, now: datetime) -> CommandReply:
         before, article_id, event_id = report.before()
         matches, judged = report.judged()
         who = f"{ctx.platform}:{reporter(ctx)}"
         lines = [ReplyLine(f"Before: {before}.")]
         opened = False
         if article_id is None or event_id is None:
-            with self.store.atomic():
-                article_id, event_id, opened, topics = report.store_it(matches, who, before == "judged irrelevant")
+            article_id, event_id, opened, topics = report.store_it(matches, who, before == "judged irrelevant")
             where = f"opened event #{event_id}" if opened else f"joined event #{event_id}"
             lines.append(ReplyLine(f"Now: stored as article {article_id}, {where}; {judged}.", story.url))
         else:
