@@ -223,6 +223,7 @@ def test_reports_are_rate_limited_per_member(store, feed_server):
 def test_missed_through_discord_by_a_manager_and_by_a_member(store, feed_server):
     core = CommandCore(store, CONFIG, clock=lambda: NOW)
     memorial = served(feed_server, "memorial", MEMORIAL)
+    football = served(feed_server, "football", FOOTBALL)
     with DiscordFake() as fake:
         discord_run(
             fake,
@@ -230,11 +231,16 @@ def test_missed_through_discord_by_a_manager_and_by_a_member(store, feed_server)
             news("subscribe", permissions=MEMBER | MANAGE_CHANNELS, topic="japan-korea"),
             news("missed", permissions=MEMBER | MANAGE_CHANNELS, url=memorial),
             news("reports"),
+            news("missed", url="http://169.254.169.254/latest/meta-data/"),
+            news("missed", url=football),
         )
         bodies = [c.json for c in fake.calls_to("webhook")] + [c.json.get("data") for c in fake.calls_to("interaction")]
         answers = [embed_of(body)["title"] for body in bodies if body and body.get("embeds")]
     assert any(title.startswith("Thanks: ") for title in answers), answers
     assert any(title.startswith("Reports, newest first") for title in answers), answers
+    assert "Not recorded: no feed could be fetched from that address." in answers
+    # The member's report is stored and listed, not applied; its event is told nowhere.
+    assert len(examples.reports(store)) == 2
     [example] = examples.applied_examples(store)
     assert example.label == examples.RELEVANT
     assert [row["platform"] for row in store.query("SELECT platform FROM outbox")] == ["discord"]
