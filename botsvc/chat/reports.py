@@ -12,10 +12,12 @@ second member agrees, a manager's at once. Reports are rate-limited per member.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +34,7 @@ from botsvc.models import CommandContext, CommandReply, ReplyLine
 from botsvc.store import examples
 from botsvc.store.events import EventBook, item_fingerprint
 from botsvc.store.pipeline import Processor
-from botsvc.store.store import Store
+from botsvc.store.store import Store, open_store
 
 HOUR = 3600.0
 
@@ -61,14 +63,48 @@ class ReportRate:
         return True
 
 
+@dataclass
+class Loaded:
+    """The archive index, loaded in a worker thread before the write turn (seconds for a big archive)."""
+
+    book: EventBook
+    newest: int
+    """The newest article id when it was loaded: anything newer is read again under the turn."""
+
+    @classmethod
+    async def load(cls, store: Store, config: Config) -> Loaded | None:
+        """Load from a connection of the worker's own; None for a database that has no file."""
+        path = store.path
+        if not path or path == ":memory:":
+            return None
+
+        def read() -> Loaded:
+            reader = open_store(path, migrate=False, create=False)
+            try:
+                newest = reader.query("SELECT coalesce(max(id), 0) AS n FROM articles")[0]["n"]
+                return cls(EventBook(reader, config.dedup), int(newest))
+            finally:
+                reader.close()
+
+        return await asyncio.to_thread(read)
+
+    def current(self, store: Store) -> EventBook:
+        """The index on ``store`` (the caller's connection), reloaded if articles were stored since."""
+        self.book.store = store  # the book reads its store only to (re)load and to look up an original
+        if store.query("SELECT coalesce(max(id), 0) AS n FROM articles")[0]["n"] != self.newest:
+            self.book.reload()
+        return self.book
+
+
 class _Report:
     """The judging of one reported story under the write turn: what was, what is."""
 
-    def __init__(self, store: Store, config: Config, story: Story, now: datetime) -> None:
+    def __init__(self, store: Store, config: Config, story: Story, now: datetime, book: Loaded | None = None) -> None:
         self.store = store
         self.item = story.item()
         self.keys = identity_keys(self.item)
-        self.processor = Processor(store, Relevance(config.topics), EventBook(store, config.dedup), clock=lambda: now)
+        events = book.current(store) if book is not None else EventBook(store, config.dedup)
+        self.processor = Processor(store, Relevance(config.topics), events, clock=lambda: now)
         self.processor.refresh_learned()
         self.now = now
 
@@ -147,13 +183,14 @@ class ReportCommands:
             story = await fetch_story(url, self.policy)  # off the turn: network and parsing
         except FeedCheckError as exc:
             return CommandReply(f"Not recorded: {exc}.", ok=False)
+        book = await Loaded.load(self.store, self.config)  # off the event loop, before the turn
         async with self.writing():
-            return self._record_missed(story, ctx)
+            return self._record_missed(story, ctx, book)
 
-    def _record_missed(self, story: Story, ctx: CommandContext) -> CommandReply:
+    def _record_missed(self, story: Story, ctx: CommandContext, book: Loaded | None = None) -> CommandReply:
         """Judge, store and record the story, and alert it here if it may be: one transaction."""
         now = self.clock()
-        report = _Report(self.store, self.config, story, now)
+        report = _Report(self.store, self.config, story, now, book)
         with self.store.atomic():
             return self._recorded(report, story, ctx, now)
 
