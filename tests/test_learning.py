@@ -313,3 +313,31 @@ def test_the_operator_commands_report_list_withdraw_and_measure(tmp_path, feed_s
     assert again.exit_code == 1 and "no report #1 in force" in again.output
     measured = botsvc("relevance", "report")
     assert measured.output.startswith("1 labelled example(s)") and "recall 0.00" in measured.output
+
+
+def test_missed_fetches_without_the_write_turn_and_writes_only_holding_it(store, feed_server):
+    import time
+
+    from botsvc.store.turn import WriteTurn
+
+    turn = WriteTurn()
+    store.refuse_writes_unless(turn.held_here)  # as `botsvc run` makes the loop's connection
+    turn.on_change.append(store.recheck_writes)
+    core = CommandCore(store, CONFIG, clock=lambda: NOW, turn=turn)
+    slow = feed_server.slow("/slow.html", 1.5, page(*MEMORIAL))
+    manager = CommandContext("slack", "C1", "T1", "U1", can_manage=True)
+    elsewhere = CommandContext("slack", "C2", "T1", "U1", can_manage=True)
+
+    async def main():
+        reporting = asyncio.ensure_future(core.run(f"missed {slow}", manager))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        subscribed = await core.run("subscribe", elsewhere)
+        waited = time.monotonic() - started
+        assert not reporting.done()
+        return waited, subscribed, await reporting
+
+    waited, subscribed, reported = asyncio.run(main())
+    assert subscribed.ok and reported.ok, (subscribed.title, reported.title)
+    assert waited < 0.5  # the page was still loading: the turn was free
+    assert [e.label for e in examples.applied_examples(store)] == [examples.RELEVANT]
