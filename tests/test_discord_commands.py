@@ -472,6 +472,8 @@ def test_the_registered_commands():
         "quiet",
         "template",
         "updates",
+        "missed",
+        "reports",
         "help",
     ]
     options = {o["name"]: o for o in payload["options"]}

@@ -281,6 +281,16 @@ class NewsGroup(app_commands.Group, name="news", description="News monitoring: s
     async def updates(self, interaction: discord.Interaction, where: app_commands.Choice[str] | None = None) -> None:
         await self._run(interaction, command_text("updates", where.value if where else None))
 
+    @app_commands.command(description="Report a story the bot missed, so it keeps stories like it")
+    @app_commands.describe(url="The story's http(s) address")
+    async def missed(self, interaction: discord.Interaction, url: str) -> None:
+        # Reading the story fetches it, which can outlast Discord's 3 s to answer: defer first.
+        await self._run(interaction, command_text("missed", url), slow=True)
+
+    @app_commands.command(description="The latest missed-story and not-relevant reports, and whether they apply")
+    async def reports(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, "reports")
+
     @app_commands.command(name="help", description="What /news can do")
     async def help_(self, interaction: discord.Interaction) -> None:
         await self._run(interaction, "help")

@@ -21,12 +21,14 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
+from botsvc.chat.reports import ReportRate
 from botsvc.chat.tenants import tenant_of
 from botsvc.chat.usage import UsageError
 from botsvc.chat.writing import writes
 from botsvc.config import Config
 from botsvc.deliver.subscriptions import Subscription
 from botsvc.models import CommandContext, CommandReply, ReplyLine
+from botsvc.store import examples
 from botsvc.store.feedback import MUTE, NOT_RELEVANT, feedback_summary, mute_event, muted_for, report_not_relevant
 from botsvc.store.merges import current_event
 from botsvc.store.store import Store
@@ -46,6 +48,7 @@ class AlertActions:
     config: Config
     prefix: str
     clock: Callable[[], datetime]
+    report_rate: ReportRate
 
     def writing(self) -> AbstractAsyncContextManager[Any]:  # provided by CommandCore
         raise NotImplementedError
@@ -89,6 +92,11 @@ class AlertActions:
     @writes
     async def _notrelevant(self, command, ctx: CommandContext) -> CommandReply:
         event_id = self._event_id(command, "notrelevant")
+        if ctx.platform != "cli" and not self.report_rate.allow(ctx):
+            return CommandReply(
+                f"Not recorded: at most {self.report_rate.per_hour} reports an hour per person; please try later.",
+                ok=False,
+            )
         limit, now = self.config.chat.max_reports_per_tenant, self.clock()
         if (
             tenant_of(ctx) is not None
@@ -109,6 +117,20 @@ class AlertActions:
             user=ctx.user,
             now=self.clock(),
         )
+        article_id = examples.first_article(self.store, event_id)
+        if article_id is not None:  # a labelled example: a manager's, or two members', drops stories like it
+            examples.add_report(
+                self.store,
+                article_id=article_id,
+                label=examples.NOT_RELEVANT,
+                platform=ctx.platform,
+                workspace=ctx.workspace,
+                channel=ctx.channel,
+                user=ctx.user or ctx.platform,
+                manager=ctx.can_manage,
+                decided_before="alerted",
+                now=self.clock(),
+            )
         lines = []
         summary = feedback_summary(self.store, [event_id])
         if summary is not None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from botsvc.chat.alerts import AlertActions
 from botsvc.chat.controls import ChannelControls
+from botsvc.chat.reports import ReportCommands, ReportRate
 from botsvc.chat.templates import USAGE as TEMPLATE_USAGE
 from botsvc.chat.templates import TemplateCommands
 from botsvc.chat.tenants import (
@@ -88,12 +89,15 @@ USAGE: dict[str, str] = {
     "mute": "mute <id>: no more updates about this event in this channel (channel managers; an alert's button)",
     "notrelevant": "notrelevant <id>: report an event as not relevant; a channel manager's report also hides it "
     "here (an alert's button)",
+    "missed": "missed <url>: report a story the bot missed; a manager's report, or two members', teaches it to "
+    "keep stories like it",
+    "reports": "reports: the latest missed-story and not-relevant reports, and whether they are applied",
     "updates": "updates thread | channel | none: later reports of an event go in its alert's thread (the "
     "default), as a line in the channel, or nowhere (channel managers)",
     "help": "help: this list",
 }
 MANAGING = {"subscribe", "unsubscribe", "feed", "filter", "pause", "resume", "quiet", "template", "mute", "updates"}
-ASKS_RIGHTS = MANAGING | {"notrelevant"}
+ASKS_RIGHTS = MANAGING | {"notrelevant", "missed"}
 """Commands whose answer depends on whether the caller may manage (adapters look that up only for these)."""
 SHAREABLE = {"search", "event", "recent", "feeds", "subscriptions"}
 ADOPTED = (
@@ -156,7 +160,7 @@ def _latest_and_first(hit: EventHit) -> str:
     return f"latest report {latest}" + (f" (first {first})" if first != latest else "")
 
 
-class CommandCore(ChannelControls, TemplateCommands, AlertActions):
+class CommandCore(ChannelControls, TemplateCommands, AlertActions, ReportCommands):
     """Executes commands for one store and configuration."""
 
     def __init__(
@@ -179,6 +183,8 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions):
         self.policy = policy or config.fetch
         self.clock = clock
         self.on_feeds_changed = on_feeds_changed
+        self.report_rate = ReportRate(config.alerts.reports_per_hour)
+        """Missed-story reports per member in the last hour (``[alerts] reports_per_hour``)."""
 
     def writing(self) -> AbstractAsyncContextManager[Any]:
         """The write turn to hold while writing (nothing to wait for without one)."""

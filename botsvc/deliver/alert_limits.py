@@ -44,6 +44,8 @@ class AlertLimits:
     """A poll bringing more than this many times the feed's usual number of new items is a surge ..."""
     surge_min_items: int = 50
     """... if it also brings more than this many."""
+    reports_per_hour: int = 10
+    """Missed-story reports (``/news missed``) one member may make in an hour."""
 
 
 def _is_backlog(outcome: ItemOutcome, cutoff: datetime | None) -> bool:

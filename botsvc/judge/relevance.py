@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from botsvc.config import Rule, Topic
+from botsvc.judge.learned import Vote
 from botsvc.judge.structure import LEAD_CHARS, Structure, StructureMatch, default_structure
 from botsvc.judge.terms import TermSet, fold, term_key
 from botsvc.models import FeedItem
@@ -26,18 +27,24 @@ class TopicMatch:
     topic: str
     keywords: tuple[str, ...]
     judgement: str = "rules"
-    """Which judgement decided: ``rules`` (the topic's terms) or ``structure``."""
+    """Which judgement decided: ``rules`` (the topic's terms), ``structure`` or ``learned``."""
     structure: StructureMatch | None = None
     """The actors and relation found, when the structure decided."""
+    learned: Vote | None = None
+    """The reported example that kept the item, when the learned judgement decided."""
 
     def describe(self) -> str:
         """One line for ``explain`` and ``poll --json``: which judgement, and on what."""
+        if self.learned is not None:
+            return self.learned.describe()
         if self.structure is not None:
             return f"structure: {self.structure.describe()}"
         return f"rules: matched {', '.join(self.keywords)}"
 
     def record(self) -> dict:
         """What is stored with the article and printed by ``poll --json``."""
+        if self.learned is not None:
+            return self.learned.record()
         if self.structure is not None:
             return {
                 "judgement": "structure",

@@ -38,6 +38,7 @@ class Explanation:
 _HELD_BACK = {
     "backfill": "stored without an alert: older than [alerts] backfill_max_age on its feed's first poll",
     "capped": "stored and only counted in the digest: over [alerts] max_per_feed new alerts in one poll",
+    "reported": "stored from a person's missed-story report: alerted only in a channel its reporter manages",
 }
 
 
@@ -100,8 +101,8 @@ def _irrelevant(store: Store, ref: str, url: str) -> list[Explanation]:
     return [
         Explanation(
             ref,
-            "irrelevant: no topic rule matched its title, summary or text "
-            f"(last in a feed {iso(datetime.fromtimestamp(row['last_seen'], timezone.utc))})",
+            "irrelevant: no topic rule matched its title, summary or text, or a reported example "
+            f"dropped it (last in a feed {iso(datetime.fromtimestamp(row['last_seen'], timezone.utc))})",
         )
         for row in rows[:1]
     ]
@@ -143,6 +144,13 @@ def explain(store: Store, ref: str) -> list[Explanation]:
 
 def describe_relevance(record: dict) -> str:
     """ "decided by the structure: actors japan (Tokyo), korea (Seoul); relation talks" or by the rules."""
+    if record.get("judgement") == "learned":
+        return (
+            f"decided by the learned judgement: like reported example article {record.get('example')} "
+            f"({record.get('label')}), score {record.get('score')}"
+        )
+    if record.get("judgement") == "report":
+        return f"decided by a report: {record.get('reporter')} reported it as a missed story"
     if record.get("judgement") == "structure":
         actors = ", ".join(f"{state} ({', '.join(terms)})" for state, terms in record.get("actors", {}).items())
         return f"decided by the structure: actors {actors}; relation {', '.join(record.get('relations', []))}"

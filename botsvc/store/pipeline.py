@@ -6,15 +6,17 @@ caller's transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import cast
 
 from botsvc.ingest.normalise import identity_keys, normalise_title
-from botsvc.judge.relevance import Relevance
+from botsvc.judge.learned import LearnedJudgement, Vote
+from botsvc.judge.relevance import Relevance, TopicMatch
 from botsvc.models import Decision, FeedItem, ItemOutcome
-from botsvc.store import seenkeys
-from botsvc.store.events import EventBook, Placement
+from botsvc.store import examples, seenkeys
+from botsvc.store.events import EventBook, Placement, item_fingerprint
 from botsvc.store.merges import merge_events
 from botsvc.store.store import SeenRecord, Store, utcnow
 
@@ -62,6 +64,26 @@ class Processor:
         self.relevance = relevance
         self.events = events or EventBook(store)
         self.clock = clock
+        self.learned = LearnedJudgement((), self.events.assigner.index)
+        """The labelled examples that count, as of :attr:`_examples_version` (see :meth:`refresh_learned`)."""
+        self._examples_version: str | None = None
+
+    def refresh_learned(self) -> None:
+        """Reload the labelled examples when a report was added or withdrawn since the last look.
+
+        One ``bot_state`` read per cycle when nothing changed. A reported article stored by
+        another connection (a chat command, ``botsvc missed``) is not in this process's index
+        yet: the index is then reloaded from the database, once, so later reports of the
+        story join its event.
+        """
+        current = examples.version(self.store)
+        if current == self._examples_version:
+            return
+        applied = examples.applied_examples(self.store)
+        if any(article_id not in self.events.assigner.index for article_id in examples.reported_articles(self.store)):
+            self.events.reload()
+        self.learned = LearnedJudgement(((e.article_id, e.label) for e in applied), self.events.assigner.index)
+        self._examples_version = current
 
     def process(self, items: list[FeedItem], topics: tuple[str, ...] | None = None) -> list[ItemOutcome]:
         """Judge ``items`` (one feed's, in feed order) and return outcomes in the same order.
@@ -80,6 +102,7 @@ class Processor:
         Outcomes come back per batch, in each batch's feed order. The caller owns the transaction.
         """
         now = self.clock()
+        self.refresh_learned()
         stream = [
             (item.event_time or now, number, index, item)
             for number, (items, _) in enumerate(batches)
@@ -116,10 +139,41 @@ class Processor:
             )
 
         matches = self.relevance.match(item, topics)
+        vote = self.learned.vote(item_fingerprint(item)) if self.learned else None
+        if vote is not None and matches and not vote.relevant:
+            self.store.mark_seen(keys, "irrelevant", None, now, title=title, replace=reused)
+            return ItemOutcome(item=item, decision="irrelevant", reason=f"dropped by the {vote.describe()}")
+        if vote is not None and not matches and vote.relevant:
+            matches = [self._learned_match(vote, topics)]
         if not matches:
             self.store.mark_seen(keys, "irrelevant", None, now, title=title, replace=reused)
             reason = "no topic rule matched" + (", nor the structure" if self.relevance.structural else "")
+            if self.learned:
+                reason += ", nor a reported example"
             return ItemOutcome(item=item, decision="irrelevant", reason=reason)
+        return self.store_item(item, matches, keys, title, reused, now)
+
+    def _learned_match(self, vote: Vote, topics: tuple[str, ...] | None) -> TopicMatch:
+        """The topic a reported example's likeness keeps an item in: the example's own, if the feed has it."""
+        rows = self.store.query("SELECT topics FROM articles WHERE id = ?", (vote.article_id,))
+        example_topics = json.loads(rows[0]["topics"] or "[]") if rows else []
+        allowed = topics or tuple(self.relevance.matchers)
+        topic = next((t for t in example_topics if t in allowed), allowed[0] if allowed else "default")
+        return TopicMatch(topic, (), judgement="learned", learned=vote)
+
+    def store_item(
+        self,
+        item: FeedItem,
+        matches: list[TopicMatch],
+        keys: list[str],
+        title: str,
+        reused: bool,
+        now: datetime,
+        *,
+        held_back: str | None = None,
+    ) -> ItemOutcome:
+        """Place a relevant item in an event and store it; ``held_back`` marks an event it opens
+        (``reported``: opened by a person's report, never alerted by the cycle)."""
 
         topic_names = [m.topic for m in matches]
         keywords = sorted({k for m in matches for k in m.keywords}, key=str.casefold)
@@ -138,6 +192,8 @@ class Processor:
                 outlet=item.source,
                 when=now,
             )
+            if held_back is not None:
+                self.store.hold_back_event(event_id, held_back)
             decision, reason = "new", f"{deciding.describe()}; {placement.reason}"
         else:
             event_id = placement.event_id

@@ -468,6 +468,10 @@ class Store:
             ),
         )
 
+    def hold_back_event(self, event_id: int, reason: str) -> None:
+        """Mark an event the cycle never alerts (``reported``: opened by a person's report)."""
+        self.db.execute("UPDATE events SET held_back = ? WHERE id = ?", (reason, event_id))
+
     def get_state(self, key: str) -> str | None:
         """A value the bot keeps about itself (``bot_state``), or None."""
         row = self.db.execute("SELECT value FROM bot_state WHERE key = ?", (key,)).fetchone()
