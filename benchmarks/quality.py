@@ -77,6 +77,7 @@ class OracleRelevance(Relevance):
 
     def __init__(self, rules: Relevance, relevant: set[tuple[str, str]], topic: str) -> None:
         self.matchers = rules.matchers
+        self.structural = rules.structural
         self._rules = rules
         self._relevant = relevant
         self._topic = topic
