@@ -316,7 +316,7 @@ WHITE_PAPER_PROTEST_KO = (
 
 
 def test_first_reports_in_other_languages_join_by_what_happened_and_where():
-    """No shared word, no named official: the kind of happening (memorandum, framework, ministers) and the place do it."""
+    """No shared word, no named official: the kind of happening (memorandum, framework) and the place do it."""
     t = datetime(2027, 3, 2, 1, 0, tzinfo=timezone.utc)
     assigner = EventAssigner()
     assigner.record(1, 1, make_fingerprint(*MEMORANDUM_EN), t)
