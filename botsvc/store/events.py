@@ -47,7 +47,7 @@ class Placement:
 
 
 #: Bump when the grouping rules change in a way the [dedup] settings do not show.
-GROUPING_RULES = "concepts-v2-bridges"
+GROUPING_RULES = "concepts-v3-kinds"
 
 
 def grouping_signature(settings: DedupSettings) -> str:
