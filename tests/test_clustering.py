@@ -292,3 +292,38 @@ def test_a_bridge_never_makes_an_event_longer_than_one_span():
     found = assigner.assign(both, T0 + timedelta(days=3.4))
     assert {n.doc_id for n in found.neighbours if n.similarity >= assigner.threshold} >= {1, 2}
     assert found.event_id == 1 and found.merges == ()
+
+
+MEMORANDUM_EN = (
+    "Seoul, Tokyo defence chiefs sign memorandum on framework for regular exchanges",
+    "The defence ministers of South Korea and Japan signed a memorandum in Busan on Tuesday setting up a framework "
+    "of regular exchanges and agreed on measures to prevent a recurrence of maritime incidents.",
+)
+MEMORANDUM_KO = (
+    "한일 국방장관, 부산서 정례 교류 프레임워크 양해각서 체결",
+    "한국과 일본 국방장관이 2일 부산에서 회담을 열고 국방 교류를 정례화하는 프레임워크 양해각서에 서명했다. "
+    "양측은 해상 사고 재발 방지 대책에도 합의했다.",
+)
+MEMORANDUM_JA = (
+    "日韓防衛相、釜山で覚書に署名　交流の枠組み制度化",
+    "日韓の防衛相は2日、釜山で会談し、防衛交流を定例化する枠組みの覚書に署名した。海上での事故の再発防止策でも合意した。",
+)
+WHITE_PAPER_PROTEST_KO = (
+    "외교부, 日 방위백서 독도 영유권 주장에 항의…주한 일본 무관 초치",
+    "외교부는 일본 정부가 2일 발표한 방위백서에서 독도 영유권 주장을 되풀이한 데 대해 강력히 항의하고 주한 일본대사관 "
+    "무관을 초치했다.",
+)
+
+
+def test_first_reports_in_other_languages_join_by_what_happened_and_where():
+    """No shared word, no named official: the kind of happening (memorandum, framework) and the place do it."""
+    t = datetime(2027, 3, 2, 1, 0, tzinfo=timezone.utc)
+    assigner = EventAssigner()
+    assigner.record(1, 1, make_fingerprint(*MEMORANDUM_EN), t)
+    for report in (MEMORANDUM_KO, MEMORANDUM_JA):
+        found = assigner.assign(make_fingerprint(*report), t + timedelta(hours=3))
+        assert found.event_id == 1, found.reason
+        assert "memorandum" in found.reason and "busan" in found.reason
+    # The same two states on the same day, another kind of happening: a new event.
+    other = assigner.assign(make_fingerprint(*WHITE_PAPER_PROTEST_KO), t + timedelta(hours=3))
+    assert other.event_id is None

@@ -45,3 +45,46 @@ def test_a_lexicon_refuses_single_characters_and_unknown_keys(tmp_path: Path):
     bad.write_text("[japan]\nfr = ['Japon']\n", encoding="utf-8")
     with pytest.raises(ValueError, match="unknown key"):
         Lexicon.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("texts", "kinds"),
+    [
+        (
+            (
+                "Defence ministers sign memorandum on a security framework",
+                "국방장관, 안보 프레임워크 양해각서 체결",
+                "防衛相が安保協力の枠組みで覚書に署名",
+            ),
+            {"defense-ministers", "memorandum", "framework"},
+        ),
+        (
+            (
+                "Leaders pay tribute at memorial to atomic bomb victims",
+                "정상, 원폭 희생자 위령비 참배",
+                "首脳が原爆犠牲者の慰霊碑に献花",
+            ),
+            {"memorial", "atomic-bomb", "victims"},
+        ),
+        (
+            (
+                "Finance ministers agree to restore currency swap",
+                "재무장관, 통화스와프 복원 합의",
+                "財務相が通貨スワップ再開で合意",
+            ),
+            {"finance-ministry", "currency-swap", "agreement"},
+        ),
+        (
+            ("Destroyer makes a port call in Busan", "호위함, 부산 입항", "護衛艦が釜山に入港"),
+            {"warship", "port-call", "busan"},
+        ),
+    ],
+)
+def test_what_happens_between_the_states_is_one_token_in_every_language(texts, kinds):
+    for text in texts:
+        assert kinds <= set(default_lexicon().find(text)), text
+
+
+def test_the_two_states_named_together_are_both_states():
+    for text in ("한일 정상회담", "日韓首脳会談", "한미일 안보협력", "Japan-South Korea summit"):
+        assert {"japan", "korea"} <= set(default_lexicon().find(text)), text

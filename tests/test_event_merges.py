@@ -43,7 +43,9 @@ def story(guid: str, title: str, summary: str, source: str, hours: float = 0) ->
     )
 
 
-# One story told first in two languages (two events), then by a report that carries both.
+# One story told first in two languages (two events: the Korean report names the officials
+# in Hangul and the patrol aircraft, the English one the radar and where), then by a report
+# that carries both.
 ENGLISH = story(
     "en",
     "Japan and South Korea defence ministers agree radar incident prevention steps",
@@ -52,15 +54,15 @@ ENGLISH = story(
 )
 KOREAN = story(
     "ko",
-    "한일 국방장관, 초계기 갈등 재발방지 합의",
-    "신원식 국방부 장관과 기하라 미노루 일본 방위상이 싱가포르에서 회담하고 국방교류 활성화에 합의했다.",
+    "신원식, 기하라 日 방위상과 회담…초계기 문제 매듭",
+    "신원식 국방부 장관이 기하라 미노루 일본 방위상과 회담하고 초계기 문제를 매듭지었다.",
     "Hangul",
     hours=1,
 )
 BRIDGE = story(
     "both",
-    "Japan, South Korea defence chiefs end radar row: 한일 국방장관 초계기 갈등 재발방지 합의",
-    "Kihara and Shin Won-sik settled the 2018 radar lock-on dispute in Singapore; 국방교류 활성화에 합의했다.",
+    "Japan, South Korea defence chiefs end radar row: 신원식, 기하라와 초계기 문제 매듭",
+    "Kihara and Shin Won-sik settled the 2018 radar lock-on dispute in Singapore; 초계기 문제를 매듭지었다.",
     "Third",
     hours=3,
 )

@@ -147,3 +147,26 @@ def test_not_relevant_reports_from_several_channels_become_one_per_person_and_ev
             "VALUES (7, 'slack', 'T1', 'D9', 'U2', '2019-08-23T00:00:00+00:00')"
         )
     conn.close()
+
+
+def test_fingerprints_from_before_the_relation_kinds_are_recomputed_with_them(tmp_path):
+    from botsvc.judge.fingerprint import Fingerprint, token_hash
+    from botsvc.store.events import item_fingerprint_bytes
+
+    kinds = next(m for m in discover() if m.name.endswith("_concept_kinds"))
+    path = tmp_path / "kinds.db"
+    conn = sqlite3.connect(path)
+    apply_migrations(conn, upto=kinds.version - 1)
+    conn.execute("INSERT INTO events (id, title, first_seen, last_seen) VALUES (1, 't', '2027-03-02', '2027-03-02')")
+    conn.execute(
+        "INSERT INTO articles (feed, guid, url, title, source, first_seen, event_id, fingerprint) "
+        "VALUES ('f', 'g', 'https://example.org/a', '한일 국방장관, 양해각서 체결', 's', '2027-03-02', 1, ?)",
+        (Fingerprint((), b"").to_bytes(),),
+    )
+    conn.commit()
+    conn.close()
+
+    store = open_store(path)
+    (row,) = store.article_fingerprints(backfill=item_fingerprint_bytes)
+    assert token_hash("§memorandum") in Fingerprint.from_bytes(row["fingerprint"]).hashes
+    store.close()

@@ -48,7 +48,7 @@ class Placement:
 
 
 #: Bump when the grouping rules change in a way the [dedup] settings do not show.
-GROUPING_RULES = "concepts-v2-bridges"
+GROUPING_RULES = "concepts-v3-kinds"
 #: ``bot_state`` key: the signature of the concept lexicon the stored fingerprints were made with.
 FINGERPRINT_LEXICON = "fingerprints_made_with"
 
