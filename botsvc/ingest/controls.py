@@ -1,4 +1,4 @@
-"""The characters :func:`botsvc.ingest.normalise.clean_text` removes, as one regex.
+"""The characters :func:`botsvc.ingest.normalise.clean_text` removes, as regexes.
 
 Unicode category C (controls, format characters such as zero-width spaces and direction
 marks, surrogates, private use, unassigned) except tab and newline. Scanning every code
@@ -101,12 +101,35 @@ def stored_ranges() -> list[tuple[int, int]]:
     return ranges
 
 
-@cache
-def control_characters() -> re.Pattern[str]:
-    """A compiled pattern matching runs of the characters ``clean_text`` removes."""
-    ranges = stored_ranges() if unicodedata.unidata_version == UNICODE_VERSION else computed_ranges()
+def _pattern(ranges: list[tuple[int, int]]) -> re.Pattern[str]:
     members = "".join(f"\\U{low:08x}-\\U{high:08x}" if low != high else f"\\U{low:08x}" for low, high in ranges)
     return re.compile(f"[{members}]+")
+
+
+_ASCII = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]+")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+@cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Two patterns: one for the Basic Multilingual Plane, one for the planes above.
+
+    Split because the regex engine keeps a class within the BMP as a bitmap (one look-up
+    per character) but searches a class reaching above it range by range (700 of them).
+    """
+    ranges = stored_ranges() if unicodedata.unidata_version == UNICODE_VERSION else computed_ranges()
+    bmp = [(low, min(high, 0xFFFF)) for low, high in ranges if low <= 0xFFFF]
+    astral = [(max(low, 0x10000), high) for low, high in ranges if high > 0xFFFF]
+    return _pattern(bmp), _pattern(astral)
+
+
+def remove_controls(text: str) -> str:
+    """``text`` without the characters of category C other than tab and newline."""
+    if text.isascii():
+        return _ASCII.sub("", text)
+    bmp, astral = _patterns()
+    text = bmp.sub("", text)
+    return astral.sub("", text) if _ASTRAL.search(text) else text
 
 
 if __name__ == "__main__":

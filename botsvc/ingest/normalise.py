@@ -10,7 +10,7 @@ import unicodedata
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from botsvc.ingest.controls import control_characters
+from botsvc.ingest.controls import remove_controls
 from botsvc.models import FeedItem
 
 # Query parameters that only track the reader; they never change the article.
@@ -112,12 +112,9 @@ def _text_skipping(markup: str) -> str:
     return "".join(parts)
 
 
-_CONTROLS = control_characters()
-
-
 def clean_text(text: str) -> str:
     """Collapse whitespace and drop control characters (feeds carry both)."""
-    return _WS.sub(" ", _CONTROLS.sub("", text)).strip()
+    return _WS.sub(" ", remove_controls(text)).strip()
 
 
 def outlet_name(text: str) -> str:
