@@ -8,9 +8,10 @@ warning. On the conformance corpus and the real snapshots there is no difference
 
 Named cases where the fast path does not read a feed itself and hands it to feedparser
 (each tested below, in DECLINED): other formats (Atom 0.3, RSS in a namespace), XHTML
-markup or comments inside a field, upper-case element names, repeated fields, item
-elements it does not model (itunes:summary, media:description...), xml:base, a DOCTYPE
-or ENTITY declaration anywhere, UTF-16/32, an encoding or media type feedparser would
+markup or comments inside a field, upper-case element names, repeated fields, a mode or
+type attribute on an RSS field (feedparser may decode base64), item elements it does not
+model (itunes:summary, media:description...), xml:base, a DOCTYPE or ENTITY declaration
+anywhere, UTF-16/32, an encoding or media type feedparser would
 override or warn about (undeclared non-UTF-8 bytes, text/xml without a charset, a
 non-XML media type, no Content-Type at all), and anything that is not well-formed XML.
 """
@@ -129,6 +130,7 @@ DECLINED = {
         ),
         None,
     ),
+    "base64 mode": (rss('<item><title>a</title><description mode="base64">Ymlk</description></item>'), None),
     "xml:base": (rss('<item xml:base="https://y.example/"><title>a</title><link>b</link></item>'), None),
     "DOCTYPE with HTML entities": (
         rss(ITEM.replace("Seoul and", "Seoul&nbsp;&amp;"), '<!DOCTYPE rss SYSTEM "x.dtd">'),

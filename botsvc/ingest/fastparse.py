@@ -155,11 +155,17 @@ def _encoding(body: bytes, content_type: str | None, has_location: bool) -> tupl
     return body, codec
 
 
-def _text(element: etree._Element) -> str:
+def _text(element: etree._Element, typed: bool = False) -> str:
     """An element's text as feedparser hands it on: stripped, cp1252 extensions mapped,
-    UTF-8 that was read as Latin-1 repaired; declined if the element has children."""
+    UTF-8 that was read as Latin-1 repaired; declined if the element has children, or a
+    mode or (unless ``typed``, checked by the caller) a type attribute, which can make
+    feedparser decode base64."""
     if len(element):
         raise Declined(f"markup or comments inside <{etree.QName(element).localname}>")
+    if element.attrib:
+        names = _attributes(element)
+        if "mode" in names or ("type" in names and not typed):
+            raise Declined("a mode or type attribute on a text field")
     text = (element.text or "").strip()
     if not text.isascii():
         try:
@@ -178,7 +184,7 @@ def _atom_link(element: etree._Element, base: str) -> str | None:
     if len(element) or (element.text or "").strip():
         raise Declined("an Atom link with content")
     rel = attrs.get("rel", "alternate").lower()
-    kind = attrs.get("type", "").lower() or ("application/atom+xml" if rel == "self" else "text/html")
+    kind = attrs["type"].lower() if "type" in attrs else "application/atom+xml" if rel == "self" else "text/html"
     kind = {"text": "text/plain", "html": "text/html", "xhtml": "application/xhtml+xml"}.get(kind, kind)
     if rel == "alternate" and kind in _HTML_TYPES:
         return _urljoin(base, attrs["href"])
@@ -230,10 +236,7 @@ def _entry(element: etree._Element, fields: dict[str, str], ignored: set[str], b
         elif key in ("summary", "content") or (atom and key == "title"):
             values[key] = _content(child, atom, key)
         elif key == "id":
-            if tag == "guid":
-                permalink = _attributes(child).get("ispermalink", "true") == "true"
-            else:
-                permalink = atom
+            permalink = _attributes(child).get("ispermalink", "true") == "true"
             value = _text(child)
             values["id"] = _urljoin(base, value) if permalink and value else value
         elif key == "link":
@@ -261,6 +264,7 @@ def _content(element: etree._Element, atom: bool, key: str) -> str:
         kind = attrs.get("type", "text").lower()
         if kind not in _ATOM_TEXT_TYPES or "src" in attrs or "mode" in attrs:
             raise Declined(f"Atom {key} of type {kind}")
+        return _text(element, typed=True)
     return _text(element)
 
 
@@ -294,7 +298,7 @@ def _local(element: etree._Element) -> str:
     return etree.QName(element).localname.lower()
 
 
-def _one_text(parent: etree._Element, tag: str) -> str | None:
+def _one_text(parent: etree._Element, tag: str, atom: bool = False) -> str | None:
     """The text of the one child ``tag``; declined if repeated or if another title-like
     child (dc:title, <TITLE>) could stand in for it, as it does in feedparser."""
     found = parent.findall(tag)
@@ -302,7 +306,9 @@ def _one_text(parent: etree._Element, tag: str) -> str | None:
     others = [c for c in parent if isinstance(c.tag, str) and c.tag != tag and _local(c) == local]
     if len(found) > 1 or others:
         raise Declined(f"repeated {tag}")
-    return _text(found[0]) if found else None
+    if not found:
+        return None
+    return _content(found[0], True, "title") if atom else _text(found[0])
 
 
 def parse_fast(body: bytes, *, url: str = "", content_type: str | None = None) -> FastFeed:
@@ -332,7 +338,8 @@ def parse_fast(body: bytes, *, url: str = "", content_type: str | None = None) -
         raise Declined(f"not well-formed ({exc})") from exc
     if len(parser.error_log) or root.getroottree().docinfo.doctype:
         raise Declined("parser warnings")
-    language = root.get(XML_LANG) or root.get("lang") or None
+    language = root.get(XML_LANG) if root.get(XML_LANG) is not None else root.get("lang")
+    language = language or None
     if language:
         language = language.replace("_", "-")
     if root.tag == "rss":
@@ -356,10 +363,7 @@ def parse_fast(body: bytes, *, url: str = "", content_type: str | None = None) -
         channel = root
         items = root.findall(f"{{{ATOM}}}entry")
         fields, ignored, atom = _ATOM_FIELDS, _ATOM_IGNORED, True
-        found = root.find(f"{{{ATOM}}}title")
-        title = _one_text(root, f"{{{ATOM}}}title")
-        if found is not None:
-            _content(found, True, "title")
+        title = _one_text(root, f"{{{ATOM}}}title", atom=True)
         declared = []
     else:
         raise Declined(f"not RSS or Atom ({root.tag})")
