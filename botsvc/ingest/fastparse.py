@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 
+# feedparser's own date parser, character map and URL join (feedparser is pinned): the
+# same functions, so dates, repaired characters and resolved links cannot drift apart.
 from feedparser.datetimes import _parse_date
 from feedparser.html import _cp1252
 from feedparser.urls import _urljoin
