@@ -181,3 +181,69 @@ def test_the_unmutated_samples_pass_the_same_checks():
             parsed = parse_feed(body, feed="fuzz", source="Fuzz", now=NOW, reader=reader)
             assert parsed.items
         check_pipeline(body, "application/rss+xml", gzipped=True)
+
+
+# Text that stays well-formed once escaped: words, scripts, controls, markup, entities, URLs.
+TEXT_PIECES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "<b>bold</b>",
+            "<p>para</p><script>x()</script>",
+            "&amp;amp;",
+            "&nbsp;",
+            "\u200b\ufeff\u00ad",
+            "\u00e9\u00c3\u00a9",
+            "\x85\x96",
+            "https://x.example/a?utm_source=b&c=d#f",
+            "/relative/path",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "2025-12-31T12:00:00+09:00",
+            "  \n\t ",
+        ]
+    ),
+)
+
+
+def _escape(text: str) -> bytes:
+    text = "".join(
+        ch
+        for ch in text
+        if ch in "\t\n\r" or (" " <= ch and ch not in "\ufffe\uffff" and not "\ud800" <= ch <= "\udfff")
+    )
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode()
+
+
+@st.composite
+def text_mutated_feed(draw) -> bytes:
+    """A real sample feed with escaped text spliced into its text nodes (still well-formed XML)."""
+    body = bytearray(draw(st.sampled_from(REAL)))
+    for _ in range(draw(st.integers(1, 8))):
+        gaps = [at + 1 for at in range(len(body)) if body[at] == ord(">") and body[at + 1 : at + 2] != b"<"]
+        at = draw(st.sampled_from(gaps))
+        body[at:at] = _escape(draw(TEXT_PIECES))
+    return bytes(body)
+
+
+@settings(FUZZ, max_examples=60)
+@given(body=text_mutated_feed())
+def test_text_mutations_keep_both_readers_in_agreement(body):
+    fast = parse_feed(
+        body,
+        feed="fuzz",
+        source="Fuzz",
+        url="https://x.example/feed",
+        content_type="application/rss+xml",
+        now=NOW,
+        reader="lxml",
+    )
+    reference = parse_feed(
+        body,
+        feed="fuzz",
+        source="Fuzz",
+        url="https://x.example/feed",
+        content_type="application/rss+xml",
+        now=NOW,
+        reader="feedparser",
+    )
+    assert (fast.title, fast.items, fast.warning) == (reference.title, reference.items, reference.warning)
