@@ -39,6 +39,7 @@ run: $(STAMP)             ## poll the feeds in feeds.toml on their schedules (Ct
 bench: $(STAMP)           ## speed and quality benchmarks (print their figures)
 	$(BIN)/python benchmarks/quality.py examples
 	$(BIN)/python benchmarks/relevance_speed.py
+	$(BIN)/python benchmarks/parse_speed.py
 	$(BIN)/python benchmarks/dedup_speed.py
 	$(BIN)/python benchmarks/poll_speed.py
 	$(BIN)/python benchmarks/faults.py

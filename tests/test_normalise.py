@@ -1,9 +1,12 @@
 """Normalisation of raw feed fields."""
 
 import time
+import unicodedata
 from datetime import datetime, timedelta, timezone
 
-from botsvc.ingest.normalise import canonical_url, identity_keys, normalise_title, strip_html, to_utc
+import pytest
+
+from botsvc.ingest.normalise import canonical_url, clean_text, identity_keys, normalise_title, strip_html, to_utc
 from botsvc.models import FeedItem
 
 
@@ -86,3 +89,48 @@ def test_parse_feed_places_an_undated_item_beside_its_neighbour_but_keeps_it_und
     assert flash.published is None
     assert flash.estimated_published == items[2].published == flash.event_time
     assert items[0].estimated_published is None and items[0].event_time == items[0].published
+
+
+def test_the_stored_control_character_table_matches_this_unicode_database():
+    from botsvc.ingest import controls
+
+    if unicodedata.unidata_version != controls.UNICODE_VERSION:
+        pytest.skip("another Unicode version: the table is computed, not read")
+    assert controls.stored_ranges() == controls.computed_ranges()
+
+
+def test_clean_text_drops_every_control_and_format_character_but_tab_and_newline():
+    text = "a\x00b\x7f\x85c\u200bd\u202ee\ufeff\ud800f\ue000g\U000e0001h\ti\nj\u0378k"
+    kept = "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch)[0] != "C")
+    assert clean_text(text) == " ".join(kept.split()) == "abcdefgh i jk"
+
+
+def test_strip_html_reads_markup_as_before():
+    cases = {
+        "<p>a</p><p>b</p>": "a b",
+        "x<br/>y<br>z": "x y z",
+        "<svg><title>t</title></svg>seen<svg/> too": "seen too",
+        "<noscript><p>no</p></noscript>yes": "yes",
+        "<script type='a>b'>alert(1)</script>ok<style>p{}</style>": "ok",
+        '<img alt="cat<br />dog">x<a href=http://e.com/">e</a>': "xe",
+        "a <!-- c --> b <![CDATA[d]]> <?pi x?><!x> e": "a b e",
+        "1 < 2 &amp;amp; 3 &lt;b&gt;": "1 < 2 & 3 <b>",
+        "<P>Upper</P><B>case</B>": "Upper case",
+    }
+    for markup, text in cases.items():
+        assert strip_html(markup) == text, markup
+
+
+def test_strip_html_differs_from_htmlparser_only_on_unclosed_declarations():
+    """Named difference: an unclosed comment, CDATA section or declaration now hides the
+    rest of the text (as newer HTMLParser releases do) instead of showing it as text."""
+    assert strip_html("safe<!--") == "safe"
+    assert strip_html("sa<!-- -- x >fe<script>alert(1);</script>") == "sa"
+    assert strip_html("<!DOCTYPE") == ""
+
+
+@pytest.mark.parametrize("piece", ["<!--", "<![CDATA[", "<!x", "<a ", '<a "', "<a '\"", "<script ", "<svg>", "&amp;"])
+def test_hostile_markup_costs_linear_time(piece):
+    started = time.monotonic()
+    strip_html(piece * 50_000)
+    assert time.monotonic() - started < 2

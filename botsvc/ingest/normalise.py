@@ -8,9 +8,9 @@ import re
 import time
 import unicodedata
 from datetime import datetime, timezone
-from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from botsvc.ingest.controls import remove_controls
 from botsvc.models import FeedItem
 
 # Query parameters that only track the reader; they never change the article.
@@ -66,39 +66,55 @@ _SKIP_TAGS = {"script", "style", "noscript", "template", "iframe", "object", "sv
 _WS = re.compile(r"\s+")
 
 
-class _TextExtractor(HTMLParser):
-    """Collects visible text; block elements become spaces so words don't glue together."""
+# Markup in one pass of a compiled pattern (no per-item HTML parser, no per-character
+# loop), read as Python's HTMLParser reads it: script and style hold raw text up to their
+# end tag; comments, declarations and processing instructions are dropped (an unclosed
+# one runs to the end); quoted attribute values may contain ">" (an unclosed quote is a
+# character). Anything else, such as a lone "<", stays text. Every alternative stops at
+# the next "<" or runs to the end, and never backtracks, so hostile markup costs linear time.
+_MARKUP = re.compile(
+    r"""<(?P<raw>script|style)(?=[\s/>])(?:[^>"'<]|"[^"]*"|'[^']*'|["'])*+>.*?(?:</(?P=raw)\s*>|\Z)
+    |<!--.*?(?:-->|\Z)
+    |<(?P<end>/)?(?P<tag>[a-zA-Z][^\t\n\r\f\x20/>\x00<]*)(?:[^>"'<]|"[^"]*"|'[^']*'|["'])*+>
+    |<!\[.*?(?:\]\]>|\Z)
+    |<!(?![-\[])[^>]*(?:>|\Z)
+    |<\?[^>]*(?:>|\Z)""",
+    re.IGNORECASE | re.DOTALL | re.VERBOSE,
+)
+_HAS_SKIP_TAG = re.compile("<(?:" + "|".join(sorted(_SKIP_TAGS)) + r")(?=[\s/>])", re.IGNORECASE)
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip_depth = 0
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+def _tag_space(match: re.Match[str]) -> str:
+    """What a piece of markup leaves behind: a space for a block element, else nothing."""
+    tag = match.group("tag")
+    return " " if tag and tag.lower() in _BLOCK_TAGS else ""
+
+
+def _text_skipping(markup: str) -> str:
+    """Visible text when the markup has elements whose content is not shown (noscript, svg...)."""
+    parts: list[str] = []
+    depth = 0
+    at = 0
+    for match in _MARKUP.finditer(markup):
+        if not depth:
+            parts.append(markup[at : match.start()])
+        at = match.end()
+        tag = (match.group("tag") or "").lower()
         if tag in _SKIP_TAGS:
-            self._skip_depth += 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
-        if tag in _BLOCK_TAGS:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag in _BLOCK_TAGS:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip_depth:
-            self.parts.append(data)
+            if match.group("end"):
+                depth = max(0, depth - 1)
+            elif not match.group(0).endswith("/>"):
+                depth += 1
+        elif tag in _BLOCK_TAGS and not depth:
+            parts.append(" ")
+    if not depth:
+        parts.append(markup[at:])
+    return "".join(parts)
 
 
 def clean_text(text: str) -> str:
     """Collapse whitespace and drop control characters (feeds carry both)."""
-    text = "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch)[0] != "C")
-    return _WS.sub(" ", text).strip()
+    return _WS.sub(" ", remove_controls(text)).strip()
 
 
 def outlet_name(text: str) -> str:
@@ -108,19 +124,22 @@ def outlet_name(text: str) -> str:
 
 
 def strip_html(markup: str | None) -> str:
-    """Plain text of an HTML fragment, entities decoded, whitespace collapsed."""
+    """Plain text of an HTML fragment, entities decoded, whitespace collapsed.
+
+    Entities are decoded twice, as before: feeds often escape their HTML once too often
+    (``&amp;amp;``, ``&amp;lt;b&amp;gt;``).
+    """
     if not markup:
         return ""
-    if "<" not in markup and "&" not in markup:
-        return clean_text(markup)
-    parser = _TextExtractor()
-    try:
-        parser.feed(markup)
-        parser.close()
-        text = "".join(parser.parts)
-    except Exception:  # pragma: no cover - HTMLParser is lenient; be safe anyway
-        text = re.sub(r"<[^>]*>", " ", markup)
-    return clean_text(html.unescape(text) if "&" in text else text)
+    if "<" in markup:
+        text = _text_skipping(markup) if _HAS_SKIP_TAG.search(markup) else _MARKUP.sub(_tag_space, markup)
+    else:
+        text = markup
+    if "&" in text:
+        text = html.unescape(text)
+        if "&" in text:
+            text = html.unescape(text)
+    return clean_text(text)
 
 
 def _is_tracking(name: str) -> bool:
