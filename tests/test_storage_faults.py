@@ -97,10 +97,11 @@ def test_a_file_short_of_pages_its_wal_does_not_hold_is_truncated(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 700 KB tmpfs (needs root, as in CI), unmounted afterwards."""
+    """A 900 KB tmpfs (needs root, as in CI), unmounted afterwards: room for the migrations and the seeded
+    archive, not for the first poll."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700k", "tmpfs", str(disk)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=900k", "tmpfs", str(disk)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
     try:
