@@ -62,30 +62,43 @@ def _hit(row: dict) -> EventHit:
     )
 
 
+CANDIDATES = 2000
+"""Search ranks the newest this many matching reports (by arrival) and their events.
+
+A word in most of the archive ("Japan") would otherwise cost a pass over every match;
+the newest 2,000 reports cover months of news, and older events are found with more
+words or ``until:``. Date limits apply before the cap, so ``until:`` reaches back in time.
+"""
+
+
 def search_events(
     store: Store, text: str, *, since: date | None = None, until: date | None = None, limit: int = 10
 ) -> list[EventHit]:
-    """Events whose articles match every word of ``text``, best first."""
+    """Events whose articles match every word of ``text``, best first.
+
+    FTS5 walks the matches newest first and stops after :data:`CANDIDATES` reports of
+    events within the dates; only those are ranked (bm25, an event by its best report).
+    """
     query = fts_query(text)
     if query is None:
         return []
-    sql = (
-        "WITH m AS MATERIALIZED (SELECT rowid, bm25(articles_fts) AS rank FROM articles_fts "
-        "WHERE articles_fts MATCH ?) SELECT e.*, min(m.rank) AS best FROM m "
-        "JOIN articles a ON a.id = m.rowid JOIN events e ON e.id = a.event_id"
-    )
     params: list = [query]
-    where = []
+    where = ["articles_fts MATCH ?"]
     if since is not None:
         where.append("coalesce(e.last_published, e.last_seen) >= ?")
         params.append(since.isoformat())
     if until is not None:
         where.append("coalesce(e.first_published, e.first_seen) < date(?, '+1 day')")
         params.append(until.isoformat())
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " GROUP BY e.id ORDER BY best, e.id DESC LIMIT ?"
-    params.append(limit)
+    dated = " JOIN events e ON e.id = a.event_id" if len(where) > 1 else ""
+    sql = (
+        "WITH c AS (SELECT a.event_id, bm25(articles_fts) AS rank FROM articles_fts "
+        f"JOIN articles a ON a.id = articles_fts.rowid{dated} WHERE {' AND '.join(where)} "
+        "ORDER BY articles_fts.rowid DESC LIMIT ?), "
+        "b AS (SELECT event_id, min(rank) AS best FROM c GROUP BY event_id) "
+        "SELECT e.*, b.best FROM b JOIN events e ON e.id = b.event_id ORDER BY b.best, e.id DESC LIMIT ?"
+    )
+    params += [CANDIDATES, limit]
     return [_hit(row) for row in store.query(sql, params)]
 
 

@@ -1,0 +1,124 @@
+"""Search on an archive where a word is in more reports than search ranks.
+
+Search ranks only the newest ``CANDIDATES`` matching reports (within since:/until:),
+so a common word costs the same on a year of news as on ten. These tests store a little
+more than that many reports and check that the answer is still the newest and best.
+"""
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from botsvc.models import FeedItem
+from botsvc.store import search
+from botsvc.store.search import search_events
+from botsvc.store.store import open_store
+
+START = datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+
+class Archive:
+    """Stores reports through the store's own paths, one event per call, oldest first."""
+
+    def __init__(self, store):
+        self.store = store
+        self.count = 0
+
+    def event(self, titles: list[str], published: datetime) -> int:
+        event_id = 0
+        with self.store.atomic():
+            for n, title in enumerate(titles):
+                self.count += 1
+                when = published + timedelta(hours=n)
+                item = FeedItem(
+                    feed="wire",
+                    guid=str(self.count),
+                    link=f"https://news.example/{self.count}",
+                    title=title,
+                    summary="Officials in Seoul and Tokyo spoke on Monday.",
+                    published=when,
+                    source=f"outlet{n}",
+                )
+                if n == 0:
+                    event_id = self.store.create_event(
+                        title=title, topic="japan-korea", published=when, outlet=item.source, when=when
+                    )
+                else:
+                    self.store.add_event_member(event_id, published=when, outlet=item.source, when=when)
+                self.store.insert_article(
+                    item, topics=["japan-korea"], keywords=[], event_id=event_id, similarity=None, when=when
+                )
+        return event_id
+
+
+@pytest.fixture()
+def archive(tmp_path):
+    store = open_store(tmp_path / "search.db")
+    yield Archive(store)
+    store.close()
+
+
+def ids(store, text, **dates):
+    return [hit.event_id for hit in search_events(store, text, **dates)]
+
+
+def test_a_common_word_on_an_archive_bigger_than_the_cap_finds_the_newest_and_best(archive, monkeypatch):
+    monkeypatch.setattr(search, "CANDIDATES", 40)
+    old_best = archive.event(["Japan Japan Japan: the whole story about Japan"], START)
+    filler = [archive.event([f"Japan talks, round {n}"] * 3, START + timedelta(days=n)) for n in range(1, 30)]
+    new_best = archive.event(["Japan Japan Japan: the latest on Japan"], START + timedelta(days=40))
+    newest = archive.event(["Japan says more talks"], START + timedelta(days=41))
+    assert archive.count > 2 * search.CANDIDATES
+
+    found = ids(archive.store, "Japan")
+    assert found[0] == new_best  # the best match among the newest reports comes first
+    assert newest in ids(archive.store, "Japan", since=date(2020, 2, 10))
+    # Only events with a report among the newest 40 matches are ranked: the last 13 filler
+    # events (3 reports each) plus the two newest.
+    ranked = set(filler[-13:]) | {new_best, newest}
+    assert set(found) <= ranked and len(found) == 10
+    # The old best match is beyond the cap, yet found by dates or by a rarer word.
+    assert old_best not in found
+    assert ids(archive.store, "Japan", until=date(2020, 1, 1))[0] == old_best
+    assert ids(archive.store, "whole story Japan") == [old_best]
+
+
+def test_the_real_cap_ranks_the_newest_matches(archive):
+    old_best = archive.event(["Japan, Japan, Japan and Japan"], START - timedelta(days=1))
+    for n in range(search.CANDIDATES // 25 + 2):
+        archive.event([f"Japan and Korea hold talks, week {n}"] * 25, START + timedelta(days=7 * n))
+    best = archive.event(["Japan Japan Japan trade dispute with Japan"], START + timedelta(days=900))
+    assert archive.count > search.CANDIDATES
+    found = ids(archive.store, "Japan")
+    assert found[0] == best and old_best not in found
+    assert ids(archive.store, "Japan", until=date(2020, 1, 5)) == [old_best, old_best + 1]
+
+
+def test_since_and_until_keep_events_that_overlap_the_dates(archive):
+    spring = archive.event(["Japan export rules, spring"], datetime(2021, 3, 1, tzinfo=timezone.utc))
+    # Reported from 30 May to 2 June: it overlaps both May and June.
+    straddling = archive.event(
+        ["Japan export rules, turn of the month"] * 73, datetime(2021, 5, 30, tzinfo=timezone.utc)
+    )
+    autumn = archive.event(["Japan export rules, autumn"], datetime(2021, 10, 1, tzinfo=timezone.utc))
+    everything = {spring, straddling, autumn}
+    assert set(ids(archive.store, "export rules")) == everything
+    assert set(ids(archive.store, "export rules", since=date(2021, 6, 2))) == {straddling, autumn}
+    assert set(ids(archive.store, "export rules", since=date(2021, 6, 3))) == {autumn}
+    assert set(ids(archive.store, "export rules", until=date(2021, 5, 30))) == {spring, straddling}
+    assert set(ids(archive.store, "export rules", until=date(2021, 5, 29))) == {spring}
+    assert ids(archive.store, "export rules", since=date(2021, 4, 1), until=date(2021, 5, 31)) == [straddling]
+    assert ids(archive.store, "export rules", since=date(2021, 11, 1)) == []
+    assert ids(archive.store, "export rules", until=date(2020, 12, 31)) == []
+
+
+def test_dates_apply_before_the_cap(archive, monkeypatch):
+    monkeypatch.setattr(search, "CANDIDATES", 5)
+    old = archive.event(["Japan pact signed"], START)
+    later = [archive.event(["Japan pact review"], START + timedelta(days=30 * n)) for n in range(1, 11)]
+    assert old not in ids(archive.store, "Japan pact")
+    assert ids(archive.store, "Japan pact", until=date(2020, 1, 15)) == [old]
+    # 1 March to 29 June: five reports, all ranked (equal matches, newest event first).
+    assert ids(archive.store, "Japan pact", since=date(2020, 3, 1), until=date(2020, 6, 29)) == later[5:0:-1]
+    # Six in the dates: the newest five are ranked.
+    assert ids(archive.store, "Japan pact", since=date(2020, 3, 1), until=date(2020, 7, 31)) == later[6:1:-1]
