@@ -24,7 +24,7 @@ class Archive:
         self.store = store
         self.count = 0
 
-    def event(self, titles: list[str], published: datetime) -> int:
+    def event(self, titles: list[str], published: datetime, summary: str = "Officials spoke on Monday.") -> int:
         event_id = 0
         with self.store.atomic():
             for n, title in enumerate(titles):
@@ -35,7 +35,7 @@ class Archive:
                     guid=str(self.count),
                     link=f"https://news.example/{self.count}",
                     title=title,
-                    summary="Officials in Seoul and Tokyo spoke on Monday.",
+                    summary=summary,
                     published=when,
                     source=f"outlet{n}",
                 )
@@ -64,34 +64,38 @@ def ids(store, text, **dates):
 
 def test_a_common_word_on_an_archive_bigger_than_the_cap_finds_the_newest_and_best(archive, monkeypatch):
     monkeypatch.setattr(search, "CANDIDATES", 40)
-    old_best = archive.event(["Japan Japan Japan: the whole story about Japan"], START)
-    filler = [archive.event([f"Japan talks, round {n}"] * 3, START + timedelta(days=n)) for n in range(1, 30)]
-    new_best = archive.event(["Japan Japan Japan: the latest on Japan"], START + timedelta(days=40))
-    newest = archive.event(["Japan says more talks"], START + timedelta(days=41))
+    in_summary = "Officials in Japan spoke on Monday."
+    old_big = archive.event(["Japan and Korea sign a pact"] * 5, START)
+    filler = [archive.event([f"Talks, round {n}"] * 3, START + timedelta(days=n), in_summary) for n in range(1, 30)]
+    headline = archive.event(["Japan lifts export curbs"], START + timedelta(days=40))
+    big = archive.event(["Japan and Korea hold a summit"] * 2, START + timedelta(days=41))
+    newest = archive.event(["Ministers meet"], START + timedelta(days=42), in_summary)
     assert archive.count > 2 * search.CANDIDATES
 
     found = ids(archive.store, "Japan")
-    assert found[0] == new_best  # the best match among the newest reports comes first
-    assert newest in ids(archive.store, "Japan", since=date(2020, 2, 10))
-    # Only events with a report among the newest 40 matches are ranked: the last 13 filler
-    # events (3 reports each) plus the two newest.
-    ranked = set(filler[-13:]) | {new_best, newest}
-    assert set(found) <= ranked and len(found) == 10
-    # The old best match is beyond the cap, yet found by dates or by a rarer word.
-    assert old_best not in found
-    assert ids(archive.store, "Japan", until=date(2020, 1, 1))[0] == old_best
-    assert ids(archive.store, "whole story Japan") == [old_best]
+    # Headline matches first (more matching reports first), then the others, newest first.
+    assert found[:4] == [big, headline, filler[-1], filler[-2]]
+    # A one-report event without the word in its headline comes after those with three.
+    assert newest not in found and newest in ids(archive.store, "Japan", since=date(2020, 2, 12))
+    # Only events with a report among the newest 40 matches are ranked: the two headline
+    # events (3 reports), the newest (1) and the last 12 filler events (36).
+    assert set(found) <= set(filler[-12:]) | {big, headline, newest} and len(found) == 10
+    # The old event with more headline matches is beyond the cap, yet found by dates or
+    # by a rarer word.
+    assert old_big not in found
+    assert ids(archive.store, "Japan", until=date(2020, 1, 1)) == [old_big]
+    assert ids(archive.store, "Japan pact") == [old_big]
 
 
 def test_the_real_cap_ranks_the_newest_matches(archive):
-    old_best = archive.event(["Japan, Japan, Japan and Japan"], START - timedelta(days=1))
+    old_big = archive.event(["Japan and Korea, a long story"] * 30, START - timedelta(days=1))
     for n in range(search.CANDIDATES // 25 + 2):
-        archive.event([f"Japan and Korea hold talks, week {n}"] * 25, START + timedelta(days=7 * n))
-    best = archive.event(["Japan Japan Japan trade dispute with Japan"], START + timedelta(days=900))
-    assert archive.count > search.CANDIDATES
+        archive.event([f"Talks, week {n}"] * 25, START + timedelta(days=7 * n), "Seoul and Japan met.")
+    best = archive.event(["Japan trade dispute"], START + timedelta(days=900))
+    assert archive.count > search.CANDIDATES + 30
     found = ids(archive.store, "Japan")
-    assert found[0] == best and old_best not in found
-    assert ids(archive.store, "Japan", until=date(2020, 1, 5)) == [old_best, old_best + 1]
+    assert found[0] == best and old_big not in found
+    assert ids(archive.store, "Japan", until=date(2020, 1, 5)) == [old_big, old_big + 1]
 
 
 def test_since_and_until_keep_events_that_overlap_the_dates(archive):

@@ -77,28 +77,46 @@ def search_events(
     """Events whose articles match every word of ``text``, best first.
 
     FTS5 walks the matches newest first and stops after :data:`CANDIDATES` reports of
-    events within the dates; only those are ranked (bm25, an event by its best report).
+    events within the dates. Best first: events with a report whose headline has every
+    word, then events with more matching reports, then the newest. (bm25 is not used:
+    its weights count every match of each word in the archive on each search.)
     """
     query = fts_query(text)
     if query is None:
         return []
-    params: list = [query]
-    where = ["articles_fts MATCH ?"]
+    params = {
+        "query": query,
+        "title": f"{{title}} : ({query})",
+        "since": since and since.isoformat(),
+        "until": until and until.isoformat(),
+        "cap": CANDIDATES,
+        "limit": limit,
+    }
+    where = ["articles_fts MATCH :query"]
     if since is not None:
-        where.append("coalesce(e.last_published, e.last_seen) >= ?")
-        params.append(since.isoformat())
+        where.append("coalesce(e.last_published, e.last_seen) >= :since")
+        where.append(
+            "articles_fts.rowid >= (SELECT coalesce(min(low_article_id), 0) FROM events "
+            "WHERE coalesce(last_published, last_seen) >= :since)"
+        )
     if until is not None:
-        where.append("coalesce(e.first_published, e.first_seen) < date(?, '+1 day')")
-        params.append(until.isoformat())
+        where.append("coalesce(e.first_published, e.first_seen) < date(:until, '+1 day')")
+        where.append(
+            "articles_fts.rowid <= (SELECT coalesce(max(high_article_id), 0) FROM events "
+            "WHERE coalesce(first_published, first_seen) < date(:until, '+1 day'))"
+        )
     dated = " JOIN events e ON e.id = a.event_id" if len(where) > 1 else ""
     sql = (
-        "WITH c AS (SELECT a.event_id, bm25(articles_fts) AS rank FROM articles_fts "
+        "WITH c AS MATERIALIZED (SELECT articles_fts.rowid AS id, a.event_id FROM articles_fts "
         f"JOIN articles a ON a.id = articles_fts.rowid{dated} WHERE {' AND '.join(where)} "
-        "ORDER BY articles_fts.rowid DESC LIMIT ?), "
-        "b AS (SELECT event_id, min(rank) AS best FROM c GROUP BY event_id) "
-        "SELECT e.*, b.best FROM b JOIN events e ON e.id = b.event_id ORDER BY b.best, e.id DESC LIMIT ?"
+        "ORDER BY articles_fts.rowid DESC LIMIT :cap), "
+        "t AS MATERIALIZED (SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH :title "
+        "AND rowid >= (SELECT min(id) FROM c) AND rowid <= (SELECT max(id) FROM c)), "
+        "b AS (SELECT c.event_id, count(t.id) AS headlines, count(*) AS reports, max(c.id) AS newest "
+        "FROM c LEFT JOIN t ON t.id = c.id GROUP BY c.event_id) "
+        "SELECT e.* FROM b JOIN events e ON e.id = b.event_id "
+        "ORDER BY b.headlines > 0 DESC, b.reports DESC, b.newest DESC LIMIT :limit"
     )
-    params += [CANDIDATES, limit]
     return [_hit(row) for row in store.query(sql, params)]
 
 
