@@ -112,10 +112,10 @@ def search_events(
         "ORDER BY articles_fts.rowid DESC LIMIT :cap), "
         "t AS MATERIALIZED (SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH :title "
         "AND rowid >= (SELECT min(id) FROM c) AND rowid <= (SELECT max(id) FROM c)), "
-        "b AS (SELECT c.event_id, count(t.id) AS headlines, count(*) AS reports, max(c.id) AS newest "
-        "FROM c LEFT JOIN t ON t.id = c.id GROUP BY c.event_id) "
-        "SELECT e.* FROM b JOIN events e ON e.id = b.event_id "
-        "ORDER BY b.headlines > 0 DESC, b.reports DESC, b.newest DESC LIMIT :limit"
+        "b AS MATERIALIZED (SELECT event_id, sum(id IN t) > 0 AS headline, count(*) AS reports, "
+        "max(id) AS newest FROM c GROUP BY event_id ORDER BY headline DESC, reports DESC, newest DESC "
+        "LIMIT :limit) "
+        "SELECT e.* FROM b JOIN events e ON e.id = b.event_id ORDER BY b.headline DESC, b.reports DESC, b.newest DESC"
     )
     return [_hit(row) for row in store.query(sql, params)]
 
