@@ -5,12 +5,16 @@ so a common word costs the same on a year of news as on ten. These tests store a
 more than that many reports and check that the answer is still the newest and best.
 """
 
+import sqlite3
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from botsvc.models import FeedItem
 from botsvc.store import search
+from botsvc.store.merges import merge_events
+from botsvc.store.migrate import apply_migrations
 from botsvc.store.search import search_events
 from botsvc.store.store import open_store
 
@@ -126,3 +130,41 @@ def test_dates_apply_before_the_cap(archive, monkeypatch):
     assert ids(archive.store, "Japan pact", since=date(2020, 3, 1), until=date(2020, 6, 29)) == later[5:0:-1]
     # Six in the dates: the newest five are ranked.
     assert ids(archive.store, "Japan pact", since=date(2020, 3, 1), until=date(2020, 7, 31)) == later[6:1:-1]
+
+
+def test_reports_moved_into_an_older_event_are_found_by_its_dates(archive):
+    """A merge moves a younger event's reports into the older one; until: still finds them."""
+    older = archive.event(["Seoul and Tokyo talks open"], datetime(2021, 1, 4, tzinfo=timezone.utc))
+    for n in range(1, 6):
+        archive.event([f"Unrelated report {n}"], datetime(2021, 1, 4 + n, tzinfo=timezone.utc))
+    younger = archive.event(["Talks agree on a hotline"], datetime(2021, 2, 1, tzinfo=timezone.utc))
+    with archive.store.atomic():
+        merge_events(archive.store, younger, older, None, datetime(2021, 2, 2, tzinfo=timezone.utc))
+    assert ids(archive.store, "hotline", until=date(2021, 1, 4)) == [older]
+    assert ids(archive.store, "hotline", since=date(2021, 2, 1)) == [older]
+    assert ids(archive.store, "hotline", until=date(2021, 1, 3)) == []
+
+
+def test_events_stored_before_the_date_bounds_existed_are_found_by_date(tmp_path):
+    [migration] = (Path(__file__).resolve().parents[1] / "migrations").glob("*_search_date_bounds.sql")
+    path = tmp_path / "older.db"
+    conn = sqlite3.connect(path)
+    apply_migrations(conn, upto=int(migration.name[:4]) - 1)
+    for n, day in enumerate(["2019-08-22", "2020-03-01", "2021-06-01"], start=1):
+        moment = f"{day}T00:00:00+00:00"
+        conn.execute(
+            "INSERT INTO events (id, title, first_seen, last_seen, member_count) VALUES (?, 'Pact', ?, ?, 1)",
+            (n, moment, moment),
+        )
+        conn.execute(
+            "INSERT INTO articles (feed, guid, url, title, source, event_id, first_seen) "
+            "VALUES ('f', ?, 'https://x/', 'Seoul ends the pact', 'Wire', ?, ?)",
+            (str(n), n, moment),
+        )
+    conn.commit()
+    conn.close()
+    store = open_store(path)
+    assert ids(store, "pact", until=date(2019, 8, 22)) == [1]
+    assert ids(store, "pact", since=date(2020, 1, 1), until=date(2020, 12, 31)) == [2]
+    assert ids(store, "pact", since=date(2021, 6, 1)) == [3]
+    store.close()
