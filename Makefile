@@ -46,6 +46,7 @@ bench: $(STAMP)           ## speed and quality benchmarks (print their figures)
 	$(BIN)/python benchmarks/fault_loop.py
 	$(BIN)/python benchmarks/retention.py
 	$(BIN)/python benchmarks/concept_suggest.py
+	$(BIN)/python benchmarks/search_speed.py --articles 100000
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache build site *.egg-info

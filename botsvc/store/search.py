@@ -62,30 +62,61 @@ def _hit(row: dict) -> EventHit:
     )
 
 
+CANDIDATES = 2000
+"""Search ranks the newest this many matching reports (by arrival) and their events.
+
+A word in most of the archive ("Japan") would otherwise cost a pass over every match;
+the newest 2,000 reports cover months of news, and older events are found with more
+words or ``until:``. Date limits apply before the cap, so ``until:`` reaches back in time.
+"""
+
+
 def search_events(
     store: Store, text: str, *, since: date | None = None, until: date | None = None, limit: int = 10
 ) -> list[EventHit]:
-    """Events whose articles match every word of ``text``, best first."""
+    """Events whose articles match every word of ``text``, best first.
+
+    FTS5 walks the matches newest first and stops after :data:`CANDIDATES` reports of
+    events within the dates. Best first: events with a report whose headline has every
+    word, then events with more matching reports, then the newest. (bm25 is not used:
+    its weights count every match of each word in the archive on each search.)
+    """
     query = fts_query(text)
     if query is None:
         return []
-    sql = (
-        "WITH m AS MATERIALIZED (SELECT rowid, bm25(articles_fts) AS rank FROM articles_fts "
-        "WHERE articles_fts MATCH ?) SELECT e.*, min(m.rank) AS best FROM m "
-        "JOIN articles a ON a.id = m.rowid JOIN events e ON e.id = a.event_id"
-    )
-    params: list = [query]
-    where = []
+    params = {
+        "query": query,
+        "title": f"{{title}} : ({query})",
+        "since": since and since.isoformat(),
+        "until": until and until.isoformat(),
+        "cap": CANDIDATES,
+        "limit": limit,
+    }
+    where = ["articles_fts MATCH :query"]
     if since is not None:
-        where.append("coalesce(e.last_published, e.last_seen) >= ?")
-        params.append(since.isoformat())
+        where.append("coalesce(e.last_published, e.last_seen) >= :since")
+        where.append(
+            "articles_fts.rowid >= (SELECT coalesce(min(low_article_id), 0) FROM events "
+            "WHERE coalesce(last_published, last_seen) >= :since)"
+        )
     if until is not None:
-        where.append("coalesce(e.first_published, e.first_seen) < date(?, '+1 day')")
-        params.append(until.isoformat())
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " GROUP BY e.id ORDER BY best, e.id DESC LIMIT ?"
-    params.append(limit)
+        where.append("coalesce(e.first_published, e.first_seen) < date(:until, '+1 day')")
+        where.append(
+            "articles_fts.rowid <= (SELECT coalesce(max(high_article_id), 0) FROM events "
+            "WHERE coalesce(first_published, first_seen) < date(:until, '+1 day'))"
+        )
+    dated = " JOIN events e ON e.id = a.event_id" if len(where) > 1 else ""
+    sql = (
+        "WITH c AS MATERIALIZED (SELECT articles_fts.rowid AS id, a.event_id FROM articles_fts "
+        f"JOIN articles a ON a.id = articles_fts.rowid{dated} WHERE {' AND '.join(where)} "
+        "ORDER BY articles_fts.rowid DESC LIMIT :cap), "
+        "t AS MATERIALIZED (SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH :title "
+        "AND rowid >= (SELECT min(id) FROM c) AND rowid <= (SELECT max(id) FROM c)), "
+        "b AS MATERIALIZED (SELECT event_id, sum(id IN t) > 0 AS headline, count(*) AS reports, "
+        "max(id) AS newest FROM c GROUP BY event_id ORDER BY headline DESC, reports DESC, newest DESC "
+        "LIMIT :limit) "
+        "SELECT e.* FROM b JOIN events e ON e.id = b.event_id ORDER BY b.headline DESC, b.reports DESC, b.newest DESC"
+    )
     return [_hit(row) for row in store.query(sql, params)]
 
 
