@@ -56,7 +56,7 @@ missing, or is a file, is refused in one line naming it. `run` and `poll` refuse
 | outbox, refused credentials, paused subscriptions, failing or surging feeds, "not relevant" | `botsvc status` |
 | messages not delivered; send one again; give one up | `botsvc outbox list`, `outbox retry ID`, `outbox drop ID` |
 | the `/news` answers, for operators | `botsvc search WORDS`, `botsvc event ID`, `botsvc recent [N]`, `botsvc feeds` |
-| the same as JSON, one object per line | `botsvc search WORDS --json`, `event ID --json`, `recent --json`, `status --json` |
+| the same as JSON, one object per line | `search WORDS --json`, `event ID --json`, `recent --json`, `status --json` |
 | every event reported since a day, with its reports (JSON or CSV) | `botsvc events export --since YYYY-MM-DD` |
 | what a feed's five newest items would do now (stores nothing) | `botsvc feeds preview URL` |
 | feeds from and to a feed reader | `botsvc feeds import FILE.opml`, `botsvc feeds export [-o FILE]` |
