@@ -36,7 +36,8 @@ arguments (the line names the file, the key and the problem), 1 for runtime fail
 as an unwritable database. Refusals speak in command-line terms
 (`there is no event 999 — usage: botsvc event <id>`). Only `run`, `poll`, `seed` (and
 `demo`, with its own file) create a database; every other command given a `--db` that does
-not exist says so and exits 1. `run` and `poll` refuse to start while another `run` or
+not exist says so and exits 1, and no command makes folders: a `--db` whose directory is
+missing, or is a file, is refused in one line naming it. `run` and `poll` refuse to start while another `run` or
 `poll` uses the same database. See [Operations](operations.md) and
 [When things go wrong](troubleshooting.md).
 
@@ -46,6 +47,7 @@ not exist says so and exits 1. `run` and `poll` refuse to start while another `r
 |---|---|
 | poll every feed on its schedule until stopped | `botsvc run` |
 | one cycle, then exit (cron); `--json`: one line per item with the decision and why | `botsvc poll --once [--json]` |
+| try a feed that is not configured: a dry run, nothing stored or alerted | `botsvc poll --once --json URL_OR_FILE` |
 | load the seeded archive of known events (idempotent; also done on first start) | `botsvc seed` |
 | validate `feeds.toml` and summarise it | `botsvc check-config` |
 | why an item was alerted, joined an event, or was judged irrelevant | `botsvc explain URL_OR_GUID` |
@@ -54,6 +56,8 @@ not exist says so and exits 1. `run` and `poll` refuse to start while another `r
 | outbox, refused credentials, paused subscriptions, failing or surging feeds, "not relevant" | `botsvc status` |
 | messages not delivered; send one again; give one up | `botsvc outbox list`, `outbox retry ID`, `outbox drop ID` |
 | the `/news` answers, for operators | `botsvc search WORDS`, `botsvc event ID`, `botsvc recent [N]`, `botsvc feeds` |
+| the same as JSON, one object per line | `search WORDS --json`, `event ID --json`, `recent --json`, `status --json` |
+| every event reported since a day, with its reports (JSON or CSV) | `botsvc events export --since YYYY-MM-DD` |
 | what a feed's five newest items would do now (stores nothing) | `botsvc feeds preview URL` |
 | feeds from and to a feed reader | `botsvc feeds import FILE.opml`, `botsvc feeds export [-o FILE]` |
 | a consistent copy of the database while the bot runs | `botsvc backup PATH` |
@@ -63,8 +67,8 @@ not exist says so and exits 1. `run` and `poll` refuse to start while another `r
 
 The `/news` equivalents of the read commands are in [Chat commands](chat-commands.md).
 
-<!-- Pending: `--json` on search, event, recent and status, and `botsvc events export`, are being
-     added: the sections below will show them once this page is regenerated. -->
+JSON fields of `poll --json`, `status --json` and `events export` are described in
+[How relevance and events work](relevance-and-events.md#what-poll-once-json-prints).
 """
 
 
