@@ -202,3 +202,21 @@ def test_a_chat_subscribe_from_an_undeliverable_channel_is_a_usage_error(tmp_pat
         assert store.query("SELECT * FROM subscriptions") == []
     finally:
         store.close()
+
+
+def test_a_full_disk_while_sending_is_the_database_failure_not_the_message(store, monkeypatch):
+    """A write that fails for the database (a full disk) leaves the message pending, not failed."""
+    from botsvc.deliver.outbox import Courier
+
+    sub = subscribed(store, "slack", "C1")
+    message = queue(store, sub, "slack", "C1", digest("one"))
+
+    async def disk_full(self, outbox_id, key):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Courier, "_mark_sending", disk_full)
+    with SlackMock() as slack:
+        with pytest.raises(sqlite3.OperationalError):
+            flush(store, {"slack": SlackAdapter(SLACK_TOKEN, base_url=slack.base_url)})
+        assert not [call for call in slack.calls if call.path.endswith("postMessage")]
+    assert statuses(store) == {message: "pending"}

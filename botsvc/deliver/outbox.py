@@ -29,6 +29,7 @@ import asyncio
 import json
 import logging
 import random
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -320,6 +321,8 @@ class Courier:
                 )
                 await self.sleep(delay)
                 continue
+            except sqlite3.Error:  # the database's failure (a full disk), not the message's: it stays pending
+                raise
             except Exception as exc:  # an SDK or adapter fault nobody foresaw: this message only
                 return await self._fail(row, f"unexpected {type(exc).__name__}: {exc}", report)
             part += 1

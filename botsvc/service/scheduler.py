@@ -188,6 +188,11 @@ class Poller:
             except asyncio.CancelledError:
                 log.info("delivery cancelled by shutdown; unsent messages stay in the outbox")
                 return
+            except sqlite3.Error as exc:  # a full, read-only or locked database: one line, the next run retries
+                log.error(
+                    "delivery: database write failed: %s; pending messages stay in the outbox", database_problem(exc)
+                )
+                return
             except Exception:
                 log.exception("delivery failed; pending messages stay in the outbox")
                 return
