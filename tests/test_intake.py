@@ -175,3 +175,34 @@ def test_a_not_relevant_press_during_a_long_feed_transaction_waits_its_turn_with
     gap, reply = asyncio.run(main())
     assert gap < 0.2 and reply.ok and reply.title.startswith("Thanks"), (gap, reply)
     app.close()
+
+
+def test_a_managing_command_adopting_a_cli_subscription_takes_the_turn(tmp_path):
+    """A channel subscribed from the command line (no workspace) is adopted by its first managing
+    command in chat: that write, too, goes through the turn the guarded store insists on."""
+    from datetime import datetime, timezone
+
+    from botsvc.deliver.subscriptions import parse_mode, subscribe
+
+    app = open_app(EXAMPLES, tmp_path / "a.db")
+    subscribe(
+        app.store,
+        platform="slack",
+        channel=MANAGER.channel,
+        topic=app.config.default_topic,
+        mode=parse_mode(None),
+        now=datetime.now(timezone.utc),
+    )
+
+    async def main():
+        intake = await Intake.open(app)
+        try:
+            return await app.commands(turn=intake.turn).run("pause", MANAGER)
+        finally:
+            await intake.close()
+
+    reply = asyncio.run(main())
+    assert reply.ok, reply
+    rows = app.store.query("SELECT workspace, muted_at FROM subscriptions WHERE channel = ?", (MANAGER.channel,))
+    assert [(row["workspace"], row["muted_at"] is not None) for row in rows] == [(MANAGER.workspace, True)]
+    app.close()

@@ -52,7 +52,7 @@ from botsvc.ingest.fetch import FetchPolicy
 from botsvc.ingest.normalise import outlet_name
 from botsvc.ingest.parse import FeedParseError, parse_feed
 from botsvc.models import CommandContext, CommandReply, ItemOutcome, ReplyLine, local_time
-from botsvc.store.channel_workspace import UNIQUE_CHANNEL_IDS, adopt_workspace
+from botsvc.store.channel_workspace import UNIQUE_CHANNEL_IDS, adopt_workspace, needs_adoption
 from botsvc.store.export import event_record
 from botsvc.store.feedlist import add_feed, is_polled, known_names, name_taken, unique_name
 from botsvc.store.merges import current_event, merges_into
@@ -211,10 +211,13 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions, ReportCommand
                     ok=False,
                 )
             # A subscription made before the workspace was known (botsvc subscribe, feeds.toml)
-            # is this channel's: a managing command (it holds the write turn) adopts it.
+            # is this channel's: a managing command adopts it, in the write turn like every write.
             adopted = 0
-            if command.name in MANAGING:
-                adopted = adopt_workspace(self.store, context.platform, context.channel, context.workspace)
+            if command.name in MANAGING and needs_adoption(
+                self.store, context.platform, context.channel, context.workspace
+            ):
+                async with self.writing():
+                    adopted = adopt_workspace(self.store, context.platform, context.channel, context.workspace)
             reply = await getattr(self, f"_{command.name}")(command, context)
             if adopted:
                 reply = replace(reply, lines=(*reply.lines, ReplyLine(ADOPTED.format(n=adopted))))

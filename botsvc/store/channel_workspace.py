@@ -29,18 +29,24 @@ def known_workspace(store: Store, platform: str, channel: str) -> str:
     return rows[0]["workspace"] if rows else ""
 
 
+_BLANK = "SELECT id, topic FROM subscriptions WHERE platform = ? AND channel = ? AND workspace = ''"
+
+
+def needs_adoption(store: Store, platform: str, channel: str, workspace: str) -> bool:
+    """Whether the channel has subscriptions stored without a workspace that ``workspace`` would adopt
+    (a read: the caller takes the write turn only when there is something to write)."""
+    return bool(workspace) and platform in UNIQUE_CHANNEL_IDS and bool(store.query(_BLANK, (platform, channel)))
+
+
 def adopt_workspace(store: Store, platform: str, channel: str, workspace: str) -> int:
     """Give the channel's subscriptions stored without a workspace this one, merging duplicates.
 
     Returns how many were adopted or merged (0, and no write, when there are none).
     """
-    if not workspace or platform not in UNIQUE_CHANNEL_IDS:
-        return 0
-    blank = "SELECT id, topic FROM subscriptions WHERE platform = ? AND channel = ? AND workspace = ''"
-    if not store.query(blank, (platform, channel)):
+    if not needs_adoption(store, platform, channel, workspace):
         return 0
     with store.atomic():
-        rows = store.query(blank, (platform, channel))
+        rows = store.query(_BLANK, (platform, channel))
         for row in rows:
             named = store.query(
                 "SELECT id FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ? AND topic = ?",
