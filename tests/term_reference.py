@@ -99,3 +99,11 @@ class ReferenceTermSet:
             if key in folded:
                 hits.add(term)
         return hits
+
+
+def reference_pattern(key: str) -> re.Pattern[str]:
+    """The structure's former pattern for where term ``key`` occurs (edge test in front)."""
+    if _CJK.search(key):
+        return re.compile(re.escape(key))
+    words = _SEPARATORS.join(re.escape(w) for w in key.split(" "))
+    return re.compile(rf"(?<!{_EDGE}){words}(?!{_EDGE})")

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from term_reference import ReferenceTermSet, reference_fold
+from term_reference import ReferenceTermSet, reference_fold, reference_pattern
 
 from botsvc.config import load_config
 from botsvc.ingest.parse import parse_feed
 from botsvc.judge.concepts import bundled_lexicon
 from botsvc.judge.relevance import Relevance
-from botsvc.judge.structure import default_structure
+from botsvc.judge.structure import _pattern, default_structure
 from botsvc.judge.terms import TermSet, fold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,6 +117,30 @@ def test_texts_find_terms_of_every_kind():
     assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for term in hits for ch in term)
 
 
+def test_the_structure_counts_and_places_terms_as_before():
+    """Its per-term pattern (counting a state's name inside another's, finding the headline's subject)."""
+    structure = default_structure()
+    shadowing = {k for keys in structure._shadowed.values() for k in keys} | set(structure._shadowed)
+    found: set[str] = set()
+    differing = []
+
+    def compare(key: str, folded: str) -> None:
+        fast, reference = _pattern(key).finditer(folded), reference_pattern(key).finditer(folded)
+        if [m.span() for m in fast] != [m.span() for m in reference]:
+            differing.append((key, folded[:60]))
+
+    for text in texts():
+        folded = fold(text[:1200])
+        keys = structure._all.found_keys(folded) | shadowing
+        found |= keys
+        for key in keys:
+            compare(key, folded)
+    for key in found:  # each with every deciding character on both sides of two occurrences
+        for glue in GLUE:
+            compare(key, fold(f"{glue}{key}{glue}{key}."))
+    assert len(found) > 50 and not differing
+
+
 # Characters that decide whether a term matches where it stands.
 GLUE = " \t\n-\u2010\u2014_/'\u2019.,:;!?()\"\u00a0\u201cx9\u00e9\u0131\u212a\uff21日韓国の에가한"
 
@@ -131,6 +155,10 @@ def test_same_hits_for_every_term_between_every_glue_character():
                 folded = fold(f"{left}{term}{right}")
                 if fast.found(folded) != reference.found(folded):
                     differing.append(folded)
+        for glue in GLUE:  # between the words of a term, too
+            folded = fold(term.replace(" ", glue))
+            if fast.found(folded) != reference.found(folded):
+                differing.append(folded)
         for other in sorted(OVERLAPPING):
             for glue in GLUE:
                 folded = fold(f"{term}{glue}{other}")

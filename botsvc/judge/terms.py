@@ -18,6 +18,8 @@ from botsvc.judge.tokens import CJK_CHARS
 __all__ = ["TermSet", "fold", "is_single_cjk_character", "term_key"]
 
 _CJK = re.compile(f"[{CJK_CHARS}]")
+_CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
+_PLACEHOLDER = "\x00"
 _SEPARATORS = r"[\s\-\u2010-\u2015_/]+"
 _SEP_RE = re.compile(_SEPARATORS)
 _QUOTE_PAIRS = (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u00a0", " "))
@@ -100,30 +102,16 @@ class TermSet:
             if run is None:  # a Latin term must begin with a letter or digit
                 continue
             by_start.setdefault(run.group(0), []).append(_SEPARATORS.join(re.escape(word) for word in key.split(" ")))
-        # Latin terms. A term begins where a run of Latin letters or digits begins: after a
-        # character that is not one (the text is searched with a space in front), at a run
-        # equal to the term's first word. Terms of one first run are tried longest first, so
-        # "white list" beats "white"; terms of different first runs never match at the same
-        # place, so they sit in a trie of their first runs, which the regex engine walks with
-        # a few character tests. One search per hit, resumed just after the hit's start, so
-        # overlapping terms ("export controls" / "controls") are all found.
-        trie = _Trie()
-        for start, alts in by_start.items():
-            for alt in sorted(alts, key=len, reverse=True):
-                trie.add(start, alt[len(start) :])  # re.escape leaves letters and digits as they are
-        # The same pattern with ASCII classes serves ASCII texts: a class of ranges is one
-        # table lookup a character, the Unicode word test and the CJK ranges several.
-        latin = trie.pattern() if by_start else None
-        self._latin_source = rf"[\W_{CJK_CHARS}]({latin})(?!{_EDGE})" if latin else None
-        self._ascii_source = rf"[^a-zA-Z0-9]({latin})(?![a-zA-Z0-9_])" if latin else None
-        # Korean and Japanese terms are substrings: one trie of all of them, longest first;
-        # the shorter terms a longer one begins with come from ``cjk_prefixes``.
-        cjk_trie = _Trie()
-        for key in cjk:
-            cjk_trie.add(key, "")
-        self._cjk_source = cjk_trie.pattern() if cjk else None
+        self._by_start = by_start
+        self._cjk_keys = cjk
+        self._compiled = False
         cjk_keys = set(cjk)
-        self.cjk_prefixes = {key: [key[:i] for i in range(1, len(key)) if key[:i] in cjk_keys] for key in cjk}
+        self._cjk_prefixes = {key: [key[:i] for i in range(1, len(key)) if key[:i] in cjk_keys] for key in cjk}
+        # In Korean or Japanese text nearly every character may precede a Latin term, and the
+        # trie would be tried at each: such text is searched with every run of those
+        # characters cut to one NUL, which no Latin term holds and which, like them, is
+        # neither a letter, a separator nor an edge (same hits, a fraction of the steps).
+        self._squeeze = not any(_PLACEHOLDER in key for key in self.canonical)
         self._latin: re.Pattern[str] | None = None
         self._ascii: re.Pattern[str] | None = None
         self._cjk: re.Pattern[str] | None = None
@@ -131,49 +119,73 @@ class TermSet:
         # "japanese", "japan's" hides "japan"): remember, per term, the shorter terms it
         # begins with that end at a word edge.
         keys = {k for k in self.canonical if not _CJK.search(k)}
-        self.prefixes: dict[str, list[str]] = {}
+        self._prefixes: dict[str, list[str]] = {}
         for key in keys:
             leading = (key[:i].rstrip() for i in range(1, len(key)) if _EDGE_CHAR.match(key, i) is None)
-            self.prefixes[key] = sorted({self.canonical[lead] for lead in leading if lead in keys and lead != key})
+            self._prefixes[key] = sorted({lead for lead in leading if lead in keys and lead != key})
         self._keys: dict[str, str] = {}  # matched text -> term key; bounded by the term spellings seen
 
     def _compile(self) -> None:
-        """Compile the patterns on first use (tens of milliseconds: a set built and never asked costs nothing)."""
-        if self._latin_source is not None and self._ascii_source is not None:
-            self._latin = re.compile(self._latin_source)
-            self._ascii = re.compile(self._ascii_source)
-            self._latin_source = self._ascii_source = None
-        if self._cjk_source is not None:
-            self._cjk = re.compile(self._cjk_source)
-            self._cjk_source = None
+        """Build the patterns on first use (tens of milliseconds: a set built and never asked costs nothing)."""
+        # Latin terms. A term begins where a run of Latin letters or digits begins: after a
+        # character that is not one (the text is searched with a space in front), at a run
+        # equal to the term's first word. Terms of one first run are tried longest first, so
+        # "white list" beats "white"; terms of different first runs never match at the same
+        # place, so they sit in a trie of their first runs, which the regex engine walks with
+        # a few character tests. One search per hit, resumed just after the hit's start, so
+        # overlapping terms ("export controls" / "controls") are all found.
+        if self._by_start:
+            trie = _Trie()
+            for start, alts in self._by_start.items():
+                for alt in sorted(alts, key=len, reverse=True):
+                    trie.add(start, alt[len(start) :])  # re.escape leaves letters and digits as they are
+            latin = trie.pattern()
+            self._latin = re.compile(rf"[\W_{CJK_CHARS}]({latin})(?!{_EDGE})")
+            # The same pattern with ASCII classes serves ASCII texts: a class of ranges is one
+            # table lookup a character, the Unicode word test and the CJK ranges several.
+            self._ascii = re.compile(rf"[^a-zA-Z0-9]({latin})(?![a-zA-Z0-9_])")
+        # Korean and Japanese terms are substrings: one trie of all of them, longest first;
+        # the shorter terms a longer one begins with come from ``_cjk_prefixes``.
+        if self._cjk_keys:
+            cjk_trie = _Trie()
+            for key in self._cjk_keys:
+                cjk_trie.add(key, "")
+            self._cjk = re.compile(cjk_trie.pattern())
+        self._compiled = True
 
     def found(self, folded: str) -> set[str]:
         """The listed terms occurring in ``folded`` (text already passed through :func:`fold`)."""
-        if self._latin_source is not None or self._cjk_source is not None:
+        canonical = self.canonical
+        return {canonical[key] for key in self.found_keys(folded)}
+
+    def found_keys(self, folded: str) -> set[str]:
+        """The keys (:func:`term_key`) of the terms occurring in ``folded``: :meth:`found` without the lookup."""
+        if not self._compiled:
             self._compile()
         hits: set[str] = set()
-        canonical = self.canonical
-        ascii_only = folded.isascii()
+        # isascii is a flag, free; every Korean or Japanese term holds a Han, kana or
+        # Hangul character, so only a text with one needs the second pass.
+        cjk_text = not folded.isascii() and _CJK.search(folded) is not None
         if self._latin is not None and self._ascii is not None:
-            search = self._ascii.search if ascii_only else self._latin.search
-            text = " " + folded
+            text = _CJK_RUN.sub(_PLACEHOLDER, folded) if cjk_text and self._squeeze else folded
+            search = (self._ascii if text.isascii() else self._latin).search
+            text = " " + text
+            keys, prefixes = self._keys, self._prefixes
             match = search(text)
             while match is not None:
                 found = match.group(1)
-                key = self._keys.get(found)
+                key = keys.get(found)
                 if key is None:
-                    key = self._keys.setdefault(found, term_key(found))
-                hits.add(canonical[key])
-                hits.update(self.prefixes[key])
+                    key = keys.setdefault(found, term_key(found))
+                hits.add(key)
+                hits.update(prefixes[key])
                 match = search(text, match.start(1))
-        # Every Korean or Japanese term holds a Han, kana or Hangul character: a text
-        # without one (isascii is a flag, free) needs no second pass.
-        if self._cjk is not None and not ascii_only and _CJK.search(folded):
+        if self._cjk is not None and cjk_text:
             search = self._cjk.search
             match = search(folded)
             while match is not None:
                 key = match.group(0)
-                hits.add(canonical[key])
-                hits.update(canonical[k] for k in self.cjk_prefixes[key])
+                hits.add(key)
+                hits.update(self._cjk_prefixes[key])
                 match = search(folded, match.start() + 1)
         return hits
