@@ -153,6 +153,10 @@ class Structure:
 
     def judge(self, headline: str, lead: str) -> StructureMatch | None:
         """The match when ``headline`` + ``lead`` have both states, a relation and no third party."""
+        # The headline test first: it reads a few words, and most stories it turns away
+        # (another state's launch, another subject) need no reading of the lead at all.
+        if self.third_party(headline):
+            return None
         text = fold(f"{headline}\n{lead[:LEAD_CHARS]}")
         canonical = self._all.canonical
         found = {key: canonical[key] for key in self._all.found_keys(text)}
@@ -168,7 +172,7 @@ class Structure:
                 return None
             actors.append((state, tuple(named)))
         relations = sorted((term for key, term in found.items() if key in self._relations), key=str.casefold)
-        if not relations or self.third_party(headline):
+        if not relations:
             return None
         return StructureMatch(tuple(actors), tuple(relations))
 
