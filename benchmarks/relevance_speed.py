@@ -140,7 +140,7 @@ def per_item_ms(ways: list[Relevance], items: list[FeedItem], repeat: int) -> li
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=5, help="timed passes of each way; the best counts (default 5)")
+    parser.add_argument("--repeat", type=int, default=10, help="timed passes of each way; the best counts (default 10)")
     parser.add_argument("--synthetic-feeds", type=int, default=100, help="feeds of 20 synthetic items (default 100)")
     parser.add_argument("--archive", type=int, default=20_000, help="stored reports to place among (default 20000)")
     args = parser.parse_args(argv)
