@@ -249,8 +249,10 @@ class EventAssigner:
     # ------------------------------------------------------------------ deciding
     def span_for(self, event_id: int, doc_id: int, fp: Fingerprint) -> timedelta:
         """How long after its first report ``event_id`` takes an item like ``fp`` through member ``doc_id``."""
-        shared = self._long_of.get(doc_id, frozenset()) & set(fp.hashes)
-        return max([self.span, *(self._long_spans[h] for h in shared)])
+        long = self._long_of.get(doc_id)
+        if not long:  # most documents name no long-running story: no set of the item's hashes to build
+            return self.span
+        return max([self.span, *(self._long_spans[h] for h in long.intersection(fp.hashes))])
 
     def concepts_of(self, fp: Fingerprint) -> list[str]:
         """Names of the lexicon concepts in a fingerprint."""

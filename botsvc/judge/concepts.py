@@ -108,8 +108,8 @@ class Lexicon:
         if not text:
             return []
         names: set[str] = set()
-        for term in self._terms.found(fold(text)):
-            names.update(self._by_key.get(term_key(term), ()))
+        for key in self._terms.found_keys(fold(text)):
+            names.update(self._by_key.get(key, ()))
         return sorted(names)
 
     def terms_in(self, text: str) -> set[str]:

@@ -73,14 +73,15 @@ class _CompiledRule:
         """The terms that made this rule match, or None when it does not."""
         if self.none & found:
             return None
+        # ``found`` holds a handful of terms, a rule up to hundreds: walk the handful.
         matched: set[str] = set()
         if self.any:
-            any_hits = {term for key, term in self.any.items() if key in found}
+            any_hits = {self.any[key] for key in found if key in self.any}
             if not any_hits:
                 return None
             matched |= any_hits
         for group in self.all:
-            group_hits = {term for key, term in group.items() if key in found}
+            group_hits = {group[key] for key in found if key in group}
             if not group_hits:
                 return None
             matched |= group_hits
@@ -112,7 +113,7 @@ class TopicMatcher:
         self._subject_terms = {key for rule in self._rules for key in rule.any}
 
     def _found(self, text: str) -> set[str]:
-        return {term_key(t) for t in self._terms.found(fold(text))}
+        return self._terms.found_keys(fold(text))
 
     def match(self, text: str, headline: str | None = None, lead: str | None = None) -> TopicMatch | None:
         """The match for ``text`` (headline, lead and body); ``headline`` enables the off-subject test.

@@ -539,8 +539,10 @@ class SimilarityIndex:
             credit_d = np.where(shared, 1.0 - cut * q_deep * (1.0 - d_deep), 0.0)
             d_total = np.add.reduceat(dw, seg)
             d_sq = np.add.reduceat(dw * dw, seg)
-            cover_q = np.add.reduceat(qw * credit_q, seg)
-            cover_d = np.add.reduceat(dw * credit_d, seg)
+            covered_q = qw * credit_q
+            covered_d = dw * credit_d
+            cover_q = np.add.reduceat(covered_q, seg)
+            cover_d = np.add.reduceat(covered_d, seg)
             dot = np.add.reduceat(qw * dw, seg)
             # Cross-language tokens only (concepts, figures): what a report in another language can
             # share. Skipped when the query has too little of them to ever pass the gate.
@@ -548,8 +550,8 @@ class SimilarityIndex:
             if q_cross >= self._cross_min:
                 cross = self._cross.data[toks]
                 d_cross = np.add.reduceat(dw * cross, seg)
-                cover_q_cross = np.add.reduceat(qw * credit_q * cross, seg)
-                cover_d_cross = np.add.reduceat(dw * credit_d * cross, seg)
+                cover_q_cross = np.add.reduceat(covered_q * cross, seg)
+                cover_d_cross = np.add.reduceat(covered_d * cross, seg)
                 across = np.where(
                     q_cross <= d_cross,
                     _share(cover_q_cross, np.full_like(d_cross, q_cross)),

@@ -81,8 +81,12 @@ def _pattern(key: str) -> re.Pattern[str]:
     """Where term ``key`` occurs, as the matcher finds it (whole words for Latin script)."""
     if _CJK.search(key):
         return re.compile(re.escape(key))
-    words = r"[\s\-\u2010-\u2015_/]+".join(re.escape(w) for w in key.split(" "))
-    return re.compile(rf"(?<!{_EDGE}){words}(?!{_EDGE})")
+    first, *rest = (re.escape(w) for w in key.split(" "))
+    words = "".join(rf"[\s\-\u2010-\u2015_/]+{word}" for word in rest)
+    # The word-edge test before the term sits after its first word, so the pattern opens
+    # with that word and the regex engine jumps between its occurrences instead of trying
+    # the test at every character: "no edge character before the first word".
+    return re.compile(rf"{first}(?<!{_EDGE}{first}){words}(?!{_EDGE})")
 
 
 def _position(folded: str, key: str) -> int:
@@ -124,6 +128,8 @@ class Structure:
         self._partners = {term_key(t) for t in partners}
         self._subjects = {term_key(t) for t in other_subjects}
         self._relations = {term_key(t) for t in relations}
+        self._any_actor = set().union(*self._actor_keys.values())
+        self._elsewhere = self._third | self._partners | self._subjects
         # One matcher for every list: the judgement reads the text once and sorts the terms by role.
         self._all = TermSet(set(self.actor_terms) | {*third_parties, *partners, *other_subjects, *relations})
 
@@ -147,33 +153,39 @@ class Structure:
 
     def judge(self, headline: str, lead: str) -> StructureMatch | None:
         """The match when ``headline`` + ``lead`` have both states, a relation and no third party."""
+        # The headline test first: it reads a few words, and most stories it turns away
+        # (another state's launch, another subject) need no reading of the lead at all.
+        if self.third_party(headline):
+            return None
         text = fold(f"{headline}\n{lead[:LEAD_CHARS]}")
-        found = {term_key(t): t for t in self._all.found(text)}
+        canonical = self._all.canonical
+        found = {key: canonical[key] for key in self._all.found_keys(text)}
         for key in [k for k in found if k in self._shadowed]:
             inside = sum(len(_pattern(third).findall(text)) for third in self._shadowed[key])
             if len(_pattern(key).findall(text)) <= inside:
                 del found[key]
         actors = []
         for state in self.states:
-            named = sorted((found[k] for k in self._actor_keys[state] if k in found), key=str.casefold)
+            state_keys = self._actor_keys[state]
+            named = sorted((term for key, term in found.items() if key in state_keys), key=str.casefold)
             if not named:
                 return None
             actors.append((state, tuple(named)))
         relations = sorted((term for key, term in found.items() if key in self._relations), key=str.casefold)
-        if not relations or self.third_party(headline):
+        if not relations:
             return None
         return StructureMatch(tuple(actors), tuple(relations))
 
     def third_party(self, headline: str) -> bool:
         """True when the headline is another story: led by another state, or another subject without both."""
         folded = fold(headline)
-        keys = {term_key(t) for t in self._all.found(folded)}
+        keys = self._all.found_keys(folded)
         if not keys:
             return False
         both = all(keys & state_keys for state_keys in self._actor_keys.values())
-        if not both and keys & (self._third | self._partners | self._subjects):
+        if not both and keys & self._elsewhere:
             return True
-        actor_keys = set().union(*self._actor_keys.values())
+        actor_keys = self._any_actor
         named = [k for k in keys if k in actor_keys or k in self._third or k in self._partners]
         if not named:
             return False

@@ -18,9 +18,11 @@ from botsvc.judge.tokens import CJK_CHARS
 __all__ = ["TermSet", "fold", "is_single_cjk_character", "term_key"]
 
 _CJK = re.compile(f"[{CJK_CHARS}]")
+_CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
+_PLACEHOLDER = "\x00"
 _SEPARATORS = r"[\s\-\u2010-\u2015_/]+"
 _SEP_RE = re.compile(_SEPARATORS)
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
+_QUOTE_PAIRS = (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u00a0", " "))
 #: A Latin term's edge must not touch a Latin letter or digit; CJK characters are fine.
 _EDGE = rf"[^\W{CJK_CHARS}]"
 _EDGE_CHAR = re.compile(_EDGE)
@@ -30,7 +32,13 @@ _RUN = re.compile(rf"[^\W_{CJK_CHARS}]+")
 
 def fold(text: str) -> str:
     """Text as the matcher sees it: NFKC, straight quotes, case-folded."""
-    return unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        # str.translate with a table walks the text in Python-level lookups (~15 µs for
+        # an average item); these five replacements are C scans with the same result.
+        for curly, straight in _QUOTE_PAIRS:
+            text = text.replace(curly, straight)
+    return text.casefold()
 
 
 def term_key(text: str) -> str:
@@ -44,8 +52,35 @@ def is_single_cjk_character(term: str) -> bool:
     return len(key) == 1 and bool(_CJK.match(key))
 
 
+class _Trie:
+    """Literal branches of a regular expression, merged on shared first characters.
+
+    Python's regex engine tries the alternatives of a group one by one; nested on
+    their characters, the patterns of hundreds of terms cost a handful of character
+    tests where a text does not hold one of them.
+    """
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Trie] = {}
+        self.ends: list[str] = []
+
+    def add(self, literal: str, end: str) -> None:
+        """Add the branch ``literal`` (plain characters) followed by ``end`` (a pattern without a top-level ``|``)."""
+        node = self
+        for char in literal:
+            node = node.children.setdefault(char, _Trie())
+        node.ends.append(end)
+
+    def pattern(self) -> str:
+        """Longer branches first: every child before the pattern that ends here."""
+        branches = [re.escape(char) + child.pattern() for char, child in self.children.items()]
+        if self.ends:
+            branches.append(self.ends[0] if len(self.ends) == 1 else "(?:" + "|".join(self.ends) + ")")
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+
 class TermSet:
-    """A set of terms, found in a text in one regex pass plus substring checks.
+    """A set of terms, all found in one regex pass per script.
 
     :meth:`found` returns the terms as they were listed (not as they were written in
     the text), so callers can map each back to its rule or concept.
@@ -54,65 +89,103 @@ class TermSet:
     def __init__(self, terms: set[str] | frozenset[str]) -> None:
         self.canonical: dict[str, str] = {}
         by_start: dict[str, list[str]] = {}
-        self.cjk: list[tuple[str, str]] = []
+        cjk: list[str] = []
         for term in sorted(terms):
             key = term_key(term)
             if not key or key in self.canonical:
                 continue
             self.canonical[key] = term
             if _CJK.search(key):
-                self.cjk.append((key, term))
+                cjk.append(key)
                 continue
             run = _RUN.match(key)
             if run is None:  # a Latin term must begin with a letter or digit
                 continue
             by_start.setdefault(run.group(0), []).append(_SEPARATORS.join(re.escape(word) for word in key.split(" ")))
-        # A Latin term begins where a run of Latin letters or digits begins, so each run
-        # is tried only against the terms that begin with it (one alternation of every
-        # term tried at every character costs several times more). Longest first, so
-        # "white list" beats "white". Each run's pattern is compiled the first time the
-        # run occurs: compiling the edge test's CJK character class costs milliseconds a
-        # pattern, and most terms' first words are rare.
-        self._alternations = {
-            start: "(?:" + "|".join(sorted(alts, key=len, reverse=True)) + rf")(?!{_EDGE})"
-            for start, alts in by_start.items()
-        }
-        self._at_run: dict[str, re.Pattern[str]] = {}
+        self._by_start = by_start
+        self._cjk_keys = cjk
+        self._compiled = False
+        cjk_keys = set(cjk)
+        self._cjk_prefixes = {key: [key[:i] for i in range(1, len(key)) if key[:i] in cjk_keys] for key in cjk}
+        # In Korean or Japanese text nearly every character may precede a Latin term, and the
+        # trie would be tried at each: such text is searched with every run of those
+        # characters cut to one NUL, which no Latin term holds and which, like them, is
+        # neither a letter, a separator nor an edge (same hits, a fraction of the steps).
+        self._squeeze = not any(_PLACEHOLDER in key for key in self.canonical)
+        self._latin: re.Pattern[str] | None = None
+        self._ascii: re.Pattern[str] | None = None
+        self._cjk: re.Pattern[str] | None = None
         # A longer term hides shorter ones starting at the same place ("japanese beer" hides
         # "japanese", "japan's" hides "japan"): remember, per term, the shorter terms it
         # begins with that end at a word edge.
         keys = {k for k in self.canonical if not _CJK.search(k)}
-        self.prefixes: dict[str, list[str]] = {}
+        self._prefixes: dict[str, list[str]] = {}
         for key in keys:
             leading = (key[:i].rstrip() for i in range(1, len(key)) if _EDGE_CHAR.match(key, i) is None)
-            self.prefixes[key] = sorted({self.canonical[lead] for lead in leading if lead in keys and lead != key})
+            self._prefixes[key] = sorted({lead for lead in leading if lead in keys and lead != key})
         self._keys: dict[str, str] = {}  # matched text -> term key; bounded by the term spellings seen
+
+    def _compile(self) -> None:
+        """Build the patterns on first use (tens of milliseconds: a set built and never asked costs nothing)."""
+        # Latin terms. A term begins where a run of Latin letters or digits begins: after a
+        # character that is not one (the text is searched with a space in front), at a run
+        # equal to the term's first word. Terms of one first run are tried longest first, so
+        # "white list" beats "white"; terms of different first runs never match at the same
+        # place, so they sit in a trie of their first runs, which the regex engine walks with
+        # a few character tests. One search per hit, resumed just after the hit's start, so
+        # overlapping terms ("export controls" / "controls") are all found.
+        if self._by_start:
+            trie = _Trie()
+            for start, alts in self._by_start.items():
+                for alt in sorted(alts, key=len, reverse=True):
+                    trie.add(start, alt[len(start) :])  # re.escape leaves letters and digits as they are
+            latin = trie.pattern()
+            self._latin = re.compile(rf"[\W_{CJK_CHARS}]({latin})(?!{_EDGE})")
+            # The same pattern with ASCII classes serves ASCII texts: a class of ranges is one
+            # table lookup a character, the Unicode word test and the CJK ranges several.
+            self._ascii = re.compile(rf"[^a-zA-Z0-9]({latin})(?![a-zA-Z0-9_])")
+        # Korean and Japanese terms are substrings: one trie of all of them, longest first;
+        # the shorter terms a longer one begins with come from ``_cjk_prefixes``.
+        if self._cjk_keys:
+            cjk_trie = _Trie()
+            for key in self._cjk_keys:
+                cjk_trie.add(key, "")
+            self._cjk = re.compile(cjk_trie.pattern())
+        self._compiled = True
 
     def found(self, folded: str) -> set[str]:
         """The listed terms occurring in ``folded`` (text already passed through :func:`fold`)."""
+        canonical = self.canonical
+        return {canonical[key] for key in self.found_keys(folded)}
+
+    def found_keys(self, folded: str) -> set[str]:
+        """The keys (:func:`term_key`) of the terms occurring in ``folded``: :meth:`found` without the lookup."""
+        if not self._compiled:
+            self._compile()
         hits: set[str] = set()
-        at_run = self._at_run
-        alternations = self._alternations
-        # Overlapping terms ("export controls" / "controls") are all wanted: every run is
-        # tried, and shorter terms hidden by a longer one at the same place come from
-        # ``prefixes``. A run is never preceded by a Latin letter or digit, by construction.
-        for run in _RUN.finditer(folded):
-            start = run.group(0)
-            pattern = at_run.get(start)
-            if pattern is None:
-                if start not in alternations:
-                    continue
-                pattern = at_run[start] = re.compile(alternations[start])
-            match = pattern.match(folded, run.start())
-            if match is None:
-                continue
-            found = match.group(0)
-            key = self._keys.get(found)
-            if key is None:
-                key = self._keys.setdefault(found, term_key(found))
-            hits.add(self.canonical[key])
-            hits.update(self.prefixes[key])
-        for key, term in self.cjk:
-            if key in folded:
-                hits.add(term)
+        # isascii is a flag, free; every Korean or Japanese term holds a Han, kana or
+        # Hangul character, so only a text with one needs the second pass.
+        cjk_text = not folded.isascii() and _CJK.search(folded) is not None
+        if self._latin is not None and self._ascii is not None:
+            text = _CJK_RUN.sub(_PLACEHOLDER, folded) if cjk_text and self._squeeze else folded
+            search = (self._ascii if text.isascii() else self._latin).search
+            text = " " + text
+            keys, prefixes = self._keys, self._prefixes
+            match = search(text)
+            while match is not None:
+                found = match.group(1)
+                key = keys.get(found)
+                if key is None:
+                    key = keys.setdefault(found, term_key(found))
+                hits.add(key)
+                hits.update(prefixes[key])
+                match = search(text, match.start(1))
+        if self._cjk is not None and cjk_text:
+            search = self._cjk.search
+            match = search(folded)
+            while match is not None:
+                key = match.group(0)
+                hits.add(key)
+                hits.update(self._cjk_prefixes[key])
+                match = search(folded, match.start() + 1)
         return hits

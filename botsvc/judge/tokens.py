@@ -120,8 +120,9 @@ def stem(word: str) -> str:
 
 
 def _mostly_upper(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    return bool(letters) and sum(c.isupper() for c in letters) > 0.6 * len(letters)
+    # filter and map walk the text in C (a generator here cost a fifth of a fingerprint).
+    letters = list(filter(str.isalpha, text))
+    return bool(letters) and sum(map(str.isupper, letters)) > 0.6 * len(letters)
 
 
 def content_tokens(text: str) -> list[str]:
