@@ -9,12 +9,12 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 from feedserver import RSS, FeedRequestHandler, FeedServer
 from processes import free_port
 
 from botsvc import __version__
+from botsvc.ingest.connect import FetchClient
 from botsvc.ingest.fetch import (
     FetchPolicy,
     FetchResult,
@@ -313,7 +313,10 @@ def test_only_http_and_https_are_fetched(url: str) -> None:
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [("http://127.0.0.1:abc/", "invalid URL: Invalid port: 'abc'"), ("http:///feed.xml", "invalid URL: no host")],
+    [
+        ("http://127.0.0.1:abc/", "invalid URL: port can't be converted to integer"),
+        ("http:///feed.xml", "invalid URL: no host"),
+    ],
 )
 def test_invalid_url_is_an_error(url: str, message: str) -> None:
     result = fetch(url)
@@ -442,11 +445,15 @@ def test_is_local(target: str, local: bool) -> None:
 def test_make_client_applies_the_policy() -> None:
     policy = FetchPolicy(connect_timeout=1.5, read_timeout=2.5, max_redirects=2, concurrency=7)
 
-    async def go() -> httpx.AsyncClient:
+    async def go() -> FetchClient:
         async with make_client(policy) as client:
+            assert client.checks_addresses and client.max_redirects == 2
+            for session in (client.direct, client.checked):
+                assert session.timeout.sock_connect == 1.5 and session.timeout.sock_read == 2.5
+                assert session.headers["user-agent"] == policy.user_agent
+                assert not session.auto_decompress and not session.trust_env
+                assert session.connector is not None
+                assert session.connector.limit == 7 and session.connector.limit_per_host == 7
             return client
 
-    client = asyncio.run(go())
-    assert client.timeout.connect == 1.5 and client.timeout.read == 2.5
-    assert client.max_redirects == 2 and client.follow_redirects
-    assert client.headers["user-agent"] == policy.user_agent
+    assert asyncio.run(go()).is_closed
