@@ -110,11 +110,15 @@ def make_client(policy: FetchPolicy, *, socket_factory: SocketFactory | None = N
     sockets underneath (tests use one that can only reach loopback). Must be called
     with an event loop running.
     """
-    tls = _ssl_context()
-    limits = {"limit": policy.concurrency, "limit_per_host": policy.concurrency, "ssl": tls}
-    direct = aiohttp.TCPConnector(socket_factory=socket_factory, **limits)  # type: ignore[arg-type]
+    tls, most = _ssl_context(), policy.concurrency
+    direct = aiohttp.TCPConnector(limit=most, limit_per_host=most, ssl=tls, socket_factory=socket_factory)
     checked = CheckedConnector(
-        AddressGuard.from_env(), resolve_timeout=policy.connect_timeout, socket_factory=socket_factory, **limits
+        AddressGuard.from_env(),
+        resolve_timeout=policy.connect_timeout,
+        socket_factory=socket_factory,
+        limit=most,
+        limit_per_host=most,
+        ssl=tls,
     )
     return FetchClient(_session(direct, policy), _session(checked, policy), max_redirects=policy.max_redirects)
 
