@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 import tracemalloc
 import zlib
@@ -187,6 +189,31 @@ def test_trickling_body_hits_total_deadline(feed_server: FeedServer) -> None:
     assert result.status == "error"
     assert result.error == "timed out after 0.5s"
     assert 0.45 < result.elapsed < 1.5
+
+
+@pytest.mark.parametrize("public_only", [False, True], ids=["configured", "chat"])
+def test_a_name_lookup_that_never_answers_is_a_connect_timeout(monkeypatch, public_only: bool) -> None:
+    monkeypatch.setenv("BOTSVC_ALLOW_PRIVATE_FEEDS", "1")
+    answered = threading.Event()
+
+    def hung_lookup(*args, **kwargs):
+        answered.wait(5)  # a DNS server that does not answer
+        raise socket.gaierror(socket.EAI_AGAIN, "no answer")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hung_lookup)
+    policy = FetchPolicy(connect_timeout=0.3, read_timeout=1, total_deadline=3)
+
+    async def go() -> FetchResult:
+        try:
+            async with make_client(policy) as client:
+                return await fetch_feed(client, "http://feeds.example.org/rss", policy=policy, public_only=public_only)
+        finally:
+            answered.set()  # let the lookup thread go before the loop waits for it
+
+    result = asyncio.run(go())
+    assert result.status == "error" and result.elapsed < 2
+    if not public_only:
+        assert result.error == "connect timed out after 0.3s"
 
 
 def test_connection_refused() -> None:

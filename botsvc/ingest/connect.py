@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from botsvc.ingest.addresses import AddressGuard, IPAddress, literal_address
 
@@ -56,6 +57,27 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     if not addresses:
         raise socket.gaierror(socket.EAI_NONAME, f"no address for {host}")
     return addresses
+
+
+class TimedResolver(AbstractResolver):
+    """aiohttp's own resolver, with the connect timeout covering the lookup too (a DNS
+    server that never answers is a connect failure, not a wait until the total deadline)."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.inner = ThreadedResolver()
+        self.timeout = timeout
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self.inner.resolve(host, port, family)
+        except TimeoutError as exc:
+            raise aiohttp.ConnectionTimeoutError(f"resolving {host} timed out") from exc
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 class CheckedResolver(AbstractResolver):

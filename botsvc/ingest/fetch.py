@@ -38,7 +38,7 @@ from yarl import URL
 
 from botsvc import __version__
 from botsvc.ingest.addresses import AddressGuard
-from botsvc.ingest.connect import AddressRefused, CheckedConnector, FetchClient, SocketFactory
+from botsvc.ingest.connect import AddressRefused, CheckedConnector, FetchClient, SocketFactory, TimedResolver
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,13 @@ def make_client(policy: FetchPolicy, *, socket_factory: SocketFactory | None = N
     with an event loop running.
     """
     tls, most = _ssl_context(), policy.concurrency
-    direct = aiohttp.TCPConnector(limit=most, limit_per_host=most, ssl=tls, socket_factory=socket_factory)
+    direct = aiohttp.TCPConnector(
+        resolver=TimedResolver(policy.connect_timeout),
+        limit=most,
+        limit_per_host=most,
+        ssl=tls,
+        socket_factory=socket_factory,
+    )
     checked = CheckedConnector(
         AddressGuard.from_env(),
         resolve_timeout=policy.connect_timeout,
