@@ -28,17 +28,21 @@ import zlib
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-import aiohttp
-import certifi
-from yarl import URL
-
 from botsvc import __version__
 from botsvc.ingest.addresses import AddressGuard
-from botsvc.ingest.connect import AddressRefused, CheckedConnector, FetchClient, SocketFactory, TimedResolver
+
+if TYPE_CHECKING:
+    # The HTTP client is imported when a client is made: FetchPolicy and read_local are
+    # used by every command, and importing aiohttp (which builds TLS contexts as it loads)
+    # costs more than most of them take.
+    import aiohttp
+    from yarl import URL
+
+    from botsvc.ingest.connect import FetchClient, SocketFactory
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +114,10 @@ def make_client(policy: FetchPolicy, *, socket_factory: SocketFactory | None = N
     sockets underneath (tests use one that can only reach loopback). Must be called
     with an event loop running.
     """
+    import aiohttp
+
+    from botsvc.ingest.connect import CheckedConnector, FetchClient, TimedResolver
+
     tls, most = _ssl_context(), policy.concurrency
     direct = aiohttp.TCPConnector(
         resolver=TimedResolver(policy.connect_timeout),
@@ -130,6 +138,8 @@ def make_client(policy: FetchPolicy, *, socket_factory: SocketFactory | None = N
 
 
 def _session(connector: aiohttp.BaseConnector, policy: FetchPolicy) -> aiohttp.ClientSession:
+    import aiohttp
+
     return aiohttp.ClientSession(
         connector=connector,
         timeout=_timeout(policy),
@@ -150,12 +160,16 @@ def _ssl_context() -> ssl.SSLContext:
 @functools.lru_cache(maxsize=4)
 def _ssl_context_for(cafile: str | None, capath: str | None) -> ssl.SSLContext:
     """Built once per setting: loading the CA bundle costs more than a fetch."""
+    import certifi
+
     if cafile or capath:
         return ssl.create_default_context(cafile=cafile or None, capath=capath or None)
     return ssl.create_default_context(cafile=certifi.where())
 
 
 def _timeout(policy: FetchPolicy) -> aiohttp.ClientTimeout:
+    import aiohttp
+
     # No aiohttp total: fetch_feed's own deadline covers the whole fetch, every hop included.
     return aiohttp.ClientTimeout(
         total=None, connect=None, sock_connect=policy.connect_timeout, sock_read=policy.read_timeout
@@ -184,6 +198,8 @@ async def fetch_feed(
 
 def _parse_url(url: str) -> URL | str:
     """The URL, or why it cannot be fetched."""
+    from yarl import URL
+
     try:
         parsed = URL(url)
     except (ValueError, TypeError) as exc:
@@ -203,6 +219,8 @@ def _plain(exc: BaseException) -> str:
 async def _fetch_detailed(
     client: FetchClient, url: str, validators: Validators, policy: FetchPolicy, public_only: bool
 ) -> FetchResult:
+    import aiohttp  # loaded already: the client is one
+
     started = time.monotonic()
     parsed = _parse_url(url)
     if isinstance(parsed, str):
@@ -238,6 +256,11 @@ async def _fetch(
     started: float,
     public_only: bool,
 ) -> FetchResult:
+    import aiohttp
+    from yarl import URL
+
+    from botsvc.ingest.connect import AddressRefused
+
     home = target.host
     guard: AddressGuard | None = None
     # Redirects are followed by hand: each hop must be checked before it is requested,
@@ -419,6 +442,8 @@ def _failed(
 
 def _describe(exc: BaseException, policy: FetchPolicy) -> str:
     """One line a user can act on, instead of a transport-layer exception name."""
+    import aiohttp
+
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return f"connect timed out after {policy.connect_timeout:g}s"
     if isinstance(exc, aiohttp.SocketTimeoutError):
