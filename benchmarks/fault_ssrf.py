@@ -83,7 +83,7 @@ def _environment(name: str, value: str) -> Iterator[None]:
 
 
 async def _fetch(url: str, public_only: bool, backend: LoopbackOnly) -> FetchResult:
-    async with make_client(POLICY, network_backend=backend) as client:
+    async with make_client(POLICY, socket_factory=backend) as client:
         return await fetch_feed(client, url, policy=POLICY, public_only=public_only)
 
 

@@ -6,10 +6,11 @@ lookups as in DNS rebinding); numeric hosts go to the real getaddrinfo with
 ``AI_NUMERICHOST``, which parses ``127.1`` or ``0x7f.1`` like ``inet_aton`` and never
 asks a DNS server; any other name fails as unknown. Every lookup is logged.
 
-:class:`LoopbackOnly` is a network backend for :func:`botsvc.ingest.fetch.make_client` that
-resolves names the same way and opens real sockets only to 127.0.0.1; any other
-destination is recorded in ``stopped`` and refused, so a bug in the checks shows up as
-a failed test, never as a packet to another address.
+:class:`LoopbackOnly` is a socket factory for :func:`botsvc.ingest.fetch.make_client`: the
+client resolves names (through ``socket.getaddrinfo``, so through a FakeDNS when one is
+installed) and asks it for a socket for each address it is about to dial; it makes real
+sockets only for 127.0.0.1 and records every other destination in ``stopped`` and refuses
+it, so a bug in the checks shows up as a failed test, never as a packet to another address.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import typing
 from collections.abc import Iterator
-
-import httpcore
 
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -66,42 +64,18 @@ class FakeDNS:
             socket.getaddrinfo = _real_getaddrinfo
 
 
-class LoopbackOnly(httpcore.AsyncNetworkBackend):
+class LoopbackOnly:
     """Real sockets, but only to 127.0.0.1; anything else is recorded and refused."""
 
     def __init__(self) -> None:
-        self.inner = httpcore.AnyIOBackend()
         self.dialed: list[tuple[str, int]] = []
         self.stopped: list[tuple[str, int]] = []
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)  # FakeDNS when installed
-        except socket.gaierror as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        addresses = {info[4][0] for info in infos}
-        if addresses != {"127.0.0.1"}:
-            self.stopped.append((host, port))
-            raise httpcore.ConnectError(f"test network: {host} is not 127.0.0.1")
-        self.dialed.append((host, port))
-        return await self.inner.connect_tcp(
-            "127.0.0.1", port, timeout=timeout, local_address=local_address, socket_options=socket_options
-        )
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("test network: no unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+    def __call__(self, addr_info: tuple) -> socket.socket:
+        family, kind, proto, _, sockaddr = addr_info
+        address, port = str(sockaddr[0]), int(sockaddr[1])
+        if address != "127.0.0.1":
+            self.stopped.append((address, port))
+            raise OSError(f"test network: {address} is not 127.0.0.1")
+        self.dialed.append((address, port))
+        return socket.socket(family=family, type=kind, proto=proto)

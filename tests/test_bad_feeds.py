@@ -1,15 +1,16 @@
 """Hostile and broken feeds: bounded, isolated, recorded; the other feeds' cycle goes on."""
 
 import asyncio
+import socket
 import time
 import tracemalloc
 from datetime import datetime, timezone
 from pathlib import Path
 
-import httpx
 import pytest
+from fakedns import FakeDNS, LoopbackOnly
 
-from botsvc.ingest.fetch import FetchPolicy, fetch_feed
+from botsvc.ingest.fetch import FetchPolicy, fetch_feed, make_client
 from botsvc.ingest.parse import READERS, FeedParseError, parse_feed
 from botsvc.service.app import open_app
 from botsvc.service.cycle import FeedTarget, run_cycle
@@ -304,19 +305,17 @@ def test_duplicate_guids_inside_one_feed_are_stored_once(tmp_path, feed_server):
     app.close()
 
 
-def test_a_redirect_from_a_public_host_to_the_metadata_address_is_refused():
-    asked = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        asked.append(str(request.url))
-        if request.url.host == "feeds.example.org":
-            return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
-        return httpx.Response(200, text="secret")
+def test_a_redirect_from_a_public_host_to_the_metadata_address_is_refused(feed_server, monkeypatch):
+    dns = FakeDNS({"feeds.example.org": [["127.0.0.1"]]})
+    monkeypatch.setattr(socket, "getaddrinfo", dns.getaddrinfo)
+    network = LoopbackOnly()
+    feed_server.redirect("/rss", "http://169.254.169.254/latest/meta-data/")
 
     async def go():
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            return await fetch_feed(client, "http://feeds.example.org/rss", policy=FetchPolicy())
+        async with make_client(FetchPolicy(), socket_factory=network) as client:
+            return await fetch_feed(client, f"http://feeds.example.org:{feed_server.port}/rss", policy=FetchPolicy())
 
     result = asyncio.run(go())
     assert result.status == "error" and "refused: a cloud metadata address" in result.error
-    assert asked == ["http://feeds.example.org/rss"]
+    assert [r.path for r in feed_server.requests] == ["/rss"]
+    assert network.dialed == [("127.0.0.1", feed_server.port)] and network.stopped == []

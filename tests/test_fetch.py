@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 import tracemalloc
 import zlib
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 from feedserver import RSS, FeedRequestHandler, FeedServer
 from processes import free_port
 
 from botsvc import __version__
+from botsvc.ingest.connect import FetchClient
 from botsvc.ingest.fetch import (
     FetchPolicy,
     FetchResult,
@@ -189,6 +191,31 @@ def test_trickling_body_hits_total_deadline(feed_server: FeedServer) -> None:
     assert 0.45 < result.elapsed < 1.5
 
 
+@pytest.mark.parametrize("public_only", [False, True], ids=["configured", "chat"])
+def test_a_name_lookup_that_never_answers_is_a_connect_timeout(monkeypatch, public_only: bool) -> None:
+    monkeypatch.setenv("BOTSVC_ALLOW_PRIVATE_FEEDS", "1")
+    answered = threading.Event()
+
+    def hung_lookup(*args, **kwargs):
+        answered.wait(5)  # a DNS server that does not answer
+        raise socket.gaierror(socket.EAI_AGAIN, "no answer")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hung_lookup)
+    policy = FetchPolicy(connect_timeout=0.3, read_timeout=1, total_deadline=3)
+
+    async def go() -> FetchResult:
+        try:
+            async with make_client(policy) as client:
+                return await fetch_feed(client, "http://feeds.example.org/rss", policy=policy, public_only=public_only)
+        finally:
+            answered.set()  # let the lookup thread go before the loop waits for it
+
+    result = asyncio.run(go())
+    assert result.status == "error" and result.elapsed < 2
+    if not public_only:
+        assert result.error == "connect timed out after 0.3s"
+
+
 def test_connection_refused() -> None:
     port = free_port()  # closed again at once: nothing listens there
 
@@ -313,7 +340,10 @@ def test_only_http_and_https_are_fetched(url: str) -> None:
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [("http://127.0.0.1:abc/", "invalid URL: Invalid port: 'abc'"), ("http:///feed.xml", "invalid URL: no host")],
+    [
+        ("http://127.0.0.1:abc/", "invalid URL: port can't be converted to integer"),
+        ("http:///feed.xml", "invalid URL: no host"),
+    ],
 )
 def test_invalid_url_is_an_error(url: str, message: str) -> None:
     result = fetch(url)
@@ -442,11 +472,15 @@ def test_is_local(target: str, local: bool) -> None:
 def test_make_client_applies_the_policy() -> None:
     policy = FetchPolicy(connect_timeout=1.5, read_timeout=2.5, max_redirects=2, concurrency=7)
 
-    async def go() -> httpx.AsyncClient:
+    async def go() -> FetchClient:
         async with make_client(policy) as client:
+            assert client.checks_addresses and client.max_redirects == 2
+            for session in (client.direct, client.checked):
+                assert session.timeout.sock_connect == 1.5 and session.timeout.sock_read == 2.5
+                assert session.headers["user-agent"] == policy.user_agent
+                assert not session.auto_decompress and not session.trust_env
+                assert session.connector is not None
+                assert session.connector.limit == 7 and session.connector.limit_per_host == 7
             return client
 
-    client = asyncio.run(go())
-    assert client.timeout.connect == 1.5 and client.timeout.read == 2.5
-    assert client.max_redirects == 2 and client.follow_redirects
-    assert client.headers["user-agent"] == policy.user_agent
+    assert asyncio.run(go()).is_closed

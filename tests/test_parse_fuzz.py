@@ -11,14 +11,16 @@ accepts a body it gives the same feed as feedparser.
 import asyncio
 import gzip
 import tracemalloc
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-import httpx
+import pytest
+from feedserver import FeedRequestHandler, FeedServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from botsvc.ingest.fetch import FetchPolicy, fetch_feed
+from botsvc.ingest.fetch import FetchPolicy, fetch_feed, make_client
 from botsvc.ingest.normalise import identity_keys, normalise_title
 from botsvc.ingest.parse import EARLIEST_DATE, FUTURE_TOLERANCE, READERS, FeedParseError, ParsedFeed, parse_feed
 
@@ -89,29 +91,36 @@ def mutated_feed(draw) -> bytes:
     return bytes(body)
 
 
-class Chunks(httpx.AsyncByteStream):
-    """A response body streamed in 1 KiB chunks, as a socket would deliver it."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    async def __aiter__(self):
-        for at in range(0, len(self.body), 1024):
-            yield self.body[at : at + 1024]
+_SERVER: list[FeedServer] = []
 
 
-def served(body: bytes, content_type: str | None, gzipped: bool) -> httpx.MockTransport:
-    """A transport that answers every GET with ``body`` (optionally gzip-encoded)."""
-    headers = {"Content-Type": content_type} if content_type else {}
+@pytest.fixture(scope="module", autouse=True)
+def _server() -> Iterator[FeedServer]:
+    """One loopback server for every example: starting one per example would dominate the run."""
+    with FeedServer() as server:
+        _SERVER.append(server)
+        yield server
+        _SERVER.clear()
+
+
+def served(body: bytes, content_type: str | None, gzipped: bool) -> str:
+    """A URL that answers GET with ``body`` (optionally gzip-encoded), streamed in 1 KiB chunks
+    as a socket would deliver it."""
+    headers = {}
     if gzipped:
         body = gzip.compress(body)
         headers["Content-Encoding"] = "gzip"
-    return httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, stream=Chunks(body)))
+    chunks = [body[at : at + 1024] for at in range(0, len(body), 1024)]
+
+    def handle(h: FeedRequestHandler) -> None:
+        h.send_stream(200, chunks, content_type=content_type, headers=headers)
+
+    return _SERVER[0].route("/rss", handle)
 
 
-async def fetch(transport: httpx.MockTransport):
-    async with httpx.AsyncClient(transport=transport) as client:
-        return await fetch_feed(client, "http://feeds.example.org/rss", policy=POLICY)
+async def fetch(url: str):
+    async with make_client(POLICY) as client:
+        return await fetch_feed(client, url, policy=POLICY)
 
 
 def check_pipeline(body: bytes, content_type: str | None, gzipped: bool) -> None:

@@ -27,7 +27,7 @@ from feedserver import FeedServer
 from processes import free_port
 
 from botsvc.ingest.addresses import ALLOW_PRIVATE_ENV, AddressGuard, forbidden_address, internal_host, loose_ipv4
-from botsvc.ingest.connect import CheckedBackend
+from botsvc.ingest.connect import AddressRefused, CheckedResolver, FetchClient, checked_sockets
 from botsvc.ingest.fetch import UNREACHABLE, FetchPolicy, FetchResult, fetch_feed, make_client
 from botsvc.models import CommandContext
 from botsvc.service.app import open_app
@@ -78,7 +78,7 @@ class Net:
 
     def fetch(self, url: str, *, public_only: bool = False, policy: FetchPolicy = FAST) -> FetchResult:
         async def go() -> FetchResult:
-            async with make_client(policy, network_backend=self.backend) as client:
+            async with make_client(policy, socket_factory=self.backend) as client:
                 return await fetch_feed(client, url, policy=policy, public_only=public_only)
 
         return asyncio.run(go())
@@ -261,7 +261,7 @@ def test_shared_space_and_ipv6_embeddings_of_internal_addresses_are_refused(net:
 
     assert result.status == "error" and result.error.startswith(f"redirect to {name} refused: resolves to ")
     assert forbidden_address(EMBEDDED[name]) in result.error
-    assert [host for host, _ in net.backend.dialed] == ["public.test"]  # nothing else was dialled
+    assert net.backend.dialed == [("127.0.0.1", net.public.port)]  # nothing else was dialled
 
 
 def test_an_intermediate_hop_is_checked_before_it_is_requested(net: Net) -> None:
@@ -329,30 +329,51 @@ def test_dns_rebinding_from_a_public_address_to_loopback_reaches_nothing(net: Ne
     net.backend.stopped.clear()
 
 
-def test_the_checked_backend_connects_to_the_checked_address_not_the_name(monkeypatch) -> None:
+def test_the_checked_resolver_hands_over_the_checked_address_not_the_name(monkeypatch) -> None:
     dns = FakeDNS({"feeds.example.org": [["93.184.216.34"], ["127.0.0.1"]]})
     monkeypatch.setattr(socket, "getaddrinfo", dns.getaddrinfo)
-    asked: list[str] = []
 
-    class Recorder(LoopbackOnly):
-        async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-            asked.append(host)
-            raise ConnectionAbortedError("recorded, not connected")
+    answers = asyncio.run(CheckedResolver(AddressGuard(), 1.0).resolve("feeds.example.org", 443))
 
-    backend = CheckedBackend(AddressGuard(), Recorder())
-    with pytest.raises(ConnectionAbortedError):
-        asyncio.run(backend.connect_tcp("feeds.example.org", 443))
-    assert asked == ["93.184.216.34"] and dns.lookups == ["feeds.example.org"]
+    # aiohttp dials "host" as given (a numeric address, never looked up again) and keeps
+    # "hostname" for TLS; the second, internal answer is never asked for.
+    assert [(a["host"], a["hostname"], a["port"]) for a in answers] == [("93.184.216.34", "feeds.example.org", 443)]
+    assert all(a["flags"] & socket.AI_NUMERICHOST for a in answers)
+    assert dns.lookups == ["feeds.example.org"]
 
 
-def test_a_client_without_the_checking_transport_is_refused_for_chat_feeds(net: Net) -> None:
-    import httpx
+def test_the_checked_resolver_refuses_a_name_with_any_internal_address(monkeypatch) -> None:
+    dns = FakeDNS({"mixed.example.org": [["93.184.216.34", "10.1.2.3"]]})
+    monkeypatch.setattr(socket, "getaddrinfo", dns.getaddrinfo)
+
+    with pytest.raises(AddressRefused, match="resolves to 10.1.2.3, a private address"):
+        asyncio.run(CheckedResolver(AddressGuard(), 1.0).resolve("mixed.example.org", 443))
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.1", "169.254.169.254", "::1", "::ffff:127.0.0.1"])
+def test_the_checked_sockets_refuse_an_internal_address_whatever_handed_it_over(address: str) -> None:
+    # The last line of defence: a literal address in a URL never reaches a resolver.
+    made: list[tuple] = []
+
+    def recorder(addr_info: tuple) -> socket.socket:
+        made.append(addr_info)
+        raise AssertionError("a socket was made")
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with pytest.raises(AddressRefused, match=f"{address} refused: "):
+        checked_sockets(AddressGuard(), recorder)((family, socket.SOCK_STREAM, 6, "", (address, 80)))
+    assert made == []
+
+
+def test_a_client_without_the_checking_connector_is_refused_for_chat_feeds(net: Net) -> None:
+    import aiohttp
 
     async def go() -> FetchResult:
-        async with httpx.AsyncClient() as client:
+        async with FetchClient(aiohttp.ClientSession(), aiohttp.ClientSession(), max_redirects=4) as client:
             return await fetch_feed(client, net.public_url("/feed.xml"), policy=FAST, public_only=True)
 
     assert asyncio.run(go()).error == UNREACHABLE
+    assert net.public.requests == [] and net.backend.dialed == []
 
 
 # -- one answer for every failure ---------------------------------------------------------

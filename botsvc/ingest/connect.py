@@ -2,37 +2,39 @@
 
 Checking a host name and then letting the HTTP client resolve it again leaves a gap
 (DNS rebinding: public on the first lookup, 127.0.0.1 on the second). Here the check
-sits in the network layer instead: :class:`CheckedBackend` resolves the name once,
-refuses unless every address it resolves to passes the :class:`AddressGuard`, and then
-opens the socket to that checked address itself. httpcore still starts TLS with the
-URL's host name (SNI and certificate check) and httpx still sends it as ``Host``.
+sits in the connection layer instead: :class:`CheckedResolver` resolves the name once and
+refuses unless every address it resolves to passes the :class:`AddressGuard`; aiohttp
+then dials exactly the addresses it returned, and the socket factory of
+:class:`CheckedConnector` checks each one again as it is dialled (addresses written in
+the URL never reach a resolver). TLS still starts with the URL's host name (SNI and
+certificate check) and ``Host`` still carries it.
 
-:class:`FetchTransport` routes each request to one of two connection pools: requests
-marked with :data:`CHECK_ADDRESSES` go through the checked pool (connections are never
-shared with the other pool), the rest connect directly (operator-configured feeds may
-live inside the network).
+:class:`FetchClient` holds two aiohttp sessions: requests for checked fetches go through
+the checked connector (connections are never shared with the other session), the rest
+connect directly (operator-configured feeds may live inside the network). aiohttp keeps
+idle connections per host in a dict, so finding one costs the same whatever the pool holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
-import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-import anyio
-import httpcore
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from botsvc.ingest.addresses import AddressGuard, IPAddress, literal_address
 
-CHECK_ADDRESSES = "botsvc.check_addresses"
-"""Request extension: True to connect only to addresses the guard accepts."""
-ADDRESSES_CHECKED = "botsvc.addresses_checked"
-"""Response extension set by :class:`FetchTransport` on responses from the checked pool."""
+AddrInfo = tuple[int, int, int, str, tuple[Any, ...]]
+SocketFactory = Callable[[AddrInfo], socket.socket]
+"""Makes the socket for one address about to be dialled (``family, type, proto, _, sockaddr``)."""
+RequestHook = Callable[[str], Awaitable[None]]
 
 
-class AddressRefused(httpcore.ConnectError):
+class AddressRefused(OSError):
     """The host resolves to an address the guard refuses; nothing was sent to it."""
 
     def __init__(self, host: str, address: IPAddress, reason: str) -> None:
@@ -57,95 +59,138 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-class CheckedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves, checks every address, then connects to a checked address (never the name)."""
+class TimedResolver(AbstractResolver):
+    """aiohttp's own resolver, with the connect timeout covering the lookup too (a DNS
+    server that never answers is a connect failure, not a wait until the total deadline)."""
 
-    def __init__(self, guard: AddressGuard, inner: httpcore.AsyncNetworkBackend) -> None:
-        self.guard = guard
-        self.inner = inner
+    def __init__(self, timeout: float | None) -> None:
+        self.inner = ThreadedResolver()
+        self.timeout = timeout
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         try:
-            with anyio.fail_after(timeout):
+            async with asyncio.timeout(self.timeout):
+                return await self.inner.resolve(host, port, family)
+        except TimeoutError as exc:
+            raise aiohttp.ConnectionTimeoutError(f"resolving {host} timed out") from exc
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class CheckedResolver(AbstractResolver):
+    """Resolves once and returns only checked addresses: all or nothing, so a name with one
+    internal address among public ones is refused."""
+
+    def __init__(self, guard: AddressGuard, timeout: float | None) -> None:
+        self.guard = guard
+        self.timeout = timeout
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        try:
+            async with asyncio.timeout(self.timeout):
                 addresses = await resolve(host, port)
         except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
-        except (OSError, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
-        for address in addresses:  # all or nothing: a name with one internal address is refused
+            raise aiohttp.ConnectionTimeoutError(f"resolving {host} timed out") from exc
+        except UnicodeError as exc:
+            raise OSError(f"could not resolve {host}: {exc}") from exc
+        for address in addresses:
             reason = self.guard.refusal(address, port)
             if reason:
                 raise AddressRefused(host, address, reason)
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self.inner.connect_tcp(
-                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address),
+                port=port,
+                family=socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            )
+            for address in addresses
+        ]
 
-    async def connect_unix_socket(
+    async def close(self) -> None:
+        """Nothing to release: lookups use the event loop's resolver."""
+
+
+def plain_socket(addr_info: AddrInfo) -> socket.socket:
+    """A socket as aiohttp would make it itself."""
+    family, kind, proto, _, _ = addr_info
+    return socket.socket(family=family, type=kind, proto=proto)
+
+
+def checked_sockets(guard: AddressGuard, inner: SocketFactory | None = None) -> SocketFactory:
+    """A socket factory that refuses to make a socket for an address the guard refuses."""
+    make = inner or plain_socket
+
+    def factory(addr_info: AddrInfo) -> socket.socket:
+        address, port = str(addr_info[4][0]), int(addr_info[4][1])
+        reason = guard.refusal(address, port)
+        if reason:
+            parsed = literal_address(address)
+            assert parsed is not None  # the guard parsed it already
+            raise AddressRefused(address, parsed, reason)
+        return make(addr_info)
+
+    return factory
+
+
+class CheckedConnector(aiohttp.TCPConnector):
+    """A TCP connector that connects only to addresses the guard accepts, looked up once per connection."""
+
+    def __init__(
         self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not used for feeds")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
-
-
-class _PoolTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport over a connection pool that uses the given network backend.
-
-    httpx 0.28 takes no network backend; its ``__init__`` only builds ``self._pool``, which
-    is built here instead (tests/test_ssrf.py fails if this stops taking effect).
-    """
-
-    def __init__(
-        self, limits: httpx.Limits, ssl_context: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend
+        guard: AddressGuard,
+        *,
+        resolve_timeout: float | None,
+        socket_factory: SocketFactory | None = None,
+        **kwargs: Any,
     ) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=backend,
+        super().__init__(
+            resolver=CheckedResolver(guard, resolve_timeout),
+            use_dns_cache=False,  # every new connection is looked up, and checked, again
+            socket_factory=checked_sockets(guard, socket_factory),
+            **kwargs,
         )
-
-
-class FetchTransport(httpx.AsyncBaseTransport):
-    """Direct connections, or (for requests marked :data:`CHECK_ADDRESSES`) checked ones."""
-
-    def __init__(
-        self, limits: httpx.Limits, guard: AddressGuard, network_backend: httpcore.AsyncNetworkBackend | None = None
-    ) -> None:
-        backend = network_backend or httpcore.AnyIOBackend()
-        ssl_context = httpx.create_ssl_context()  # what httpx's own transport uses
         self.guard = guard
-        self._direct = _PoolTransport(limits, ssl_context, backend)
-        self._checked = _PoolTransport(limits, ssl_context, CheckedBackend(guard, backend))
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not request.extensions.get(CHECK_ADDRESSES):
-            return await self._direct.handle_async_request(request)
-        response = await self._checked.handle_async_request(request)
-        response.extensions[ADDRESSES_CHECKED] = True
-        return response
+
+class FetchClient:
+    """The HTTP client of one poll cycle: direct connections, and checked ones for requests
+    that must reach only public addresses. Use as ``async with make_client(policy) as client``."""
+
+    def __init__(self, direct: aiohttp.ClientSession, checked: aiohttp.ClientSession, *, max_redirects: int) -> None:
+        self.direct = direct
+        self.checked = checked
+        self.max_redirects = max_redirects
+        self.request_hooks: list[RequestHook] = []
+        """Awaited with each URL just before it is requested (every redirect hop is a request)."""
+
+    def session(self, checked: bool) -> aiohttp.ClientSession:
+        return self.checked if checked else self.direct
+
+    @property
+    def checks_addresses(self) -> bool:
+        """True when the checked session really connects through a :class:`CheckedConnector`."""
+        return isinstance(self.checked.connector, CheckedConnector)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.direct.closed and self.checked.closed
 
     async def aclose(self) -> None:
         try:
-            await self._direct.aclose()
+            await self.direct.close()
         finally:
-            await self._checked.aclose()
+            await self.checked.close()
+
+    async def __aenter__(self) -> FetchClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -22,9 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-import httpx
-
 from botsvc.ingest.addresses import ALLOW_PRIVATE_ENV, AddressGuard, forbidden_address
+from botsvc.ingest.connect import FetchClient
 from botsvc.ingest.discover import candidates, looks_like_html
 from botsvc.ingest.fetch import UNREACHABLE, FetchPolicy, FetchResult, fetch_feed, make_client
 from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
@@ -99,7 +98,7 @@ class _Budget:
     def __init__(self) -> None:
         self.sent = 0
 
-    async def count(self, request: httpx.Request) -> None:
+    async def count(self, url: str) -> None:
         self.sent += 1
 
     @property
@@ -107,7 +106,7 @@ class _Budget:
         return MAX_REQUESTS - self.sent
 
 
-async def _fetch(client: httpx.AsyncClient, url: str, policy: FetchPolicy, budget: _Budget) -> FetchResult:
+async def _fetch(client: FetchClient, url: str, policy: FetchPolicy, budget: _Budget) -> FetchResult:
     check_address(url)
     if budget.left <= 0:
         raise FeedCheckError(UNREACHABLE)
@@ -141,7 +140,7 @@ async def check_feed(url: str, policy: FetchPolicy = FetchPolicy(), *, discover:
 async def _check(url: str, policy: FetchPolicy, discover: bool) -> CheckedFeed:
     budget = _Budget()
     async with make_client(policy) as client:
-        client.event_hooks["request"].append(budget.count)
+        client.request_hooks.append(budget.count)
         result = await _fetch(client, url, policy, budget)
         try:
             parsed = await _parsed(url, result)

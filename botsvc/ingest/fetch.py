@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import mimetypes
+import os
 import re
 import socket
 import ssl
@@ -25,16 +27,22 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Literal
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-import httpcore
-import httpx
-
 from botsvc import __version__
 from botsvc.ingest.addresses import AddressGuard
-from botsvc.ingest.connect import ADDRESSES_CHECKED, CHECK_ADDRESSES, AddressRefused, FetchTransport
+
+if TYPE_CHECKING:
+    # The HTTP client is imported when a client is made: FetchPolicy and read_local are
+    # used by every command, and importing aiohttp (which builds TLS contexts as it loads)
+    # costs more than most of them take.
+    import aiohttp
+    from yarl import URL
+
+    from botsvc.ingest.connect import FetchClient, SocketFactory
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +50,13 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
 )
-# Only what _Inflater can decode within the size cap (httpx would add br/zstd if installed).
+# Only what _Inflater can decode within the size cap.
 ACCEPT_ENCODING = "gzip, deflate"
 _WEB_SCHEMES = ("http", "https")
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_MAX_HEADER_LINE = 64 * 1024
+"""Longest response header line accepted (aiohttp's default, 8 KiB, refuses some real sites)."""
 UNREACHABLE = "no feed could be fetched from that address"
 """The one error line of a ``public_only`` fetch, whatever went wrong (the log has the detail)."""
 
@@ -63,7 +74,7 @@ class FetchPolicy:
     max_redirects: int = 5
     user_agent: str = f"botsvc/{__version__} (+https://github.com/botsvc/botsvc; self-hosted news monitor)"
     concurrency: int = 50
-    """Most fetches in flight at once in ``fetch_many``."""
+    """Most fetches in flight at once in ``fetch_many``; also the most connections per host."""
 
 
 @dataclass(frozen=True)
@@ -94,37 +105,79 @@ class _Abort(Exception):
     """A response we refuse to accept (too large, undecodable); the message is user-facing."""
 
 
-def make_client(
-    policy: FetchPolicy, *, network_backend: httpcore.AsyncNetworkBackend | None = None
-) -> httpx.AsyncClient:
+def make_client(policy: FetchPolicy, *, socket_factory: SocketFactory | None = None) -> FetchClient:
     """One shared client per poll cycle, so connections to the same host are reused.
 
-    Its transport connects checked requests only to addresses the guard accepts (the
-    guard's test settings are read from the environment now). Proxy variables are not
-    used: the address checked must be the address connected to. ``network_backend``
-    replaces the sockets underneath (tests use one that can only reach loopback).
+    Its checked session connects only to addresses the guard accepts (the guard's test
+    settings are read from the environment now). Proxy variables are not used: the
+    address checked must be the address connected to. ``socket_factory`` makes the
+    sockets underneath (tests use one that can only reach loopback). Must be called
+    with an event loop running.
     """
-    limits = httpx.Limits(max_connections=policy.concurrency, max_keepalive_connections=policy.concurrency)
-    return httpx.AsyncClient(
-        headers={"User-Agent": policy.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
+    import aiohttp
+
+    from botsvc.ingest.connect import CheckedConnector, FetchClient, TimedResolver
+
+    tls, most = _ssl_context(), policy.concurrency
+    direct = aiohttp.TCPConnector(
+        resolver=TimedResolver(policy.connect_timeout),
+        limit=most,
+        limit_per_host=most,
+        ssl=tls,
+        socket_factory=socket_factory,
+    )
+    checked = CheckedConnector(
+        AddressGuard.from_env(),
+        resolve_timeout=policy.connect_timeout,
+        socket_factory=socket_factory,
+        limit=most,
+        limit_per_host=most,
+        ssl=tls,
+    )
+    return FetchClient(_session(direct, policy), _session(checked, policy), max_redirects=policy.max_redirects)
+
+
+def _session(connector: aiohttp.BaseConnector, policy: FetchPolicy) -> aiohttp.ClientSession:
+    import aiohttp
+
+    return aiohttp.ClientSession(
+        connector=connector,
         timeout=_timeout(policy),
-        follow_redirects=True,
-        max_redirects=policy.max_redirects,
-        transport=FetchTransport(limits, AddressGuard.from_env(), network_backend),
+        headers={"User-Agent": policy.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
+        auto_decompress=False,  # _Inflater decodes, in bounded steps
+        trust_env=False,
+        cookie_jar=aiohttp.CookieJar(unsafe=True),  # kept across redirect hops, as browsers do
+        max_line_size=_MAX_HEADER_LINE,
+        max_field_size=_MAX_HEADER_LINE,
     )
 
 
-def _timeout(policy: FetchPolicy) -> httpx.Timeout:
-    return httpx.Timeout(
-        connect=policy.connect_timeout,
-        read=policy.read_timeout,
-        write=policy.read_timeout,
-        pool=policy.total_deadline,
+def _ssl_context() -> ssl.SSLContext:
+    """Certificates from SSL_CERT_FILE / SSL_CERT_DIR when set, else the certifi bundle."""
+    return _ssl_context_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _ssl_context_for(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """Built once per setting: loading the CA bundle costs more than a fetch."""
+    import certifi
+
+    if cafile or capath:
+        return ssl.create_default_context(cafile=cafile or None, capath=capath or None)
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def _timeout(policy: FetchPolicy) -> aiohttp.ClientTimeout:
+    import aiohttp
+
+    # No aiohttp total: fetch_feed's own deadline covers the whole fetch, every hop included.
+    return aiohttp.ClientTimeout(
+        total=None, connect=None, sock_connect=policy.connect_timeout, sock_read=policy.read_timeout
     )
 
 
 async def fetch_feed(
-    client: httpx.AsyncClient,
+    client: FetchClient,
     url: str,
     validators: Validators = Validators(),
     policy: FetchPolicy = FetchPolicy(),
@@ -143,19 +196,35 @@ async def fetch_feed(
     return result
 
 
-async def _fetch_detailed(
-    client: httpx.AsyncClient, url: str, validators: Validators, policy: FetchPolicy, public_only: bool
-) -> FetchResult:
-    started = time.monotonic()
+def _parse_url(url: str) -> URL | str:
+    """The URL, or why it cannot be fetched."""
+    from yarl import URL
+
     try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        return _failed(url, started, f"invalid URL: {exc}")
+        parsed = URL(url)
+    except (ValueError, TypeError) as exc:
+        return f"invalid URL: {_plain(exc)}"
     if parsed.scheme not in _WEB_SCHEMES:
         shown = f"{parsed.scheme}:" if parsed.scheme else "(none)"
-        return _failed(url, started, f"unsupported URL scheme {shown} (only http and https)")
+        return f"unsupported URL scheme {shown} (only http and https)"
     if not parsed.host:
-        return _failed(url, started, "invalid URL: no host")
+        return "invalid URL: no host"
+    return parsed
+
+
+def _plain(exc: BaseException) -> str:
+    return str(exc).removeprefix("Invalid URL: ") or type(exc).__name__
+
+
+async def _fetch_detailed(
+    client: FetchClient, url: str, validators: Validators, policy: FetchPolicy, public_only: bool
+) -> FetchResult:
+    import aiohttp  # loaded already: the client is one
+
+    started = time.monotonic()
+    parsed = _parse_url(url)
+    if isinstance(parsed, str):
+        return _failed(url, started, parsed)
 
     headers = {"User-Agent": policy.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
     if validators.etag:
@@ -165,10 +234,12 @@ async def _fetch_detailed(
     try:
         # Per-read timeouts alone let a server trickle a byte every few seconds forever.
         async with asyncio.timeout(policy.total_deadline):
-            return await _fetch(client, url, headers, validators, policy, started, public_only)
+            return await _fetch(client, url, parsed, headers, validators, policy, started, public_only)
+    except aiohttp.ServerTimeoutError as exc:  # a TimeoutError too: the connect and read limits
+        return _failed(url, started, _describe(exc, policy))
     except TimeoutError:
         return _failed(url, started, f"timed out after {policy.total_deadline:g}s")
-    except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+    except (aiohttp.ClientError, OSError) as exc:
         return _failed(url, started, _describe(exc, policy))
     except Exception as exc:  # a bug or an exotic failure in one feed must not end the poll
         log.exception("unexpected error fetching %s", url)
@@ -176,70 +247,80 @@ async def _fetch_detailed(
 
 
 async def _fetch(
-    client: httpx.AsyncClient,
+    client: FetchClient,
     url: str,
+    target: URL,
     headers: dict[str, str],
     validators: Validators,
     policy: FetchPolicy,
     started: float,
     public_only: bool,
 ) -> FetchResult:
-    request = client.build_request("GET", url, headers=headers, timeout=_timeout(policy))
-    home = request.url.host
+    import aiohttp
+    from yarl import URL
+
+    from botsvc.ingest.connect import AddressRefused
+
+    home = target.host
     guard: AddressGuard | None = None
-    # Redirects are followed by hand: httpx reads each redirect body whole, with no size cap,
-    # and each hop must be checked before it is requested.
+    # Redirects are followed by hand: each hop must be checked before it is requested,
+    # and its body is never read.
     for hop in range(policy.max_redirects + 1):
-        target = request.url.host
-        shown = f"redirect to {target}" if hop else target
+        host = target.host or ""
+        shown = f"redirect to {host}" if hop else host
         # A configured feed may be internal; leaving its host, or any hop of a feed added
         # from chat, must not send the bot into its own network (e.g. a cloud metadata address).
-        checked = public_only or target != home
+        checked = public_only or host != home
         if checked:
             guard = guard or AddressGuard.from_env()
-            port = request.url.port or (443 if request.url.scheme == "https" else 80)
-            reason = guard.host_refusal(target, port)
+            port = target.port or (443 if target.scheme == "https" else 80)
+            reason = guard.host_refusal(host, port)
             if reason:
                 return _failed(url, started, f"{shown} refused: {reason}")
-            request.extensions = {**request.extensions, CHECK_ADDRESSES: True}
+            if not client.checks_addresses:  # a client put together elsewhere
+                return _failed(url, started, f"{shown} refused: this HTTP client cannot check addresses")
+        for hook in client.request_hooks:
+            await hook(str(target))
         try:
-            response = await client.send(request, stream=True, follow_redirects=False)
-        except httpx.ConnectError as exc:
+            response = await client.session(checked).get(target, headers=headers, allow_redirects=False)
+        except aiohttp.ClientConnectorError as exc:
             refused = next((c for c in _causes(exc) if isinstance(c, AddressRefused)), None)
             if refused is None:
                 raise
             return _failed(url, started, f"{shown} refused: {refused.reason}")
-        if checked and not response.extensions.get(ADDRESSES_CHECKED):
-            await response.aclose()  # a client from elsewhere, without the checking transport
-            return _failed(url, started, f"{shown} refused: this HTTP client cannot check addresses")
-        if response.next_request is None:
+        location = response.headers.get("Location")
+        if response.status not in _REDIRECTS or location is None:
             break
-        await response.aclose()
-        request = response.next_request
-        if request.url.scheme not in _WEB_SCHEMES:
-            return _failed(url, started, f"redirect to unsupported URL scheme {request.url.scheme}:")
+        response.release()  # unread: the connection is closed, not reused
+        try:
+            target = response.url.join(URL(location))
+        except (ValueError, TypeError) as exc:
+            return _failed(url, started, f"protocol error: invalid redirect location: {_plain(exc)}")
+        if target.scheme not in _WEB_SCHEMES:
+            return _failed(url, started, f"redirect to unsupported URL scheme {target.scheme}:")
+        if not target.host:
+            return _failed(url, started, "protocol error: redirect to a URL without a host")
     else:
         return _failed(url, started, f"too many redirects (>{policy.max_redirects})")
 
     try:
-        code = response.status_code
-        meta = {
+        code = response.status
+        meta: dict[str, Any] = {
             "http_status": code,
             "final_url": str(response.url),
-            "content_type": response.headers.get("content-type"),
+            "content_type": response.headers.get("Content-Type"),
         }
         if code == 304:
             return FetchResult(
                 url=url,
                 status="not_modified",
-                etag=response.headers.get("etag") or validators.etag,
-                last_modified=response.headers.get("last-modified") or validators.last_modified,
+                etag=response.headers.get("ETag") or validators.etag,
+                last_modified=response.headers.get("Last-Modified") or validators.last_modified,
                 elapsed=time.monotonic() - started,
                 **meta,
             )
         if not 200 <= code < 300:
-            reason = response.reason_phrase or httpx.codes.get_reason_phrase(code)
-            return _failed(url, started, f"HTTP {code} {reason}".rstrip(), **meta)
+            return _failed(url, started, f"HTTP {code} {_reason(response)}".rstrip(), **meta)
         try:
             body = await _read_body(response, policy.max_bytes)
         except _Abort as exc:
@@ -248,27 +329,36 @@ async def _fetch(
             url=url,
             status="ok",
             body=body,
-            etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
             elapsed=time.monotonic() - started,
             **meta,
         )
     finally:
-        await response.aclose()
+        response.release()
 
 
-async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
+def _reason(response: aiohttp.ClientResponse) -> str:
+    if response.reason:
+        return response.reason
+    try:
+        return HTTPStatus(response.status).phrase
+    except ValueError:
+        return ""
+
+
+async def _read_body(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
     """Stream the body, decoding it ourselves so the cap holds for compressed bodies too."""
     too_large = _Abort(f"response larger than {max_bytes} bytes")
-    encoding = response.headers.get("content-encoding", "")
+    encoding = response.headers.get("Content-Encoding", "")
     inflater = _Inflater.for_encoding(encoding)
     if inflater is None:
-        declared = response.headers.get("content-length", "")
+        declared = response.headers.get("Content-Length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
             raise too_large
     parts: list[bytes] = []
     size = 0
-    async for raw in response.aiter_raw():
+    async for raw in response.content.iter_chunked(_Inflater.STEP):
         for piece in inflater.feed(raw) if inflater else (raw,):
             size += len(piece)
             if size > max_bytes:
@@ -282,7 +372,7 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
 class _Inflater:
     """gzip/deflate decoding in bounded steps.
 
-    httpx's decoder (behind ``aiter_bytes``) inflates each network chunk in one call,
+    A decoder that inflates each network chunk in one call (httpx's, aiohttp's) makes
     up to ~1000x its size, so a 64 KiB chunk of a gzip bomb becomes ~64 MiB in memory
     before any cap can look at it. Passing ``max_length`` to zlib keeps every step small.
     """
@@ -352,35 +442,41 @@ def _failed(
 
 def _describe(exc: BaseException, policy: FetchPolicy) -> str:
     """One line a user can act on, instead of a transport-layer exception name."""
-    if isinstance(exc, httpx.ConnectTimeout):
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return f"connect timed out after {policy.connect_timeout:g}s"
-    if isinstance(exc, httpx.ReadTimeout):
+    if isinstance(exc, aiohttp.SocketTimeoutError):
         return f"read timed out after {policy.read_timeout:g}s"
-    if isinstance(exc, httpx.PoolTimeout):
-        return f"no free connection within {policy.total_deadline:g}s"
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, aiohttp.ServerTimeoutError):
         return f"timed out ({type(exc).__name__})"
-    if isinstance(exc, httpx.TooManyRedirects):
-        return f"too many redirects (>{policy.max_redirects})"
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
         return f"invalid URL: {exc}"
     for cause in _causes(exc):
         if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED:
             return "connection refused"
         if isinstance(cause, socket.gaierror):
             return f"could not resolve host ({cause.strerror or cause})"
+        if isinstance(cause, aiohttp.ClientError):
+            continue  # aiohttp's TLS errors subclass ssl's; the one they wrap carries the detail
         if isinstance(cause, ssl.SSLCertVerificationError):
             return f"TLS certificate not accepted: {cause.verify_message or cause}"
         if isinstance(cause, ssl.SSLError):
             return f"TLS error: {cause.reason or cause}"
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, aiohttp.ClientConnectorError):
         return f"connection failed: {text}"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"protocol error: {text}"
-    if isinstance(exc, httpx.NetworkError):
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return f"protocol error: {_protocol_message(exc)}"
+    if isinstance(exc, aiohttp.ClientConnectionError | OSError):
         return f"connection lost: {text}"
     return f"{type(exc).__name__}: {text}"
+
+
+def _protocol_message(exc: BaseException) -> str:
+    """aiohttp's parser errors carry a status and the request's URL; the message alone is the news."""
+    message = getattr(exc, "message", None)
+    return str(message or exc or type(exc).__name__)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -403,7 +499,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 async def fetch_many(
     targets: Iterable[tuple[str, Validators]],
     policy: FetchPolicy = FetchPolicy(),
-    client: httpx.AsyncClient | None = None,
+    client: FetchClient | None = None,
     *,
     public_only: Collection[str] = frozenset(),
 ) -> AsyncIterator[FetchResult]:

@@ -18,8 +18,7 @@ from datetime import datetime, timezone
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-import httpx
-
+from botsvc.ingest.connect import FetchClient
 from botsvc.ingest.discover import candidates, looks_like_html
 from botsvc.ingest.feedcheck import FeedCheckError, _Budget, _fetch, check_address
 from botsvc.ingest.fetch import UNREACHABLE, FetchPolicy, make_client
@@ -142,11 +141,11 @@ async def fetch_story(url: str, policy: FetchPolicy = FetchPolicy()) -> Story:
 async def _story(url: str, policy: FetchPolicy) -> Story:
     budget = _Budget()
     async with make_client(policy) as client:
-        client.event_hooks["request"].append(budget.count)
+        client.request_hooks.append(budget.count)
         return await _read_story(client, url, policy, budget)
 
 
-async def _read_story(client: httpx.AsyncClient, url: str, policy: FetchPolicy, budget: _Budget) -> Story:
+async def _read_story(client: FetchClient, url: str, policy: FetchPolicy, budget: _Budget) -> Story:
     result = await _fetch(client, url, policy, budget)
     body = result.body or b""
     if not looks_like_html(body, result.content_type):
