@@ -722,7 +722,9 @@ def measure(args: argparse.Namespace, n_feeds: int, reader_py: Path | None, refu
             _line(f"cold cycle {decision}", cold[decision])
         _line("peak memory (main process)", f"{_mb(bot['peak_kb'])} (ru_maxrss of the process that ran both cycles)")
         _line("peak memory (largest worker process)", _mb(bot["worker_peak_kb"]))
-        figures = {"cold": cold["seconds"], "warm": warm["seconds"], "peak_kb": bot["peak_kb"]}
+        figures: dict = {"cold": cold["seconds"], "warm": warm["seconds"], "peak_kb": bot["peak_kb"]}
+        runs = [("botsvc cold cycle", cold["seconds"]), ("botsvc warm cycle", warm["seconds"])]
+        figures["runs"] = runs
 
         if not args.no_process:
             with tempfile.TemporaryDirectory(prefix="poll-speed-process-") as tmp:
@@ -730,6 +732,7 @@ def measure(args: argparse.Namespace, n_feeds: int, reader_py: Path | None, refu
                 db_path = Path(tmp) / "bench.db"
                 cold_s, cold_summary = poll_process(config_path, db_path)
                 warm_s, warm_summary = poll_process(config_path, db_path)
+            runs += [("botsvc cold process", cold_s), ("botsvc warm process", warm_s)]
             _line("cold_process_s", f"{cold_s:.2f}")
             _line("cold process summary", cold_summary)
             _line("warm_process_s", f"{warm_s:.2f}")
@@ -738,6 +741,7 @@ def measure(args: argparse.Namespace, n_feeds: int, reader_py: Path | None, refu
         if not args.no_naive:
             naive = naive_loop(urls)
             naive_warm = naive_loop(urls, naive.validators)
+            runs += [("naive loop", naive.seconds), ("naive loop warm", naive_warm.seconds)]
             _line("naive loop", f"{naive.seconds:.2f} s")
             _line("naive loop feeds", f"{naive.ok} ok, {n_feeds - naive.ok} failed")
             _line("naive loop items", naive.entries)
@@ -764,11 +768,14 @@ def measure(args: argparse.Namespace, n_feeds: int, reader_py: Path | None, refu
                 got = Counter(run)
                 feeds = f"{got['ok']} ok, {got['not_modified']} not modified, {got['error']} failed"
                 _line(f"reader {label} feeds", feeds)
+            runs += [("reader cold", rdr["cold"]["seconds"]), ("reader warm", rdr["warm"]["seconds"])]
             _line("reader entries", rdr["entries"])
             _line("reader peak memory", _mb(rdr["peak_kb"]))
             _line("reader connections refused (not 127.0.0.1)", rdr["refused"])
             _line("cold_ratio_reader", _ratio(rdr["cold"]["seconds"], cold["seconds"]))
             _line("warm_ratio_reader", _ratio(rdr["warm"]["seconds"], warm["seconds"]))
+        fastest = min(figures["runs"], key=lambda run: run[1])
+        _line("fastest poller rate", f"{n_feeds / fastest[1]:.0f} requests/s ({fastest[0]}), against server_rps above")
         return figures
     finally:
         server.close()
