@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from fakedns import FakeDNS
 from feedserver import RSS, FeedRequestHandler, FeedServer
 from processes import free_port
 
@@ -406,6 +407,34 @@ def test_fetch_many_sends_validators_and_leaves_a_given_client_open(feed_server:
 
     assert [r.status for r in results] == ["not_modified"]
     assert not closed
+
+
+def test_idle_connections_are_kept_for_at_most_concurrency_hosts(feed_server: FeedServer, monkeypatch) -> None:
+    # Twenty host names for one loopback server: twenty hosts to the client.
+    names = [f"feeds{i}.test" for i in range(20)]
+    monkeypatch.setattr(socket, "getaddrinfo", FakeDNS({name: [["127.0.0.1"]] for name in names}).getaddrinfo)
+    feed_server.static("/feed.xml", FEED)
+    policy = FetchPolicy(connect_timeout=1, read_timeout=1, total_deadline=2, concurrency=3)
+    made: list[socket.socket] = []
+
+    def sockets(addr_info: tuple) -> socket.socket:
+        family, kind, proto, _, _ = addr_info
+        made.append(socket.socket(family, kind, proto))
+        return made[-1]
+
+    async def go() -> tuple[list[str], int]:
+        async with make_client(policy, socket_factory=sockets) as client:
+            statuses = [
+                (await fetch_feed(client, f"http://{name}:{feed_server.port}/feed.xml", policy=policy)).status
+                for name in names
+            ]
+            await asyncio.sleep(0.05)  # transports close their sockets on the next loop turns
+            return statuses, sum(1 for made_socket in made if made_socket.fileno() != -1)
+
+    statuses, still_open = asyncio.run(go())
+
+    assert statuses == ["ok"] * len(names) and len(made) == len(names)
+    assert still_open == 3  # one idle connection for each of the last three hosts, not twenty
 
 
 def test_fetch_many_with_no_targets() -> None:

@@ -24,6 +24,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.resolver import ThreadedResolver
 
 from botsvc.ingest.addresses import AddressGuard, IPAddress, literal_address
@@ -140,7 +142,32 @@ def checked_sockets(guard: AddressGuard, inner: SocketFactory | None = None) -> 
     return factory
 
 
-class CheckedConnector(aiohttp.TCPConnector):
+class PoolConnector(aiohttp.TCPConnector):
+    """aiohttp's TCP connector, keeping idle connections to at most ``idle_hosts`` hosts.
+
+    aiohttp keeps every idle connection until its keep-alive runs out (15 s) and does not
+    count idle ones against ``limit``: a cycle over a thousand feeds on a thousand hosts
+    would hold a thousand open sockets. Past ``idle_hosts``, the host that has had idle
+    connections longest loses them (``_conns`` keeps insertion order; len() and the first
+    key are O(1)).
+    """
+
+    def __init__(self, *, idle_hosts: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.idle_hosts = max(1, idle_hosts)
+
+    def _release(self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False) -> None:
+        super()._release(key, protocol, should_close=should_close)
+        while len(self._conns) > self.idle_hosts:
+            oldest = next(iter(self._conns))
+            for idle, _ in self._conns.pop(oldest):
+                transport = idle.transport
+                idle.close()
+                if not self._cleanup_closed_disabled and oldest.is_ssl and transport is not None:
+                    self._cleanup_closed_transports.append(transport)
+
+
+class CheckedConnector(PoolConnector):
     """A TCP connector that connects only to addresses the guard accepts, looked up once per connection."""
 
     def __init__(

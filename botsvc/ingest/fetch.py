@@ -114,13 +114,12 @@ def make_client(policy: FetchPolicy, *, socket_factory: SocketFactory | None = N
     sockets underneath (tests use one that can only reach loopback). Must be called
     with an event loop running.
     """
-    import aiohttp
-
-    from botsvc.ingest.connect import CheckedConnector, FetchClient, TimedResolver
+    from botsvc.ingest.connect import CheckedConnector, FetchClient, PoolConnector, TimedResolver
 
     tls, most = _ssl_context(), policy.concurrency
-    direct = aiohttp.TCPConnector(
+    direct = PoolConnector(
         resolver=TimedResolver(policy.connect_timeout),
+        idle_hosts=most,
         limit=most,
         limit_per_host=most,
         ssl=tls,
@@ -130,6 +129,7 @@ def make_client(policy: FetchPolicy, *, socket_factory: SocketFactory | None = N
         AddressGuard.from_env(),
         resolve_timeout=policy.connect_timeout,
         socket_factory=socket_factory,
+        idle_hosts=most,
         limit=most,
         limit_per_host=most,
         ssl=tls,
