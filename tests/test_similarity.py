@@ -68,6 +68,13 @@ def test_japanese_text_becomes_character_bigrams_with_latin_words_apart():
     assert content_tokens("協") == ["協"]
 
 
+@given(st.text(alphabet="ab 日韓한국 SEOUL U.S. 2016", max_size=120), st.integers(0, 40))
+@settings(max_examples=150, deadline=None)
+def test_a_token_limit_gives_the_first_tokens_of_the_whole_text(text, limit):
+    """The fingerprint reads at most so many body tokens; stopping early must not change them."""
+    assert content_tokens(text, limit) == content_tokens(text)[:limit]
+
+
 def test_empty_and_punctuation_only_text():
     assert content_tokens("") == []
     assert content_tokens(" -- ... !!! ") == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from array import array
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from hashlib import blake2b
@@ -128,24 +129,30 @@ def make_fingerprint(title: str, summary: str = "", body: str = "") -> Fingerpri
     The summary is the lead; without one, the first :data:`LEAD_TOKENS_FROM_BODY`
     body tokens are. At most :data:`MAX_BODY_TOKENS` body tokens are used.
     """
-    marks: dict[str, int] = {}
-
-    def mark(tokens: list[str], bit: int) -> None:
-        for tok in tokens:
-            prev = marks.get(tok, 0)
-            count = min(_COUNT_MAX, (prev >> _COUNT_SHIFT) + 1)
-            marks[tok] = (prev & 0x07) | bit | (count << _COUNT_SHIFT)
-
-    mark(content_tokens(title) + concept_tokens(title), IN_TITLE)
+    title_tokens = content_tokens(title) + concept_tokens(title)
     lead = content_tokens(summary)
-    body_tokens = content_tokens(body)[:MAX_BODY_TOKENS]
+    body_tokens = content_tokens(body, MAX_BODY_TOKENS)
     lead_text, body_text = summary, body[:MAX_BODY_CHARS_FOR_CONCEPTS]
     if not lead and body_tokens:
         lead, body_tokens = body_tokens[:LEAD_TOKENS_FROM_BODY], body_tokens[LEAD_TOKENS_FROM_BODY:]
         lead_text, body_text = body_text[:LEAD_CHARS_FROM_BODY], body_text[LEAD_CHARS_FROM_BODY:]
-    mark(lead + concept_tokens(lead_text), IN_LEAD)
-    mark(body_tokens + concept_tokens(body_text), IN_BODY)
-    pairs = sorted((token_hash(tok), flag) for tok, flag in marks.items())
+    lead_tokens = lead + concept_tokens(lead_text)
+    body_tokens = body_tokens + concept_tokens(body_text)
+    # Per token: the fields it occurs in and how often in all (capped), counted in C.
+    counts = Counter(title_tokens)
+    counts.update(lead_tokens)
+    counts.update(body_tokens)
+    in_title, in_lead, in_body = set(title_tokens), set(lead_tokens), set(body_tokens)
+    pairs = sorted(
+        (
+            token_hash(tok),
+            (IN_TITLE if tok in in_title else 0)
+            | (IN_LEAD if tok in in_lead else 0)
+            | (IN_BODY if tok in in_body else 0)
+            | (min(_COUNT_MAX, count) << _COUNT_SHIFT),
+        )
+        for tok, count in counts.items()
+    )
     # Two tokens with one hash (practically never): keep one entry, merge the flags.
     hashes: list[int] = []
     flags = bytearray()

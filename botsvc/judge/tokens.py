@@ -125,8 +125,8 @@ def _mostly_upper(text: str) -> bool:
     return bool(letters) and sum(map(str.isupper, letters)) > 0.6 * len(letters)
 
 
-def content_tokens(text: str) -> list[str]:
-    """The content-bearing tokens of ``text``, in order (duplicates kept).
+def content_tokens(text: str, limit: int | None = None) -> list[str]:
+    """The content-bearing tokens of ``text``, in order (duplicates kept); the first ``limit`` when given.
 
     >>> content_tokens("Seoul's decision to end the 2016 GSOMIA pact, U.S. officials said")
     ['seoul', 'decision', 'end', '2016', 'gsomia', 'pact', 'us', 'official']
@@ -162,4 +162,6 @@ def content_tokens(text: str) -> list[str]:
                 append(digits)
         else:  # dotted acronym: U.S. -> us
             append(tok.replace(".", "").lower())
+        if limit is not None and len(out) >= limit:  # the rest of a long body is never read
+            return out[:limit]
     return out
