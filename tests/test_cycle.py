@@ -134,3 +134,28 @@ def test_an_item_judging_cannot_take_fails_its_feed_alone(tmp_path, feed_server,
     assert bad_state.etag is None and bad_state.consecutive_failures == 1
     assert app.store.counts()["articles"] >= 1
     app.close()
+
+
+def test_unchanged_feeds_are_recorded_together_in_one_short_transaction(tmp_path, feed_server):
+    """A warm cycle (every feed answers 304) writes one transaction, whatever the number of feeds."""
+    body = (FEEDS / "seoul-wire.xml").read_bytes()
+    targets = [FeedTarget(name=f"wire{n}", url=feed_server.static(f"/w{n}.xml", body)) for n in range(6)]
+    app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "w.db")
+    cycle(app, targets)  # first poll: stores the ETags
+    app.store.db.execute("UPDATE feed_volume SET polls = 3, average = 4.0 WHERE feed = 'wire0'")
+    etags = {t.name: app.store.feed_state(t.name).etag for t in targets}
+    statements: list[str] = []
+    app.store.db.conn.set_trace_callback(statements.append)
+
+    report = cycle(app, targets)
+    app.store.db.conn.set_trace_callback(None)
+    assert [f.status for f in report.feeds] == ["not_modified"] * 6 and report.outcomes == []
+    assert sum(1 for sql in statements if sql.startswith("BEGIN")) == 1
+    for target in targets:
+        state = app.store.feed_state(target.name)
+        assert state.etag == etags[target.name] and state.consecutive_failures == 0
+        assert state.last_polled_at == state.last_success_at and state.items_seen == 12
+    volume = app.store.query("SELECT polls, average FROM feed_volume WHERE feed = 'wire0'")[0]
+    assert volume == {"polls": 4, "average": 3.0}  # a poll that brought nothing new, as record_poll counts it
+    assert app.store.query("SELECT polls FROM feed_volume WHERE feed = 'wire1'")[0]["polls"] == 1
+    app.close()

@@ -254,6 +254,30 @@ class Store:
             (etag, last_modified, stamp, stamp, items, name),
         )
 
+    def record_not_modified(self, feeds: Sequence[tuple[str, str, str | None, str | None]], when: datetime) -> None:
+        """Record polls answered 304 (``(name, url, etag, last_modified)`` each), as one statement.
+
+        The same as :meth:`ensure_feed` then :meth:`record_fetch_success` with no items, for
+        every feed at once: a warm cycle of a thousand unchanged feeds costs one short write.
+        """
+        stamp = iso(when)
+        self.db.conn.executemany(
+            "INSERT INTO feeds (name, url, etag, last_modified, last_polled_at, last_success_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET url = excluded.url, "
+            "etag = coalesce(excluded.etag, CASE WHEN feeds.url = excluded.url THEN feeds.etag END), "
+            "last_modified = coalesce(excluded.last_modified, "
+            "CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END), "
+            "last_polled_at = excluded.last_polled_at, last_success_at = excluded.last_success_at, "
+            "consecutive_failures = 0, retry_at = NULL",
+            [(name, url, etag, last_modified, stamp, stamp) for name, url, etag, last_modified in feeds],
+        )
+
+    def polled_before(self, names: Iterable[str]) -> set[str]:
+        """Those of ``names`` that have had a successful poll (the others' next one is their first)."""
+        wanted = set(names)
+        rows = self.db.execute("SELECT name FROM feeds WHERE last_success_at IS NOT NULL")
+        return {row[0] for row in rows if row[0] in wanted}
+
     def record_fetch_error(self, name: str, error: str, when: datetime) -> None:
         stamp = iso(when)
         self.db.execute(
