@@ -86,8 +86,19 @@ class EventBook:
     def __init__(self, store: Store, settings: DedupSettings | None = None) -> None:
         self.store = store
         self.settings = settings or DedupSettings()
-        self.assigner = self._load()
+        self._assigner: EventAssigner | None = None
         self._note_grouping()
+
+    @property
+    def assigner(self) -> EventAssigner:
+        """The index of every stored article, read from the database when first needed.
+
+        A poll in which no feed changed never reads it: a warm ``botsvc poll --once`` does
+        not pay for loading every fingerprint of the archive.
+        """
+        if self._assigner is None:
+            self._assigner = self._load()
+        return self._assigner
 
     def _note_grouping(self) -> None:
         """Record the settings a new database groups with; say so when stored events used others."""
@@ -123,8 +134,8 @@ class EventBook:
         return assigner
 
     def reload(self) -> None:
-        """Forget what is not in the database: call after a rolled-back transaction."""
-        self.assigner = self._load()
+        """Forget what is not in the database: call after a rolled-back transaction (read again when next needed)."""
+        self._assigner = None
 
     def place(self, item: FeedItem, when: datetime) -> Placement:
         """Where ``item`` belongs; ``when`` (first seen) stands in for a missing date."""
@@ -179,14 +190,20 @@ class EventBook:
         return None
 
     def merge(self, absorbed: int, survivor: int) -> None:
-        """Move the absorbed event's members to the survivor in the index (after the store did)."""
-        self.assigner.merge(absorbed, survivor)
+        """Move the absorbed event's members to the survivor in the index (after the store did).
+
+        An index not read yet has nothing to change: it reads the merge from the database.
+        """
+        if self._assigner is not None:
+            self._assigner.merge(absorbed, survivor)
 
     def record(
         self, article_id: int, event_id: int, fingerprint: Fingerprint, event_time: datetime, outlet: str | None = None
     ) -> None:
-        """Called after the article row exists, inside the same transaction."""
-        self.assigner.record(article_id, event_id, fingerprint, event_time, outlet)
+        """Called after the article row exists, inside the same transaction (an index not read
+        yet reads the article from the database instead)."""
+        if self._assigner is not None:
+            self._assigner.record(article_id, event_id, fingerprint, event_time, outlet)
 
 
 def _date(article: dict) -> str:

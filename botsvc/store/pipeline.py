@@ -64,8 +64,9 @@ class Processor:
         self.relevance = relevance
         self.events = events or EventBook(store)
         self.clock = clock
-        self.learned = LearnedJudgement((), self.events.assigner.index)
-        """The labelled examples that count, as of :attr:`_examples_version` (see :meth:`refresh_learned`)."""
+        self.learned: LearnedJudgement | None = None
+        """The labelled examples that count, as of :attr:`_examples_version` (see :meth:`refresh_learned`);
+        None until the first judging (the event index it votes through is read only when needed)."""
         self._examples_version: str | None = None
 
     def refresh_learned(self) -> None:
