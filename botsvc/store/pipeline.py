@@ -110,13 +110,15 @@ class Processor:
             for index, item in enumerate(items)
         ]
         stream.sort(key=lambda entry: entry[:3])
+        keys = [[identity_keys(item) for item in items] for items, _ in batches]
         outcomes: list[dict[int, ItemOutcome]] = [{} for _ in batches]
-        for _, number, index, item in stream:
-            outcomes[number][index] = self._judge(item, batches[number][1], now)
+        # Each feed's seen keys are read in one query and written together at the end.
+        with self.store.seen_batch([key for item_keys in feed_keys for key in item_keys] for feed_keys in keys):
+            for _, number, index, item in stream:
+                outcomes[number][index] = self._judge(item, batches[number][1], now, keys[number][index])
         return [[found[i] for i in range(len(items))] for found, (items, _) in zip(outcomes, batches, strict=True)]
 
-    def _judge(self, item: FeedItem, topics: tuple[str, ...] | None, now: datetime) -> ItemOutcome:
-        keys = identity_keys(item)
+    def _judge(self, item: FeedItem, topics: tuple[str, ...] | None, now: datetime, keys: list[str]) -> ItemOutcome:
         title = normalise_title(item.title)
         seen = self.store.lookup_seen(keys)
         reused = seen is not None and _reused_guid(seen, title)

@@ -21,6 +21,7 @@ import sqlite_utils
 from botsvc.models import FeedItem
 from botsvc.store import fileid, searchtext, seenkeys
 from botsvc.store.migrate import apply_migrations
+from botsvc.store.seenbatch import SeenBatch
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ class Store:
         self.path = path
         self.identity = fileid.hold(path)
         """(st_dev, st_ino) of the file opened; None for an in-memory database."""
+        self._seen_batch: SeenBatch | None = None
+        """Set while items are judged (:meth:`seen_batch`)."""
         self._may_write: Callable[[], bool] | None = None
         self._authorizer: Callable[[int, str | None, str | None, str | None, str | None], int] | None = None
 
@@ -290,6 +293,27 @@ class Store:
         self.db.execute("UPDATE feeds SET retry_at = ? WHERE name = ?", (iso(when), name))
 
     # -- seen keys ------------------------------------------------------------
+    @contextmanager
+    def seen_batch(self, key_groups: Iterable[Iterable[str]]) -> Iterator[None]:
+        """Within it, :meth:`lookup_seen` and :meth:`mark_seen` work on the keys of ``key_groups``
+        (each feed's items' keys) read in one query per group, and the new keys are written
+        together when it ends (:mod:`botsvc.store.seenbatch`). Use inside the judging transaction.
+
+        If it ends with an exception, what it held back is not written: the caller's
+        transaction, rolled back, loses the rest of the judging with it.
+        """
+        if self._seen_batch is not None:  # already batching (an outer judging): it holds these too
+            yield
+            return
+        batch = self._seen_batch = SeenBatch(self.db.conn)
+        try:
+            for keys in key_groups:
+                batch.read(keys)
+            yield
+            batch.flush()
+        finally:
+            self._seen_batch = None
+
     def lookup_seen(self, keys: list[str]) -> SeenRecord | None:
         """The first of ``keys`` already recorded (keys are given strongest first).
 
@@ -298,25 +322,39 @@ class Store:
         """
         if not keys:
             return None
-        marks = ",".join("?" * len(keys))
         found: dict[str, tuple] = {}
-        for row in self.db.execute(
-            f"SELECT s.key, s.decision, s.article_id, a.event_id, s.title FROM seen_items s "
-            f"LEFT JOIN articles a ON a.id = s.article_id WHERE s.key IN ({marks})",
-            keys,
-        ):
-            found[row[0]] = (*row, None)
-        hashes = {seenkeys.key_hash(key): key for key in keys if key not in found}
-        if hashes:
-            for hashed, sketch in self.db.execute(
-                f"SELECT hash, sketch FROM seen_hashes WHERE hash IN ({','.join('?' * len(hashes))})", list(hashes)
+        batch = self._seen_batch
+        if batch is not None:
+            batch.read(keys)
+            for key in keys:
+                row = batch.items[key]
+                if row is not None:
+                    found[key] = (key, *row, None)
+                    continue
+                stored, sketch = batch.stored_hash(key)
+                if stored:
+                    found[key] = (key, "irrelevant", None, None, sketch)
+        else:
+            marks = ",".join("?" * len(keys))
+            for row in self.db.execute(
+                f"SELECT key, decision, article_id, title FROM seen_items WHERE key IN ({marks})", keys
             ):
-                key = hashes[hashed]
-                found[key] = (key, "irrelevant", None, None, None, sketch)
+                found[row[0]] = (*row, None)
+            hashes = {seenkeys.key_hash(key): key for key in keys if key not in found}
+            if hashes:
+                for hashed, sketch in self.db.execute(
+                    f"SELECT hash, sketch FROM seen_hashes WHERE hash IN ({','.join('?' * len(hashes))})", list(hashes)
+                ):
+                    key = hashes[hashed]
+                    found[key] = (key, "irrelevant", None, None, sketch)
         for key in keys:
             if key in found:
                 others = tuple(k for k in keys if k in found and k != key)
-                record, decision, article_id, event_id, title, sketch = found[key]
+                record, decision, article_id, title, sketch = found[key]
+                event_id = None
+                if article_id is not None:  # the article's event now (it may have merged since)
+                    row = self.db.execute("SELECT event_id FROM articles WHERE id = ?", (article_id,)).fetchone()
+                    event_id = row[0] if row else None
                 return SeenRecord(record, decision, article_id, event_id, title, others=others, sketch=sketch)
         return None
 
@@ -337,6 +375,13 @@ class Store:
         overwrites existing keys (a reused GUID), whichever table they were in.
         """
         stamp = iso(when)
+        batch = self._seen_batch
+        if batch is not None:
+            if not replace:
+                batch.add(keys, decision, article_id, stamp=stamp, seconds=_seconds(when), title=title)
+                return
+            batch.flush()  # then overwrite in the database, in order, and note it
+            batch.replaced(keys, decision, article_id, title)
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         conn = self.db.conn
         if article_id is None:
