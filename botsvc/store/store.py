@@ -453,45 +453,50 @@ class Store:
         """A new event whose first member (published by ``outlet``) is being stored."""
         cursor = self.db.execute(
             "INSERT INTO events (title, topic, seeded, first_seen, last_seen, first_published, "
-            "last_published, member_count, outlets) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
-            (
-                title,
-                topic,
-                int(seeded),
-                iso(when),
-                iso(when),
-                iso(published),
-                iso(published),
-                json.dumps([outlet], ensure_ascii=False),
-            ),
+            "last_published, member_count) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+            (title, topic, int(seeded), iso(when), iso(when), iso(published), iso(published)),
         )
-        return inserted_id(cursor)
+        event_id = inserted_id(cursor)
+        self._add_outlet(event_id, outlet)
+        return event_id
+
+    def _add_outlet(self, event_id: int, outlet: str) -> None:
+        """Note that ``outlet`` reported ``event_id`` (after the outlets that reported it first)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO event_outlets (event_id, outlet, position) "
+            "SELECT ?1, ?2, count(*) FROM event_outlets WHERE event_id = ?1",
+            (event_id, outlet),
+        )
+
+    def event_outlets(self, event_id: int) -> list[str]:
+        """The outlets that reported an event, in order of their first report."""
+        rows = self.db.execute(
+            "SELECT outlet FROM event_outlets WHERE event_id = ? ORDER BY position, outlet", (event_id,)
+        )
+        return [row[0] for row in rows]
 
     def add_event_member(self, event_id: int, *, published: datetime | None, outlet: str, when: datetime) -> None:
-        row = self.db.execute(
-            "SELECT outlets, first_published, last_published FROM events WHERE id = ?", (event_id,)
-        ).fetchone()
+        row = self.db.execute("SELECT first_published, last_published FROM events WHERE id = ?", (event_id,)).fetchone()
         if row is None:
             raise StoreError(f"event {event_id} does not exist")
-        outlets = json.loads(row[0])
-        if outlet not in outlets:
-            outlets.append(outlet)
-        first, last = parse_iso(row[1]), parse_iso(row[2])
+        first, last = parse_iso(row[0]), parse_iso(row[1])
         if published is not None:
             first = published if first is None or published < first else first
             last = published if last is None or published > last else last
         self.db.execute(
-            "UPDATE events SET member_count = member_count + 1, outlets = ?, last_seen = ?, "
+            "UPDATE events SET member_count = member_count + 1, last_seen = ?, "
             "first_published = ?, last_published = ? WHERE id = ?",
-            (json.dumps(outlets, ensure_ascii=False), iso(when), iso(first), iso(last), event_id),
+            (iso(when), iso(first), iso(last), event_id),
         )
+        self._add_outlet(event_id, outlet)
 
     def event(self, event_id: int) -> dict | None:
+        """An event's row, with ``outlets``: the outlets that reported it, in order of first report."""
         rows = self.query("SELECT * FROM events WHERE id = ?", (event_id,))
         if not rows:
             return None
         row = rows[0]
-        row["outlets"] = json.loads(row["outlets"])
+        row["outlets"] = self.event_outlets(event_id)
         return row
 
     def event_articles(self, event_id: int) -> list[dict]:
@@ -523,7 +528,7 @@ class Store:
         seen = sorted(m["first_seen"] for m in members)
         self.db.execute(
             "UPDATE events SET title = CASE WHEN seeded THEN title ELSE ? END, first_seen = ?, "
-            "last_seen = ?, first_published = ?, last_published = ?, member_count = ?, outlets = ? "
+            "last_seen = ?, first_published = ?, last_published = ?, member_count = ? "
             "WHERE id = ?",
             (
                 members[0]["title"],
@@ -532,10 +537,15 @@ class Store:
                 published[0] if published else None,
                 published[-1] if published else None,
                 len(members),
-                json.dumps(outlets, ensure_ascii=False),
                 event_id,
             ),
         )
+        if outlets != self.event_outlets(event_id):
+            self.db.execute("DELETE FROM event_outlets WHERE event_id = ?", (event_id,))
+            self.db.conn.executemany(
+                "INSERT INTO event_outlets (event_id, outlet, position) VALUES (?, ?, ?)",
+                [(event_id, outlet, position) for position, outlet in enumerate(outlets)],
+            )
 
     def hold_back_event(self, event_id: int, reason: str) -> None:
         """Mark an event the cycle never alerts (``reported``: opened by a person's report)."""
