@@ -8,6 +8,11 @@ Serves N synthetic feeds (default 1,000 x 20 items) from the loopback server of
 * ``warm_process_s``: a whole ``botsvc poll --once`` process over the same feeds and
   database (start-up, imports, the cycle, delivery and exit; best of ``--repeat``).
 
+``warm_in_process_without_http_cpu_s`` is the same cycle with every answer a ready 304
+(no HTTP client, no server): what the cycle itself costs. The other ``_cpu_s`` lines give
+the CPU time of the runs above (the loopback server's excluded), steadier than wall time
+on a busy machine.
+
 Prints ``name: value`` lines. Run: ``.venv/bin/python benchmarks/warm_cycle.py``;
 ``--profile FILE`` writes a cProfile of the last in-process warm cycle.
 """
@@ -18,6 +23,7 @@ import argparse
 import asyncio
 import gc
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -44,8 +50,8 @@ def config_text(server: FeedServer, n_feeds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def in_process_cycle(config, db_path: Path, profile: str | None = None) -> tuple[float, dict[str, int]]:
-    """One cycle as ``botsvc poll`` runs it; returns (seconds, feeds by status)."""
+def in_process_cycle(config, db_path: Path, profile: str | None = None) -> tuple[float, float, dict[str, int]]:
+    """One cycle as ``botsvc poll`` runs it; returns (seconds, CPU seconds of this process, feeds by status)."""
     from botsvc.service.app import open_app
     from botsvc.service.cycle import run_cycle
 
@@ -60,9 +66,9 @@ def in_process_cycle(config, db_path: Path, profile: str | None = None) -> tuple
 
             profiler = cProfile.Profile()
             profiler.enable()
-        start = time.perf_counter()
+        cpu_start, start = time.process_time(), time.perf_counter()
         report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy, limits=app.config.alerts))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -71,12 +77,45 @@ def in_process_cycle(config, db_path: Path, profile: str | None = None) -> tuple
     statuses: dict[str, int] = {}
     for feed in report.feeds:
         statuses[feed.status] = statuses.get(feed.status, 0) + 1
-    return elapsed, statuses
+    return elapsed, cpu, statuses
 
 
-def whole_process(config_path: Path, db_path: Path) -> float:
+def cycle_without_http(config, db_path: Path) -> float:
+    """The warm cycle with every answer a ready 304: what the cycle itself costs besides HTTP (CPU seconds)."""
+    from unittest import mock
+
+    from botsvc.ingest.fetch import FetchResult
+    from botsvc.service import cycle
+    from botsvc.service.app import open_app
+
+    async def answered_304(requests, policy, client=None, *, public_only=frozenset()):
+        for url, validators in requests:
+            yield FetchResult(url, "not_modified", etag=validators.etag, last_modified=validators.last_modified)
+
+    app = open_app(shipped_config_path(), db_path, config=config)
+    try:
+        targets = app.targets()
+        with mock.patch.object(cycle, "fetch_many", answered_304):
+            start = time.process_time()
+            report = asyncio.run(
+                cycle.run_cycle(app.store, app.processor, targets, app.policy, limits=app.config.alerts)
+            )
+            cpu = time.process_time() - start
+    finally:
+        app.close()
+    assert all(feed.status == "not_modified" for feed in report.feeds)
+    return cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def whole_process(config_path: Path, db_path: Path) -> tuple[float, float]:
+    """One ``botsvc poll --once`` process; returns (seconds, its CPU seconds)."""
     env = dict(os.environ, BOTSVC_LOG_LEVEL="ERROR")
-    start = time.perf_counter()
+    cpu_start, start = _children_cpu(), time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "botsvc", "poll", "--once", "--config", str(config_path), "--db", str(db_path)],
         cwd=REPO,
@@ -85,10 +124,10 @@ def whole_process(config_path: Path, db_path: Path) -> float:
         stderr=subprocess.PIPE,
         text=True,
     )
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu_start
     if done.returncode != 0:
         raise SystemExit(f"warm_cycle: botsvc poll failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,14 +145,15 @@ def main(argv: list[str] | None = None) -> int:
             db_path = Path(tmp) / "bench.db"
             config_path = Path(tmp) / "feeds.toml"
             config_path.write_text(config_text(server, args.feeds), encoding="utf-8")
-            cold, _ = in_process_cycle(config, db_path)
-            warm_runs = []
+            cold, _, _ = in_process_cycle(config, db_path)
+            warm_runs: list[tuple[float, float]] = []
             statuses: dict[str, int] = {}
             for n in range(args.repeat):
                 last = n == args.repeat - 1
-                seconds, statuses = in_process_cycle(config, db_path, args.profile if last else None)
-                warm_runs.append(seconds)
+                seconds, cpu, statuses = in_process_cycle(config, db_path, args.profile if last else None)
+                warm_runs.append((seconds, cpu))
             process_runs = [whole_process(config_path, db_path) for _ in range(args.repeat)]
+            without_http = min(cycle_without_http(config, db_path) for _ in range(args.repeat))
     finally:
         server.close()
 
@@ -121,8 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cold_in_process_s: {cold:.2f}")
     print(f"warm_feeds_not_modified: {statuses.get('not_modified', 0)}")
     print(f"warm_feeds_other: {sum(statuses.values()) - statuses.get('not_modified', 0)}")
-    print(f"warm_in_process_s: {min(warm_runs):.3f}")
-    print(f"warm_process_s: {min(process_runs):.3f}")
+    print(f"warm_in_process_s: {min(warm_runs)[0]:.3f}")
+    print(f"warm_in_process_cpu_s: {min(cpu for _, cpu in warm_runs):.3f}")
+    print(f"warm_in_process_without_http_cpu_s: {without_http:.3f}")
+    print(f"warm_process_s: {min(process_runs)[0]:.3f}")
+    print(f"warm_process_cpu_s: {min(cpu for _, cpu in process_runs):.3f}")
     return 0
 
 

@@ -87,6 +87,8 @@ class EventBook:
         self.store = store
         self.settings = settings or DedupSettings()
         self._assigner: EventAssigner | None = None
+        self._made_with: str | None = None
+        """The concepts' signature the stored fingerprints were made with, compared on first use."""
         self._note_grouping()
 
     @property
@@ -117,15 +119,22 @@ class EventBook:
             if made_with is None:
                 with self.store.atomic():
                     self.store.set_state(FINGERPRINT_LEXICON, lexicon_signature())
-            elif made_with != lexicon_signature():
-                log.info(
-                    "the concepts changed since the stored articles were fingerprinted; "
-                    "`botsvc rebuild-events` refreshes them so later reports fold with them"
-                )
+            else:
+                self._made_with = made_with  # checked when the concepts are loaded anyway (_load)
         except sqlite3.Error:  # a read-only or busy database: grouping still works
             pass
 
+    def _note_concepts(self) -> None:
+        """Say so when the stored fingerprints were made with other concepts than today's."""
+        if self._made_with is not None and self._made_with != lexicon_signature():
+            log.info(
+                "the concepts changed since the stored articles were fingerprinted; "
+                "`botsvc rebuild-events` refreshes them so later reports fold with them"
+            )
+        self._made_with = None
+
     def _load(self) -> EventAssigner:
+        self._note_concepts()
         assigner = new_assigner(self.settings)
         assigner.record_many(
             (row["id"], row["event_id"], row["fingerprint"], parse_iso(row["event_time"]), row["outlet"])
