@@ -287,3 +287,22 @@ def test_poll_once_imports_only_what_polling_needs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "loaded: []" in proc.stdout, proc.stdout
     assert "new event" in proc.stdout  # the digest was delivered (to the console)
+
+
+def test_a_refused_web_setting_is_one_line_and_other_value_errors_are_not_swallowed(capsys):
+    from botsvc.cli.base import guarded
+    from botsvc.service.web import WebSettingsError
+
+    def refused():
+        raise WebSettingsError("BOTSVC_HTTP_PORT='x': expected a port number (0-65535)")
+
+    with pytest.raises(SystemExit) as stopped:
+        guarded(refused)()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "botsvc: error: BOTSVC_HTTP_PORT='x': expected a port number (0-65535)\n"
+
+    def broken():
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        guarded(broken)()
