@@ -159,3 +159,26 @@ def test_unchanged_feeds_are_recorded_together_in_one_short_transaction(tmp_path
     assert volume == {"polls": 4, "average": 3.0}  # a poll that brought nothing new, as record_poll counts it
     assert app.store.query("SELECT polls FROM feed_volume WHERE feed = 'wire1'")[0]["polls"] == 1
     app.close()
+
+
+def test_the_event_index_is_read_before_the_judging_transaction_and_not_at_all_when_nothing_changed(
+    tmp_path, feed_server
+):
+    """Reading every stored fingerprint takes seconds with a large archive: never under the write lock."""
+    url = feed_server.static("/seoul.xml", (FEEDS / "seoul-wire.xml").read_bytes())
+    target = FeedTarget(name="Seoul Wire", url=url, source="Seoul Wire")
+    path = tmp_path / "i.db"
+    for expect_index in (True, False):  # a first poll judges; the next one is answered 304
+        app = open_app(ROOT / "examples" / "feeds.toml", path)
+        statements: list[str] = []
+        app.store.db.conn.set_trace_callback(statements.append)
+        cycle(app, [target])
+        app.store.db.conn.set_trace_callback(None)
+        index = [n for n, sql in enumerate(statements) if sql.startswith("SELECT id, event_id, fingerprint")]
+        begins = [n for n, sql in enumerate(statements) if sql.startswith("BEGIN")]
+        assert begins
+        if expect_index:
+            assert index and index[0] < begins[0]
+        else:
+            assert index == []
+        app.close()

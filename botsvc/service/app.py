@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -157,6 +158,6 @@ def open_app(config_path: str | Path, db_path: str | Path, *, config: Config | N
     """Load config (raises ConfigError) and open the store (raises StoreError)."""
     config = config or load_config(config_path)
     store = open_store(db_path)
-    events = EventBook(store, config.dedup)
-    processor = Processor(store, Relevance(config.topics), events)
+    events = EventBook(store, config.dedup, lazy=True)  # read by the first judging (Processor.prepare)
+    processor = Processor(store, functools.partial(Relevance, config.topics), events)  # compiled when first used
     return App(config=config, store=store, events=events, processor=processor, policy=config.fetch)

@@ -488,6 +488,7 @@ async def run_cycle(
                 reports.extend(await intake.write(_unchanged, store, unchanged, now))
         if to_judge:
             if intake is None:
+                processor.prepare()  # outside the judging transaction (the intake's is prepared)
                 reports.extend(_judge_or_forget(store, processor, to_judge, limits))
             else:
                 reports.extend(await _judge_in_turns(intake, to_judge, limits))

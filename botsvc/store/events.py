@@ -83,20 +83,25 @@ def item_fingerprint(item: FeedItem) -> Fingerprint:
 class EventBook:
     """Decides event membership for relevant articles. One per open store."""
 
-    def __init__(self, store: Store, settings: DedupSettings | None = None) -> None:
+    def __init__(self, store: Store, settings: DedupSettings | None = None, *, lazy: bool = False) -> None:
+        """``lazy``: read the index when it is first needed (see :attr:`assigner`), not now."""
         self.store = store
         self.settings = settings or DedupSettings()
         self._assigner: EventAssigner | None = None
         self._made_with: str | None = None
-        """The concepts' signature the stored fingerprints were made with, compared on first use."""
+        """The concepts' signature the stored fingerprints were made with, compared when the index is read."""
         self._note_grouping()
+        if not lazy:
+            self._assigner = self._load()
 
     @property
     def assigner(self) -> EventAssigner:
-        """The index of every stored article, read from the database when first needed.
+        """The index of every stored article; a lazy book reads it from the database on first use.
 
-        A poll in which no feed changed never reads it: a warm ``botsvc poll --once`` does
-        not pay for loading every fingerprint of the archive.
+        A poll in which no feed changed never needs it: a warm ``botsvc poll --once`` does
+        not pay for loading every fingerprint of the archive. Whoever judges reads it first,
+        outside any transaction (:meth:`botsvc.store.pipeline.Processor.prepare`): with a
+        large archive that takes seconds, which must not hold the write lock.
         """
         if self._assigner is None:
             self._assigner = self._load()
@@ -143,8 +148,10 @@ class EventBook:
         return assigner
 
     def reload(self) -> None:
-        """Forget what is not in the database: call after a rolled-back transaction (read again when next needed)."""
-        self._assigner = None
+        """Forget what is not in the database: call after a rolled-back transaction (an index
+        not read yet has nothing to forget)."""
+        if self._assigner is not None:
+            self._assigner = self._load()
 
     def place(self, item: FeedItem, when: datetime) -> Placement:
         """Where ``item`` belongs; ``when`` (first seen) stands in for a missing date."""

@@ -56,18 +56,41 @@ class Processor:
     def __init__(
         self,
         store: Store,
-        relevance: Relevance,
+        relevance: Relevance | Callable[[], Relevance],
         events: EventBook | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """``relevance``: the topic rules, or what makes them when first needed (a poll in
+        which no feed changed never compiles them)."""
         self.store = store
-        self.relevance = relevance
+        self._relevance = relevance if isinstance(relevance, Relevance) else None
+        self._make_relevance = None if isinstance(relevance, Relevance) else relevance
         self.events = events or EventBook(store)
         self.clock = clock
         self.learned: LearnedJudgement | None = None
         """The labelled examples that count, as of :attr:`_examples_version` (see :meth:`refresh_learned`);
         None until the first judging (the event index it votes through is read only when needed)."""
         self._examples_version: str | None = None
+
+    @property
+    def relevance(self) -> Relevance:
+        if self._relevance is None:
+            assert self._make_relevance is not None
+            self._relevance = self._make_relevance()
+        return self._relevance
+
+    @relevance.setter
+    def relevance(self, relevance: Relevance) -> None:
+        self._relevance = relevance
+
+    def prepare(self) -> None:
+        """Compile the topic rules and read the event index now, if not done yet.
+
+        Call before the transaction that judges: either may take a while (the index, seconds
+        with a large archive), and neither must hold the write lock.
+        """
+        self.relevance  # noqa: B018  (built on first use)
+        self.events.assigner  # noqa: B018
 
     def refresh_learned(self) -> None:
         """Reload the labelled examples when a report was added or withdrawn since the last look.
