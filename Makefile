@@ -42,6 +42,7 @@ bench: $(STAMP)           ## speed and quality benchmarks (print their figures)
 	$(BIN)/python benchmarks/parse_speed.py
 	$(BIN)/python benchmarks/dedup_speed.py
 	$(BIN)/python benchmarks/poll_speed.py
+	$(BIN)/python benchmarks/warm_cycle.py
 	$(BIN)/python benchmarks/faults.py
 	$(BIN)/python benchmarks/fault_loop.py
 	$(BIN)/python benchmarks/retention.py

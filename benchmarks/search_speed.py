@@ -22,7 +22,6 @@ articles), so query changes can be timed again without building it anew.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -114,6 +113,7 @@ def build(store: Store, articles: int) -> None:
     rnd = random.Random(22)
     rows: list[tuple] = []
     events: list[tuple] = []
+    event_outlets: list[tuple] = []
     for event, size, language, first in _plan(articles, rnd):
         times = sorted(first + timedelta(seconds=rnd.uniform(0, 5 * 86400)) for _ in range(size - 1))
         times.insert(0, first)
@@ -121,24 +121,17 @@ def build(store: Store, articles: int) -> None:
         for n, moment in enumerate(times):
             title, summary = _article(rnd, language)
             rows.append((moment, event, title, summary, language, outlets[n]))
-        events.append(
-            (
-                event,
-                rows[-size][2],
-                _iso(first),
-                _iso(times[-1]),
-                size,
-                json.dumps(list(dict.fromkeys(outlets))),
-            )
-        )
+        events.append((event, rows[-size][2], _iso(first), _iso(times[-1]), size))
+        event_outlets.extend((event, outlet, n) for n, outlet in enumerate(dict.fromkeys(outlets)))
     rows.sort(key=lambda row: row[0])  # arrival order, as the poller stores them
     conn = store.db.conn
     with store.atomic():
         conn.executemany(
             "INSERT INTO events (id, title, topic, first_seen, last_seen, first_published, last_published, "
-            "member_count, outlets) VALUES (?, ?, 'japan-korea', ?3, ?4, ?3, ?4, ?5, ?6)",
+            "member_count) VALUES (?, ?, 'japan-korea', ?3, ?4, ?3, ?4, ?5)",
             events,
         )
+        conn.executemany("INSERT INTO event_outlets (event_id, outlet, position) VALUES (?, ?, ?)", event_outlets)
     for at in range(0, len(rows), 50000):
         with store.atomic():
             conn.executemany(

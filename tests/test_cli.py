@@ -253,3 +253,56 @@ def test_backup_takes_config_and_names_a_missing_destination_directory(tmp_path)
     bad = CliRunner().invoke(cli, ["backup", str(nowhere), "--db", db])
     assert bad.exit_code == 1
     assert bad.stderr.strip() == f"botsvc: error: {nowhere}: the destination directory {nowhere.parent} does not exist"
+
+
+def test_every_command_is_found_where_the_lazy_group_looks_for_it():
+    """botsvc imports a command's module only when it is used: the table must name every command."""
+    import importlib
+    import pkgutil
+
+    import botsvc.cli
+    from botsvc.cli.base import COMMAND_MODULES
+
+    for module in pkgutil.iter_modules(botsvc.cli.__path__):
+        importlib.import_module(f"botsvc.cli.{module.name}")
+    assert sorted(cli.commands) == sorted(COMMAND_MODULES)
+    for name, command in cli.commands.items():
+        assert command.callback.__module__ == f"botsvc.cli.{COMMAND_MODULES[name]}", name
+
+
+def test_poll_once_imports_only_what_polling_needs(tmp_path):
+    """A cron ``botsvc poll --once`` loads no chat command core, web server or chat SDK it does not use."""
+    script = (
+        "import sys\n"
+        "from botsvc.cli import main\n"
+        f"sys.argv = ['botsvc', 'poll', '--once', '--config', {str(EXAMPLES)!r}, '--db', 'p.db']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = ('botsvc.chat.commands', 'botsvc.service.web', 'adapters.slack', 'adapters.discord', 'aiohttp')\n"
+        "print('loaded:', [name for name in heavy if name in sys.modules])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "loaded: []" in proc.stdout, proc.stdout
+    assert "new event" in proc.stdout  # the digest was delivered (to the console)
+
+
+def test_a_refused_web_setting_is_one_line_and_other_value_errors_are_not_swallowed(capsys):
+    from botsvc.cli.base import guarded
+    from botsvc.service.web import WebSettingsError
+
+    def refused():
+        raise WebSettingsError("BOTSVC_HTTP_PORT='x': expected a port number (0-65535)")
+
+    with pytest.raises(SystemExit) as stopped:
+        guarded(refused)()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "botsvc: error: BOTSVC_HTTP_PORT='x': expected a port number (0-65535)\n"
+
+    def broken():
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        guarded(broken)()

@@ -134,3 +134,51 @@ def test_an_item_judging_cannot_take_fails_its_feed_alone(tmp_path, feed_server,
     assert bad_state.etag is None and bad_state.consecutive_failures == 1
     assert app.store.counts()["articles"] >= 1
     app.close()
+
+
+def test_unchanged_feeds_are_recorded_together_in_one_short_transaction(tmp_path, feed_server):
+    """A warm cycle (every feed answers 304) writes one transaction, whatever the number of feeds."""
+    body = (FEEDS / "seoul-wire.xml").read_bytes()
+    targets = [FeedTarget(name=f"wire{n}", url=feed_server.static(f"/w{n}.xml", body)) for n in range(6)]
+    app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "w.db")
+    cycle(app, targets)  # first poll: stores the ETags
+    app.store.db.execute("UPDATE feed_volume SET polls = 3, average = 4.0 WHERE feed = 'wire0'")
+    etags = {t.name: app.store.feed_state(t.name).etag for t in targets}
+    statements: list[str] = []
+    app.store.db.conn.set_trace_callback(statements.append)
+
+    report = cycle(app, targets)
+    app.store.db.conn.set_trace_callback(None)
+    assert [f.status for f in report.feeds] == ["not_modified"] * 6 and report.outcomes == []
+    assert sum(1 for sql in statements if sql.startswith("BEGIN")) == 1
+    for target in targets:
+        state = app.store.feed_state(target.name)
+        assert state.etag == etags[target.name] and state.consecutive_failures == 0
+        assert state.last_polled_at == state.last_success_at and state.items_seen == 12
+    volume = app.store.query("SELECT polls, average FROM feed_volume WHERE feed = 'wire0'")[0]
+    assert volume == {"polls": 4, "average": 3.0}  # a poll that brought nothing new, as record_poll counts it
+    assert app.store.query("SELECT polls FROM feed_volume WHERE feed = 'wire1'")[0]["polls"] == 1
+    app.close()
+
+
+def test_the_event_index_is_read_before_the_judging_transaction_and_not_at_all_when_nothing_changed(
+    tmp_path, feed_server
+):
+    """Reading every stored fingerprint takes seconds with a large archive: never under the write lock."""
+    url = feed_server.static("/seoul.xml", (FEEDS / "seoul-wire.xml").read_bytes())
+    target = FeedTarget(name="Seoul Wire", url=url, source="Seoul Wire")
+    path = tmp_path / "i.db"
+    for expect_index in (True, False):  # a first poll judges; the next one is answered 304
+        app = open_app(ROOT / "examples" / "feeds.toml", path)
+        statements: list[str] = []
+        app.store.db.conn.set_trace_callback(statements.append)
+        cycle(app, [target])
+        app.store.db.conn.set_trace_callback(None)
+        index = [n for n, sql in enumerate(statements) if sql.startswith("SELECT id, event_id, fingerprint")]
+        begins = [n for n, sql in enumerate(statements) if sql.startswith("BEGIN")]
+        assert begins
+        if expect_index:
+            assert index and index[0] < begins[0]
+        else:
+            assert index == []
+        app.close()

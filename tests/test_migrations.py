@@ -2,6 +2,7 @@
 
 import shutil
 import sqlite3
+from datetime import datetime, timezone
 
 import pytest
 
@@ -169,4 +170,30 @@ def test_fingerprints_from_before_the_relation_kinds_are_recomputed_with_them(tm
     store = open_store(path)
     (row,) = store.article_fingerprints(backfill=item_fingerprint_bytes)
     assert token_hash("§memorandum") in Fingerprint.from_bytes(row["fingerprint"]).hashes
+    store.close()
+
+
+def test_event_outlets_move_from_the_json_list_to_their_own_table_in_order(tmp_path):
+    outlets = next(m for m in discover() if m.name.endswith("_event_outlets"))
+    path = tmp_path / "outlets.db"
+    conn = sqlite3.connect(path)
+    apply_migrations(conn, upto=outlets.version - 1)
+    conn.executemany(
+        "INSERT INTO events (id, title, first_seen, last_seen, member_count, outlets) "
+        "VALUES (?, 't', '2027-03-02', '2027-03-02', 1, ?)",
+        [(1, '["Wire", "연합뉴스", "Asahi"]'), (2, "[]"), (3, "not json")],
+    )
+    conn.commit()
+    conn.close()
+
+    store = open_store(path)
+    assert "outlets" not in {row["name"] for row in store.query("PRAGMA table_info(events)")}
+    assert store.event(1)["outlets"] == ["Wire", "연합뉴스", "Asahi"]
+    assert store.event(2)["outlets"] == [] and store.event(3)["outlets"] == []
+    when = datetime(2027, 3, 3, tzinfo=timezone.utc)
+    store.add_event_member(1, published=None, outlet="Kyodo", when=when)
+    store.add_event_member(1, published=None, outlet="Wire", when=when)  # a known outlet adds nothing
+    assert store.event(1)["outlets"] == ["Wire", "연합뉴스", "Asahi", "Kyodo"]
+    store.db.execute("DELETE FROM events WHERE id = 1")
+    assert store.query("SELECT count(*) AS n FROM event_outlets WHERE event_id = 1")[0]["n"] == 0
     store.close()

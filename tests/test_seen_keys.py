@@ -21,3 +21,34 @@ def test_a_body_packs_to_eight_bytes_a_key():
     hashes = {key_hash(f"guid:feed\x1f{n}") for n in range(1000)}
     blob = pack(hashes)
     assert len(blob) == 8 * 1000 and unpack(blob) == hashes and unpack(None) == set()
+
+
+def test_a_cycle_reads_each_feeds_seen_keys_in_one_query_and_sees_its_own_writes(tmp_path):
+    import asyncio
+    from pathlib import Path
+
+    from botsvc.service.app import open_app
+    from botsvc.service.cycle import FeedTarget, run_cycle
+
+    root = Path(__file__).resolve().parents[1]
+    feeds = sorted((root / "examples" / "feeds").glob("*.xml"))
+    # The first feed twice, under another name: its items are seen within the same batch.
+    targets = [FeedTarget(name=path.stem, url=str(path)) for path in feeds]
+    targets.append(FeedTarget(name="again", url=str(feeds[0])))
+    app = open_app(root / "examples" / "feeds.toml", tmp_path / "s.db")
+    statements: list[str] = []
+    app.store.db.conn.set_trace_callback(statements.append)
+    report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy))
+    app.store.db.conn.set_trace_callback(None)
+
+    reads = [sql for sql in statements if sql.startswith("SELECT") and "seen_items" in sql]
+    assert len(reads) == len(targets)  # one per feed, not one per item
+    again = next(feed for feed in report.feeds if feed.target.name == "again")
+    assert again.outcomes and all(o.decision == "duplicate" for o in again.outcomes)
+    counts = app.store.counts()
+    assert counts["seen_items"] > 0 and counts["seen_hashes"] > 0
+
+    second = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy))  # files: no ETag, judged again
+    assert second.outcomes and all(o.decision == "duplicate" for o in second.outcomes)
+    assert app.store.counts() == counts
+    app.close()

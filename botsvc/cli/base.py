@@ -7,6 +7,7 @@ status 2 for bad configuration or arguments, 1 for runtime failures.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import sqlite3
@@ -19,7 +20,6 @@ import click
 from botsvc import __version__
 from botsvc.config import ConfigError
 from botsvc.service import logs
-from botsvc.service.web import WebSettingsError
 from botsvc.store.store import StoreError, database_problem
 
 DEFAULT_DB = "botsvc.db"
@@ -45,6 +45,13 @@ def _fail(message: str, status: int) -> None:
     sys.exit(status)
 
 
+def _web_settings_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the web server's refusal of its settings (told without importing aiohttp:
+    if :mod:`botsvc.service.web` was never imported, nothing raised its error)."""
+    web = sys.modules.get("botsvc.service.web")
+    return web is not None and isinstance(exc, web.WebSettingsError)
+
+
 def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn expected failures into one line on stderr and an exit status."""
 
@@ -58,7 +65,9 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), 1)
         except sqlite3.Error as exc:  # e.g. disk full or read-only after start-up
             _fail(f"database write failed: {database_problem(exc)}; nothing was lost, the next run retries", 1)
-        except WebSettingsError as exc:
+        except ValueError as exc:
+            if not _web_settings_error(exc):
+                raise
             _fail(str(exc), 2)
         except KeyboardInterrupt:
             click.echo("botsvc: interrupted", err=True)
@@ -91,7 +100,52 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
     return guarded(func)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+COMMAND_MODULES = {
+    "backup": "ops",
+    "check-config": "polling",
+    "concepts": "concepts",
+    "demo": "polling",
+    "event": "events",
+    "events": "events",
+    "explain": "events",
+    "feeds": "feeds",
+    "healthcheck": "ops",
+    "missed": "learning",
+    "outbox": "delivery",
+    "poll": "polling",
+    "prune": "polling",
+    "rebuild-events": "events",
+    "recent": "events",
+    "relevance": "learning",
+    "reports": "learning",
+    "run": "polling",
+    "search": "events",
+    "seed": "polling",
+    "status": "delivery",
+    "subscribe": "delivery",
+    "subscriptions": "delivery",
+    "unsubscribe": "delivery",
+}
+"""Each command and the module of :mod:`botsvc.cli` that defines it (and registers it when imported)."""
+
+
+class LazyGroup(click.Group):
+    """A command group that imports a command's module only when that command is used.
+
+    ``botsvc poll --once`` from cron then pays for the imports polling needs, not for the
+    chat, web and concept modules every other command brings in.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(f"botsvc.cli.{COMMAND_MODULES[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="botsvc")
 def cli() -> None:
     """botsvc: watch news feeds, keep relevant stories, fold duplicates into events, post digests."""

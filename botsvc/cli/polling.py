@@ -14,7 +14,7 @@ import click
 from botsvc.cli.base import _fail, _setup_logging, cli, common, guarded
 from botsvc.config import load_config, missing_feed_files, summarise
 from botsvc.deliver.outbox import FlushReport
-from botsvc.deliver.platforms import available_adapters
+from botsvc.deliver.platforms import AdaptersOnDemand, available_adapters
 from botsvc.models import ItemOutcome
 from botsvc.service.app import App, open_app
 from botsvc.service.cycle import CycleReport, FeedTarget, run_cycle
@@ -51,7 +51,7 @@ def outcome_json(outcome: ItemOutcome) -> str:
 
 
 async def _deliver(app: App) -> FlushReport:
-    adapters = available_adapters()
+    adapters = AdaptersOnDemand()  # only the platforms something is sent to are loaded
     try:
         return await app.deliver(adapters)
     finally:

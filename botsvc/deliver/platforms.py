@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 
 from botsvc.deliver.adapter import REGISTRY, Adapter, load_adapter
 
@@ -43,8 +43,10 @@ def available_adapters(
     *,
     slack_managers: tuple[str, ...] | None = None,
     slack_managers_only: bool = False,
+    platforms: Collection[str] | None = None,
 ) -> dict[str, Adapter]:
-    """Adapter instances by platform name, for every platform that can send from here.
+    """Adapter instances by platform name, for every platform that can send from here
+    (of ``platforms`` only, when given).
 
     The Slack bot also takes ``/news`` commands when ``SLACK_SIGNING_SECRET`` (HTTP
     request URL) or ``SLACK_APP_TOKEN`` (Socket Mode) is set.
@@ -54,6 +56,8 @@ def available_adapters(
     wanted: list[tuple[str, dict]] = []
     timeout = send_timeout(env)
     for name in REGISTRY:
+        if platforms is not None and name not in platforms:
+            continue
         if name not in TOKENS:
             wanted.append((name, {} if name == "console" else {"timeout": timeout}))
             continue
@@ -75,6 +79,32 @@ def available_adapters(
         except ImportError as exc:  # a platform whose SDK is not installed
             log.warning("%s adapter unavailable: %s", name, exc)
     return adapters
+
+
+class AdaptersOnDemand(Mapping[str, Adapter]):
+    """:func:`available_adapters`, each made the first time a message for its platform is sent.
+
+    A one-shot poll with nothing to send then loads no chat SDK. Iterating gives the adapters
+    made so far (the ones to stop); asking for one that cannot send from here is a KeyError.
+    """
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = env
+        self._made: dict[str, Adapter | None] = {}
+
+    def __getitem__(self, name: str) -> Adapter:
+        if name not in self._made:
+            self._made[name] = available_adapters(self._env, platforms=(name,)).get(name)
+        adapter = self._made[name]
+        if adapter is None:
+            raise KeyError(name)
+        return adapter
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name, adapter in self._made.items() if adapter is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for adapter in self._made.values() if adapter is not None)
 
 
 def missing_credentials(platform: str) -> str | None:

@@ -11,7 +11,7 @@ of the first ten polls, then an exponential average that follows slow changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -68,6 +68,25 @@ def record_poll(
         (iso(now), fresh, average, feed),
     )
     return Surge(feed, fresh, average, now)
+
+
+def record_unchanged_polls(store: Store, feeds: Sequence[str], before: Collection[str]) -> None:
+    """Count a poll that brought nothing new (answered 304) for each of ``feeds``, in two statements.
+
+    What :func:`record_poll` does with no fresh items, for every feed at once, inside the
+    caller's transaction: never a surge. ``before``: the feeds that had a successful poll
+    before this one (the others' first poll is only noted).
+    """
+    conn = store.db.conn
+    conn.executemany(
+        "INSERT OR IGNORE INTO feed_volume (feed) VALUES (?)", [(feed,) for feed in feeds if feed not in before]
+    )
+    # The running average of fresh items moves towards 0 by this poll's weight (record_poll's formula).
+    conn.executemany(
+        "INSERT INTO feed_volume (feed, polls, average) VALUES (?, 1, 0.0) ON CONFLICT (feed) DO UPDATE SET "
+        "polls = polls + 1, average = average - max(1.0 / (polls + 1), ?) * average",
+        [(feed, MIN_WEIGHT) for feed in feeds if feed in before],
+    )
 
 
 def recent_surges(store: Store, now: datetime) -> dict[str, Surge]:

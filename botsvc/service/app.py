@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from botsvc.chat.commands import CommandCore
 from botsvc.config import Config, FeedConfig, load_config
 from botsvc.deliver.adapter import Adapter
 from botsvc.deliver.delivery import queue_digests, repair_future_times
@@ -23,6 +24,9 @@ from botsvc.store.pipeline import Processor
 from botsvc.store.seed import seed_archive
 from botsvc.store.store import Store, open_store
 from botsvc.store.turn import WriteTurn
+
+if TYPE_CHECKING:
+    from botsvc.chat.commands import CommandCore
 
 CHAT_FEED_INTERVAL = 900
 """Seconds between polls of a feed added from chat."""
@@ -56,6 +60,8 @@ class App:
 
     def commands(self, on_feeds_changed=None, turn: WriteTurn | None = None) -> CommandCore:
         """The command core for chat and the CLI; ``turn``: the write turn its writes take (``botsvc run``)."""
+        from botsvc.chat.commands import CommandCore  # not imported by a plain poll
+
         return CommandCore(
             self.store, self.config, clock=self.processor.clock, on_feeds_changed=on_feeds_changed, turn=turn
         )
@@ -152,6 +158,6 @@ def open_app(config_path: str | Path, db_path: str | Path, *, config: Config | N
     """Load config (raises ConfigError) and open the store (raises StoreError)."""
     config = config or load_config(config_path)
     store = open_store(db_path)
-    events = EventBook(store, config.dedup)
-    processor = Processor(store, Relevance(config.topics), events)
+    events = EventBook(store, config.dedup, lazy=True)  # read by the first judging (Processor.prepare)
+    processor = Processor(store, functools.partial(Relevance, config.topics), events)  # compiled when first used
     return App(config=config, store=store, events=events, processor=processor, policy=config.fetch)

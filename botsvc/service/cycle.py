@@ -5,7 +5,8 @@ is fetched and parsed, the items of all of them are judged as one stream in orde
 publication (a report read first but published later must not open an event of its
 own), in one transaction together with each feed's new fetch state (so a stored ETag
 always has its items stored too); no network I/O or parsing happens inside it. A feed
-that failed or did not change is recorded as soon as it is in, in a transaction of its own.
+that failed is recorded as soon as it is in, in a transaction of its own; the feeds that
+did not change (304) all together, in one short transaction, once every feed is in.
 
 Given an :class:`~botsvc.service.intake.Intake`, every use of the store and the processor
 (parsing too, unless worker processes parse) runs in its thread, so the event loop
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from botsvc.deliver.alert_limits import AlertLimits, held_back_counts, hold_back, mark_judging, settle_judging
-from botsvc.deliver.volume import Surge, fresh_items, record_poll
+from botsvc.deliver.volume import Surge, fresh_items, record_poll, record_unchanged_polls
 from botsvc.ingest.fetch import FetchPolicy, FetchResult, Validators, fetch_many
 from botsvc.ingest.normalise import identity_keys
 from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
@@ -137,9 +138,10 @@ def parse_fetched(result: FetchResult, target: FeedTarget) -> ParsedFeed | str:
 
 def _validators(store: Store, targets: Sequence[FeedTarget]) -> list[tuple[Validators, bool]]:
     """The stored ETag/Last-Modified of each target (none for ad hoc ones), and whether it was added from chat."""
+    states = {state.name: state for state in store.feed_states()}  # one query, not one per feed
     found = []
     for target in targets:
-        state = store.feed_state(target.name) if target.tracked else None
+        state = states.get(target.name) if target.tracked else None
         validators = Validators(state.etag, state.last_modified) if state else Validators()
         found.append((validators, state is not None and state.origin == "chat"))
     return found
@@ -225,24 +227,33 @@ def _begin(store: Store, target: FeedTarget) -> bool:
     return state is None or state.last_success_at is None
 
 
+def _unchanged(store: Store, unchanged: Sequence[tuple[FeedTarget, FetchResult]], now: datetime) -> list[FeedReport]:
+    """Record every poll answered 304 in one short transaction: a row update each, nothing else.
+
+    Nothing was fetched or judged, so nothing else changes: no seen window, no alert limits.
+    """
+    tracked = [(target, result) for target, result in unchanged if target.tracked]
+    if tracked:
+        with store.atomic():
+            names = [target.name for target, _ in tracked]
+            before = store.polled_before(names)
+            store.record_not_modified(
+                [(target.name, target.url, result.etag, result.last_modified) for target, result in tracked], now
+            )
+            record_unchanged_polls(store, names, before)
+    return [FeedReport(target, "not_modified") for target, _ in unchanged]
+
+
 def _unjudged(
     store: Store,
     target: FeedTarget,
     result: FetchResult,
     parsed: ParsedFeed | str | None,
-    limits: AlertLimits,
     now: datetime,
 ) -> FeedReport:
-    """Record a poll that brought no items to judge: unchanged (304) or failed."""
+    """Record a poll that failed (no body, or one that cannot be parsed)."""
     with store.atomic():
-        first_poll = _begin(store, target)
-        if result.status == "not_modified":
-            if target.tracked:
-                store.record_fetch_success(
-                    target.name, etag=result.etag, last_modified=result.last_modified, items=0, when=now
-                )
-                record_poll(store, target.name, 0, limits, first_poll=first_poll, now=now)
-            return FeedReport(target, "not_modified")
+        _begin(store, target)
         error = result.error if result.status == "error" else (parsed if isinstance(parsed, str) else None)
         error = error or "no feed body"
         if target.tracked:
@@ -451,22 +462,33 @@ async def run_cycle(
         else:
             validators = await intake.run(_validators, store, targets)
         parser = pool or (intake.thread if intake is not None else None)
-        # Feeds that brought nothing to judge are recorded as soon as they are in; the
-        # items of all the others are judged together once every feed is fetched and
-        # parsed, oldest first, so arrival order across feeds does not shape events.
+        # A failed feed is recorded as soon as it is in; the unchanged ones (304) all at
+        # once when every feed is in; the items of all the others are judged together
+        # then, oldest first, so arrival order across feeds does not shape events.
         to_judge: list[Fetched] = []
+        unchanged: list[tuple[FeedTarget, FetchResult]] = []
         async with aclosing(_fetch_and_parse(targets, validators, policy, parser)) as fetched:
             async for target, result, parsed in fetched:
                 if result.status == "ok" and isinstance(parsed, ParsedFeed):
                     to_judge.append((target, result, parsed))
                     continue
+                if result.status == "not_modified":
+                    unchanged.append((target, result))
+                    continue
                 now = processor.clock()
                 if intake is None:
-                    reports.append(_unjudged(store, target, result, parsed, limits, now))
+                    reports.append(_unjudged(store, target, result, parsed, now))
                 else:
-                    reports.append(await intake.write(_unjudged, store, target, result, parsed, limits, now))
+                    reports.append(await intake.write(_unjudged, store, target, result, parsed, now))
+        if unchanged:
+            now = processor.clock()
+            if intake is None:
+                reports.extend(_unchanged(store, unchanged, now))
+            else:
+                reports.extend(await intake.write(_unchanged, store, unchanged, now))
         if to_judge:
             if intake is None:
+                processor.prepare()  # outside the judging transaction (the intake's is prepared)
                 reports.extend(_judge_or_forget(store, processor, to_judge, limits))
             else:
                 reports.extend(await _judge_in_turns(intake, to_judge, limits))

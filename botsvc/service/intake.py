@@ -140,10 +140,13 @@ class Intake:
         def take_over() -> tuple[Store, Processor]:
             store = open_store(app.store.path, migrate=False)
             store.db.conn.set_progress_handler(stop_requested, PROGRESS_STEPS)
-            store.refuse_writes_unless(turn.locked)
             events = app.events
             events.store = store  # the EventBook reads its store only to (re)load its index
             processor = Processor(store, app.processor.relevance, events, clock=app.processor.clock)
+            # The event index is read now, before anyone writes (it may first make the
+            # fingerprints of articles stored without one), never inside a write turn.
+            processor.prepare()
+            store.refuse_writes_unless(turn.locked)
             return store, processor
 
         try:

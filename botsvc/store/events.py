@@ -83,11 +83,29 @@ def item_fingerprint(item: FeedItem) -> Fingerprint:
 class EventBook:
     """Decides event membership for relevant articles. One per open store."""
 
-    def __init__(self, store: Store, settings: DedupSettings | None = None) -> None:
+    def __init__(self, store: Store, settings: DedupSettings | None = None, *, lazy: bool = False) -> None:
+        """``lazy``: read the index when it is first needed (see :attr:`assigner`), not now."""
         self.store = store
         self.settings = settings or DedupSettings()
-        self.assigner = self._load()
+        self._assigner: EventAssigner | None = None
+        self._made_with: str | None = None
+        """The concepts' signature the stored fingerprints were made with, compared when the index is read."""
         self._note_grouping()
+        if not lazy:
+            self._assigner = self._load()
+
+    @property
+    def assigner(self) -> EventAssigner:
+        """The index of every stored article; a lazy book reads it from the database on first use.
+
+        A poll in which no feed changed never needs it: a warm ``botsvc poll --once`` does
+        not pay for loading every fingerprint of the archive. Whoever judges reads it first,
+        outside any transaction (:meth:`botsvc.store.pipeline.Processor.prepare`): with a
+        large archive that takes seconds, which must not hold the write lock.
+        """
+        if self._assigner is None:
+            self._assigner = self._load()
+        return self._assigner
 
     def _note_grouping(self) -> None:
         """Record the settings a new database groups with; say so when stored events used others."""
@@ -106,15 +124,22 @@ class EventBook:
             if made_with is None:
                 with self.store.atomic():
                     self.store.set_state(FINGERPRINT_LEXICON, lexicon_signature())
-            elif made_with != lexicon_signature():
-                log.info(
-                    "the concepts changed since the stored articles were fingerprinted; "
-                    "`botsvc rebuild-events` refreshes them so later reports fold with them"
-                )
+            else:
+                self._made_with = made_with  # checked when the concepts are loaded anyway (_load)
         except sqlite3.Error:  # a read-only or busy database: grouping still works
             pass
 
+    def _note_concepts(self) -> None:
+        """Say so when the stored fingerprints were made with other concepts than today's."""
+        if self._made_with is not None and self._made_with != lexicon_signature():
+            log.info(
+                "the concepts changed since the stored articles were fingerprinted; "
+                "`botsvc rebuild-events` refreshes them so later reports fold with them"
+            )
+        self._made_with = None
+
     def _load(self) -> EventAssigner:
+        self._note_concepts()
         assigner = new_assigner(self.settings)
         assigner.record_many(
             (row["id"], row["event_id"], row["fingerprint"], parse_iso(row["event_time"]), row["outlet"])
@@ -123,8 +148,10 @@ class EventBook:
         return assigner
 
     def reload(self) -> None:
-        """Forget what is not in the database: call after a rolled-back transaction."""
-        self.assigner = self._load()
+        """Forget what is not in the database: call after a rolled-back transaction (an index
+        not read yet has nothing to forget)."""
+        if self._assigner is not None:
+            self._assigner = self._load()
 
     def place(self, item: FeedItem, when: datetime) -> Placement:
         """Where ``item`` belongs; ``when`` (first seen) stands in for a missing date."""
@@ -179,14 +206,20 @@ class EventBook:
         return None
 
     def merge(self, absorbed: int, survivor: int) -> None:
-        """Move the absorbed event's members to the survivor in the index (after the store did)."""
-        self.assigner.merge(absorbed, survivor)
+        """Move the absorbed event's members to the survivor in the index (after the store did).
+
+        An index not read yet has nothing to change: it reads the merge from the database.
+        """
+        if self._assigner is not None:
+            self._assigner.merge(absorbed, survivor)
 
     def record(
         self, article_id: int, event_id: int, fingerprint: Fingerprint, event_time: datetime, outlet: str | None = None
     ) -> None:
-        """Called after the article row exists, inside the same transaction."""
-        self.assigner.record(article_id, event_id, fingerprint, event_time, outlet)
+        """Called after the article row exists, inside the same transaction (an index not read
+        yet reads the article from the database instead)."""
+        if self._assigner is not None:
+            self._assigner.record(article_id, event_id, fingerprint, event_time, outlet)
 
 
 def _date(article: dict) -> str:

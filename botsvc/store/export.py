@@ -6,7 +6,6 @@ reports (``members``) earliest first, times in ISO 8601 UTC.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -50,8 +49,8 @@ def member_record(article: dict) -> dict[str, Any]:
 
 
 def event_record(event: dict, articles: list[dict]) -> dict[str, Any]:
-    """An event row (outlets as stored or decoded) and its member articles, earliest first."""
-    outlets = event["outlets"]
+    """An event row (with its ``outlets``, as :meth:`~botsvc.store.store.Store.event` gives them) and its
+    member articles, earliest first."""
     return {
         "event_id": event["id"],
         "title": event["title"],
@@ -62,7 +61,7 @@ def event_record(event: dict, articles: list[dict]) -> dict[str, Any]:
         "first_seen": event["first_seen"],
         "last_seen": event["last_seen"],
         "reports": event["member_count"],
-        "outlets": json.loads(outlets) if isinstance(outlets, str) else list(outlets),
+        "outlets": list(event["outlets"]),
         "members": [member_record(article) for article in articles],
     }
 
@@ -78,13 +77,20 @@ def events_since(store: Store, since: date) -> Iterator[dict[str, Any]]:
         batch = events[start : start + BATCH]
         marks = ",".join("?" * len(batch))
         members: dict[int, list[dict]] = {}
+        outlets: dict[int, list[str]] = {}
+        for row in store.query(
+            f"SELECT event_id, outlet FROM event_outlets WHERE event_id IN ({marks}) "
+            "ORDER BY event_id, position, outlet",
+            [event["id"] for event in batch],
+        ):
+            outlets.setdefault(row["event_id"], []).append(row["outlet"])
         for article in store.query(
             f"SELECT * FROM articles WHERE event_id IN ({marks}) ORDER BY coalesce(published, first_seen), id",
             [event["id"] for event in batch],
         ):
             members.setdefault(article["event_id"], []).append(article)
         for event in batch:
-            yield event_record(event, members.get(event["id"], []))
+            yield event_record({**event, "outlets": outlets.get(event["id"], [])}, members.get(event["id"], []))
 
 
 def csv_rows(record: dict[str, Any]) -> Iterator[dict[str, Any]]:

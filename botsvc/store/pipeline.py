@@ -56,17 +56,41 @@ class Processor:
     def __init__(
         self,
         store: Store,
-        relevance: Relevance,
+        relevance: Relevance | Callable[[], Relevance],
         events: EventBook | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """``relevance``: the topic rules, or what makes them when first needed (a poll in
+        which no feed changed never compiles them)."""
         self.store = store
-        self.relevance = relevance
+        self._relevance = relevance if isinstance(relevance, Relevance) else None
+        self._make_relevance = None if isinstance(relevance, Relevance) else relevance
         self.events = events or EventBook(store)
         self.clock = clock
-        self.learned = LearnedJudgement((), self.events.assigner.index)
-        """The labelled examples that count, as of :attr:`_examples_version` (see :meth:`refresh_learned`)."""
+        self.learned: LearnedJudgement | None = None
+        """The labelled examples that count, as of :attr:`_examples_version` (see :meth:`refresh_learned`);
+        None until the first judging (the event index it votes through is read only when needed)."""
         self._examples_version: str | None = None
+
+    @property
+    def relevance(self) -> Relevance:
+        if self._relevance is None:
+            assert self._make_relevance is not None
+            self._relevance = self._make_relevance()
+        return self._relevance
+
+    @relevance.setter
+    def relevance(self, relevance: Relevance) -> None:
+        self._relevance = relevance
+
+    def prepare(self) -> None:
+        """Compile the topic rules and read the event index now, if not done yet.
+
+        Call before the transaction that judges: either may take a while (the index, seconds
+        with a large archive), and neither must hold the write lock.
+        """
+        self.relevance  # noqa: B018  (built on first use)
+        self.events.assigner  # noqa: B018
 
     def refresh_learned(self) -> None:
         """Reload the labelled examples when a report was added or withdrawn since the last look.
@@ -109,13 +133,15 @@ class Processor:
             for index, item in enumerate(items)
         ]
         stream.sort(key=lambda entry: entry[:3])
+        keys = [[identity_keys(item) for item in items] for items, _ in batches]
         outcomes: list[dict[int, ItemOutcome]] = [{} for _ in batches]
-        for _, number, index, item in stream:
-            outcomes[number][index] = self._judge(item, batches[number][1], now)
+        # Each feed's seen keys are read in one query and written together at the end.
+        with self.store.seen_batch([key for item_keys in feed_keys for key in item_keys] for feed_keys in keys):
+            for _, number, index, item in stream:
+                outcomes[number][index] = self._judge(item, batches[number][1], now, keys[number][index])
         return [[found[i] for i in range(len(items))] for found, (items, _) in zip(outcomes, batches, strict=True)]
 
-    def _judge(self, item: FeedItem, topics: tuple[str, ...] | None, now: datetime) -> ItemOutcome:
-        keys = identity_keys(item)
+    def _judge(self, item: FeedItem, topics: tuple[str, ...] | None, now: datetime, keys: list[str]) -> ItemOutcome:
         title = normalise_title(item.title)
         seen = self.store.lookup_seen(keys)
         reused = seen is not None and _reused_guid(seen, title)

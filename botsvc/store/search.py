@@ -8,7 +8,6 @@ Korean and Japanese words are found inside unspaced text (see :mod:`botsvc.store
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -50,12 +49,16 @@ class TimelineEntry:
     first_seen: datetime
 
 
+OUTLETS = "(SELECT count(*) FROM event_outlets o WHERE o.event_id = e.id) AS outlets"
+"""How many outlets reported event ``e`` (a column of the hits)."""
+
+
 def _hit(row: dict) -> EventHit:
     return EventHit(
         row["id"],
         row["title"],
         parse_iso(row["first_published"]),
-        len(json.loads(row["outlets"])),
+        row["outlets"],
         row["member_count"],
         bool(row["seeded"]),
         parse_iso(row["last_published"] or row["last_seen"]),
@@ -115,7 +118,8 @@ def search_events(
         "b AS MATERIALIZED (SELECT event_id, sum(id IN t) > 0 AS headline, count(*) AS reports, "
         "max(id) AS newest FROM c GROUP BY event_id ORDER BY headline DESC, reports DESC, newest DESC "
         "LIMIT :limit) "
-        "SELECT e.* FROM b JOIN events e ON e.id = b.event_id ORDER BY b.headline DESC, b.reports DESC, b.newest DESC"
+        f"SELECT e.*, {OUTLETS} FROM b JOIN events e ON e.id = b.event_id "
+        "ORDER BY b.headline DESC, b.reports DESC, b.newest DESC"
     )
     return [_hit(row) for row in store.query(sql, params)]
 
@@ -138,7 +142,7 @@ def recent_events(store: Store, topics: list[str], limit: int) -> list[EventHit]
     """The latest events (by last report) of ``topics``, newest first; seeded ones included."""
     marks = ",".join("?" * len(topics)) or "''"
     sql = (
-        "SELECT e.* FROM events e WHERE EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t "
+        f"SELECT e.*, {OUTLETS} FROM events e WHERE EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t "
         f"WHERE a.event_id = e.id AND t.value IN ({marks})) "
         "ORDER BY coalesce(e.last_published, e.last_seen) DESC, e.id DESC LIMIT ?"
     )

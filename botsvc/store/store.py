@@ -21,6 +21,7 @@ import sqlite_utils
 from botsvc.models import FeedItem
 from botsvc.store import fileid, searchtext, seenkeys
 from botsvc.store.migrate import apply_migrations
+from botsvc.store.seenbatch import SeenBatch
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ class Store:
         self.path = path
         self.identity = fileid.hold(path)
         """(st_dev, st_ino) of the file opened; None for an in-memory database."""
+        self._seen_batch: SeenBatch | None = None
+        """Set while items are judged (:meth:`seen_batch`)."""
         self._may_write: Callable[[], bool] | None = None
         self._authorizer: Callable[[int, str | None, str | None, str | None, str | None], int] | None = None
 
@@ -254,6 +257,30 @@ class Store:
             (etag, last_modified, stamp, stamp, items, name),
         )
 
+    def record_not_modified(self, feeds: Sequence[tuple[str, str, str | None, str | None]], when: datetime) -> None:
+        """Record polls answered 304 (``(name, url, etag, last_modified)`` each), as one statement.
+
+        The same as :meth:`ensure_feed` then :meth:`record_fetch_success` with no items, for
+        every feed at once: a warm cycle of a thousand unchanged feeds costs one short write.
+        """
+        stamp = iso(when)
+        self.db.conn.executemany(
+            "INSERT INTO feeds (name, url, etag, last_modified, last_polled_at, last_success_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET url = excluded.url, "
+            "etag = coalesce(excluded.etag, CASE WHEN feeds.url = excluded.url THEN feeds.etag END), "
+            "last_modified = coalesce(excluded.last_modified, "
+            "CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END), "
+            "last_polled_at = excluded.last_polled_at, last_success_at = excluded.last_success_at, "
+            "consecutive_failures = 0, retry_at = NULL",
+            [(name, url, etag, last_modified, stamp, stamp) for name, url, etag, last_modified in feeds],
+        )
+
+    def polled_before(self, names: Iterable[str]) -> set[str]:
+        """Those of ``names`` that have had a successful poll (the others' next one is their first)."""
+        wanted = set(names)
+        rows = self.db.execute("SELECT name FROM feeds WHERE last_success_at IS NOT NULL")
+        return {row[0] for row in rows if row[0] in wanted}
+
     def record_fetch_error(self, name: str, error: str, when: datetime) -> None:
         stamp = iso(when)
         self.db.execute(
@@ -266,6 +293,27 @@ class Store:
         self.db.execute("UPDATE feeds SET retry_at = ? WHERE name = ?", (iso(when), name))
 
     # -- seen keys ------------------------------------------------------------
+    @contextmanager
+    def seen_batch(self, key_groups: Iterable[Iterable[str]]) -> Iterator[None]:
+        """Within it, :meth:`lookup_seen` and :meth:`mark_seen` work on the keys of ``key_groups``
+        (each feed's items' keys) read in one query per group, and the new keys are written
+        together when it ends (:mod:`botsvc.store.seenbatch`). Use inside the judging transaction.
+
+        If it ends with an exception, what it held back is not written: the caller's
+        transaction, rolled back, loses the rest of the judging with it.
+        """
+        if self._seen_batch is not None:  # already batching (an outer judging): it holds these too
+            yield
+            return
+        batch = self._seen_batch = SeenBatch(self.db.conn)
+        try:
+            for keys in key_groups:
+                batch.read(keys)
+            yield
+            batch.flush()
+        finally:
+            self._seen_batch = None
+
     def lookup_seen(self, keys: list[str]) -> SeenRecord | None:
         """The first of ``keys`` already recorded (keys are given strongest first).
 
@@ -274,25 +322,39 @@ class Store:
         """
         if not keys:
             return None
-        marks = ",".join("?" * len(keys))
         found: dict[str, tuple] = {}
-        for row in self.db.execute(
-            f"SELECT s.key, s.decision, s.article_id, a.event_id, s.title FROM seen_items s "
-            f"LEFT JOIN articles a ON a.id = s.article_id WHERE s.key IN ({marks})",
-            keys,
-        ):
-            found[row[0]] = (*row, None)
-        hashes = {seenkeys.key_hash(key): key for key in keys if key not in found}
-        if hashes:
-            for hashed, sketch in self.db.execute(
-                f"SELECT hash, sketch FROM seen_hashes WHERE hash IN ({','.join('?' * len(hashes))})", list(hashes)
+        batch = self._seen_batch
+        if batch is not None:
+            batch.read(keys)
+            for key in keys:
+                row = batch.items[key]
+                if row is not None:
+                    found[key] = (key, *row, None)
+                    continue
+                stored, sketch = batch.stored_hash(key)
+                if stored:
+                    found[key] = (key, "irrelevant", None, None, sketch)
+        else:
+            marks = ",".join("?" * len(keys))
+            for row in self.db.execute(
+                f"SELECT key, decision, article_id, title FROM seen_items WHERE key IN ({marks})", keys
             ):
-                key = hashes[hashed]
-                found[key] = (key, "irrelevant", None, None, None, sketch)
+                found[row[0]] = (*row, None)
+            hashes = {seenkeys.key_hash(key): key for key in keys if key not in found}
+            if hashes:
+                for hashed, sketch in self.db.execute(
+                    f"SELECT hash, sketch FROM seen_hashes WHERE hash IN ({','.join('?' * len(hashes))})", list(hashes)
+                ):
+                    key = hashes[hashed]
+                    found[key] = (key, "irrelevant", None, None, sketch)
         for key in keys:
             if key in found:
                 others = tuple(k for k in keys if k in found and k != key)
-                record, decision, article_id, event_id, title, sketch = found[key]
+                record, decision, article_id, title, sketch = found[key]
+                event_id = None
+                if article_id is not None:  # the article's event now (it may have merged since)
+                    row = self.db.execute("SELECT event_id FROM articles WHERE id = ?", (article_id,)).fetchone()
+                    event_id = row[0] if row else None
                 return SeenRecord(record, decision, article_id, event_id, title, others=others, sketch=sketch)
         return None
 
@@ -313,6 +375,13 @@ class Store:
         overwrites existing keys (a reused GUID), whichever table they were in.
         """
         stamp = iso(when)
+        batch = self._seen_batch
+        if batch is not None:
+            if not replace:
+                batch.add(keys, decision, article_id, stamp=stamp, seconds=_seconds(when), title=title)
+                return
+            batch.flush()  # then overwrite in the database, in order, and note it
+            batch.replaced(keys, decision, article_id, title)
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         conn = self.db.conn
         if article_id is None:
@@ -384,45 +453,50 @@ class Store:
         """A new event whose first member (published by ``outlet``) is being stored."""
         cursor = self.db.execute(
             "INSERT INTO events (title, topic, seeded, first_seen, last_seen, first_published, "
-            "last_published, member_count, outlets) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
-            (
-                title,
-                topic,
-                int(seeded),
-                iso(when),
-                iso(when),
-                iso(published),
-                iso(published),
-                json.dumps([outlet], ensure_ascii=False),
-            ),
+            "last_published, member_count) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+            (title, topic, int(seeded), iso(when), iso(when), iso(published), iso(published)),
         )
-        return inserted_id(cursor)
+        event_id = inserted_id(cursor)
+        self._add_outlet(event_id, outlet)
+        return event_id
+
+    def _add_outlet(self, event_id: int, outlet: str) -> None:
+        """Note that ``outlet`` reported ``event_id`` (after the outlets that reported it first)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO event_outlets (event_id, outlet, position) "
+            "SELECT ?1, ?2, count(*) FROM event_outlets WHERE event_id = ?1",
+            (event_id, outlet),
+        )
+
+    def event_outlets(self, event_id: int) -> list[str]:
+        """The outlets that reported an event, in order of their first report."""
+        rows = self.db.execute(
+            "SELECT outlet FROM event_outlets WHERE event_id = ? ORDER BY position, outlet", (event_id,)
+        )
+        return [row[0] for row in rows]
 
     def add_event_member(self, event_id: int, *, published: datetime | None, outlet: str, when: datetime) -> None:
-        row = self.db.execute(
-            "SELECT outlets, first_published, last_published FROM events WHERE id = ?", (event_id,)
-        ).fetchone()
+        row = self.db.execute("SELECT first_published, last_published FROM events WHERE id = ?", (event_id,)).fetchone()
         if row is None:
             raise StoreError(f"event {event_id} does not exist")
-        outlets = json.loads(row[0])
-        if outlet not in outlets:
-            outlets.append(outlet)
-        first, last = parse_iso(row[1]), parse_iso(row[2])
+        first, last = parse_iso(row[0]), parse_iso(row[1])
         if published is not None:
             first = published if first is None or published < first else first
             last = published if last is None or published > last else last
         self.db.execute(
-            "UPDATE events SET member_count = member_count + 1, outlets = ?, last_seen = ?, "
+            "UPDATE events SET member_count = member_count + 1, last_seen = ?, "
             "first_published = ?, last_published = ? WHERE id = ?",
-            (json.dumps(outlets, ensure_ascii=False), iso(when), iso(first), iso(last), event_id),
+            (iso(when), iso(first), iso(last), event_id),
         )
+        self._add_outlet(event_id, outlet)
 
     def event(self, event_id: int) -> dict | None:
+        """An event's row, with ``outlets``: the outlets that reported it, in order of first report."""
         rows = self.query("SELECT * FROM events WHERE id = ?", (event_id,))
         if not rows:
             return None
         row = rows[0]
-        row["outlets"] = json.loads(row["outlets"])
+        row["outlets"] = self.event_outlets(event_id)
         return row
 
     def event_articles(self, event_id: int) -> list[dict]:
@@ -454,7 +528,7 @@ class Store:
         seen = sorted(m["first_seen"] for m in members)
         self.db.execute(
             "UPDATE events SET title = CASE WHEN seeded THEN title ELSE ? END, first_seen = ?, "
-            "last_seen = ?, first_published = ?, last_published = ?, member_count = ?, outlets = ? "
+            "last_seen = ?, first_published = ?, last_published = ?, member_count = ? "
             "WHERE id = ?",
             (
                 members[0]["title"],
@@ -463,10 +537,15 @@ class Store:
                 published[0] if published else None,
                 published[-1] if published else None,
                 len(members),
-                json.dumps(outlets, ensure_ascii=False),
                 event_id,
             ),
         )
+        if outlets != self.event_outlets(event_id):
+            self.db.execute("DELETE FROM event_outlets WHERE event_id = ?", (event_id,))
+            self.db.conn.executemany(
+                "INSERT INTO event_outlets (event_id, outlet, position) VALUES (?, ?, ?)",
+                [(event_id, outlet, position) for position, outlet in enumerate(outlets)],
+            )
 
     def hold_back_event(self, event_id: int, reason: str) -> None:
         """Mark an event the cycle never alerts (``reported``: opened by a person's report)."""

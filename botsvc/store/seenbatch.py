@@ -1,0 +1,124 @@
+"""The seen keys of the items being judged: read in one query per feed, written in one statement per table.
+
+Judging an item looks up its identity keys and records them. Done item by item that is
+a few statements per item; a :class:`SeenBatch` instead reads every key of a feed's items
+at once, answers the lookups from memory, and holds the new keys back until the batch
+ends (:meth:`SeenBatch.flush`), keeping memory and database in step: what an earlier item
+of the same batch recorded is seen by a later one exactly as if it had been written.
+
+It is only ever used inside the transaction that judges the items (see
+:meth:`botsvc.store.store.Store.seen_batch`); nothing it holds outlives it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from botsvc.store import seenkeys
+
+CHUNK = 400
+"""Keys per query (two parameters each): well under SQLite's limit on parameters."""
+
+ItemRow = tuple[str, int | None, str | None]
+"""A ``seen_items`` row: decision, article id, title (with a GUID key)."""
+
+
+class SeenBatch:
+    """``seen_items`` and ``seen_hashes`` as far as the batch's keys go (None: not there)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.items: dict[str, ItemRow | None] = {}
+        self.hashes: dict[int, int | None] = {}
+        """Hash -> the sketch stored with it (None for no sketch), for the hashes that are stored."""
+        self._new_items: list[tuple[str, str, int | None, str | None, str | None, str | None]] = []
+        self._new_hashes: list[tuple[int, int, int | None]] = []
+
+    def knows(self, key: str) -> bool:
+        return key in self.items
+
+    def read(self, keys: Iterable[str]) -> None:
+        """Read the stored rows of ``keys`` (those not known yet) in one query per :data:`CHUNK` keys."""
+        wanted = list(dict.fromkeys(key for key in keys if key not in self.items))
+        if not wanted:
+            return
+        self.flush()  # the database must hold what the batch recorded before it is asked
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            hashes = [seenkeys.key_hash(key) for key in chunk]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT 0, key, decision, article_id, title FROM seen_items WHERE key IN ({marks}) "
+                f"UNION ALL SELECT 1, hash, NULL, NULL, sketch FROM seen_hashes WHERE hash IN ({marks})",
+                [*chunk, *hashes],
+            ).fetchall()
+            for key in chunk:
+                self.items[key] = None
+            for table, key, decision, article_id, title in rows:
+                if table == 0:
+                    self.items[key] = (decision, article_id, title)
+                else:
+                    self.hashes[key] = title
+
+    def stored_hash(self, key: str) -> tuple[bool, int | None]:
+        """Whether ``key``'s hash is in ``seen_hashes``, and the sketch stored with it."""
+        hashed = seenkeys.key_hash(key)
+        return hashed in self.hashes, self.hashes.get(hashed)
+
+    def add(
+        self,
+        keys: Sequence[str],
+        decision: str,
+        article_id: int | None,
+        *,
+        stamp: str | None,
+        seconds: int,
+        title: str | None,
+    ) -> None:
+        """Record ``keys`` that are not stored yet (``INSERT OR IGNORE``), in memory until :meth:`flush`."""
+        self.read(keys)
+        if article_id is None:
+            sketch = seenkeys.title_sketch(title)
+            for key in keys:
+                hashed = seenkeys.key_hash(key)
+                if hashed in self.hashes:
+                    continue
+                kept = sketch if key.startswith("guid:") else None
+                self.hashes[hashed] = kept
+                self._new_hashes.append((hashed, seconds, kept))
+            return
+        for key in keys:
+            if self.items.get(key) is not None:
+                continue
+            kept_title = title if key.startswith("guid:") else None
+            self.items[key] = (decision, article_id, kept_title)
+            self._new_items.append((key, decision, article_id, stamp, stamp, kept_title))
+
+    def replaced(self, keys: Sequence[str], decision: str, article_id: int | None, title: str | None) -> None:
+        """Note that ``keys`` were just overwritten in the database (a reused GUID), whichever table they were in."""
+        sketch = seenkeys.title_sketch(title) if article_id is None else None
+        for key in keys:
+            hashed = seenkeys.key_hash(key)
+            kept = title if key.startswith("guid:") else None
+            if article_id is None:
+                self.items[key] = None
+                self.hashes[hashed] = sketch if key.startswith("guid:") else None
+            else:
+                self.items[key] = (decision, article_id, kept)
+                self.hashes.pop(hashed, None)
+
+    def flush(self) -> None:
+        """Write the keys recorded since the last flush: one statement per table."""
+        if self._new_hashes:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO seen_hashes (hash, last_seen, sketch) VALUES (?, ?, ?)", self._new_hashes
+            )
+            self._new_hashes = []
+        if self._new_items:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO seen_items (key, decision, article_id, first_seen, last_seen, title) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                self._new_items,
+            )
+            self._new_items = []
