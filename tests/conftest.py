@@ -40,46 +40,51 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres_server: PostgresServer) -> str:
-    """A database migrated once to the latest version, cloned for each test that wants one."""
-    from botsvc.store import backends
-    from botsvc.store.store import open_store
-
-    url = postgres_server.create_database(prefix="template")
-    open_store(url).close()
-    backends.close_pools()  # CREATE DATABASE ... TEMPLATE needs it unused
-    return url
+def postgres_contract_database(postgres_server: PostgresServer) -> str:
+    """One database for the contract tests; each test's stores live in schemas of their own."""
+    return postgres_server.create_database(prefix="contract")
 
 
 class Databases:
     """Where a test keeps its databases on one back-end: ``db_at("name.db")`` is a file in
-    the test's folder (SQLite) or a migrated PostgreSQL database of its own, the same one
-    each time it is asked for by the same name (a restart reopens it)."""
+    the test's folder (SQLite) or a PostgreSQL URL of its own (a fresh schema, migrated on
+    first open: cheaper than a database each), the same each time it is asked for by the
+    same name (a restart reopens it)."""
 
     def __init__(self, dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
         self.dialect = dialect
         self._tmp_path = tmp_path
         self._request = request
-        self._urls: dict[str, str] = {}
+        self._schemas: dict[str, str] = {}
 
     def __call__(self, name: str) -> str:
         if self.dialect == "sqlite":
             return str(self._tmp_path / name)
-        if name not in self._urls:
-            server: PostgresServer = self._request.getfixturevalue("postgres_server")
-            template: str = self._request.getfixturevalue("postgres_template")
-            self._urls[name] = server.create_database(template=template)
-        return self._urls[name]
+        database: str = self._request.getfixturevalue("postgres_contract_database")
+        if name not in self._schemas:
+            import psycopg
+
+            Databases._made += 1
+            schema = f"s{Databases._made}"
+            with psycopg.connect(database, autocommit=True) as conn:
+                conn.execute(f"CREATE SCHEMA {schema}")
+            self._schemas[name] = schema
+        return f"{database}?options=-csearch_path%3D{self._schemas[name]}"
+
+    _made = 0
 
     def drop(self) -> None:
-        if not self._urls:
+        if not self._schemas:
             return
+        import psycopg
+
         from botsvc.store import backends
 
         backends.close_pools()
-        server: PostgresServer = self._request.getfixturevalue("postgres_server")
-        for url in self._urls.values():
-            server.drop_database(url)
+        database: str = self._request.getfixturevalue("postgres_contract_database")
+        with psycopg.connect(database, autocommit=True) as conn:
+            for schema in self._schemas.values():
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

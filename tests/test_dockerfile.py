@@ -356,7 +356,10 @@ def test_built_package_ships_migrations_and_seed_data(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "would be ignored" not in done.stderr, done.stderr
     built = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    expected = {f"botsvc/migrations/{p.relative_to(ROOT / 'migrations').as_posix()}" for p in (ROOT / "migrations").glob("*/*.sql")}
+    expected = {
+        f"botsvc/migrations/{p.relative_to(ROOT / 'migrations').as_posix()}"
+        for p in (ROOT / "migrations").glob("*/*.sql")
+    }
     expected |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "botsvc" / "data").rglob("*") if p.is_file()}
     expected |= {
         p.relative_to(ROOT).as_posix()

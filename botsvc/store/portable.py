@@ -32,3 +32,10 @@ def joined(dialect: str, expression: str, separator: str) -> str:
     """An aggregate joining ``expression`` over a group with ``separator`` (a SQL string literal)."""
     function = "string_agg" if dialect == "postgres" else "group_concat"
     return f"{function}({expression}, {separator})"
+
+
+def json_items(dialect: str, expression: str, alias: str) -> str:
+    """A FROM item yielding the elements of the JSON array ``expression`` as rows ``alias.value``."""
+    if dialect == "postgres":
+        return f"jsonb_array_elements_text(CAST({expression} AS jsonb)) AS {alias}(value)"
+    return f"json_each({expression}) {alias}"
