@@ -83,11 +83,18 @@ def parse_iso_required(value: str | None, what: str) -> datetime:
 
 
 def inserted_id(cursor: Any) -> int:
-    """The id an ``INSERT ... RETURNING id`` just wrote (both databases answer it as a row)."""
-    rows = cursor.fetchall()
-    if not rows or rows[0][0] is None:
+    """The id an INSERT just wrote: its ``RETURNING id`` row (both databases), else SQLite's
+    ``lastrowid`` or PostgreSQL's ``lastval()`` (the identity the insert drew on this connection)."""
+    if cursor.description is not None:
+        rows = cursor.fetchall()
+        value = rows[0][0] if rows else None
+    elif isinstance(cursor, sqlite3.Cursor):
+        value = cursor.lastrowid
+    else:
+        value = cursor.connection.execute("SELECT lastval()").fetchone()[0]
+    if value is None:
         raise StoreError("the database gave no id for a row just inserted")
-    return int(rows[0][0])
+    return int(value)
 
 
 @dataclass(frozen=True)
