@@ -76,7 +76,7 @@ def test_a_nested_atomic_block_is_a_savepoint_on_postgres(postgres_url):
 
 def test_botsvc_database_url_puts_the_commands_on_postgres(postgres_url, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("BOTSVC_DB", raising=False)
+    monkeypatch.setenv("BOTSVC_DB", str(tmp_path / "botsvc.db"))  # as the image sets it
     monkeypatch.setenv("BOTSVC_DATABASE_URL", postgres_url)
     seeded = CliRunner().invoke(cli, ["seed", "--config", str(EXAMPLES)])
     assert seeded.exit_code == 0, seeded.output
@@ -88,7 +88,7 @@ def test_botsvc_database_url_puts_the_commands_on_postgres(postgres_url, tmp_pat
         assert store.counts()["articles"] > 0
     finally:
         store.close()
-    # --db still names a SQLite file, whatever the environment says.
+    # --db on the command line still names a SQLite file, whatever the environment says.
     local = CliRunner().invoke(cli, ["seed", "--db", str(tmp_path / "local.db"), "--config", str(EXAMPLES)])
     assert local.exit_code == 0 and (tmp_path / "local.db").exists()
 
