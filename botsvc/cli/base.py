@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +19,7 @@ from botsvc import __version__
 from botsvc.config import ConfigError
 from botsvc.service import logs
 from botsvc.service.web import WebSettingsError
+from botsvc.store.errors import DatabaseError
 from botsvc.store.store import StoreError, database_problem
 
 DEFAULT_DB = "botsvc.db"
@@ -56,7 +56,7 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), 2)
         except StoreError as exc:
             _fail(str(exc), 1)
-        except sqlite3.Error as exc:  # e.g. disk full or read-only after start-up
+        except DatabaseError as exc:  # e.g. disk full or read-only after start-up
             _fail(f"database write failed: {database_problem(exc)}; nothing was lost, the next run retries", 1)
         except WebSettingsError as exc:
             _fail(str(exc), 2)
