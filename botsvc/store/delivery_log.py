@@ -15,7 +15,7 @@ from botsvc.store.store import Store, iso
 from botsvc.store.tenants import HIDDEN_FEEDS
 
 _UNTOLD = (
-    "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= :created AND e.held_back IS {} "
+    "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= :created AND e.held_back {} "
     "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = :sub AND d.event_id = e.id) "
     "AND NOT EXISTS (SELECT 1 FROM event_mutes m WHERE m.subscription_id = :sub AND m.event_id = e.id) "
     # SQLite-only: json_each reads the article's JSON list of topics.
@@ -23,8 +23,8 @@ _UNTOLD = (
     f"AND a.feed NOT IN ({HIDDEN_FEEDS})) "  # a report of the topic this tenant may see
     "ORDER BY e.id"
 )
-_NEW = _UNTOLD.format("NULL")
-_CAPPED = _UNTOLD.format("'capped'")  # backfilled events are never told, not even counted
+_NEW = _UNTOLD.format("IS NULL")
+_CAPPED = _UNTOLD.format("= 'capped'")  # backfilled events are never told, not even counted
 _GROWN = (
     "SELECT e.id FROM events e JOIN deliveries d ON d.event_id = e.id AND d.subscription_id = ? "
     "WHERE e.member_count > d.member_count AND d.summarised = 0 "
