@@ -23,5 +23,7 @@ def in_transaction(store: Store) -> bool:
 
 def interrupt_when(store: Store, handler: Callable[[], int], steps: int) -> None:
     """Have ``handler`` called every ``steps`` virtual-machine steps; a non-zero answer fails
-    the running statement (SQLite's progress handler; SQLite-only)."""
-    store.db.conn.set_progress_handler(handler, steps)
+    the running statement (SQLite's progress handler, SQLite-only: another database rolls back
+    what a closed connection left open, so nothing is set there)."""
+    if getattr(store, "dialect", "sqlite") == "sqlite":
+        store.db.conn.set_progress_handler(handler, steps)
