@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from botsvc.store.portable import json_ids, json_items
 from botsvc.store.store import Store, iso
 from botsvc.store.tenants import HIDDEN_FEEDS
 
@@ -18,13 +19,19 @@ _UNTOLD = (
     "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= :created AND e.held_back {} "
     "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = :sub AND d.event_id = e.id) "
     "AND NOT EXISTS (SELECT 1 FROM event_mutes m WHERE m.subscription_id = :sub AND m.event_id = e.id) "
-    # SQLite-only: json_each reads the article's JSON list of topics.
-    "AND EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t WHERE a.event_id = e.id AND t.value = :topic "
+    # {topics}: the article's JSON list of topics, one row each (per database).
+    "AND EXISTS (SELECT 1 FROM articles a, {topics} WHERE a.event_id = e.id AND t.value = :topic "
     f"AND a.feed NOT IN ({HIDDEN_FEEDS})) "  # a report of the topic this tenant may see
     "ORDER BY e.id"
 )
-_NEW = _UNTOLD.format("IS NULL")
-_CAPPED = _UNTOLD.format("= 'capped'")  # backfilled events are never told, not even counted
+_NEW = "IS NULL"
+_CAPPED = "= 'capped'"  # backfilled events are never told, not even counted
+
+
+def _untold(store: Store, held_back: str) -> str:
+    return _UNTOLD.format(held_back, topics=json_items(store.dialect, "a.topics", "t"))
+
+
 _GROWN = (
     "SELECT e.id FROM events e JOIN deliveries d ON d.event_id = e.id AND d.subscription_id = ? "
     "WHERE e.member_count > d.member_count AND d.summarised = 0 "
@@ -37,9 +44,9 @@ _TOLD = (
     "ON CONFLICT (subscription_id, event_id) DO UPDATE SET member_count = excluded.member_count, "
     "queued_at = excluded.queued_at"
 )
-_ALERTED = (  # SQLite-only: json_each takes any number of ids in one parameter
+_ALERTED = (  # {ids}: any number of ids in one parameter, a JSON list
     "SELECT event_id, member_count FROM deliveries WHERE subscription_id = ? AND alert_outbox_id IS NOT NULL "
-    "AND event_id IN (SELECT value FROM json_each(?))"
+    "AND event_id IN ({ids})"
 )
 
 
@@ -50,12 +57,14 @@ def _untold_params(subscription_id: int, created: datetime, topic: str, tenant: 
 def new_event_ids(store: Store, subscription_id: int, *, created: datetime, topic: str, tenant: str) -> list[int]:
     """Events of ``topic`` first seen since ``created``, never told to the subscription nor muted for it,
     with a report ``tenant`` may see; not held back. Oldest first."""
-    return [r["id"] for r in store.query(_NEW, _untold_params(subscription_id, created, topic, tenant))]
+    return [r["id"] for r in store.query(_untold(store, _NEW), _untold_params(subscription_id, created, topic, tenant))]
 
 
 def capped_event_ids(store: Store, subscription_id: int, *, created: datetime, topic: str, tenant: str) -> list[int]:
     """As :func:`new_event_ids`, for the events held back by a feed's cap (counted, never shown)."""
-    return [r["id"] for r in store.query(_CAPPED, _untold_params(subscription_id, created, topic, tenant))]
+    return [
+        r["id"] for r in store.query(_untold(store, _CAPPED), _untold_params(subscription_id, created, topic, tenant))
+    ]
 
 
 def grown_event_ids(store: Store, subscription_id: int) -> list[int]:
@@ -98,7 +107,9 @@ def alerted_sizes(store: Store, subscription_id: int, event_ids: Sequence[int]) 
     """Of ``event_ids``, those whose alert message is known: the number of reports told then."""
     return {
         row["event_id"]: row["member_count"]
-        for row in store.query(_ALERTED, (subscription_id, json.dumps(list(event_ids))))
+        for row in store.query(
+            _ALERTED.format(ids=json_ids(store.dialect, "?")), (subscription_id, json.dumps(list(event_ids)))
+        )
     }
 
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from botsvc.store.portable import json_ids
 from botsvc.store.store import Store
 
 
 def lead_feeds(store: Store, event_ids: Sequence[int]) -> dict[int, str]:
     """The feed of each event's first stored report ('' for none), newest event first."""
-    rows = store.query(  # SQLite-only: json_each takes any number of ids in one parameter
+    rows = store.query(  # any number of ids in one parameter, a JSON list
         "SELECT e.id, (SELECT a.feed FROM articles a WHERE a.event_id = e.id ORDER BY a.id LIMIT 1) AS feed "
-        "FROM events e WHERE e.id IN (SELECT value FROM json_each(?)) "
+        f"FROM events e WHERE e.id IN ({json_ids(store.dialect, '?')}) "
         "ORDER BY coalesce(e.first_published, e.first_seen) DESC, e.id DESC",
         (json.dumps(list(event_ids)),),
     )
