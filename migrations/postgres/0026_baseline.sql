@@ -262,3 +262,9 @@ CREATE TRIGGER events_article_bounds_update AFTER UPDATE OF event_id ON articles
 
 CREATE INDEX events_began ON events ((coalesce(first_published, first_seen)), high_article_id);
 CREATE INDEX events_ended ON events ((coalesce(last_published, last_seen)), low_article_id);
+
+-- The token every outbox message key of this database starts with (as 0022 on SQLite):
+-- a channel's messages from another database never look like this one's.
+INSERT INTO bot_state (key, value)
+VALUES ('outbox_key_token', substr(md5(random()::text || clock_timestamp()::text), 1, 6))
+ON CONFLICT (key) DO NOTHING;
