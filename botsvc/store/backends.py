@@ -10,6 +10,7 @@ offers what the store uses of a ``sqlite_utils.Database`` (``execute``, ``execut
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import threading
@@ -180,6 +181,7 @@ POOL_SIZE = 10
 
 _pools: dict[str, ConnectionPool] = {}
 _migrated: set[str] = set()
+_at_exit: list[object] = []
 _pools_lock = threading.Lock()
 
 
@@ -206,6 +208,8 @@ def pool(url: str) -> ConnectionPool:
             except PoolTimeout as exc:
                 found.close()
                 raise psycopg.OperationalError(f"cannot connect to {redacted(url)} within 15 s") from exc
+            if not _at_exit:
+                _at_exit.append(atexit.register(close_pools))  # hand connections back to the server at exit
             _pools[url] = found
         return found
 
