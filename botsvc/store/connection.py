@@ -23,7 +23,9 @@ def in_transaction(store: Store) -> bool:
 
 def interrupt_when(store: Store, handler: Callable[[], int], steps: int) -> None:
     """Have ``handler`` called every ``steps`` virtual-machine steps; a non-zero answer fails
-    the running statement (SQLite's progress handler, SQLite-only: another database rolls back
-    what a closed connection left open, so nothing is set there)."""
+    the running statement (SQLite's progress handler). On PostgreSQL a non-zero answer fails
+    the transaction's next statement instead (statements there are short; ROLLBACK still runs)."""
     if getattr(store, "dialect", "sqlite") == "sqlite":
         store.db.conn.set_progress_handler(handler, steps)
+    else:
+        store.db.interrupt = handler
