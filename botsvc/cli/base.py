@@ -10,7 +10,6 @@ import functools
 import importlib
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +19,8 @@ import click
 from botsvc import __version__
 from botsvc.config import ConfigError
 from botsvc.service import logs
+from botsvc.store.backends import is_postgres_url
+from botsvc.store.errors import DatabaseError
 from botsvc.store.store import StoreError, database_problem
 
 DEFAULT_DB = "botsvc.db"
@@ -63,7 +64,7 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), 2)
         except StoreError as exc:
             _fail(str(exc), 1)
-        except sqlite3.Error as exc:  # e.g. disk full or read-only after start-up
+        except DatabaseError as exc:  # e.g. disk full or read-only after start-up, or a lost server
             _fail(f"database write failed: {database_problem(exc)}; nothing was lost, the next run retries", 1)
         except ValueError as exc:
             if not _web_settings_error(exc):
@@ -76,6 +77,22 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+DATABASE_URL_ENV = "BOTSVC_DATABASE_URL"
+"""A ``postgresql://`` URL here puts the store on PostgreSQL, unless ``--db`` is given (it wins over
+``BOTSVC_DB``, which the image sets)."""
+
+
+def _database(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--db`` as given, else ``BOTSVC_DATABASE_URL``, else ``BOTSVC_DB``, else the default SQLite file."""
+    source = ctx.get_parameter_source(param.name or "db_path")
+    url = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if source != click.core.ParameterSource.COMMANDLINE and url:
+        if not is_postgres_url(url):
+            raise click.BadParameter(f"{DATABASE_URL_ENV} must be a postgresql:// URL", ctx=ctx, param=param)
+        return url
+    return value
+
+
 def common(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options every subcommand takes after its name."""
     func = click.option(
@@ -85,7 +102,8 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
         default=DEFAULT_DB,
         show_default=True,
         show_envvar=True,
-        help="SQLite database file.",
+        callback=_database,
+        help=f"SQLite database file, or a postgresql:// URL (also {DATABASE_URL_ENV}).",
     )(func)
     func = click.option(
         "--config",

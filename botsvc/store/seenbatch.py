@@ -12,13 +12,13 @@ It is only ever used inside the transaction that judges the items (see
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from botsvc.store import seenkeys
 
 CHUNK = 400
-"""Keys per query (two parameters each): well under SQLite's limit on parameters."""
+"""Keys per query: well under SQLite's limit on parameters."""
 
 ItemRow = tuple[str, int | None, str | None]
 """A ``seen_items`` row: decision, article id, title (with a GUID key)."""
@@ -27,7 +27,8 @@ ItemRow = tuple[str, int | None, str | None]
 class SeenBatch:
     """``seen_items`` and ``seen_hashes`` as far as the batch's keys go (None: not there)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Any) -> None:
+        """``conn``: the store's connection (``store.db.conn``), on either database."""
         self.conn = conn
         self.items: dict[str, ItemRow | None] = {}
         self.hashes: dict[int, int | None] = {}
@@ -48,18 +49,20 @@ class SeenBatch:
             chunk = wanted[start : start + CHUNK]
             hashes = [seenkeys.key_hash(key) for key in chunk]
             marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"SELECT 0, key, decision, article_id, title FROM seen_items WHERE key IN ({marks}) "
-                f"UNION ALL SELECT 1, hash, NULL, NULL, sketch FROM seen_hashes WHERE hash IN ({marks})",
-                [*chunk, *hashes],
+            # Two queries, not one UNION: the tables' key columns differ in type (text, integer),
+            # which PostgreSQL refuses to unite.
+            items = self.conn.execute(
+                f"SELECT key, decision, article_id, title FROM seen_items WHERE key IN ({marks})", chunk
+            ).fetchall()
+            stored = self.conn.execute(
+                f"SELECT hash, sketch FROM seen_hashes WHERE hash IN ({marks})", hashes
             ).fetchall()
             for key in chunk:
                 self.items[key] = None
-            for table, key, decision, article_id, title in rows:
-                if table == 0:
-                    self.items[key] = (decision, article_id, title)
-                else:
-                    self.hashes[key] = title
+            for key, decision, article_id, title in items:
+                self.items[key] = (decision, article_id, title)
+            for hashed, sketch in stored:
+                self.hashes[hashed] = sketch
 
     def stored_hash(self, key: str) -> tuple[bool, int | None]:
         """Whether ``key``'s hash is in ``seen_hashes``, and the sketch stored with it."""
@@ -76,7 +79,7 @@ class SeenBatch:
         seconds: int,
         title: str | None,
     ) -> None:
-        """Record ``keys`` that are not stored yet (``INSERT OR IGNORE``), in memory until :meth:`flush`."""
+        """Record ``keys`` that are not stored yet (insert unless stored), in memory until :meth:`flush`."""
         self.read(keys)
         if article_id is None:
             sketch = seenkeys.title_sketch(title)
@@ -112,13 +115,14 @@ class SeenBatch:
         """Write the keys recorded since the last flush: one statement per table."""
         if self._new_hashes:
             self.conn.executemany(
-                "INSERT OR IGNORE INTO seen_hashes (hash, last_seen, sketch) VALUES (?, ?, ?)", self._new_hashes
+                "INSERT INTO seen_hashes (hash, last_seen, sketch) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+                self._new_hashes,
             )
             self._new_hashes = []
         if self._new_items:
             self.conn.executemany(
-                "INSERT OR IGNORE INTO seen_items (key, decision, article_id, first_seen, last_seen, title) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO seen_items (key, decision, article_id, first_seen, last_seen, title) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
                 self._new_items,
             )
             self._new_items = []
