@@ -50,6 +50,9 @@ class Placement:
     """The archived article (row) this item is a near-verbatim copy of, whatever its date."""
 
 
+#: From this many new articles on, a catch-up adds them in bulk.
+BULK_CATCH_UP = 64
+
 #: Bump when the grouping rules change in a way the [dedup] settings do not show.
 GROUPING_RULES = "concepts-v3-kinds"
 #: ``bot_state`` key: the signature of the concept lexicon the stored fingerprints were made with.
@@ -172,7 +175,11 @@ class EventBook:
                 )
             elif known != row["event_id"]:
                 moves.setdefault(known, {}).setdefault(row["event_id"], []).append(row["id"])
-        assigner.record_many(fresh)
+        if len(fresh) >= BULK_CATCH_UP:
+            assigner.record_many(fresh)
+        else:  # a few rows (the usual case): without record_many's set-up
+            for doc_id, event_id, blob, when, outlet in fresh:
+                assigner.record(doc_id, event_id, Fingerprint.from_bytes(blob), when, outlet)
         for absorbed, now_in in moves.items():
             if len(now_in) != 1:
                 return False  # an event split: re-grouped

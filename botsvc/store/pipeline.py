@@ -74,15 +74,19 @@ class Processor:
 
         One ``bot_state`` read per cycle when nothing changed. A reported article stored by
         another connection (a chat command, ``botsvc missed``) is not in this process's index
-        yet: the index is then reloaded from the database, once, so later reports of the
-        story join its event.
+        yet: the index catches up with the database (or, failing that, is reloaded), so later
+        reports of the story join its event. An index read again since (a rebuild elsewhere)
+        is voted through from then on.
         """
         current = examples.version(self.store)
-        if current == self._examples_version:
+        if current == self._examples_version and self.learned.index is self.events.assigner.index:
             return
         applied = examples.applied_examples(self.store)
-        if any(article_id not in self.events.assigner.index for article_id in examples.reported_articles(self.store)):
-            self.events.reload()
+        reported = examples.reported_articles(self.store)
+        if any(article_id not in self.events.assigner.index for article_id in reported):
+            self.events.catch_up()
+            if any(article_id not in self.events.assigner.index for article_id in reported):
+                self.events.reload()
         self.learned = LearnedJudgement(((e.article_id, e.label) for e in applied), self.events.assigner.index)
         self._examples_version = current
 
