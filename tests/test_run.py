@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -93,6 +94,16 @@ def test_run_answers_a_signed_slack_slash_command_on_its_http_port(tmp_path):
                 url, content=body, headers={**headers, "X-Slack-Signature": "v0=" + "0" * 64}, timeout=10
             )
             assert forged.status_code == 401
+            replayed = httpx.post(url, content=body, headers=headers, timeout=10)
+            assert replayed.status_code == 409
+            # Remembered in the database, for any other web process on it (and after a restart).
+            db = sqlite3.connect(tmp_path / "run.db")
+            try:
+                assert db.execute("SELECT signature FROM request_replays").fetchall() == [
+                    (headers["X-Slack-Signature"],)
+                ]
+            finally:
+                db.close()
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=15) == 0
         finally:

@@ -35,6 +35,7 @@ from botsvc.service.cycle import CycleReport, run_cycle
 from botsvc.service.health import Health, max_age_for
 from botsvc.service.intake import Intake
 from botsvc.service.metrics import Metrics
+from botsvc.service.replays import StoredReplays
 from botsvc.service.web import start_web
 from botsvc.store.fileid import mark_lost
 from botsvc.store.retention import Pruner, configured_feeds
@@ -354,8 +355,10 @@ async def _serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event,
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     schedule(scheduler, poller, feeds)
     commands = app.commands(on_feeds_changed=lambda: sync_feed_jobs(scheduler, poller, app.feeds()), turn=intake.turn)
+    replays = StoredReplays(app.store, intake.turn)
     for adapter in adapters.values():
         adapter.attach_commands(commands.run)
+        adapter.remember_requests(replays)
     health = Health(
         app.store,
         metrics,
