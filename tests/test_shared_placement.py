@@ -8,6 +8,7 @@ wire report, a Korean report, an English rewrite and a Japanese report.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from dataclasses import replace
@@ -19,6 +20,7 @@ import pytest
 from botsvc.ingest.parse import parse_feed
 from botsvc.models import FeedItem
 from botsvc.service.app import App, open_app
+from botsvc.service.cycle import FeedTarget, run_cycle
 from botsvc.store.events import item_fingerprint_bytes
 from botsvc.store.merges import current_event
 from botsvc.store.placement import placement_clock, placement_turn
@@ -125,6 +127,56 @@ def test_two_workers_placing_rewrites_of_one_story_at_the_same_moment_open_one_e
     try:
         assert len(events_holding(reader, [wire, korean, rewrite, japanese])) == 1
         assert reader.store.query("SELECT count(*) AS n FROM events WHERE seeded = 0")[0]["n"] == 1
+    finally:
+        reader.close()
+
+
+def test_two_workers_polling_the_english_and_the_asian_language_feeds_at_once_make_one_event_per_story(
+    tmp_path, feed_server
+):
+    """Whole poll cycles over loopback HTTP, started together: one worker polls the English
+    feeds, the other the Korean and Japanese ones; the reports of each story meet in one event."""
+    path = tmp_path / "shared.db"
+    open_app(CONFIG, path).close()
+    halves = [("korea-english", "tokyo-english"), ("hangul", "nihongo")]
+    targets = [
+        [
+            FeedTarget(
+                name=name,
+                url=feed_server.static(f"/{name}.xml", (LABELLED / "feeds" / f"{name}.xml").read_bytes()),
+                source=name,
+            )
+            for name in half
+        ]
+        for half in halves
+    ]
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def work(number: int) -> None:
+        app = open_app(CONFIG, path)
+        try:
+            start.wait(timeout=30)
+            report = asyncio.run(run_cycle(app.store, app.processor, targets[number], app.policy, workers=0))
+            assert all(feed.status == "ok" for feed in report.feeds), report
+        except BaseException as exc:  # reported to the test below
+            failures.append(exc)
+            start.abort()
+        finally:
+            app.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    reader = open_app(CONFIG, path)
+    try:
+        for story in (STORY, "radar-lockon-2018-12"):
+            reports = reports_of(story)
+            assert {item.language for item in reports} >= {"en", "ko", "ja"}
+            assert len(events_holding(reader, reports)) == 1, story
     finally:
         reader.close()
 
