@@ -22,3 +22,11 @@ def first_time(store: Store, signature: str, expires: int, now: int) -> bool:
         (signature, expires),
     )
     return cursor.rowcount == 1
+
+
+def remembered(store: Store, signature: str, now: int) -> bool:
+    """Whether ``signature`` is remembered and not expired by ``now`` (a read: it never waits for a writer)."""
+    row = store.db.execute(
+        "SELECT 1 FROM request_replays WHERE signature = ? AND expires > ?", (signature, now)
+    ).fetchone()
+    return row is not None
