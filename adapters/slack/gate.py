@@ -12,9 +12,10 @@ at most its 10 s lingering time, without keeping it).
 
 A correctly signed request is still good for five minutes, so one seen again (a replay by
 whoever captured it) is refused too. ``botsvc run`` remembers them in the database
-(:attr:`SignedRequestGate.shared`), so a restart forgets none and a request admitted by one
-web process behind a load balancer is refused by the others. Without it, or while the
-database fails, they are remembered in this process's memory.
+(:attr:`SignedRequestGate.shared`, :mod:`botsvc.service.replays`), so a restart forgets
+none and a request admitted by one web process behind a load balancer is refused by the
+others once it is recorded (just after the answer). This process's own memory refuses
+replays sent to it in any case, and alone decides while the database fails.
 """
 
 from __future__ import annotations
