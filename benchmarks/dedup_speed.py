@@ -30,7 +30,15 @@ and max; assign-only p50 and p99; documents met by the posting walk and scored
 exactly per item; the share of those recent rewrites that joined their story's
 event; persisted bytes; peak memory (``ru_maxrss``); and the start-up rebuild
 time and peak memory. Finally the growth of p50 and p99 between the two
-largest sizes. The default run takes about 70 s on two cores.
+largest sizes.
+
+Then, on that database, the cost of sharing it with other workers
+(``placement_sync_us``): one process holds the index (as a worker does) and places
+``--sync-placements`` reports, each in its own write transaction, while another
+process stores an article every few milliseconds. Timed per placement: taking the
+write lock (``BEGIN IMMEDIATE``, which waits for the other writer), then the
+placement turn and :meth:`EventBook.catch_up` reading what the other stored since;
+also the same with nobody else writing. The default run takes about 3 minutes on two cores.
 """
 
 from __future__ import annotations
@@ -306,6 +314,118 @@ def rebuild_worker(path: str) -> dict:
     return out
 
 
+def _synthetic_fingerprints(seed: int, count: int) -> list[bytes]:
+    """``count`` persisted fingerprints of new synthetic stories (title + summary)."""
+    from botsvc.judge.fingerprint import make_fingerprint
+
+    gen = Generator(seed)
+    out = []
+    for _ in range(count):
+        title, summary, _ = gen.story(with_body=False)
+        out.append(make_fingerprint(gen.text(title, 99), gen.text(summary)).to_bytes())
+    return out
+
+
+def _store_synthetic(store, number: int, blob: bytes, published: datetime) -> None:
+    """Store one synthetic article in an event of its own (inside the caller's transaction)."""
+    when = published.isoformat(timespec="seconds")
+    cursor = store.db.execute(
+        "INSERT INTO events (title, first_seen, last_seen) VALUES (?, ?, ?)", (f"s{number}", when, when)
+    )
+    store.db.execute(
+        "INSERT INTO articles (feed, guid, url, title, source, event_id, first_seen, fingerprint, event_time) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            "sync",
+            f"s{number}-{time.time_ns()}",
+            f"https://sync.example/{number}",
+            f"s{number}",
+            "Sync",
+            cursor.lastrowid,
+            when,
+            blob,
+            when,
+        ),
+    )
+
+
+def inserter(path: str, seconds: float, every_ms: float, seed: int) -> dict:
+    """Another worker: store an article every ``every_ms`` for ``seconds``, each in its own transaction."""
+    from botsvc.store.store import open_store
+
+    store = open_store(path)
+    blobs = _synthetic_fingerprints(seed, 500)
+    when = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    stored = 0
+    print("ready", flush=True)
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        with store.atomic():
+            _store_synthetic(store, stored, blobs[stored % len(blobs)], when)
+        stored += 1
+        time.sleep(every_ms / 1000)
+    store.close()
+    return {"stored": stored}
+
+
+def sync_worker(path: str, placements: int, every_ms: float, seed: int) -> dict:
+    """A worker holding the index places reports while another process stores (see the module docstring)."""
+    from botsvc.store.events import EventBook
+    from botsvc.store.placement import placement_turn
+    from botsvc.store.store import open_store
+
+    store = open_store(path)
+    book = EventBook(store)
+    blobs = _synthetic_fingerprints(seed + 1, placements)
+    when = datetime(2026, 1, 2, tzinfo=timezone.utc)
+
+    def place(number: int, lock_us: list[float], sync_us: list[float], rows: list[int]) -> None:
+        t0 = time.perf_counter()
+        with store.atomic():
+            t1 = time.perf_counter()
+            with placement_turn(store):
+                rows.append(book.catch_up())
+                t2 = time.perf_counter()
+                _store_synthetic(store, number, blobs[number % len(blobs)], when)
+        lock_us.append((t1 - t0) * 1e6)
+        sync_us.append((t2 - t0) * 1e6)
+
+    quiet_lock: list[float] = []
+    quiet_sync: list[float] = []
+    quiet_rows: list[int] = []
+    for number in range(placements):
+        place(number, quiet_lock, quiet_sync, quiet_rows)
+    seconds = placements * 0.004 + 5
+    other = subprocess.Popen(
+        [sys.executable, __file__, "--insert-into", path, "--seconds", str(seconds), "--every-ms", str(every_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert other.stdout is not None
+    other.stdout.readline()  # the other worker is storing now
+    lock_us: list[float] = []
+    sync_us: list[float] = []
+    rows: list[int] = []
+    for number in range(placements):
+        place(placements + number, lock_us, sync_us, rows)
+        time.sleep(0.002)
+    stored = json.loads(other.communicate()[0].strip().splitlines()[-1])["stored"]
+    store.close()
+    return {
+        "quiet_sync_p50_us": statistics.median(quiet_sync),
+        "quiet_sync_p99_us": _percentile(quiet_sync, 99),
+        "sync_p50_us": statistics.median(sync_us),
+        "sync_p99_us": _percentile(sync_us, 99),
+        "lock_p50_us": statistics.median(lock_us),
+        "lock_p99_us": _percentile(lock_us, 99),
+        "catch_up_p50_us": statistics.median([s - lk for s, lk in zip(sync_us, lock_us)]),
+        "catch_up_p99_us": _percentile([s - lk for s, lk in zip(sync_us, lock_us)], 99),
+        "rows_mean": statistics.fmean(rows),
+        "other_stored": stored,
+        "docs": len(book.assigner.index),
+    }
+
+
 def _run(args: list[str]) -> dict:
     proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -320,6 +440,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--dump", help=argparse.SUPPRESS)
     ap.add_argument("--rebuild-from", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--sync-placements", type=int, default=1000, help="placements timed beside another writer (0: skip)"
+    )
+    ap.add_argument("--sync-from", help=argparse.SUPPRESS)
+    ap.add_argument("--insert-into", help=argparse.SUPPRESS)
+    ap.add_argument("--seconds", type=float, default=10.0, help=argparse.SUPPRESS)
+    ap.add_argument("--every-ms", type=float, default=5.0, help="the other writer stores an article this often")
     args = ap.parse_args(argv)
 
     if args.worker:
@@ -327,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.rebuild_from:
         print(json.dumps(rebuild_worker(args.rebuild_from)))
+        return 0
+    if args.insert_into:
+        print(json.dumps(inserter(args.insert_into, args.seconds, args.every_ms, args.seed)))
+        return 0
+    if args.sync_from:
+        print(json.dumps(sync_worker(args.sync_from, args.sync_placements, args.every_ms, args.seed)))
         return 0
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -363,6 +496,20 @@ def main(argv: list[str] | None = None) -> int:
                     f"{rb['startup_s']:.2f} s"
                 )
                 print(f"archive {n} start-up peak memory: {rb['peak_mb']:.0f} MB")
+                sys.stdout.flush()
+            if dump and size == max(sizes) and args.sync_placements:
+                cmd = ["--sync-from", dump, "--sync-placements", str(args.sync_placements)]
+                sy = _run([*cmd, "--every-ms", str(args.every_ms), "--seed", str(args.seed)])
+                print(f"archive {n} placement_sync_us p50 (nobody else writing): {sy['quiet_sync_p50_us']:.0f}")
+                print(f"archive {n} placement_sync_us p99 (nobody else writing): {sy['quiet_sync_p99_us']:.0f}")
+                print(f"archive {n} placement_sync_us p50 (another process storing): {sy['sync_p50_us']:.0f}")
+                print(f"archive {n} placement_sync_us p99 (another process storing): {sy['sync_p99_us']:.0f}")
+                print(f"archive {n} placement write-lock wait p50: {sy['lock_p50_us']:.0f} us")
+                print(f"archive {n} placement write-lock wait p99: {sy['lock_p99_us']:.0f} us")
+                print(f"archive {n} placement catch-up p50: {sy['catch_up_p50_us']:.0f} us")
+                print(f"archive {n} placement catch-up p99: {sy['catch_up_p99_us']:.0f} us")
+                print(f"archive {n} placement catch-up rows read per placement (mean): {sy['rows_mean']:.2f}")
+                print(f"archive {n} articles the other process stored meanwhile: {sy['other_stored']}")
                 sys.stdout.flush()
     if len(results) >= 2:
         a, b = results[-2], results[-1]

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -93,6 +94,17 @@ def test_run_answers_a_signed_slack_slash_command_on_its_http_port(tmp_path):
                 url, content=body, headers={**headers, "X-Slack-Signature": "v0=" + "0" * 64}, timeout=10
             )
             assert forged.status_code == 401
+            replayed = httpx.post(url, content=body, headers=headers, timeout=10)
+            assert replayed.status_code == 409
+            # Remembered in the database, for any other web process on it (and after a restart).
+            # Recorded by the intake thread just after the answer: wait for it.
+            db = sqlite3.connect(tmp_path / "run.db")
+            try:
+                stored = lambda: db.execute("SELECT signature FROM request_replays").fetchall()  # noqa: E731
+                assert wait_for(lambda: stored() != [], timeout=20), err.read_text()
+                assert stored() == [(headers["X-Slack-Signature"],)]
+            finally:
+                db.close()
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=15) == 0
         finally:

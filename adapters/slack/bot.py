@@ -61,7 +61,7 @@ from adapters.slack.sending import (
     unknown_outcome,
 )
 from botsvc.chat.commands import ASKS_RIGHTS
-from botsvc.deliver.adapter import ChannelAddress, CommandHandler, DeliveryError, ParentGone, Route
+from botsvc.deliver.adapter import ChannelAddress, CommandHandler, DeliveryError, ParentGone, RequestMemory, Route
 from botsvc.models import CommandContext, CommandReply, Digest
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,7 @@ class SlackAdapter(SlackBase):
         self.managers_only = managers_only and self.managers is not None
         self.bolt: AsyncApp | None = None
         self._gate: SignedRequestGate | None = None
+        self._request_memory: RequestMemory | None = None
         self._handler: CommandHandler | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._socket_task: asyncio.Future[Any] | None = None
@@ -241,6 +242,13 @@ class SlackAdapter(SlackBase):
         self.bolt.action(BUTTON_ACTIONS)(self._on_button)
         if self.signing_secret:
             self._gate = SignedRequestGate(self.signing_secret)
+            self._gate.shared = self._request_memory
+
+    def remember_requests(self, memory: RequestMemory) -> None:
+        """Admitted requests go to ``memory`` too (the database): a replay sent to any web process is refused."""
+        self._request_memory = memory
+        if self._gate is not None:
+            self._gate.shared = memory
 
     def http_routes(self) -> list[Route]:
         """``POST /slack/events`` when commands come over HTTP (a signing secret is set)."""

@@ -11,9 +11,11 @@ connection is closed after the answer (aiohttp drops whatever of the body still 
 at most its 10 s lingering time, without keeping it).
 
 A correctly signed request is still good for five minutes, so one seen again (a replay by
-whoever captured it) is refused too. Requests are remembered in memory only: a restart
-forgets them, so a request captured in the five minutes before a restart could be
-replayed once after it.
+whoever captured it) is refused too. ``botsvc run`` remembers them in the database
+(:attr:`SignedRequestGate.shared`, :mod:`botsvc.service.replays`), so a restart forgets
+none and a request admitted by one web process behind a load balancer is refused by the
+others once it is recorded (just after the answer). This process's own memory refuses
+replays sent to it in any case, and alone decides while the database fails.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from botsvc.deliver.adapter import RequestMemory
 from botsvc.service.logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -94,7 +97,10 @@ class SignedRequestGate:
         self._secret = signing_secret.encode()
         self.clock = clock
         self.replays = ReplayMemory(clock=clock)
+        self.shared: RequestMemory | None = None
+        """The replay memory shared with other processes (the database); else :attr:`replays` only."""
         self.refusals = RateLimitedLog(log, REFUSAL_LOG_INTERVAL)
+        self.memory_failures = RateLimitedLog(log, REFUSAL_LOG_INTERVAL)
 
     async def admit(self, request: web.Request) -> str:
         """The verified body of ``request``; a refusal is logged (rate-limited) before it is raised."""
@@ -113,6 +119,20 @@ class SignedRequestGate:
     def close(self) -> None:
         """Log the count of refusals not yet logged."""
         self.refusals.flush("refused Slack requests")
+        self.memory_failures.flush("failures of the shared replay memory")
+
+    async def _first_time(self, signature: str, expires: int) -> bool:
+        """Whether the request is new: to the shared memory if there is one (this process's too)."""
+        local = self.replays.first_time(signature, expires)
+        if self.shared is None or not local:
+            return local
+        try:
+            return await self.shared(signature, expires)
+        except Exception as exc:  # a database failure must not stop every command: this process's memory decides
+            self.memory_failures.log(
+                "Slack: the shared replay memory failed (%s); this process's memory decides", type(exc).__name__
+            )
+            return local
 
     async def _check(self, request: web.Request) -> str:
         signature = request.headers.get("X-Slack-Signature", "")
@@ -129,7 +149,7 @@ class SignedRequestGate:
         expected = "v0=" + hmac.new(self._secret, b"v0:%s:%s" % (timestamp.encode(), body), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature):
             raise Refusal(401, "wrong signature")
-        if not self.replays.first_time(expected, int(timestamp) + WINDOW + 1):
+        if not await self._first_time(expected, int(timestamp) + WINDOW + 1):
             raise Refusal(409, "replay of a request already received", "request already received")
         try:
             return body.decode("utf-8")

@@ -22,6 +22,10 @@ CommandHandler = Callable[[str, CommandContext], Awaitable[CommandReply]]
 Route = tuple[str, str, Callable[..., Awaitable[Any]]]
 """(HTTP method, path, aiohttp handler) served on the bot's HTTP port (``BOTSVC_HTTP_PORT``)."""
 
+RequestMemory = Callable[[str, int], Awaitable[bool]]
+"""``await memory(signature, expires)``: whether a signed request (valid until ``expires``,
+Unix seconds) is seen for the first time, in this process or another on the same database."""
+
 __all__ = [
     "Adapter",
     "AddressError",
@@ -32,6 +36,7 @@ __all__ = [
     "ParentGone",
     "Reply",
     "REGISTRY",
+    "RequestMemory",
     "Route",
     "Scope",
     "load_adapter",
@@ -180,6 +185,12 @@ class Adapter(ABC):
         """Receive ``/news`` commands from this platform and answer them with ``handler``.
 
         Called before :meth:`start`. Platforms without commands ignore it.
+        """
+
+    def remember_requests(self, memory: RequestMemory) -> None:
+        """Refuse a signed request ``memory`` saw before (a replay, possibly sent to another process).
+
+        Called before :meth:`start`. Platforms whose requests are not signed ignore it.
         """
 
     def http_routes(self) -> list[Route]:

@@ -34,6 +34,7 @@ from botsvc.service.cycle import CycleReport, run_cycle
 from botsvc.service.health import Health, max_age_for
 from botsvc.service.intake import Intake
 from botsvc.service.metrics import Metrics
+from botsvc.service.replays import StoredReplays
 from botsvc.service.web import start_web
 from botsvc.store.errors import DatabaseError
 from botsvc.store.fileid import mark_lost
@@ -354,8 +355,10 @@ async def _serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event,
     scheduler = AsyncIOScheduler(timezone=timezone.utc)
     schedule(scheduler, poller, feeds)
     commands = app.commands(on_feeds_changed=lambda: sync_feed_jobs(scheduler, poller, app.feeds()), turn=intake.turn)
+    replays = StoredReplays(app.store, intake)
     for adapter in adapters.values():
         adapter.attach_commands(commands.run)
+        adapter.remember_requests(replays)
     health = Health(
         app.store,
         metrics,
@@ -386,6 +389,10 @@ async def _serve(app: App, adapters: Mapping[str, Adapter], stop: asyncio.Event,
                 await asyncio.wait_for(adapter.stop(), timeout=2)
             except (TimeoutError, Exception) as exc:  # never block the exit on a platform
                 log.warning("stopping an adapter: %s", exc or "timed out")
+        try:  # the last admitted chat requests are recorded, so a restart refuses their replays
+            await asyncio.wait_for(replays.settle(), timeout=2)
+        except TimeoutError:
+            log.info("stopping: the last chat requests were not recorded in time")
         if web_runner is not None:
             await web_runner.cleanup()
         for sig in STOP_SIGNALS:

@@ -4,7 +4,9 @@
 (:mod:`botsvc.judge.clustering` over :mod:`botsvc.judge.similarity`). It holds the in-memory index
 of every stored article, rebuilt from the fingerprints in SQLite when it is created, and
 asks it where a new item belongs. The pipeline records each stored article back, so
-items later in the same cycle are compared with it too.
+items later in the same cycle are compared with it too. Other processes on the same
+database store articles too: :meth:`EventBook.catch_up` adds what they stored or moved
+since the last look (see :mod:`botsvc.store.placement`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from botsvc.judge.fingerprint import Fingerprint, make_fingerprint
 from botsvc.judge.similarity import Neighbour
 from botsvc.models import FeedItem
 from botsvc.store.errors import DatabaseError
+from botsvc.store.placement import Clock, placed_since, placement_clock
 from botsvc.store.store import Store, parse_iso
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,9 @@ class Placement:
     copy_of: dict | None = None
     """The archived article (row) this item is a near-verbatim copy of, whatever its date."""
 
+
+#: From this many new articles on, a catch-up adds them in bulk.
+BULK_CATCH_UP = 64
 
 #: Bump when the grouping rules change in a way the [dedup] settings do not show.
 GROUPING_RULES = "concepts-v3-kinds"
@@ -90,6 +96,8 @@ class EventBook:
         self._assigner: EventAssigner | None = None
         self._made_with: str | None = None
         """The concepts' signature the stored fingerprints were made with, compared when the index is read."""
+        self.clock: Clock | None = None
+        """The database's placement clock as of this index's last look."""
         self._note_grouping()
         if not lazy:
             self._assigner = self._load()
@@ -140,6 +148,8 @@ class EventBook:
 
     def _load(self) -> EventAssigner:
         self._note_concepts()
+        # Read before the rows: what is stored meanwhile is read again by catch_up (and skipped).
+        self.clock = placement_clock(self.store)
         assigner = new_assigner(self.settings)
         assigner.record_many(
             (row["id"], row["event_id"], row["fingerprint"], parse_iso(row["event_time"]), row["outlet"])
@@ -152,6 +162,59 @@ class EventBook:
         not read yet has nothing to forget)."""
         if self._assigner is not None:
             self._assigner = self._load()
+
+    def catch_up(self) -> int:
+        """Add what other processes stored or moved since this index last looked; returns the rows read.
+
+        One primary-key read when nothing changed. Call inside the placement turn
+        (:func:`~botsvc.store.placement.placement_turn`), before :meth:`place`, so no one
+        stores between the look and the placement. Articles stored are added; events merged
+        elsewhere (all of an event's reports moved to one other event) are merged here too.
+        Anything else (``rebuild-events`` re-grouped, fingerprints made again, a clock
+        behind this index's after a rollback) reloads the whole index. Articles are never
+        deleted (retention forgets only seen keys), so there is nothing to remove.
+        """
+        now, before = placement_clock(self.store), self.clock
+        if now is None or before is None or now == before:
+            return 0
+        if now.regrouped != before.regrouped or now.seq < before.seq:
+            self.reload()
+            return len(self.assigner.index)
+        rows = placed_since(self.store, before.seq)
+        if self._apply(rows):
+            self.clock = Clock(max([now.seq, *(row["placed_seq"] for row in rows)]), now.regrouped)
+        else:
+            self.reload()
+        return len(rows)
+
+    def _apply(self, rows: list[dict]) -> bool:
+        """Add the new articles among ``rows`` and follow merges; False if the index must be reloaded."""
+        assigner = self.assigner
+        fresh = []
+        moves: dict[int, dict[int, list[int]]] = {}  # event in the index -> its event now -> articles
+        for row in rows:
+            if row["event_id"] is None or row["fingerprint"] is None:
+                continue
+            known = assigner.event_of(row["id"])
+            if known is None:
+                fresh.append(
+                    (row["id"], row["event_id"], row["fingerprint"], parse_iso(row["event_time"]), row["outlet"])
+                )
+            elif known != row["event_id"]:
+                moves.setdefault(known, {}).setdefault(row["event_id"], []).append(row["id"])
+        if len(fresh) >= BULK_CATCH_UP:
+            assigner.record_many(fresh)
+        else:  # a few rows (the usual case): without record_many's set-up
+            for doc_id, event_id, blob, when, outlet in fresh:
+                assigner.record(doc_id, event_id, Fingerprint.from_bytes(blob), when, outlet)
+        for absorbed, now_in in moves.items():
+            if len(now_in) != 1:
+                return False  # an event split: re-grouped
+            [(survivor, moved)] = now_in.items()
+            if set(moved) != set(assigner.members(absorbed)) or not assigner.members(survivor):
+                return False  # not a whole event into a known one: re-grouped
+            assigner.merge(absorbed, survivor)
+        return True
 
     def place(self, item: FeedItem, when: datetime) -> Placement:
         """Where ``item`` belongs; ``when`` (first seen) stands in for a missing date."""

@@ -18,6 +18,7 @@ from botsvc.models import Decision, FeedItem, ItemOutcome
 from botsvc.store import examples, seenkeys
 from botsvc.store.events import EventBook, Placement, item_fingerprint
 from botsvc.store.merges import merge_events
+from botsvc.store.placement import placement_turn
 from botsvc.store.store import SeenRecord, Store, utcnow
 
 REUSED_GUID_OVERLAP = 0.3
@@ -97,15 +98,19 @@ class Processor:
 
         One ``bot_state`` read per cycle when nothing changed. A reported article stored by
         another connection (a chat command, ``botsvc missed``) is not in this process's index
-        yet: the index is then reloaded from the database, once, so later reports of the
-        story join its event.
+        yet: the index catches up with the database (or, failing that, is reloaded), so later
+        reports of the story join its event. An index read again since (a rebuild elsewhere)
+        is voted through from then on.
         """
         current = examples.version(self.store)
-        if current == self._examples_version:
+        if current == self._examples_version and self.learned.index is self.events.assigner.index:
             return
         applied = examples.applied_examples(self.store)
-        if any(article_id not in self.events.assigner.index for article_id in examples.reported_articles(self.store)):
-            self.events.reload()
+        reported = examples.reported_articles(self.store)
+        if any(article_id not in self.events.assigner.index for article_id in reported):
+            self.events.catch_up()
+            if any(article_id not in self.events.assigner.index for article_id in reported):
+                self.events.reload()
         self.learned = LearnedJudgement(((e.article_id, e.label) for e in applied), self.events.assigner.index)
         self._examples_version = current
 
@@ -199,8 +204,26 @@ class Processor:
         held_back: str | None = None,
     ) -> ItemOutcome:
         """Place a relevant item in an event and store it; ``held_back`` marks an event it opens
-        (``reported``: opened by a person's report, never alerted by the cycle)."""
+        (``reported``: opened by a person's report, never alerted by the cycle).
 
+        Under the placement turn, after catching up with what other processes stored, so two
+        processes never both open an event for one story (:mod:`botsvc.store.placement`).
+        """
+        with placement_turn(self.store):
+            self.events.catch_up()
+            return self._place_and_store(item, matches, keys, title, reused, now, held_back=held_back)
+
+    def _place_and_store(
+        self,
+        item: FeedItem,
+        matches: list[TopicMatch],
+        keys: list[str],
+        title: str,
+        reused: bool,
+        now: datetime,
+        *,
+        held_back: str | None,
+    ) -> ItemOutcome:
         topic_names = [m.topic for m in matches]
         keywords = sorted({k for m in matches for k in m.keywords}, key=str.casefold)
         # The rules decide first: the structure is named only when no topic's rules matched.
