@@ -61,10 +61,10 @@ def opened(db, clock):
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(db_at):
     clock = [T0]
-    app = opened(tmp_path / "d.db", clock)
-    holder = {"app": app, "clock": clock, "db": tmp_path / "d.db"}
+    app = opened(db_at("d.db"), clock)
+    holder = {"app": app, "clock": clock, "db": db_at("d.db")}
     yield holder
     holder["app"].close()
 

@@ -151,8 +151,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path, platform):
-    world = World(tmp_path / "d.db", platform)
+def world(db_at, platform):
+    world = World(db_at("d.db"), platform)
     assert world.run("subscribe").ok
     yield world
     world.app.close()

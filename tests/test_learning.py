@@ -102,8 +102,8 @@ def core_run(core: CommandCore, text: str, channel: str = "C1", user: str = "U1"
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    db = open_store(tmp_path / "bot.db")
+def store(db_at: Any):
+    db = open_store(db_at("bot.db"))
     yield db
     db.close()
 

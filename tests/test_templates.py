@@ -46,8 +46,8 @@ TOPIC = "\n[topics.t]\ntitle = 'T'\n[[topics.t.rules]]\nany = ['GSOMIA']\n"
 
 
 @pytest.fixture
-def app(tmp_path):
-    application = open_app(CONFIG, tmp_path / "d.db")
+def app(db_at):
+    application = open_app(CONFIG, db_at("d.db"))
     yield application
     application.close()
 
