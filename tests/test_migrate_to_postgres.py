@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from botsvc.cli import cli
 from botsvc.service.lock import InstanceLock
-from botsvc.store import backends
+from botsvc.store import backends, searchtext
 from botsvc.store.backup import backup
 from botsvc.store.store import open_store, utcnow
 
@@ -125,6 +125,14 @@ def test_every_row_of_every_table_arrives_with_its_id(archive, postgres_url):
     assert "1 text value(s) held NUL characters" in result.output
     for table in tables:
         assert contents(postgres_url, table) == contents(str(archive), table), table
+    pg = open_store(postgres_url)
+    try:  # each article's search vector is the one the store writes with a new article
+        for row in pg.query("SELECT id, title, summary, body FROM articles"):
+            vector = searchtext.tsvector(row["title"], row["summary"], row["body"])
+            same = pg.db.execute("SELECT search = CAST(? AS tsvector) FROM articles WHERE id = ?", (vector, row["id"]))
+            assert same.fetchone()[0], row["id"]
+    finally:
+        pg.close()
 
 
 def test_the_bot_goes_on_where_it_was_on_postgres(archive, postgres_url):

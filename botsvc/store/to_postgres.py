@@ -10,22 +10,22 @@ The source is read in one read transaction (a snapshot of one moment); the targe
 written in one transaction with its tables locked, and the row counts of both sides are
 compared before it commits: a failed or interrupted copy leaves the target as empty as
 it was. SQLite's full-text index is not copied; PostgreSQL's search column is computed
-from the copied articles, as its migrations do.
+from each copied article, as the store computes it on insert.
 """
 
 from __future__ import annotations
 
 import graphlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from botsvc.store import searchtext
 from botsvc.store.backends import PostgresDatabase
-from botsvc.store.migrate import _fill_search_vectors
 from botsvc.store.store import Store, StoreError
 
 BATCH = 2000
@@ -33,6 +33,13 @@ BATCH = 2000
 
 Columns = dict[str, dict[str, dict[str, Any]]]
 """Each PostgreSQL table's columns: name → its data type and whether it is an identity."""
+
+COMPUTED: dict[str, tuple[str, tuple[str, ...], Callable[..., Any]]] = {
+    "articles": ("search", ("title", "summary", "body"), searchtext.tsvector),
+}
+"""PostgreSQL-only columns written with each copied row: table → (column, the columns it is
+made from, how). The search vector is computed as the store computes it on insert, so no
+second pass rewrites every article."""
 
 SKIPPED = ("_migrations",)
 """Bookkeeping each database keeps for itself (PostgreSQL's own migrations are applied already)."""
@@ -75,7 +82,6 @@ def copy_to_postgres(source: Store, target: Store) -> CopyReport:
             for table in tables:
                 report.rows[table] = _copy_table(source, target.db, table, columns[table], report)
             _continue_ids(target.db, tables, target_columns)
-            _fill_search_vectors(target.db)
             _verify(source, target, report)
     finally:
         if conn.in_transaction:
@@ -189,9 +195,14 @@ def _copy_table(source: Store, db: PostgresDatabase, table: str, columns: list[s
         raise StoreError(f"{table} refers to itself without an id column; cannot copy it")
     deferred_at = [columns.index(column) for column in later]
     deferred: list[tuple[Any, ...]] = []
+    computed = COMPUTED.get(table)
+    written, make, made_from = columns, None, []
+    if computed is not None and computed[0] not in columns:
+        written, make = [*columns, computed[0]], computed[2]
+        made_from = [columns.index(column) for column in computed[1]]
     count = 0
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, written))
     )
     try:
         with db.raw.cursor().copy(statement) as copy:
@@ -206,6 +217,8 @@ def _copy_table(source: Store, db: PostgresDatabase, table: str, columns: list[s
                         deferred.append((*(values[i] for i in deferred_at), values[columns.index("id")]))
                     for i in deferred_at:
                         values[i] = None
+                if make is not None:
+                    values.append(make(*(values[i] for i in made_from)))
                 copy.write_row(values)
                 count += 1
         if deferred:
