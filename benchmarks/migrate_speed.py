@@ -107,17 +107,20 @@ def build(path: Path, articles: int) -> int:
     return rows
 
 
-def postgres_bytes(url: str) -> int:
+def postgres_bytes(url: str) -> tuple[int, int, int]:
+    """PostgreSQL's size after the copy: tables with indexes and TOAST; all indexes; the search index."""
     import psycopg
 
+    relations = (
+        "SELECT coalesce(sum({size}(c.oid)), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = '{kind}' AND n.nspname = current_schema()"
+    )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-        return int(
-            conn.execute(
-                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public'"
-            ).fetchone()[0]
-        )
+        total = conn.execute(relations.format(size="pg_total_relation_size", kind="r")).fetchone()[0]
+        indexes = conn.execute(relations.format(size="pg_relation_size", kind="i")).fetchone()[0]
+        search = conn.execute("SELECT pg_relation_size('articles_search')").fetchone()[0]
+    return int(total), int(indexes), int(search)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             if os.waitstatus_to_exitcode(status) != 0:
                 raise SystemExit(f"migrate-to-postgres failed: {moving.stderr.read().decode().strip()}")
             peak_mb = usage.ru_maxrss / 1024  # Linux: KiB
-            pg_bytes = postgres_bytes(url)
+            pg_bytes, index_bytes, search_bytes = postgres_bytes(url)
     per_10k = 10_000 / articles
     print(f"articles: {articles}")
     print(f"rows: {rows}")
@@ -158,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"postgres_mb: {pg_bytes / 1e6:.1f}")
     print(f"sqlite_mb_per_10k_articles: {sqlite_bytes / 1e6 * per_10k:.1f}")
     print(f"postgres_mb_per_10k_articles: {pg_bytes / 1e6 * per_10k:.1f}")
+    print(f"postgres_index_mb_per_10k_articles: {index_bytes / 1e6 * per_10k:.1f}")
+    print(f"postgres_search_index_mb_per_10k_articles: {search_bytes / 1e6 * per_10k:.1f}")
     return 0
 
 
