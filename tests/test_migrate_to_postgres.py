@@ -204,3 +204,29 @@ def test_refused_while_the_bot_runs_on_the_file_or_without_a_target(archive, pos
     assert missing.exit_code == 2 and "BOTSVC_DATABASE_URL=postgresql://" in missing.output
     gone = move(archive.with_name("nope.db"), postgres_url)
     assert gone.exit_code == 1 and "no SQLite database here" in gone.output
+
+
+def test_numbered_columns_go_on_counting_after_the_copied_numbers(archive, postgres_url):
+    """A column PostgreSQL numbers by a sequence (a change counter, say) continues above the copied values."""
+    lite = open_store(archive, create=False)
+    try:
+        with lite.atomic():
+            lite.db.execute("ALTER TABLE events ADD COLUMN change INTEGER")
+            lite.db.execute("UPDATE events SET change = id + 1000")
+        highest = lite.db.execute("SELECT max(change) FROM events").fetchone()[0]
+    finally:
+        lite.close()
+    pg = open_store(postgres_url)
+    try:
+        with pg.atomic():
+            pg.db.execute("ALTER TABLE events ADD COLUMN change BIGSERIAL")
+    finally:
+        pg.close()
+    assert move(archive, postgres_url).exit_code == 0
+    pg = open_store(postgres_url)
+    try:
+        with pg.atomic():
+            new = pg.create_event(title="new", topic=None, published=None, outlet="x", when=utcnow())
+        assert pg.db.execute("SELECT change FROM events WHERE id = ?", (new,)).fetchone()[0] == highest + 1
+    finally:
+        pg.close()

@@ -32,7 +32,7 @@ BATCH = 2000
 """Rows read from SQLite at a time (memory stays flat whatever the archive's size)."""
 
 Columns = dict[str, dict[str, dict[str, Any]]]
-"""Each PostgreSQL table's columns: name → its data type and whether it is an identity."""
+"""Each PostgreSQL table's columns: name → its data type and the sequence numbering it (or None)."""
 
 COMPUTED: dict[str, tuple[str, tuple[str, ...], Callable[..., Any]]] = {
     "articles": ("search", ("title", "summary", "body"), searchtext.tsvector),
@@ -128,14 +128,21 @@ def _copy_order(source: Store) -> list[str]:
         raise StoreError(f"tables refer to each other in a circle ({exc.args[1]}); cannot order the copy") from None
 
 
+NEXTVAL = r"nextval\('([^']+)'"
+"""The sequence a ``nextval('name'::regclass)`` column default draws from."""
+
+
 def _postgres_columns(target: Store) -> Columns:
-    """Each PostgreSQL table's columns: name → data type and whether it is an identity."""
+    """Each PostgreSQL table's columns: name → its data type and the sequence that numbers
+    it, if any (an identity column's, or one a ``nextval(...)`` default draws from)."""
     found: Columns = {}
-    for table, column, kind, identity in target.db.execute(
-        "SELECT table_name, column_name, data_type, is_identity FROM information_schema.columns "
-        "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
+    for table, column, kind, sequence in target.db.execute(
+        "SELECT table_name, column_name, data_type, coalesce(pg_get_serial_sequence(quote_ident(table_name), "
+        "column_name), substring(column_default from CAST(? AS text))) FROM information_schema.columns "
+        "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
+        (NEXTVAL,),
     ):
-        found.setdefault(table, {})[column] = {"type": kind, "identity": identity == "YES"}
+        found.setdefault(table, {})[column] = {"type": kind, "sequence": sequence}
     return found
 
 
@@ -230,15 +237,16 @@ def _copy_table(source: Store, db: PostgresDatabase, table: str, columns: list[s
 
 
 def _continue_ids(db: PostgresDatabase, tables: list[str], target_columns: Columns) -> None:
-    """Start each identity column after the highest id copied (new rows never take an old id)."""
+    """Start each numbered column's sequence after the highest number copied (new rows never
+    take an old id, and a change counter keeps counting up from where SQLite's was)."""
     for table in tables:
         for column, about in target_columns[table].items():
-            if not about["identity"]:
+            if about["sequence"] is None:
                 continue
             db.execute(
-                f"SELECT setval(pg_get_serial_sequence(?, ?), max({_quoted(column)})) FROM {_quoted(table)} "
+                f"SELECT setval(CAST(? AS regclass), max({_quoted(column)})) FROM {_quoted(table)} "
                 f"HAVING max({_quoted(column)}) IS NOT NULL",
-                (table, column),
+                (about["sequence"],),
             )
 
 
