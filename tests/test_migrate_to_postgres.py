@@ -230,3 +230,16 @@ def test_numbered_columns_go_on_counting_after_the_copied_numbers(archive, postg
         assert pg.db.execute("SELECT change FROM events WHERE id = ?", (new,)).fetchone()[0] == highest + 1
     finally:
         pg.close()
+
+
+def test_a_row_sqlite_cannot_read_is_one_line_and_nothing_is_copied(archive, postgres_url):
+    lite = open_store(archive, create=False)
+    try:
+        with lite.atomic():  # bytes that are not UTF-8, kept as text
+            lite.db.execute("UPDATE feeds SET url = CAST(x'ff' AS TEXT) WHERE name = 'extra'")
+    finally:
+        lite.close()
+    result = move(archive, postgres_url)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "copying feeds failed" in result.output and "nothing was copied" in result.output
+    assert not contents(postgres_url, "articles")

@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from botsvc.store import searchtext
 from botsvc.store.backends import PostgresDatabase
+from botsvc.store.errors import DatabaseError
 from botsvc.store.store import Store, StoreError
 
 BATCH = 2000
@@ -231,7 +231,7 @@ def _copy_table(source: Store, db: PostgresDatabase, table: str, columns: list[s
         if deferred:
             assignments = ", ".join(f'"{column}" = ?' for column in later)
             db.executemany(f'UPDATE "{table}" SET {assignments} WHERE id = ?', deferred)
-    except psycopg.Error as exc:
+    except DatabaseError as exc:  # PostgreSQL refused a row, or SQLite could not read one
         raise StoreError(f"copying {table} failed: {_first_line(exc)}; nothing was copied") from None
     return count
 
