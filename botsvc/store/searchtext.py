@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import unicodedata
+from functools import lru_cache
 from operator import add
 
 from botsvc.judge.tokens import CJK_CHARS
@@ -55,10 +56,13 @@ def search_text(text: str | None) -> str:
     return " ".join(_CJK_SPACED_RUN.sub(_spaced_pairs, text).split())
 
 
+@lru_cache(maxsize=65536)
 def _fold(token: str) -> str:
-    """A word as ``unicode61 remove_diacritics 2`` indexes it: lower case, no Latin diacritics."""
+    """A word as ``unicode61 remove_diacritics 2`` indexes it: lower case, no Latin diacritics.
+
+    Cached: an archive's words repeat, and copying one to PostgreSQL folds every word of it."""
     token = token.lower()
-    if all(ord(c) < 0x2000 for c in token) and not token.isascii():
+    if not token.isascii() and all(ord(c) < 0x2000 for c in token):
         token = unicodedata.normalize(
             "NFC", "".join(c for c in unicodedata.normalize("NFD", token) if unicodedata.category(c) != "Mn")
         )
