@@ -120,6 +120,7 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
 
 COMMAND_MODULES = {
     "backup": "ops",
+    "migrate-to-postgres": "ops",
     "check-config": "polling",
     "concepts": "concepts",
     "demo": "polling",

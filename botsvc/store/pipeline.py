@@ -103,7 +103,8 @@ class Processor:
         is voted through from then on.
         """
         current = examples.version(self.store)
-        if current == self._examples_version and self.learned.index is self.events.assigner.index:
+        learned = self.learned
+        if current == self._examples_version and learned is not None and learned.index is self.events.assigner.index:
             return
         applied = examples.applied_examples(self.store)
         reported = examples.reported_articles(self.store)

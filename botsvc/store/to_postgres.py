@@ -44,6 +44,14 @@ second pass rewrites every article."""
 SKIPPED = ("_migrations",)
 """Bookkeeping each database keeps for itself (PostgreSQL's own migrations are applied already)."""
 
+MADE_BY_MIGRATIONS = ("bot_state", "placement_clock")
+"""Tables whose rows a migration writes (the outbox's key token, the placement clock): the copy
+replaces the target's with the source's, so message keys and clock numbers go on unchanged."""
+
+NUMBERED_ON_WRITE = ("articles",)
+"""Tables whose triggers number each row as it is written (``placed_seq``): the copy keeps the
+source's numbers, and the clock copied with them, so the triggers stay off while it runs."""
+
 
 @dataclass
 class CopyReport:
@@ -78,9 +86,17 @@ def copy_to_postgres(source: Store, target: Store) -> CopyReport:
         columns = {table: _shared_columns(source, table, target_columns) for table in tables}
         with target.atomic():
             target.db.execute(f"LOCK TABLE {', '.join(map(_quoted, tables))} IN EXCLUSIVE MODE")
+            for table in MADE_BY_MIGRATIONS:
+                if table in tables:
+                    target.db.execute(f"DELETE FROM {_quoted(table)}")
             _refuse_unless_empty(target, tables)
+            numbered = [table for table in NUMBERED_ON_WRITE if table in tables]
+            for table in numbered:  # in this transaction only: a failed copy leaves them on
+                target.db.execute(f"ALTER TABLE {_quoted(table)} DISABLE TRIGGER USER")
             for table in tables:
                 report.rows[table] = _copy_table(source, target.db, table, columns[table], report)
+            for table in numbered:
+                target.db.execute(f"ALTER TABLE {_quoted(table)} ENABLE TRIGGER USER")
             _continue_ids(target.db, tables, target_columns)
             _verify(source, target, report)
     finally:
