@@ -26,6 +26,7 @@ a flush:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -115,6 +116,15 @@ def _channel_key(row: dict) -> tuple[str, str, str]:
     return row["platform"], row["workspace"], row["channel"]
 
 
+def channel_id(platform: str, workspace: str, channel: str) -> str:
+    """A short stable name for one channel, for job arguments and locks.
+
+    A webhook's channel is its secret URL; the queue shows job arguments in its logs and
+    tables, so jobs name a channel by this digest, never by its address.
+    """
+    return hashlib.sha256("\x1f".join((platform, workspace or "", channel)).encode()).hexdigest()[:24]
+
+
 def channel_label(row: Mapping[str, str]) -> str:
     """Where a row goes, for logs and listings: a webhook's URL is a secret, so never shown."""
     if row["platform"].endswith("webhook"):
@@ -165,8 +175,11 @@ class Courier:
         self._key_prefix = "bs-"
         self._troubled: set[str] = set()
 
-    async def flush(self) -> FlushReport:
-        """Send what is pending; one message's failure never stops the others, nor one channel's another's."""
+    async def flush(self, channel: str | None = None) -> FlushReport:
+        """Send what is pending; one message's failure never stops the others, nor one channel's another's.
+
+        ``channel``: only that channel's messages (a :func:`channel_id`), as one queue job sends them.
+        """
         report = FlushReport()
         self._refused = set()
         self._silent = set()
@@ -177,6 +190,8 @@ class Courier:
         lanes: dict[tuple[str, str, str], list[dict]] = {}
         for row in pending(self.store):
             if row["subscription_id"] in muted:  # paused from chat: it waits for /news resume
+                continue
+            if channel is not None and channel_id(*_channel_key(row)) != channel:
                 continue
             lanes.setdefault(_channel_key(row), []).append(row)
         gate = asyncio.Semaphore(max(1, self.policy.channels_at_once))

@@ -1,0 +1,281 @@
+"""The job queue (Procrastinate on a real PostgreSQL server): polls, sends, locks, stalled jobs.
+
+The queue lives in a throwaway PostgreSQL database (tests/pgserver.py); the store here is
+a SQLite file, so the queue's own behaviour is tested apart from the PostgreSQL store.
+Workers are real processes (tests/queueproc.py) where a kill or two processes matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from feedserver import FeedRequestHandler, FeedServer
+from outboxworld import digest, queue, subscribed
+from processes import wait_for
+from slackmock import SlackMock
+
+from botsvc.config import FeedConfig
+from botsvc.deliver.outbox import channel_id
+from botsvc.deliver.platforms import available_adapters
+from botsvc.service.app import open_app
+from botsvc.service.due import claim_due, is_due
+from botsvc.service.intake import Intake
+from botsvc.service.jobs import DELIVER_TASK, POLL_TASK, QueueSettings, build_queue, queue_report
+from botsvc.service.queueworker import QueueWorker
+from botsvc.store.pollqueue import channels_to_send, claimed_polls, release_poll
+from botsvc.store.queue_schema import ensure_queue_schema
+from botsvc.store.store import FeedState, iso, open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
+
+
+def state(**fields) -> FeedState:
+    base = dict(
+        name="f",
+        url="u",
+        etag=None,
+        last_modified=None,
+        last_polled_at=None,
+        last_success_at=None,
+        last_error=None,
+        last_error_at=None,
+        consecutive_failures=0,
+        items_seen=0,
+    )
+    return FeedState(**{**base, **fields})
+
+
+def test_a_feed_is_due_after_its_interval_or_its_rest():
+    assert is_due(None, 900, NOW)
+    assert is_due(state(), 900, NOW)
+    assert not is_due(state(last_polled_at=iso(NOW - timedelta(seconds=850))), 900, NOW)
+    assert is_due(state(last_polled_at=iso(NOW - timedelta(seconds=850))), 900, NOW, slack=60)
+    assert is_due(state(last_polled_at=iso(NOW - timedelta(seconds=900))), 900, NOW)
+    resting = state(last_polled_at=iso(NOW - timedelta(hours=2)), retry_at=iso(NOW + timedelta(minutes=5)))
+    assert not is_due(resting, 900, NOW)
+    assert is_due(state(last_polled_at=iso(NOW), retry_at=iso(NOW - timedelta(seconds=1))), 900, NOW)
+
+
+def test_the_schedule_ticks_in_seconds_when_asked():
+    assert QueueSettings("postgresql://x/y").cron == "* * * * *"
+    assert QueueSettings("postgresql://x/y", tick=2).cron == "* * * * * */2"
+    assert QueueSettings("postgresql://x/y", prune_every=86400).prune_cron == "0 0 * * *"
+    assert QueueSettings("postgresql://x/y", prune_every=600).prune_cron == "*/10 * * * *"
+    with pytest.raises(ValueError):
+        QueueSettings("postgresql://x/y", tick=0)
+
+
+def test_a_claimed_feed_is_not_claimed_again_until_its_poll_ends(tmp_path):
+    store = open_store(tmp_path / "bot.db")
+    feeds = [FeedConfig(name=n, url=f"https://{n}.example/rss", interval=900, language=None, topics=()) for n in "ab"]
+    claim = dict(slack=60, abandoned_before=NOW - timedelta(hours=1), orphaned_before=NOW - timedelta(minutes=2))
+    assert claim_due(store, feeds, NOW, live=set(), **claim) == ["a", "b"]
+    assert claim_due(store, feeds, NOW + timedelta(seconds=30), live={"a", "b"}, **claim) == []
+    later = NOW + timedelta(minutes=5)  # no job left in the queue for b: its claim is an orphan
+    claim_later = dict(
+        slack=60, abandoned_before=later - timedelta(hours=1), orphaned_before=later - timedelta(minutes=2)
+    )
+    assert claim_due(store, feeds, later, live={"a"}, **claim_later) == ["b"]
+    release_poll(store, "a")
+    store.record_fetch_success("a", etag=None, last_modified=None, items=0, when=later)
+    assert claim_due(store, feeds, later, live={"b"}, **claim_later) == []  # just polled
+    assert claimed_polls(store) == ["b"]
+    store.close()
+
+
+def test_channels_to_send_leave_out_paused_and_later_messages(tmp_path):
+    store = open_store(tmp_path / "bot.db")
+    first = subscribed(store, "slack", "C1")
+    second = subscribed(store, "slack", "C2")
+    queue(store, first, "slack", "C1", digest("one"))
+    queue(store, second, "slack", "C2", digest("two"))
+    now = datetime.now(timezone.utc)
+    assert channels_to_send(store, now) == [("slack", "", "C1"), ("slack", "", "C2")]
+    store.db.execute("UPDATE subscriptions SET muted_at = ? WHERE id = ?", (iso(now), second))
+    store.db.execute("UPDATE outbox SET next_attempt_at = ? WHERE channel = 'C1'", (iso(now + timedelta(hours=1)),))
+    assert channels_to_send(store, now) == []
+    store.close()
+
+
+# -- through the real server ------------------------------------------------------------
+
+
+@pytest.fixture
+def queue_url(postgres_url: str) -> str:
+    assert ensure_queue_schema(postgres_url)
+    assert not ensure_queue_schema(postgres_url)  # a second start finds the tables
+    return postgres_url
+
+
+def examples_copy(directory: Path, feeds: list[tuple[str, str]] | None = None) -> Path:
+    """The sample configuration (and its feed files) in ``directory``; ``feeds`` replaces its feeds."""
+    shutil.copytree(EXAMPLES / "feeds", directory / "feeds")
+    text = (EXAMPLES / "feeds.toml").read_text(encoding="utf-8")
+    if feeds is not None:
+        text = re.sub(r'\[\[feeds\]\]\nname = "[^"]*"\nurl = "[^"]*"\n+', "", text)
+        text += "".join(f'\n[[feeds]]\nname = "{name}"\nurl = "{url}"\n' for name, url in feeds)
+    config = directory / "feeds.toml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def test_polls_are_queued_once_then_run_and_deliver(tmp_path, queue_url, monkeypatch):
+    config = examples_copy(tmp_path)
+    with SlackMock() as slack:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        monkeypatch.setenv("BOTSVC_SLACK_API_URL", slack.base_url)
+        app = open_app(config, tmp_path / "bot.db")
+        subscribed(app.store, "slack", "C1")
+        names = sorted(feed.name for feed in app.feeds())
+        settings = QueueSettings(queue_url)
+
+        async def go() -> tuple[list[str], list[str], list, list[str], dict]:
+            jobs = build_queue(settings)
+            await jobs.open_async()
+            intake = await Intake.open(app)
+            try:
+                worker = QueueWorker(app, available_adapters(), jobs, settings, intake)
+                first, second = await asyncio.gather(worker.enqueue_due(), worker.enqueue_due())
+                polls = list(await jobs.job_manager.list_jobs_async(task=POLL_TASK))
+                await jobs.run_worker_async(
+                    wait=False, concurrency=2, install_signal_handlers=False, additional_context={"botsvc": worker}
+                )
+                again = await worker.enqueue_due()
+                report = await queue_report(jobs, settings)
+                for adapter in worker.adapters.values():
+                    await adapter.stop()
+                return first + second, again, polls, claimed_polls(app.store), report
+            finally:
+                await intake.close()
+                await jobs.close_async()
+
+        claimed, again, polls, still_claimed, report = asyncio.run(go())
+        posts = [call for call in slack.calls if call.path.endswith("chat.postMessage")]
+        articles = app.store.query("SELECT count(*) AS n FROM articles")[0]["n"]
+        app.close()
+    assert sorted(claimed) == names  # two enqueuers at once: each feed once
+    assert sorted(job.lock for job in polls) == sorted(f"feed:{name}" for name in names)
+    assert all(job.queueing_lock is None for job in polls)
+    assert articles > 0 and still_claimed == [] and again == []  # polled just now: not due
+    assert posts and {call.body["channel"] for call in posts} == {"C1"}
+    assert report == {"waiting": 0, "running": 0, "failed": 0, "stalled": 0}
+
+
+def worker_process(config: Path, db: Path, url: str, name: str, env: dict[str, str], log: Path, **options):
+    argv = [sys.executable, str(ROOT / "tests" / "queueproc.py"), str(config), str(db), url, "--name", name]
+    for option, value in options.items():
+        argv += [f"--{option.replace('_', '-')}", str(value)]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"), cwd=ROOT)
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return -9
+
+
+def test_each_channel_gets_its_messages_in_order_with_two_workers(tmp_path, queue_url):
+    config = examples_copy(tmp_path, [])
+    db = tmp_path / "bot.db"
+    channels = ["C1", "C2", "C3"]
+    store = open_store(db)
+    subscriptions = {channel: subscribed(store, "slack", channel) for channel in channels}
+    for n in range(8):
+        for channel in channels:
+            queue(store, subscriptions[channel], "slack", channel, digest(f"{channel} message {n}"))
+    store.close()
+
+    async def defer_sends() -> None:
+        jobs = build_queue(QueueSettings(queue_url))
+        async with jobs.open_async():
+            for _ in range(4):  # more jobs than messages need: they must still not overlap
+                for channel in channels:
+                    cid = channel_id("slack", "", channel)
+                    await jobs.configure_task(DELIVER_TASK, lock=f"channel:{cid}").defer_async(channel=cid)
+
+    asyncio.run(defer_sends())
+    with SlackMock() as slack:
+        slack.hang = 0.05
+        env = process_env(SLACK_BOT_TOKEN="xoxb-test", BOTSVC_SLACK_API_URL=slack.base_url)
+        workers = [
+            worker_process(config, db, queue_url, f"w{i}", env, tmp_path / f"w{i}.log", concurrency=2) for i in (1, 2)
+        ]
+        try:
+            posted = lambda: [c for c in slack.calls if c.path.endswith("chat.postMessage")]  # noqa: E731
+            assert wait_for(lambda: len(posted()) >= 24, timeout=60), [p.read_text() for p in tmp_path.glob("w*.log")]
+            time.sleep(0.5)  # nothing more may come
+        finally:
+            codes = [stop(worker) for worker in workers]
+        calls = posted()
+    assert codes == [0, 0]
+    for channel in channels:
+        told = [json.dumps(c.body, ensure_ascii=False) for c in calls if c.body["channel"] == channel]
+        order = [int(re.search(rf"{channel} message (\d)", text).group(1)) for text in told]
+        assert order == list(range(8)), channel  # in order, each once
+
+
+def test_a_killed_workers_poll_is_run_again_by_another(tmp_path, queue_url):
+    body = (EXAMPLES / "feeds" / "seoul-wire.xml").read_bytes()
+    first = {"slow": True}
+
+    def slow_once(handler: FeedRequestHandler) -> None:
+        if first.pop("slow", False):
+            handler.stopping.wait(20)  # the worker is killed meanwhile
+        handler.send(200, body, content_type="application/rss+xml")
+
+    with FeedServer() as feeds:
+        url = feeds.route("/slow.xml", slow_once)
+        config = examples_copy(tmp_path, [("Slow Wire", url)])
+        db = tmp_path / "bot.db"
+        open_store(db).close()
+        env = process_env(BOTSVC_ALLOW_PRIVATE_FEEDS="1")
+        options = dict(tick=1, stalled_after=2)
+        doomed = worker_process(config, db, queue_url, "doomed", env, tmp_path / "doomed.log", **options)
+        survivor = None
+        try:
+            assert wait_for(lambda: feeds.requests_to("/slow.xml"), timeout=30), (tmp_path / "doomed.log").read_text()
+            doomed.kill()
+            doomed.wait()
+            survivor = worker_process(config, db, queue_url, "survivor", env, tmp_path / "survivor.log", **options)
+            store = open_store(db)
+            try:
+                polled = wait_for(
+                    lambda: (s := store.feed_state("Slow Wire")) is not None and s.last_success_at is not None,
+                    timeout=30,
+                )
+                assert polled, (tmp_path / "survivor.log").read_text()
+                assert wait_for(lambda: claimed_polls(store) == [], timeout=10)
+                articles = store.query("SELECT count(*) AS n FROM articles")[0]["n"]
+            finally:
+                store.close()
+        finally:
+            if survivor is not None:
+                assert stop(survivor) == 0
+    log = (tmp_path / "survivor.log").read_text()
+    assert "was left running by a worker that stopped; queued again" in log
+    assert len(feeds.requests_to("/slow.xml")) == 2  # the killed poll and its rerun, nothing more
+    assert articles > 0
