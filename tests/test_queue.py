@@ -30,8 +30,10 @@ from botsvc.deliver.outbox import channel_id
 from botsvc.deliver.platforms import available_adapters
 from botsvc.service.app import open_app
 from botsvc.service.due import claim_due, is_due
+from botsvc.service.health import Health
 from botsvc.service.intake import Intake
 from botsvc.service.jobs import DELIVER_TASK, POLL_TASK, QueueSettings, build_queue, queue_report
+from botsvc.service.metrics import Metrics
 from botsvc.service.queueworker import QueueWorker
 from botsvc.store.pollqueue import channels_to_send, claimed_polls, release_poll
 from botsvc.store.queue_schema import ensure_queue_schema
@@ -279,3 +281,45 @@ def test_a_killed_workers_poll_is_run_again_by_another(tmp_path, queue_url):
     assert "was left running by a worker that stopped; queued again" in log
     assert len(feeds.requests_to("/slow.xml")) == 2  # the killed poll and its rerun, nothing more
     assert articles > 0
+
+
+def test_worker_refuses_sqlite_in_one_line(tmp_path):
+    env = process_env()
+    env.pop("BOTSVC_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "botsvc", "worker", "--db", str(tmp_path / "bot.db")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "botsvc: error: botsvc worker needs PostgreSQL: set BOTSVC_DATABASE_URL=postgresql://…; "
+        "with SQLite, botsvc run does all the work in one process"
+    ]
+    assert not (tmp_path / "bot.db").exists()
+
+
+def test_health_and_metrics_report_the_queue(tmp_path, queue_url):
+    store = open_store(tmp_path / "bot.db")
+    settings = QueueSettings(queue_url)
+
+    async def go() -> tuple[int, dict, str, int, dict]:
+        jobs = build_queue(settings)
+        async with jobs.open_async():
+            await jobs.configure_task(POLL_TASK, lock="feed:a").defer_async(feed="a")
+            health = Health(store, Metrics(store), lambda: True, 900, datetime.now(timezone.utc))
+            health.queue_report = lambda: queue_report(jobs, settings)
+            answer = await health.healthz(None)
+            metrics = (await health.metrics_page(None)).body.decode()
+        health.queue_report = lambda: queue_report(build_queue(QueueSettings(queue_url + "_gone")), settings)
+        down = await health.healthz(None)
+        return answer.status, json.loads(answer.text), metrics, down.status, json.loads(down.text)
+
+    status, body, metrics, down_status, down = asyncio.run(go())
+    store.close()
+    assert status == 200 and body["queue"] == {"waiting": 1, "running": 0, "failed": 0, "stalled": 0}
+    assert 'botsvc_jobs{status="waiting"} 1.0' in metrics and 'botsvc_jobs{status="stalled"} 0.0' in metrics
+    assert down_status == 503 and down["status"] == "unhealthy" and down["queue"].startswith("error: ")

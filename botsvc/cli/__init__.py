@@ -5,7 +5,7 @@ One module per command group; importing them registers their commands on :data:`
 
 from __future__ import annotations
 
-from botsvc.cli import concepts, delivery, events, feeds, learning, ops, polling  # noqa: F401  (registers the commands)
+from botsvc.cli import concepts, delivery, events, feeds, learning, ops, polling, worker  # noqa: F401  (registers the commands)
 from botsvc.cli.base import cli
 from botsvc.cli.polling import examples_dir, outcome_json, run_cycle
 
