@@ -28,11 +28,12 @@ from slackmock import SlackMock
 from botsvc.config import FeedConfig
 from botsvc.deliver.outbox import channel_id
 from botsvc.deliver.platforms import available_adapters
+from botsvc.models import ChannelAddress
 from botsvc.service.app import open_app
 from botsvc.service.due import claim_due, is_due
 from botsvc.service.health import Health
 from botsvc.service.intake import Intake
-from botsvc.service.jobs import DELIVER_TASK, POLL_TASK, QueueSettings, build_queue, queue_report
+from botsvc.service.jobs import DELIVER_TASK, POLL_TASK, QueueSettings, SendInTransaction, build_queue, queue_report
 from botsvc.service.metrics import Metrics
 from botsvc.service.queueworker import QueueWorker
 from botsvc.store.pollqueue import channels_to_send, claimed_polls, release_poll
@@ -323,3 +324,33 @@ def test_health_and_metrics_report_the_queue(tmp_path, queue_url):
     assert status == 200 and body["queue"] == {"waiting": 1, "running": 0, "failed": 0, "stalled": 0}
     assert 'botsvc_jobs{status="waiting"} 1.0' in metrics and 'botsvc_jobs{status="stalled"} 0.0' in metrics
     assert down_status == 503 and down["status"] == "unhealthy" and down["queue"].startswith("error: ")
+
+
+def test_a_send_job_commits_and_rolls_back_with_its_outbox_row(queue_url, postgres_server):
+    import psycopg
+
+    sends = SendInTransaction(queue_url)
+    address = ChannelAddress("slack", "C1", "T1")
+    with psycopg.connect(queue_url, autocommit=True) as conn:  # as the PostgreSQL store holds it
+        conn.execute("CREATE TABLE mail (id INTEGER)")
+        for outcome in ("ROLLBACK", "COMMIT"):
+            conn.execute("BEGIN")
+            conn.execute("INSERT INTO mail VALUES (1)")
+            assert sends.defer(conn, address)
+            conn.execute(outcome)
+        jobs = conn.execute("SELECT task_name, lock, args FROM procrastinate_jobs").fetchall()
+        assert conn.execute("SELECT count(*) FROM mail").fetchone() == (1,)
+    cid = channel_id("slack", "T1", "C1")
+    assert jobs == [(DELIVER_TASK, f"channel:{cid}", {"channel": cid})]
+
+    elsewhere = postgres_server.create_database()  # no queue tables: the row is kept all the same
+    try:
+        with psycopg.connect(elsewhere, autocommit=True) as conn:
+            conn.execute("CREATE TABLE mail (id INTEGER)")
+            conn.execute("BEGIN")
+            conn.execute("INSERT INTO mail VALUES (1)")
+            assert not SendInTransaction(elsewhere).defer(conn, address)
+            conn.execute("COMMIT")
+            assert conn.execute("SELECT count(*) FROM mail").fetchone() == (1,)
+    finally:
+        postgres_server.drop_database(elsewhere)

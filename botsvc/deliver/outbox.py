@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from botsvc.clocks import not_after
 from botsvc.deliver.adapter import Adapter, DeliveryError, ParentGone
@@ -84,6 +85,22 @@ class FlushReport:
     errors: list[str] = field(default_factory=list)
 
 
+EnqueueHook = Callable[[Store, ChannelAddress], None]
+_enqueue_hooks: WeakKeyDictionary[Store, EnqueueHook] = WeakKeyDictionary()
+
+
+def on_enqueue(store: Store, hook: EnqueueHook | None) -> None:
+    """Call ``hook(store, address)`` after each outbox row written through ``store``, in its transaction.
+
+    The job queue defers the channel's send job there, so the row and its job commit (or
+    roll back) together. ``None`` removes the hook.
+    """
+    if hook is None:
+        _enqueue_hooks.pop(store, None)
+    else:
+        _enqueue_hooks[store] = hook
+
+
 def enqueue(
     store: Store, address: ChannelAddress, digest: Digest, *, subscription_id: int | None, now: datetime
 ) -> int:
@@ -101,7 +118,11 @@ def enqueue(
             iso(now),
         ),
     )
-    return inserted_id(cursor)
+    outbox_id = inserted_id(cursor)
+    hook = _enqueue_hooks.get(store)
+    if hook is not None:
+        hook(store, address)
+    return outbox_id
 
 
 def pending(store: Store) -> list[dict]:

@@ -27,7 +27,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
+import psycopg
 from procrastinate import JobContext
+
+from botsvc.deliver.outbox import channel_id
+from botsvc.models import ChannelAddress
 
 if TYPE_CHECKING:
     from botsvc.service.queueworker import QueueWorker
@@ -130,3 +134,26 @@ async def queue_report(queue: procrastinate.App, settings: QueueSettings) -> dic
             counts[status] += row[status]
     stalled = list(await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=settings.stalled_after))
     return {"waiting": counts["todo"], "running": counts["doing"], "failed": counts["failed"], "stalled": len(stalled)}
+
+
+class SendInTransaction:
+    """Defers a channel's send job on the caller's connection, in the transaction writing its outbox row.
+
+    The row and its job then commit or roll back together. The job goes in a savepoint:
+    should deferring fail, the row is kept all the same (the periodic digest task queues a
+    send for every channel with mail), so nothing is lost either way.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.queue = procrastinate.App(connector=procrastinate.SyncPsycopgConnector(conninfo=url))
+
+    def defer(self, conn: psycopg.Connection, address: ChannelAddress) -> bool:
+        """On ``conn`` (inside its open transaction); False if the job could not be deferred."""
+        cid = channel_id(address.platform, address.workspace or "", address.channel)
+        try:
+            with conn.transaction():
+                self.queue.configure_task(DELIVER_TASK, lock=f"channel:{cid}", connection=conn).defer(channel=cid)
+        except (psycopg.Error, procrastinate.exceptions.ProcrastinateException) as exc:
+            log.warning("could not queue the send to channel %s (%s); the next tick queues it", cid, exc)
+            return False
+        return True

@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import Any, cast
 
 import procrastinate
 from procrastinate.exceptions import ConnectorException
@@ -23,18 +24,27 @@ from procrastinate.exceptions import ConnectorException
 from botsvc.config import FeedConfig
 from botsvc.deliver.adapter import Adapter, DeliveryError
 from botsvc.deliver.delivery import queue_digests
-from botsvc.deliver.outbox import Courier, channel_id
+from botsvc.deliver.outbox import Courier, channel_id, on_enqueue
+from botsvc.models import ChannelAddress
 from botsvc.service.app import App
 from botsvc.service.due import claim_due
 from botsvc.service.health import Health, max_age_for
 from botsvc.service.intake import Intake
-from botsvc.service.jobs import CONTEXT_KEY, DELIVER_TASK, POLL_TASK, QueueSettings, build_queue, queue_report
+from botsvc.service.jobs import (
+    CONTEXT_KEY,
+    DELIVER_TASK,
+    POLL_TASK,
+    QueueSettings,
+    SendInTransaction,
+    build_queue,
+    queue_report,
+)
 from botsvc.service.metrics import Metrics
 from botsvc.service.scheduler import SHUTDOWN_GRACE, STOP_SIGNALS, Poller
 from botsvc.service.web import start_web
 from botsvc.store.pollqueue import channels_to_send, release_poll
 from botsvc.store.queue_schema import ensure_queue_schema
-from botsvc.store.store import StoreError, database_problem
+from botsvc.store.store import Store, StoreError, database_problem
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +196,15 @@ class QueueWorker:
         await self.poller.prune()
 
 
+def _send_in_transaction(sends: SendInTransaction) -> Callable[[Store, ChannelAddress], None]:
+    """The outbox hook of a PostgreSQL store: the send job, on the store's connection."""
+
+    def hook(store: Store, address: ChannelAddress) -> None:
+        sends.defer(cast(Any, store.db).raw, address)
+
+    return hook
+
+
 async def work(
     app: App,
     adapters: Mapping[str, Adapter],
@@ -234,6 +253,9 @@ async def _work(
     for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    if getattr(app.store, "dialect", "sqlite") == "postgres":  # the store's own database: one transaction
+        for store in (app.store, intake.store):
+            on_enqueue(store, _send_in_transaction(SendInTransaction(settings.url)))
     metrics = Metrics(app.store)
     worker = QueueWorker(app, adapters, queue, settings, intake, metrics)
     worker.poller.on_fatal = stop.set
