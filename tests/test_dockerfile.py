@@ -262,7 +262,7 @@ def test_context_excludes_local_state_and_secrets():
         assert ignored(path), f"{path} should not be sent to the build"
     for path in (
         "botsvc/cli/__init__.py",
-        "migrations/0001_init.sql",
+        "migrations/sqlite/0001_init.sql",
         "botsvc/data/seed/manifest.json",
         "examples/feeds/README.md",
         "pyproject.toml",
@@ -329,7 +329,8 @@ def test_every_package_dir_is_listed_for_the_wheel(pyproject):
     }
     assert on_disk <= set(listed), f"add to [tool.setuptools] packages: {sorted(on_disk - set(listed))}"
     assert setuptools_cfg["package-dir"]["botsvc.migrations"] == "migrations"
-    assert "*.sql" in pyproject["tool"]["setuptools"]["package-data"]["botsvc.migrations"]
+    for dialect in ("sqlite", "postgres"):
+        assert "*.sql" in pyproject["tool"]["setuptools"]["package-data"][f"botsvc.migrations.{dialect}"]
 
 
 @pytest.mark.slow
@@ -355,7 +356,10 @@ def test_built_package_ships_migrations_and_seed_data(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "would be ignored" not in done.stderr, done.stderr
     built = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    expected = {f"botsvc/migrations/{p.name}" for p in (ROOT / "migrations").glob("*.sql")}
+    expected = {
+        f"botsvc/migrations/{p.relative_to(ROOT / 'migrations').as_posix()}"
+        for p in (ROOT / "migrations").glob("*/*.sql")
+    }
     expected |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "botsvc" / "data").rglob("*") if p.is_file()}
     expected |= {
         p.relative_to(ROOT).as_posix()

@@ -109,9 +109,9 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(db_at):
     with SlackMock() as slack:
-        world = World(tmp_path / "m.db", slack)
+        world = World(db_at("m.db"), slack)
         assert world.run("subscribe").ok
         yield world
         world.app.close()
@@ -225,9 +225,9 @@ def test_rebuild_events_keeps_mutes_and_not_relevant_reports_with_their_reports(
     assert store.query("SELECT event_id FROM relevance_feedback") == [{"event_id": event}]
 
 
-def test_a_redated_copy_is_a_duplicate_and_a_template_headline_with_new_facts_is_news(tmp_path):
+def test_a_redated_copy_is_a_duplicate_and_a_template_headline_with_new_facts_is_news(db_at):
     config = load_config(CONFIG)
-    app = open_app(CONFIG, tmp_path / "c.db", config=config)
+    app = open_app(CONFIG, db_at("c.db"), config=config)
     try:
         original = story(
             "2019",

@@ -1,4 +1,4 @@
-"""Event placement through the real pipeline and SQLite: rewrites fold, new developments open events."""
+"""Event placement through the real pipeline on both databases: rewrites fold, new developments open events."""
 
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -60,9 +60,9 @@ WHITE_LIST = item(
 
 
 @pytest.fixture
-def processor(tmp_path):
+def processor(db_at):
     config = load_config(ROOT_CONFIG)
-    store = open_store(tmp_path / "events.db")
+    store = open_store(db_at("events.db"))
     proc = Processor(store, Relevance(config.topics), EventBook(store, config.dedup))
     yield proc
     store.close()
@@ -127,8 +127,8 @@ def test_the_span_runs_from_the_events_first_report_so_events_do_not_creep(proce
     assert third.decision == "new" and "days earlier (span" in third.reason
 
 
-def test_the_index_is_rebuilt_from_sqlite_after_a_restart(tmp_path):
-    path = tmp_path / "restart.db"
+def test_the_index_is_rebuilt_from_sqlite_after_a_restart(db_at):
+    path = db_at("restart.db")
     config = load_config(ROOT_CONFIG)
     store = open_store(path)
     first = judge(Processor(store, Relevance(config.topics), EventBook(store, config.dedup)), EXPORT_CURBS)[0]
@@ -166,6 +166,7 @@ def test_a_rolled_back_feed_leaves_nothing_in_the_index(processor):
 
 @pytest.mark.parametrize("leave_own_text_out", [False, True], ids=["full archive", "own report left out"])
 def test_each_seeded_report_as_headline_and_lead_is_a_duplicate_of_the_seeded_event(tmp_path, leave_own_text_out):
+    # One database per seed: a judgement test, on SQLite only (the store contract is covered above).
     config = load_config(ROOT_CONFIG)
     seeds = load_seed_articles()
     for n, seed in enumerate(seeds):
@@ -189,10 +190,10 @@ def test_each_seeded_report_as_headline_and_lead_is_a_duplicate_of_the_seeded_ev
         store.close()
 
 
-def test_rebuild_events_regroups_without_losing_articles(tmp_path):
+def test_rebuild_events_regroups_without_losing_articles(db_at):
     config = load_config(ROOT_CONFIG)
     strict = replace(config.dedup, threshold=0.99)
-    store = open_store(tmp_path / "rebuild.db")
+    store = open_store(db_at("rebuild.db"))
     proc = Processor(store, Relevance(config.topics), EventBook(store, strict))
     seed_archive(store, proc.events)
     judge(proc, EXPORT_CURBS, EXPORT_CURBS_REWRITE, WHITE_LIST)
@@ -214,10 +215,10 @@ def test_rebuild_events_regroups_without_losing_articles(tmp_path):
     store.close()
 
 
-def test_open_app_uses_the_configured_dedup_settings(tmp_path):
+def test_open_app_uses_the_configured_dedup_settings(db_at):
     config = load_config(ROOT_CONFIG)
     config = replace(config, dedup=DedupSettings(threshold=0.9, span_days=2, lead_hours=5))
-    app = open_app(ROOT_CONFIG, tmp_path / "app.db", config=config)
+    app = open_app(ROOT_CONFIG, db_at("app.db"), config=config)
     assert app.events.assigner.threshold == 0.9 and app.events.assigner.span == timedelta(days=2)
     assert app.events.assigner.lead == timedelta(hours=5)
     app.close()
@@ -262,9 +263,9 @@ def test_an_english_report_joins_the_event_a_korean_report_opened(processor):
     assert korean.decision == "new" and english.event_id == korean.event_id
 
 
-def test_the_seeded_event_absorbs_korean_and_japanese_reports(tmp_path):
+def test_the_seeded_event_absorbs_korean_and_japanese_reports(db_at):
     config = load_config(ROOT_CONFIG)
-    store = open_store(tmp_path / "seeded.db")
+    store = open_store(db_at("seeded.db"))
     proc = Processor(store, Relevance(config.topics), EventBook(store, config.dedup))
     seed_archive(store, proc.events)
     seeded = store.seeded_event_id()
@@ -290,18 +291,18 @@ def test_the_seeded_event_absorbs_korean_and_japanese_reports(tmp_path):
     store.close()
 
 
-def test_rebuild_events_works_after_a_digest_was_delivered_and_changes_nothing_with_the_same_settings(tmp_path):
+def test_rebuild_events_works_after_a_digest_was_delivered_and_changes_nothing_with_the_same_settings(db_at):
     from botsvc.store.rebuild import rebuild_events as rebuild
 
     config = load_config(ROOT_CONFIG)
-    store = open_store(tmp_path / "delivered.db")
+    store = open_store(db_at("delivered.db"))
     proc = Processor(store, Relevance(config.topics), EventBook(store, config.dedup))
     first, second = judge(proc, EXPORT_CURBS, replace(EXPORT_CURBS_REWRITE, published=EXPORT_CURBS.published))
     with store.atomic():
         sub = store.db.execute(
             "INSERT INTO subscriptions (platform, channel, topic, created_at) VALUES ('console', 'c', 'japan-korea', "
-            "'2019-01-01T00:00:00+00:00')"
-        ).lastrowid
+            "'2019-01-01T00:00:00+00:00') RETURNING id"
+        ).fetchone()[0]
         store.db.execute(
             "INSERT INTO deliveries (subscription_id, event_id, member_count, queued_at) "
             "VALUES (?, ?, 2, '2019-07-01T10:00:00+00:00')",

@@ -170,3 +170,105 @@ def test_fingerprints_from_before_the_relation_kinds_are_recomputed_with_them(tm
     (row,) = store.article_fingerprints(backfill=item_fingerprint_bytes)
     assert token_hash("§memorandum") in Fingerprint.from_bytes(row["fingerprint"]).hashes
     store.close()
+
+
+# -- PostgreSQL: a baseline equal to SQLite's schema, then the same numbered migrations ------
+
+
+def columns_sqlite(store):
+    names = [r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {
+        name: {r["name"] for r in store.query(f"PRAGMA table_info({name})")}
+        for name in names
+        if not name.startswith(("articles_fts", "sqlite_"))
+    }
+
+
+def columns_postgres(store):
+    rows = store.query(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+    )
+    found: dict[str, set[str]] = {}
+    for row in rows:
+        found.setdefault(row["table_name"], set()).add(row["column_name"])
+    return found
+
+
+def test_postgres_migrations_start_at_a_baseline_and_follow_sqlites_numbers():
+    sqlite, postgres = discover(migrations_dir("sqlite")), discover(migrations_dir("postgres"))
+    baseline = postgres[0]
+    assert "baseline" in baseline.name
+    assert [m.version for m in sqlite if m.version >= baseline.version] == [m.version for m in postgres]
+    later = [m.name for m in sqlite if m.version > baseline.version]
+    assert later == [m.name for m in postgres[1:]], "every later migration exists in both folders, same name"
+
+
+def test_a_fresh_postgres_database_has_sqlites_tables_and_columns(tmp_path, postgres_url):
+    lite = open_store(tmp_path / "fresh.db")
+    pg = open_store(postgres_url)
+    try:
+        assert pg.dialect == "postgres" and lite.dialect == "sqlite"
+        versions = [r["version"] for r in pg.query("SELECT version FROM _migrations ORDER BY version")]
+        assert versions == [m.version for m in discover(migrations_dir("postgres"))]
+        expected = columns_sqlite(lite)
+        expected["articles"].add("search")  # the tsvector PostgreSQL searches (SQLite: articles_fts)
+        assert columns_postgres(pg) == expected
+    finally:
+        lite.close()
+        pg.close()
+
+
+def test_ten_workers_starting_at_once_migrate_a_postgres_database_once(postgres_url):
+    """Each opens its own connection (as a process would) and migrates; the advisory lock lets one do it."""
+    import threading
+
+    from botsvc.store import backends
+    from botsvc.store.migrate import apply_postgres_migrations
+
+    start = threading.Barrier(10)
+    applied: list[list[str]] = []
+    failures: list[BaseException] = []
+
+    def worker():
+        db = backends.connect(postgres_url)
+        try:
+            start.wait()
+            applied.append(apply_postgres_migrations(db))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sorted(len(names) for names in applied) == [0] * 9 + [len(discover(migrations_dir("postgres")))]
+    store = open_store(postgres_url)
+    assert store.query("SELECT count(*) AS n FROM _migrations")[0]["n"] == len(discover(migrations_dir("postgres")))
+    store.close()
+
+
+def test_a_failed_postgres_migration_rolls_back_says_which_and_releases_the_lock(tmp_path, postgres_url):
+    from botsvc.store import backends
+    from botsvc.store.migrate import apply_postgres_migrations
+
+    folder = tmp_path / "postgres"
+    shutil.copytree(migrations_dir("postgres"), folder)
+    last = discover(folder)[-1].version
+    (folder / f"{last + 1:04d}_broken.sql").write_text("CREATE TABLE ok_part (x INTEGER);\nNOT SQL;\n")
+    db = backends.connect(postgres_url)
+    try:
+        with pytest.raises(RuntimeError, match="_broken.sql"):
+            apply_postgres_migrations(db, folder)
+        assert db.execute("SELECT to_regclass('ok_part')").fetchone()[0] is None
+        assert [row[0] for row in db.execute("SELECT version FROM _migrations")] == [last]
+    finally:
+        db.close()
+    other = backends.connect(postgres_url)  # the lock was released: another process migrates
+    try:
+        assert apply_postgres_migrations(other) == []
+    finally:
+        other.close()

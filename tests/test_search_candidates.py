@@ -56,8 +56,8 @@ class Archive:
 
 
 @pytest.fixture()
-def archive(tmp_path):
-    store = open_store(tmp_path / "search.db")
+def archive(db_at):
+    store = open_store(db_at("search.db"))
     yield Archive(store)
     store.close()
 
@@ -146,7 +146,7 @@ def test_reports_moved_into_an_older_event_are_found_by_its_dates(archive):
 
 
 def test_events_stored_before_the_date_bounds_existed_are_found_by_date(tmp_path):
-    [migration] = (Path(__file__).resolve().parents[1] / "migrations").glob("*_search_date_bounds.sql")
+    [migration] = (Path(__file__).resolve().parents[1] / "migrations" / "sqlite").glob("*_search_date_bounds.sql")
     path = tmp_path / "older.db"
     conn = sqlite3.connect(path)
     apply_migrations(conn, upto=int(migration.name[:4]) - 1)

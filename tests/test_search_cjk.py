@@ -18,7 +18,7 @@ from botsvc.service.app import open_app
 from botsvc.service.cycle import FeedTarget, run_cycle
 from botsvc.store.migrate import apply_migrations
 from botsvc.store.search import search_events
-from botsvc.store.searchtext import fts_query, search_text
+from botsvc.store.searchtext import fts_query, pg_tsquery, search_text, tsvector
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = CommandContext(platform="slack", channel="C1", workspace="T1", user="U1", can_manage=False)
@@ -37,10 +37,10 @@ FEED = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><tit
 
 
 @pytest.fixture()
-def app(tmp_path):
+def app(tmp_path, db_at):
     feed = tmp_path / "asia.xml"
     feed.write_text(FEED, encoding="utf-8")
-    app = open_app(ROOT / "feeds.toml", tmp_path / "cjk.db")
+    app = open_app(ROOT / "feeds.toml", db_at("cjk.db"))
     asyncio.run(run_cycle(app.store, app.processor, [FeedTarget(name="asia", url=str(feed))], app.policy))
     assert app.store.counts()["articles"] == 3  # all three are on-topic
     yield app
@@ -103,13 +103,25 @@ SPACING = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><
 </channel></rss>"""
 
 
-@pytest.fixture()
-def spaced(tmp_path):
+def spaced_app(tmp_path, location):
     feed = tmp_path / "spacing.xml"
     feed.write_text(SPACING, encoding="utf-8")
-    app = open_app(ROOT / "feeds.toml", tmp_path / "spacing.db")
+    app = open_app(ROOT / "feeds.toml", location)
     asyncio.run(run_cycle(app.store, app.processor, [FeedTarget(name="spacing", url=str(feed))], app.policy))
     assert app.store.counts()["articles"] == 2
+    return app
+
+
+@pytest.fixture()
+def spaced(tmp_path, db_at):
+    app = spaced_app(tmp_path, db_at("spacing.db"))
+    yield app
+    app.close()
+
+
+@pytest.fixture()
+def spaced_sqlite(tmp_path):
+    app = spaced_app(tmp_path, tmp_path / "spacing.db")
     yield app
     app.close()
 
@@ -133,8 +145,9 @@ def test_spacing_does_not_join_across_punctuation(spaced):
     assert titles(spaced, "일본한국") == []  # "일본, 한국": a comma, not a spacing variant
 
 
-def test_the_migration_reindexes_articles_stored_before_it(spaced):
+def test_the_migration_reindexes_articles_stored_before_it(spaced_sqlite):
     """A database indexed the earlier way (runs paired one by one) finds 수출규제 once upgraded."""
+    spaced = spaced_sqlite
     conn = spaced.store.db.conn
     earlier = "일본 본 , 한국에 국에 에 대한 한 수출 출 규제 제 강화 화 발표 표"
     with spaced.store.atomic():
@@ -144,7 +157,7 @@ def test_the_migration_reindexes_articles_stored_before_it(spaced):
         )
         conn.execute("DELETE FROM _migrations WHERE name LIKE '%_search_across_korean_spacing'")
     assert "일본, 한국에 대한 수출 규제 강화 발표" not in titles(spaced, "수출규제")
-    [migration] = (ROOT / "migrations").glob("*_search_across_korean_spacing.sql")
+    [migration] = (ROOT / "migrations" / "sqlite").glob("*_search_across_korean_spacing.sql")
     assert apply_migrations(conn) == [migration.stem]
     assert "일본, 한국에 대한 수출 규제 강화 발표" in titles(spaced, "수출규제")
     assert titles(spaced, "輸出規制") == ["日本政府、韓国向け半導体材料の輸出規制を強化"]
@@ -158,6 +171,26 @@ def test_any_user_text_is_a_valid_query_or_none(text):
         FTS.execute("SELECT count(*) FROM t WHERE t MATCH ?", (query,)).fetchone()
 
 
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.text(max_size=60))
+def test_any_user_text_is_a_valid_postgres_query_or_none(postgres_text_search, text):
+    """The same on PostgreSQL: the terms become a tsquery that is never parsed as syntax."""
+    for title_only in (False, True):
+        query = pg_tsquery(text, title_only=title_only)
+        assert (query is None) == (fts_query(text) is None)
+        if query is not None:
+            postgres_text_search.execute("SELECT %s::tsvector @@ %s::tsquery", (INDEXED, query)).fetchone()
+
+
+@pytest.fixture(scope="module")
+def postgres_text_search(postgres_server):
+    import psycopg
+
+    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+        yield conn
+
+
+INDEXED = tsvector("Seoul 지소미아를 종료", "輸出規制", "")
 FTS = sqlite3.connect(":memory:")
 FTS.execute("CREATE VIRTUAL TABLE t USING fts5(x, content='', tokenize='unicode61 remove_diacritics 2')")
 FTS.execute("INSERT INTO t (rowid, x) VALUES (1, ?)", (search_text("Seoul 지소미아를 종료 輸出規制"),))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +19,8 @@ from botsvc import __version__
 from botsvc.config import ConfigError
 from botsvc.service import logs
 from botsvc.service.web import WebSettingsError
+from botsvc.store.backends import is_postgres_url
+from botsvc.store.errors import DatabaseError
 from botsvc.store.store import StoreError, database_problem
 
 DEFAULT_DB = "botsvc.db"
@@ -56,7 +57,7 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), 2)
         except StoreError as exc:
             _fail(str(exc), 1)
-        except sqlite3.Error as exc:  # e.g. disk full or read-only after start-up
+        except DatabaseError as exc:  # e.g. disk full or read-only after start-up, or a lost server
             _fail(f"database write failed: {database_problem(exc)}; nothing was lost, the next run retries", 1)
         except WebSettingsError as exc:
             _fail(str(exc), 2)
@@ -65,6 +66,21 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(130)
 
     return wrapper
+
+
+DATABASE_URL_ENV = "BOTSVC_DATABASE_URL"
+"""A ``postgresql://`` URL here puts the store on PostgreSQL (unless ``--db``/``BOTSVC_DB`` names one)."""
+
+
+def _database(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--db`` as given, else ``BOTSVC_DATABASE_URL``, else the default SQLite file."""
+    source = ctx.get_parameter_source(param.name or "db_path")
+    url = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if source == click.core.ParameterSource.DEFAULT and url:
+        if not is_postgres_url(url):
+            raise click.BadParameter(f"{DATABASE_URL_ENV} must be a postgresql:// URL", ctx=ctx, param=param)
+        return url
+    return value
 
 
 def common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,7 +92,8 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
         default=DEFAULT_DB,
         show_default=True,
         show_envvar=True,
-        help="SQLite database file.",
+        callback=_database,
+        help=f"SQLite database file, or a postgresql:// URL (also {DATABASE_URL_ENV}).",
     )(func)
     func = click.option(
         "--config",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from botsvc.store.portable import joined
 from botsvc.store.store import Store, iso
 
 RELEVANT = "relevant"
@@ -81,10 +82,11 @@ def add_report(
     """
     with store.atomic():
         cursor = store.db.execute(
-            "INSERT INTO labelled_examples (article_id, label, decided_before, platform, workspace, channel, user, "
+            'INSERT INTO labelled_examples (article_id, label, decided_before, platform, workspace, channel, "user", '
             "manager, reported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (article_id, label, platform, workspace, user) DO UPDATE SET manager = 1, withdrawn_at = NULL "
-            "WHERE excluded.manager = 1 AND (manager = 0 OR withdrawn_at IS NOT NULL)",
+            'ON CONFLICT (article_id, label, platform, workspace, "user") '
+            "DO UPDATE SET manager = 1, withdrawn_at = NULL WHERE excluded.manager = 1 "
+            "AND (labelled_examples.manager = 0 OR labelled_examples.withdrawn_at IS NOT NULL)",
             (article_id, label, decided_before, platform, workspace, channel, user, int(manager), iso(now)),
         )
         changed = cursor.rowcount == 1
@@ -99,11 +101,13 @@ def first_article(store: Store, event_id: int) -> int | None:
     return rows[0]["id"] if rows and rows[0]["id"] is not None else None
 
 
-_APPLIED = (
-    "SELECT article_id, label, group_concat(platform || ':' || user, ' ') AS who FROM labelled_examples "
-    "WHERE withdrawn_at IS NULL GROUP BY article_id, label "
-    "HAVING max(manager) = 1 OR count(DISTINCT platform || ':' || workspace || ':' || user) >= ?"
-)
+def _applied(dialect: str) -> str:
+    who = joined(dialect, "platform || ':' || \"user\"", "' '")
+    return (
+        f"SELECT article_id, label, {who} AS who FROM labelled_examples "
+        "WHERE withdrawn_at IS NULL GROUP BY article_id, label "
+        """HAVING max(manager) = 1 OR count(DISTINCT platform || ':' || workspace || ':' || "user") >= ?"""
+    )
 
 
 def applied_examples(store: Store) -> list[Example]:
@@ -111,7 +115,7 @@ def applied_examples(store: Store) -> list[Example]:
 
     An article reported both ways by people whose reports count keeps only the later label.
     """
-    rows = store.query(_APPLIED + " ORDER BY max(reported_at), min(id)", (AGREEING_MEMBERS,))
+    rows = store.query(_applied(store.dialect) + " ORDER BY max(reported_at), min(id)", (AGREEING_MEMBERS,))
     latest: dict[int, Example] = {}
     for row in rows:
         latest[row["article_id"]] = Example(row["article_id"], row["label"], tuple(row["who"].split()))

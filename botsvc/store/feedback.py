@@ -58,7 +58,7 @@ def report_not_relevant(
     channel of the same workspace or server (the first report keeps its channel)."""
     with store.atomic():
         cursor = store.db.execute(
-            "INSERT INTO relevance_feedback (event_id, platform, workspace, channel, user, reported_at) "
+            'INSERT INTO relevance_feedback (event_id, platform, workspace, channel, "user", reported_at) '
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (event_id, platform, workspace, channel, user, iso(now)),
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from botsvc.store.portable import move_event_rows
 from botsvc.store.store import Store, iso, parse_iso
 
 
@@ -45,11 +46,11 @@ def merge_events(store: Store, absorbed: int, survivor: int, article_id: int | N
         "WHERE a.event_id = ? AND a.subscription_id = deliveries.subscription_id), 0) WHERE event_id = ?",
         (absorbed, survivor),
     )
-    db.execute("UPDATE OR IGNORE deliveries SET event_id = ? WHERE event_id = ?", (survivor, absorbed))
+    move_event_rows(db, "deliveries", survivor, absorbed)
     db.execute("DELETE FROM deliveries WHERE event_id = ?", (absorbed,))
-    db.execute("UPDATE OR IGNORE event_mutes SET event_id = ? WHERE event_id = ?", (survivor, absorbed))
+    move_event_rows(db, "event_mutes", survivor, absorbed)
     db.execute("DELETE FROM event_mutes WHERE event_id = ?", (absorbed,))
-    db.execute("UPDATE OR IGNORE relevance_feedback SET event_id = ? WHERE event_id = ?", (survivor, absorbed))
+    move_event_rows(db, "relevance_feedback", survivor, absorbed)
     db.execute("DELETE FROM relevance_feedback WHERE event_id = ?", (absorbed,))
     # Events merged into the absorbed one earlier now answer with the survivor.
     db.execute("UPDATE events SET merged_into = ? WHERE merged_into = ?", (survivor, absorbed))
@@ -59,8 +60,9 @@ def merge_events(store: Store, absorbed: int, survivor: int, article_id: int | N
         (survivor, absorbed),
     )
     db.execute(
-        "INSERT OR REPLACE INTO event_merges (absorbed, survivor, article_id, absorbed_title, merged_at) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO event_merges (absorbed, survivor, article_id, absorbed_title, merged_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (absorbed) DO UPDATE SET survivor = excluded.survivor, "
+        "article_id = excluded.article_id, absorbed_title = excluded.absorbed_title, merged_at = excluded.merged_at",
         (absorbed, survivor, article_id, title, iso(when)),
     )
     store.refresh_event(survivor)

@@ -34,7 +34,8 @@ from botsvc.store.events import (
     lexicon_signature,
     new_assigner,
 )
-from botsvc.store.store import Store, inserted_id, parse_iso
+from botsvc.store.portable import move_event_rows
+from botsvc.store.store import OUTLET_SEPARATOR, Store, inserted_id, parse_iso
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ def rebuild_events(store: Store, settings: DedupSettings, *, force: bool = False
         return RebuildReport(articles, events_before, events_before, 0, unchanged=True)
     rows = store.query(
         "SELECT a.id, a.event_id, a.fingerprint, a.event_time, e.seeded, "
-        "CASE WHEN a.byline = '' THEN a.source ELSE a.source || char(31) || a.byline END AS outlet "
-        "FROM articles a JOIN events e ON e.id = a.event_id ORDER BY a.event_time, a.id"
+        "CASE WHEN a.byline = '' THEN a.source ELSE a.source || ? || a.byline END AS outlet "
+        "FROM articles a JOIN events e ON e.id = a.event_id ORDER BY a.event_time, a.id",
+        (OUTLET_SEPARATOR,),
     )
     assigner = new_assigner(settings)
     seeded = [row for row in rows if row["seeded"]]
@@ -119,7 +121,7 @@ def rebuild_events(store: Store, settings: DedupSettings, *, force: bool = False
                             "INSERT INTO events (title, topic, first_seen, last_seen, held_back) "
                             "SELECT title, old.topic, first_seen, first_seen, old.held_back "
                             "FROM articles, (SELECT topic, held_back FROM events WHERE id = ?) AS old "
-                            "WHERE articles.id = ?",
+                            "WHERE articles.id = ? RETURNING id",
                             (old_event, article_id),
                         )
                     )
@@ -160,7 +162,7 @@ def _move_deliveries_of_emptied_events(store: Store, heirs: dict[int, int]) -> N
         heir = heirs.get(old_event)
         if heir is not None:
             # A subscription told about both keeps its row for the heir (OR IGNORE).
-            store.db.execute("UPDATE OR IGNORE deliveries SET event_id = ? WHERE event_id = ?", (heir, old_event))
+            move_event_rows(store.db, "deliveries", heir, old_event)
         store.db.execute("DELETE FROM deliveries WHERE event_id = ?", (old_event,))
 
 
@@ -179,8 +181,8 @@ def _move_feedback(store: Store, heirs: dict[int, int], holders: dict[int, set[i
             continue
         for event_id in sorted(now_in):
             store.db.execute(
-                "INSERT OR IGNORE INTO event_mutes (subscription_id, event_id, reason, muted_by, muted_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO event_mutes (subscription_id, event_id, reason, muted_by, muted_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (mute["subscription_id"], event_id, mute["reason"], mute["muted_by"], mute["muted_at"]),
             )
         if mute["event_id"] not in now_in:
@@ -191,7 +193,7 @@ def _move_feedback(store: Store, heirs: dict[int, int], holders: dict[int, set[i
     for old_event, heir in heirs.items():
         if old_event == heir:
             continue
-        store.db.execute("UPDATE OR IGNORE relevance_feedback SET event_id = ? WHERE event_id = ?", (heir, old_event))
+        move_event_rows(store.db, "relevance_feedback", heir, old_event)
         if old_event not in holders.get(old_event, set()):
             store.db.execute("DELETE FROM relevance_feedback WHERE event_id = ?", (old_event,))
         if old_event not in holders.get(old_event, set()):

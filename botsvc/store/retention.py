@@ -33,6 +33,7 @@ from botsvc.config import Config, RetentionSettings
 from botsvc.ingest.normalise import identity_keys
 from botsvc.models import FeedItem
 from botsvc.store import seenkeys
+from botsvc.store.portable import json_items
 from botsvc.store.store import Store, iso
 
 BATCH = 5000
@@ -40,7 +41,7 @@ BATCH = 5000
 
 _OUT_OF_WINDOW = (
     "NOT EXISTS (SELECT 1 FROM feeds f WHERE f.name = s.feed AND f.window_at IS NOT NULL "
-    "AND s.last_seen >= f.window_at AND f.name IN (SELECT value FROM json_each(:feeds)))"
+    "AND s.last_seen >= f.window_at AND f.name IN (SELECT value FROM {feeds}))"
 )
 _HASHES = "SELECT hash, last_seen FROM seen_hashes {} ORDER BY hash LIMIT :batch"
 _FIRST_HASHES, _NEXT_HASHES = _HASHES.format(""), _HASHES.format("WHERE hash > :after")
@@ -53,6 +54,10 @@ _ARTICLE_KEYS = (
     + _OUT_OF_WINDOW
     + " ORDER BY s.key LIMIT :batch"
 )
+
+
+def _article_keys(store: Store) -> str:
+    return _ARTICLE_KEYS.format(feeds=json_items(store.dialect, ":feeds", "j"))
 
 
 @dataclass
@@ -125,7 +130,7 @@ class Pruner:
                     return True
                 self._irrelevant_done = True
             rows = store.db.execute(
-                _ARTICLE_KEYS, {**self.params, "cutoff": self.article_cutoff, "after": self._after}
+                _article_keys(store), {**self.params, "cutoff": self.article_cutoff, "after": self._after}
             ).fetchall()
             if rows:
                 self._after = rows[-1][0]
@@ -135,8 +140,10 @@ class Pruner:
                 return True
             # The bodies of feeds no longer configured protect nothing; a feed added again
             # starts with no previous body.
+            configured = json_items(store.dialect, ":feeds", "j")
             store.db.execute(
-                "DELETE FROM feed_bodies WHERE feed NOT IN (SELECT value FROM json_each(:feeds))", self.params
+                f"DELETE FROM feed_bodies WHERE feed NOT IN (SELECT value FROM {configured})",
+                self.params,
             )
             self.report.rows_after = _rows(store)
             return False
@@ -163,7 +170,7 @@ def _count(store: Store, settings: RetentionSettings, feeds: Collection[str], no
         report.irrelevant += len(doomed)
     after = ""
     while rows := store.db.execute(
-        _ARTICLE_KEYS, {**pruner.params, "cutoff": pruner.article_cutoff, "after": after}
+        _article_keys(store), {**pruner.params, "cutoff": pruner.article_cutoff, "after": after}
     ).fetchall():
         after = rows[-1][0]
         report.article_keys += sum(1 for row in rows if row[0] not in _own_keys(*row[1:]))
@@ -175,7 +182,8 @@ def current_keys(store: Store, feeds: Collection[str]) -> set[int]:
     """Key hashes of the bodies last judged for ``feeds``."""
     current: set[int] = set()
     for (blob,) in store.db.execute(
-        "SELECT keys FROM feed_bodies WHERE feed IN (SELECT value FROM json_each(?))", (json.dumps(sorted(feeds)),)
+        f"SELECT keys FROM feed_bodies WHERE feed IN (SELECT value FROM {json_items(store.dialect, '?', 'j')})",
+        (json.dumps(sorted(feeds)),),
     ):
         current |= seenkeys.unpack(blob)
     return current

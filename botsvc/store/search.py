@@ -1,7 +1,8 @@
 """Finding past events: full-text search, an event's timeline, the latest events.
 
-Search runs SQLite FTS5 over article titles, summaries and bodies and answers with
-events (best match first). User text never reaches FTS5's query syntax: every word is
+Search runs SQLite FTS5 (on PostgreSQL: a tsvector column with a GIN index, filled with
+the same words) over article titles, summaries and bodies and answers with events
+(best match first). User text never reaches FTS5's query syntax: every word is
 quoted as a literal term, so quotes, ``*``, ``NEAR``, ``OR`` or parentheses are just text.
 Korean and Japanese words are found inside unspaced text (see :mod:`botsvc.store.searchtext`).
 """
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from botsvc.store.searchtext import fts_query
+from botsvc.store.portable import json_items
+from botsvc.store.searchtext import fts_query, pg_tsquery
 from botsvc.store.store import Store, iso, parse_iso, parse_iso_required
 
 
@@ -81,6 +83,8 @@ def search_events(
     word, then events with more matching reports, then the newest. (bm25 is not used:
     its weights count every match of each word in the archive on each search.)
     """
+    if store.dialect == "postgres":
+        return _search_postgres(store, text, since=since, until=until, limit=limit)
     query = fts_query(text)
     if query is None:
         return []
@@ -88,7 +92,7 @@ def search_events(
         "query": query,
         "title": f"{{title}} : ({query})",
         "since": since and since.isoformat(),
-        "until": until and until.isoformat(),
+        "until": until and _day_after(until),
         "cap": CANDIDATES,
         "limit": limit,
     }
@@ -100,10 +104,10 @@ def search_events(
             "WHERE coalesce(last_published, last_seen) >= :since)"
         )
     if until is not None:
-        where.append("coalesce(e.first_published, e.first_seen) < date(:until, '+1 day')")
+        where.append("coalesce(e.first_published, e.first_seen) < :until")
         where.append(
             "articles_fts.rowid <= (SELECT coalesce(max(high_article_id), 0) FROM events "
-            "WHERE coalesce(first_published, first_seen) < date(:until, '+1 day'))"
+            "WHERE coalesce(first_published, first_seen) < :until)"
         )
     dated = " JOIN events e ON e.id = a.event_id" if len(where) > 1 else ""
     sql = (
@@ -115,6 +119,50 @@ def search_events(
         "b AS MATERIALIZED (SELECT event_id, sum(id IN t) > 0 AS headline, count(*) AS reports, "
         "max(id) AS newest FROM c GROUP BY event_id ORDER BY headline DESC, reports DESC, newest DESC "
         "LIMIT :limit) "
+        "SELECT e.* FROM b JOIN events e ON e.id = b.event_id ORDER BY b.headline DESC, b.reports DESC, b.newest DESC"
+    )
+    return [_hit(row) for row in store.query(sql, params)]
+
+
+def _day_after(day: date) -> str:
+    """The first moment after ``day`` as stored times compare (``until:`` includes the whole day)."""
+    return (day + timedelta(days=1)).isoformat()
+
+
+def _search_postgres(store: Store, text: str, *, since: date | None, until: date | None, limit: int) -> list[EventHit]:
+    """:func:`search_events` on PostgreSQL: the same candidates, order and date limits, over the
+    ``articles.search`` tsvector (GIN) with a tsquery made from the same terms as FTS5's."""
+    query = pg_tsquery(text)
+    if query is None:
+        return []
+    params = {
+        "query": query,
+        "title": pg_tsquery(text, title_only=True),
+        "since": since and since.isoformat(),
+        "until": until and _day_after(until),
+        "cap": CANDIDATES,
+        "limit": limit,
+    }
+    where = ["a.search @@ CAST(:query AS tsquery)"]
+    if since is not None:
+        where.append("coalesce(e.last_published, e.last_seen) >= :since")
+        where.append(
+            "a.id >= (SELECT coalesce(min(low_article_id), 0) FROM events "
+            "WHERE coalesce(last_published, last_seen) >= :since)"
+        )
+    if until is not None:
+        where.append("coalesce(e.first_published, e.first_seen) < :until")
+        where.append(
+            "a.id <= (SELECT coalesce(max(high_article_id), 0) FROM events "
+            "WHERE coalesce(first_published, first_seen) < :until)"
+        )
+    dated = " JOIN events e ON e.id = a.event_id" if len(where) > 1 else ""
+    sql = (
+        f"WITH c AS MATERIALIZED (SELECT a.id, a.event_id, a.search FROM articles a{dated} "
+        f"WHERE {' AND '.join(where)} ORDER BY a.id DESC LIMIT :cap), "
+        "b AS MATERIALIZED (SELECT event_id, bool_or(search @@ CAST(:title AS tsquery)) AS headline, "
+        "count(*) AS reports, max(id) AS newest FROM c GROUP BY event_id "
+        "ORDER BY headline DESC, reports DESC, newest DESC LIMIT :limit) "
         "SELECT e.* FROM b JOIN events e ON e.id = b.event_id ORDER BY b.headline DESC, b.reports DESC, b.newest DESC"
     )
     return [_hit(row) for row in store.query(sql, params)]
@@ -137,8 +185,9 @@ def timeline(articles: list[dict]) -> list[TimelineEntry]:
 def recent_events(store: Store, topics: list[str], limit: int) -> list[EventHit]:
     """The latest events (by last report) of ``topics``, newest first; seeded ones included."""
     marks = ",".join("?" * len(topics)) or "''"
+    topics_of = json_items(store.dialect, "a.topics", "t")
     sql = (
-        "SELECT e.* FROM events e WHERE EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t "
+        f"SELECT e.* FROM events e WHERE EXISTS (SELECT 1 FROM articles a, {topics_of} "
         f"WHERE a.event_id = e.id AND t.value IN ({marks})) "
         "ORDER BY coalesce(e.last_published, e.last_seen) DESC, e.id DESC LIMIT ?"
     )

@@ -13,6 +13,11 @@ spaces are paired as one run with the spaces removed: 수출규제 is found in �
 index triggers), so its output for a given text must never change without a
 migration that rebuilds ``articles_fts``; removing an article from the index passes
 the same words again.
+
+On PostgreSQL the same output is split and folded here as ``unicode61`` does (words,
+lower case, Latin diacritics removed) into a ``tsvector`` (:func:`tsvector`) that the
+store writes with the article, and queries become ``tsquery`` text (:func:`pg_tsquery`)
+from the same terms as :func:`fts_query`, so both databases find the same reports.
 """
 
 from __future__ import annotations
@@ -50,6 +55,74 @@ def search_text(text: str | None) -> str:
     return " ".join(_CJK_SPACED_RUN.sub(_spaced_pairs, text).split())
 
 
+def _fold(token: str) -> str:
+    """A word as ``unicode61 remove_diacritics 2`` indexes it: lower case, no Latin diacritics."""
+    token = token.lower()
+    if all(ord(c) < 0x2000 for c in token) and not token.isascii():
+        token = unicodedata.normalize(
+            "NFC", "".join(c for c in unicodedata.normalize("NFD", token) if unicodedata.category(c) != "Mn")
+        )
+    return token
+
+
+POSITION_LIMIT = 16383
+"""The highest word position a PostgreSQL tsvector keeps (later words share it)."""
+
+
+def tsvector(title: str | None, summary: str | None, body: str | None) -> str:
+    """The PostgreSQL ``tsvector`` text of an article: its :func:`search_text` words, folded,
+    with positions (title weighted A, summary B, body C; a gap between fields so a phrase
+    never spans two, as in FTS5)."""
+    positions: dict[str, list[str]] = {}
+    at = 0
+    for weight, text in (("A", title), ("B", summary), ("C", body)):
+        for word in _WORD.findall(search_text(text)):
+            at = min(at + 1, POSITION_LIMIT)
+            marks = positions.setdefault(_fold(word), [])
+            if len(marks) < 255:
+                marks.append(f"{at}{weight}")
+        at = min(at + 1, POSITION_LIMIT)
+    return " ".join(
+        "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "':" + ",".join(marks)
+        for lexeme, marks in positions.items()
+    )
+
+
+def _pg_term(segment: str, weight: str) -> str:
+    """One ``tsquery`` term for one script run of a query word (as :func:`_term` for FTS5)."""
+
+    def lexeme(word: str, suffix: str = "") -> str:
+        return "'" + _fold(word).replace("\\", "\\\\").replace("'", "''") + "'" + (f":{suffix}" if suffix else "")
+
+    if not _CJK_RUN.fullmatch(segment):
+        return lexeme(segment, weight)
+    if len(segment) == 1:
+        return lexeme(segment, "*" + weight)
+    return "(" + " <-> ".join(lexeme(pair, weight) for pair in _pairs(segment)[:-1]) + ")"
+
+
+def pg_tsquery(text: str, *, title_only: bool = False) -> str | None:
+    """:func:`fts_query` as PostgreSQL ``tsquery`` text (cast with ``::tsquery``, never parsed
+    as a search language): every term required; ``title_only`` matches in titles only."""
+    terms = [_pg_term(segment, "A" if title_only else "") for segment in _segments(text)]
+    return " & ".join(terms) if terms else None
+
+
+def _segments(text: str) -> list[str]:
+    """The query words of ``text``, split where the script changes (GSOMIA를 → GSOMIA, 를)."""
+    segments: list[str] = []
+    for word in _WORD.findall(unicodedata.normalize("NFKC", text))[:MAX_TERMS]:
+        at = 0
+        for run in _CJK_RUN.finditer(word):
+            if run.start() > at:
+                segments.append(word[at : run.start()])
+            segments.append(run.group())
+            at = run.end()
+        if at < len(word):
+            segments.append(word[at:])
+    return segments
+
+
 def _term(segment: str) -> str:
     """One FTS5 term for one script run of a query word, quoted so it is never syntax."""
     if not _CJK_RUN.fullmatch(segment):
@@ -65,16 +138,7 @@ def fts_query(text: str) -> str | None:
     Every word is quoted, so quotes, ``*``, ``NEAR``, ``OR`` or parentheses in user text
     are plain words. A word mixing scripts (GSOMIA를) is one term per script run.
     """
-    terms: list[str] = []
-    for word in _WORD.findall(unicodedata.normalize("NFKC", text))[:MAX_TERMS]:
-        at = 0
-        for run in _CJK_RUN.finditer(word):
-            if run.start() > at:
-                terms.append(_term(word[at : run.start()]))
-            terms.append(_term(run.group()))
-            at = run.end()
-        if at < len(word):
-            terms.append(_term(word[at:]))
+    terms = [_term(segment) for segment in _segments(text)]
     return " ".join(terms) if terms else None
 
 

@@ -1,5 +1,8 @@
-"""SQLite persistence (sqlite-utils): feeds' fetch state, articles, events, seen keys.
+"""Persistence: feeds' fetch state, articles, events, seen keys.
 
+SQLite (through sqlite-utils) by default; PostgreSQL when opened with a
+``postgresql://`` URL (:mod:`botsvc.store.backends`). The SQL is written once, in what
+both accept; ``store.dialect`` names the one in use for the few parts that differ.
 One :class:`Store` wraps one connection. Every write path runs inside
 ``store.atomic()`` so a crash leaves whole items, never half of one.
 """
@@ -14,13 +17,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
 from botsvc.models import FeedItem
-from botsvc.store import fileid, searchtext, seenkeys
-from botsvc.store.migrate import apply_migrations
+from botsvc.store import backends, fileid, searchtext, seenkeys
+from botsvc.store.backends import PostgresDatabase, is_postgres_url
+from botsvc.store.errors import DatabaseError
+from botsvc.store.migrate import apply_migrations, apply_postgres_migrations
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +82,19 @@ def parse_iso_required(value: str | None, what: str) -> datetime:
     return moment
 
 
-def inserted_id(cursor: sqlite3.Cursor) -> int:
-    """The rowid an INSERT just wrote (sqlite3 leaves ``lastrowid`` None only on a cursor that ran nothing)."""
-    if cursor.lastrowid is None:
+def inserted_id(cursor: Any) -> int:
+    """The id an INSERT just wrote: its ``RETURNING id`` row (both databases), else SQLite's
+    ``lastrowid`` or PostgreSQL's ``lastval()`` (the identity the insert drew on this connection)."""
+    if cursor.description is not None:
+        rows = cursor.fetchall()
+        value = rows[0][0] if rows else None
+    elif isinstance(cursor, sqlite3.Cursor):
+        value = cursor.lastrowid
+    else:
+        value = cursor.connection.execute("SELECT lastval()").fetchone()[0]
+    if value is None:
         raise StoreError("the database gave no id for a row just inserted")
-    return cursor.lastrowid
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -122,11 +135,14 @@ class SeenRecord:
 class Store:
     """The bot's database. Open with :func:`open_store`."""
 
-    def __init__(self, db: sqlite_utils.Database, path: str) -> None:
+    def __init__(self, db: Any, path: str) -> None:
         self.db = db
+        """A ``sqlite_utils.Database``, or a :class:`~botsvc.store.backends.PostgresDatabase`."""
         self.path = path
-        self.identity = fileid.hold(path)
-        """(st_dev, st_ino) of the file opened; None for an in-memory database."""
+        self.dialect = "postgres" if isinstance(db, PostgresDatabase) else "sqlite"
+        """``"sqlite"`` or ``"postgres"``: for the few statements that differ."""
+        self.identity = fileid.hold(path) if self.dialect == "sqlite" else None
+        """(st_dev, st_ino) of the file opened; None for an in-memory database or PostgreSQL."""
         self._may_write: Callable[[], bool] | None = None
         self._authorizer: Callable[[int, str | None, str | None, str | None, str | None], int] | None = None
 
@@ -146,13 +162,16 @@ class Store:
             return sqlite3.SQLITE_DENY if writes and not allowed() else sqlite3.SQLITE_OK
 
         self._may_write = allowed
+        if self.dialect != "sqlite":
+            return  # PostgreSQL takes concurrent writers: only atomic() checks the turn
         self._authorizer = authorize
         self.db.conn.set_authorizer(authorize)
 
     def allow_writes(self) -> None:
         """Lift :meth:`refuse_writes_unless` (when the process stops sharing the database)."""
         self._may_write = self._authorizer = None
-        self.db.conn.set_authorizer(None)
+        if self.dialect == "sqlite":
+            self.db.conn.set_authorizer(None)
 
     def recheck_writes(self) -> None:
         """Have every prepared statement checked again by :meth:`refuse_writes_unless`'s rule."""
@@ -162,7 +181,9 @@ class Store:
     def file_problem(self) -> str | None:
         """Why the database file is no longer the one this store opened (deleted, replaced,
         truncated, overwritten), or None. Cheap: one stat and one 100-byte read (and, only
-        for a file shorter than its header says, a checkpoint)."""
+        for a file shorter than its header says, a checkpoint). None on PostgreSQL (no file)."""
+        if self.dialect != "sqlite":
+            return None
         return fileid.problem(self.path, self.identity, checkpoint=self.checkpoint)
 
     def checkpoint(self) -> bool:
@@ -170,7 +191,10 @@ class Store:
 
         True when every logged page is now in the file; False when some are not (a reader
         still uses an older snapshot, the disk is full), so the file may still look short.
+        True on PostgreSQL, which has no such file.
         """
+        if self.dialect != "sqlite":
+            return True
         return _checkpoint(self.db)
 
     # -- plumbing -------------------------------------------------------------
@@ -188,6 +212,10 @@ class Store:
                 yield self
             return
         self._check_turn()
+        if self.dialect != "sqlite":
+            with self.db.atomic():
+                yield self
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield self
@@ -208,7 +236,7 @@ class Store:
         if conn.in_transaction:
             raise RuntimeError("a rehearsal cannot run inside another transaction")
         self._check_turn()
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
         try:
             yield self
         finally:
@@ -221,6 +249,8 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self.dialect != "sqlite":
+            return
         fileid.release(self.identity)  # after the connection: the last store's close drops no lock
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict]:
@@ -315,22 +345,30 @@ class Store:
         overwrites existing keys (a reused GUID), whichever table they were in.
         """
         stamp = iso(when)
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         conn = self.db.conn
         if article_id is None:
             if replace:
                 conn.executemany("DELETE FROM seen_items WHERE key = ?", ((key,) for key in keys))
             sketch = seenkeys.title_sketch(title)
+            conflict = "DO NOTHING"
+            if replace:
+                conflict = "DO UPDATE SET last_seen = excluded.last_seen, sketch = excluded.sketch"
             conn.executemany(
-                f"{verb} INTO seen_hashes (hash, last_seen, sketch) VALUES (?, ?, ?)",
+                f"INSERT INTO seen_hashes (hash, last_seen, sketch) VALUES (?, ?, ?) ON CONFLICT (hash) {conflict}",
                 [(seenkeys.key_hash(key), _seconds(when), sketch if key.startswith("guid:") else None) for key in keys],
             )
             return
         if replace:
             conn.executemany("DELETE FROM seen_hashes WHERE hash = ?", ((seenkeys.key_hash(key),) for key in keys))
+        conflict = (
+            "DO UPDATE SET decision = excluded.decision, article_id = excluded.article_id, "
+            "first_seen = excluded.first_seen, last_seen = excluded.last_seen, title = excluded.title, feed = NULL"
+            if replace
+            else "DO NOTHING"
+        )
         conn.executemany(
-            f"{verb} INTO seen_items (key, decision, article_id, first_seen, last_seen, title) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO seen_items (key, decision, article_id, first_seen, last_seen, title) "
+            f"VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) {conflict}",
             [(key, decision, article_id, stamp, stamp, title if key.startswith("guid:") else None) for key in keys],
         )
 
@@ -386,7 +424,7 @@ class Store:
         """A new event whose first member (published by ``outlet``) is being stored."""
         cursor = self.db.execute(
             "INSERT INTO events (title, topic, seeded, first_seen, last_seen, first_published, "
-            "last_published, member_count, outlets) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            "last_published, member_count, outlets) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id",
             (
                 title,
                 topic,
@@ -455,7 +493,7 @@ class Store:
         published = sorted(m["published"] for m in members if m["published"])
         seen = sorted(m["first_seen"] for m in members)
         self.db.execute(
-            "UPDATE events SET title = CASE WHEN seeded THEN title ELSE ? END, first_seen = ?, "
+            "UPDATE events SET title = CASE WHEN seeded <> 0 THEN title ELSE ? END, first_seen = ?, "
             "last_seen = ?, first_published = ?, last_published = ?, member_count = ?, outlets = ? "
             "WHERE id = ?",
             (
@@ -506,11 +544,17 @@ class Store:
         neighbours: list[tuple[int, float]] | None = None,
         relevance: dict | None = None,
     ) -> int:
+        # SQLite's index triggers call search_text(); PostgreSQL gets the same words as a tsvector.
+        search, vector = "", cast(tuple[str, ...], ())
+        if self.dialect != "sqlite":
+            search, vector = ", search", (searchtext.tsvector(item.title, item.summary, item.body),)
         cursor = self.db.execute(
             "INSERT INTO articles (feed, guid, url, title, summary, body, published, source, byline, language, "
             "topics, matched_keywords, event_id, similarity, first_seen, fingerprint, event_time, "
-            "duplicate_of, placement, neighbours, relevance) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"duplicate_of, placement, neighbours, relevance{search}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+            + (", ?::tsvector" if vector else "")
+            + ") RETURNING id",
             (
                 item.feed,
                 item.guid,
@@ -533,6 +577,7 @@ class Store:
                 placement,
                 json.dumps(neighbours or []),
                 json.dumps(relevance, ensure_ascii=False) if relevance is not None else None,
+                *vector,
             ),
         )
         return inserted_id(cursor)
@@ -554,8 +599,9 @@ class Store:
                 )
         return self.query(
             "SELECT id, event_id, fingerprint, event_time, "
-            "CASE WHEN byline = '' THEN source ELSE source || char(31) || byline END AS outlet "
-            "FROM articles WHERE event_id IS NOT NULL ORDER BY id"
+            "CASE WHEN byline = '' THEN source ELSE source || ? || byline END AS outlet "
+            "FROM articles WHERE event_id IS NOT NULL ORDER BY id",
+            (OUTLET_SEPARATOR,),
         )
 
     def refresh_fingerprints(self, make: Callable[[str, str, str], bytes], batch: int = 500) -> int:
@@ -615,14 +661,18 @@ class Store:
         }
 
 
-def is_busy(exc: sqlite3.Error) -> bool:
+OUTLET_SEPARATOR = "\x1f"
+"""Between an outlet's name and a byline in an outlet key (SQLite's char(31), bound as a value)."""
+
+
+def is_busy(exc: Exception) -> bool:
     """A lock held by someone else: worth retrying later, unlike a full or read-only disk."""
     text = str(exc).lower()
     return "locked" in text or "busy" in text
 
 
-def database_problem(exc: sqlite3.Error) -> str:
-    """A short operator-facing description of an SQLite failure."""
+def database_problem(exc: Exception) -> str:
+    """A short operator-facing description of a database failure."""
     if is_busy(exc):
         return "the database is locked by another process (busy for more than 10 s)"
     text = str(exc).lower()
@@ -632,7 +682,9 @@ def database_problem(exc: sqlite3.Error) -> str:
         return "the disk is full"
     if "disk i/o" in text:
         return "disk I/O error"
-    return str(exc)
+    if "connection" in text and ("refused" in text or "closed" in text or "lost" in text or "terminat" in text):
+        return "the database server cannot be reached (" + (str(exc).splitlines() or [""])[0] + ")"
+    return (str(exc).splitlines() or [""])[0]
 
 
 def _checkpoint(db: sqlite_utils.Database) -> bool:
@@ -704,12 +756,15 @@ def check_directory(path: str | Path) -> None:
 
 
 def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -> Store:
-    """Open the database at ``path``, in WAL mode, fully migrated.
+    """Open the database at ``path`` (SQLite, in WAL mode) or a ``postgresql://`` URL, fully migrated.
 
     ``create``: make it if it does not exist. Commands that only read or change settings
-    pass False, so a mistyped ``--db`` is an error rather than an empty database.
+    pass False, so a mistyped ``--db`` is an error rather than an empty database (on
+    PostgreSQL the database itself is made by its administrator; ``create`` is moot).
     """
     path = str(path)
+    if is_postgres_url(path):
+        return _open_postgres(path, migrate=migrate)
     if path != ":memory:" and not Path(path).expanduser().is_file():
         if not create:
             raise StoreError(f"database {path} does not exist (only run, poll and seed create one; check --db)")
@@ -741,3 +796,20 @@ def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -
     except (sqlite3.Error, OSError, RuntimeError) as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from exc
     return store
+
+
+def _open_postgres(url: str, *, migrate: bool) -> Store:
+    """A store on a PostgreSQL connection from the process's pool for ``url``, migrated once per process."""
+    shown = backends.redacted(url)
+    try:
+        db = backends.pooled(url)
+    except DatabaseError as exc:
+        raise StoreError(f"cannot open database {shown}: {database_problem(exc)}") from exc
+    try:
+        if migrate and not backends.migrated(url):
+            apply_postgres_migrations(db)
+            backends.mark_migrated(url)
+    except (*DatabaseError, OSError, RuntimeError) as exc:
+        db.close()
+        raise StoreError(f"cannot open database {shown}: {exc}") from exc
+    return Store(db, shown)

@@ -1,0 +1,232 @@
+"""The PostgreSQL side of the store: a connection that takes the SQL written for SQLite.
+
+The store's statements are written once, in the SQL both databases accept (``?`` or
+``:name`` placeholders, ``ON CONFLICT``, ``RETURNING id``); :class:`PostgresDatabase`
+offers what the store uses of a ``sqlite_utils.Database`` (``execute``, ``executemany``,
+``conn.in_transaction``, ``atomic``, ``close``) and turns placeholders into psycopg's
+(``%s``, ``%(name)s``) on the way. The connection is in autocommit mode and
+:meth:`Store.atomic` issues BEGIN/COMMIT (savepoints when nested), as on SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import pq
+from psycopg.adapt import Loader
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(location: object) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) URL; a path means SQLite."""
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+@lru_cache(maxsize=4096)
+def to_psycopg(sql: str) -> str:
+    """``sql`` with SQLite placeholders as psycopg's: ``?`` → ``%s``, ``:name`` → ``%(name)s``.
+
+    Quoted strings, quoted identifiers and comments are left as they are; a literal ``%``
+    elsewhere is doubled (psycopg reads it as a placeholder), and ``::`` casts stay.
+    """
+    out: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"":
+            end = sql.find(c, i + 1)
+            while end != -1 and end + 1 < n and sql[end + 1] == c:  # '' or "" inside
+                end = sql.find(c, end + 2)
+            end = n if end == -1 else end + 1
+            out.append(sql[i:end].replace("%", "%%"))
+            i = end
+        elif c == "-" and sql.startswith("--", i):
+            end = sql.find("\n", i)
+            end = n if end == -1 else end
+            out.append(sql[i:end].replace("%", "%%"))
+            i = end
+        elif c == "?":
+            out.append("%s")
+            i += 1
+        elif c == "%":
+            out.append("%%")
+            i += 1
+        elif c == ":" and sql.startswith("::", i):
+            out.append("::")
+            i += 2
+        elif c == ":" and i + 1 < n and (sql[i + 1].isalpha() or sql[i + 1] == "_") and (i == 0 or sql[i - 1] != ":"):
+            j = i + 1
+            while j < n and (sql[j].isalnum() or sql[j] == "_"):
+                j += 1
+            out.append(f"%({sql[i + 1 : j]})s")
+            i = j
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+class _NumberLoader(Loader):
+    """``numeric`` (what ``sum()`` of a bigint gives) as int when whole, else float, as SQLite answers."""
+
+    def load(self, data: Any) -> int | float:
+        text = bytes(data).decode()
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+Params = Sequence[Any] | Mapping[str, Any]
+
+
+class PostgresDatabase:
+    """One psycopg connection (autocommit) with the store's SQLite-style calling convention."""
+
+    dialect = "postgres"
+
+    def __init__(self, conn: psycopg.Connection[Any], *, on_close: Any = None) -> None:
+        self.raw = conn
+        conn.adapters.register_loader("numeric", _NumberLoader)
+        self._on_close = on_close
+
+    @property
+    def conn(self) -> PostgresDatabase:
+        """Itself: store code reaches ``db.conn.executemany`` / ``db.conn.in_transaction`` on both back-ends."""
+        return self
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+
+    def execute(self, sql: str, params: Params | None = None) -> psycopg.Cursor[Any]:
+        return self.raw.execute(to_psycopg(sql), params if params is not None else ())
+
+    def executemany(self, sql: str, params: Iterable[Params]) -> psycopg.Cursor[Any]:
+        cursor = self.raw.cursor()
+        cursor.executemany(to_psycopg(sql), list(params))
+        return cursor
+
+    def executescript(self, sql: str) -> None:
+        """Run several statements as they are (no placeholders): migrations."""
+        self.raw.execute(sql.encode())
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            self.raw.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self.raw.execute("ROLLBACK")
+
+    @contextmanager
+    def atomic(self) -> Iterator[PostgresDatabase]:
+        """A transaction, or a savepoint inside one (as ``sqlite_utils.Database.atomic``)."""
+        if not self.in_transaction:
+            self.raw.execute("BEGIN")
+            try:
+                yield self
+            except BaseException:
+                self.rollback()
+                raise
+            else:
+                self.raw.execute("COMMIT")
+            return
+        name = f"sp_{secrets.token_hex(8)}"
+        self.raw.execute(f"SAVEPOINT {name}")
+        try:
+            yield self
+        except BaseException:
+            if self.in_transaction:
+                self.raw.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.raw.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        else:
+            self.raw.execute(f"RELEASE SAVEPOINT {name}")
+
+    def close(self) -> None:
+        if self.raw.closed:
+            return
+        if self._on_close is not None:
+            self.rollback()
+            self._on_close(self.raw)
+        else:
+            self.raw.close()
+
+
+def connect(url: str) -> PostgresDatabase:
+    """A new autocommit connection to ``url`` (not pooled)."""
+    return PostgresDatabase(psycopg.connect(url, autocommit=True, connect_timeout=10))
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+POOL_SIZE = 10
+"""Connections per process and database at most (``BOTSVC_DATABASE_POOL`` overrides)."""
+
+_pools: dict[str, ConnectionPool] = {}
+_migrated: set[str] = set()
+_pools_lock = threading.Lock()
+
+
+def pool(url: str) -> ConnectionPool:
+    """The process's connection pool for ``url`` (made at first use): the web process opens a
+    store per request, and each borrows a connection instead of opening one."""
+    with _pools_lock:
+        found = _pools.get(url)
+        if found is None:
+            size = int(os.environ.get("BOTSVC_DATABASE_POOL") or POOL_SIZE)
+            found = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=max(1, size),
+                kwargs={"autocommit": True, "connect_timeout": 10},
+                check=ConnectionPool.check_connection,
+                timeout=30,
+                open=False,
+                name="botsvc",
+            )
+            try:
+                found.open(wait=True, timeout=15)
+            except PoolTimeout as exc:
+                found.close()
+                raise psycopg.OperationalError(f"cannot connect to {redacted(url)} within 15 s") from exc
+            _pools[url] = found
+        return found
+
+
+def pooled(url: str) -> PostgresDatabase:
+    """A connection borrowed from :func:`pool`; closing the database gives it back."""
+    owner = pool(url)
+    return PostgresDatabase(owner.getconn(), on_close=owner.putconn)
+
+
+def migrated(url: str) -> bool:
+    return url in _migrated
+
+
+def mark_migrated(url: str) -> None:
+    _migrated.add(url)
+
+
+def close_pools() -> None:
+    """Close every pool of this process (at exit, or before a test drops its database)."""
+    with _pools_lock:
+        for each in _pools.values():
+            each.close()
+        _pools.clear()
+        _migrated.clear()
