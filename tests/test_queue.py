@@ -26,7 +26,7 @@ from processes import wait_for
 from slackmock import SlackMock
 
 from botsvc.config import FeedConfig
-from botsvc.deliver.outbox import channel_id
+from botsvc.deliver.outbox import channel_id, enqueue, on_enqueue
 from botsvc.deliver.platforms import available_adapters
 from botsvc.models import ChannelAddress
 from botsvc.service.app import open_app
@@ -35,7 +35,7 @@ from botsvc.service.health import Health
 from botsvc.service.intake import Intake
 from botsvc.service.jobs import DELIVER_TASK, POLL_TASK, QueueSettings, SendInTransaction, build_queue, queue_report
 from botsvc.service.metrics import Metrics
-from botsvc.service.queueworker import QueueWorker
+from botsvc.service.queueworker import QueueWorker, send_in_transaction
 from botsvc.store.pollqueue import channels_to_send, claimed_polls, release_poll
 from botsvc.store.queue_schema import ensure_queue_schema
 from botsvc.store.store import FeedState, iso, open_store
@@ -354,3 +354,58 @@ def test_a_send_job_commits_and_rolls_back_with_its_outbox_row(queue_url, postgr
             assert conn.execute("SELECT count(*) FROM mail").fetchone() == (1,)
     finally:
         postgres_server.drop_database(elsewhere)
+
+
+def botsvc_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "botsvc", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_two_botsvc_workers_on_postgres_poll_each_feed_once(tmp_path, postgres_url):
+    config = examples_copy(tmp_path)
+    env = process_env(BOTSVC_DATABASE_URL=postgres_url)
+    env.pop("BOTSVC_DB", None)
+    argv = [sys.executable, "-m", "botsvc", "worker", "--config", str(config), "--tick", "1", "--stalled-after", "2"]
+    logs = [tmp_path / f"w{i}.log" for i in (1, 2)]
+    workers = [
+        subprocess.Popen([*argv, "--concurrency", "2"], env=env, cwd=tmp_path, stderr=log.open("w")) for log in logs
+    ]
+    try:
+        assert wait_for(lambda: all("worker started" in log.read_text() for log in logs), timeout=30)
+        store = open_store(postgres_url)
+        try:
+            done = lambda: [s.name for s in store.feed_states() if s.last_success_at]  # noqa: E731
+            polled = wait_for(lambda: len(done()) == 5 and claimed_polls(store) == [], timeout=60)
+            assert polled, [log.read_text() for log in logs]
+            time.sleep(2)  # two more ticks: nothing is due again
+            articles = store.query("SELECT count(*) AS n FROM articles")[0]["n"]
+        finally:
+            store.close()
+    finally:
+        codes = [stop(worker) for worker in workers]
+    text = "".join(log.read_text() for log in logs)
+    assert codes == [0, 0], text
+    polls = re.findall(r"INFO botsvc.service.scheduler: (.+?): polled 1 feed", text)
+    assert sorted(polls) == sorted(feed.name for feed in open_app(config, ":memory:").feeds())  # each once
+    assert articles > 0
+    assert "Traceback" not in text
+
+
+def test_on_a_postgres_store_the_outbox_row_and_its_send_job_commit_together(postgres_url):
+    assert ensure_queue_schema(postgres_url)
+    store = open_store(postgres_url)
+    try:
+        on_enqueue(store, send_in_transaction(SendInTransaction(postgres_url)))
+        subscription = subscribed(store, "slack", "C1")
+        with pytest.raises(RuntimeError), store.atomic():
+            enqueue(store, ChannelAddress("slack", "C1"), digest("gone"), subscription_id=subscription, now=NOW)
+            raise RuntimeError("the digest's transaction fails after the row")
+        queue(store, subscription, "slack", "C1", digest("kept"))
+        rows = store.query("SELECT channel FROM outbox")
+        jobs = store.query("SELECT task_name, lock FROM procrastinate_jobs")
+    finally:
+        on_enqueue(store, None)
+        store.close()
+    assert rows == [{"channel": "C1"}]
+    assert jobs == [{"task_name": DELIVER_TASK, "lock": f"channel:{channel_id('slack', '', 'C1')}"}]

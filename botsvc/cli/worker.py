@@ -7,14 +7,13 @@ import os
 
 import click
 
-from botsvc.cli.base import _fail, _setup_logging, cli, common, log
+from botsvc.cli.base import DATABASE_URL_ENV, _fail, _setup_logging, cli, common, log
 from botsvc.config import Config
 from botsvc.deliver.platforms import available_adapters
 from botsvc.service.app import open_app
 from botsvc.service.jobs import QueueSettings
-from botsvc.store.queue_schema import is_postgres_url
+from botsvc.store.backends import is_postgres_url
 
-DATABASE_URL_ENV = "BOTSVC_DATABASE_URL"
 STALLED_AFTER_ENV = "BOTSVC_STALLED_AFTER"
 TICK_ENV = "BOTSVC_QUEUE_TICK"
 COMMAND_CHANNELS = ("SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
@@ -22,11 +21,8 @@ COMMAND_CHANNELS = ("SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 
 
 def database_url(db_path: str) -> str | None:
-    """The PostgreSQL database the bot uses (``BOTSVC_DATABASE_URL``, or a ``--db`` URL), or None for SQLite."""
-    for location in (os.environ.get(DATABASE_URL_ENV, "").strip(), db_path):
-        if is_postgres_url(location):
-            return location
-    return None
+    """The PostgreSQL database the bot uses (``--db`` as resolved: BOTSVC_DATABASE_URL), or None for SQLite."""
+    return db_path if is_postgres_url(db_path) else None
 
 
 def queue_settings(url: str, config: Config, *, tick: int = 60, stalled_after: float = 30.0) -> QueueSettings:

@@ -120,11 +120,12 @@ class Intake:
         self._closed = False
 
     @classmethod
-    async def open(cls, app: App) -> Intake:
+    async def open(cls, app: App, location: str | None = None) -> Intake:
         """Start the thread, open its connection and hand it the app's judging.
 
-        From then on, ``app.store`` (the loop's connection) refuses writes made by a task
-        that does not hold the turn.
+        ``location``: the database to connect to when ``app.store.path`` cannot say it in
+        full (a PostgreSQL URL's password is not kept there). From then on, ``app.store``
+        (the loop's connection) refuses writes made by a task that does not hold the turn.
         """
         thread = WorkerThread("botsvc-intake")
         stop = threading.Event()
@@ -138,8 +139,9 @@ class Intake:
             return 0
 
         def take_over() -> tuple[Store, Processor]:
-            store = open_store(app.store.path, migrate=False)
-            store.db.conn.set_progress_handler(stop_requested, PROGRESS_STEPS)
+            store = open_store(location or app.store.path, migrate=False)
+            if store.dialect == "sqlite":  # PostgreSQL rolls back what a closed connection left open
+                store.db.conn.set_progress_handler(stop_requested, PROGRESS_STEPS)
             store.refuse_writes_unless(turn.locked)
             events = app.events
             events.store = store  # the EventBook reads its store only to (re)load its index

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, cast
@@ -42,6 +41,7 @@ from botsvc.service.jobs import (
 from botsvc.service.metrics import Metrics
 from botsvc.service.scheduler import SHUTDOWN_GRACE, STOP_SIGNALS, Poller
 from botsvc.service.web import start_web
+from botsvc.store.errors import DatabaseError
 from botsvc.store.pollqueue import channels_to_send, release_poll
 from botsvc.store.queue_schema import ensure_queue_schema
 from botsvc.store.store import Store, StoreError, database_problem
@@ -105,7 +105,7 @@ class QueueWorker:
         )
         try:
             report = await courier.flush(channel=channel)
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             log.error("delivery: database write failed: %s; pending messages stay in the outbox", database_problem(exc))
             return
         if self.metrics is not None:
@@ -126,7 +126,7 @@ class QueueWorker:
             now = self.app.processor.clock()
             await self.intake.write(queue_digests, self.intake.store, self.app.config, now, realtime=realtime)
             await self.defer_sends()
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             log.error("delivery: database write failed: %s; the next tick retries", database_problem(exc))
 
     async def defer_sends(self) -> int:
@@ -196,7 +196,7 @@ class QueueWorker:
         await self.poller.prune()
 
 
-def _send_in_transaction(sends: SendInTransaction) -> Callable[[Store, ChannelAddress], None]:
+def send_in_transaction(sends: SendInTransaction) -> Callable[[Store, ChannelAddress], None]:
     """The outbox hook of a PostgreSQL store: the send job, on the store's connection."""
 
     def hook(store: Store, address: ChannelAddress) -> None:
@@ -225,7 +225,7 @@ async def work(
             log.info("job queue tables created")
     except Exception as exc:
         raise StoreError(f"job queue: cannot reach or prepare the database: {exc}".strip()) from None
-    intake = await Intake.open(app)
+    intake = await Intake.open(app, settings.url if app.store.dialect == "postgres" else None)
     try:
         queue = build_queue(settings, pool_size=concurrency + 3)
         await queue.open_async()
@@ -253,9 +253,9 @@ async def _work(
     for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    if getattr(app.store, "dialect", "sqlite") == "postgres":  # the store's own database: one transaction
+    if app.store.dialect == "postgres":  # the store's own database: one transaction
         for store in (app.store, intake.store):
-            on_enqueue(store, _send_in_transaction(SendInTransaction(settings.url)))
+            on_enqueue(store, send_in_transaction(SendInTransaction(settings.url)))
     metrics = Metrics(app.store)
     worker = QueueWorker(app, adapters, queue, settings, intake, metrics)
     worker.poller.on_fatal = stop.set

@@ -1,20 +1,15 @@
 """The job queue's own tables (Procrastinate's schema) in the PostgreSQL database.
 
 Applied at start-up by the first process that finds them missing, under a PostgreSQL
-advisory lock, so ten workers starting at once create them once. The schema is
+advisory lock (the one botsvc's own migrations take), so ten workers starting at once
+create them once. The schema is
 Procrastinate's own (shipped with the pinned version), not a botsvc migration: it
 belongs to that library and changes with it.
 """
 
 from __future__ import annotations
 
-SCHEMA_LOCK = 0x626F7473
-"""Advisory lock key held while the database's schema is created or migrated ("bots")."""
-
-
-def is_postgres_url(location: object) -> bool:
-    """Whether a database location names a PostgreSQL server rather than a SQLite file."""
-    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+from botsvc.store.migrate import MIGRATION_LOCK as SCHEMA_LOCK
 
 
 def ensure_queue_schema(url: str) -> bool:
