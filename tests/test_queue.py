@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from feedserver import FeedRequestHandler, FeedServer
 from outboxworld import digest, queue, subscribed
-from processes import wait_for
+from processes import free_port, wait_for
 from slackmock import SlackMock
 
 from botsvc.config import FeedConfig
@@ -409,3 +409,29 @@ def test_on_a_postgres_store_the_outbox_row_and_its_send_job_commit_together(pos
         store.close()
     assert rows == [{"channel": "C1"}]
     assert jobs == [{"task_name": DELIVER_TASK, "lock": f"channel:{channel_id('slack', '', 'C1')}"}]
+
+
+def test_run_on_postgres_serves_health_with_the_queue_and_polls(tmp_path, postgres_url):
+    import httpx
+
+    config = examples_copy(tmp_path, [("Seoul Wire", "feeds/seoul-wire.xml")])
+    port = free_port()
+    env = process_env(BOTSVC_DATABASE_URL=postgres_url, BOTSVC_HTTP_PORT=str(port), BOTSVC_HTTP_HOST="127.0.0.1")
+    env.pop("BOTSVC_DB", None)
+    log = tmp_path / "run.log"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "botsvc", "run", "--config", str(config)], env=env, cwd=tmp_path, stderr=log.open("w")
+    )
+    try:
+        assert wait_for(lambda: "polled 1 feed" in log.read_text(), timeout=60), log.read_text()
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        code = stop(run)
+    assert health.status_code == 200, health.text
+    queue_now = health.json()["queue"]  # a periodic job may be waiting or running at that moment
+    assert set(queue_now) == {"waiting", "running", "failed", "stalled"}
+    assert queue_now["failed"] == queue_now["stalled"] == 0
+    assert 'botsvc_jobs{status="stalled"} 0.0' in metrics
+    assert code == 0, log.read_text()
+    assert not (tmp_path / "botsvc.db").exists()  # nothing on SQLite
