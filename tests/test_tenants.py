@@ -134,12 +134,12 @@ def poll_chat_feeds(app: App) -> None:
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def app(db_at: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("BOTSVC_ALLOW_PRIVATE_FEEDS", "1")
     config = config_with(
         f'slack_workspaces = ["{WORKSPACE}"]\ndiscord_servers = ["{GUILD}"]\nmax_feeds_per_tenant = 1\n'
     )
-    application = open_app(EXAMPLES, tmp_path / "bot.db", config=config)
+    application = open_app(EXAMPLES, db_at("bot.db"), config=config)
     yield application
     application.close()
 
@@ -241,18 +241,18 @@ def test_a_stranger_workspace_or_server_is_refused_and_nothing_is_stored(
     assert counts(app) == before
 
 
-def test_without_a_list_the_first_workspace_to_change_something_is_adopted_across_restarts(tmp_path: Path) -> None:
+def test_without_a_list_the_first_workspace_to_change_something_is_adopted_across_restarts(db_at: Any) -> None:
     config = config_with("")
     first = CommandContext("slack", "C1", "TFIRST", "U1", can_manage=True)
     second = CommandContext("slack", "C2", "TSECOND", "U2", can_manage=True)
-    app = open_app(EXAMPLES, tmp_path / "bot.db", config=config)
+    app = open_app(EXAMPLES, db_at("bot.db"), config=config)
     try:
         assert asyncio.run(app.commands().run("search gsomia", second)).ok  # reading adopts nobody
         assert app.store.query("SELECT * FROM chat_tenants") == []
         assert asyncio.run(app.commands().run("subscribe", first)).ok
     finally:
         app.close()
-    app = open_app(EXAMPLES, tmp_path / "bot.db", config=config)  # a restart
+    app = open_app(EXAMPLES, db_at("bot.db"), config=config)  # a restart
     try:
         refused = asyncio.run(app.commands().run("search gsomia", second))
         assert not refused.ok and refused.title == "Sorry, this bot serves other workspaces, not this one."
@@ -260,9 +260,7 @@ def test_without_a_list_the_first_workspace_to_change_something_is_adopted_acros
         discord = CommandContext("discord", "1", "42", "7", can_manage=True)  # each platform adopts its own
         assert asyncio.run(app.commands().run("subscribe", discord)).ok
         listed = config_with('slack_workspaces = ["TSECOND"]')  # a list replaces the adopted one
-        assert asyncio.run(
-            open_app(EXAMPLES, tmp_path / "bot.db", config=listed).commands().run("subscribe", second)
-        ).ok
+        assert asyncio.run(open_app(EXAMPLES, db_at("bot.db"), config=listed).commands().run("subscribe", second)).ok
     finally:
         app.close()
 
@@ -335,9 +333,9 @@ def test_bad_chat_settings_are_named(chat: str, key: str) -> None:
     assert caught.value.key == key
 
 
-def test_a_workspace_makes_at_most_its_limit_of_reports_a_day(tmp_path: Path) -> None:
+def test_a_workspace_makes_at_most_its_limit_of_reports_a_day(db_at: Any) -> None:
     app = open_app(
-        EXAMPLES, tmp_path / "bot.db", config=config_with('slack_workspaces = ["T1", "T2"]\nmax_reports_per_tenant = 2')
+        EXAMPLES, db_at("bot.db"), config=config_with('slack_workspaces = ["T1", "T2"]\nmax_reports_per_tenant = 2')
     )
     try:
         app.ensure_seeded()
@@ -351,7 +349,7 @@ def test_a_workspace_makes_at_most_its_limit_of_reports_a_day(tmp_path: Path) ->
         refused = report("T1", "U3")
         assert not refused.ok and "made 2 not-relevant reports in the last 24 hours" in refused.title
         assert report("T2", "U4").ok  # another workspace's limit is its own
-        rows = app.store.query("SELECT workspace, user FROM relevance_feedback ORDER BY id")
+        rows = app.store.query('SELECT workspace, "user" FROM relevance_feedback ORDER BY id')
         assert [(r["workspace"], r["user"]) for r in rows] == [("T1", "U1"), ("T1", "U2"), ("T2", "U4")]
     finally:
         app.close()

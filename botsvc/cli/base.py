@@ -69,14 +69,15 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 DATABASE_URL_ENV = "BOTSVC_DATABASE_URL"
-"""A ``postgresql://`` URL here puts the store on PostgreSQL (unless ``--db``/``BOTSVC_DB`` names one)."""
+"""A ``postgresql://`` URL here puts the store on PostgreSQL, unless ``--db`` is given (it wins over
+``BOTSVC_DB``, which the image sets)."""
 
 
 def _database(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """``--db`` as given, else ``BOTSVC_DATABASE_URL``, else the default SQLite file."""
+    """``--db`` as given, else ``BOTSVC_DATABASE_URL``, else ``BOTSVC_DB``, else the default SQLite file."""
     source = ctx.get_parameter_source(param.name or "db_path")
     url = os.environ.get(DATABASE_URL_ENV, "").strip()
-    if source == click.core.ParameterSource.DEFAULT and url:
+    if source != click.core.ParameterSource.COMMANDLINE and url:
         if not is_postgres_url(url):
             raise click.BadParameter(f"{DATABASE_URL_ENV} must be a postgresql:// URL", ctx=ctx, param=param)
         return url

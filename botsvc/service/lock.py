@@ -5,6 +5,10 @@ message twice, so ``run`` and ``poll`` hold an exclusive lock on ``<database>.lo
 for their lifetime and a second one refuses to start. Read-only commands (search,
 status, explain, ...) take no lock. The lock is an OS file lock: it is released when the
 process exits, however it exits (a SIGKILL leaves no stale lock behind).
+
+On PostgreSQL the same rule holds through a session advisory lock on a connection of
+its own (:func:`botsvc.store.backends.hold_instance_lock`): the server drops it when the
+process's connection goes, however the process ends.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
+from botsvc.store.backends import PostgresDatabase, hold_instance_lock, is_postgres_url
 from botsvc.store.store import StoreError, check_directory
 
 
@@ -24,9 +29,13 @@ class InstanceLock:
         self.path = Path(f"{db_path}.lock")
         self.purpose = purpose
         self._file: TextIO | None = None
+        self._server: PostgresDatabase | None = None
 
     def __enter__(self) -> InstanceLock:
         if str(self.path) == ":memory:.lock":
+            return self
+        if is_postgres_url(self.db_path):
+            self._server = hold_instance_lock(self.db_path, f"botsvc {self.purpose} (pid {os.getpid()})")
             return self
         check_directory(self.db_path)
         try:
@@ -58,6 +67,9 @@ class InstanceLock:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._file is not None:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()

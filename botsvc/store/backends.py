@@ -189,6 +189,7 @@ def pool(url: str) -> ConnectionPool:
     with _pools_lock:
         found = _pools.get(url)
         if found is None:
+            psycopg.connect(url, connect_timeout=10).close()  # a wrong URL or a server down: its own error, at once
             size = int(os.environ.get("BOTSVC_DATABASE_POOL") or POOL_SIZE)
             found = ConnectionPool(
                 url,
@@ -230,3 +231,39 @@ def close_pools() -> None:
             each.close()
         _pools.clear()
         _migrated.clear()
+
+
+INSTANCE_LOCK = 0x626F7473766302
+"""The advisory lock key one polling process per database holds ("botsvc" and 2)."""
+
+
+def hold_instance_lock(url: str, holder: str) -> PostgresDatabase:
+    """A connection holding the database's one-poller lock (close it to release); raises
+    ``StoreError`` when another process holds it, naming that process."""
+    from botsvc.store.store import StoreError
+
+    try:
+        db = connect(url)
+        db.execute("SET application_name = " + quote_literal(holder[:60]))
+        got = db.execute("SELECT pg_try_advisory_lock(?)", (INSTANCE_LOCK,)).fetchone()
+        if got is not None and got[0]:
+            return db
+        row = db.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objid = ? AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())",
+            (INSTANCE_LOCK & 0xFFFFFFFF,),
+        ).fetchone()
+        db.close()
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot lock database {redacted(url)}: {(str(exc).splitlines() or [''])[0]}") from None
+    who = (row[0] if row and row[0] else "") or "another process"
+    raise StoreError(
+        f"{redacted(url)} is in use by {who}; stop it first "
+        "(two processes polling one database could post the same message twice)"
+    )
+
+
+def quote_literal(text: str) -> str:
+    """``text`` as an SQL string literal (for the few statements that take no parameters)."""
+    return "'" + text.replace("'", "''") + "'"

@@ -10,11 +10,17 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from botsvc.store.backends import is_postgres_url
 from botsvc.store.store import StoreError
 
 
 def backup(source: str | Path, target: str | Path, *, overwrite: bool = False) -> int:
     """Copy the database at ``source`` to ``target``; returns the copy's size in bytes."""
+    if is_postgres_url(str(source)):
+        raise StoreError(
+            "the database is PostgreSQL: back it up with its own tools, e.g. pg_dump --format=custom "
+            "--file=botsvc.dump (restore with pg_restore)"
+        )
     source, target = Path(source), Path(target)
     if not source.exists():
         raise StoreError(f"{source}: no database here")

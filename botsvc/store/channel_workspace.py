@@ -73,13 +73,15 @@ def _merge(store: Store, keep: int, drop: int) -> None:
         "SELECT ?, event_id, member_count, queued_at, summarised, alert_outbox_id FROM deliveries "
         "WHERE subscription_id = ? "
         "ON CONFLICT (subscription_id, event_id) DO UPDATE SET "
-        "member_count = max(member_count, excluded.member_count), "
-        "alert_outbox_id = coalesce(alert_outbox_id, excluded.alert_outbox_id)",
+        "member_count = CASE WHEN excluded.member_count > deliveries.member_count "
+        "THEN excluded.member_count ELSE deliveries.member_count END, "
+        "alert_outbox_id = coalesce(deliveries.alert_outbox_id, excluded.alert_outbox_id)",
         (keep, drop),
     )
     store.db.execute(
-        "INSERT OR IGNORE INTO event_mutes (subscription_id, event_id, reason, muted_by, muted_at) "
-        "SELECT ?, event_id, reason, muted_by, muted_at FROM event_mutes WHERE subscription_id = ?",
+        "INSERT INTO event_mutes (subscription_id, event_id, reason, muted_by, muted_at) "
+        "SELECT ?, event_id, reason, muted_by, muted_at FROM event_mutes WHERE subscription_id = ? "
+        "ON CONFLICT DO NOTHING",
         (keep, drop),
     )
     store.db.execute("UPDATE outbox SET subscription_id = ? WHERE subscription_id = ?", (keep, drop))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
@@ -23,6 +22,7 @@ from botsvc.judge.copies import CANDIDATE_SIMILARITY, copy_similarity, copy_text
 from botsvc.judge.fingerprint import Fingerprint, make_fingerprint
 from botsvc.judge.similarity import Neighbour
 from botsvc.models import FeedItem
+from botsvc.store.errors import DatabaseError
 from botsvc.store.store import Store, parse_iso
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class EventBook:
                     "the concepts changed since the stored articles were fingerprinted; "
                     "`botsvc rebuild-events` refreshes them so later reports fold with them"
                 )
-        except sqlite3.Error:  # a read-only or busy database: grouping still works
+        except DatabaseError:  # a read-only or busy database: grouping still works
             pass
 
     def _load(self) -> EventAssigner:

@@ -16,6 +16,7 @@ from botsvc.ingest.normalise import canonical_url
 from botsvc.store import seenkeys
 from botsvc.store.feedback import feedback_summary
 from botsvc.store.merges import merges_into
+from botsvc.store.portable import find
 from botsvc.store.store import Store, iso
 
 
@@ -122,8 +123,8 @@ def explain(store: Store, ref: str) -> list[Explanation]:
         return [copy for row in copies if (copy := _explain_copy(store, ref, row)) is not None]
     seen = store.query(
         "SELECT key, decision, article_id, first_seen FROM seen_items WHERE key = ? "
-        "OR (key LIKE 'guid:%' AND substr(key, instr(key, char(31)) + 1) = ?) ORDER BY first_seen",
-        (f"url:{url}", ref),
+        f"OR (key LIKE 'guid:%' AND substr(key, {find(store.dialect, 'key', '?')} + 1) = ?) ORDER BY first_seen",
+        (f"url:{url}", "\x1f", ref),
     )
     found = _irrelevant(store, ref, url)
     for row in seen:

@@ -39,3 +39,8 @@ def json_items(dialect: str, expression: str, alias: str) -> str:
     if dialect == "postgres":
         return f"jsonb_array_elements_text(CAST({expression} AS jsonb)) AS {alias}(value)"
     return f"json_each({expression}) {alias}"
+
+
+def find(dialect: str, haystack: str, needle: str) -> str:
+    """The 1-based position of ``needle`` in ``haystack`` (0 when absent): SQLite's instr, PostgreSQL's strpos."""
+    return f"{'strpos' if dialect == 'postgres' else 'instr'}({haystack}, {needle})"
