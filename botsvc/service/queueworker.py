@@ -15,7 +15,6 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, cast
 
 import procrastinate
 from procrastinate.exceptions import ConnectorException
@@ -43,7 +42,7 @@ from botsvc.service.scheduler import SHUTDOWN_GRACE, STOP_SIGNALS, Poller
 from botsvc.service.web import start_web
 from botsvc.store.errors import DatabaseError
 from botsvc.store.pollqueue import channels_to_send, release_poll
-from botsvc.store.queue_schema import ensure_queue_schema
+from botsvc.store.queue_schema import ensure_queue_schema, store_connection
 from botsvc.store.store import Store, StoreError, database_problem
 
 log = logging.getLogger(__name__)
@@ -200,7 +199,7 @@ def send_in_transaction(sends: SendInTransaction) -> Callable[[Store, ChannelAdd
     """The outbox hook of a PostgreSQL store: the send job, on the store's connection."""
 
     def hook(store: Store, address: ChannelAddress) -> None:
-        sends.defer(cast(Any, store.db).raw, address)
+        sends.defer(store_connection(store), address)
 
     return hook
 

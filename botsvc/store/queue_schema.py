@@ -9,7 +9,12 @@ belongs to that library and changes with it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from botsvc.store.migrate import MIGRATION_LOCK as SCHEMA_LOCK
+
+if TYPE_CHECKING:
+    from botsvc.store.store import Store
 
 
 def ensure_queue_schema(url: str) -> bool:
@@ -28,3 +33,10 @@ def ensure_queue_schema(url: str) -> bool:
             return True
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+
+
+def store_connection(store: Store) -> Any:
+    """A PostgreSQL store's own psycopg connection: a job deferred on it joins the store's open transaction."""
+    if store.dialect != "postgres":
+        raise ValueError("only a PostgreSQL store shares its transactions with the job queue")
+    return store.db.raw
