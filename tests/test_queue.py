@@ -33,7 +33,17 @@ from botsvc.service.app import open_app
 from botsvc.service.due import claim_due, is_due
 from botsvc.service.health import Health
 from botsvc.service.intake import Intake
-from botsvc.service.jobs import DELIVER_TASK, POLL_TASK, QueueSettings, SendInTransaction, build_queue, queue_report
+from botsvc.service.jobs import (
+    ALERT_TASK,
+    DELIVER_TASK,
+    DIGEST_LOCK,
+    DIGEST_TASK,
+    POLL_TASK,
+    QueueSettings,
+    SendInTransaction,
+    build_queue,
+    queue_report,
+)
 from botsvc.service.metrics import Metrics
 from botsvc.service.queueworker import QueueWorker, send_in_transaction
 from botsvc.store.pollqueue import channels_to_send, claimed_polls, release_poll
@@ -145,7 +155,7 @@ def test_polls_are_queued_once_then_run_and_deliver(tmp_path, queue_url, monkeyp
         names = sorted(feed.name for feed in app.feeds())
         settings = QueueSettings(queue_url)
 
-        async def go() -> tuple[list[str], list[str], list, list[str], dict]:
+        async def go() -> tuple[list[str], list[str], list, list[str], dict, list]:
             jobs = build_queue(settings)
             await jobs.open_async()
             intake = await Intake.open(app)
@@ -153,19 +163,23 @@ def test_polls_are_queued_once_then_run_and_deliver(tmp_path, queue_url, monkeyp
                 worker = QueueWorker(app, available_adapters(), jobs, settings, intake)
                 first, second = await asyncio.gather(worker.enqueue_due(), worker.enqueue_due())
                 polls = list(await jobs.job_manager.list_jobs_async(task=POLL_TASK))
-                await jobs.run_worker_async(
-                    wait=False, concurrency=2, install_signal_handlers=False, additional_context={"botsvc": worker}
-                )
+                for _ in range(5):  # a worker that does not wait stops when it finds nothing at one look
+                    await jobs.run_worker_async(
+                        wait=False, concurrency=2, install_signal_handlers=False, additional_context={"botsvc": worker}
+                    )
+                    if not list(await jobs.job_manager.list_jobs_async(status="todo")):
+                        break
                 again = await worker.enqueue_due()
                 report = await queue_report(jobs, settings)
+                ran = list(await jobs.job_manager.list_jobs_async())
                 for adapter in worker.adapters.values():
                     await adapter.stop()
-                return first + second, again, polls, claimed_polls(app.store), report
+                return first + second, again, polls, claimed_polls(app.store), report, ran
             finally:
                 await intake.close()
                 await jobs.close_async()
 
-        claimed, again, polls, still_claimed, report = asyncio.run(go())
+        claimed, again, polls, still_claimed, report, ran = asyncio.run(go())
         posts = [call for call in slack.calls if call.path.endswith("chat.postMessage")]
         articles = app.store.query("SELECT count(*) AS n FROM articles")[0]["n"]
         app.close()
@@ -175,6 +189,9 @@ def test_polls_are_queued_once_then_run_and_deliver(tmp_path, queue_url, monkeyp
     assert articles > 0 and still_claimed == [] and again == []  # polled just now: not due
     assert posts and {call.body["channel"] for call in posts} == {"C1"}
     assert report == {"waiting": 0, "running": 0, "failed": 0, "stalled": 0}
+    alerts = [job for job in ran if job.task_name in (ALERT_TASK, DIGEST_TASK)]
+    assert alerts and {job.lock for job in alerts} == {DIGEST_LOCK}  # digests are written one job at a time
+    assert 1 <= sum(job.task_name == ALERT_TASK for job in alerts) <= len(names)
 
 
 def worker_process(config: Path, db: Path, url: str, name: str, env: dict[str, str], log: Path, **options):

@@ -8,6 +8,9 @@ jobs that any number of ``botsvc worker`` processes, on any machines, take in tu
   a job that is retried. Whether a poll already waits or runs is the feeds table's
   claim (:mod:`botsvc.store.pollqueue`), and failures rest the feed by botsvc's own
   backoff (``retry_at``), never by a queue retry.
+* ``queue_alerts()`` writes what realtime subscriptions are due after a poll; it and the
+  periodic digests hold one lock (``digests``), so two workers never tell a channel one
+  event twice. A poll asks for it unless one is already waiting.
 * ``deliver_channel(channel)`` sends one channel's pending messages; its lock
   (``channel:<id>``) keeps that channel's messages in order across workers. A job may run
   twice (a killed worker's jobs are run again): the outbox's own idempotency (a part in
@@ -42,6 +45,10 @@ POLL_TASK = "botsvc.poll_feed"
 DELIVER_TASK = "botsvc.deliver_channel"
 DUE_TASK = "botsvc.enqueue_due_feeds"
 DIGEST_TASK = "botsvc.send_digests"
+ALERT_TASK = "botsvc.queue_alerts"
+DIGEST_LOCK = "digests"
+"""Held by every job that writes digests: two workers judging what a subscription was told
+at once would both tell it (each sees the other's digest only once committed)."""
 STALLED_TASK = "botsvc.retry_stalled_jobs"
 PRUNE_TASK = "botsvc.prune"
 CONTEXT_KEY = "botsvc"
@@ -108,10 +115,14 @@ def build_queue(settings: QueueSettings, *, pool_size: int = 4) -> procrastinate
     async def enqueue_due_feeds(context: JobContext, timestamp: int) -> None:
         await _worker(context).enqueue_due()
 
-    @queue.periodic(cron=settings.cron)
+    @queue.task(name=ALERT_TASK, pass_context=True)
+    async def queue_alerts(context: JobContext) -> None:
+        await _worker(context).queue_and_send(realtime=True)
+
+    @queue.periodic(cron=settings.cron, lock=DIGEST_LOCK)
     @queue.task(name=DIGEST_TASK, pass_context=True)
     async def send_digests(context: JobContext, timestamp: int) -> None:
-        await _worker(context).digests()
+        await _worker(context).queue_and_send(realtime=False)
 
     @queue.periodic(cron=settings.cron)
     @queue.task(name=STALLED_TASK, pass_context=True)

@@ -29,8 +29,10 @@ from botsvc.service.due import claim_due
 from botsvc.service.health import Health, max_age_for
 from botsvc.service.intake import Intake
 from botsvc.service.jobs import (
+    ALERT_TASK,
     CONTEXT_KEY,
     DELIVER_TASK,
+    DIGEST_LOCK,
     POLL_TASK,
     QueueSettings,
     SendInTransaction,
@@ -59,7 +61,7 @@ class _QueuePoller(Poller):
         self.worker = worker
 
     async def deliver(self, *, realtime: bool) -> None:
-        await self.worker.queue_and_send(realtime=realtime)
+        await self.worker.request_alerts()
 
 
 class QueueWorker:
@@ -144,9 +146,13 @@ class QueueWorker:
             deferred += 1
         return deferred
 
-    async def digests(self) -> None:
-        """The periodic digest job: hourly/daily digests and messages waiting for a retry."""
-        await self.queue_and_send(realtime=False)
+    async def request_alerts(self) -> bool:
+        """After a poll: a ``queue_alerts`` job, unless one is already waiting (it will see this poll's events)."""
+        waiting = await self.queue.job_manager.list_jobs_async(task=ALERT_TASK, status="todo")
+        if any(True for _ in waiting):
+            return False
+        await self.queue.configure_task(ALERT_TASK, lock=DIGEST_LOCK).defer_async()
+        return True
 
     async def enqueue_due(self) -> list[str]:
         """The periodic enqueuer: claim every due feed, then queue one poll job per claim."""
