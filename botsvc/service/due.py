@@ -57,9 +57,12 @@ def claim_due(
         add_missing_feeds(store, [(feed.name, feed.url) for feed in feeds if feed.name not in states])
         for feed in feeds:
             state = states.get(feed.name)
+            expired = abandoned_before if feed.name in live else orphaned_before
+            claimed_at = parse_iso(state.poll_queued_at) if state is not None else None
+            if claimed_at is not None and claimed_at >= expired:
+                continue  # waiting or running: no write for it (thousands of feeds wait at each tick)
             if not is_due(state, feed.interval, now, slack=slack):
                 continue
-            expired = abandoned_before if feed.name in live else orphaned_before
             if claim_poll(store, feed.name, now, abandoned_before=expired):
                 claimed.append(feed.name)
     return claimed

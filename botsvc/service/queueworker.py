@@ -43,7 +43,7 @@ from botsvc.service.metrics import Metrics
 from botsvc.service.scheduler import SHUTDOWN_GRACE, STOP_SIGNALS, Poller
 from botsvc.service.web import start_web
 from botsvc.store.errors import DatabaseError
-from botsvc.store.pollqueue import channels_to_send, release_poll
+from botsvc.store.pollqueue import channels_to_send, claims_older_than, release_poll
 from botsvc.store.queue_schema import ensure_queue_schema, store_connection
 from botsvc.store.store import Store, StoreError, database_problem
 
@@ -157,11 +157,14 @@ class QueueWorker:
     async def enqueue_due(self) -> list[str]:
         """The periodic enqueuer: claim every due feed, then queue one poll job per claim."""
         now = self.app.processor.clock()
-        live = {
-            str(job.task_kwargs.get("feed"))
-            for status in ("todo", "doing")
-            for job in await self.queue.job_manager.list_jobs_async(task=POLL_TASK, status=status)
-        }
+        orphaned_before = now - timedelta(seconds=max(ORPHAN_AFTER, 2 * self.settings.tick))
+        live: set[str] = set()
+        if claims_older_than(self.app.store, orphaned_before):  # which of them still have a job?
+            live = {
+                str(job.task_kwargs.get("feed"))
+                for status in ("todo", "doing")
+                for job in await self.queue.job_manager.list_jobs_async(task=POLL_TASK, status=status)
+            }
         claimed = await self.intake.write(
             claim_due,
             self.intake.store,
@@ -169,7 +172,7 @@ class QueueWorker:
             now,
             slack=float(self.settings.tick),
             abandoned_before=now - timedelta(seconds=self.settings.abandoned_after),
-            orphaned_before=now - timedelta(seconds=max(ORPHAN_AFTER, 2 * self.settings.tick)),
+            orphaned_before=orphaned_before,
             live=live,
         )
         for name in claimed:

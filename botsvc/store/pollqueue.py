@@ -44,6 +44,12 @@ def claimed_polls(store: Store) -> list[str]:
     return [row["name"] for row in store.query("SELECT name FROM feeds WHERE poll_queued_at IS NOT NULL ORDER BY name")]
 
 
+def claims_older_than(store: Store, when: datetime) -> list[str]:
+    """Feeds whose poll was claimed before ``when`` (their job may be gone), by name."""
+    rows = store.query("SELECT name FROM feeds WHERE poll_queued_at < ? ORDER BY name", (iso(when),))
+    return [row["name"] for row in rows]
+
+
 def channels_to_send(store: Store, now: datetime) -> list[tuple[str, str, str]]:
     """``(platform, workspace, channel)`` of every channel with a pending message due by ``now``.
 
