@@ -44,7 +44,10 @@ def queue_settings(url: str, config: Config, *, tick: int = 60, stalled_after: f
     show_default=True,
     envvar=STALLED_AFTER_ENV,
     show_envvar=True,
-    help="Seconds without a heartbeat after which a worker counts as dead and its running jobs are run again.",
+    help=(
+        "Seconds without a heartbeat after which a worker counts as dead and its running jobs are run again "
+        "(give every worker the same: heartbeats come every third of it)."
+    ),
 )
 @click.option(
     "--tick",
