@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--tick", type=int, default=1)
-    parser.add_argument("--stalled-after", type=float, default=2.0)
+    parser.add_argument("--stalled-after", type=float, default=3.0)
     parser.add_argument("--name", default="worker")
     args = parser.parse_args()
     shape = f"{args.name} %(levelname)s %(name)s: %(message)s"

@@ -273,7 +273,7 @@ def test_a_killed_workers_poll_is_run_again_by_another(tmp_path, queue_url):
         db = tmp_path / "bot.db"
         open_store(db).close()
         env = process_env(BOTSVC_ALLOW_PRIVATE_FEEDS="1")
-        options = dict(tick=1, stalled_after=2)
+        options = dict(tick=1, stalled_after=3)
         doomed = worker_process(config, db, queue_url, "doomed", env, tmp_path / "doomed.log", **options)
         survivor = None
         try:
@@ -383,7 +383,7 @@ def test_two_botsvc_workers_on_postgres_poll_each_feed_once(tmp_path, postgres_u
     config = examples_copy(tmp_path)
     env = process_env(BOTSVC_DATABASE_URL=postgres_url)
     env.pop("BOTSVC_DB", None)
-    argv = [sys.executable, "-m", "botsvc", "worker", "--config", str(config), "--tick", "1", "--stalled-after", "2"]
+    argv = [sys.executable, "-m", "botsvc", "worker", "--config", str(config), "--tick", "1", "--stalled-after", "3"]
     logs = [tmp_path / f"w{i}.log" for i in (1, 2)]
     workers = [
         subprocess.Popen([*argv, "--concurrency", "2"], env=env, cwd=tmp_path, stderr=log.open("w")) for log in logs
