@@ -37,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=20000)
     args = parser.parse_args()
-    [migration] = (ROOT / "migrations").glob("*_search_across_korean_spacing.sql")
+    [migration] = (ROOT / "migrations" / "sqlite").glob("*_search_across_korean_spacing.sql")
     rnd = random.Random(1)
     with tempfile.TemporaryDirectory() as directory:
         store = open_store(Path(directory) / "reindex.db")

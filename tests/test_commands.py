@@ -19,14 +19,16 @@ MANAGER = CommandContext(platform="slack", channel="C1", workspace="T1", user="U
 VISITOR = CommandContext(platform="slack", channel="C1", workspace="T1", user="U2", can_manage=False)
 
 
-@pytest.fixture(scope="module")
-def polled(tmp_path_factory):
-    return polled_database(tmp_path_factory.mktemp("cmd"))
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def polled(request, tmp_path_factory):
+    """Every command runs on both databases."""
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    return polled_database(tmp_path_factory.mktemp("cmd"), server), server
 
 
 @pytest.fixture
 def app(polled, tmp_path):
-    yield from app_on_a_copy(polled, tmp_path)
+    yield from app_on_a_copy(polled[0], tmp_path, polled[1])
 
 
 def run(app, text, ctx=MANAGER):

@@ -59,9 +59,9 @@ WHITE = "Seoul court orders Mitsubishi Heavy to compensate wartime forced labour
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(db_at):
     clock = [T0]
-    application = open_app(CONFIG, tmp_path / "d.db")
+    application = open_app(CONFIG, db_at("d.db"))
     application.processor.clock = lambda: clock[0]
     application.clock = clock
     yield application
@@ -228,9 +228,9 @@ def test_a_new_daily_subscription_first_fires_at_its_time(app):
     assert queue_digests(app.store, app.config, app.clock[0] + timedelta(hours=23, minutes=1))
 
 
-def test_config_subscriptions_are_stored_and_console_is_the_default(tmp_path):
+def test_config_subscriptions_are_stored_and_console_is_the_default(db_at):
     config = load_config(CONFIG)
-    plain = open_app(CONFIG, tmp_path / "a.db", config=config)
+    plain = open_app(CONFIG, db_at("a.db"), config=config)
     plain.sync_subscriptions()
     [default] = all_subscriptions(plain.store)
     assert (default.platform, default.channel, default.origin) == ("console", "stdout", "default")
@@ -241,7 +241,7 @@ def test_config_subscriptions_are_stored_and_console_is_the_default(tmp_path):
     configured = replace(
         config, subscriptions=(SubscriptionConfig("discord", "123", "japan-korea", "daily 08:00 Asia/Tokyo"),)
     )
-    app = open_app(CONFIG, tmp_path / "b.db", config=configured)
+    app = open_app(CONFIG, db_at("b.db"), config=configured)
     app.sync_subscriptions()
     app.sync_subscriptions()
     [only] = all_subscriptions(app.store)

@@ -36,8 +36,8 @@ async def max_gap_while(task: asyncio.Task) -> float:
     return gap
 
 
-def test_commands_that_write_wait_their_turn_without_blocking_the_loop(tmp_path):
-    app = open_app(EXAMPLES, tmp_path / "i.db")
+def test_commands_that_write_wait_their_turn_without_blocking_the_loop(db_at):
+    app = open_app(EXAMPLES, db_at("i.db"))
 
     async def main():
         intake = await Intake.open(app)
@@ -63,8 +63,9 @@ def test_commands_that_write_wait_their_turn_without_blocking_the_loop(tmp_path)
     app.close()
 
 
-def test_a_cancelled_write_rolls_back_before_the_turn_is_given_up(tmp_path):
-    app = open_app(EXAMPLES, tmp_path / "c.db")
+def test_a_cancelled_write_rolls_back_before_the_turn_is_given_up(db_at):
+    """On PostgreSQL too: the thread's transaction fails at its next statement and rolls back."""
+    app = open_app(EXAMPLES, db_at("c.db"))
 
     async def main():
         intake = await Intake.open(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,124 @@ def test_the_checks_catch_a_backward_import(tmp_path):
     bad.write_text("from botsvc.service.app import App\n", encoding="utf-8")
     assert "botsvc.service.app" in imports(bad)
     assert STAGES.index(stage_of("botsvc.service.app")) > STAGES.index("judge")
+
+
+#: A string that reads as an SQL statement: upper-case keywords as the project writes them
+#: (``SELECT 1`` too), or a statement's full shape in any case. Messages such as
+#: "UPDATE [event 3] …" or "Select a topic" are not statements.
+SQL_STATEMENT = re.compile(
+    r"^\s*(?:"
+    r"SELECT\s+\S|INSERT\s|REPLACE\s+INTO\s|UPDATE\s+\w+\s+SET\b|DELETE\s+FROM\b|CREATE\s|DROP\s|ALTER\s|PRAGMA\s"
+    r"|WITH\s+(?:RECURSIVE\s+)?\w+(?:\s*\([^)]*\))?\s+AS\s*\(|BEGIN(?:\s+\w+)?\s*$|COMMIT\s*$|ROLLBACK\b|SAVEPOINT\s"
+    r"|(?i:select\s.+\sfrom\s+\w+(?:\s+(?:where|join|order|group|limit)\b|\s*$)|insert\s+(?:or\s+\w+\s+)?into\s+\w|update\s+\w+\s+set\s+\w+\s*=|delete\s+from\s+\w+\s+where\b)"
+    r")",
+    re.DOTALL,
+)
+DATABASE_MODULES = {"sqlite3", "sqlite_utils"}
+#: A store's connection and its raw access: only botsvc/store/ reaches through these.
+DATABASE_ATTRIBUTES = {"db", "conn"}
+DATABASE_CALLS = {"query", "execute", "executemany", "executescript"}
+
+
+def _text(node: ast.AST) -> str | None:
+    """The text of a string literal or f-string (each ``{…}`` read as a word), else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(
+            part.value if isinstance(part, ast.Constant) and isinstance(part.value, str) else "x"
+            for part in node.values
+        )
+    return None
+
+
+def database_access(path: Path) -> list[str]:
+    """Where ``path`` holds SQL or reaches the database itself: ``line: what`` for each place."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    inside_fstrings = {
+        id(part)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.JoinedStr)
+        for part in ast.walk(node)
+        if part is not node
+    }
+    found: list[str] = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Import):
+            found += [f"{line}: imports {a.name}" for a in node.names if a.name.split(".")[0] in DATABASE_MODULES]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in DATABASE_MODULES:
+            found.append(f"{line}: imports from {node.module}")
+        elif isinstance(node, ast.Attribute) and node.attr in DATABASE_ATTRIBUTES:
+            found.append(f"{line}: uses .{node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in DATABASE_CALLS:
+            found.append(f"{line}: calls .{node.func.attr}()")
+        elif id(node) not in docstrings and id(node) not in inside_fstrings:
+            text = _text(node)
+            if text is not None and SQL_STATEMENT.match(text):
+                found.append(f"{line}: SQL {text.strip()[:60]!r}")
+    return found
+
+
+OUTSIDE_THE_STORE = [
+    path for path in modules("botsvc") + modules("adapters") if (ROOT / "botsvc" / "store") not in path.parents
+]
+
+
+@pytest.mark.parametrize("path", OUTSIDE_THE_STORE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_sql_lives_in_the_store_only(path):
+    """deliver/, chat/, service/, cli/ and the adapters call named store functions: no SQL, no
+    connection, no database driver (one data-access layer, so a second database engine can be added)."""
+    assert database_access(path) == [], f"{path.relative_to(ROOT)}: move this into botsvc/store/"
+
+
+def test_the_sql_check_catches_sql_outside_the_store(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import sqlite3\n"
+        "from sqlite_utils import Database\n"
+        "def f(store, table, ids):\n"
+        "    rows = store.query('SELECT id FROM events WHERE seeded = 0')\n"
+        "    store.db.execute('UPDATE subscriptions SET muted_at = NULL WHERE id = ?', (1,))\n"
+        "    store.db.conn.executemany('INSERT OR IGNORE INTO t (a) VALUES (?)', [])\n"
+        "    sql = f'DELETE FROM {table} WHERE id IN ({ids})'\n"
+        "    other = 'select title from articles'\n"
+        "    return 'PRAGMA foreign_keys = ON', 'SELECT 1', 'CREATE TABLE x (a)', sql, other\n",
+        encoding="utf-8",
+    )
+    found = "\n".join(database_access(bad))
+    for expected in (
+        "1: imports sqlite3",
+        "2: imports from sqlite_utils",
+        "4: calls .query()",
+        "4: SQL 'SELECT id FROM events",
+        "5: uses .db",
+        "5: SQL 'UPDATE subscriptions",
+        "6: uses .conn",
+        "6: calls .executemany()",
+        "6: SQL 'INSERT OR IGNORE",
+        "7: SQL 'DELETE FROM x WHERE",
+        "8: SQL 'select title",
+        "9: SQL 'PRAGMA",
+        "9: SQL 'SELECT 1'",
+        "9: SQL 'CREATE TABLE",
+    ):
+        assert expected in found, f"{expected!r} not caught in:\n{found}"
+
+
+def test_the_sql_check_leaves_messages_and_other_queries_alone(tmp_path):
+    good = tmp_path / "good.py"
+    good.write_text(
+        '"""SELECT the right topic: a docstring is not a statement."""\n'
+        "def f(request, entry, n):\n"
+        "    marker = 'UPDATE ' if entry.update else ''\n"
+        "    page = request.query.get('page')\n"
+        "    told = f'UPDATE [event {n}] now 3 sources'\n"
+        "    return marker, page, told, 'Select a channel from the list', 'Delete from chat'\n",
+        encoding="utf-8",
+    )
+    assert database_access(good) == []
 
 
 @pytest.mark.parametrize(

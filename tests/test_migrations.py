@@ -1,5 +1,6 @@
 """Schema is created and upgraded only by the numbered files in migrations/."""
 
+import re
 import shutil
 import sqlite3
 
@@ -213,6 +214,11 @@ def test_a_fresh_postgres_database_has_sqlites_tables_and_columns(tmp_path, post
         expected = columns_sqlite(lite)
         expected["articles"].add("search")  # the tsvector PostgreSQL searches (SQLite: articles_fts)
         assert columns_postgres(pg) == expected
+        # Rows the migrations write into a new database too (the outbox key token: six hex digits).
+        assert [r["key"] for r in pg.query("SELECT key FROM bot_state ORDER BY key")] == [
+            r["key"] for r in lite.query("SELECT key FROM bot_state ORDER BY key")
+        ]
+        assert re.fullmatch("[0-9a-f]{6}", pg.get_state("outbox_key_token") or "")
     finally:
         lite.close()
         pg.close()

@@ -147,7 +147,7 @@ def test_the_migration_merges_existing_pairs_into_the_older_one_with_its_setting
             (newer,),
         )
         conn.execute("DELETE FROM _migrations WHERE name LIKE '%_one_subscription_per_channel'")
-    [migration] = (ROOT / "migrations").glob("*_one_subscription_per_channel.sql")
+    [migration] = (ROOT / "migrations" / "sqlite").glob("*_one_subscription_per_channel.sql")
     assert apply_migrations(conn) == [migration.stem]
     subs = {s.id: s for s in all_subscriptions(store)}
     filters = store.query("SELECT subscription_id, word FROM subscription_filters")

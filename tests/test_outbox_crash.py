@@ -1,4 +1,4 @@
-"""A process killed between writing the outbox and sending loses nothing and posts once."""
+"""A process killed between writing the outbox and sending loses nothing and posts once (on both databases)."""
 
 import os
 import signal
@@ -37,8 +37,8 @@ def botsvc(*args, cwd):
     )
 
 
-def test_killed_after_queueing_the_message_is_sent_after_restart_once(tmp_path):
-    db = str(tmp_path / "crash.db")
+def test_killed_after_queueing_the_message_is_sent_after_restart_once(tmp_path, db_at):
+    db = db_at("crash.db")  # a file, or a PostgreSQL URL the processes share
     killed = subprocess.run(
         [sys.executable, "-c", QUEUE_THEN_DIE, str(EXAMPLES), db],
         cwd=tmp_path,

@@ -115,3 +115,30 @@ def test_one_poller_per_postgres_database_and_backups_point_to_pg_dump(postgres_
         pass
     with pytest.raises(StoreError, match="pg_dump"):
         backup(postgres_url, tmp_path / "copy.db")
+
+
+def test_articles_without_a_search_vector_are_indexed_by_the_migration_step(postgres_url):
+    """Rows written without the store's vector (copied in from elsewhere) become searchable as
+    the SQLite triggers would make them, Korean inside unspaced text included."""
+    from botsvc.store.migrate import POSTGRES_STEPS
+    from botsvc.store.search import search_events
+
+    store = open_store(postgres_url)
+    try:
+        with store.atomic():
+            event = store.db.execute(
+                "INSERT INTO events (title, first_seen, last_seen, member_count) "
+                "VALUES ('Pact', '2019-08-22T00:00:00+00:00', '2019-08-22T00:00:00+00:00', 1) RETURNING id"
+            ).fetchone()[0]
+            store.db.execute(
+                "INSERT INTO articles (feed, guid, url, title, source, event_id, first_seen) "
+                "VALUES ('f', '1', 'https://x/', '정부, 지소미아를 종료', 'Wire', ?, '2019-08-22T00:00:00+00:00')",
+                (event,),
+            )
+        assert search_events(store, "지소미아") == []
+        with store.atomic():
+            [step] = POSTGRES_STEPS.values()
+            step(store.db)
+        assert [hit.event_id for hit in search_events(store, "지소미아")] == [event]
+    finally:
+        store.close()

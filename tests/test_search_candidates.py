@@ -168,3 +168,13 @@ def test_events_stored_before_the_date_bounds_existed_are_found_by_date(tmp_path
     assert ids(store, "pact", since=date(2020, 1, 1), until=date(2020, 12, 31)) == [2]
     assert ids(store, "pact", since=date(2021, 6, 1)) == [3]
     store.close()
+
+
+def test_a_word_longer_than_postgres_allows_is_stored_and_found_on_both(archive):
+    """PostgreSQL keeps words of at most 2,046 bytes: longer ones are cut alike in the index and
+    in the query, so a pasted monster word neither fails the store nor the search."""
+    huge = "gsomia" * 500  # one word of 3,000 bytes
+    event = archive.event([f"Seoul {huge} talks", "Another report"], datetime(2021, 5, 1, tzinfo=timezone.utc))
+    assert ids(archive.store, huge) == [event]
+    assert ids(archive.store, f"seoul {'x' * 3000}") == []
+    assert ids(archive.store, "talks") == [event]

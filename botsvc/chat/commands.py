@@ -55,6 +55,7 @@ from botsvc.models import CommandContext, CommandReply, ItemOutcome, ReplyLine, 
 from botsvc.store.channel_workspace import UNIQUE_CHANNEL_IDS, adopt_workspace, needs_adoption
 from botsvc.store.export import event_record
 from botsvc.store.feedlist import add_feed, is_polled, known_names, name_taken, unique_name
+from botsvc.store.feeds import delete_feed, feed_names_at, feed_origin, feed_rows
 from botsvc.store.merges import current_event, merges_into
 from botsvc.store.preview import latest, preview
 from botsvc.store.search import EventHit, recent_events, search_events, timeline
@@ -411,7 +412,7 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions, ReportCommand
         owners = feed_owners(self.store)
         states = {
             row["name"]: row
-            for row in self.store.query("SELECT * FROM feeds")
+            for row in feed_rows(self.store)
             if tenant is None or owners.get(row["name"]) in (None, tenant)  # never another tenant's
         }
         names = [f.name for f in self.config.feeds] + sorted(
@@ -500,8 +501,8 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions, ReportCommand
         except FeedCheckError as exc:
             return CommandReply(f"No preview: {exc}.", ok=False)
         known = next((f for f in self.config.feeds if f.url == checked.url), None)
-        stored = self.store.query("SELECT name FROM feeds WHERE url = ?", (checked.url,))
-        name = known.name if known else stored[0]["name"] if stored else checked.url
+        stored = feed_names_at(self.store, checked.url)
+        name = known.name if known else stored[0] if stored else checked.url
         fetched = checked.fetched
         assert fetched is not None and fetched.body is not None  # check_feed keeps what it read
         try:
@@ -533,10 +534,10 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions, ReportCommand
     def _feed_remove(self, name: str, ctx: CommandContext) -> CommandReply:
         tenant = tenant_of(ctx)
 
-        def visible(name: str) -> list[dict]:  # another tenant's feed is as good as not there
-            rows = self.store.query("SELECT origin, added_by FROM feeds WHERE name = ?", (name,))
-            owner = feed_owner(self.store, name) if rows else None
-            return rows if tenant is None or owner in (None, tenant) else []
+        def visible(name: str) -> dict | None:  # another tenant's feed is as good as not there
+            row = feed_origin(self.store, name)
+            owner = feed_owner(self.store, name) if row else None
+            return row if tenant is None or owner in (None, tenant) else None
 
         row = visible(name)
         if not row and outlet_name(name) != name:
@@ -544,16 +545,16 @@ class CommandCore(ChannelControls, TemplateCommands, AlertActions, ReportCommand
             row = visible(name)
         if not row and name not in {f.name for f in self.config.feeds}:
             raise UsageError(f"there is no feed named {name[:80]!r} (see {self.prefix} feeds)", "feed")
-        if not row or row[0]["origin"] != "chat":
+        if not row or row["origin"] != "chat":
             return CommandReply(f"{name!r} comes from the configuration file; remove it there.", ok=False)
-        added_from = str(row[0]["added_by"] or "").partition(":")[0]
+        added_from = str(row["added_by"] or "").partition(":")[0]
         if tenant is not None and feed_owner(self.store, name) is None and added_from != ctx.platform:
             # Added before tenants were recorded: shared, and only its own platform's managers remove it.
             return CommandReply(
                 f"{name!r} was added from {added_from or 'elsewhere'}; it can be removed there.", ok=False
             )
         with self.store.atomic():
-            self.store.db.execute("DELETE FROM feeds WHERE name = ?", (name,))
+            delete_feed(self.store, name)
         if self.on_feeds_changed:
             self.on_feeds_changed()
         return CommandReply(f"Removed feed {name!r}; its stored stories stay searchable.")

@@ -34,6 +34,7 @@ from botsvc.models import CommandContext, CommandReply, ReplyLine
 from botsvc.store import examples
 from botsvc.store.events import EventBook, item_fingerprint
 from botsvc.store.pipeline import Processor
+from botsvc.store.reports import newest_article_id, record_reporter
 from botsvc.store.store import Store, open_store
 
 HOUR = 3600.0
@@ -81,8 +82,8 @@ class Loaded:
         def read() -> Loaded:
             reader = open_store(path, migrate=False, create=False)
             try:
-                newest = reader.query("SELECT coalesce(max(id), 0) AS n FROM articles")[0]["n"]
-                return cls(EventBook(reader, config.dedup), int(newest))
+                newest = newest_article_id(reader)
+                return cls(EventBook(reader, config.dedup), newest)
             finally:
                 reader.close()
 
@@ -91,7 +92,7 @@ class Loaded:
     def current(self, store: Store) -> EventBook:
         """The index on ``store`` (the caller's connection), reloaded if articles were stored since."""
         self.book.store = store  # the book reads its store only to (re)load and to look up an original
-        if store.query("SELECT coalesce(max(id), 0) AS n FROM articles")[0]["n"] != self.newest:
+        if newest_article_id(store) != self.newest:
             self.book.reload()
         return self.book
 
@@ -145,10 +146,7 @@ class _Report:
             row = self.store.article(original) if original is not None else None
             return int(original or 0), int(row["event_id"] if row else 0), False, list(row["topics"] if row else [])
         if matches[0].judgement == "report":
-            self.store.db.execute(
-                "UPDATE articles SET relevance = json_object('judgement', 'report', 'reporter', ?) WHERE id = ?",
-                (who, outcome.article_id),
-            )
+            record_reporter(self.store, outcome.article_id, who)
         if outcome.decision != "new":
             examples.told_without_growth(self.store, outcome.event_id)
         return outcome.article_id, outcome.event_id, outcome.decision == "new", outcome.topics

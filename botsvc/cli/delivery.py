@@ -27,6 +27,7 @@ from botsvc.deliver.templates import TemplateError, describe, template_from_opti
 from botsvc.deliver.volume import Surge, recent_surges
 from botsvc.store.channel_workspace import UNIQUE_CHANNEL_IDS
 from botsvc.store.feedback import FeedbackSummary, feedback_summary
+from botsvc.store.feeds import failing_feeds
 from botsvc.store.store import iso, open_store, utcnow
 
 
@@ -157,10 +158,7 @@ def status_cmd(as_json: bool, db_path: str, config_path: str, verbose: int) -> N
         refused = outbox_admin.refused_credentials(store)
         paused = [s for s in all_subscriptions(store) if s.paused]
         muted = [s for s in all_subscriptions(store) if s.muted]
-        failing = store.query(
-            "SELECT name, consecutive_failures, last_error, last_success_at, retry_at FROM feeds "
-            "WHERE consecutive_failures > 0 ORDER BY name"
-        )
+        failing = failing_feeds(store)
         surges = recent_surges(store, utcnow())
         unwanted = feedback_summary(store)
     finally:

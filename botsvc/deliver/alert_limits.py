@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from botsvc.models import ItemOutcome
+from botsvc.store.alert_limits import reclassify_held_back, set_held_back
 from botsvc.store.store import Store
 
 BACKFILL = "backfill"
@@ -81,29 +82,19 @@ def hold_back(
     alerted.sort(key=lambda o: o.item.event_time or now, reverse=True)
     for outcome in alerted[limits.max_per_feed :]:
         outcome.held_back = CAPPED
-    store.db.conn.executemany(
-        "UPDATE events SET held_back = ? WHERE id = ?",
-        [(o.held_back, o.event_id) for o in opened if o.held_back or batched],
-    )
+    set_held_back(store, [(o.held_back, o.event_id) for o in opened if o.held_back or batched])
 
 
 def mark_judging(store: Store, outcomes: Sequence[ItemOutcome]) -> None:
     """Hold back the events ``outcomes`` opened until the poll's last transaction decides on them."""
-    store.db.conn.executemany(
-        "UPDATE events SET held_back = ? WHERE id = ?",
-        [(JUDGING, o.event_id) for o in outcomes if o.decision == "new" and o.event_id is not None],
-    )
+    set_held_back(store, [(JUDGING, o.event_id) for o in outcomes if o.decision == "new" and o.event_id is not None])
 
 
 def settle_judging(store: Store, feed: str) -> int:
     """Events of ``feed`` left held back by a poll that never finished (a kill, a stop): they are
     counted in the next digest as capped (the caps of that poll could not be applied), never lost.
     Call in the feed's last transaction, after :func:`hold_back`."""
-    cursor = store.db.execute(
-        "UPDATE events SET held_back = ? WHERE held_back = ? AND id IN (SELECT event_id FROM articles WHERE feed = ?)",
-        (CAPPED, JUDGING, feed),
-    )
-    return cursor.rowcount
+    return reclassify_held_back(store, feed, JUDGING, CAPPED)
 
 
 def held_back_counts(outcomes: Sequence[ItemOutcome]) -> dict[str, int]:

@@ -12,14 +12,17 @@ from datetime import datetime
 from botsvc.deliver.delivery import skip_untold
 from botsvc.deliver.quiet import QuietHours
 from botsvc.deliver.subscriptions import Subscription
-from botsvc.store.store import Store, iso
+from botsvc.store.store import Store
+from botsvc.store.subscriptions import mute_subscription, unmute_subscription
+from botsvc.store.subscriptions import set_quiet_hours as store_quiet_hours
+from botsvc.store.subscriptions import set_updates as store_updates
 
 
 def mute(store: Store, subscriptions: list[Subscription], now: datetime) -> None:
     with store.atomic():
         for sub in subscriptions:
             if not sub.muted:
-                store.db.execute("UPDATE subscriptions SET muted_at = ? WHERE id = ?", (iso(now), sub.id))
+                mute_subscription(store, sub.id, now)
 
 
 def resume(store: Store, subscriptions: list[Subscription], now: datetime) -> int:
@@ -29,16 +32,14 @@ def resume(store: Store, subscriptions: list[Subscription], now: datetime) -> in
         for sub in subscriptions:
             if sub.muted_at is not None:
                 skipped += skip_untold(store, sub, sub.muted_at, now)
-                store.db.execute("UPDATE subscriptions SET muted_at = NULL WHERE id = ?", (sub.id,))
+                unmute_subscription(store, sub.id)
     return skipped
 
 
 def set_quiet_hours(store: Store, subscriptions: list[Subscription], quiet: QuietHours | None) -> None:
     with store.atomic():
         for sub in subscriptions:
-            store.db.execute(
-                "UPDATE subscriptions SET quiet_hours = ? WHERE id = ?", (str(quiet) if quiet else None, sub.id)
-            )
+            store_quiet_hours(store, sub.id, str(quiet) if quiet else None)
 
 
 UPDATE_MODES = ("thread", "channel", "none")
@@ -51,4 +52,4 @@ def set_updates(store: Store, subscriptions: list[Subscription], updates: str) -
         raise ValueError(f"updates: expected one of {', '.join(UPDATE_MODES)}")
     with store.atomic():
         for sub in subscriptions:
-            store.db.execute("UPDATE subscriptions SET updates = ? WHERE id = ?", (updates, sub.id))
+            store_updates(store, sub.id, updates)

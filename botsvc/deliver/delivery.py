@@ -17,7 +17,6 @@ never arrive later as a burst or as update lines.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import datetime
 
@@ -29,58 +28,36 @@ from botsvc.deliver.filters import split_by_filters
 from botsvc.deliver.outbox import enqueue
 from botsvc.deliver.subscriptions import Subscription, all_subscriptions
 from botsvc.models import ChannelAddress, Digest
-from botsvc.store.store import Store, iso
-from botsvc.store.tenants import HIDDEN_FEEDS, grown_for, hidden_feeds, tenant_key
-
-_UNTOLD = (
-    "SELECT e.id FROM events e WHERE e.seeded = 0 AND e.first_seen >= :created AND e.held_back IS {} "
-    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = :sub AND d.event_id = e.id) "
-    "AND NOT EXISTS (SELECT 1 FROM event_mutes m WHERE m.subscription_id = :sub AND m.event_id = e.id) "
-    "AND EXISTS (SELECT 1 FROM articles a, json_each(a.topics) t WHERE a.event_id = e.id AND t.value = :topic "
-    f"AND a.feed NOT IN ({HIDDEN_FEEDS})) "  # a report of the topic this tenant may see
-    "ORDER BY e.id"
+from botsvc.store.delivery_log import (
+    alerted_sizes,
+    capped_event_ids,
+    first_seen_since,
+    grown_event_ids,
+    new_event_ids,
+    record_alert_message,
+    record_told,
 )
-_NEW = _UNTOLD.format("NULL")
-_CAPPED = _UNTOLD.format("'capped'")  # backfilled events are never told, not even counted
-_GROWN = (
-    "SELECT e.id FROM events e JOIN deliveries d ON d.event_id = e.id AND d.subscription_id = ? "
-    "WHERE e.member_count > d.member_count AND d.summarised = 0 "
-    "AND NOT EXISTS (SELECT 1 FROM event_mutes m WHERE m.subscription_id = d.subscription_id AND m.event_id = e.id) "
-    "ORDER BY e.id"
-)
-_TOLD = (
-    "INSERT INTO deliveries (subscription_id, event_id, member_count, queued_at, summarised) "
-    "SELECT ?, id, member_count, ?, ? FROM events WHERE id = ? "
-    "ON CONFLICT (subscription_id, event_id) DO UPDATE SET member_count = excluded.member_count, "
-    "queued_at = excluded.queued_at"
-)
-
-
-def _untold_params(subscription: Subscription) -> dict[str, object]:
-    return {
-        "created": iso(subscription.created_at),
-        "sub": subscription.id,
-        "topic": subscription.topic,
-        "tenant": tenant_key(subscription.platform, subscription.workspace),
-    }
-
-
-_ALERTED = (
-    "SELECT event_id, member_count FROM deliveries WHERE subscription_id = ? AND alert_outbox_id IS NOT NULL "
-    "AND event_id IN (SELECT value FROM json_each(?))"
-)
+from botsvc.store.store import Store
+from botsvc.store.subscriptions import set_last_digest, set_subscription_times
+from botsvc.store.tenants import grown_for, hidden_feeds, tenant_key
 
 
 def due_events(store: Store, subscription: Subscription) -> tuple[list[int], list[int]]:
     """(new event ids, grown event ids) not yet told to ``subscription``."""
-    new = [r["id"] for r in store.query(_NEW, _untold_params(subscription))]
-    grown = [r["id"] for r in store.query(_GROWN, (subscription.id,))]
+    tenant = tenant_key(subscription.platform, subscription.workspace)
+    new = new_event_ids(
+        store, subscription.id, created=subscription.created_at, topic=subscription.topic, tenant=tenant
+    )
+    grown = grown_event_ids(store, subscription.id)
     return new, grown
 
 
 def capped_events(store: Store, subscription: Subscription) -> list[int]:
     """Events held back by a feed's cap, not yet counted in a digest for ``subscription``."""
-    return [r["id"] for r in store.query(_CAPPED, _untold_params(subscription))]
+    tenant = tenant_key(subscription.platform, subscription.workspace)
+    return capped_event_ids(
+        store, subscription.id, created=subscription.created_at, topic=subscription.topic, tenant=tenant
+    )
 
 
 def is_due(subscription: Subscription, now: datetime, *, realtime: bool) -> bool:
@@ -108,14 +85,8 @@ def skip_untold(store: Store, subscription: Subscription, since: datetime, now: 
     from before the pause still come. Call inside the caller's transaction."""
     new, grown = due_events(store, subscription)
     untold = [*new, *capped_events(store, subscription)]
-    marks = ", ".join("?" * len(untold))
-    skipped = [
-        row["id"]
-        for row in store.query(
-            f"SELECT id FROM events WHERE id IN ({marks}) AND first_seen >= ?", (*untold, iso(since))
-        )
-    ]
-    store.db.conn.executemany(_TOLD, [(subscription.id, iso(now), 1, e) for e in [*skipped, *grown]])
+    skipped = first_seen_since(store, untold, since)
+    record_told(store, subscription.id, [*skipped, *grown], now, summarised=True)
     return len(skipped)
 
 
@@ -131,10 +102,7 @@ def with_sane_times(store: Store, subscription: Subscription, now: datetime) -> 
     if (created, last) == (subscription.created_at, subscription.last_digest_at):
         return subscription
     with store.atomic():
-        store.db.execute(
-            "UPDATE subscriptions SET created_at = ?, last_digest_at = ? WHERE id = ?",
-            (iso(created), iso(last), subscription.id),
-        )
+        set_subscription_times(store, subscription.id, created, last)
     return replace(subscription, created_at=created, last_digest_at=last)
 
 
@@ -166,18 +134,16 @@ def _queue_for(store: Store, config: Config, subscription: Subscription, now: da
     new, filtered = split_by_filters(store, subscription.id, new)
     grown, filtered_grown = split_by_filters(store, subscription.id, grown)
     capped, filtered_capped = split_by_filters(store, subscription.id, capped_events(store, subscription))
-    store.db.conn.executemany(  # filtered out: never told, now or later (nor as an update line)
-        _TOLD,
-        [(subscription.id, iso(now), 1, e) for e in [*filtered, *filtered_grown, *filtered_capped]],
-    )
+    # Filtered out: never told, now or later (nor as an update line).
+    record_told(store, subscription.id, [*filtered, *filtered_grown, *filtered_capped], now, summarised=True)
     if subscription.mode.kind != "realtime":
-        store.db.execute("UPDATE subscriptions SET last_digest_at = ? WHERE id = ?", (iso(now), subscription.id))
+        set_last_digest(store, subscription.id, now)
     title = _title(config, subscription)
     tenant = tenant_key(subscription.platform, subscription.workspace)
     hidden = hidden_feeds(store, tenant)
     if hidden and grown:  # grown only by another tenant's feeds: recorded as told, never shown
         visibly = grown_for(store, subscription.id, tenant, grown)
-        store.db.conn.executemany(_TOLD, [(subscription.id, iso(now), 0, e) for e in grown if e not in visibly])
+        record_told(store, subscription.id, [e for e in grown if e not in visibly], now, summarised=False)
         grown = [e for e in grown if e in visibly]
     grown, threads = _split_updates(store, subscription, grown, title=title, now=now, hidden=hidden)
     queued = []
@@ -197,15 +163,10 @@ def _queue_for(store: Store, config: Config, subscription: Subscription, now: da
     if digest.events or digest.more:
         outbox_id = enqueue(store, _address(subscription), digest, subscription_id=subscription.id, now=now)
         queued.append(outbox_id)
-        store.db.conn.executemany(
-            _TOLD,
-            [(subscription.id, iso(now), 0, event_id) for event_id in [*shown, *grown]]
-            + [(subscription.id, iso(now), 1, event_id) for event_id in counted],
-        )
-        store.db.conn.executemany(  # the message that tells an event is the parent of its thread
-            "UPDATE deliveries SET alert_outbox_id = ? WHERE subscription_id = ? AND event_id = ?",
-            [(outbox_id, subscription.id, event_id) for event_id in shown],
-        )
+        record_told(store, subscription.id, [*shown, *grown], now, summarised=False)
+        record_told(store, subscription.id, counted, now, summarised=True)
+        # The message that tells an event is the parent of its thread.
+        record_alert_message(store, outbox_id, subscription.id, shown)
     for thread in threads:  # after the channel's digest: new alerts first
         queued.append(enqueue(store, _address(subscription), thread, subscription_id=subscription.id, now=now))
     return queued
@@ -240,13 +201,13 @@ def _split_updates(
     if subscription.mode.kind != "realtime" or subscription.updates == "channel" or not grown:
         return grown, []
     if subscription.updates == "none":
-        store.db.conn.executemany(_TOLD, [(subscription.id, iso(now), 0, e) for e in grown])
+        record_told(store, subscription.id, grown, now, summarised=False)
         return [], []
-    told = {row["event_id"]: row["member_count"] for row in store.query(_ALERTED, (subscription.id, json.dumps(grown)))}
+    told = alerted_sizes(store, subscription.id, grown)
     threads = []
     for event_id, members in told.items():
         digest = thread_digest(store, event_id, members, title=title, zone=subscription.zone, now=now, hidden=hidden)
         if digest is not None:
             threads.append(digest)
-    store.db.conn.executemany(_TOLD, [(subscription.id, iso(now), 0, e) for e in told])
+    record_told(store, subscription.id, told, now, summarised=False)
     return [e for e in grown if e not in told], threads

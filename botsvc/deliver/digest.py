@@ -10,6 +10,7 @@ from typing import cast
 
 from botsvc.deliver.templates import lead_sentence, template_from_data
 from botsvc.models import Digest, DigestEvent, DigestMore, DigestStory, Template, ThreadReply
+from botsvc.store.digests import newest_reports
 from botsvc.store.store import Store, iso, parse_iso, utcnow
 
 
@@ -167,10 +168,7 @@ def thread_digest(
         return None
     added = [  # the reports added since: the newest by when they were stored
         row
-        for row in store.query(
-            "SELECT title, source, url, published, feed FROM articles WHERE event_id = ? ORDER BY id DESC LIMIT ?",
-            (event_id, max(0, event["member_count"] - told_members)),
-        )
+        for row in newest_reports(store, event_id, max(0, event["member_count"] - told_members))
         if row["feed"] not in hidden
     ]
     if not added:

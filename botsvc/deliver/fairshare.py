@@ -7,25 +7,14 @@ others out; the rest are counted per feed in one line each ("and 412 more from F
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from botsvc.models import DigestMore
+from botsvc.store.digests import lead_feeds
 from botsvc.store.store import Store
 
 MAX_MORE_LINES = 5
 """Feeds named in a digest's count lines; smaller counts are merged into "other feeds"."""
-
-
-def lead_feeds(store: Store, event_ids: Sequence[int]) -> dict[int, str]:
-    """The feed of each event's first stored report, newest event first."""
-    rows = store.query(
-        "SELECT e.id, (SELECT a.feed FROM articles a WHERE a.event_id = e.id ORDER BY a.id LIMIT 1) AS feed "
-        "FROM events e WHERE e.id IN (SELECT value FROM json_each(?)) "
-        "ORDER BY coalesce(e.first_published, e.first_seen) DESC, e.id DESC",
-        (json.dumps(list(event_ids)),),
-    )
-    return {row["id"]: row["feed"] or "" for row in rows}
 
 
 def fair_share(store: Store, event_ids: Sequence[int], limit: int) -> tuple[list[int], list[int]]:

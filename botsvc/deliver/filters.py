@@ -14,6 +14,13 @@ from dataclasses import dataclass
 
 from botsvc.judge.terms import TermSet, fold, is_single_cjk_character, term_key
 from botsvc.store.store import Store
+from botsvc.store.subscription_filters import (
+    add_filter_words,
+    delete_filter_word,
+    event_filter_text,
+    filter_words,
+    has_filter_word,
+)
 
 MAX_WORD = 60
 MAX_WORDS = 50
@@ -54,11 +61,7 @@ def parse_words(args: list[str]) -> list[FilterWord]:
 
 
 def filters_of(store: Store, subscription_id: int) -> list[FilterWord]:
-    rows = store.query(
-        "SELECT word, kind FROM subscription_filters WHERE subscription_id = ? ORDER BY kind DESC, word",
-        (subscription_id,),
-    )
-    return [FilterWord(row["word"], row["kind"]) for row in rows]
+    return [FilterWord(word, kind) for word, kind in filter_words(store, subscription_id)]
 
 
 def add_filters(store: Store, subscription_ids: list[int], words: list[FilterWord]) -> None:
@@ -68,32 +71,22 @@ def add_filters(store: Store, subscription_ids: list[int], words: list[FilterWor
         known = set(filters_of(store, subscription_id))
         if len(known | set(words)) > MAX_WORDS:
             raise FilterError(f"at most {MAX_WORDS} filter words per channel")
-    store.db.conn.executemany(
-        "INSERT OR IGNORE INTO subscription_filters (subscription_id, word, kind) VALUES (?, ?, ?)",
-        [(sid, w.word, w.kind) for sid in subscription_ids for w in words],
-    )
+    add_filter_words(store, [(sid, w.word, w.kind) for sid in subscription_ids for w in words])
 
 
 def remove_filters(store: Store, subscription_ids: list[int], words: list[FilterWord]) -> None:
     """Remove ``words`` (a bare word removes it as include and as exclude); raise FilterError,
     changing nothing, for a word none of the subscriptions has."""
-    marks = ", ".join("?" * len(subscription_ids))
     for w in words:
-        kinds = ("include", "exclude") if w.kind == "include" else ("exclude",)
-        found = store.query(
-            f"SELECT 1 FROM subscription_filters WHERE subscription_id IN ({marks}) AND word = ? "
-            f"AND kind IN ({', '.join('?' * len(kinds))})",
-            (*subscription_ids, w.word, *kinds),
-        )
-        if not found:
+        if not has_filter_word(store, subscription_ids, w.word, _kinds(w)):
             raise FilterError(f"this channel has no filter {str(w)!r}")
     for w in words:
-        kinds = ("include", "exclude") if w.kind == "include" else ("exclude",)
-        store.db.execute(
-            f"DELETE FROM subscription_filters WHERE subscription_id IN ({marks}) AND word = ? "
-            f"AND kind IN ({', '.join('?' * len(kinds))})",
-            (*subscription_ids, w.word, *kinds),
-        )
+        delete_filter_word(store, subscription_ids, w.word, _kinds(w))
+
+
+def _kinds(word: FilterWord) -> tuple[str, ...]:
+    """The kinds a word given to remove names: a bare word is both, a ``-word`` only the exclude."""
+    return ("include", "exclude") if word.kind == "include" else ("exclude",)
 
 
 class EventFilter:
@@ -113,11 +106,7 @@ class EventFilter:
 
 def event_text(store: Store, event_id: int) -> str:
     """What a filter reads of an event: its title and its reports' headlines and summaries."""
-    rows = store.query(
-        "SELECT title, summary FROM articles WHERE event_id = ? UNION ALL SELECT title, '' FROM events WHERE id = ?",
-        (event_id, event_id),
-    )
-    return "\n".join(f"{row['title']}\n{row['summary']}" for row in rows)
+    return "\n".join(f"{title}\n{summary}" for title, summary in event_filter_text(store, event_id))
 
 
 def split_by_filters(store: Store, subscription_id: int, event_ids: list[int]) -> tuple[list[int], list[int]]:

@@ -30,7 +30,6 @@ import hashlib
 import json
 import logging
 import random
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -44,7 +43,10 @@ from botsvc.deliver.redact import redact
 from botsvc.deliver.subscriptions import pause
 from botsvc.deliver.threads import Parent, find_parent, refreshed_part
 from botsvc.models import ChannelAddress, Digest
-from botsvc.store.store import Store, inserted_id, iso, parse_iso, parse_iso_required, utcnow
+from botsvc.store import outbox as outbox_rows
+from botsvc.store.errors import DatabaseError
+from botsvc.store.store import Store, parse_iso, parse_iso_required, utcnow
+from botsvc.store.subscriptions import channel_subscription_ids, muted_subscription_ids
 from botsvc.store.tenants import hidden_feeds, tenant_key
 
 log = logging.getLogger(__name__)
@@ -105,20 +107,15 @@ def enqueue(
     store: Store, address: ChannelAddress, digest: Digest, *, subscription_id: int | None, now: datetime
 ) -> int:
     """Write a digest for ``address`` to the outbox (call inside the caller's transaction)."""
-    cursor = store.db.execute(
-        "INSERT INTO outbox (subscription_id, platform, workspace, channel, digest, next_attempt_at, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            subscription_id,
-            address.platform,
-            address.workspace or "",
-            address.channel,
-            digest_to_json(digest),
-            iso(now),
-            iso(now),
-        ),
+    outbox_id = outbox_rows.insert_message(
+        store,
+        subscription_id=subscription_id,
+        platform=address.platform,
+        workspace=address.workspace or "",
+        channel=address.channel,
+        digest=digest_to_json(digest),
+        now=now,
     )
-    outbox_id = inserted_id(cursor)
     hook = _enqueue_hooks.get(store)
     if hook is not None:
         hook(store, address)
@@ -126,7 +123,7 @@ def enqueue(
 
 
 def pending(store: Store) -> list[dict]:
-    return store.query("SELECT * FROM outbox WHERE status = 'pending' ORDER BY id")
+    return outbox_rows.pending_messages(store)
 
 
 def _address(row: dict) -> ChannelAddress:
@@ -205,9 +202,9 @@ class Courier:
         self._refused = set()
         self._silent = set()
         self._key_prefix = outbox_key_prefix(self.store)
-        self._troubled = {row["platform"] for row in self.store.query("SELECT platform FROM platform_problems")}
+        self._troubled = outbox_rows.troubled_platforms(self.store)
         now = self.clock()
-        muted = {row["id"] for row in self.store.query("SELECT id FROM subscriptions WHERE muted_at IS NOT NULL")}
+        muted = muted_subscription_ids(self.store)
         lanes: dict[tuple[str, str, str], list[dict]] = {}
         for row in pending(self.store):
             if row["subscription_id"] in muted:  # paused from chat: it waits for /news resume
@@ -357,7 +354,7 @@ class Courier:
                 )
                 await self.sleep(delay)
                 continue
-            except sqlite3.Error:  # the database's failure (a full disk), not the message's: it stays pending
+            except DatabaseError:  # the database's failure (a full disk), not the message's: it stays pending
                 raise
             except Exception as exc:  # an SDK or adapter fault nobody foresaw: this message only
                 return await self._fail(row, f"unexpected {type(exc).__name__}: {exc}", report)
@@ -443,31 +440,19 @@ class Courier:
     async def _mark_sending(self, outbox_id: int, key: str) -> None:
         """Before the request, in its own transaction: which part is in flight, since when."""
         async with self._transaction():
-            self.store.db.execute(
-                "UPDATE outbox SET sending_key = ?, sending_at = ? WHERE id = ?", (key, iso(self.clock()), outbox_id)
-            )
+            outbox_rows.mark_sending(self.store, outbox_id, key, self.clock())
 
     async def _record_part(self, outbox_id: int, parts_sent: int, message_ids: list[str], *, done: bool) -> None:
         async with self._transaction():
-            self.store.db.execute(
-                "UPDATE outbox SET parts_sent = ?, message_ids = ?, last_error = NULL, "
-                "sending_key = NULL, sending_at = NULL, "
-                "status = CASE WHEN ? THEN 'delivered' ELSE status END, "
-                "delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END WHERE id = ?",
-                (parts_sent, json.dumps(message_ids), done, done, iso(self.clock()), outbox_id),
-            )
+            outbox_rows.record_part_sent(self.store, outbox_id, parts_sent, message_ids, done=done, now=self.clock())
 
     async def _defer(
         self, row: dict, error: str, next_attempt: datetime, tries: int = 0, *, in_flight: bool = False
     ) -> None:
         """Try again at ``next_attempt``; ``in_flight``: the part may be posted, so it stays marked."""
         error = redact(error, _secrets(row))
-        cleared = "" if in_flight else ", sending_key = NULL, sending_at = NULL"
         async with self._transaction():
-            self.store.db.execute(
-                f"UPDATE outbox SET attempts = attempts + ?, last_error = ?, next_attempt_at = ?{cleared} WHERE id = ?",
-                (tries, error, iso(next_attempt), row["id"]),
-            )
+            outbox_rows.defer_message(self.store, row["id"], error, next_attempt, tries, in_flight=in_flight)
         if tries:
             log.warning("outbox %s to %s: %s; kept for the next cycle", row["id"], channel_label(row), error)
 
@@ -476,13 +461,8 @@ class Courier:
 
         ``in_flight``: its last part may be posted, so a retry looks it up first."""
         error = redact(error, _secrets(row))
-        cleared = "" if in_flight else ", sending_key = NULL, sending_at = NULL"
         async with self._transaction():
-            self.store.db.execute(
-                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, "
-                f"failed_at = ?{cleared} WHERE id = ?",
-                (error, iso(self.clock()), row["id"]),
-            )
+            outbox_rows.fail_message(self.store, row["id"], error, self.clock(), in_flight=in_flight)
         log.warning(
             "outbox %s to %s failed: %s; the channel's other messages go on (botsvc outbox retry %s, or drop %s)",
             row["id"],
@@ -497,19 +477,10 @@ class Courier:
     async def _credentials_refused(self, row: dict, error: str, report: FlushReport) -> None:
         """The platform refused the bot's credentials: say so once; the message stays pending."""
         platform, error = row["platform"], redact(error, _secrets(row))
-        now = iso(self.clock())
+        now = self.clock()
         async with self._transaction():
-            self.store.db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, sending_key = NULL, sending_at = NULL "
-                "WHERE id = ?",
-                (error, row["id"]),
-            )
-            known = self.store.query("SELECT problem FROM platform_problems WHERE platform = ?", (platform,))
-            self.store.db.execute(
-                "INSERT INTO platform_problems (platform, problem, since, last_seen) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (platform) DO UPDATE SET problem = excluded.problem, last_seen = excluded.last_seen",
-                (platform, error, now, now),
-            )
+            outbox_rows.note_refused_send(self.store, row["id"], error)
+            known = outbox_rows.record_platform_problem(self.store, platform, error, now)
         if not known:
             log.warning(
                 "%s: the bot's credentials were refused (%s); no channel is paused, its messages wait "
@@ -522,23 +493,15 @@ class Courier:
 
     async def _credentials_accepted(self, platform: str) -> None:
         async with self._transaction():
-            self.store.db.execute("DELETE FROM platform_problems WHERE platform = ?", (platform,))
+            outbox_rows.clear_platform_problem(self.store, platform)
         log.info("%s: the bot's credentials are accepted again; sending what waited", platform)
 
     async def _hold(self, row: dict, error: str) -> None:
         now = self.clock()
         error = redact(error, _secrets(row))
         async with self._transaction():
-            self.store.db.execute(
-                "UPDATE outbox SET status = 'held', attempts = attempts + 1, last_error = ?, "
-                "sending_key = NULL, sending_at = NULL "
-                "WHERE status = 'pending' AND platform = ? AND workspace = ? AND channel = ?",
-                (error, row["platform"], row["workspace"], row["channel"]),
-            )
+            outbox_rows.hold_channel_messages(self.store, row["platform"], row["workspace"], row["channel"], error)
             if row["subscription_id"] is not None:
-                for sub in self.store.query(
-                    "SELECT id FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ?",
-                    (row["platform"], row["workspace"], row["channel"]),
-                ):
-                    pause(self.store, sub["id"], error, now)
+                for sub_id in channel_subscription_ids(self.store, row["platform"], row["workspace"], row["channel"]):
+                    pause(self.store, sub_id, error, now)
         log.warning("%s: %s; its subscriptions are paused (subscribe again to resume)", channel_label(row), error)

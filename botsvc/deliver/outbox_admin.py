@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from botsvc.store.store import Store, iso
-
-UNSENT = ("pending", "held", "failed")
+from botsvc.store import outbox as outbox_rows
+from botsvc.store.outbox import UNSENT
+from botsvc.store.store import Store
 
 
 class OutboxError(ValueError):
@@ -21,33 +21,23 @@ class OutboxError(ValueError):
 
 def unsent(store: Store, statuses: tuple[str, ...] = UNSENT) -> list[dict]:
     """Messages in ``statuses``, oldest first."""
-    marks = ", ".join("?" * len(statuses))
-    return store.query(
-        "SELECT o.id, o.subscription_id, o.platform, o.workspace, o.channel, o.status, o.attempts, o.last_error, "
-        f"o.created_at, o.failed_at, o.sending_at, s.paused_reason FROM outbox o LEFT JOIN subscriptions s "
-        f"ON s.id = o.subscription_id WHERE o.status IN ({marks}) ORDER BY o.id",
-        statuses,
-    )
+    return outbox_rows.unsent_messages(store, statuses)
 
 
 def counts(store: Store) -> dict[str, int]:
-    return {row["status"]: row["n"] for row in store.query("SELECT status, count(*) AS n FROM outbox GROUP BY status")}
+    return outbox_rows.status_counts(store)
 
 
 def refused_credentials(store: Store) -> list[dict]:
     """Platforms whose credentials were refused, with the messages waiting for them."""
-    return store.query(
-        "SELECT p.platform, p.problem, p.since, p.last_seen, "
-        "(SELECT count(*) FROM outbox o WHERE o.platform = p.platform AND o.status = 'pending') AS waiting "
-        "FROM platform_problems p ORDER BY p.platform"
-    )
+    return outbox_rows.refused_credentials(store)
 
 
 def _message(store: Store, outbox_id: int) -> dict:
-    found = store.query("SELECT id, status, subscription_id FROM outbox WHERE id = ?", (outbox_id,))
-    if not found:
+    found = outbox_rows.message_state(store, outbox_id)
+    if found is None:
         raise OutboxError(f"there is no message {outbox_id} in the outbox (see `botsvc outbox list`)")
-    return found[0]
+    return found
 
 
 def retry(store: Store, outbox_id: int, now: datetime) -> dict:
@@ -56,10 +46,7 @@ def retry(store: Store, outbox_id: int, now: datetime) -> dict:
         row = _message(store, outbox_id)
         if row["status"] not in UNSENT:
             raise OutboxError(f"message {outbox_id} is {row['status']}; only pending, held or failed ones are retried")
-        store.db.execute(
-            "UPDATE outbox SET status = 'pending', next_attempt_at = ?, failed_at = NULL WHERE id = ?",
-            (iso(now), outbox_id),
-        )
+        outbox_rows.requeue_message(store, outbox_id, now)
     return row
 
 
@@ -69,5 +56,5 @@ def drop(store: Store, outbox_id: int) -> dict:
         row = _message(store, outbox_id)
         if row["status"] not in UNSENT:
             raise OutboxError(f"message {outbox_id} is {row['status']}; only pending, held or failed ones are dropped")
-        store.db.execute("UPDATE outbox SET status = 'dropped' WHERE id = ?", (outbox_id,))
+        outbox_rows.drop_message(store, outbox_id)
     return row

@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from botsvc.config import Config
-from botsvc.deliver.delivery import _TOLD, _address, _title
+from botsvc.deliver.delivery import _address, _title
 from botsvc.deliver.digest import build_digest
 from botsvc.deliver.outbox import enqueue
 from botsvc.deliver.subscriptions import Subscription
-from botsvc.store.store import Store, iso
+from botsvc.store.delivery_log import record_alert_message, record_told
+from botsvc.store.store import Store
 
 
 def alert_reported_event(
@@ -37,9 +38,6 @@ def alert_reported_event(
     )
     with store.atomic():
         outbox_id = enqueue(store, _address(subscription), digest, subscription_id=subscription.id, now=now)
-        store.db.execute(_TOLD, (subscription.id, iso(now), 0, event_id))
-        store.db.execute(
-            "UPDATE deliveries SET alert_outbox_id = ? WHERE subscription_id = ? AND event_id = ?",
-            (outbox_id, subscription.id, event_id),
-        )
+        record_told(store, subscription.id, [event_id], now, summarised=False)
+        record_alert_message(store, outbox_id, subscription.id, [event_id])
     return outbox_id

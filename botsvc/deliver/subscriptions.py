@@ -18,7 +18,18 @@ from botsvc.deliver.templates import template_from_json, template_to_json
 from botsvc.deliver.webhook_urls import WebhookURLError, check_slack_webhook_url, parse_discord_webhook_url
 from botsvc.models import Template
 from botsvc.store.channel_workspace import adopt_workspace, known_workspace
-from botsvc.store.store import Store, inserted_id, iso, parse_iso, parse_iso_required
+from botsvc.store.store import Store, parse_iso, parse_iso_required
+from botsvc.store.subscriptions import (
+    copy_channel_controls,
+    delete_subscriptions,
+    insert_subscription,
+    pause_subscription,
+    renew_subscription,
+    set_subscription_template,
+    subscription_id_for,
+    subscription_row,
+    subscription_rows,
+)
 
 PLATFORMS = ("console", "slack", "slack-webhook", "discord", "discord-webhook")
 _DISCORD_ID = re.compile(r"[0-9]{1,20}")
@@ -196,31 +207,27 @@ def subscribe(
     check_channel(platform, channel)
     with store.atomic():
         workspace = _channel_workspace(store, platform, channel, workspace)
-        existing = store.query(
-            "SELECT id FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ? AND topic = ?",
-            (platform, workspace, channel, topic),
-        )
-        if existing:
-            store.db.execute(
-                "UPDATE subscriptions SET mode = ?, paused_at = NULL, paused_reason = NULL WHERE id = ?",
-                (str(mode), existing[0]["id"]),
-            )
-            store.db.execute(
-                "UPDATE outbox SET status = 'pending' WHERE subscription_id = ? AND status = 'held'",
-                (existing[0]["id"],),
-            )
+        existing = subscription_id_for(store, platform, workspace, channel, topic)
+        if existing is not None:
+            renew_subscription(store, existing, str(mode))
             if template is not None:
-                set_template(store, [existing[0]["id"]], template)
-            return get(store, existing[0]["id"]), False
-        cursor = store.db.execute(
-            "INSERT INTO subscriptions (platform, workspace, channel, topic, mode, origin, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (platform, workspace, channel, topic, str(mode), origin, iso(now)),
+                set_template(store, [existing], template)
+            return get(store, existing), False
+        new_id = insert_subscription(
+            store,
+            platform=platform,
+            workspace=workspace,
+            channel=channel,
+            topic=topic,
+            mode=str(mode),
+            origin=origin,
+            now=now,
         )
-        _copy_channel_controls(store, inserted_id(cursor), platform, workspace, channel)
+        # A channel's pause, quiet hours, filters and template are the channel's: a new topic gets them too.
+        copy_channel_controls(store, new_id, platform, workspace, channel)
         if template is not None:
-            set_template(store, [inserted_id(cursor)], template)
-        return get(store, inserted_id(cursor)), True
+            set_template(store, [new_id], template)
+        return get(store, new_id), True
 
 
 def _channel_workspace(store: Store, platform: str, channel: str, workspace: str) -> str:
@@ -231,26 +238,6 @@ def _channel_workspace(store: Store, platform: str, channel: str, workspace: str
     return known_workspace(store, platform, channel)
 
 
-def _copy_channel_controls(store: Store, new_id: int, platform: str, workspace: str, channel: str) -> None:
-    """A channel's pause, quiet hours, filters and template are the channel's: a new topic gets them too."""
-    sibling = store.query(
-        "SELECT id, muted_at, quiet_hours, template, updates FROM subscriptions "
-        "WHERE platform = ? AND workspace = ? AND channel = ? AND id != ? ORDER BY id LIMIT 1",
-        (platform, workspace, channel, new_id),
-    )
-    if not sibling:
-        return
-    store.db.execute(
-        "UPDATE subscriptions SET muted_at = ?, quiet_hours = ?, template = ?, updates = ? WHERE id = ?",
-        (sibling[0]["muted_at"], sibling[0]["quiet_hours"], sibling[0]["template"], sibling[0]["updates"], new_id),
-    )
-    store.db.execute(
-        "INSERT INTO subscription_filters (subscription_id, word, kind) "
-        "SELECT ?, word, kind FROM subscription_filters WHERE subscription_id = ?",
-        (new_id, sibling[0]["id"]),
-    )
-
-
 def unsubscribe(store: Store, *, platform: str, channel: str, topic: str | None, workspace: str = "") -> int:
     """Remove this channel's subscriptions (to ``topic``, or all); returns how many.
 
@@ -259,48 +246,24 @@ def unsubscribe(store: Store, *, platform: str, channel: str, topic: str | None,
     """
     with store.atomic():
         workspace = _channel_workspace(store, platform, channel, workspace)
-    where = "platform = ? AND workspace = ? AND channel = ?"
-    params: tuple = (platform, workspace, channel)
-    if topic is not None:
-        where += " AND topic = ?"
-        params += (topic,)
     with store.atomic():
-        ids = [row["id"] for row in store.query(f"SELECT id FROM subscriptions WHERE {where}", params)]
-        if not ids:
-            return 0
-        marks = ", ".join("?" * len(ids))
-        others = store.query(
-            f"SELECT 1 FROM subscriptions WHERE platform = ? AND workspace = ? AND channel = ? AND id NOT IN ({marks})",
-            (platform, workspace, channel, *ids),
-        )
-        orphans = "" if others else " OR (subscription_id IS NULL AND platform = ? AND workspace = ? AND channel = ?)"
-        store.db.execute(  # before the delete, which sets outbox.subscription_id to NULL
-            f"UPDATE outbox SET status = 'dropped', last_error = 'unsubscribed' WHERE status IN "
-            f"('pending', 'held', 'failed') AND (subscription_id IN ({marks}){orphans})",
-            (*ids, *(() if others else (platform, workspace, channel))),
-        )
-        store.db.execute(f"DELETE FROM subscriptions WHERE id IN ({marks})", tuple(ids))
-        return len(ids)
+        return delete_subscriptions(store, platform, workspace, channel, topic)
 
 
 def get(store: Store, subscription_id: int) -> Subscription:
-    return _row(store.query("SELECT * FROM subscriptions WHERE id = ?", (subscription_id,))[0])
+    return _row(subscription_row(store, subscription_id))
 
 
 def all_subscriptions(store: Store) -> list[Subscription]:
-    return [_row(row) for row in store.query("SELECT * FROM subscriptions ORDER BY id")]
+    return [_row(row) for row in subscription_rows(store)]
 
 
 def pause(store: Store, subscription_id: int, reason: str, now: datetime) -> None:
-    store.db.execute(
-        "UPDATE subscriptions SET paused_at = ?, paused_reason = ? WHERE id = ?", (iso(now), reason, subscription_id)
-    )
+    pause_subscription(store, subscription_id, reason, now)
 
 
 def set_template(store: Store, subscription_ids: list[int], template: Template) -> None:
     """Store ``template`` (already validated) for these subscriptions; the default is stored as NULL."""
     with store.atomic():
         for subscription_id in subscription_ids:
-            store.db.execute(
-                "UPDATE subscriptions SET template = ? WHERE id = ?", (template_to_json(template), subscription_id)
-            )
+            set_subscription_template(store, subscription_id, template_to_json(template))

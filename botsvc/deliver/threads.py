@@ -20,6 +20,7 @@ from typing import Any
 from botsvc.deliver.adapter import Adapter
 from botsvc.deliver.digest import digest_event, digest_from_json
 from botsvc.models import Digest
+from botsvc.store.delivery_log import alert_message
 from botsvc.store.merges import current_event, merges_into
 from botsvc.store.store import Store
 
@@ -44,24 +45,20 @@ def part_of(adapter: Adapter, digest: Digest, event_id: int) -> int | None:
 
 def find_parent(store: Store, adapter: Adapter, subscription_id: int, event_id: int) -> Parent | None:
     """The message that alerted ``event_id`` to the subscription, if it was sent and is still known."""
-    rows = store.query(
-        "SELECT o.id, o.digest, o.message_ids FROM deliveries d JOIN outbox o ON o.id = d.alert_outbox_id "
-        "WHERE d.subscription_id = ? AND d.event_id = ?",
-        (subscription_id, event_id),
-    )
-    if not rows:
+    alert = alert_message(store, subscription_id, event_id)
+    if alert is None:
         return None
-    digest = digest_from_json(rows[0]["digest"])
+    digest = digest_from_json(alert["digest"])
     # The alert may have told an event that was later merged into this one (its reports went on).
     part = None
     for shown in (event_id, *(merge.absorbed for merge in merges_into(store, event_id))):
         part = part_of(adapter, digest, shown)
         if part is not None:
             break
-    sent = json.loads(rows[0]["message_ids"])
+    sent = json.loads(alert["message_ids"])
     if part is None or part >= len(sent):
         return None
-    return Parent(rows[0]["id"], part, str(sent[part]), digest)
+    return Parent(alert["id"], part, str(sent[part]), digest)
 
 
 def refreshed_part(

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from botsvc.deliver.alert_limits import AlertLimits
 from botsvc.models import ItemOutcome
 from botsvc.store.store import Store, iso, parse_iso_required
+from botsvc.store.volume import feed_volume, record_surge, save_feed_volume, start_feed_volume, surges_since
 
 SURGE_SHOWN_FOR = timedelta(hours=24)
 """How long a surge stays flagged after the poll that brought it."""
@@ -48,34 +49,24 @@ def record_poll(
     store: Store, feed: str, fresh: int, limits: AlertLimits, *, first_poll: bool, now: datetime
 ) -> Surge | None:
     """Count one successful poll of ``feed`` (inside its transaction); a Surge if it was one."""
-    row = store.db.execute("SELECT polls, average FROM feed_volume WHERE feed = ?", (feed,)).fetchone()
+    row = feed_volume(store, feed)
     if first_poll:
         if row is None:
-            store.db.execute("INSERT INTO feed_volume (feed) VALUES (?)", (feed,))
+            start_feed_volume(store, feed)
         return None
     polls, average = row if row is not None else (0, 0.0)
     surge = fresh > limits.surge_min_items and fresh > limits.surge_factor * average
     weight = max(1.0 / (polls + 1), MIN_WEIGHT)
-    store.db.execute(
-        "INSERT INTO feed_volume (feed, polls, average) VALUES (?, ?, ?) ON CONFLICT (feed) DO UPDATE SET "
-        "polls = excluded.polls, average = excluded.average",
-        (feed, polls + 1, average + weight * (fresh - average)),
-    )
+    save_feed_volume(store, feed, polls + 1, average + weight * (fresh - average))
     if not surge:
         return None
-    store.db.execute(
-        "UPDATE feed_volume SET surge_at = ?, surge_items = ?, surge_usual = ? WHERE feed = ?",
-        (iso(now), fresh, average, feed),
-    )
+    record_surge(store, feed, fresh, average, now)
     return Surge(feed, fresh, average, now)
 
 
 def recent_surges(store: Store, now: datetime) -> dict[str, Surge]:
     """Feeds that surged within :data:`SURGE_SHOWN_FOR` of ``now``, by name."""
-    rows = store.query(
-        "SELECT feed, surge_items, surge_usual, surge_at FROM feed_volume WHERE surge_at >= ?",
-        (iso(now - SURGE_SHOWN_FOR),),
-    )
+    rows = surges_since(store, now - SURGE_SHOWN_FOR)
     return {
         r["feed"]: Surge(
             r["feed"],

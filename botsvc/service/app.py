@@ -19,9 +19,11 @@ from botsvc.service.cycle import FeedTarget
 from botsvc.service.intake import Intake
 from botsvc.store.channel_workspace import known_workspace
 from botsvc.store.events import EventBook
+from botsvc.store.feeds import chat_feeds
 from botsvc.store.pipeline import Processor
 from botsvc.store.seed import seed_archive
 from botsvc.store.store import Store, open_store
+from botsvc.store.subscriptions import set_subscription_mode
 from botsvc.store.turn import WriteTurn
 
 CHAT_FEED_INTERVAL = 900
@@ -44,9 +46,9 @@ class App:
         configured = [feed for feed in self.config.feeds if feed.enabled]
         names = {feed.name for feed in self.config.feeds}
         added = [
-            FeedConfig(name=row["name"], url=row["url"], interval=CHAT_FEED_INTERVAL, language=None, topics=())
-            for row in self.store.query("SELECT name, url FROM feeds WHERE origin = 'chat' ORDER BY name")
-            if row["name"] not in names
+            FeedConfig(name=name, url=url, interval=CHAT_FEED_INTERVAL, language=None, topics=())
+            for name, url in chat_feeds(self.store)
+            if name not in names
         ]
         return configured + added
 
@@ -103,9 +105,7 @@ class App:
                 )
                 continue
             if str(known.mode) != str(parse_mode(entry.mode)):
-                self.store.db.execute(
-                    "UPDATE subscriptions SET mode = ? WHERE id = ?", (str(parse_mode(entry.mode)), known.id)
-                )
+                set_subscription_mode(self.store, known.id, str(parse_mode(entry.mode)))
             if entry.template is not None and entry.template != known.template:
                 set_template(self.store, [known.id], entry.template)
         if not existing and not self.config.subscriptions:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sqlite3
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import aclosing
@@ -38,6 +37,7 @@ from botsvc.ingest.normalise import identity_keys
 from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
 from botsvc.models import FeedItem, ItemOutcome
 from botsvc.service.intake import Intake
+from botsvc.store.errors import DatabaseError
 from botsvc.store.pipeline import Processor
 from botsvc.store.store import Store
 
@@ -387,14 +387,14 @@ def _judge_or_forget(
         return _judge_together(store, processor, fetched, limits, judged)
     except BaseException as exc:
         processor.events.reload()
-        if len(fetched) == 1 or not isinstance(exc, Exception) or isinstance(exc, sqlite3.Error):
+        if len(fetched) == 1 or not isinstance(exc, Exception) or isinstance(exc, DatabaseError):
             raise
     reports = []
     for number, entry in enumerate(fetched):
         alone = None if judged is None else Judged([judged.remaining[number]], [judged.earlier[number]], judged.now)
         try:
             reports.extend(_judge_together(store, processor, [entry], limits, alone))
-        except sqlite3.Error:
+        except DatabaseError:
             processor.events.reload()
             raise
         except Exception as exc:

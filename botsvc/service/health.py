@@ -10,7 +10,6 @@ Docker's HEALTHCHECK (``botsvc healthcheck``) and load balancers read the status
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,8 @@ from aiohttp import web
 
 from botsvc.deliver.adapter import Route
 from botsvc.service.metrics import CONTENT_TYPE, Metrics
+from botsvc.store.connection import ping
+from botsvc.store.errors import DatabaseError
 from botsvc.store.store import Store, utcnow
 
 MIN_MAX_AGE = 900.0
@@ -46,10 +47,10 @@ class Health:
     def report(self) -> tuple[bool, dict]:
         now = self.clock()
         try:
-            self.store.db.execute("SELECT 1").fetchone()
+            ping(self.store)
             gone = self.store.file_problem()
             database = f"error: {gone}" if gone else "ok"
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             gone, database = None, f"error: {exc}"
         if gone and self.on_file_problem is not None:
             self.on_file_problem(gone)

@@ -38,6 +38,7 @@ from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from botsvc.store.connection import in_transaction, interrupt_when
 from botsvc.store.pipeline import Processor
 from botsvc.store.store import Store, open_store
 from botsvc.store.turn import WriteTurn
@@ -140,8 +141,7 @@ class Intake:
 
         def take_over() -> tuple[Store, Processor]:
             store = open_store(location or app.store.path, migrate=False)
-            if store.dialect == "sqlite":  # PostgreSQL rolls back what a closed connection left open
-                store.db.conn.set_progress_handler(stop_requested, PROGRESS_STEPS)
+            interrupt_when(store, stop_requested, PROGRESS_STEPS)
             store.refuse_writes_unless(turn.locked)
             events = app.events
             events.store = store  # the EventBook reads its store only to (re)load its index
@@ -193,13 +193,12 @@ class Intake:
         fails, so the transaction rolls back. Work outside a transaction (parsing) is not
         waited for: nothing of it would be stored. At most ``CLOSE_WAIT`` seconds.
         """
-        conn = self.store.db.conn
         deadline = time.monotonic() + CLOSE_WAIT
         try:
             while not future.done() and time.monotonic() < deadline:
-                if not conn.in_transaction:
+                if not in_transaction(self.store):
                     await asyncio.sleep(0)  # the job may be about to finish: let it
-                    if not conn.in_transaction:
+                    if not in_transaction(self.store):
                         return
                 self._stop.set()
                 await asyncio.sleep(0.01)

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from botsvc.deliver.outbox import FlushReport
 from botsvc.service.cycle import CycleReport
+from botsvc.store.outbox import troubled_platforms, unsent_counts
 from botsvc.store.store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -31,18 +32,15 @@ class _OutboxCollector(Collector):
             "botsvc_messages_queued", "Outbox messages by status (pending, held, failed)", labels=["status"]
         )
         counts = {"pending": 0, "held": 0, "failed": 0}
-        for row in self.store.query(
-            "SELECT status, count(*) AS n FROM outbox WHERE status IN ('pending', 'held', 'failed') GROUP BY status"
-        ):
-            counts[row["status"]] = row["n"]
+        counts.update(unsent_counts(self.store))
         for status, count in counts.items():
             family.add_metric([status], count)
         yield family
         refused = GaugeMetricFamily(
             "botsvc_credentials_refused", "1 while a platform refuses the bot's credentials", labels=["platform"]
         )
-        for row in self.store.query("SELECT platform FROM platform_problems"):
-            refused.add_metric([row["platform"]], 1)
+        for platform in troubled_platforms(self.store):
+            refused.add_metric([platform], 1)
         yield refused
 
 

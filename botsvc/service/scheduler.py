@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 
@@ -36,6 +35,7 @@ from botsvc.service.health import Health, max_age_for
 from botsvc.service.intake import Intake
 from botsvc.service.metrics import Metrics
 from botsvc.service.web import start_web
+from botsvc.store.errors import DatabaseError
 from botsvc.store.fileid import mark_lost
 from botsvc.store.retention import Pruner, configured_feeds
 from botsvc.store.store import StoreError, database_problem, is_busy, parse_iso
@@ -142,7 +142,7 @@ class Poller:
             except asyncio.CancelledError:  # shutdown ran out of patience: nothing was half-stored
                 log.info("%s: poll cancelled by shutdown; it runs again at the next start", feed.name)
                 return None
-            except sqlite3.Error as exc:
+            except DatabaseError as exc:
                 if is_busy(exc):  # another process holds a write lock: the next run retries
                     log.warning("%s: %s; retrying at the next run", feed.name, database_problem(exc))
                     return None
@@ -188,7 +188,7 @@ class Poller:
             except asyncio.CancelledError:
                 log.info("delivery cancelled by shutdown; unsent messages stay in the outbox")
                 return
-            except sqlite3.Error as exc:  # a full, read-only or locked database: one line, the next run retries
+            except DatabaseError as exc:  # a full, read-only or locked database: one line, the next run retries
                 log.error(
                     "delivery: database write failed: %s; pending messages stay in the outbox", database_problem(exc)
                 )
@@ -223,7 +223,7 @@ class Poller:
             except asyncio.CancelledError:
                 log.info("pruning cancelled by shutdown; it goes on at the next start")
                 return
-            except sqlite3.Error as exc:  # a busy or failing disk: the polls report it; retry next time
+            except DatabaseError as exc:  # a busy or failing disk: the polls report it; retry next time
                 log.warning("pruning failed: %s; retrying at the next run", database_problem(exc))
                 return
             log.info("retention: %s", pruner.report.summary())

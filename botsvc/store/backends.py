@@ -10,10 +10,11 @@ offers what the store uses of a ``sqlite_utils.Database`` (``execute``, ``execut
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -96,6 +97,9 @@ class PostgresDatabase:
         self.raw = conn
         conn.adapters.register_loader("numeric", _NumberLoader)
         self._on_close = on_close
+        self.interrupt: Callable[[], int] | None = None
+        """When it answers non-zero, the next statement fails (as SQLite's progress handler makes
+        the running one fail): a stopping worker's transaction rolls back at its next step."""
 
     @property
     def conn(self) -> PostgresDatabase:
@@ -107,12 +111,18 @@ class PostgresDatabase:
         return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, params: Params | None = None) -> psycopg.Cursor[Any]:
+        self._check_interrupt()
         return self.raw.execute(to_psycopg(sql), params if params is not None else ())
 
     def executemany(self, sql: str, params: Iterable[Params]) -> psycopg.Cursor[Any]:
+        self._check_interrupt()
         cursor = self.raw.cursor()
         cursor.executemany(to_psycopg(sql), list(params))
         return cursor
+
+    def _check_interrupt(self) -> None:
+        if self.interrupt is not None and self.in_transaction and self.interrupt():
+            raise psycopg.errors.QueryCanceled("interrupted: the worker is stopping")
 
     def executescript(self, sql: str) -> None:
         """Run several statements as they are (no placeholders): migrations."""
@@ -180,6 +190,7 @@ POOL_SIZE = 10
 
 _pools: dict[str, ConnectionPool] = {}
 _migrated: set[str] = set()
+_at_exit: list[object] = []
 _pools_lock = threading.Lock()
 
 
@@ -206,6 +217,8 @@ def pool(url: str) -> ConnectionPool:
             except PoolTimeout as exc:
                 found.close()
                 raise psycopg.OperationalError(f"cannot connect to {redacted(url)} within 15 s") from exc
+            if not _at_exit:
+                _at_exit.append(atexit.register(close_pools))  # hand connections back to the server at exit
             _pools[url] = found
         return found
 

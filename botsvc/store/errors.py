@@ -1,7 +1,10 @@
-"""Database errors of either back-end, for ``except`` clauses that must hold on both.
+"""The database's own failures, by names the rest of the bot may catch, on either back-end.
 
-``except errors.DatabaseError`` catches what ``except sqlite3.Error`` caught, and the
-same failures from PostgreSQL (psycopg).
+Callers outside the store never import the database driver: they catch
+:data:`DatabaseError` (a full or read-only disk, a lock held too long, a damaged file, a
+lost PostgreSQL connection), which tells a failure of the database apart from one of the
+message or feed at hand. Each name is a tuple of SQLite's and psycopg's class, so one
+``except`` clause holds on both.
 """
 
 from __future__ import annotations
@@ -18,3 +21,5 @@ IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 OperationalError = (sqlite3.OperationalError, psycopg.OperationalError)
 """The database could not do it now (locked, read-only, unreachable)."""
+
+__all__ = ["DatabaseError", "IntegrityError", "OperationalError"]

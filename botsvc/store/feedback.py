@@ -32,7 +32,7 @@ def mute_event(store: Store, subscription_ids: list[int], event_id: int, reason:
             cursor = store.db.execute(
                 "INSERT INTO event_mutes (subscription_id, event_id, reason, muted_by, muted_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (subscription_id, event_id) DO UPDATE SET "
-                "reason = excluded.reason WHERE excluded.reason = ? AND reason != excluded.reason",
+                "reason = excluded.reason WHERE excluded.reason = ? AND event_mutes.reason != excluded.reason",
                 (subscription_id, event_id, reason, by, iso(now), NOT_RELEVANT),
             )
             changed += cursor.rowcount

@@ -44,3 +44,10 @@ def json_items(dialect: str, expression: str, alias: str) -> str:
 def find(dialect: str, haystack: str, needle: str) -> str:
     """The 1-based position of ``needle`` in ``haystack`` (0 when absent): SQLite's instr, PostgreSQL's strpos."""
     return f"{'strpos' if dialect == 'postgres' else 'instr'}({haystack}, {needle})"
+
+
+def json_ids(dialect: str, expression: str) -> str:
+    """A subquery of the ids in the JSON array ``expression`` (one parameter, any number of ids)."""
+    if dialect == "postgres":
+        return f"SELECT CAST(value AS BIGINT) FROM {json_items(dialect, expression, 'j')}"
+    return f"SELECT value FROM {json_items(dialect, expression, 'j')}"

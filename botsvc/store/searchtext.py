@@ -67,6 +67,16 @@ def _fold(token: str) -> str:
 
 POSITION_LIMIT = 16383
 """The highest word position a PostgreSQL tsvector keeps (later words share it)."""
+LEXEME_BYTES = 2046
+"""PostgreSQL's longest word: longer ones are cut to it, in the index and in queries alike."""
+VECTOR_BYTES = 900_000
+"""Words past this much of a tsvector (PostgreSQL's limit is 1 MB) are left out of it."""
+
+
+def _lexeme(word: str) -> str:
+    """A folded word as PostgreSQL tsvector/tsquery text: cut to :data:`LEXEME_BYTES`, quoted."""
+    folded = _fold(word).encode()[:LEXEME_BYTES].decode("utf-8", "ignore")
+    return "'" + folded.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def tsvector(title: str | None, summary: str | None, body: str | None) -> str:
@@ -74,25 +84,28 @@ def tsvector(title: str | None, summary: str | None, body: str | None) -> str:
     with positions (title weighted A, summary B, body C; a gap between fields so a phrase
     never spans two, as in FTS5)."""
     positions: dict[str, list[str]] = {}
-    at = 0
+    at = size = 0
     for weight, text in (("A", title), ("B", summary), ("C", body)):
         for word in _WORD.findall(search_text(text)):
             at = min(at + 1, POSITION_LIMIT)
-            marks = positions.setdefault(_fold(word), [])
+            lexeme = _lexeme(word)
+            marks = positions.get(lexeme)
+            if marks is None:
+                size += len(lexeme.encode()) + 8
+                if size > VECTOR_BYTES:
+                    continue
+                marks = positions[lexeme] = []
             if len(marks) < 255:
                 marks.append(f"{at}{weight}")
         at = min(at + 1, POSITION_LIMIT)
-    return " ".join(
-        "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "':" + ",".join(marks)
-        for lexeme, marks in positions.items()
-    )
+    return " ".join(lexeme + ":" + ",".join(marks) for lexeme, marks in positions.items())
 
 
 def _pg_term(segment: str, weight: str) -> str:
     """One ``tsquery`` term for one script run of a query word (as :func:`_term` for FTS5)."""
 
     def lexeme(word: str, suffix: str = "") -> str:
-        return "'" + _fold(word).replace("\\", "\\\\").replace("'", "''") + "'" + (f":{suffix}" if suffix else "")
+        return _lexeme(word) + (f":{suffix}" if suffix else "")
 
     if not _CJK_RUN.fullmatch(segment):
         return lexeme(segment, weight)

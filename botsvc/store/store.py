@@ -812,4 +812,4 @@ def _open_postgres(url: str, *, migrate: bool) -> Store:
     except (*DatabaseError, OSError, RuntimeError) as exc:
         db.close()
         raise StoreError(f"cannot open database {shown}: {exc}") from exc
-    return Store(db, shown)
+    return Store(db, url)  # the URL itself: workers reopen it (messages show backends.redacted(url))

@@ -1,13 +1,15 @@
 -- 0026 (PostgreSQL): the whole schema as migrations/sqlite/ leaves it at 0026.
 --
 -- Times are ISO-8601 TEXT as on SQLite (the store compares and sorts them as strings);
+-- text keys the store sorts or pages through (names, seen keys) compare byte-wise (COLLATE "C")
+-- as SQLite's do, whatever the database's locale;
 -- ids are identity columns; flags are INTEGER 0/1 as on SQLite, so one SQL text serves both.
 -- Full-text search: articles.search holds the tsvector the store computes in Python from
 -- the same search_text() output the SQLite index stores (title weighted A, summary B,
 -- body C), with a GIN index; seen-key hashes are signed 64-bit integers (BIGINT).
 
 CREATE TABLE feeds (
-    name TEXT PRIMARY KEY,
+    name TEXT COLLATE "C" PRIMARY KEY,
     url TEXT NOT NULL,
     etag TEXT,
     last_modified TEXT,
@@ -72,7 +74,7 @@ CREATE INDEX articles_guid ON articles (guid);
 CREATE INDEX articles_search ON articles USING GIN (search);
 
 CREATE TABLE seen_items (
-    key TEXT PRIMARY KEY,
+    key TEXT COLLATE "C" PRIMARY KEY,
     decision TEXT NOT NULL,
     article_id BIGINT REFERENCES articles(id),
     first_seen TEXT NOT NULL,
@@ -133,19 +135,19 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_status ON outbox (status, id);
 
 CREATE TABLE bot_state (
-    key TEXT PRIMARY KEY,
+    key TEXT COLLATE "C" PRIMARY KEY,
     value TEXT NOT NULL
 );
 
 CREATE TABLE platform_problems (
-    platform TEXT PRIMARY KEY,
+    platform TEXT COLLATE "C" PRIMARY KEY,
     problem TEXT NOT NULL,
     since TEXT NOT NULL,
     last_seen TEXT NOT NULL
 );
 
 CREATE TABLE feed_volume (
-    feed TEXT PRIMARY KEY REFERENCES feeds(name) ON DELETE CASCADE,
+    feed TEXT COLLATE "C" PRIMARY KEY REFERENCES feeds(name) ON DELETE CASCADE,
     polls INTEGER NOT NULL DEFAULT 0,
     average DOUBLE PRECISION NOT NULL DEFAULT 0,
     surge_at TEXT,
@@ -155,8 +157,8 @@ CREATE TABLE feed_volume (
 
 CREATE TABLE subscription_filters (
     subscription_id BIGINT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
-    word TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('include', 'exclude')),
+    word TEXT COLLATE "C" NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL CHECK (kind IN ('include', 'exclude')),
     PRIMARY KEY (subscription_id, word, kind)
 );
 
@@ -188,7 +190,7 @@ CREATE TABLE seen_hashes (
 );
 
 CREATE TABLE feed_bodies (
-    feed TEXT PRIMARY KEY,
+    feed TEXT COLLATE "C" PRIMARY KEY,
     keys BYTEA NOT NULL
 );
 
@@ -216,14 +218,14 @@ CREATE INDEX republished_copies_url ON republished_copies (url);
 CREATE INDEX republished_copies_guid ON republished_copies (guid);
 
 CREATE TABLE feed_tenants (
-    feed TEXT PRIMARY KEY,
+    feed TEXT COLLATE "C" PRIMARY KEY,
     tenant TEXT NOT NULL,
     added_at TEXT NOT NULL
 );
 CREATE INDEX feed_tenants_tenant ON feed_tenants (tenant);
 
 CREATE TABLE chat_tenants (
-    platform TEXT PRIMARY KEY,
+    platform TEXT COLLATE "C" PRIMARY KEY,
     workspace TEXT NOT NULL,
     adopted_at TEXT NOT NULL
 );
@@ -260,3 +262,9 @@ CREATE TRIGGER events_article_bounds_update AFTER UPDATE OF event_id ON articles
 
 CREATE INDEX events_began ON events ((coalesce(first_published, first_seen)), high_article_id);
 CREATE INDEX events_ended ON events ((coalesce(last_published, last_seen)), low_article_id);
+
+-- The token every outbox message key of this database starts with (as 0022 on SQLite):
+-- a channel's messages from another database never look like this one's.
+INSERT INTO bot_state (key, value)
+VALUES ('outbox_key_token', substr(md5(random()::text || clock_timestamp()::text), 1, 6))
+ON CONFLICT (key) DO NOTHING;
