@@ -452,3 +452,56 @@ def test_run_on_postgres_serves_health_with_the_queue_and_polls(tmp_path, postgr
     assert 'botsvc_jobs{status="stalled"} 0.0' in metrics
     assert code == 0, log.read_text()
     assert not (tmp_path / "botsvc.db").exists()  # nothing on SQLite
+
+
+def test_two_botsvc_workers_on_postgres_deliver_each_alert_once_in_order(tmp_path, postgres_url):
+    config = examples_copy(tmp_path)
+    with SlackMock() as slack:
+        env = process_env(
+            BOTSVC_DATABASE_URL=postgres_url, SLACK_BOT_TOKEN="xoxb-test", BOTSVC_SLACK_API_URL=slack.base_url
+        )
+        env.pop("BOTSVC_DB", None)
+        for channel in ("C1", "C2"):
+            made = botsvc_cli(
+                "subscribe", "--platform", "slack", "--channel", channel, "--config", str(config), env=env, cwd=tmp_path
+            )
+            assert made.returncode == 0, made.stderr
+        argv = [
+            sys.executable,
+            "-m",
+            "botsvc",
+            "worker",
+            "--config",
+            str(config),
+            "--tick",
+            "1",
+            "--stalled-after",
+            "3",
+        ]
+        logs = [tmp_path / f"w{i}.log" for i in (1, 2)]
+        workers = [
+            subprocess.Popen([*argv, "--concurrency", "2"], env=env, cwd=tmp_path, stderr=log.open("w")) for log in logs
+        ]
+        store = open_store(postgres_url)
+        try:
+            settled = lambda: (  # noqa: E731
+                len([s for s in store.feed_states() if s.last_success_at]) == 5
+                and store.query("SELECT count(*) AS n FROM outbox WHERE status <> 'delivered'")[0]["n"] == 0
+                and store.query("SELECT count(*) AS n FROM outbox")[0]["n"] > 0
+            )
+            assert wait_for(settled, timeout=90), [log.read_text() for log in logs]
+            time.sleep(3)  # more ticks: nothing more is told
+            rows = store.query("SELECT channel, message_ids FROM outbox ORDER BY id")
+            told = store.query("SELECT subscription_id, event_id FROM deliveries")
+        finally:
+            store.close()
+            codes = [stop(worker) for worker in workers]
+        calls = [c for c in slack.calls if c.path.endswith("chat.postMessage")]
+    text = "".join(log.read_text() for log in logs)
+    assert codes == [0, 0], text
+    assert len(calls) == len(rows)  # each message posted once
+    assert len(told) == len({(t["subscription_id"], t["event_id"]) for t in told})
+    for channel in ("C1", "C2"):  # each channel's messages posted in the outbox's order
+        stamps = [float(json.loads(row["message_ids"])[0]) for row in rows if row["channel"] == channel]
+        assert stamps and stamps == sorted(stamps)
+    assert "Traceback" not in text
