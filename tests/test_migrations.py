@@ -298,7 +298,7 @@ def test_a_failed_postgres_migration_rolls_back_says_which_and_releases_the_lock
             apply_postgres_migrations(db, folder)
         assert db.execute("SELECT to_regclass('ok_part')").fetchone()[0] is None
         applied = [row[0] for row in db.execute("SELECT version FROM _migrations ORDER BY version")]
-        assert applied == [m.version for m in discover(folder)][:-1]  # all but the broken one
+        assert applied == [m.version for m in discover(folder) if m.version <= last]
     finally:
         db.close()
     other = backends.connect(postgres_url)  # the lock was released: another process migrates

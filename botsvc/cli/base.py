@@ -144,6 +144,7 @@ COMMAND_MODULES = {
     "subscribe": "delivery",
     "subscriptions": "delivery",
     "unsubscribe": "delivery",
+    "worker": "worker",
 }
 """Each command and the module of :mod:`botsvc.cli` that defines it (and registers it when imported)."""
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from botsvc.cli.base import _fail, _setup_logging, cli, common, guarded
+from botsvc.cli.worker import database_url, queue_settings
 from botsvc.config import load_config, missing_feed_files, summarise
 from botsvc.deliver.outbox import FlushReport
 from botsvc.deliver.platforms import AdaptersOnDemand, available_adapters
@@ -168,10 +169,18 @@ def poll(once: bool, as_json: bool, feeds: tuple[str, ...], db_path: str, config
 @cli.command()
 @common
 def run(db_path: str, config_path: str, verbose: int) -> None:
-    """Poll every feed on its schedule until stopped (Ctrl-C or SIGTERM)."""
+    """Poll every feed on its schedule until stopped (Ctrl-C or SIGTERM).
+
+    On PostgreSQL (BOTSVC_DATABASE_URL) it serves the HTTP endpoints and runs one worker
+    of the job queue, which also schedules the polls; start more with botsvc worker.
+    """
     from botsvc.service.scheduler import serve
 
     _setup_logging(verbose, service=True)
+    url = database_url(db_path)
+    if url is not None:
+        _run_on_postgres(url, config_path)
+        return
     with InstanceLock(db_path, "run"):
         app = open_app(config_path, db_path)
         try:
@@ -190,6 +199,25 @@ def run(db_path: str, config_path: str, verbose: int) -> None:
             )
         finally:
             app.close()
+    log.info("stopped")
+
+
+def _run_on_postgres(url: str, config_path: str) -> None:
+    """``run`` on PostgreSQL: the HTTP endpoints, the periodic tasks and one worker of the job queue."""
+    from botsvc.service.queueworker import work
+
+    app = open_app(config_path, url)
+    try:
+        added = app.ensure_seeded()
+        if added:
+            log.info("seeded archive: %d article(s)", added)
+        app.sync_subscriptions()
+        adapters = available_adapters(
+            slack_managers=app.config.slack_managers, slack_managers_only=app.config.slack_managers_only
+        )
+        asyncio.run(work(app, adapters, queue_settings(url, app.config), web=True, name="run"))
+    finally:
+        app.close()
     log.info("stopped")
 
 

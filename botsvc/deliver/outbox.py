@@ -26,6 +26,7 @@ a flush:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
@@ -33,6 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from botsvc.clocks import not_after
 from botsvc.deliver.adapter import Adapter, DeliveryError, ParentGone
@@ -85,11 +87,27 @@ class FlushReport:
     errors: list[str] = field(default_factory=list)
 
 
+EnqueueHook = Callable[[Store, ChannelAddress], None]
+_enqueue_hooks: WeakKeyDictionary[Store, EnqueueHook] = WeakKeyDictionary()
+
+
+def on_enqueue(store: Store, hook: EnqueueHook | None) -> None:
+    """Call ``hook(store, address)`` after each outbox row written through ``store``, in its transaction.
+
+    The job queue defers the channel's send job there, so the row and its job commit (or
+    roll back) together. ``None`` removes the hook.
+    """
+    if hook is None:
+        _enqueue_hooks.pop(store, None)
+    else:
+        _enqueue_hooks[store] = hook
+
+
 def enqueue(
     store: Store, address: ChannelAddress, digest: Digest, *, subscription_id: int | None, now: datetime
 ) -> int:
     """Write a digest for ``address`` to the outbox (call inside the caller's transaction)."""
-    return outbox_rows.insert_message(
+    outbox_id = outbox_rows.insert_message(
         store,
         subscription_id=subscription_id,
         platform=address.platform,
@@ -98,6 +116,10 @@ def enqueue(
         digest=digest_to_json(digest),
         now=now,
     )
+    hook = _enqueue_hooks.get(store)
+    if hook is not None:
+        hook(store, address)
+    return outbox_id
 
 
 def pending(store: Store) -> list[dict]:
@@ -110,6 +132,15 @@ def _address(row: dict) -> ChannelAddress:
 
 def _channel_key(row: dict) -> tuple[str, str, str]:
     return row["platform"], row["workspace"], row["channel"]
+
+
+def channel_id(platform: str, workspace: str, channel: str) -> str:
+    """A short stable name for one channel, for job arguments and locks.
+
+    A webhook's channel is its secret URL; the queue shows job arguments in its logs and
+    tables, so jobs name a channel by this digest, never by its address.
+    """
+    return hashlib.sha256("\x1f".join((platform, workspace or "", channel)).encode()).hexdigest()[:24]
 
 
 def channel_label(row: Mapping[str, str]) -> str:
@@ -162,8 +193,11 @@ class Courier:
         self._key_prefix = "bs-"
         self._troubled: set[str] = set()
 
-    async def flush(self) -> FlushReport:
-        """Send what is pending; one message's failure never stops the others, nor one channel's another's."""
+    async def flush(self, channel: str | None = None) -> FlushReport:
+        """Send what is pending; one message's failure never stops the others, nor one channel's another's.
+
+        ``channel``: only that channel's messages (a :func:`channel_id`), as one queue job sends them.
+        """
         report = FlushReport()
         self._refused = set()
         self._silent = set()
@@ -174,6 +208,8 @@ class Courier:
         lanes: dict[tuple[str, str, str], list[dict]] = {}
         for row in pending(self.store):
             if row["subscription_id"] in muted:  # paused from chat: it waits for /news resume
+                continue
+            if channel is not None and channel_id(*_channel_key(row)) != channel:
                 continue
             lanes.setdefault(_channel_key(row), []).append(row)
         gate = asyncio.Semaphore(max(1, self.policy.channels_at_once))

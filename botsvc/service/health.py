@@ -10,7 +10,7 @@ Docker's HEALTHCHECK (``botsvc healthcheck``) and load balancers read the status
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,6 +41,8 @@ class Health:
     last_success: datetime | None = None
     on_file_problem: Callable[[str], object] | None = None
     """Told when the database file was deleted, replaced or truncated (``run`` stops on it)."""
+    queue_report: Callable[[], Awaitable[dict]] | None = None
+    """With the job queue (PostgreSQL): jobs waiting, running, failed and stalled, read when asked."""
 
     def report(self) -> tuple[bool, dict]:
         now = self.clock()
@@ -70,11 +72,27 @@ class Health:
             "uptime_seconds": round(uptime, 1),
         }
 
+    async def _queue(self) -> dict | str:
+        """The queue's figures, or why they could not be read (then the process is unhealthy)."""
+        assert self.queue_report is not None
+        try:
+            return await self.queue_report()
+        except Exception as exc:  # the queue's database is unreachable
+            return f"error: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+
     async def healthz(self, request: web.Request) -> web.Response:
         healthy, body = self.report()
+        if self.queue_report is not None:
+            body["queue"] = queue = await self._queue()
+            if isinstance(queue, str):
+                healthy, body["status"] = False, "unhealthy"
         return web.Response(status=200 if healthy else 503, text=json.dumps(body), content_type="application/json")
 
     async def metrics_page(self, request: web.Request) -> web.Response:
+        if self.queue_report is not None:
+            queue = await self._queue()
+            if isinstance(queue, dict):
+                self.metrics.record_queue(queue)
         return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     def routes(self) -> list[Route]:

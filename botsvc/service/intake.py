@@ -121,11 +121,12 @@ class Intake:
         self._closed = False
 
     @classmethod
-    async def open(cls, app: App) -> Intake:
+    async def open(cls, app: App, location: str | None = None) -> Intake:
         """Start the thread, open its connection and hand it the app's judging.
 
-        From then on, ``app.store`` (the loop's connection) refuses writes made by a task
-        that does not hold the turn.
+        ``location``: the database to connect to when ``app.store.path`` cannot say it in
+        full (a PostgreSQL URL's password is not kept there). From then on, ``app.store``
+        (the loop's connection) refuses writes made by a task that does not hold the turn.
         """
         thread = WorkerThread("botsvc-intake")
         stop = threading.Event()
@@ -139,7 +140,7 @@ class Intake:
             return 0
 
         def take_over() -> tuple[Store, Processor]:
-            store = open_store(app.store.path, migrate=False)
+            store = open_store(location or app.store.path, migrate=False)
             interrupt_when(store, stop_requested, PROGRESS_STEPS)
             events = app.events
             events.store = store  # the EventBook reads its store only to (re)load its index

@@ -72,6 +72,12 @@ class Metrics:
             "Unix time of the last poll that fetched or was answered 304",
             registry=r,
         )
+        self.jobs = Gauge(
+            "botsvc_jobs",
+            "Job queue (PostgreSQL): jobs waiting, running, failed, and stalled (left by a worker that stopped)",
+            ["status"],
+            registry=r,
+        )
         r.register(_OutboxCollector(store))
 
     def record_cycle(self, report: CycleReport) -> None:
@@ -94,6 +100,11 @@ class Metrics:
             self.failed.labels("held").inc(report.held)
         if report.failed:
             self.failed.labels("failed").inc(report.failed)
+
+    def record_queue(self, report: dict) -> None:
+        """The queue's figures as read at scrape time (:func:`botsvc.service.jobs.queue_report`)."""
+        for status in ("waiting", "running", "failed", "stalled"):
+            self.jobs.labels(status).set(report.get(status, 0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

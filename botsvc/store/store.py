@@ -115,6 +115,8 @@ class FeedState:
     retry_at: str | None = None
     window_at: str | None = None
     """When the feed's current body was judged (its items' keys were last seen then)."""
+    poll_queued_at: str | None = None
+    """When a poll of this feed was handed to the job queue (cleared when it ends)."""
 
 
 @dataclass(frozen=True)
