@@ -18,7 +18,7 @@ from typing import cast
 
 from botsvc.config import DedupSettings
 from botsvc.judge.clustering import EventAssigner
-from botsvc.judge.concepts import default_lexicon
+from botsvc.judge.concepts import Lexicon, default_lexicon
 from botsvc.judge.copies import CANDIDATE_SIMILARITY, copy_similarity, copy_text
 from botsvc.judge.fingerprint import Fingerprint, make_fingerprint
 from botsvc.judge.similarity import Neighbour
@@ -46,6 +46,12 @@ class Placement:
     copy_of: dict | None = None
     """The archived article (row) this item is a near-verbatim copy of, whatever its date."""
 
+
+FINGERPRINT_MEMO = 512
+"""Exact texts whose fingerprints an :class:`EventBook` keeps (least recently used dropped first).
+
+Syndicated wire copy brings one report's exact title, lead and body through many feeds in
+one cycle; each copy is still placed in full, but its fingerprint is computed once."""
 
 #: Bump when the grouping rules change in a way the [dedup] settings do not show.
 GROUPING_RULES = "concepts-v3-kinds"
@@ -90,6 +96,8 @@ class EventBook:
         self._assigner: EventAssigner | None = None
         self._made_with: str | None = None
         """The concepts' signature the stored fingerprints were made with, compared when the index is read."""
+        self._fingerprints: dict[tuple[str, str, str], Fingerprint] = {}
+        self._fingerprinted_with: Lexicon | None = None
         self._note_grouping()
         if not lazy:
             self._assigner = self._load()
@@ -153,9 +161,28 @@ class EventBook:
         if self._assigner is not None:
             self._assigner = self._load()
 
+    def fingerprint(self, item: FeedItem) -> Fingerprint:
+        """:func:`item_fingerprint`, computed once per exact text (see :data:`FINGERPRINT_MEMO`).
+
+        A fingerprint depends on the text and the concept lexicon only: the remembered
+        ones are dropped when the lexicon in use is another.
+        """
+        lexicon = default_lexicon()
+        if lexicon is not self._fingerprinted_with:
+            self._fingerprints.clear()
+            self._fingerprinted_with = lexicon
+        text = (item.title, item.summary, item.body)
+        fingerprint = self._fingerprints.pop(text, None)
+        if fingerprint is None:
+            fingerprint = item_fingerprint(item)
+        self._fingerprints[text] = fingerprint  # now the most recently used
+        if len(self._fingerprints) > FINGERPRINT_MEMO:
+            del self._fingerprints[next(iter(self._fingerprints))]
+        return fingerprint
+
     def place(self, item: FeedItem, when: datetime) -> Placement:
         """Where ``item`` belongs; ``when`` (first seen) stands in for a missing date."""
-        fingerprint = item_fingerprint(item)
+        fingerprint = self.fingerprint(item)
         event_time = item.event_time or when
         found = self.assigner.assign(fingerprint, event_time, outlet=item.outlet_key)
         neighbours = [(n.doc_id, round(n.similarity, 4)) for n in found.neighbours]
