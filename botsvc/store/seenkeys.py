@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from functools import lru_cache
 import sys
 from array import array
 from collections.abc import Iterable
+from functools import lru_cache
 
 _SIGN = 1 << 63
 _MASK = (1 << 64) - 1
