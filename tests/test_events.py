@@ -362,3 +362,10 @@ def test_syndicated_copies_are_fingerprinted_once_and_placed_as_without_the_memo
     processor.events._fingerprinted_with = object()
     processor.events.fingerprint(EXPORT_CURBS)
     assert made == ["curbs-1"]
+
+    # The same words split otherwise between title and lead are another text.
+    shifted = replace(
+        EXPORT_CURBS, title=EXPORT_CURBS.title + EXPORT_CURBS.summary[:5], summary=EXPORT_CURBS.summary[5:]
+    )
+    assert processor.events.fingerprint(shifted) == real(shifted)
+    assert made == ["curbs-1", "curbs-1"]

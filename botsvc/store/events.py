@@ -9,6 +9,7 @@ items later in the same cycle are compared with it too.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -51,7 +52,8 @@ FINGERPRINT_MEMO = 512
 """Exact texts whose fingerprints an :class:`EventBook` keeps (least recently used dropped first).
 
 Syndicated wire copy brings one report's exact title, lead and body through many feeds in
-one cycle; each copy is still placed in full, but its fingerprint is computed once."""
+one cycle; each copy is still placed in full, but its fingerprint is computed once. Kept as
+a digest of the text and the fingerprint's bytes: a few kilobytes an entry at most."""
 
 #: Bump when the grouping rules change in a way the [dedup] settings do not show.
 GROUPING_RULES = "concepts-v3-kinds"
@@ -96,7 +98,7 @@ class EventBook:
         self._assigner: EventAssigner | None = None
         self._made_with: str | None = None
         """The concepts' signature the stored fingerprints were made with, compared when the index is read."""
-        self._fingerprints: dict[tuple[str, str, str], Fingerprint] = {}
+        self._fingerprints: dict[bytes, bytes] = {}
         self._fingerprinted_with: Lexicon | None = None
         self._note_grouping()
         if not lazy:
@@ -171,11 +173,14 @@ class EventBook:
         if lexicon is not self._fingerprinted_with:
             self._fingerprints.clear()
             self._fingerprinted_with = lexicon
-        text = (item.title, item.summary, item.body)
-        fingerprint = self._fingerprints.pop(text, None)
-        if fingerprint is None:
+        text = _text_digest(item)
+        kept = self._fingerprints.pop(text, None)
+        if kept is None:
             fingerprint = item_fingerprint(item)
-        self._fingerprints[text] = fingerprint  # now the most recently used
+            kept = fingerprint.to_bytes()
+        else:
+            fingerprint = Fingerprint.from_bytes(kept)
+        self._fingerprints[text] = kept  # now the most recently used
         if len(self._fingerprints) > FINGERPRINT_MEMO:
             del self._fingerprints[next(iter(self._fingerprints))]
         return fingerprint
@@ -247,6 +252,16 @@ class EventBook:
         yet reads the article from the database instead)."""
         if self._assigner is not None:
             self._assigner.record(article_id, event_id, fingerprint, event_time, outlet)
+
+
+def _text_digest(item: FeedItem) -> bytes:
+    """A digest of exactly the text a fingerprint is made from (each part's length included)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (item.title, item.summary, item.body):
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.digest()
 
 
 def _date(article: dict) -> str:
