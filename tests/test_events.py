@@ -333,3 +333,40 @@ def test_an_aggregator_feed_tells_its_outlets_apart_by_the_entry_source():
     items = parse_feed(body, feed="agg").items
     assert [i.byline for i in items] == ["Wire A", "desk@b.example (Desk B)", ""]
     assert items[0].outlet_key != items[1].outlet_key != items[2].outlet_key == "Aggregator"
+
+
+def test_syndicated_copies_are_fingerprinted_once_and_placed_as_without_the_memo(processor, monkeypatch):
+    from botsvc.store import events
+
+    made = []
+    real = events.item_fingerprint
+    monkeypatch.setattr(events, "item_fingerprint", lambda item: made.append(item.guid) or real(item))
+    copies = [
+        replace(EXPORT_CURBS, guid=f"wire-{n}", link=f"https://outlet{n}.example/a", source=f"Outlet {n}", feed=f"f{n}")
+        for n in range(4)
+    ]
+    outcomes = judge(processor, EXPORT_CURBS, *copies, EXPORT_CURBS_REWRITE)
+    assert made == ["curbs-1", "x-77"]  # one fingerprint per distinct text
+    for copy in copies:
+        assert processor.events.fingerprint(copy) == real(copy)
+    assert [o.decision for o in outcomes] == ["new"] + ["duplicate"] * 5
+    assert {o.event_id for o in outcomes} == {outcomes[0].event_id}
+
+    # The same items judged by a book that computes every fingerprint: the same decisions and events.
+    fresh = Processor(processor.store, processor.relevance, EventBook(processor.store, processor.events.settings))
+    monkeypatch.setattr(events, "FINGERPRINT_MEMO", 0)
+    again = [replace(i, guid=i.guid + "-again", link=i.link + "?again") for i in (EXPORT_CURBS, *copies)]
+    assert [(o.decision, o.event_id) for o in judge(fresh, *again)] == [("duplicate", outcomes[0].event_id)] * 5
+
+    # Another lexicon in use than the one the remembered fingerprints were made with: not used.
+    made.clear()
+    processor.events._fingerprinted_with = object()
+    processor.events.fingerprint(EXPORT_CURBS)
+    assert made == ["curbs-1"]
+
+    # The same words split otherwise between title and lead are another text.
+    shifted = replace(
+        EXPORT_CURBS, title=EXPORT_CURBS.title + EXPORT_CURBS.summary[:5], summary=EXPORT_CURBS.summary[5:]
+    )
+    assert processor.events.fingerprint(shifted) == real(shifted)
+    assert made == ["curbs-1", "curbs-1"]

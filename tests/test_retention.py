@@ -375,3 +375,26 @@ def test_a_link_one_feed_dropped_is_still_a_repeat_in_the_feed_that_still_carrie
             assert asked == [] and report.count("duplicate") == 2
     finally:
         app.close()
+
+
+def test_a_body_of_more_keys_than_one_statement_takes_touches_every_key(tmp_path):
+    from botsvc.store.seenbatch import CHUNK
+
+    store = open_store(tmp_path / "w.db")
+    stored = [f"url:https://news.example/{n}" for n in range(CHUNK + 150)]
+    hashed = [f"guid:wire\x1f{n}" for n in range(CHUNK + 150)]
+    with store.atomic():
+        store.ensure_feed("wire", "https://news.example/feed")
+        store.mark_seen(hashed, "irrelevant", None, START)
+        store.db.conn.executemany(
+            "INSERT INTO seen_items (key, decision, article_id, first_seen, last_seen) VALUES (?, 'new', NULL, ?, ?)",
+            [(key, "2026-01-01T09:00:00+00:00", "2026-01-01T09:00:00+00:00") for key in stored],
+        )
+    later = START + timedelta(days=3)
+    with store.atomic():
+        store.touch_window("wire", [*stored, *hashed, stored[0]], later)
+    rows = store.db.execute("SELECT last_seen, feed FROM seen_items WHERE key LIKE 'url:%'").fetchall()
+    assert len(rows) == len(stored) and set(rows) == {(later.isoformat(timespec="seconds"), "wire")}
+    seconds = {row[0] for row in store.db.execute("SELECT last_seen FROM seen_hashes").fetchall()}
+    assert seconds == {int(later.timestamp())}
+    store.close()

@@ -88,3 +88,18 @@ def test_seen_keys_round_trip_through_either_database(db_at):
         assert store.counts()["seen_hashes"] == 1  # the GUID's hash went with the replace
     finally:
         store.close()
+
+
+def test_remembered_hashes_and_word_bits_are_the_stored_ones():
+    import hashlib
+
+    def reference_sketch(title: str) -> int:
+        bits = 0
+        for word in set(title.split()):
+            bits |= 1 << (hashlib.blake2b(word.encode(), digest_size=1).digest()[0] % 64)
+        return bits - (1 << 64) if bits & (1 << 63) else bits
+
+    titles = [f"seoul tokyo talk {n} round {n % 7} gsomia" for n in range(3000)]
+    for _ in range(2):  # the second pass is answered from what was kept
+        assert [title_sketch(t) for t in titles] == [reference_sketch(t) for t in titles]
+        assert key_hash("url:https://example.org/a") == -853079160820712725

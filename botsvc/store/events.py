@@ -11,6 +11,7 @@ since the last look (see :mod:`botsvc.store.placement`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import cast
 
 from botsvc.config import DedupSettings
 from botsvc.judge.clustering import EventAssigner
-from botsvc.judge.concepts import default_lexicon
+from botsvc.judge.concepts import Lexicon, default_lexicon
 from botsvc.judge.copies import CANDIDATE_SIMILARITY, copy_similarity, copy_text
 from botsvc.judge.fingerprint import Fingerprint, make_fingerprint
 from botsvc.judge.similarity import Neighbour
@@ -52,6 +53,13 @@ class Placement:
 
 #: From this many new articles on, a catch-up adds them in bulk.
 BULK_CATCH_UP = 64
+
+FINGERPRINT_MEMO = 512
+"""Exact texts whose fingerprints an :class:`EventBook` keeps (least recently used dropped first).
+
+Syndicated wire copy brings one report's exact title, lead and body through many feeds in
+one cycle; each copy is still placed in full, but its fingerprint is computed once. Kept as
+a digest of the text and the fingerprint's bytes: a few kilobytes an entry at most."""
 
 #: Bump when the grouping rules change in a way the [dedup] settings do not show.
 GROUPING_RULES = "concepts-v3-kinds"
@@ -98,6 +106,8 @@ class EventBook:
         """The concepts' signature the stored fingerprints were made with, compared when the index is read."""
         self.clock: Clock | None = None
         """The database's placement clock as of this index's last look."""
+        self._fingerprints: dict[bytes, bytes] = {}
+        self._fingerprinted_with: Lexicon | None = None
         self._note_grouping()
         if not lazy:
             self._assigner = self._load()
@@ -216,9 +226,31 @@ class EventBook:
             assigner.merge(absorbed, survivor)
         return True
 
+    def fingerprint(self, item: FeedItem) -> Fingerprint:
+        """:func:`item_fingerprint`, computed once per exact text (see :data:`FINGERPRINT_MEMO`).
+
+        A fingerprint depends on the text and the concept lexicon only: the remembered
+        ones are dropped when the lexicon in use is another.
+        """
+        lexicon = default_lexicon()
+        if lexicon is not self._fingerprinted_with:
+            self._fingerprints.clear()
+            self._fingerprinted_with = lexicon
+        text = _text_digest(item)
+        kept = self._fingerprints.pop(text, None)
+        if kept is None:
+            fingerprint = item_fingerprint(item)
+            kept = fingerprint.to_bytes()
+        else:
+            fingerprint = Fingerprint.from_bytes(kept)
+        self._fingerprints[text] = kept  # now the most recently used
+        if len(self._fingerprints) > FINGERPRINT_MEMO:
+            del self._fingerprints[next(iter(self._fingerprints))]
+        return fingerprint
+
     def place(self, item: FeedItem, when: datetime) -> Placement:
         """Where ``item`` belongs; ``when`` (first seen) stands in for a missing date."""
-        fingerprint = item_fingerprint(item)
+        fingerprint = self.fingerprint(item)
         event_time = item.event_time or when
         found = self.assigner.assign(fingerprint, event_time, outlet=item.outlet_key)
         neighbours = [(n.doc_id, round(n.similarity, 4)) for n in found.neighbours]
@@ -283,6 +315,16 @@ class EventBook:
         yet reads the article from the database instead)."""
         if self._assigner is not None:
             self._assigner.record(article_id, event_id, fingerprint, event_time, outlet)
+
+
+def _text_digest(item: FeedItem) -> bytes:
+    """A digest of exactly the text a fingerprint is made from (each part's length included)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (item.title, item.summary, item.body):
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.digest()
 
 
 def _date(article: dict) -> str:

@@ -16,7 +16,7 @@ from botsvc.judge.learned import LearnedJudgement, Vote
 from botsvc.judge.relevance import Relevance, TopicMatch
 from botsvc.models import Decision, FeedItem, ItemOutcome
 from botsvc.store import examples, seenkeys
-from botsvc.store.events import EventBook, Placement, item_fingerprint
+from botsvc.store.events import EventBook, Placement
 from botsvc.store.merges import merge_events
 from botsvc.store.placement import placement_turn
 from botsvc.store.store import SeenRecord, Store, utcnow
@@ -171,7 +171,7 @@ class Processor:
             )
 
         matches = self.relevance.match(item, topics)
-        vote = self.learned.vote(item_fingerprint(item)) if self.learned else None
+        vote = self.learned.vote(self.events.fingerprint(item)) if self.learned else None
         if vote is not None and matches and not vote.relevant:
             self.store.mark_seen(keys, "irrelevant", None, now, title=title, replace=reused)
             return ItemOutcome(item=item, decision="irrelevant", reason=f"dropped by the {vote.describe()}")

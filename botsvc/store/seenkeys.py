@@ -24,6 +24,7 @@ import sqlite3
 import sys
 from array import array
 from collections.abc import Iterable
+from functools import lru_cache
 
 _SIGN = 1 << 63
 _MASK = (1 << 64) - 1
@@ -38,9 +39,19 @@ def _digest(text: str, size: int) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=size).digest()
 
 
+@lru_cache(maxsize=1024)
 def key_hash(key: str) -> int:
-    """The 64-bit hash an identity key is stored under in ``seen_hashes``."""
+    """The 64-bit hash an identity key is stored under in ``seen_hashes``.
+
+    Judging one item looks its keys up and then records them: the last keys' hashes are kept.
+    """
     return int.from_bytes(_digest(key, 8), "big", signed=True)
+
+
+@lru_cache(maxsize=8192)
+def _word_bit(word: str) -> int:
+    """A word's bit in a title sketch; headlines share most of their words, so the common ones are kept."""
+    return 1 << (_digest(word, 1)[0] % 64)
 
 
 def title_sketch(title: str | None) -> int | None:
@@ -49,7 +60,7 @@ def title_sketch(title: str | None) -> int | None:
         return None
     bits = 0
     for word in set(title.split()):
-        bits |= 1 << (_digest(word, 1)[0] % 64)
+        bits |= _word_bit(word)
     return _signed(bits)
 
 

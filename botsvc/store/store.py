@@ -26,7 +26,7 @@ from botsvc.store import backends, fileid, searchtext, seenkeys
 from botsvc.store.backends import PostgresDatabase, is_postgres_url
 from botsvc.store.errors import DatabaseError
 from botsvc.store.migrate import apply_migrations, apply_postgres_migrations
-from botsvc.store.seenbatch import SeenBatch
+from botsvc.store.seenbatch import CHUNK, SeenBatch
 
 log = logging.getLogger(__name__)
 
@@ -458,10 +458,12 @@ class Store:
         keys = list(keys)
         hashes = [seenkeys.key_hash(key) for key in keys]
         conn = self.db.conn
-        conn.executemany(
-            "UPDATE seen_items SET last_seen = ?, feed = ? WHERE key = ?", ((stamp, feed, k) for k in keys)
-        )
-        conn.executemany("UPDATE seen_hashes SET last_seen = ? WHERE hash = ?", ((seconds, h) for h in hashes))
+        # One statement per CHUNK keys, not one per key: a feed's keys are a few dozen.
+        for start in range(0, len(keys), CHUNK):
+            chunk, hashed = keys[start : start + CHUNK], hashes[start : start + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"UPDATE seen_items SET last_seen = ?, feed = ? WHERE key IN ({marks})", [stamp, feed, *chunk])
+            conn.execute(f"UPDATE seen_hashes SET last_seen = ? WHERE hash IN ({marks})", [seconds, *hashed])
         if not tracked:
             return
         self.db.execute("UPDATE feeds SET window_at = ? WHERE name = ?", (stamp, feed))
