@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server = FeedServer(args.feeds, args.items)
     try:
-        config = bench_config(server, args.feeds)
+        config = bench_config(server.base, args.feeds)
         with tempfile.TemporaryDirectory(prefix="warm-cycle-") as tmp:
             db_path = Path(tmp) / "bench.db"
             config_path = Path(tmp) / "feeds.toml"
