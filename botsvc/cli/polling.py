@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from botsvc.cli.base import _fail, _setup_logging, cli, common, guarded
-from botsvc.cli.worker import database_url, queue_settings
 from botsvc.config import load_config, missing_feed_files, summarise
 from botsvc.deliver.outbox import FlushReport
 from botsvc.deliver.platforms import AdaptersOnDemand, available_adapters
@@ -174,6 +173,7 @@ def run(db_path: str, config_path: str, verbose: int) -> None:
     On PostgreSQL (BOTSVC_DATABASE_URL) it serves the HTTP endpoints and runs one worker
     of the job queue, which also schedules the polls; start more with botsvc worker.
     """
+    from botsvc.cli.worker import database_url  # the job queue's modules load only on PostgreSQL
     from botsvc.service.scheduler import serve
 
     _setup_logging(verbose, service=True)
@@ -204,6 +204,7 @@ def run(db_path: str, config_path: str, verbose: int) -> None:
 
 def _run_on_postgres(url: str, config_path: str) -> None:
     """``run`` on PostgreSQL: the HTTP endpoints, the periodic tasks and one worker of the job queue."""
+    from botsvc.cli.worker import queue_settings
     from botsvc.service.queueworker import work
 
     app = open_app(config_path, url)
