@@ -29,7 +29,7 @@ import sqlite3
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from botsvc.deliver.alert_limits import AlertLimits, held_back_counts, hold_back, mark_judging, settle_judging
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 POOL_THRESHOLD = 40
 BATCH_ITEMS = 100
 """Items judged and stored per transaction of a big cycle in ``botsvc run`` (a fraction of a second each)."""
+JUDGE_CHUNK = 2000
+"""Items handed to the judging at once within a transaction (bounds what it holds per item)."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,11 @@ async def _fetch_and_parse(
             slots[index] = None  # let the body go once recorded
             if isinstance(parsed, asyncio.Future):
                 parsed = await parsed
+            if result.body is not None:
+                # Parsed (or failed to parse): the raw body is not needed again. A cycle keeps
+                # every fetched feed until judging, so holding the bodies too grew memory by
+                # their whole size (about 20 KB a feed).
+                result = replace(result, body=None)
             yield target, result, parsed
     finally:
         if not fetcher.done():
@@ -310,6 +317,42 @@ def _in_feed_order(items: list[FeedItem], outcomes: list[ItemOutcome]) -> list[I
     return [by_item[id(item)] for item in items]
 
 
+def _judge_in_chunks(
+    processor: Processor,
+    topics: Sequence[tuple[str, ...] | None],
+    todo: Sequence[list[FeedItem]],
+    now: datetime,
+    chunk: int | None = None,
+) -> list[list[ItemOutcome]]:
+    """Judge ``todo`` (items per feed) oldest first across feeds, :data:`JUDGE_CHUNK` items per call.
+
+    What judging holds for the items it is given at once (identity keys, the seen rows read
+    for them, the keys it will write) grows with their number: given a whole big cycle, it
+    was most of the cycle's memory. Taking the stream in order of publication a chunk at a
+    time keeps that bounded and judges every item in the same order as one call would.
+    Returns each feed's outcomes in its feed order.
+    """
+    chunk = chunk or JUDGE_CHUNK
+    total = sum(len(items) for items in todo)
+    if total <= chunk:
+        return processor.process_many([(items, wanted) for items, wanted in zip(todo, topics, strict=True)])
+    stream = sorted(
+        (item.event_time or now, number, index) for number, items in enumerate(todo) for index, item in enumerate(items)
+    )
+    outcomes: list[list[ItemOutcome | None]] = [[None] * len(items) for items in todo]
+    for start in range(0, total, chunk):
+        batch: list[list[FeedItem]] = [[] for _ in todo]
+        places: list[list[int]] = [[] for _ in todo]
+        for _, number, index in stream[start : start + chunk]:
+            batch[number].append(todo[number][index])
+            places[number].append(index)
+        found = processor.process_many([(items, wanted) for items, wanted in zip(batch, topics, strict=True)])
+        for number, feed_outcomes in enumerate(found):
+            for index, outcome in zip(places[number], feed_outcomes, strict=True):
+                outcomes[number][index] = outcome
+    return [[outcome for outcome in feed if outcome is not None] for feed in outcomes]
+
+
 def _judge_together(
     store: Store, processor: Processor, fetched: Sequence[Fetched], limits: AlertLimits, judged: Judged | None = None
 ) -> list[FeedReport]:
@@ -323,7 +366,7 @@ def _judge_together(
     todo = judged.remaining if judged is not None else [parsed.items for _, _, parsed in fetched]
     with store.atomic():
         first_polls = [_begin(store, target) for target, _, _ in fetched]
-        outcomes = processor.process_many([(items, target.topics) for items, (target, _, _) in zip(todo, fetched)])
+        outcomes = _judge_in_chunks(processor, [target.topics for target, _, _ in fetched], todo, now)
         if judged is not None:
             outcomes = [
                 _in_feed_order(parsed.items, before + after)
