@@ -1,6 +1,7 @@
 """A poll cycle over HTTP on loopback: conditional GET, failures isolated and recorded."""
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,33 @@ def test_fetched_bodies_are_let_go_once_parsed(tmp_path, feed_server, monkeypatc
     assert len(report.outcomes) == 12
     assert [result.status for result in held] == ["ok"] and held[0].body is None and held[0].etag
     app.close()
+
+
+def test_fetched_bodies_waiting_for_a_slow_parse_stay_few(tmp_path, feed_server, monkeypatch):
+    """Fetching outruns parsing; the feeds fetched and not yet parsed are bounded, not every feed's body."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    body = (FEEDS / "seoul-wire.xml").read_bytes()
+    targets = [FeedTarget(name=f"f{n}", url=feed_server.static(f"/f{n}.xml", body)) for n in range(12)]
+    policy = replace(open_app(ROOT / "examples" / "feeds.toml", tmp_path / "x.db").policy, concurrency=1)
+    monkeypatch.setattr(cycle_module, "PARSE_BACKLOG", 2)  # with concurrency 1: two places
+    parse = cycle_module.parse_fetched
+    waiting: list[int] = []
+
+    def slow_parse(result, target):
+        waiting.append(len(feed_server.requests) - len(waiting))  # fetched (or being fetched), not parsed
+        time.sleep(0.03)
+        return parse(result, target)
+
+    monkeypatch.setattr(cycle_module, "parse_fetched", slow_parse)
+
+    async def run():
+        validators = [(cycle_module.Validators(), False)] * len(targets)
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            found = cycle_module._fetch_and_parse(targets, validators, policy, executor)
+            return [parsed async for _, _, parsed in found]
+
+    parsed = asyncio.run(run())
+    assert len(parsed) == 12 and all(len(p.items) == 12 for p in parsed)
+    assert len(waiting) == 12 and max(waiting) <= 2

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 # Below this many feeds, starting worker processes costs more than it saves.
 POOL_THRESHOLD = 40
+PARSE_BACKLOG = 64
+"""At least this many feeds may be fetched and waiting for their parse (more with a higher fetch concurrency)."""
 BATCH_ITEMS = 100
 """Items judged and stored per transaction of a big cycle in ``botsvc run`` (a fraction of a second each)."""
 JUDGE_CHUNK = 2000
@@ -175,9 +177,12 @@ async def _fetch_and_parse(
 
     loop = asyncio.get_running_loop()
     slots: list[asyncio.Future | None] = [loop.create_future() for _ in targets]
+    # Fetching is faster than parsing: without a bound, every feed's body waited in memory.
+    backlog = asyncio.Semaphore(max(PARSE_BACKLOG, 2 * policy.concurrency))
 
     async def fetch_all() -> None:
-        async for result in fetch_many(requests, policy, public_only=from_chat):
+        async for result in fetch_many(requests, policy, public_only=from_chat, backlog=backlog):
+            parses: list[asyncio.Future] = []
             # What waits for the caller keeps no raw body: the parse has it (about 20 KB a feed).
             kept = replace(result, body=None) if result.body is not None else result
             for index in by_url.get(result.url, ()):
@@ -186,11 +191,16 @@ async def _fetch_and_parse(
                     parsed: asyncio.Future | ParsedFeed | str | None = None
                 elif executor is not None:
                     parsed = loop.run_in_executor(executor, parse_fetched, result, target)
+                    parses.append(parsed)
                 else:
                     parsed = parse_fetched(result, target)
                 slot = slots[index]
                 if slot is not None and not slot.done():
                     slot.set_result((kept, parsed))
+            if parses:  # its place in the backlog is free once its body is parsed
+                asyncio.gather(*parses, return_exceptions=True).add_done_callback(lambda _: backlog.release())
+            else:
+                backlog.release()
 
     fetcher = asyncio.ensure_future(fetch_all())
     try:
