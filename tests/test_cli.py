@@ -281,7 +281,8 @@ def test_poll_once_imports_only_what_polling_needs(tmp_path):
         "    main()\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "heavy = ('botsvc.chat.commands', 'botsvc.service.web', 'adapters.slack', 'adapters.discord', 'slack_bolt', 'discord')\n"
+        "heavy = ('botsvc.chat.commands', 'botsvc.service.web', 'adapters.slack', 'adapters.discord',\n"
+        "         'slack_bolt', 'discord')\n"
         "print('loaded:', [name for name in heavy if name in sys.modules])\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
