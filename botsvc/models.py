@@ -14,9 +14,12 @@ from zoneinfo import ZoneInfo
 Decision = Literal["new", "duplicate", "irrelevant"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeedItem:
-    """One feed entry after normalisation (plain-text summary, UTC date, canonical link)."""
+    """One feed entry after normalisation (plain-text summary, UTC date, canonical link).
+
+    Slotted: a poll cycle holds every item it fetched until they are judged (tens of thousands).
+    """
 
     feed: str
     """Name of the feed it came from (config name, or the URL for ad-hoc polls)."""
@@ -57,9 +60,9 @@ class FeedItem:
         return self.published or self.estimated_published
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemOutcome:
-    """What the pipeline decided about one feed item, and why."""
+    """What the pipeline decided about one feed item, and why (slotted: a cycle keeps one per item)."""
 
     item: FeedItem
     decision: Decision

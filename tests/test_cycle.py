@@ -1,8 +1,12 @@
 """A poll cycle over HTTP on loopback: conditional GET, failures isolated and recorded."""
 
 import asyncio
+import time
 from pathlib import Path
 
+import pytest
+
+from botsvc.service import cycle as cycle_module
 from botsvc.service.app import open_app
 from botsvc.service.cycle import FeedTarget, run_cycle
 
@@ -76,8 +80,12 @@ def _rss(title: str, *items: tuple[str, str, str, str]) -> bytes:
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>{entries}</channel></rss>'.encode()
 
 
-def test_items_are_judged_in_order_of_publication_across_feeds(tmp_path, feed_server):
-    """A later report read first (first feed polled) must not open an event before the earlier ones."""
+@pytest.mark.parametrize("chunk", [None, 1], ids=["one-call", "item-by-item"])
+def test_items_are_judged_in_order_of_publication_across_feeds(tmp_path, feed_server, monkeypatch, chunk):
+    """A later report read first (first feed polled) must not open an event before the earlier ones,
+    also when the judging takes the cycle's items a chunk at a time."""
+    if chunk:
+        monkeypatch.setattr(cycle_module, "JUDGE_CHUNK", chunk)
     radar = (
         "South Korean destroyer locked fire-control radar on Japanese patrol plane, Iwaya says",
         "Japan's defence minister Iwaya protested that a South Korean navy destroyer directed its fire-control "
@@ -182,3 +190,83 @@ def test_the_event_index_is_read_before_the_judging_transaction_and_not_at_all_w
         else:
             assert index == []
         app.close()
+
+
+def test_judging_in_chunks_decides_as_one_call_and_hands_over_at_most_a_chunk(tmp_path, feed_server, monkeypatch):
+    """A big cycle is judged a chunk at a time (bounded memory) with the same decisions as all at once."""
+    urls = [
+        feed_server.static(f"/{name}.xml", (FEEDS / f"{name}.xml").read_bytes())
+        for name in ("seoul-wire", "tokyo-ledger")
+    ]
+    targets = [FeedTarget(name=f"feed{n}", url=url) for n, url in enumerate(urls)]
+
+    def decisions(path, chunk):
+        app = open_app(ROOT / "examples" / "feeds.toml", path)
+        sizes: list[int] = []
+        process_many = app.processor.process_many
+
+        def counted(batches):
+            sizes.append(sum(len(items) for items, _ in batches))
+            return process_many(batches)
+
+        monkeypatch.setattr(app.processor, "process_many", counted)
+        monkeypatch.setattr(cycle_module, "JUDGE_CHUNK", chunk)
+        report = cycle(app, targets)
+        found = [(o.item.feed, o.item.guid, o.decision, o.reason) for o in report.outcomes]
+        events = len({o.event_id for o in report.outcomes if o.event_id is not None})
+        app.close()
+        return found, events, sizes
+
+    whole, whole_events, whole_sizes = decisions(tmp_path / "whole.db", 1000)
+    chunked, chunked_events, chunked_sizes = decisions(tmp_path / "chunked.db", 5)
+    assert whole_sizes == [24] and len(chunked_sizes) == 5 and max(chunked_sizes) == 5
+    assert chunked == whole and chunked_events == whole_events
+    assert {decision for _, _, decision, _ in whole} >= {"new", "irrelevant"}
+
+
+def test_fetched_bodies_are_let_go_once_parsed(tmp_path, feed_server, monkeypatch):
+    """Every fetched feed waits for the cycle's judging; its raw body must not wait with it."""
+    url = feed_server.static("/seoul.xml", (FEEDS / "seoul-wire.xml").read_bytes())
+    app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "b.db")
+    held: list = []
+    judge = cycle_module._judge_or_forget
+
+    def watched(store, processor, fetched, *args, **kwargs):
+        held.extend(result for _, result, _ in fetched)
+        return judge(store, processor, fetched, *args, **kwargs)
+
+    monkeypatch.setattr(cycle_module, "_judge_or_forget", watched)
+    report = cycle(app, [FeedTarget(name="Seoul Wire", url=url, source="Seoul Wire")])
+    assert len(report.outcomes) == 12
+    assert [result.status for result in held] == ["ok"] and held[0].body is None and held[0].etag
+    app.close()
+
+
+def test_fetched_bodies_waiting_for_a_slow_parse_stay_few(tmp_path, feed_server, monkeypatch):
+    """Fetching outruns parsing; the feeds fetched and not yet parsed are bounded, not every feed's body."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    body = (FEEDS / "seoul-wire.xml").read_bytes()
+    targets = [FeedTarget(name=f"f{n}", url=feed_server.static(f"/f{n}.xml", body)) for n in range(12)]
+    policy = replace(open_app(ROOT / "examples" / "feeds.toml", tmp_path / "x.db").policy, concurrency=1)
+    monkeypatch.setattr(cycle_module, "PARSE_BACKLOG", 2)  # with concurrency 1: two places
+    parse = cycle_module.parse_fetched
+    waiting: list[int] = []
+
+    def slow_parse(result, target):
+        waiting.append(len(feed_server.requests) - len(waiting))  # fetched (or being fetched), not parsed
+        time.sleep(0.03)
+        return parse(result, target)
+
+    monkeypatch.setattr(cycle_module, "parse_fetched", slow_parse)
+
+    async def run():
+        validators = [(cycle_module.Validators(), False)] * len(targets)
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            found = cycle_module._fetch_and_parse(targets, validators, policy, executor)
+            return [parsed async for _, _, parsed in found]
+
+    parsed = asyncio.run(run())
+    assert len(parsed) == 12 and all(len(p.items) == 12 for p in parsed)
+    assert len(waiting) == 12 and max(waiting) <= 2

@@ -502,8 +502,13 @@ async def fetch_many(
     client: FetchClient | None = None,
     *,
     public_only: Collection[str] = frozenset(),
+    backlog: asyncio.Semaphore | None = None,
 ) -> AsyncIterator[FetchResult]:
     """Fetch all targets at most ``policy.concurrency`` at a time, yielding results as they finish.
+
+    With ``backlog``, each fetch first takes one of its places, and the caller gives it
+    back once it is done with the result (e.g. parsed it): fetched bodies waiting for a
+    slower parse then stay few, instead of every feed's body piling up in memory.
 
     Local paths and file:// URLs go through ``read_local`` (in a thread, so disks don't
     stall the event loop). URLs in ``public_only`` (feeds added from chat) are fetched
@@ -517,6 +522,8 @@ async def fetch_many(
     async def one(url: str, validators: Validators) -> FetchResult:
         started = time.monotonic()
         try:
+            if backlog is not None:
+                await backlog.acquire()
             async with gate:
                 if url in public_only:
                     return await fetch_feed(http, url, validators, policy, public_only=True)

@@ -28,7 +28,7 @@ import os
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from botsvc.deliver.alert_limits import AlertLimits, held_back_counts, hold_back, mark_judging, settle_judging
@@ -38,6 +38,7 @@ from botsvc.ingest.normalise import identity_keys
 from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
 from botsvc.models import FeedItem, ItemOutcome
 from botsvc.service.intake import Intake
+from botsvc.service.spill import TextSpill
 from botsvc.store.errors import DatabaseError
 from botsvc.store.pipeline import Processor
 from botsvc.store.store import Store
@@ -46,8 +47,12 @@ log = logging.getLogger(__name__)
 
 # Below this many feeds, starting worker processes costs more than it saves.
 POOL_THRESHOLD = 40
+PARSE_BACKLOG = 64
+"""At least this many feeds may be fetched and waiting for their parse (more with a higher fetch concurrency)."""
 BATCH_ITEMS = 100
 """Items judged and stored per transaction of a big cycle in ``botsvc run`` (a fraction of a second each)."""
+JUDGE_CHUNK = 2000
+"""Items handed to the judging at once within a transaction (bounds what it holds per item)."""
 
 
 @dataclass(frozen=True)
@@ -172,20 +177,30 @@ async def _fetch_and_parse(
 
     loop = asyncio.get_running_loop()
     slots: list[asyncio.Future | None] = [loop.create_future() for _ in targets]
+    # Fetching is faster than parsing: without a bound, every feed's body waited in memory.
+    backlog = asyncio.Semaphore(max(PARSE_BACKLOG, 2 * policy.concurrency))
 
     async def fetch_all() -> None:
-        async for result in fetch_many(requests, policy, public_only=from_chat):
+        async for result in fetch_many(requests, policy, public_only=from_chat, backlog=backlog):
+            parses: list[asyncio.Future] = []
+            # What waits for the caller keeps no raw body: the parse has it (about 20 KB a feed).
+            kept = replace(result, body=None) if result.body is not None else result
             for index in by_url.get(result.url, ()):
                 target = targets[index]
                 if result.status != "ok":
                     parsed: asyncio.Future | ParsedFeed | str | None = None
                 elif executor is not None:
                     parsed = loop.run_in_executor(executor, parse_fetched, result, target)
+                    parses.append(parsed)
                 else:
                     parsed = parse_fetched(result, target)
                 slot = slots[index]
                 if slot is not None and not slot.done():
-                    slot.set_result((result, parsed))
+                    slot.set_result((kept, parsed))
+            if parses:  # its place in the backlog is free once its body is parsed
+                asyncio.gather(*parses, return_exceptions=True).add_done_callback(lambda _: backlog.release())
+            else:
+                backlog.release()
 
     fetcher = asyncio.ensure_future(fetch_all())
     try:
@@ -310,8 +325,63 @@ def _in_feed_order(items: list[FeedItem], outcomes: list[ItemOutcome]) -> list[I
     return [by_item[id(item)] for item in items]
 
 
+def _process(
+    processor: Processor, batches: list[tuple[list[FeedItem], tuple[str, ...] | None]], spill: TextSpill | None
+) -> list[list[ItemOutcome]]:
+    """:meth:`Processor.process_many` on the whole items; the outcomes keep the items as given (no text)."""
+    if spill is None:
+        return processor.process_many(batches)
+    outcomes = processor.process_many([([spill.whole(item) for item in items], topics) for items, topics in batches])
+    for (items, _), found in zip(batches, outcomes, strict=True):
+        for item, outcome in zip(items, found, strict=True):
+            outcome.item = item
+    return outcomes
+
+
+def _judge_in_chunks(
+    processor: Processor,
+    topics: Sequence[tuple[str, ...] | None],
+    todo: Sequence[list[FeedItem]],
+    now: datetime,
+    spill: TextSpill | None = None,
+    chunk: int | None = None,
+) -> list[list[ItemOutcome]]:
+    """Judge ``todo`` (items per feed) oldest first across feeds, :data:`JUDGE_CHUNK` items per call.
+
+    What judging holds for the items it is given at once (identity keys, the seen rows read
+    for them, the keys it will write) grows with their number: given a whole big cycle, it
+    was most of the cycle's memory. Taking the stream in order of publication a chunk at a
+    time keeps that bounded and judges every item in the same order as one call would.
+    Returns each feed's outcomes in its feed order.
+    """
+    chunk = chunk or JUDGE_CHUNK
+    total = sum(len(items) for items in todo)
+    if total <= chunk:
+        return _process(processor, [(items, wanted) for items, wanted in zip(todo, topics, strict=True)], spill)
+    stream = sorted(
+        (item.event_time or now, number, index) for number, items in enumerate(todo) for index, item in enumerate(items)
+    )
+    outcomes: list[list[ItemOutcome | None]] = [[None] * len(items) for items in todo]
+    for start in range(0, total, chunk):
+        batch: list[list[FeedItem]] = [[] for _ in todo]
+        places: list[list[int]] = [[] for _ in todo]
+        for _, number, index in stream[start : start + chunk]:
+            batch[number].append(todo[number][index])
+            places[number].append(index)
+        found = _process(processor, [(items, wanted) for items, wanted in zip(batch, topics, strict=True)], spill)
+        for number, feed_outcomes in enumerate(found):
+            for index, outcome in zip(places[number], feed_outcomes, strict=True):
+                outcomes[number][index] = outcome
+    return [[outcome for outcome in feed if outcome is not None] for feed in outcomes]
+
+
 def _judge_together(
-    store: Store, processor: Processor, fetched: Sequence[Fetched], limits: AlertLimits, judged: Judged | None = None
+    store: Store,
+    processor: Processor,
+    fetched: Sequence[Fetched],
+    limits: AlertLimits,
+    judged: Judged | None = None,
+    spill: TextSpill | None = None,
 ) -> list[FeedReport]:
     """Judge the items of every fetched feed in one stream, oldest first, in one transaction.
 
@@ -323,7 +393,7 @@ def _judge_together(
     todo = judged.remaining if judged is not None else [parsed.items for _, _, parsed in fetched]
     with store.atomic():
         first_polls = [_begin(store, target) for target, _, _ in fetched]
-        outcomes = processor.process_many([(items, target.topics) for items, (target, _, _) in zip(todo, fetched)])
+        outcomes = _judge_in_chunks(processor, [target.topics for target, _, _ in fetched], todo, now, spill)
         if judged is not None:
             outcomes = [
                 _in_feed_order(parsed.items, before + after)
@@ -336,7 +406,12 @@ def _judge_together(
 
 
 def _judge_batch(
-    store: Store, processor: Processor, fetched: Sequence[Fetched], batch: list[list[FeedItem]], now: datetime
+    store: Store,
+    processor: Processor,
+    fetched: Sequence[Fetched],
+    batch: list[list[FeedItem]],
+    now: datetime,
+    spill: TextSpill | None = None,
 ) -> list[list[ItemOutcome]]:
     """One transaction of a big cycle: judge and store ``batch`` (items per feed), hold back the
     events they open until the last transaction, and note their keys as seen in this poll."""
@@ -345,7 +420,9 @@ def _judge_batch(
             for (target, _, _), items in zip(fetched, batch, strict=True):
                 if items and target.tracked:
                     store.ensure_feed(target.name, target.url)
-            outcomes = processor.process_many([(items, target.topics) for items, (target, _, _) in zip(batch, fetched)])
+            outcomes = _process(
+                processor, [(items, target.topics) for items, (target, _, _) in zip(batch, fetched)], spill
+            )
             for (target, _, _), items, found in zip(fetched, batch, outcomes, strict=True):
                 mark_judging(store, found)
                 if items:
@@ -357,12 +434,14 @@ def _judge_batch(
         raise
 
 
-async def _judge_in_turns(intake: Intake, fetched: Sequence[Fetched], limits: AlertLimits) -> list[FeedReport]:
+async def _judge_in_turns(
+    intake: Intake, fetched: Sequence[Fetched], limits: AlertLimits, spill: TextSpill | None = None
+) -> list[FeedReport]:
     """Judge a cycle's fetched feeds oldest first, a big cycle in several transactions, each holding the write turn."""
     store, processor = intake.store, intake.processor
     total = sum(len(parsed.items) for _, _, parsed in fetched)
     if total <= BATCH_ITEMS:
-        return await intake.write(_judge_or_forget, store, processor, fetched, limits)
+        return await intake.write(_judge_or_forget, store, processor, fetched, limits, None, spill)
     now = processor.clock()
     stream = sorted(
         (parsed.items[index].event_time or now, number, index)
@@ -375,17 +454,22 @@ async def _judge_in_turns(intake: Intake, fetched: Sequence[Fetched], limits: Al
         batch: list[list[FeedItem]] = [[] for _ in fetched]
         for _, number, index in stream[start : start + BATCH_ITEMS]:
             batch[number].append(fetched[number][2].items[index])
-        found = await intake.write(_judge_batch, store, processor, fetched, batch, now)
+        found = await intake.write(_judge_batch, store, processor, fetched, batch, now, spill)
         for number, outcomes in enumerate(found):
             judged.earlier[number] += outcomes
         done = start + BATCH_ITEMS
     for _, number, index in stream[done:]:
         judged.remaining[number].append(fetched[number][2].items[index])
-    return await intake.write(_judge_or_forget, store, processor, fetched, limits, judged)
+    return await intake.write(_judge_or_forget, store, processor, fetched, limits, judged, spill)
 
 
 def _judge_or_forget(
-    store: Store, processor: Processor, fetched: Sequence[Fetched], limits: AlertLimits, judged: Judged | None = None
+    store: Store,
+    processor: Processor,
+    fetched: Sequence[Fetched],
+    limits: AlertLimits,
+    judged: Judged | None = None,
+    spill: TextSpill | None = None,
 ) -> list[FeedReport]:
     """:func:`_judge_together`; if it fails, the in-memory index forgets what it rolled back.
 
@@ -395,7 +479,7 @@ def _judge_or_forget(
     its backoff applies).
     """
     try:
-        return _judge_together(store, processor, fetched, limits, judged)
+        return _judge_together(store, processor, fetched, limits, judged, spill)
     except BaseException as exc:
         processor.events.reload()
         if len(fetched) == 1 or not isinstance(exc, Exception) or isinstance(exc, DatabaseError):
@@ -404,7 +488,7 @@ def _judge_or_forget(
     for number, entry in enumerate(fetched):
         alone = None if judged is None else Judged([judged.remaining[number]], [judged.earlier[number]], judged.now)
         try:
-            reports.extend(_judge_together(store, processor, [entry], limits, alone))
+            reports.extend(_judge_together(store, processor, [entry], limits, alone, spill))
         except DatabaseError:
             processor.events.reload()
             raise
@@ -456,6 +540,7 @@ async def run_cycle(
     use_pool = workers != 0 and remote >= POOL_THRESHOLD and (os.cpu_count() or 1) > 1
     pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count()) if use_pool else None
     reports = []
+    spill = TextSpill()  # the fetched items' text waits for the judging on disk, not in memory
     try:
         if intake is None:
             validators = _validators(store, targets)
@@ -470,7 +555,7 @@ async def run_cycle(
         async with aclosing(_fetch_and_parse(targets, validators, policy, parser)) as fetched:
             async for target, result, parsed in fetched:
                 if result.status == "ok" and isinstance(parsed, ParsedFeed):
-                    to_judge.append((target, result, parsed))
+                    to_judge.append((target, result, spill.keep(parsed)))
                     continue
                 if result.status == "not_modified":
                     unchanged.append((target, result))
@@ -489,9 +574,9 @@ async def run_cycle(
         if to_judge:
             if intake is None:
                 processor.prepare()  # outside the judging transaction (the intake's is prepared)
-                reports.extend(_judge_or_forget(store, processor, to_judge, limits))
+                reports.extend(_judge_or_forget(store, processor, to_judge, limits, None, spill))
             else:
-                reports.extend(await _judge_in_turns(intake, to_judge, limits))
+                reports.extend(await _judge_in_turns(intake, to_judge, limits, spill))
         order = {id(target): n for n, target in enumerate(targets)}
         reports.sort(key=lambda report: order.get(id(report.target), len(order)))
         for report in reports:
@@ -501,6 +586,7 @@ async def run_cycle(
                 log.info("feed %s: %s", report.target.name, report.warning)
             _log_held_back(report)
     finally:
+        spill.close()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
     return CycleReport(reports, started, processor.clock())

@@ -1,0 +1,73 @@
+"""The summaries and bodies of a poll cycle's items, kept in a temporary file until judged.
+
+A cycle judges every fetched feed's items together, oldest first across feeds, so it holds
+all of them until the last feed is in. Their text is most of that memory (a summary alone
+is often larger than the rest of an item), and it grew with the number of feeds. The
+cycle keeps each item without its text (:meth:`TextSpill.keep`), gives the judging the
+whole item back a chunk at a time (:meth:`TextSpill.whole`), and its report holds the
+items without text (no report reads it).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from array import array
+from dataclasses import replace
+
+from botsvc.ingest.parse import ParsedFeed
+from botsvc.models import FeedItem
+
+
+class TextSpill:
+    """An unnamed temporary file of UTF-8 text; each kept item's place in it, by identity."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="botsvc-cycle-")
+        self._size = 0
+        self._bounds = array("q")
+        """Per kept item: where its summary starts, where its body starts, where its body ends."""
+        self._where: dict[int, int] = {}
+        """id() of a kept item -> its first entry in ``_bounds``."""
+        self._kept: list[ParsedFeed] = []
+        """The kept feeds, so the ids above stay theirs until the spill is closed."""
+
+    def keep(self, parsed: ParsedFeed) -> ParsedFeed:
+        """``parsed`` with its items' summaries and bodies written out (the items without them)."""
+        items: list[FeedItem] = []
+        chunks: list[bytes] = []
+        for item in parsed.items:
+            if not item.summary and not item.body:
+                items.append(item)
+                continue
+            summary, body = item.summary.encode(), item.body.encode()
+            start = self._size + sum(map(len, chunks))
+            chunks += (summary, body)
+            slim = replace(item, summary="", body="")
+            self._where[id(slim)] = len(self._bounds)
+            self._bounds.extend((start, start + len(summary), start + len(summary) + len(body)))
+            items.append(slim)
+        data = b"".join(chunks)
+        if data:
+            self._file.seek(self._size)
+            self._file.write(data)
+            self._file.flush()
+            self._size += len(data)
+        kept = replace(parsed, items=items)
+        self._kept.append(kept)
+        return kept
+
+    def whole(self, item: FeedItem) -> FeedItem:
+        """``item`` with the text :meth:`keep` took from it (an item it did not keep, as it is)."""
+        entry = self._where.get(id(item))
+        if entry is None:
+            return item
+        start, middle, end = self._bounds[entry : entry + 3]
+        data = os.pread(self._file.fileno(), end - start, start)
+        cut = middle - start
+        return replace(item, summary=data[:cut].decode(), body=data[cut:].decode())
+
+    def close(self) -> None:
+        self._file.close()
+        self._where.clear()
+        self._kept.clear()
