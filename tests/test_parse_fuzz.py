@@ -231,10 +231,10 @@ def text_mutated_feed(draw) -> bytes:
     root = re.search(rb"<[^?!]", body)
     assert root is not None
     for _ in range(draw(st.integers(1, 8))):
-        # Inside the root element only: text in the prolog (after <?xml ...?>) is not well-formed.
-        gaps = [
-            at + 1 for at in range(root.start(), len(body)) if body[at] == ord(">") and body[at + 1 : at + 2] != b"<"
-        ]
+        # Inside the root element only: text before it (after <?xml ...?>) or after its end
+        # tag is not well-formed.
+        end = bytes(body).rindex(b"</")
+        gaps = [at + 1 for at in range(root.start(), end) if body[at] == ord(">") and body[at + 1 : at + 2] != b"<"]
         at = draw(st.sampled_from(gaps))
         body[at:at] = _escape(draw(TEXT_PIECES))
     return bytes(body)
