@@ -458,10 +458,14 @@ class Store:
         keys = list(keys)
         hashes = [seenkeys.key_hash(key) for key in keys]
         conn = self.db.conn
-        conn.executemany(
-            "UPDATE seen_items SET last_seen = ?, feed = ? WHERE key = ?", ((stamp, feed, k) for k in keys)
-        )
-        conn.executemany("UPDATE seen_hashes SET last_seen = ? WHERE hash = ?", ((seconds, h) for h in hashes))
+        if self.dialect == "postgres":  # one statement per table, not one per key
+            self.db.execute("UPDATE seen_items SET last_seen = ?, feed = ? WHERE key = ANY(?)", (stamp, feed, keys))
+            self.db.execute("UPDATE seen_hashes SET last_seen = ? WHERE hash = ANY(?)", (seconds, hashes))
+        else:
+            conn.executemany(
+                "UPDATE seen_items SET last_seen = ?, feed = ? WHERE key = ?", ((stamp, feed, k) for k in keys)
+            )
+            conn.executemany("UPDATE seen_hashes SET last_seen = ? WHERE hash = ?", ((seconds, h) for h in hashes))
         if not tracked:
             return
         self.db.execute("UPDATE feeds SET window_at = ? WHERE name = ?", (stamp, feed))
