@@ -99,3 +99,41 @@ def test_the_postgres_placement_turn_records_its_wait(postgres_url: str) -> None
         store.close()
     assert LOCK_WAITS.count == before + 1
     assert LOCK_WAITS.seconds[-1] >= 0
+
+
+def test_a_poll_job_finds_a_configured_feed_without_a_query(tmp_path: Path) -> None:
+    from botsvc.service.jobs import QueueSettings
+    from botsvc.service.queueworker import QueueWorker
+    from botsvc.store.feedlist import add_feed
+
+    app = open_app(CONFIG, tmp_path / "bot.db")
+    try:
+        add_feed(app.store, "from chat", "http://127.0.0.1:9/feed.xml", added_by="U1")
+        add_feed(app.store, app.config.feeds[0].name, "http://127.0.0.1:9/other.xml", added_by="U1")
+        worker = QueueWorker(app, {}, None, QueueSettings(url="postgresql://unused"), None)  # type: ignore[arg-type]
+        statements: list[str] = []
+        app.store.db.conn.set_trace_callback(statements.append)
+        configured = app.config.feeds[0]
+        assert worker._feed(configured.name) == configured  # the configuration's, not the chat row of that name
+        assert statements == []
+        found = worker._feed("from chat")
+        assert found is not None and found.url == "http://127.0.0.1:9/feed.xml"
+        assert worker._feed("gone") is None
+        app.store.db.conn.set_trace_callback(None)
+    finally:
+        app.close()
+
+
+def test_a_poll_job_of_a_disabled_feed_finds_nothing(tmp_path: Path) -> None:
+    from botsvc.service.jobs import QueueSettings
+    from botsvc.service.queueworker import QueueWorker
+
+    app = open_app(CONFIG, tmp_path / "bot.db")
+    try:
+        first = app.config.feeds[0]
+        app.config = replace(app.config, feeds=(replace(first, enabled=False), *app.config.feeds[1:]))
+        worker = QueueWorker(app, {}, None, QueueSettings(url="postgresql://unused"), None)  # type: ignore[arg-type]
+        assert worker._feed(first.name) is None
+        assert worker._feed(app.config.feeds[1].name) == app.config.feeds[1]
+    finally:
+        app.close()

@@ -88,6 +88,10 @@ class QueueWorker:
         self.stalled_retried = 0
 
     def _feed(self, name: str) -> FeedConfig | None:
+        """The feed a job names: from the configuration (no query), else among those added from chat."""
+        for feed in self.app.config.feeds:  # a configured name shadows a chat-added one, as in App.feeds
+            if feed.name == name:
+                return feed if feed.enabled else None
         return next((feed for feed in self.app.feeds() if feed.name == name), None)
 
     async def poll(self, name: str) -> None:
