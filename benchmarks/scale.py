@@ -14,7 +14,10 @@ off, as for tests, so the figures are an upper bound for a server that fsyncs).
   have started until every feed has been polled once (every item judged and stored).
 
 Printed, one ``name: value`` line each: feeds/s for SQLite and per worker count, and the
-PostgreSQL database's growth per 10,000 items judged (and per 10,000 articles stored).
+PostgreSQL database's growth per 10,000 items judged (and per 10,000 articles stored), and
+per worker count the waits on the placement lock (``pg_advisory_xact_lock`` in
+``placement_turn``, each worker's own timing, logged when it stops): how many, and the
+highest p50 and p99 of any one worker.
 The machine's cores bound the speed-up: judging is CPU work, one process per core at most.
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -40,8 +44,6 @@ INTERVAL = "6h"
 
 def write_config(directory: Path, server: FeedServer, n_feeds: int) -> Path:
     """The sample configuration's topics with the benchmark's feeds (for the worker processes)."""
-    import re
-
     text = (REPO / "examples" / "feeds.toml").read_text(encoding="utf-8")
     text = re.sub(r'\[\[feeds\]\]\nname = "[^"]*"\nurl = "[^"]*"\n+', "", text)
     text = re.sub(r"(?m)^interval = .*$", f'interval = "{INTERVAL}"', text, count=1)
@@ -59,10 +61,22 @@ def database_bytes(url: str) -> int:
         return int(row[0]) if row else 0
 
 
+LOCK_LINE = re.compile(r"placement lock: (\d+) wait\(s\), p50 ([\d.]+) ms, p99 ([\d.]+) ms")
+
+
+def lock_waits(logs: list[Path]) -> tuple[int, float, float]:
+    """Waits on the placement lock, and the highest p50 and p99 (ms) any worker logged when it stopped."""
+    found = [LOCK_LINE.search(log.read_text(encoding="utf-8", errors="replace")) for log in logs]
+    rows = [(int(m[1]), float(m[2]), float(m[3])) for m in found if m]
+    if not rows:
+        return 0, 0.0, 0.0
+    return sum(r[0] for r in rows), max(r[1] for r in rows), max(r[2] for r in rows)
+
+
 def run_workers(
     pg: PostgresServer, config: Path, n_feeds: int, workers: int, concurrency: int, directory: Path
-) -> tuple[float, int, int, int]:
-    """Seconds to poll every feed once with ``workers`` processes; and bytes, items, articles stored."""
+) -> tuple[float, int, int, int, tuple[int, float, float]]:
+    """Seconds to poll every feed once with ``workers`` processes; bytes, items, articles stored; lock waits."""
     from botsvc.store.queue_schema import ensure_queue_schema
     from botsvc.store.store import open_store
 
@@ -71,7 +85,7 @@ def run_workers(
     ensure_queue_schema(url)
     empty = database_bytes(url)
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    level = os.environ.get("SCALE_LOG_LEVEL", "WARNING")  # INFO and SCALE_KEEP=DIR keep each worker's log
+    level = os.environ.get("SCALE_LOG_LEVEL", "INFO")  # INFO: each worker logs its placement-lock waits at exit
     env.update(BOTSVC_DATABASE_URL=url, BOTSVC_DATABASE_POOL="4", BOTSVC_LOG_LEVEL=level)
     env.pop("BOTSVC_DB", None)
     argv = [sys.executable, "-m", "botsvc", "worker", "--config", str(config), "--tick", "1"]
@@ -105,7 +119,7 @@ def run_workers(
                 proc.kill()
         store.close()
     grown = database_bytes(url) - empty
-    return elapsed, grown, int(items), int(articles)
+    return elapsed, grown, int(items), int(articles), lock_waits(logs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,16 +140,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"items per feed: {args.items}")
             print(f"cores: {os.cpu_count()}")
             if not args.no_sqlite:
-                run = run_botsvc_cycle(bench_config(server, args.feeds), directory / "sqlite.db")
+                run = run_botsvc_cycle(bench_config(server.base, args.feeds), directory / "sqlite.db")
                 print(f"sqlite single process: {args.feeds / run.seconds:.1f} feeds/s ({run.seconds:.1f} s)")
             config = write_config(directory, server, args.feeds)
             with running_postgres() as pg:
                 for workers in counts:
-                    elapsed, grown, items, articles = run_workers(
+                    elapsed, grown, items, articles, (waits, p50, p99) = run_workers(
                         pg, config, args.feeds, workers, args.concurrency, directory
                     )
                     rate = args.feeds / elapsed
                     print(f"postgres {workers} worker(s) x {args.concurrency}: {rate:.1f} feeds/s ({elapsed:.1f} s)")
+                    print(f"postgres {workers} worker(s) placement lock waits: {waits}")
+                    print(f"postgres {workers} worker(s) placement lock wait p50: {p50:.2f} ms")
+                    print(f"postgres {workers} worker(s) placement lock wait p99: {p99:.2f} ms")
                     if workers == counts[-1]:
                         print(f"postgres items judged: {items}")
                         print(f"postgres articles stored: {articles}")

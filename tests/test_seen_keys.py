@@ -103,3 +103,35 @@ def test_remembered_hashes_and_word_bits_are_the_stored_ones():
     for _ in range(2):  # the second pass is answered from what was kept
         assert [title_sketch(t) for t in titles] == [reference_sketch(t) for t in titles]
         assert key_hash("url:https://example.org/a") == -853079160820712725
+
+
+def test_postgres_writes_a_feeds_seen_keys_in_one_statement_per_table(postgres_url, monkeypatch):
+    """A poll job's seen keys (new hashes, then the window's last-seen) cost a statement each, not one per key."""
+    from datetime import datetime, timezone
+
+    from botsvc.store.seenbatch import SeenBatch
+    from botsvc.store.store import open_store
+
+    first, later = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc)
+    keys = [f"guid:f\x1f{n}" for n in range(5)] + [f"url:https://x/{n}" for n in range(5)]
+    store = open_store(postgres_url)
+    try:
+
+        def one_by_one(*args, **kwargs):
+            raise AssertionError("a statement per key")
+
+        monkeypatch.setattr(store.db, "executemany", one_by_one)
+        with store.atomic():
+            batch = SeenBatch(store.db.conn)
+            batch.add(keys, "irrelevant", None, stamp=None, seconds=int(first.timestamp()), title="typhoon hits kanto")
+            batch.add(keys[:2], "irrelevant", None, stamp=None, seconds=int(first.timestamp()), title=None)  # known
+            batch.flush()
+            store.touch_window("f", keys, later)
+        rows = store.query("SELECT hash, last_seen, sketch FROM seen_hashes")
+        assert {row["hash"] for row in rows} == {key_hash(key) for key in keys}
+        assert {row["last_seen"] for row in rows} == {int(later.timestamp())}
+        sketches = {row["hash"]: row["sketch"] for row in rows}
+        assert sketches[key_hash(keys[0])] == title_sketch("typhoon hits kanto")
+        assert sketches[key_hash(keys[-1])] is None
+    finally:
+        store.close()

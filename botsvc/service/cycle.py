@@ -30,6 +30,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from botsvc.deliver.alert_limits import AlertLimits, held_back_counts, hold_back, mark_judging, settle_judging
 from botsvc.deliver.volume import Surge, fresh_items, record_poll, record_unchanged_polls
@@ -42,6 +43,9 @@ from botsvc.service.spill import TextSpill
 from botsvc.store.errors import DatabaseError
 from botsvc.store.pipeline import Processor
 from botsvc.store.store import Store
+
+if TYPE_CHECKING:
+    from botsvc.ingest.connect import FetchClient
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +161,7 @@ async def _fetch_and_parse(
     validators: Sequence[tuple[Validators, bool]],
     policy: FetchPolicy,
     executor: Executor | None,
+    client: FetchClient | None = None,
 ) -> AsyncGenerator[tuple[FeedTarget, FetchResult, ParsedFeed | str | None], None]:
     """Yield every target with its fetch result and parse, in the order of ``targets``.
 
@@ -181,7 +186,7 @@ async def _fetch_and_parse(
     backlog = asyncio.Semaphore(max(PARSE_BACKLOG, 2 * policy.concurrency))
 
     async def fetch_all() -> None:
-        async for result in fetch_many(requests, policy, public_only=from_chat, backlog=backlog):
+        async for result in fetch_many(requests, policy, client, public_only=from_chat, backlog=backlog):
             parses: list[asyncio.Future] = []
             # What waits for the caller keeps no raw body: the parse has it (about 20 KB a feed).
             kept = replace(result, body=None) if result.body is not None else result
@@ -528,12 +533,15 @@ async def run_cycle(
     workers: int | None = None,
     limits: AlertLimits = AlertLimits(),
     intake: Intake | None = None,
+    client: FetchClient | None = None,
 ) -> CycleReport:
     """Poll ``targets`` once. Never raises for a bad feed: its error is in the report.
 
     ``limits`` decides which of the events opened are alerted (see :mod:`botsvc.deliver.alert_limits`).
     With ``intake``, ``store`` and ``processor`` must be its own: they are used only in
-    its thread, each transaction holding its write turn.
+    its thread, each transaction holding its write turn. ``client``: a fetch client
+    the caller keeps open across cycles (a worker's, shared by its poll jobs); without
+    one, a client is made for this cycle and closed after it.
     """
     started = processor.clock()
     remote = sum(1 for t in targets if t.url.startswith(("http://", "https://")))
@@ -552,7 +560,7 @@ async def run_cycle(
         # then, oldest first, so arrival order across feeds does not shape events.
         to_judge: list[Fetched] = []
         unchanged: list[tuple[FeedTarget, FetchResult]] = []
-        async with aclosing(_fetch_and_parse(targets, validators, policy, parser)) as fetched:
+        async with aclosing(_fetch_and_parse(targets, validators, policy, parser, client)) as fetched:
             async for target, result, parsed in fetched:
                 if result.status == "ok" and isinstance(parsed, ParsedFeed):
                     to_judge.append((target, result, spill.keep(parsed)))

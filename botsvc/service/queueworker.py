@@ -23,6 +23,7 @@ from botsvc.config import FeedConfig
 from botsvc.deliver.adapter import Adapter, DeliveryError
 from botsvc.deliver.delivery import queue_digests
 from botsvc.deliver.outbox import Courier, channel_id, on_enqueue
+from botsvc.ingest.fetch import make_client
 from botsvc.models import ChannelAddress
 from botsvc.service.app import App
 from botsvc.service.due import claim_due
@@ -43,6 +44,7 @@ from botsvc.service.metrics import Metrics
 from botsvc.service.scheduler import SHUTDOWN_GRACE, STOP_SIGNALS, Poller
 from botsvc.service.web import start_web
 from botsvc.store.errors import DatabaseError
+from botsvc.store.placement import LOCK_WAITS
 from botsvc.store.pollqueue import channels_to_send, claims_older_than, release_poll
 from botsvc.store.queue_schema import ensure_queue_schema, store_connection
 from botsvc.store.store import Store, StoreError, database_problem
@@ -86,6 +88,10 @@ class QueueWorker:
         self.stalled_retried = 0
 
     def _feed(self, name: str) -> FeedConfig | None:
+        """The feed a job names: from the configuration (no query), else among those added from chat."""
+        for feed in self.app.config.feeds:  # a configured name shadows a chat-added one, as in App.feeds
+            if feed.name == name:
+                return feed if feed.enabled else None
         return next((feed for feed in self.app.feeds() if feed.name == name), None)
 
     async def poll(self, name: str) -> None:
@@ -267,6 +273,9 @@ async def _work(
     metrics = Metrics(app.store)
     worker = QueueWorker(app, adapters, queue, settings, intake, metrics)
     worker.poller.on_fatal = stop.set
+    # One fetch client for every poll job of this process: its TLS context, connection
+    # pools and resolver are made once, not per job (closed when the worker stops).
+    client = worker.poller.client = make_client(app.policy)
     running = asyncio.create_task(
         queue.run_worker_async(
             concurrency=concurrency,
@@ -322,6 +331,9 @@ async def _work(
                     log.warning("stopping an adapter: %s", exc or "timed out")
             if web_runner is not None:
                 await web_runner.cleanup()
+            await client.aclose()
+            if LOCK_WAITS.count:
+                log.info("placement lock: %s", LOCK_WAITS.summary())
             for sig in STOP_SIGNALS:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)

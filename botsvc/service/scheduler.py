@@ -21,6 +21,7 @@ import logging
 import signal
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -40,6 +41,9 @@ from botsvc.store.errors import DatabaseError
 from botsvc.store.fileid import mark_lost
 from botsvc.store.retention import Pruner, configured_feeds
 from botsvc.store.store import StoreError, database_problem, is_busy, parse_iso
+
+if TYPE_CHECKING:
+    from botsvc.ingest.connect import FetchClient
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,8 @@ class Poller:
         self._tasks: set[asyncio.Task] = set()
         self.fatal: Exception | None = None
         self.on_fatal: Callable[[], None] | None = None
+        self.client: FetchClient | None = None
+        """A fetch client kept open across polls (a queue worker's); None: one per poll."""
 
     def database_lost(self, problem: str | None = None) -> bool:
         """Whether the database file is gone or damaged (checked now unless ``problem`` is given).
@@ -125,6 +131,7 @@ class Poller:
                         [feed_target(feed)],
                         self.app.policy,
                         limits=self.app.config.alerts,
+                        client=self.client,
                     )
                 else:
                     report = await run_cycle(
@@ -134,6 +141,7 @@ class Poller:
                         self.app.policy,
                         limits=self.app.config.alerts,
                         intake=self.intake,
+                        client=self.client,
                     )
                 log.info("%s: %s", feed.name, report.summary())
                 if self.metrics is not None:

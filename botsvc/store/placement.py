@@ -20,15 +20,53 @@ The turn is for the milliseconds of placement: never take it across fetching or 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from botsvc.store.errors import DatabaseError
 from botsvc.store.store import OUTLET_SEPARATOR, Store
 
 PLACEMENT_SCOPE = "botsvc:event-placement"
 """What the PostgreSQL advisory lock is taken on (one similarity index per database)."""
+
+
+@dataclass
+class LockWaits:
+    """Seconds this process spent waiting for the placement turn's lock (the latest ``keep`` waits).
+
+    A wait includes the lock statement's round trip to the server. One append per
+    placement: the cost of watching is a clock read, not a statement.
+    """
+
+    keep: int = 10000
+    count: int = 0
+    seconds: deque[float] = field(default_factory=deque)
+
+    def record(self, waited: float) -> None:
+        self.count += 1
+        self.seconds.append(waited)
+        if len(self.seconds) > self.keep:
+            self.seconds.popleft()
+
+    def percentile(self, fraction: float) -> float:
+        """The wait at ``fraction`` (0-1) of the kept waits, nearest rank; 0 when none were kept."""
+        ordered = sorted(self.seconds)
+        if not ordered:
+            return 0.0
+        return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+    def summary(self) -> str:
+        return (
+            f"{self.count} wait(s), p50 {self.percentile(0.5) * 1000:.2f} ms, "
+            f"p99 {self.percentile(0.99) * 1000:.2f} ms, max {self.percentile(1.0) * 1000:.2f} ms"
+        )
+
+
+LOCK_WAITS = LockWaits()
+"""This process's waits on PostgreSQL's placement lock (a queue worker logs them when it stops)."""
 
 
 def lock_key(scope: str = PLACEMENT_SCOPE) -> int:
@@ -46,7 +84,9 @@ def placement_turn(store: Store, scope: str = PLACEMENT_SCOPE) -> Iterator[Store
     """
     if getattr(store, "dialect", "sqlite") == "postgres":
         with store.atomic():  # inside the caller's transaction a savepoint: the lock outlives it
+            asked = time.perf_counter()
             store.query("SELECT pg_advisory_xact_lock(?)", (lock_key(scope),))
+            LOCK_WAITS.record(time.perf_counter() - asked)
             yield store
         return
     if store.db.conn.in_transaction:

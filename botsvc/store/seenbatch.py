@@ -113,7 +113,15 @@ class SeenBatch:
 
     def flush(self) -> None:
         """Write the keys recorded since the last flush: one statement per table."""
-        if self._new_hashes:
+        if self._new_hashes and getattr(self.conn, "dialect", "sqlite") == "postgres":
+            columns = [list(column) for column in zip(*self._new_hashes, strict=True)]
+            self.conn.execute(  # one statement, not one per row
+                "INSERT INTO seen_hashes (hash, last_seen, sketch) "
+                "SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::bigint[]) ON CONFLICT (hash) DO NOTHING",
+                columns,
+            )
+            self._new_hashes = []
+        elif self._new_hashes:
             self.conn.executemany(
                 "INSERT INTO seen_hashes (hash, last_seen, sketch) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
                 self._new_hashes,

@@ -458,12 +458,17 @@ class Store:
         keys = list(keys)
         hashes = [seenkeys.key_hash(key) for key in keys]
         conn = self.db.conn
-        # One statement per CHUNK keys, not one per key: a feed's keys are a few dozen.
-        for start in range(0, len(keys), CHUNK):
-            chunk, hashed = keys[start : start + CHUNK], hashes[start : start + CHUNK]
-            marks = ",".join("?" * len(chunk))
-            conn.execute(f"UPDATE seen_items SET last_seen = ?, feed = ? WHERE key IN ({marks})", [stamp, feed, *chunk])
-            conn.execute(f"UPDATE seen_hashes SET last_seen = ? WHERE hash IN ({marks})", [seconds, *hashed])
+        if self.dialect == "postgres":  # one statement per table, not one per key
+            self.db.execute("UPDATE seen_items SET last_seen = ?, feed = ? WHERE key = ANY(?)", (stamp, feed, keys))
+            self.db.execute("UPDATE seen_hashes SET last_seen = ? WHERE hash = ANY(?)", (seconds, hashes))
+        else:  # one statement per CHUNK keys, not one per key
+            for start in range(0, len(keys), CHUNK):
+                chunk, hashed = keys[start : start + CHUNK], hashes[start : start + CHUNK]
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    f"UPDATE seen_items SET last_seen = ?, feed = ? WHERE key IN ({marks})", [stamp, feed, *chunk]
+                )
+                conn.execute(f"UPDATE seen_hashes SET last_seen = ? WHERE hash IN ({marks})", [seconds, *hashed])
         if not tracked:
             return
         self.db.execute("UPDATE feeds SET window_at = ? WHERE name = ?", (stamp, feed))
