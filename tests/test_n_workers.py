@@ -13,6 +13,7 @@ is one event told once to each channel that may see it, and no job is left runni
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import random
@@ -25,15 +26,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from feedserver import FeedRequestHandler, FeedServer
 from processes import wait_for
 from slackmock import SlackMock
-from test_queue import EXAMPLES, process_env, stop
+from test_queue import EXAMPLES, examples_copy, process_env, stop
 
+from botsvc.deliver.platforms import available_adapters
 from botsvc.deliver.subscriptions import parse_mode, subscribe
 from botsvc.service.app import open_app
+from botsvc.service.intake import Intake
+from botsvc.service.jobs import POLL_TASK, QueueSettings, SendInTransaction, build_queue
+from botsvc.service.queueworker import QueueWorker
 from botsvc.store.feedlist import add_feed
 from botsvc.store.merges import current_event
+from botsvc.store.pollqueue import claimed_polls
+from botsvc.store.queue_schema import ensure_queue_schema
 from botsvc.store.tenants import own_feed, tenant_key
 
 LABELLED = Path(__file__).resolve().parent / "fixtures" / "dev-real"
@@ -198,7 +206,7 @@ def test_four_workers_killed_ten_times_store_each_item_once_and_tell_each_story_
         def every_feed_polled_at(cycle: int) -> bool:
             kill_due()
             behind = [path for path in paths if world.served.get(path, -1) < cycle]
-            if behind and time.monotonic() - every_feed_polled_at.last_nudge > 5:  # type: ignore[attr-defined]
+            if behind and time.monotonic() - every_feed_polled_at.last_nudge > 2:  # type: ignore[attr-defined]
                 nudge(cycle)  # a poll running when the cycle began may have recorded its end since
             return not behind
 
@@ -280,3 +288,47 @@ def test_four_workers_killed_ten_times_store_each_item_once_and_tell_each_story_
             seen = [call for call in posts if call.body["channel"] in channels and said(call, report.title)]
             assert bool(seen) == (other == tenant), (schedule, tenant, other)
     assert {call.body["channel"] for call in posts} == {c for cs in CHANNELS.values() for c in cs}
+
+
+def test_a_feeds_claim_and_its_poll_job_commit_together(tmp_path, postgres_url, monkeypatch):
+    """An enqueuer stopped between claiming feeds and queueing their polls (killed, or the
+    queue refusing a job) leaves no claim without its job: such a feed would wait minutes."""
+    assert ensure_queue_schema(postgres_url)
+    app = open_app(examples_copy(tmp_path), postgres_url)
+    settings = QueueSettings(postgres_url, tick=1)
+    together = SendInTransaction(postgres_url)
+    deferred = together.defer_poll
+    calls: list[str] = []
+
+    def fails_at_the_third(conn, feed: str) -> None:
+        calls.append(feed)
+        if len(calls) == 3:
+            raise RuntimeError("the process stops here")
+        deferred(conn, feed)
+
+    async def go() -> tuple[list[str], list[str], list[str], list[str], list[str]]:
+        queue = build_queue(settings)
+        await queue.open_async()
+        intake = await Intake.open(app, postgres_url)
+        try:
+            worker = QueueWorker(app, available_adapters(), queue, settings, intake)
+            worker.polls_in_transaction = together
+            monkeypatch.setattr(together, "defer_poll", fails_at_the_third)
+            with pytest.raises(RuntimeError):
+                await worker.enqueue_due()
+            stopped = [str(job.task_kwargs["feed"]) for job in await queue.job_manager.list_jobs_async(task=POLL_TASK)]
+            held = claimed_polls(app.store)
+            monkeypatch.setattr(together, "defer_poll", deferred)
+            claimed = await worker.enqueue_due()
+            jobs = [str(job.task_kwargs["feed"]) for job in await queue.job_manager.list_jobs_async(task=POLL_TASK)]
+            return stopped, held, claimed, jobs, claimed_polls(app.store)
+        finally:
+            await intake.close()
+            await queue.close_async()
+
+    try:
+        stopped, held, claimed, jobs, claims = asyncio.run(go())
+    finally:
+        app.close()
+    assert (stopped, held) == ([], [])  # neither the claims nor the two jobs queued before the stop
+    assert len(claimed) == 5 and sorted(jobs) == sorted(claimed) == claims  # every claim has its job
