@@ -8,7 +8,8 @@ Slack Web API mock. A cycle is started by making every feed due (its last poll f
 as the passing of its interval would. Afterwards nothing is stored twice or lost, each story
 is one event told once to each channel that may see it, and no job is left running.
 
-``FEEDS`` is the issue's 200: the run takes about 30-40 s on a 2-core machine.
+``FEEDS`` is the issue's 200: the whole test takes about 33 s on a shared 2-core machine.
+The kill schedule comes from ``SEED`` and is in every failure's message.
 """
 
 from __future__ import annotations
@@ -263,7 +264,7 @@ def test_four_workers_killed_ten_times_store_each_item_once_and_tell_each_story_
     log = text()
     print(f"n-worker run: {elapsed:.1f} s; {schedule}")
     assert codes == [0] * WORKERS, (schedule, log)
-    assert "Traceback" not in log, (schedule, log)
+    assert "Traceback" not in log and "Unclosed" not in log, (schedule, log)
     assert log.count("was left running by a worker that stopped; queued again") >= 1, schedule
     assert [job for job in jobs if job["status"] == "doing"] == [], schedule
 
