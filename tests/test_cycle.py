@@ -270,3 +270,23 @@ def test_fetched_bodies_waiting_for_a_slow_parse_stay_few(tmp_path, feed_server,
     parsed = asyncio.run(run())
     assert len(parsed) == 12 and all(len(p.items) == 12 for p in parsed)
     assert len(waiting) == 12 and max(waiting) <= 2
+
+
+def test_a_cycle_closes_its_http_sessions_before_it_returns(tmp_path, feed_server, monkeypatch):
+    """A long-lived process (a queue worker polls one feed per job) must not leave a session
+    open per poll for the garbage collector to complain about."""
+    import botsvc.ingest.fetch as fetch
+
+    made = []
+    make_client = fetch.make_client
+    monkeypatch.setattr(fetch, "make_client", lambda *a, **k: made.append(make_client(*a, **k)) or made[-1])
+    url = feed_server.static("/seoul.xml", (FEEDS / "seoul-wire.xml").read_bytes())
+    app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "c.db")
+
+    async def go() -> list[bool]:
+        await run_cycle(app.store, app.processor, [FeedTarget(name="Seoul Wire", url=url, source="Seoul Wire")])
+        return [session.closed for client in made for session in (client.direct, client.checked)]
+
+    closed = asyncio.run(go())
+    app.close()
+    assert closed == [True, True]

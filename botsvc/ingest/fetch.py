@@ -541,9 +541,15 @@ async def fetch_many(
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if own_client:
-            await http.aclose()
+        # Shielded: a caller that cancels the iteration once it has every result (a poll
+        # cycle does) must not cut this short and leave the client's sessions open.
+        await asyncio.shield(_finish(tasks, http if own_client else None))
+
+
+async def _finish(tasks: list[asyncio.Task], client: FetchClient | None) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if client is not None:
+        await client.aclose()
 
 
 def is_local(target: str) -> bool:

@@ -208,6 +208,7 @@ async def _fetch_and_parse(
                 backlog.release()
 
     fetcher = asyncio.ensure_future(fetch_all())
+    finished = False
     try:
         for index, target in enumerate(targets):
             if index:
@@ -226,8 +227,9 @@ async def _fetch_and_parse(
             if isinstance(parsed, asyncio.Future):
                 parsed = await parsed
             yield target, result, parsed
+        finished = True
     finally:
-        if not fetcher.done():
+        if not finished and not fetcher.done():  # stopped early; else let it close its client
             fetcher.cancel()
         await asyncio.gather(fetcher, return_exceptions=True)
         for slot in slots:  # parses nobody will read: don't leave "never retrieved" warnings

@@ -8,6 +8,7 @@ seconds, and after failures it rests until its ``retry_at`` (botsvc's own backof
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from botsvc.clocks import not_after
@@ -44,10 +45,15 @@ def claim_due(
     abandoned_before: datetime,
     orphaned_before: datetime,
     live: set[str],
+    queue_poll: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Claim the poll of every due feed not already waiting or running; returns their names.
 
-    One transaction. ``live``: feeds with a poll job waiting or running in the queue; a
+    One transaction. ``queue_poll(name)``, called in it for each claim, queues the poll job
+    in the same transaction (a PostgreSQL store holding the queue): a process killed after
+    committing claims can then never leave a claimed feed without its job.
+
+    ``live``: feeds with a poll job waiting or running in the queue; a
     claim without one (its job deleted, or its worker stopped before it let go) is taken
     over once older than ``orphaned_before``; a claim with one, only after ``abandoned_before``.
     """
@@ -64,5 +70,7 @@ def claim_due(
             if not is_due(state, feed.interval, now, slack=slack):
                 continue
             if claim_poll(store, feed.name, now, abandoned_before=expired):
+                if queue_poll is not None:
+                    queue_poll(feed.name)
                 claimed.append(feed.name)
     return claimed

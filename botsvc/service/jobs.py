@@ -168,3 +168,7 @@ class SendInTransaction:
             log.warning("could not queue the send to channel %s (%s); the next tick queues it", cid, exc)
             return False
         return True
+
+    def defer_poll(self, conn: psycopg.Connection, feed: str) -> None:
+        """Feed ``feed``'s poll job on ``conn``, in its open transaction (the feed's claim commits with it)."""
+        self.queue.configure_task(POLL_TASK, lock=f"feed:{feed}", connection=conn).defer(feed=feed)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 import procrastinate
-from procrastinate.exceptions import ConnectorException
+from procrastinate.exceptions import ConnectorException, ProcrastinateException
 
 from botsvc.config import FeedConfig
 from botsvc.deliver.adapter import Adapter, DeliveryError
@@ -86,6 +86,8 @@ class QueueWorker:
         self.metrics = metrics
         self.poller = _QueuePoller(self, app, adapters, metrics, intake)
         self.stalled_retried = 0
+        self.polls_in_transaction: SendInTransaction | None = None
+        """Set when the store's database holds the queue: claims and poll jobs then commit together."""
 
     def _feed(self, name: str) -> FeedConfig | None:
         """The feed a job names: from the configuration (no query), else among those added from chat."""
@@ -171,16 +173,30 @@ class QueueWorker:
                 for status in ("todo", "doing")
                 for job in await self.queue.job_manager.list_jobs_async(task=POLL_TASK, status=status)
             }
-        claimed = await self.intake.write(
-            claim_due,
-            self.intake.store,
-            self.app.feeds(),
-            now,
-            slack=float(self.settings.tick),
-            abandoned_before=now - timedelta(seconds=self.settings.abandoned_after),
-            orphaned_before=orphaned_before,
-            live=live,
-        )
+        together = self.polls_in_transaction
+        queue_poll = None
+        if together is not None:
+            connection = store_connection(self.intake.store)
+            queue_poll = lambda name: together.defer_poll(connection, name)  # noqa: E731
+        try:
+            claimed = await self.intake.write(
+                claim_due,
+                self.intake.store,
+                self.app.feeds(),
+                now,
+                slack=float(self.settings.tick),
+                abandoned_before=now - timedelta(seconds=self.settings.abandoned_after),
+                orphaned_before=orphaned_before,
+                live=live,
+                queue_poll=queue_poll,
+            )
+        except (*DatabaseError, ProcrastinateException) as exc:
+            log.warning("could not queue the polls of due feeds (%s); they are tried at the next tick", exc)
+            return []
+        if together is not None:
+            if claimed:
+                log.info("queued polls of %d due feed(s)", len(claimed))
+            return claimed
         for name in claimed:
             try:
                 await self.queue.configure_task(POLL_TASK, lock=f"feed:{name}").defer_async(feed=name)
@@ -267,11 +283,12 @@ async def _work(
     for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    metrics = Metrics(app.store)
+    worker = QueueWorker(app, adapters, queue, settings, intake, metrics)
     if app.store.dialect == "postgres":  # the store's own database: one transaction
         for store in (app.store, intake.store):
             on_enqueue(store, send_in_transaction(SendInTransaction(settings.url)))
-    metrics = Metrics(app.store)
-    worker = QueueWorker(app, adapters, queue, settings, intake, metrics)
+        worker.polls_in_transaction = SendInTransaction(settings.url)
     worker.poller.on_fatal = stop.set
     # One fetch client for every poll job of this process: its TLS context, connection
     # pools and resolver are made once, not per job (closed when the worker stops).
