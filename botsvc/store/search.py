@@ -100,18 +100,7 @@ def search_events(
         "limit": limit,
     }
     where = ["articles_fts MATCH :query"]
-    if since is not None:
-        where.append("coalesce(e.last_published, e.last_seen) >= :since")
-        where.append(
-            "articles_fts.rowid >= (SELECT coalesce(min(low_article_id), 0) FROM events "
-            "WHERE coalesce(last_published, last_seen) >= :since)"
-        )
-    if until is not None:
-        where.append("coalesce(e.first_published, e.first_seen) < :until")
-        where.append(
-            "articles_fts.rowid <= (SELECT coalesce(max(high_article_id), 0) FROM events "
-            "WHERE coalesce(first_published, first_seen) < :until)"
-        )
+    where += _date_bounds("articles_fts.rowid", since=since, until=until)
     dated = " JOIN events e ON e.id = a.event_id" if len(where) > 1 else ""
     sql = (
         "WITH c AS MATERIALIZED (SELECT articles_fts.rowid AS id, a.event_id FROM articles_fts "
@@ -126,6 +115,26 @@ def search_events(
         "ORDER BY b.headline DESC, b.reports DESC, b.newest DESC"
     )
     return [_hit(row) for row in store.query(sql, params)]
+
+
+def _date_bounds(article_id: str, *, since: date | None, until: date | None) -> list[str]:
+    """The conditions of ``since:``/``until:`` on a candidate report (``article_id`` names its id
+    column): its event's span, and the id range the events in the dates cover (so the index
+    scan stops early)."""
+    where = []
+    if since is not None:
+        where.append("coalesce(e.last_published, e.last_seen) >= :since")
+        where.append(
+            f"{article_id} >= (SELECT coalesce(min(low_article_id), 0) FROM events "
+            "WHERE coalesce(last_published, last_seen) >= :since)"
+        )
+    if until is not None:
+        where.append("coalesce(e.first_published, e.first_seen) < :until")
+        where.append(
+            f"{article_id} <= (SELECT coalesce(max(high_article_id), 0) FROM events "
+            "WHERE coalesce(first_published, first_seen) < :until)"
+        )
+    return where
 
 
 def _day_after(day: date) -> str:
@@ -148,18 +157,7 @@ def _search_postgres(store: Store, text: str, *, since: date | None, until: date
         "limit": limit,
     }
     where = ["a.search @@ CAST(:query AS tsquery)"]
-    if since is not None:
-        where.append("coalesce(e.last_published, e.last_seen) >= :since")
-        where.append(
-            "a.id >= (SELECT coalesce(min(low_article_id), 0) FROM events "
-            "WHERE coalesce(last_published, last_seen) >= :since)"
-        )
-    if until is not None:
-        where.append("coalesce(e.first_published, e.first_seen) < :until")
-        where.append(
-            "a.id <= (SELECT coalesce(max(high_article_id), 0) FROM events "
-            "WHERE coalesce(first_published, first_seen) < :until)"
-        )
+    where += _date_bounds("a.id", since=since, until=until)
     dated = " JOIN events e ON e.id = a.event_id" if len(where) > 1 else ""
     sql = (
         f"WITH c AS MATERIALIZED (SELECT a.id, a.event_id, a.search FROM articles a{dated} "
