@@ -519,7 +519,7 @@ async def fetch_many(
     http = client if client is not None else make_client(policy)
     gate = asyncio.Semaphore(max(1, policy.concurrency))
 
-    async def one(url: str, validators: Validators) -> FetchResult:
+    async def fetch(url: str, validators: Validators) -> FetchResult:
         started = time.monotonic()
         try:
             if backlog is not None:
@@ -534,10 +534,16 @@ async def fetch_many(
             log.exception("unexpected error fetching %s", url)
             return _failed(url, started, f"unexpected {type(exc).__name__}: {exc}")
 
+    async def one(url: str, validators: Validators) -> list[FetchResult]:
+        # A finished task keeps its result until the last task is done: handed over in a
+        # box the caller empties, a fetched body is not held beyond its caller's use of it
+        # (as a task's own result, every body of the cycle stayed in memory to the end).
+        return [await fetch(url, validators)]
+
     tasks = [asyncio.create_task(one(url, validators)) for url, validators in targets]
     try:
         for next_done in asyncio.as_completed(tasks):
-            yield await next_done
+            yield (await next_done).pop()
     finally:
         for task in tasks:
             task.cancel()
