@@ -205,9 +205,9 @@ def test_judging_in_chunks_decides_as_one_call_and_hands_over_at_most_a_chunk(tm
         sizes: list[int] = []
         process_many = app.processor.process_many
 
-        def counted(batches):
+        def counted(batches, **given):
             sizes.append(sum(len(items) for items, _ in batches))
-            return process_many(batches)
+            return process_many(batches, **given)
 
         monkeypatch.setattr(app.processor, "process_many", counted)
         monkeypatch.setattr(cycle_module, "JUDGE_CHUNK", chunk)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -38,7 +38,9 @@ from botsvc.ingest.fetch import FetchPolicy, FetchResult, Validators, fetch_many
 from botsvc.ingest.normalise import identity_keys
 from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
 from botsvc.models import FeedItem, ItemOutcome
+from botsvc.service import prejudge
 from botsvc.service.intake import Intake
+from botsvc.service.prejudge import Prejudged
 from botsvc.service.spill import TextSpill
 from botsvc.store.errors import DatabaseError
 from botsvc.store.pipeline import Processor
@@ -145,6 +147,14 @@ def parse_fetched(result: FetchResult, target: FeedTarget) -> ParsedFeed | str:
         return f"parser failed: {type(exc).__name__}: {exc}"
 
 
+def parse_and_match(result: FetchResult, target: FeedTarget) -> Prejudged | ParsedFeed | str:
+    """:func:`parse_fetched`, then the topic rules on its items, in a worker process (:mod:`.prejudge`)."""
+    parsed = parse_fetched(result, target)
+    if isinstance(parsed, str):
+        return parsed
+    return prejudge.prejudged(parsed, target.topics)
+
+
 def _validators(store: Store, targets: Sequence[FeedTarget]) -> list[tuple[Validators, bool]]:
     """The stored ETag/Last-Modified of each target (none for ad hoc ones), and whether it was added from chat."""
     states = {state.name: state for state in store.feed_states()}  # one query, not one per feed
@@ -162,13 +172,16 @@ async def _fetch_and_parse(
     policy: FetchPolicy,
     executor: Executor | None,
     client: FetchClient | None = None,
-) -> AsyncGenerator[tuple[FeedTarget, FetchResult, ParsedFeed | str | None], None]:
+    parse: Callable[[FetchResult, FeedTarget], Prejudged | ParsedFeed | str] | None = None,
+) -> AsyncGenerator[tuple[FeedTarget, FetchResult, Prejudged | ParsedFeed | str | None], None]:
     """Yield every target with its fetch result and parse, in the order of ``targets``.
 
     Each target is yielded as soon as it and every target before it are fetched and
     parsed, so the caller can record a failed or unchanged feed while later ones are
     still on the network or in ``executor`` (worker processes or the intake thread).
+    ``parse``: what parses a fetched body there (default :func:`parse_fetched`).
     """
+    parse = parse or parse_fetched
     by_url: dict[str, list[int]] = {}
     requests: list[tuple[str, Validators]] = []
     from_chat: set[str] = set()  # fetched public-only, on every poll
@@ -193,12 +206,12 @@ async def _fetch_and_parse(
             for index in by_url.get(result.url, ()):
                 target = targets[index]
                 if result.status != "ok":
-                    parsed: asyncio.Future | ParsedFeed | str | None = None
+                    parsed: asyncio.Future | Prejudged | ParsedFeed | str | None = None
                 elif executor is not None:
-                    parsed = loop.run_in_executor(executor, parse_fetched, result, target)
+                    parsed = loop.run_in_executor(executor, parse, result, target)
                     parses.append(parsed)
                 else:
-                    parsed = parse_fetched(result, target)
+                    parsed = parse(result, target)
                 slot = slots[index]
                 if slot is not None and not slot.done():
                     slot.set_result((kept, parsed))
@@ -338,7 +351,10 @@ def _process(
     """:meth:`Processor.process_many` on the whole items; the outcomes keep the items as given (no text)."""
     if spill is None:
         return processor.process_many(batches)
-    outcomes = processor.process_many([([spill.whole(item) for item in items], topics) for items, topics in batches])
+    outcomes = processor.process_many(
+        [([spill.whole(item) for item in items], topics) for items, topics in batches],
+        matched=[[spill.matches(item) for item in items] for items, _ in batches],
+    )
     for (items, _), found in zip(batches, outcomes, strict=True):
         for item, outcome in zip(items, found, strict=True):
             outcome.item = item
@@ -548,24 +564,32 @@ async def run_cycle(
     started = processor.clock()
     remote = sum(1 for t in targets if t.url.startswith(("http://", "https://")))
     use_pool = workers != 0 and remote >= POOL_THRESHOLD and (os.cpu_count() or 1) > 1
-    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count()) if use_pool else None
+    pool = None
     reports = []
     spill = TextSpill()  # the fetched items' text waits for the judging on disk, not in memory
     try:
         if intake is None:
-            validators = _validators(store, targets)
+            validators, every_text = _validators(store, targets), processor.learns_from_examples()
         else:
             validators = await intake.run(_validators, store, targets)
+            every_text = await intake.run(processor.learns_from_examples)
+        if use_pool:  # the workers parse, and judge relevance beside it (see prejudge)
+            rules = prejudge.rules_for_workers(*processor.rules_source())
+            pool = ProcessPoolExecutor(
+                workers or os.cpu_count(), initializer=prejudge.install, initargs=(rules, every_text)
+            )
         parser = pool or (intake.thread if intake is not None else None)
         # A failed feed is recorded as soon as it is in; the unchanged ones (304) all at
         # once when every feed is in; the items of all the others are judged together
         # then, oldest first, so arrival order across feeds does not shape events.
         to_judge: list[Fetched] = []
         unchanged: list[tuple[FeedTarget, FetchResult]] = []
-        async with aclosing(_fetch_and_parse(targets, validators, policy, parser, client)) as fetched:
-            async for target, result, parsed in fetched:
+        parse = parse_and_match if pool is not None else None
+        async with aclosing(_fetch_and_parse(targets, validators, policy, parser, client, parse)) as fetched:
+            async for target, result, given in fetched:
+                parsed, matches = (given.parsed, given.matches) if isinstance(given, Prejudged) else (given, None)
                 if result.status == "ok" and isinstance(parsed, ParsedFeed):
-                    to_judge.append((target, result, spill.keep(parsed)))
+                    to_judge.append((target, result, spill.keep(parsed, matches, every_text=every_text)))
                     continue
                 if result.status == "not_modified":
                     unchanged.append((target, result))

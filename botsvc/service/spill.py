@@ -16,7 +16,9 @@ from array import array
 from dataclasses import replace
 
 from botsvc.ingest.parse import ParsedFeed
+from botsvc.judge.relevance import TopicMatch
 from botsvc.models import FeedItem
+from botsvc.service.prejudge import Matches
 
 
 class TextSpill:
@@ -29,23 +31,36 @@ class TextSpill:
         """Per kept item: where its summary starts, where its body starts, where its body ends."""
         self._where: dict[int, int] = {}
         """id() of a kept item -> its first entry in ``_bounds``."""
+        self._matches: dict[int, list[TopicMatch]] = {}
+        """id() of a kept item -> its topic matches, when judged where it was parsed."""
         self._kept: list[ParsedFeed] = []
         """The kept feeds, so the ids above stay theirs until the spill is closed."""
 
-    def keep(self, parsed: ParsedFeed) -> ParsedFeed:
-        """``parsed`` with its items' summaries and bodies written out (the items without them)."""
+    def keep(self, parsed: ParsedFeed, matches: list[Matches] | None = None, *, every_text: bool = True) -> ParsedFeed:
+        """``parsed`` with its items' summaries and bodies written out (the items without them).
+
+        ``matches``: each item's topic matches, judged where it was parsed (None for an
+        item judged later). Unless ``every_text``, the text of an item no topic matched is
+        dropped, not kept: judging it needs its identity and title only. (With reported
+        examples, the learned judgement reads every item's text: pass ``every_text``.)
+        """
         items: list[FeedItem] = []
         chunks: list[bytes] = []
-        for item in parsed.items:
+        found = matches if matches is not None else [None] * len(parsed.items)
+        for item, matched in zip(parsed.items, found, strict=True):
             if not item.summary and not item.body:
-                items.append(item)
-                continue
-            summary, body = item.summary.encode(), item.body.encode()
-            start = self._size + sum(map(len, chunks))
-            chunks += (summary, body)
-            slim = replace(item, summary="", body="")
-            self._where[id(slim)] = len(self._bounds)
-            self._bounds.extend((start, start + len(summary), start + len(summary) + len(body)))
+                slim = item
+            elif matched == [] and not every_text:
+                slim = replace(item, summary="", body="")
+            else:
+                summary, body = item.summary.encode(), item.body.encode()
+                start = self._size + sum(map(len, chunks))
+                chunks += (summary, body)
+                slim = replace(item, summary="", body="")
+                self._where[id(slim)] = len(self._bounds)
+                self._bounds.extend((start, start + len(summary), start + len(summary) + len(body)))
+            if matched is not None:
+                self._matches[id(slim)] = matched
             items.append(slim)
         data = b"".join(chunks)
         if data:
@@ -67,7 +82,12 @@ class TextSpill:
         cut = middle - start
         return replace(item, summary=data[:cut].decode(), body=data[cut:].decode())
 
+    def matches(self, item: FeedItem) -> Matches:
+        """The topic matches ``item`` got where it was parsed, or None: not judged yet."""
+        return self._matches.get(id(item))
+
     def close(self) -> None:
         self._file.close()
         self._where.clear()
+        self._matches.clear()
         self._kept.clear()

@@ -93,6 +93,19 @@ class Processor:
         self.relevance  # noqa: B018  (built on first use)
         self.events.assigner  # noqa: B018
 
+    def rules_source(self) -> tuple[Relevance | None, Callable[[], Relevance] | None]:
+        """The topic rules if built, and what builds them (for the parse workers, :mod:`botsvc.service.prejudge`)."""
+        return self._relevance, self._make_relevance
+
+    def learns_from_examples(self) -> bool:
+        """Whether the learned judgement may vote on items (someone ever reported one).
+
+        It votes on items no topic matched too, so their text is needed for it: a cycle
+        keeps every item's text when this is true, only the matched ones' otherwise.
+        One ``bot_state`` read.
+        """
+        return examples.version(self.store) != "0"
+
     def refresh_learned(self) -> None:
         """Reload the labelled examples when a report was added or withdrawn since the last look.
 
@@ -123,13 +136,20 @@ class Processor:
         """
         return self.process_many([(items, topics)])[0]
 
-    def process_many(self, batches: Sequence[tuple[list[FeedItem], tuple[str, ...] | None]]) -> list[list[ItemOutcome]]:
+    def process_many(
+        self,
+        batches: Sequence[tuple[list[FeedItem], tuple[str, ...] | None]],
+        *,
+        matched: Sequence[Sequence[list[TopicMatch] | None]] | None = None,
+    ) -> list[list[ItemOutcome]]:
         """Judge the items of several feeds (each with its topics) as one stream, oldest first.
 
         A report read in the first feed but published after the reports of a later feed
         must not open an event of its own before they are in: every item of the cycle is
         judged in order of publication, whichever feed carried it (ties keep feed order).
         Outcomes come back per batch, in each batch's feed order. The caller owns the transaction.
+        ``matched``: per batch, each item's topic matches if already judged (where it was
+        parsed, see :mod:`botsvc.service.prejudge`), None for an item to judge here.
         """
         now = self.clock()
         self.refresh_learned()
@@ -144,10 +164,18 @@ class Processor:
         # Each feed's seen keys are read in one query and written together at the end.
         with self.store.seen_batch([key for item_keys in feed_keys for key in item_keys] for feed_keys in keys):
             for _, number, index, item in stream:
-                outcomes[number][index] = self._judge(item, batches[number][1], now, keys[number][index])
+                prejudged = matched[number][index] if matched is not None else None
+                outcomes[number][index] = self._judge(item, batches[number][1], now, keys[number][index], prejudged)
         return [[found[i] for i in range(len(items))] for found, (items, _) in zip(outcomes, batches, strict=True)]
 
-    def _judge(self, item: FeedItem, topics: tuple[str, ...] | None, now: datetime, keys: list[str]) -> ItemOutcome:
+    def _judge(
+        self,
+        item: FeedItem,
+        topics: tuple[str, ...] | None,
+        now: datetime,
+        keys: list[str],
+        prejudged: list[TopicMatch] | None = None,
+    ) -> ItemOutcome:
         title = normalise_title(item.title)
         seen = self.store.lookup_seen(keys)
         reused = seen is not None and _reused_guid(seen, title)
@@ -170,7 +198,7 @@ class Processor:
                 similarity=1.0 if seen.article_id else None,
             )
 
-        matches = self.relevance.match(item, topics)
+        matches = self.relevance.match(item, topics) if prejudged is None else prejudged
         vote = self.learned.vote(self.events.fingerprint(item)) if self.learned else None
         if vote is not None and matches and not vote.relevant:
             self.store.mark_seen(keys, "irrelevant", None, now, title=title, replace=reused)
