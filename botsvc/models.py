@@ -5,7 +5,7 @@ The core speaks only these types; adapters render them for their platform.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -67,8 +67,9 @@ class ItemOutcome:
     item: FeedItem
     decision: Decision
     reason: str
-    topics: list[str] = field(default_factory=list)
-    matched_keywords: list[str] = field(default_factory=list)
+    topics: Sequence[str] = ()
+    """The topics that matched (a list), empty for an item kept out (shared, not one list per item)."""
+    matched_keywords: Sequence[str] = ()
     article_id: int | None = None
     event_id: int | None = None
     duplicate_of: int | None = None

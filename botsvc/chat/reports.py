@@ -149,7 +149,7 @@ class _Report:
             record_reporter(self.store, outcome.article_id, who)
         if outcome.decision != "new":
             examples.told_without_growth(self.store, outcome.event_id)
-        return outcome.article_id, outcome.event_id, outcome.decision == "new", outcome.topics
+        return outcome.article_id, outcome.event_id, outcome.decision == "new", list(outcome.topics)
 
 
 class ReportCommands:

@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from botsvc.ingest.parse import ParsedFeed
 from botsvc.judge.relevance import Relevance, TopicMatch
 
-__all__ = ["Matches", "Prejudged", "install", "match_items", "prejudged", "rules_for_workers"]
+__all__ = ["NO_MATCH", "Matches", "Prejudged", "install", "match_items", "prejudged", "rules_for_workers"]
 
 log = logging.getLogger(__name__)
 
-Matches = list[TopicMatch] | None
+Matches = Sequence[TopicMatch] | None
 """An item's topic matches (empty: no topic matched), or None: not judged here."""
+
+NO_MATCH: tuple[TopicMatch, ...] = ()
+"""The matches of an item no topic matched: one shared empty tuple, not an empty list per item."""
 
 RulesSource = Relevance | Callable[[], Relevance]
 
@@ -86,7 +89,7 @@ def prejudged(parsed: ParsedFeed, topics: tuple[str, ...] | None) -> Prejudged |
         return parsed
     if not _every_text:
         items = [
-            replace(item, summary="", body="") if found == [] and (item.summary or item.body) else item
+            replace(item, summary="", body="") if found == NO_MATCH and (item.summary or item.body) else item
             for item, found in zip(parsed.items, matches, strict=True)
         ]
         parsed = replace(parsed, items=items)
@@ -105,7 +108,7 @@ def match_items(parsed: ParsedFeed, topics: tuple[str, ...] | None) -> list[Matc
     found: list[Matches] = []
     for item in parsed.items:
         try:
-            found.append(relevance.match(item, topics))
+            found.append(relevance.match(item, topics) or NO_MATCH)
         except Exception:
             found.append(None)
     return found

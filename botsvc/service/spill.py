@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from array import array
+from collections.abc import Sequence
 from dataclasses import replace
 
 from botsvc.ingest.parse import ParsedFeed
@@ -31,7 +32,7 @@ class TextSpill:
         """Per kept item: where its summary starts, where its body starts, where its body ends."""
         self._where: dict[int, int] = {}
         """id() of a kept item -> its first entry in ``_bounds``."""
-        self._matches: dict[int, list[TopicMatch]] = {}
+        self._matches: dict[int, Sequence[TopicMatch]] = {}
         """id() of a kept item -> its topic matches, when judged where it was parsed."""
         self._kept: list[ParsedFeed] = []
         """The kept feeds, so the ids above stay theirs until the spill is closed."""
@@ -50,7 +51,7 @@ class TextSpill:
         for item, matched in zip(parsed.items, found, strict=True):
             if not item.summary and not item.body:
                 slim = item
-            elif matched == [] and not every_text:
+            elif matched is not None and not matched and not every_text:
                 slim = replace(item, summary="", body="")
             else:
                 summary, body = item.summary.encode(), item.body.encode()

@@ -31,6 +31,10 @@ _KEY_REASONS = {
 }
 
 
+_KEPT_OUT_REASONS: dict[tuple[bool, bool], str] = {}
+"""(structure judged, learned judgement voted) -> the reason an item no judgement kept is irrelevant."""
+
+
 def _words(title: str) -> set[str]:
     return set(title.split())
 
@@ -140,7 +144,7 @@ class Processor:
         self,
         batches: Sequence[tuple[list[FeedItem], tuple[str, ...] | None]],
         *,
-        matched: Sequence[Sequence[list[TopicMatch] | None]] | None = None,
+        matched: Sequence[Sequence[Sequence[TopicMatch] | None]] | None = None,
     ) -> list[list[ItemOutcome]]:
         """Judge the items of several feeds (each with its topics) as one stream, oldest first.
 
@@ -174,7 +178,7 @@ class Processor:
         topics: tuple[str, ...] | None,
         now: datetime,
         keys: list[str],
-        prejudged: list[TopicMatch] | None = None,
+        prejudged: Sequence[TopicMatch] | None = None,
     ) -> ItemOutcome:
         title = normalise_title(item.title)
         seen = self.store.lookup_seen(keys)
@@ -198,7 +202,7 @@ class Processor:
                 similarity=1.0 if seen.article_id else None,
             )
 
-        matches = self.relevance.match(item, topics) if prejudged is None else prejudged
+        matches = self.relevance.match(item, topics) if prejudged is None else list(prejudged)
         vote = self.learned.vote(self.events.fingerprint(item)) if self.learned else None
         if vote is not None and matches and not vote.relevant:
             self.store.mark_seen(keys, "irrelevant", None, now, title=title, replace=reused)
@@ -207,11 +211,18 @@ class Processor:
             matches = [self._learned_match(vote, topics)]
         if not matches:
             self.store.mark_seen(keys, "irrelevant", None, now, title=title, replace=reused)
+            return ItemOutcome(item=item, decision="irrelevant", reason=self._kept_out_reason())
+        return self.store_item(item, matches, keys, title, reused, now)
+
+    def _kept_out_reason(self) -> str:
+        """Why an item no judgement kept is irrelevant: one string shared by all such items of a cycle."""
+        reason = _KEPT_OUT_REASONS.get((self.relevance.structural, bool(self.learned)))
+        if reason is None:
             reason = "no topic rule matched" + (", nor the structure" if self.relevance.structural else "")
             if self.learned:
                 reason += ", nor a reported example"
-            return ItemOutcome(item=item, decision="irrelevant", reason=reason)
-        return self.store_item(item, matches, keys, title, reused, now)
+            reason = _KEPT_OUT_REASONS.setdefault((self.relevance.structural, bool(self.learned)), reason)
+        return reason
 
     def _learned_match(self, vote: Vote, topics: tuple[str, ...] | None) -> TopicMatch:
         """The topic a reported example's likeness keeps an item in: the example's own, if the feed has it."""
