@@ -13,6 +13,7 @@ veto holds for both. Each match says which judgement decided.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from botsvc.config import Rule, Topic
@@ -108,7 +109,18 @@ class TopicMatcher:
             # naming neither state costs what the rules alone cost.
             terms |= self.structure.actor_terms
         self._terms = TermSet(terms)
+        # A headline that reaches the structure is read for the off-subject test and the
+        # structure's third-party test: one set holding both vocabularies reads it once.
+        # (The whole text is not: the structure's common words would make every item dearer.)
+        self._headline_terms = TermSet(terms | self.structure.vocabulary) if self.structure is not None else self._terms
         self._rules = [_CompiledRule(rule) for rule in topic.rules]
+        # A rule matches only with one of its ``any`` terms (when it has some): the found
+        # terms pick the few rules worth testing.
+        self._rules_by_term: dict[str, list[_CompiledRule]] = {}
+        for compiled in self._rules:
+            for key in compiled.any:
+                self._rules_by_term.setdefault(key, []).append(compiled)
+        self._rules_always = [rule for rule in self._rules if not rule.any]
         self._off_subject = {term_key(t) for t in topic.off_subject}
         self._subject_terms = {key for rule in self._rules for key in rule.any}
 
@@ -121,30 +133,44 @@ class TopicMatcher:
         ``lead`` (the summary, or the start of the body) is what the structural
         judgement reads beside the headline; without a headline it does not run.
         """
-        found = self._found(text)
+        if not headline:
+            return self.match_folded(fold(text), None, lambda: "")
+        folded_headline = fold(headline)
+        judged = f"{headline}\n{(lead if lead is not None else text)[:LEAD_CHARS]}"
+        return self.match_folded(fold(text), folded_headline, lambda: fold(judged))
+
+    def match_folded(self, text: str, headline: str | None, headline_and_lead: Callable[[], str]) -> TopicMatch | None:
+        """:meth:`match` on folded text: ``text`` whole, ``headline`` (None: no headline tests) and,
+        asked only when the structure reads it, ``fold(headline + "\n" + lead)``."""
+        found = self._terms.found_keys(text)
         if not found:
             return None
         keywords: set[str] = set()
-        for rule in self._rules:
+        rules = {id(rule): rule for key in found for rule in self._rules_by_term.get(key, ())}
+        for rule in (*rules.values(), *self._rules_always):
             rule_hits = rule.hits(found)
             if rule_hits is not None:
                 keywords |= rule_hits
         if keywords:
-            if headline and self._off_subject and self.off_subject(headline):
+            if headline is not None and self._off_subject and self._off(self._terms.found_keys(headline)):
                 return None
             return TopicMatch(self.topic.name, tuple(sorted(keywords, key=str.casefold)))
-        if self.structure is None or not headline or not self.structure.states_named(found):
+        if self.structure is None or headline is None or not self.structure.states_named(found):
             return None
-        if self._off_subject and self.off_subject(headline):
+        headline_keys = self._headline_terms.found_keys(headline)
+        if self._off_subject and self._off(headline_keys):
             return None
-        judged = self.structure.judge(headline, lead if lead is not None else text)
+        judged = self.structure.judge_folded(headline, headline_keys, headline_and_lead)
         if judged is None:
             return None
         return TopicMatch(self.topic.name, judged.keywords(), judgement="structure", structure=judged)
 
     def off_subject(self, headline: str) -> bool:
         """True when ``headline`` is about an off-subject and names none of the beat's own terms."""
-        found = self._found(headline)
+        return self._off(self._found(headline))
+
+    def _off(self, found: set[str]) -> bool:
+        """:meth:`off_subject` on the headline's terms (terms of other lists are ignored)."""
         return bool(found & self._off_subject) and not (found & self._subject_terms)
 
 
@@ -160,11 +186,20 @@ class Relevance:
 
     def match(self, item: FeedItem, topics: tuple[str, ...] | None = None) -> list[TopicMatch]:
         """Topic matches for ``item``, limited to ``topics`` when given (a feed's topic list)."""
-        text = f"{item.title}\n{item.summary}\n{item.body}"
-        lead = (item.summary or item.body)[:LEAD_CHARS]
+        # Each text is folded once for every topic and test. Folding works character by
+        # character and a newline joins nothing, so the folded parts joined by newlines
+        # are the folded whole, and the headline and lead are the first parts of it.
+        headline, summary, body = fold(item.title), fold(item.summary), fold(item.body)
+        text = f"{headline}\n{summary}\n{body}"
+
+        def headline_and_lead() -> str:
+            raw, folded = (item.summary, summary) if item.summary else (item.body, body)
+            return f"{headline}\n{folded if len(raw) <= LEAD_CHARS else fold(raw[:LEAD_CHARS])}"
+
         names = topics or tuple(self.matchers)
         return [
             m
             for name in names
-            if name in self.matchers and (m := self.matchers[name].match(text, headline=item.title, lead=lead))
+            if name in self.matchers
+            and (m := self.matchers[name].match_folded(text, headline if item.title else None, headline_and_lead))
         ]
