@@ -18,8 +18,6 @@ from botsvc.judge.tokens import CJK_CHARS
 __all__ = ["TermSet", "fold", "is_single_cjk_character", "term_key"]
 
 _CJK = re.compile(f"[{CJK_CHARS}]")
-_CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
-_PLACEHOLDER = "\x00"
 _SEPARATORS = r"[\s\-\u2010-\u2015_/]+"
 _SEP_RE = re.compile(_SEPARATORS)
 _QUOTE_PAIRS = (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u00a0", " "))
@@ -116,12 +114,8 @@ class TermSet:
         self._compiled = False
         cjk_keys = set(cjk)
         self._cjk_prefixes = {key: [key[:i] for i in range(1, len(key)) if key[:i] in cjk_keys] for key in cjk}
-        # In Korean or Japanese text nearly every character may precede a Latin term, and the
-        # trie would be tried at each: such text is searched with every run of those
-        # characters cut to one NUL, which no Latin term holds and which, like them, is
-        # neither a letter, a separator nor an edge (same hits, a fraction of the steps).
-        self._squeeze = not any(_PLACEHOLDER in key for key in self.canonical)
         self._latin: re.Pattern[str] | None = None
+        self._mixed: re.Pattern[str] | None = None
         self._ascii: re.Pattern[str] | None = None
         self._cjk: re.Pattern[str] | None = None
         # A longer term hides shorter ones starting at the same place ("japanese beer" hides
@@ -141,18 +135,25 @@ class TermSet:
         # equal to the term's first word. Terms of one first run are tried longest first, so
         # "white list" beats "white"; terms of different first runs never match at the same
         # place, so they sit in a trie of their first runs, which the regex engine walks with
-        # a few character tests. One search per hit, resumed just after the hit's start, so
-        # overlapping terms ("export controls" / "controls") are all found.
+        # a few character tests. The pattern consumes the character before the term alone and
+        # reads the term in a look-ahead, so one findall resumes just after each hit's start
+        # and overlapping terms ("export controls" / "controls") are all found.
         if self._by_start:
             trie = _Trie()
             for start, alts in self._by_start.items():
                 for alt in sorted(alts, key=len, reverse=True):
                     trie.add(start, alt[len(start) :])  # re.escape leaves letters and digits as they are
             latin = trie.pattern()
-            self._latin = re.compile(rf"[\W_{CJK_CHARS}]({latin})(?!{_EDGE})")
+            self._latin = re.compile(rf"[\W_{CJK_CHARS}](?=({latin})(?!{_EDGE}))")
             # The same pattern with ASCII classes serves ASCII texts: a class of ranges is one
             # table lookup a character, the Unicode word test and the CJK ranges several.
-            self._ascii = re.compile(rf"[^a-zA-Z0-9]({latin})(?![a-zA-Z0-9_])")
+            self._ascii = re.compile(rf"[^a-zA-Z0-9](?=({latin})(?![a-zA-Z0-9_]))")
+            # In Korean or Japanese text nearly every character may precede a Latin term, and
+            # the trie would be tried at each: there the pattern opens with the letters a
+            # Latin term begins with (few in such text) and looks behind for the character
+            # before it (same hits, a fraction of the steps).
+            firsts = sorted({start[0] for start in self._by_start})
+            self._mixed = re.compile(rf"{_class(firsts)}(?<=[\W_{CJK_CHARS}](?=({latin})(?!{_EDGE}))(?s:.))")
         # Korean and Japanese terms are substrings: a trie of them, longest first; the shorter
         # terms a longer one begins with come from ``_cjk_prefixes``. Their first characters
         # are hundreds of common syllables and characters, and the regex engine tries the
@@ -187,20 +188,15 @@ class TermSet:
         # isascii is a flag, free; every Korean or Japanese term holds a Han, kana or
         # Hangul character, so only a text with one needs the second pass.
         cjk_text = not folded.isascii() and _CJK.search(folded) is not None
-        if self._latin is not None and self._ascii is not None:
-            text = _CJK_RUN.sub(_PLACEHOLDER, folded) if cjk_text and self._squeeze else folded
-            search = (self._ascii if text.isascii() else self._latin).search
-            text = " " + text
+        if self._latin is not None and self._ascii is not None and self._mixed is not None:
+            pattern = self._ascii if folded.isascii() else self._mixed if cjk_text else self._latin
             keys, prefixes = self._keys, self._prefixes
-            match = search(text)
-            while match is not None:
-                found = match.group(1)
+            for found in set(pattern.findall(" " + folded)):
                 key = keys.get(found)
                 if key is None:
                     key = keys.setdefault(found, term_key(found))
                 hits.add(key)
                 hits.update(prefixes[key])
-                match = search(text, match.start(1))
         if self._cjk is not None and cjk_text:
             cjk_prefixes = self._cjk_prefixes
             for key in set(self._cjk.findall(folded)):
