@@ -186,15 +186,16 @@ class Relevance:
 
     def match(self, item: FeedItem, topics: tuple[str, ...] | None = None) -> list[TopicMatch]:
         """Topic matches for ``item``, limited to ``topics`` when given (a feed's topic list)."""
-        # Each text is folded once for every topic and test. Folding works character by
-        # character and a newline joins nothing, so the folded parts joined by newlines
-        # are the folded whole, and the headline and lead are the first parts of it.
-        headline, summary, body = fold(item.title), fold(item.summary), fold(item.body)
-        text = f"{headline}\n{summary}\n{body}"
+        # The text is folded once for every topic and test, the headline apart from the rest:
+        # folding works character by character and a newline joins nothing, so the folded
+        # parts joined by a newline are the folded whole.
+        headline = fold(item.title)
+        text = headline + "\n" + fold(f"{item.summary}\n{item.body}")
 
         def headline_and_lead() -> str:
-            raw, folded = (item.summary, summary) if item.summary else (item.body, body)
-            return f"{headline}\n{folded if len(raw) <= LEAD_CHARS else fold(raw[:LEAD_CHARS])}"
+            if not item.body and len(item.summary) <= LEAD_CHARS:
+                return text[:-1]  # the lead is the whole summary: the text without the empty body
+            return f"{headline}\n{fold((item.summary or item.body)[:LEAD_CHARS])}"
 
         names = topics or tuple(self.matchers)
         return [
