@@ -95,3 +95,22 @@ def test_every_labelled_headline_meets_the_structure_as_before():
 def test_folded_parts_joined_by_a_newline_are_the_folded_whole(first, second):
     """What lets Relevance fold headline, summary and body once and join them."""
     assert fold(f"{first}\n{second}") == f"{fold(first)}\n{fold(second)}"
+
+
+VETO = [
+    # The rules match and the headline is about another subject: vetoed.
+    ("North Korea fires ballistic missile into the sea", "Seoul and Tokyo shared warning data under GSOMIA.", False),
+    ("북한, 동해상으로 탄도미사일 발사", "한일 양국은 지소미아에 따라 정보를 공유했다.", False),
+    # The other subject only beyond the headline: kept.
+    ("Seoul and Tokyo share warning data under GSOMIA", "The data concerned a North Korean missile.", True),
+    # The headline names the beat's own term too: kept.
+    ("North Korea missile launch tests GSOMIA", "Seoul and Tokyo shared warning data.", True),
+]
+
+
+@pytest.mark.parametrize("title,summary,kept", VETO)
+def test_the_off_subject_veto_reads_the_headline_only_when_the_text_has_such_a_term(title, summary, kept):
+    relevance = Relevance([TOPIC])
+    story = FeedItem(feed="f", guid=title, link="", title=title, summary=summary, published=None, source="s")
+    assert bool(relevance.match(story)) is kept
+    assert relevance.match(story) == reference_match(relevance, story)

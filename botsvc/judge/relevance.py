@@ -152,7 +152,9 @@ class TopicMatcher:
             if rule_hits is not None:
                 keywords |= rule_hits
         if keywords:
-            if headline is not None and self._off_subject and self._off(self._terms.found_keys(headline)):
+            # The headline is the text's start: an off-subject term in it is one of the text's
+            # terms, so a text without one needs no second look at its headline.
+            if headline is not None and self._off_subject & found and self._off(self._terms.found_keys(headline)):
                 return None
             return TopicMatch(self.topic.name, tuple(sorted(keywords, key=str.casefold)))
         if self.structure is None or headline is None or not self.structure.states_named(found):
