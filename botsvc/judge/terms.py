@@ -24,6 +24,8 @@ _QUOTE_PAIRS = (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"
 #: A Latin term's edge must not touch a Latin letter or digit; CJK characters are fine.
 _EDGE = rf"[^\W{CJK_CHARS}]"
 _EDGE_CHAR = re.compile(_EDGE)
+#: A letter or digit outside ASCII (in a text without Korean or Japanese: an accented Latin one).
+_NON_ASCII_WORD = re.compile(r"[^\x00-\x7f\W]")
 #: A run of Latin-script letters and digits (where a Latin term can begin).
 _RUN = re.compile(rf"[^\W_{CJK_CHARS}]+")
 
@@ -189,7 +191,14 @@ class TermSet:
         # Hangul character, so only a text with one needs the second pass.
         cjk_text = not folded.isascii() and _CJK.search(folded) is not None
         if self._latin is not None and self._ascii is not None and self._mixed is not None:
-            pattern = self._ascii if folded.isascii() else self._mixed if cjk_text else self._latin
+            if folded.isascii():
+                pattern = self._ascii
+            elif cjk_text:
+                pattern = self._mixed
+            else:
+                # Where every character outside ASCII is a dash, a symbol or a space (an English
+                # text with an em dash), the ASCII classes decide as the Unicode ones do.
+                pattern = self._latin if _NON_ASCII_WORD.search(folded) else self._ascii
             keys, prefixes = self._keys, self._prefixes
             for found in set(pattern.findall(" " + folded)):
                 key = keys.get(found)
