@@ -116,10 +116,8 @@ class TermSet:
         self._compiled = False
         cjk_keys = set(cjk)
         self._cjk_prefixes = {key: [key[:i] for i in range(1, len(key)) if key[:i] in cjk_keys] for key in cjk}
-        self._latin: re.Pattern[str] | None = None
-        self._mixed: re.Pattern[str] | None = None
-        self._ascii: re.Pattern[str] | None = None
-        self._cjk: re.Pattern[str] | None = None
+        self._sources: dict[str, str] = {}  # the patterns by kind of text: ascii, latin, mixed, cjk
+        self._patterns: dict[str, re.Pattern[str]] = {}
         # A longer term hides shorter ones starting at the same place ("japanese beer" hides
         # "japanese", "japan's" hides "japan"): remember, per term, the shorter terms it
         # begins with that end at a word edge.
@@ -131,7 +129,7 @@ class TermSet:
         self._keys: dict[str, str] = {}  # matched text -> term key; bounded by the term spellings seen
 
     def _compile(self) -> None:
-        """Build the patterns on first use (tens of milliseconds: a set built and never asked costs nothing)."""
+        """Write the patterns on first use, one per kind of text (see :meth:`_pattern`)."""
         # Latin terms. A term begins where a run of Latin letters or digits begins: after a
         # character that is not one (the text is searched with a space in front), at a run
         # equal to the term's first word. Terms of one first run are tried longest first, so
@@ -146,16 +144,16 @@ class TermSet:
                 for alt in sorted(alts, key=len, reverse=True):
                     trie.add(start, alt[len(start) :])  # re.escape leaves letters and digits as they are
             latin = trie.pattern()
-            self._latin = re.compile(rf"[\W_{CJK_CHARS}](?=({latin})(?!{_EDGE}))")
+            self._sources["latin"] = rf"[\W_{CJK_CHARS}](?=({latin})(?!{_EDGE}))"
             # The same pattern with ASCII classes serves ASCII texts: a class of ranges is one
             # table lookup a character, the Unicode word test and the CJK ranges several.
-            self._ascii = re.compile(rf"[^a-zA-Z0-9](?=({latin})(?![a-zA-Z0-9_]))")
+            self._sources["ascii"] = rf"[^a-zA-Z0-9](?=({latin})(?![a-zA-Z0-9_]))"
             # In Korean or Japanese text nearly every character may precede a Latin term, and
             # the trie would be tried at each: there the pattern opens with the letters a
             # Latin term begins with (few in such text) and looks behind for the character
             # before it (same hits, a fraction of the steps).
             firsts = sorted({start[0] for start in self._by_start})
-            self._mixed = re.compile(rf"{_class(firsts)}(?<=[\W_{CJK_CHARS}](?=({latin})(?!{_EDGE}))(?s:.))")
+            self._sources["mixed"] = rf"{_class(firsts)}(?<=[\W_{CJK_CHARS}](?=({latin})(?!{_EDGE}))(?s:.))"
         # Korean and Japanese terms are substrings: a trie of them, longest first; the shorter
         # terms a longer one begins with come from ``_cjk_prefixes``. Their first characters
         # are hundreds of common syllables and characters, and the regex engine tries the
@@ -174,8 +172,14 @@ class TermSet:
                     if key[0] in group:
                         cjk_trie.add(key, "")
                 branches.append(f"(?={_class(group)}){cjk_trie.pattern()}")
-            self._cjk = re.compile(rf"{_class(firsts)}(?<=(?=((?:{'|'.join(branches)})))(?s:.))")
+            self._sources["cjk"] = rf"{_class(firsts)}(?<=(?=((?:{'|'.join(branches)})))(?s:.))"
         self._compiled = True
+
+    def _pattern(self, kind: str) -> re.Pattern[str]:
+        """The pattern for ``kind`` of text, compiled the first time such a text comes: tens of
+        milliseconds each, so a set only ever asked about English text pays for one."""
+        pattern = self._patterns[kind] = re.compile(self._sources[kind])
+        return pattern
 
     def found(self, folded: str) -> set[str]:
         """The listed terms occurring in ``folded`` (text already passed through :func:`fold`)."""
@@ -190,15 +194,16 @@ class TermSet:
         # isascii is a flag, free; every Korean or Japanese term holds a Han, kana or
         # Hangul character, so only a text with one needs the second pass.
         cjk_text = not folded.isascii() and _CJK.search(folded) is not None
-        if self._latin is not None and self._ascii is not None and self._mixed is not None:
+        if self._by_start:
             if folded.isascii():
-                pattern = self._ascii
+                kind = "ascii"
             elif cjk_text:
-                pattern = self._mixed
+                kind = "mixed"
             else:
                 # Where every character outside ASCII is a dash, a symbol or a space (an English
                 # text with an em dash), the ASCII classes decide as the Unicode ones do.
-                pattern = self._latin if _NON_ASCII_WORD.search(folded) else self._ascii
+                kind = "latin" if _NON_ASCII_WORD.search(folded) else "ascii"
+            pattern = self._patterns.get(kind) or self._pattern(kind)
             keys, prefixes = self._keys, self._prefixes
             for found in set(pattern.findall(" " + folded)):
                 key = keys.get(found)
@@ -206,9 +211,9 @@ class TermSet:
                     key = keys.setdefault(found, term_key(found))
                 hits.add(key)
                 hits.update(prefixes[key])
-        if self._cjk is not None and cjk_text:
+        if self._cjk_keys and cjk_text:
             cjk_prefixes = self._cjk_prefixes
-            for key in set(self._cjk.findall(folded)):
+            for key in set((self._patterns.get("cjk") or self._pattern("cjk")).findall(folded)):
                 hits.add(key)
                 hits.update(cjk_prefixes[key])
         return hits
