@@ -109,10 +109,6 @@ class TopicMatcher:
             # naming neither state costs what the rules alone cost.
             terms |= self.structure.actor_terms
         self._terms = TermSet(terms)
-        # A headline that reaches the structure is read for the off-subject test and the
-        # structure's third-party test: one set holding both vocabularies reads it once.
-        # (The whole text is not: the structure's common words would make every item dearer.)
-        self._headline_terms = TermSet(terms | self.structure.vocabulary) if self.structure is not None else self._terms
         self._rules = [_CompiledRule(rule) for rule in topic.rules]
         # A rule matches only with one of its ``any`` terms (when it has some): the found
         # terms pick the few rules worth testing.
@@ -153,16 +149,15 @@ class TopicMatcher:
                 keywords |= rule_hits
         if keywords:
             # The headline is the text's start: an off-subject term in it is one of the text's
-            # terms, so a text without one needs no second look at its headline.
+            # terms, so a text without one needs no second look at its headline (here and below).
             if headline is not None and self._off_subject & found and self._off(self._terms.found_keys(headline)):
                 return None
             return TopicMatch(self.topic.name, tuple(sorted(keywords, key=str.casefold)))
         if self.structure is None or headline is None or not self.structure.states_named(found):
             return None
-        headline_keys = self._headline_terms.found_keys(headline)
-        if self._off_subject and self._off(headline_keys):
+        if self._off_subject & found and self._off(self._terms.found_keys(headline)):
             return None
-        judged = self.structure.judge_folded(headline, headline_keys, headline_and_lead)
+        judged = self.structure.judge_folded(headline, headline_and_lead)
         if judged is None:
             return None
         return TopicMatch(self.topic.name, judged.keywords(), judgement="structure", structure=judged)
@@ -172,7 +167,7 @@ class TopicMatcher:
         return self._off(self._found(headline))
 
     def _off(self, found: set[str]) -> bool:
-        """:meth:`off_subject` on the headline's terms (terms of other lists are ignored)."""
+        """:meth:`off_subject` on the headline's terms."""
         return bool(found & self._off_subject) and not (found & self._subject_terms)
 
 

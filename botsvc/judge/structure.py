@@ -154,22 +154,14 @@ class Structure:
 
     def judge(self, headline: str, lead: str) -> StructureMatch | None:
         """The match when ``headline`` + ``lead`` have both states, a relation and no third party."""
-        folded = fold(headline)
-        return self.judge_folded(folded, self._all.found_keys(folded), lambda: fold(f"{headline}\n{lead[:LEAD_CHARS]}"))
+        return self.judge_folded(fold(headline), lambda: fold(f"{headline}\n{lead[:LEAD_CHARS]}"))
 
-    def judge_folded(
-        self, headline: str, headline_keys: set[str], headline_and_lead: Callable[[], str]
-    ) -> StructureMatch | None:
-        """:meth:`judge` on text already folded, with the headline's terms already found.
-
-        ``headline_keys`` may come from any :class:`TermSet` holding this vocabulary (the
-        topic's terms too: the headline is read once for the off-subject test and this one);
-        ``headline_and_lead`` gives ``fold(headline + "\n" + lead)``, asked only when the
-        headline test passes.
-        """
+    def judge_folded(self, headline: str, headline_and_lead: Callable[[], str]) -> StructureMatch | None:
+        """:meth:`judge` on text already folded: ``headline``, and ``headline_and_lead`` giving
+        ``fold(headline + "\n" + lead)``, asked only when the headline test passes."""
         # The headline test first: it reads a few words, and most stories it turns away
         # (another state's launch, another subject) need no reading of the lead at all.
-        if self._third_party(headline, headline_keys):
+        if self._third_party(headline):
             return None
         text = headline_and_lead()
         canonical = self._all.canonical
@@ -192,11 +184,11 @@ class Structure:
 
     def third_party(self, headline: str) -> bool:
         """True when the headline is another story: led by another state, or another subject without both."""
-        folded = fold(headline)
-        return self._third_party(folded, self._all.found_keys(folded))
+        return self._third_party(fold(headline))
 
-    def _third_party(self, folded: str, keys: set[str]) -> bool:
-        """:meth:`third_party` of a folded headline whose terms are ``keys`` (extra keys of other lists are ignored)."""
+    def _third_party(self, folded: str) -> bool:
+        """:meth:`third_party` of a folded headline."""
+        keys = self._all.found_keys(folded)
         if not keys:
             return False
         both = all(keys & state_keys for state_keys in self._actor_keys.values())
@@ -209,11 +201,6 @@ class Structure:
         # The first actor of the headline is its subject ("North Korea fires ... Japan, South Korea say").
         first = min(named, key=lambda k: (_position(folded, k), -len(k)))
         return first in self._third and first not in actor_keys
-
-    @property
-    def vocabulary(self) -> frozenset[str]:
-        """Every term the judgement reads (to share a pass with other terms)."""
-        return frozenset(self._all.canonical.values())
 
 
 @lru_cache(maxsize=1)
