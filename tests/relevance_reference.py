@@ -10,7 +10,7 @@ Slower, plainly right; tests/test_relevance_reference.py compares the two.
 from __future__ import annotations
 
 from botsvc.judge.relevance import Relevance, TopicMatch, TopicMatcher
-from botsvc.judge.structure import LEAD_CHARS, Structure, StructureMatch, _position
+from botsvc.judge.structure import LEAD_CHARS, Structure, StructureMatch, _pattern, _position
 from botsvc.judge.terms import fold
 from botsvc.models import FeedItem
 
@@ -32,8 +32,6 @@ def reference_third_party(structure: Structure, headline: str) -> bool:
 
 
 def reference_judge(structure: Structure, headline: str, lead: str) -> StructureMatch | None:
-    from botsvc.judge.structure import _pattern
-
     if reference_third_party(structure, headline):
         return None
     text = fold(f"{headline}\n{lead[:LEAD_CHARS]}")
