@@ -13,6 +13,7 @@ veto holds for both. Each match says which judgement decided.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from botsvc.config import Rule, Topic
@@ -109,6 +110,13 @@ class TopicMatcher:
             terms |= self.structure.actor_terms
         self._terms = TermSet(terms)
         self._rules = [_CompiledRule(rule) for rule in topic.rules]
+        # A rule matches only with one of its ``any`` terms (when it has some): the found
+        # terms pick the few rules worth testing.
+        self._rules_by_term: dict[str, list[_CompiledRule]] = {}
+        for compiled in self._rules:
+            for key in compiled.any:
+                self._rules_by_term.setdefault(key, []).append(compiled)
+        self._rules_always = [rule for rule in self._rules if not rule.any]
         self._off_subject = {term_key(t) for t in topic.off_subject}
         self._subject_terms = {key for rule in self._rules for key in rule.any}
 
@@ -121,30 +129,45 @@ class TopicMatcher:
         ``lead`` (the summary, or the start of the body) is what the structural
         judgement reads beside the headline; without a headline it does not run.
         """
-        found = self._found(text)
+        if not headline:
+            return self.match_folded(fold(text), None, lambda: "")
+        folded_headline = fold(headline)
+        judged = f"{headline}\n{(lead if lead is not None else text)[:LEAD_CHARS]}"
+        return self.match_folded(fold(text), folded_headline, lambda: fold(judged))
+
+    def match_folded(self, text: str, headline: str | None, headline_and_lead: Callable[[], str]) -> TopicMatch | None:
+        """:meth:`match` on folded text: ``text`` whole, ``headline`` (None: no headline tests) and,
+        asked only when the structure reads it, ``fold(headline + "\n" + lead)``."""
+        found = self._terms.found_keys(text)
         if not found:
             return None
         keywords: set[str] = set()
-        for rule in self._rules:
+        rules = {id(rule): rule for key in found for rule in self._rules_by_term.get(key, ())}
+        for rule in (*rules.values(), *self._rules_always):
             rule_hits = rule.hits(found)
             if rule_hits is not None:
                 keywords |= rule_hits
         if keywords:
-            if headline and self._off_subject and self.off_subject(headline):
+            # The headline is the text's start: an off-subject term in it is one of the text's
+            # terms, so a text without one needs no second look at its headline (here and below).
+            if headline is not None and self._off_subject & found and self._off(self._terms.found_keys(headline)):
                 return None
             return TopicMatch(self.topic.name, tuple(sorted(keywords, key=str.casefold)))
-        if self.structure is None or not headline or not self.structure.states_named(found):
+        if self.structure is None or headline is None or not self.structure.states_named(found):
             return None
-        if self._off_subject and self.off_subject(headline):
+        if self._off_subject & found and self._off(self._terms.found_keys(headline)):
             return None
-        judged = self.structure.judge(headline, lead if lead is not None else text)
+        judged = self.structure.judge_folded(headline, headline_and_lead)
         if judged is None:
             return None
         return TopicMatch(self.topic.name, judged.keywords(), judgement="structure", structure=judged)
 
     def off_subject(self, headline: str) -> bool:
         """True when ``headline`` is about an off-subject and names none of the beat's own terms."""
-        found = self._found(headline)
+        return self._off(self._found(headline))
+
+    def _off(self, found: set[str]) -> bool:
+        """:meth:`off_subject` on the headline's terms."""
         return bool(found & self._off_subject) and not (found & self._subject_terms)
 
 
@@ -160,11 +183,21 @@ class Relevance:
 
     def match(self, item: FeedItem, topics: tuple[str, ...] | None = None) -> list[TopicMatch]:
         """Topic matches for ``item``, limited to ``topics`` when given (a feed's topic list)."""
-        text = f"{item.title}\n{item.summary}\n{item.body}"
-        lead = (item.summary or item.body)[:LEAD_CHARS]
+        # The text is folded once for every topic and test, the headline apart from the rest:
+        # folding works character by character and a newline joins nothing, so the folded
+        # parts joined by a newline are the folded whole.
+        headline = fold(item.title)
+        text = headline + "\n" + fold(f"{item.summary}\n{item.body}")
+
+        def headline_and_lead() -> str:
+            if not item.body and len(item.summary) <= LEAD_CHARS:
+                return text[:-1]  # the lead is the whole summary: the text without the empty body
+            return f"{headline}\n{fold((item.summary or item.body)[:LEAD_CHARS])}"
+
         names = topics or tuple(self.matchers)
         return [
             m
             for name in names
-            if name in self.matchers and (m := self.matchers[name].match(text, headline=item.title, lead=lead))
+            if name in self.matchers
+            and (m := self.matchers[name].match_folded(text, headline if item.title else None, headline_and_lead))
         ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -153,11 +154,16 @@ class Structure:
 
     def judge(self, headline: str, lead: str) -> StructureMatch | None:
         """The match when ``headline`` + ``lead`` have both states, a relation and no third party."""
+        return self.judge_folded(fold(headline), lambda: fold(f"{headline}\n{lead[:LEAD_CHARS]}"))
+
+    def judge_folded(self, headline: str, headline_and_lead: Callable[[], str]) -> StructureMatch | None:
+        """:meth:`judge` on text already folded: ``headline``, and ``headline_and_lead`` giving
+        ``fold(headline + "\n" + lead)``, asked only when the headline test passes."""
         # The headline test first: it reads a few words, and most stories it turns away
         # (another state's launch, another subject) need no reading of the lead at all.
-        if self.third_party(headline):
+        if self._third_party(headline):
             return None
-        text = fold(f"{headline}\n{lead[:LEAD_CHARS]}")
+        text = headline_and_lead()
         canonical = self._all.canonical
         found = {key: canonical[key] for key in self._all.found_keys(text)}
         for key in [k for k in found if k in self._shadowed]:
@@ -178,7 +184,10 @@ class Structure:
 
     def third_party(self, headline: str) -> bool:
         """True when the headline is another story: led by another state, or another subject without both."""
-        folded = fold(headline)
+        return self._third_party(fold(headline))
+
+    def _third_party(self, folded: str) -> bool:
+        """:meth:`third_party` of a folded headline."""
         keys = self._all.found_keys(folded)
         if not keys:
             return False

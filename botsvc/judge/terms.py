@@ -18,14 +18,14 @@ from botsvc.judge.tokens import CJK_CHARS
 __all__ = ["TermSet", "fold", "is_single_cjk_character", "term_key"]
 
 _CJK = re.compile(f"[{CJK_CHARS}]")
-_CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
-_PLACEHOLDER = "\x00"
 _SEPARATORS = r"[\s\-\u2010-\u2015_/]+"
 _SEP_RE = re.compile(_SEPARATORS)
 _QUOTE_PAIRS = (("\u2018", "'"), ("\u2019", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u00a0", " "))
 #: A Latin term's edge must not touch a Latin letter or digit; CJK characters are fine.
 _EDGE = rf"[^\W{CJK_CHARS}]"
 _EDGE_CHAR = re.compile(_EDGE)
+#: A letter or digit outside ASCII (in a text without Korean or Japanese: an accented Latin one).
+_NON_ASCII_WORD = re.compile(r"[^\x00-\x7f\W]")
 #: A run of Latin-script letters and digits (where a Latin term can begin).
 _RUN = re.compile(rf"[^\W_{CJK_CHARS}]+")
 
@@ -50,6 +50,15 @@ def is_single_cjk_character(term: str) -> bool:
     """True for a term that is one Han, kana or Hangul character (too short to mean a word)."""
     key = term_key(term)
     return len(key) == 1 and bool(_CJK.match(key))
+
+
+_CJK_GROUPS = 4
+"""Groups of first characters the Korean and Japanese trie is split into (fastest on the bundled feeds)."""
+
+
+def _class(chars: list[str]) -> str:
+    """A character class of ``chars``."""
+    return "[" + "".join(re.escape(char) for char in chars) + "]"
 
 
 class _Trie:
@@ -107,14 +116,8 @@ class TermSet:
         self._compiled = False
         cjk_keys = set(cjk)
         self._cjk_prefixes = {key: [key[:i] for i in range(1, len(key)) if key[:i] in cjk_keys] for key in cjk}
-        # In Korean or Japanese text nearly every character may precede a Latin term, and the
-        # trie would be tried at each: such text is searched with every run of those
-        # characters cut to one NUL, which no Latin term holds and which, like them, is
-        # neither a letter, a separator nor an edge (same hits, a fraction of the steps).
-        self._squeeze = not any(_PLACEHOLDER in key for key in self.canonical)
-        self._latin: re.Pattern[str] | None = None
-        self._ascii: re.Pattern[str] | None = None
-        self._cjk: re.Pattern[str] | None = None
+        self._sources: dict[str, str] = {}  # the patterns by kind of text: ascii, latin, mixed, cjk
+        self._patterns: dict[str, re.Pattern[str]] = {}
         # A longer term hides shorter ones starting at the same place ("japanese beer" hides
         # "japanese", "japan's" hides "japan"): remember, per term, the shorter terms it
         # begins with that end at a word edge.
@@ -126,32 +129,57 @@ class TermSet:
         self._keys: dict[str, str] = {}  # matched text -> term key; bounded by the term spellings seen
 
     def _compile(self) -> None:
-        """Build the patterns on first use (tens of milliseconds: a set built and never asked costs nothing)."""
+        """Write the patterns on first use, one per kind of text (see :meth:`_pattern`)."""
         # Latin terms. A term begins where a run of Latin letters or digits begins: after a
         # character that is not one (the text is searched with a space in front), at a run
         # equal to the term's first word. Terms of one first run are tried longest first, so
         # "white list" beats "white"; terms of different first runs never match at the same
         # place, so they sit in a trie of their first runs, which the regex engine walks with
-        # a few character tests. One search per hit, resumed just after the hit's start, so
-        # overlapping terms ("export controls" / "controls") are all found.
+        # a few character tests. The pattern consumes the character before the term alone and
+        # reads the term in a look-ahead, so one findall resumes just after each hit's start
+        # and overlapping terms ("export controls" / "controls") are all found.
         if self._by_start:
             trie = _Trie()
             for start, alts in self._by_start.items():
                 for alt in sorted(alts, key=len, reverse=True):
                     trie.add(start, alt[len(start) :])  # re.escape leaves letters and digits as they are
             latin = trie.pattern()
-            self._latin = re.compile(rf"[\W_{CJK_CHARS}]({latin})(?!{_EDGE})")
+            self._sources["latin"] = rf"[\W_{CJK_CHARS}](?=({latin})(?!{_EDGE}))"
             # The same pattern with ASCII classes serves ASCII texts: a class of ranges is one
             # table lookup a character, the Unicode word test and the CJK ranges several.
-            self._ascii = re.compile(rf"[^a-zA-Z0-9]({latin})(?![a-zA-Z0-9_])")
-        # Korean and Japanese terms are substrings: one trie of all of them, longest first;
-        # the shorter terms a longer one begins with come from ``_cjk_prefixes``.
+            self._sources["ascii"] = rf"[^a-zA-Z0-9](?=({latin})(?![a-zA-Z0-9_]))"
+            # In Korean or Japanese text nearly every character may precede a Latin term, and
+            # the trie would be tried at each: there the pattern opens with the letters a
+            # Latin term begins with (few in such text) and looks behind for the character
+            # before it (same hits, a fraction of the steps).
+            firsts = sorted({start[0] for start in self._by_start})
+            self._sources["mixed"] = rf"{_class(firsts)}(?<=[\W_{CJK_CHARS}](?=({latin})(?!{_EDGE}))(?s:.))"
+        # Korean and Japanese terms are substrings: a trie of them, longest first; the shorter
+        # terms a longer one begins with come from ``_cjk_prefixes``. Their first characters
+        # are hundreds of common syllables and characters, and the regex engine tries the
+        # alternatives of a group one by one: at each such character of a text the trie
+        # would test them all. A class test first picks the quarter of the trie that may
+        # begin there. The pattern consumes the first character alone and reads the term
+        # from a look-behind at it, so one findall (resuming one character on, as a search
+        # per hit did) returns every term, overlapping ones included.
         if self._cjk_keys:
-            cjk_trie = _Trie()
-            for key in self._cjk_keys:
-                cjk_trie.add(key, "")
-            self._cjk = re.compile(cjk_trie.pattern())
+            firsts = sorted({key[0] for key in self._cjk_keys})
+            size = -(-len(firsts) // _CJK_GROUPS)
+            branches = []
+            for group in (firsts[n : n + size] for n in range(0, len(firsts), size)):
+                cjk_trie = _Trie()
+                for key in self._cjk_keys:
+                    if key[0] in group:
+                        cjk_trie.add(key, "")
+                branches.append(f"(?={_class(group)}){cjk_trie.pattern()}")
+            self._sources["cjk"] = rf"{_class(firsts)}(?<=(?=((?:{'|'.join(branches)})))(?s:.))"
         self._compiled = True
+
+    def _pattern(self, kind: str) -> re.Pattern[str]:
+        """The pattern for ``kind`` of text, compiled the first time such a text comes: tens of
+        milliseconds each, so a set only ever asked about English text pays for one."""
+        pattern = self._patterns[kind] = re.compile(self._sources[kind])
+        return pattern
 
     def found(self, folded: str) -> set[str]:
         """The listed terms occurring in ``folded`` (text already passed through :func:`fold`)."""
@@ -166,26 +194,26 @@ class TermSet:
         # isascii is a flag, free; every Korean or Japanese term holds a Han, kana or
         # Hangul character, so only a text with one needs the second pass.
         cjk_text = not folded.isascii() and _CJK.search(folded) is not None
-        if self._latin is not None and self._ascii is not None:
-            text = _CJK_RUN.sub(_PLACEHOLDER, folded) if cjk_text and self._squeeze else folded
-            search = (self._ascii if text.isascii() else self._latin).search
-            text = " " + text
+        if self._by_start:
+            if folded.isascii():
+                kind = "ascii"
+            elif cjk_text:
+                kind = "mixed"
+            else:
+                # Where every character outside ASCII is a dash, a symbol or a space (an English
+                # text with an em dash), the ASCII classes decide as the Unicode ones do.
+                kind = "latin" if _NON_ASCII_WORD.search(folded) else "ascii"
+            pattern = self._patterns.get(kind) or self._pattern(kind)
             keys, prefixes = self._keys, self._prefixes
-            match = search(text)
-            while match is not None:
-                found = match.group(1)
+            for found in set(pattern.findall(" " + folded)):
                 key = keys.get(found)
                 if key is None:
                     key = keys.setdefault(found, term_key(found))
                 hits.add(key)
                 hits.update(prefixes[key])
-                match = search(text, match.start(1))
-        if self._cjk is not None and cjk_text:
-            search = self._cjk.search
-            match = search(folded)
-            while match is not None:
-                key = match.group(0)
+        if self._cjk_keys and cjk_text:
+            cjk_prefixes = self._cjk_prefixes
+            for key in set((self._patterns.get("cjk") or self._pattern("cjk")).findall(folded)):
                 hits.add(key)
-                hits.update(self._cjk_prefixes[key])
-                match = search(folded, match.start() + 1)
+                hits.update(cjk_prefixes[key])
         return hits
