@@ -88,8 +88,10 @@ def cycle_without_http(config, db_path: Path) -> float:
     from botsvc.service import cycle
     from botsvc.service.app import open_app
 
-    async def answered_304(requests, policy, client=None, *, public_only=frozenset()):
+    async def answered_304(requests, policy, client=None, *, public_only=frozenset(), backlog=None):
         for url, validators in requests:
+            if backlog is not None:  # as fetch_many does: the cycle gives the place back
+                await backlog.acquire()
             yield FetchResult(url, "not_modified", etag=validators.etag, last_modified=validators.last_modified)
 
     app = open_app(shipped_config_path(), db_path, config=config)
