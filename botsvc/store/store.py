@@ -508,10 +508,14 @@ class Store:
         return event_id
 
     def _add_outlet(self, event_id: int, outlet: str) -> None:
-        """Note that ``outlet`` reported ``event_id`` (after the outlets that reported it first)."""
+        """Note that ``outlet`` reported ``event_id`` (after the outlets that reported it first).
+
+        The next position is read from the index on (event_id, position) in one step: the
+        cost does not grow with the outlets the event has (counting them did)."""
         self.db.execute(
             "INSERT INTO event_outlets (event_id, outlet, position) "
-            "SELECT ?, ?, count(*) FROM event_outlets WHERE event_id = ? ON CONFLICT DO NOTHING",
+            "SELECT ?, ?, coalesce(max(position) + 1, 0) FROM event_outlets WHERE event_id = ? "
+            "ON CONFLICT DO NOTHING",
             (event_id, outlet, event_id),
         )
 
