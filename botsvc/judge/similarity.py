@@ -188,7 +188,6 @@ class SimilarityIndex:
         self._starts = _Growable(np.int64)  # internal number -> offset into _tokens (plus one final end)
         self._starts.extend([0])
         # query scratch, reset after every query
-        self._acc = _Growable(np.float64)  # per document: idf mass shared with the query
         self._last = _Growable(np.int64)  # per document: a position, to keep one copy of each
         self._qweight = _Growable(np.float64)  # per token id: the query's weight (0: not in the query)
         self._qbody = _Growable(np.float64)  # per token id: 1.0 if the query has it only deep in its body
@@ -240,9 +239,8 @@ class SimilarityIndex:
         self._starts.extend([self._tokens.size])
         self._doc_ids.append(doc_id)
         self._number[doc_id] = number
-        for scratch in (self._acc, self._last):
-            scratch.reserve(number + 1)
-            scratch.size = number + 1
+        self._last.reserve(number + 1)
+        self._last.size = number + 1
 
     def add_many(self, items: Iterable[tuple[int, Fingerprint | bytes]]) -> None:
         """Index many documents at once (the start-up rebuild); same result as :meth:`add` for each, in order.
@@ -309,9 +307,8 @@ class SimilarityIndex:
         self._starts.extend(ends)
         self._doc_ids = ids
         self._number = {doc_id: i for i, doc_id in enumerate(ids)}
-        for scratch in (self._acc, self._last):
-            scratch.reserve(len(ids))
-            scratch.size = len(ids)
+        self._last.reserve(len(ids))
+        self._last.size = len(ids)
 
     def document_frequency(self, fp_hash: int) -> int:
         tid = self._vocab.get(fp_hash)
@@ -477,10 +474,8 @@ class SimilarityIndex:
         met = np.concatenate(walked).astype(np.int64)
         sizes = [len(x) for x in walked]
         del walked  # release the views on the posting arrays (they may grow later)
-        acc = self._acc.data
-        np.add.at(acc, met, np.repeat(weights, sizes))
-        mass = acc[met]
-        acc[met] = 0.0
+        # Summed in walk order, as ``np.add.at`` would (same floats), at a tenth of its cost.
+        mass = np.bincount(met, weights=np.repeat(weights, sizes))[met]
         last = self._last.data
         positions = np.arange(len(met))
         last[met] = positions
