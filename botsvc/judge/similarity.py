@@ -213,16 +213,19 @@ class SimilarityIndex:
         new_list = postings.append
         tids: list[int] = []
         keep = tids.append
+        fresh: list[int] = []  # hashes new to the vocabulary, in token-id order
         for h in hashes:
             tid = get(h)
             if tid is None:
                 tid = vocab[h] = len(postings)
                 new_list(array("I", (number,)))
-                self._tid_hash.extend([h])
-                self._cross.extend([1.0 if h & CROSS_LANGUAGE_BIT else 0.0])
+                fresh.append(h)
             else:
                 postings[tid].append(number)
             keep(tid)
+        if fresh:  # one numpy call for all of them, not two per new token
+            self._tid_hash.extend(np.array(fresh, dtype=np.uint64))
+            self._cross.extend([1.0 if h & CROSS_LANGUAGE_BIT else 0.0 for h in fresh])
         ntok = len(postings)
         df = self._df
         if ntok > df.size:
@@ -415,7 +418,7 @@ class SimilarityIndex:
         number = self._number[doc_id]
         starts = self._starts.data
         tids = self._tokens.data[starts[number] : starts[number + 1]]
-        return sorted(set(self._tid_hash.data[tids].tolist()) & set(fp.hashes))
+        return sorted(set(fp.hashes).intersection(self._tid_hash.data[tids].tolist()))
 
     def position(self, doc_id: int) -> int:
         """0-based position of a document in the order documents were added (KeyError if absent)."""
