@@ -284,8 +284,11 @@ class EventAssigner:
 
         def allow(positions: np.ndarray) -> np.ndarray:
             slots_all = self._slot_of_position.data
-            inside = positions < len(slots_all)
-            slots = np.where(inside, slots_all[np.minimum(positions, len(slots_all) - 1)], -1)
+            if not len(positions) or positions.max() < len(slots_all):  # every indexed document has a slot row
+                slots = slots_all[positions]
+            else:
+                inside = positions < len(slots_all)
+                slots = np.where(inside, slots_all[np.minimum(positions, len(slots_all) - 1)], -1)
             known = slots >= 0
             safe = np.where(known, slots, 0)
             first = self._first.data[safe]
