@@ -635,16 +635,17 @@ class Store:
         relevance: dict | None = None,
     ) -> int:
         # SQLite's index triggers call search_text(); PostgreSQL gets the same words as a tsvector.
-        search, vector = "", cast(tuple[str, ...], ())
+        # SQLite: the row carries its placement number, so the clock's trigger need not rewrite it
+        # (migration placement_writes); PostgreSQL's trigger sets it before the row is written.
+        extra, values, vector = ", placed_seq", ", (SELECT seq + 1 FROM placement_clock)", cast(tuple[str, ...], ())
         if self.dialect != "sqlite":
-            search, vector = ", search", (searchtext.tsvector(item.title, item.summary, item.body),)
+            extra, values = ", search", ", ?::tsvector"
+            vector = (searchtext.tsvector(item.title, item.summary, item.body),)
         cursor = self.db.execute(
             "INSERT INTO articles (feed, guid, url, title, summary, body, published, source, byline, language, "
             "topics, matched_keywords, event_id, similarity, first_seen, fingerprint, event_time, "
-            f"duplicate_of, placement, neighbours, relevance{search}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
-            + (", ?::tsvector" if vector else "")
-            + ") RETURNING id",
+            f"duplicate_of, placement, neighbours, relevance{extra}) "
+            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{values}) RETURNING id",
             (
                 item.feed,
                 item.guid,
