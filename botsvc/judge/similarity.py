@@ -527,18 +527,20 @@ class SimilarityIndex:
             toks = self._tokens.data[pos]
             flags = self._flags.data[pos]
             dw = self._fw[flags] * np.log(top / (self._df.data[toks] + 1.0))
-            d_deep = self._body_only[flags]
             qw = qweight[toks]
-            shared = qw > 0.0
-            q_deep = qbody[toks]
+            # Only the tokens shared with the query are covered (a fifth or so): the credits are
+            # worked out for those alone; the other entries stay 0.0, as qw * credit gave them.
+            at = np.flatnonzero(qw > 0.0)
+            d_deep = self._body_only[flags[at]]
+            q_deep = qbody[toks[at]]
             # A match counts BODY_CREDIT when only the *other* side has the word deep in its body.
             cut = 1.0 - self._body_credit
-            credit_q = 1.0 - cut * d_deep * (1.0 - q_deep)
-            credit_d = np.where(shared, 1.0 - cut * q_deep * (1.0 - d_deep), 0.0)
             d_total = np.add.reduceat(dw, seg)
             d_sq = np.add.reduceat(dw * dw, seg)
-            covered_q = qw * credit_q
-            covered_d = dw * credit_d
+            covered_q = np.zeros(total)
+            covered_q[at] = qw[at] * (1.0 - cut * d_deep * (1.0 - q_deep))
+            covered_d = np.zeros(total)
+            covered_d[at] = dw[at] * (1.0 - cut * q_deep * (1.0 - d_deep))
             cover_q = np.add.reduceat(covered_q, seg)
             cover_d = np.add.reduceat(covered_d, seg)
             dot = np.add.reduceat(qw * dw, seg)
