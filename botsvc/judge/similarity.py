@@ -477,7 +477,7 @@ class SimilarityIndex:
         met = np.concatenate(walked).astype(np.int64)
         sizes = [len(x) for x in walked]
         del walked  # release the views on the posting arrays (they may grow later)
-        # Summed in walk order, as ``np.add.at`` would (same floats), at a tenth of its cost.
+        # Summed in walk order, as ``np.add.at`` would (same floats), without its scratch array.
         mass = np.bincount(met, weights=np.repeat(weights, sizes))[met]
         last = self._last.data
         positions = np.arange(len(met))
