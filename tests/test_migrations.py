@@ -200,6 +200,26 @@ def test_event_outlets_move_from_the_json_list_to_their_own_table_in_order(tmp_p
     store.close()
 
 
+def test_a_new_outlet_goes_after_the_last_one_even_past_a_gap_in_the_positions(tmp_path):
+    """A list that named an outlet twice leaves a gap in the positions: a new outlet still comes last."""
+    outlets = next(m for m in discover(migrations_dir("sqlite")) if m.name.endswith("_event_outlets"))
+    path = tmp_path / "gap.db"
+    conn = sqlite3.connect(path)
+    apply_migrations(conn, upto=outlets.version - 1)
+    conn.execute(
+        "INSERT INTO events (id, title, first_seen, last_seen, member_count, outlets) "
+        "VALUES (1, 't', '2027-03-02', '2027-03-02', 3, '[\"Asahi\", \"Asahi\", \"Wire\"]')"
+    )
+    conn.commit()
+    conn.close()
+
+    store = open_store(path)
+    assert store.event(1)["outlets"] == ["Asahi", "Wire"]
+    store.add_event_member(1, published=None, outlet="Kyodo", when=datetime(2027, 3, 3, tzinfo=timezone.utc))
+    assert store.event(1)["outlets"] == ["Asahi", "Wire", "Kyodo"]
+    store.close()
+
+
 # -- PostgreSQL: a baseline equal to SQLite's schema, then the same numbered migrations ------
 
 

@@ -6,6 +6,7 @@ all, so whole-run tokens would make a search for 지소미아 or 輸出規制 fi
 
 import asyncio
 import sqlite3
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from botsvc.chat.commands import CommandCore
 from botsvc.models import CommandContext
 from botsvc.service.app import open_app
 from botsvc.service.cycle import FeedTarget, run_cycle
+from botsvc.store import searchtext
 from botsvc.store.migrate import apply_migrations
 from botsvc.store.search import search_events
 from botsvc.store.searchtext import fts_query, pg_tsquery, search_text, tsvector
@@ -194,3 +196,13 @@ INDEXED = tsvector("Seoul 지소미아를 종료", "輸出規制", "")
 FTS = sqlite3.connect(":memory:")
 FTS.execute("CREATE VIRTUAL TABLE t USING fts5(x, content='', tokenize='unicode61 remove_diacritics 2')")
 FTS.execute("INSERT INTO t (rowid, x) VALUES (1, ?)", (search_text("Seoul 지소미아를 종료 輸出規制"),))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_text_is_indexed_as_the_unicode_path_would_index_it(text):
+    """search_text's shortcut for ASCII (no NFKC, no pairing) gives the words the full path gives."""
+    full = " ".join(
+        searchtext._CJK_SPACED_RUN.sub(searchtext._spaced_pairs, unicodedata.normalize("NFKC", text)).split()
+    )
+    assert search_text(text) == full

@@ -282,3 +282,32 @@ def test_the_placement_turn_opens_a_write_transaction_when_none_is_open(workers)
         a.store.set_state("placement-test", "1")
     assert not a.store.db.conn.in_transaction
     assert b.store.get_state("placement-test") == "1"
+
+
+def test_a_stored_report_takes_its_placement_number_without_its_row_being_written_twice(workers):
+    a, b = workers
+    assert b.processor.events.assigner is not None  # b has read its index before a stores
+    a.store.db.execute("CREATE TEMP TABLE rewrites (id INTEGER)")
+    a.store.db.execute(
+        "CREATE TEMP TRIGGER count_rewrites AFTER UPDATE ON articles BEGIN INSERT INTO rewrites VALUES (new.id); END"
+    )
+    wire, korean, _, _ = reports_of(STORY)
+    judge(a, wire)
+    judge(a, korean)
+    assert a.store.query("SELECT count(*) AS n FROM rewrites")[0]["n"] == 0, "each new row is written once"
+    stored = a.store.query("SELECT placed_seq FROM articles WHERE guid IN (?, ?) ORDER BY id", (wire.guid, korean.guid))
+    clock = placement_clock(a.store)
+    assert clock is not None and [row["placed_seq"] for row in stored] == [clock.seq - 1, clock.seq]
+    assert b.processor.events.catch_up() == 2  # the other worker reads both
+
+    # A row written without its number (by hand, a copy) is numbered by the trigger, as before.
+    with a.store.atomic():
+        a.store.db.execute(
+            "INSERT INTO articles (feed, guid, url, title, source, first_seen, event_id, fingerprint, event_time) "
+            "SELECT feed, 'by-hand', url, title, source, first_seen, event_id, fingerprint, event_time FROM articles "
+            "WHERE guid = ?",
+            (wire.guid,),
+        )
+    [row] = a.store.query("SELECT placed_seq FROM articles WHERE guid = 'by-hand'")
+    assert row["placed_seq"] == clock.seq + 1 == placement_clock(a.store).seq
+    assert b.processor.events.catch_up() == 1

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from botsvc.judge.concepts import default_lexicon
-from botsvc.judge.fingerprint import Fingerprint, is_cross_language_hash, raw_parts, token_hash
+from botsvc.judge.fingerprint import CROSS_LANGUAGE_BIT, Fingerprint, raw_parts, token_hash
 from botsvc.judge.similarity import Neighbour, SimilarityIndex
 
 __all__ = ["Assignment", "EventAssigner", "DEFAULT_LEAD_HOURS", "DEFAULT_SPAN_DAYS", "DEFAULT_THRESHOLD"]
@@ -261,8 +261,9 @@ class EventAssigner:
     def evidence(self, fp: Fingerprint, doc_id: int) -> str:
         """What an item shares with archive document ``doc_id``: concepts by name, and how many words and figures."""
         shared = self.index.shared_hashes(fp, doc_id)
-        names = sorted(self._concept_names[h] for h in shared if h in self._concept_names)
-        cross = sum(1 for h in shared if is_cross_language_hash(h))
+        concept_names = self._concept_names
+        names = sorted([concept_names[h] for h in shared if h in concept_names])
+        cross = sum([h >= CROSS_LANGUAGE_BIT for h in shared])  # the top bit marks a cross-language token
         figures = cross - len(names)
         words = len(shared) - cross
         parts = [f"concepts {', '.join(names)}" if names else "no concepts", f"{words} word(s)"]
@@ -283,8 +284,11 @@ class EventAssigner:
 
         def allow(positions: np.ndarray) -> np.ndarray:
             slots_all = self._slot_of_position.data
-            inside = positions < len(slots_all)
-            slots = np.where(inside, slots_all[np.minimum(positions, len(slots_all) - 1)], -1)
+            if not len(positions) or positions.max() < len(slots_all):  # every indexed document has a slot row
+                slots = slots_all[positions]
+            else:
+                inside = positions < len(slots_all)
+                slots = np.where(inside, slots_all[np.minimum(positions, len(slots_all) - 1)], -1)
             known = slots >= 0
             safe = np.where(known, slots, 0)
             first = self._first.data[safe]

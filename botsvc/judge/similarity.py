@@ -188,7 +188,6 @@ class SimilarityIndex:
         self._starts = _Growable(np.int64)  # internal number -> offset into _tokens (plus one final end)
         self._starts.extend([0])
         # query scratch, reset after every query
-        self._acc = _Growable(np.float64)  # per document: idf mass shared with the query
         self._last = _Growable(np.int64)  # per document: a position, to keep one copy of each
         self._qweight = _Growable(np.float64)  # per token id: the query's weight (0: not in the query)
         self._qbody = _Growable(np.float64)  # per token id: 1.0 if the query has it only deep in its body
@@ -214,16 +213,19 @@ class SimilarityIndex:
         new_list = postings.append
         tids: list[int] = []
         keep = tids.append
+        fresh: list[int] = []  # hashes new to the vocabulary, in token-id order
         for h in hashes:
             tid = get(h)
             if tid is None:
                 tid = vocab[h] = len(postings)
                 new_list(array("I", (number,)))
-                self._tid_hash.extend([h])
-                self._cross.extend([1.0 if h & CROSS_LANGUAGE_BIT else 0.0])
+                fresh.append(h)
             else:
                 postings[tid].append(number)
             keep(tid)
+        if fresh:  # one numpy call for all of them, not two per new token
+            self._tid_hash.extend(np.array(fresh, dtype=np.uint64))
+            self._cross.extend([1.0 if h & CROSS_LANGUAGE_BIT else 0.0 for h in fresh])
         ntok = len(postings)
         df = self._df
         if ntok > df.size:
@@ -240,9 +242,8 @@ class SimilarityIndex:
         self._starts.extend([self._tokens.size])
         self._doc_ids.append(doc_id)
         self._number[doc_id] = number
-        for scratch in (self._acc, self._last):
-            scratch.reserve(number + 1)
-            scratch.size = number + 1
+        self._last.reserve(number + 1)
+        self._last.size = number + 1
 
     def add_many(self, items: Iterable[tuple[int, Fingerprint | bytes]]) -> None:
         """Index many documents at once (the start-up rebuild); same result as :meth:`add` for each, in order.
@@ -309,9 +310,8 @@ class SimilarityIndex:
         self._starts.extend(ends)
         self._doc_ids = ids
         self._number = {doc_id: i for i, doc_id in enumerate(ids)}
-        for scratch in (self._acc, self._last):
-            scratch.reserve(len(ids))
-            scratch.size = len(ids)
+        self._last.reserve(len(ids))
+        self._last.size = len(ids)
 
     def document_frequency(self, fp_hash: int) -> int:
         tid = self._vocab.get(fp_hash)
@@ -418,7 +418,7 @@ class SimilarityIndex:
         number = self._number[doc_id]
         starts = self._starts.data
         tids = self._tokens.data[starts[number] : starts[number + 1]]
-        return sorted(set(self._tid_hash.data[tids].tolist()) & set(fp.hashes))
+        return sorted(set(fp.hashes).intersection(self._tid_hash.data[tids].tolist()))
 
     def position(self, doc_id: int) -> int:
         """0-based position of a document in the order documents were added (KeyError if absent)."""
@@ -477,10 +477,8 @@ class SimilarityIndex:
         met = np.concatenate(walked).astype(np.int64)
         sizes = [len(x) for x in walked]
         del walked  # release the views on the posting arrays (they may grow later)
-        acc = self._acc.data
-        np.add.at(acc, met, np.repeat(weights, sizes))
-        mass = acc[met]
-        acc[met] = 0.0
+        # Summed in walk order, as ``np.add.at`` would (same floats), without its scratch array.
+        mass = np.bincount(met, weights=np.repeat(weights, sizes))[met]
         last = self._last.data
         positions = np.arange(len(met))
         last[met] = positions
@@ -529,18 +527,20 @@ class SimilarityIndex:
             toks = self._tokens.data[pos]
             flags = self._flags.data[pos]
             dw = self._fw[flags] * np.log(top / (self._df.data[toks] + 1.0))
-            d_deep = self._body_only[flags]
             qw = qweight[toks]
-            shared = qw > 0.0
-            q_deep = qbody[toks]
+            # Only the tokens shared with the query are covered (a fifth or so): the credits are
+            # worked out for those alone; the other entries stay 0.0, as qw * credit gave them.
+            at = np.flatnonzero(qw > 0.0)
+            d_deep = self._body_only[flags[at]]
+            q_deep = qbody[toks[at]]
             # A match counts BODY_CREDIT when only the *other* side has the word deep in its body.
             cut = 1.0 - self._body_credit
-            credit_q = 1.0 - cut * d_deep * (1.0 - q_deep)
-            credit_d = np.where(shared, 1.0 - cut * q_deep * (1.0 - d_deep), 0.0)
             d_total = np.add.reduceat(dw, seg)
             d_sq = np.add.reduceat(dw * dw, seg)
-            covered_q = qw * credit_q
-            covered_d = dw * credit_d
+            covered_q = np.zeros(total)
+            covered_q[at] = qw[at] * (1.0 - cut * d_deep * (1.0 - q_deep))
+            covered_d = np.zeros(total)
+            covered_d[at] = dw[at] * (1.0 - cut * q_deep * (1.0 - d_deep))
             cover_q = np.add.reduceat(covered_q, seg)
             cover_d = np.add.reduceat(covered_d, seg)
             dot = np.add.reduceat(qw * dw, seg)

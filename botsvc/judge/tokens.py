@@ -125,6 +125,23 @@ def _mostly_upper(text: str) -> bool:
     return bool(letters) and sum(map(str.isupper, letters)) > 0.6 * len(letters)
 
 
+@lru_cache(maxsize=1 << 16)
+def _word(tok: str, shouting: bool) -> str | None:
+    """The token a word of a text becomes (None: a stopword or too short); ``shouting``: the
+    text is mostly upper case, so its all-caps words are not taken for acronyms.
+
+    Cached: news repeats its words, and this was most of the cost of a fingerprint's words."""
+    keep_acronym = not shouting and 2 <= len(tok) <= 5 and tok.isupper()
+    for apos in _APOSTROPHES:
+        if apos in tok:
+            head, _, tail = tok.partition(apos)
+            tok = head if tail.lower() in ("s", "") else head + tail.replace(apos, "")
+    low = tok.lower()
+    if len(low) < 2 or (low in STOPWORDS and not keep_acronym):
+        return None
+    return stem(low)
+
+
 def content_tokens(text: str, limit: int | None = None) -> list[str]:
     """The content-bearing tokens of ``text``, in order (duplicates kept); the first ``limit`` when given.
 
@@ -141,15 +158,10 @@ def content_tokens(text: str, limit: int | None = None) -> list[str]:
         kind = m.lastgroup
         tok = m.group()
         if kind == "word":
-            keep_acronym = not shouting and 2 <= len(tok) <= 5 and tok.isupper()
-            for apos in _APOSTROPHES:
-                if apos in tok:
-                    head, _, tail = tok.partition(apos)
-                    tok = head if tail.lower() in ("s", "") else head + tail.replace(apos, "")
-            low = tok.lower()
-            if len(low) < 2 or (low in STOPWORDS and not keep_acronym):
+            word = _word(tok, shouting)
+            if word is None:
                 continue
-            append(stem(low))
+            append(word)
         elif kind == "cjk":
             if len(tok) == 1:
                 append(tok)

@@ -52,6 +52,8 @@ def search_text(text: str | None) -> str:
     removed) as character pairs."""
     if not text:
         return ""
+    if text.isascii():  # NFKC leaves ASCII as it is, and it has no unspaced-script run: the same words
+        return " ".join(text.split())
     text = unicodedata.normalize("NFKC", text)
     return " ".join(_CJK_SPACED_RUN.sub(_spaced_pairs, text).split())
 
