@@ -123,15 +123,19 @@ class Processor:
         """
         return self.process_many([(items, topics)])[0]
 
-    def process_many(self, batches: Sequence[tuple[list[FeedItem], tuple[str, ...] | None]]) -> list[list[ItemOutcome]]:
+    def process_many(
+        self, batches: Sequence[tuple[list[FeedItem], tuple[str, ...] | None]], now: datetime | None = None
+    ) -> list[list[ItemOutcome]]:
         """Judge the items of several feeds (each with its topics) as one stream, oldest first.
 
         A report read in the first feed but published after the reports of a later feed
         must not open an event of its own before they are in: every item of the cycle is
         judged in order of publication, whichever feed carried it (ties keep feed order).
         Outcomes come back per batch, in each batch's feed order. The caller owns the transaction.
+        ``now``: the time the items are judged at (default: the clock's), one for a whole
+        cycle judged in several calls within one transaction.
         """
-        now = self.clock()
+        now = now or self.clock()
         self.refresh_learned()
         stream = [
             (item.event_time or now, number, index, item)
@@ -141,8 +145,9 @@ class Processor:
         stream.sort(key=lambda entry: entry[:3])
         keys = [[identity_keys(item) for item in items] for items, _ in batches]
         outcomes: list[dict[int, ItemOutcome]] = [{} for _ in batches]
-        # Each feed's seen keys are read in one query and written together at the end.
-        with self.store.seen_batch([key for item_keys in feed_keys for key in item_keys] for feed_keys in keys):
+        # The seen keys of all the items are read together (a query per few hundred keys,
+        # however many feeds they came from) and written together at the end.
+        with self.store.seen_batch([[key for feed_keys in keys for item_keys in feed_keys for key in item_keys]]):
             for _, number, index, item in stream:
                 outcomes[number][index] = self._judge(item, batches[number][1], now, keys[number][index])
         return [[found[i] for i in range(len(items))] for found, (items, _) in zip(outcomes, batches, strict=True)]

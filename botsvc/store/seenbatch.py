@@ -1,10 +1,11 @@
-"""The seen keys of the items being judged: read in one query per feed, written in one statement per table.
+"""The seen keys of the items being judged: read a few hundred at a time, written in one statement per table.
 
 Judging an item looks up its identity keys and records them. Done item by item that is
-a few statements per item; a :class:`SeenBatch` instead reads every key of a feed's items
-at once, answers the lookups from memory, and holds the new keys back until the batch
-ends (:meth:`SeenBatch.flush`), keeping memory and database in step: what an earlier item
-of the same batch recorded is seen by a later one exactly as if it had been written.
+a few statements per item; a :class:`SeenBatch` instead reads the keys of all the items
+judged together (whatever their feeds) in one query per :data:`CHUNK` keys (one per table
+on PostgreSQL), answers the lookups from memory, and holds the new keys back until the
+batch ends (:meth:`SeenBatch.flush`), keeping memory and database in step: what an earlier
+item of the same batch recorded is seen by a later one exactly as if it had been written.
 
 It is only ever used inside the transaction that judges the items (see
 :meth:`botsvc.store.store.Store.seen_batch`); nothing it holds outlives it.
@@ -45,18 +46,28 @@ class SeenBatch:
         if not wanted:
             return
         self.flush()  # the database must hold what the batch recorded before it is asked
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
+        postgres = getattr(self.conn, "dialect", "sqlite") == "postgres"
+        size = len(wanted) if postgres else CHUNK  # PostgreSQL takes the keys as one array parameter
+        for start in range(0, len(wanted), size):
+            chunk = wanted[start : start + size]
             hashes = [seenkeys.key_hash(key) for key in chunk]
-            marks = ",".join("?" * len(chunk))
             # Two queries, not one UNION: the tables' key columns differ in type (text, integer),
             # which PostgreSQL refuses to unite.
-            items = self.conn.execute(
-                f"SELECT key, decision, article_id, title FROM seen_items WHERE key IN ({marks})", chunk
-            ).fetchall()
-            stored = self.conn.execute(
-                f"SELECT hash, sketch FROM seen_hashes WHERE hash IN ({marks})", hashes
-            ).fetchall()
+            if postgres:
+                items = self.conn.execute(
+                    "SELECT key, decision, article_id, title FROM seen_items WHERE key = ANY(?)", (chunk,)
+                ).fetchall()
+                stored = self.conn.execute(
+                    "SELECT hash, sketch FROM seen_hashes WHERE hash = ANY(?::bigint[])", (hashes,)
+                ).fetchall()
+            else:
+                marks = ",".join("?" * len(chunk))
+                items = self.conn.execute(
+                    f"SELECT key, decision, article_id, title FROM seen_items WHERE key IN ({marks})", chunk
+                ).fetchall()
+                stored = self.conn.execute(
+                    f"SELECT hash, sketch FROM seen_hashes WHERE hash IN ({marks})", hashes
+                ).fetchall()
             for key in chunk:
                 self.items[key] = None
             for key, decision, article_id, title in items:
