@@ -141,3 +141,37 @@ def test_postgres_writes_a_feeds_seen_keys_in_one_statement_per_table(postgres_u
         assert sketches[key_hash(keys[-1])] is None
     finally:
         store.close()
+
+
+def test_touching_a_window_rewrites_only_the_keys_whose_values_change(tmp_path):
+    """Keys recorded at the time the window is stamped with (a cold cycle's) are not written twice."""
+    from datetime import datetime, timedelta, timezone
+
+    from botsvc.store.store import iso, open_store
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    irrelevant = ["guid:f\x1fa", "url:https://x/a"]
+    store = open_store(tmp_path / "w.db")
+    try:
+        conn = store.db.conn
+        with store.atomic():
+            store.mark_seen(irrelevant, "irrelevant", None, when, title="typhoon hits kanto")
+            store.db.execute(
+                "INSERT INTO seen_items (key, decision, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+                ("url:https://x/b", "new", iso(when), iso(when)),
+            )
+            keys = [*irrelevant, "url:https://x/b"]
+            before = conn.total_changes
+            store.touch_window("f", keys, when, tracked=False)
+            assert conn.total_changes - before == 1  # the stored article key gets its feed; the hashes are as they were
+            before = conn.total_changes
+            store.touch_window("f", keys, when, tracked=False)
+            assert conn.total_changes == before  # nothing left to change
+            store.touch_window("f", keys, when + timedelta(hours=1), tracked=False)
+            assert conn.total_changes - before == 3
+        later = int((when + timedelta(hours=1)).timestamp())
+        assert {row["last_seen"] for row in store.query("SELECT last_seen FROM seen_hashes")} == {later}
+        rows = store.query("SELECT last_seen, feed FROM seen_items")
+        assert [(row["last_seen"], row["feed"]) for row in rows] == [(iso(when + timedelta(hours=1)), "f")]
+    finally:
+        store.close()
