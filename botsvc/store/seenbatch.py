@@ -34,23 +34,33 @@ class SeenBatch:
         self.items: dict[str, ItemRow | None] = {}
         self.hashes: dict[int, int | None] = {}
         """Hash -> the sketch stored with it (None for no sketch), for the hashes that are stored."""
+        self._hashed: dict[str, int] = {}
+        """Key -> its hash, for the keys read: each is looked up and recorded after it is read."""
         self._new_items: list[tuple[str, str, int | None, str | None, str | None, str | None]] = []
         self._new_hashes: list[tuple[int, int, int | None]] = []
 
     def knows(self, key: str) -> bool:
         return key in self.items
 
+    def _hash(self, key: str) -> int:
+        hashed = self._hashed.get(key)
+        if hashed is None:
+            hashed = self._hashed[key] = seenkeys.key_hash(key)
+        return hashed
+
     def read(self, keys: Iterable[str]) -> None:
         """Read the stored rows of ``keys`` (those not known yet) in one query per :data:`CHUNK` keys."""
-        wanted = list(dict.fromkeys(key for key in keys if key not in self.items))
+        known = self.items
+        wanted = [key for key in keys if key not in known]  # judging asks for known keys most of the time
         if not wanted:
             return
+        wanted = list(dict.fromkeys(wanted))
         self.flush()  # the database must hold what the batch recorded before it is asked
         postgres = getattr(self.conn, "dialect", "sqlite") == "postgres"
         size = len(wanted) if postgres else CHUNK  # PostgreSQL takes the keys as one array parameter
         for start in range(0, len(wanted), size):
             chunk = wanted[start : start + size]
-            hashes = [seenkeys.key_hash(key) for key in chunk]
+            hashes = [self._hash(key) for key in chunk]
             # Two queries, not one UNION: the tables' key columns differ in type (text, integer),
             # which PostgreSQL refuses to unite.
             if postgres:
@@ -77,7 +87,7 @@ class SeenBatch:
 
     def stored_hash(self, key: str) -> tuple[bool, int | None]:
         """Whether ``key``'s hash is in ``seen_hashes``, and the sketch stored with it."""
-        hashed = seenkeys.key_hash(key)
+        hashed = self._hash(key)
         return hashed in self.hashes, self.hashes.get(hashed)
 
     def add(
@@ -95,7 +105,7 @@ class SeenBatch:
         if article_id is None:
             sketch = seenkeys.title_sketch(title)
             for key in keys:
-                hashed = seenkeys.key_hash(key)
+                hashed = self._hash(key)
                 if hashed in self.hashes:
                     continue
                 kept = sketch if key.startswith("guid:") else None
@@ -113,7 +123,7 @@ class SeenBatch:
         """Note that ``keys`` were just overwritten in the database (a reused GUID), whichever table they were in."""
         sketch = seenkeys.title_sketch(title) if article_id is None else None
         for key in keys:
-            hashed = seenkeys.key_hash(key)
+            hashed = self._hash(key)
             kept = title if key.startswith("guid:") else None
             if article_id is None:
                 self.items[key] = None

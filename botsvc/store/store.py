@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -69,6 +70,12 @@ def iso(value: datetime | None) -> str | None:
 def _seconds(value: datetime) -> int:
     """Unix seconds, as ``seen_hashes`` stores times."""
     return int(value.timestamp())
+
+
+@lru_cache(maxsize=4)
+def _seen_stamps(when: datetime) -> tuple[str, int]:
+    """:func:`iso` and :func:`_seconds` of ``when``: every item judged in a cycle records its keys at the same time."""
+    return cast(str, iso(when)), _seconds(when)
 
 
 def parse_iso(value: str | None) -> datetime | None:
@@ -406,11 +413,11 @@ class Store:
         is kept with the GUID key (a word sketch of it, for an irrelevant item); ``replace``
         overwrites existing keys (a reused GUID), whichever table they were in.
         """
-        stamp = iso(when)
+        stamp, seconds = _seen_stamps(when)
         batch = self._seen_batch
         if batch is not None:
             if not replace:
-                batch.add(keys, decision, article_id, stamp=stamp, seconds=_seconds(when), title=title)
+                batch.add(keys, decision, article_id, stamp=stamp, seconds=seconds, title=title)
                 return
             batch.flush()  # then overwrite in the database, in order, and note it
             batch.replaced(keys, decision, article_id, title)
