@@ -258,6 +258,27 @@ def test_a_chunk_hands_over_only_its_own_feeds_in_feed_order_judged_at_the_cycle
     assert [[o.item for o in feed] for feed in found] == todo  # each feed's outcomes in its feed order
 
 
+def test_events_left_judging_are_settled_for_the_whole_cycle_in_one_statement(tmp_path):
+    """An event a stopped poll left held back as judging is counted as capped by the next poll
+    of its feed; a cycle settles its feeds together, not in a statement per feed."""
+    targets = [FeedTarget(name=path.stem, url=str(path)) for path in sorted(FEEDS.glob("*.xml"))]
+    app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "j.db")
+    first = cycle(app, targets)
+    opened = first.new_event_ids
+    assert len(targets) > 2 and opened
+    with app.store.atomic():  # as a poll stopped before its last transaction leaves them (files: judged again)
+        cycle_module.mark_judging(app.store, [o for o in first.outcomes if o.decision == "new"])
+    statements: list[str] = []
+    app.store.db.conn.set_trace_callback(statements.append)
+    cycle(app, targets)
+    app.store.db.conn.set_trace_callback(None)
+    settling = [sql for sql in statements if sql.startswith("UPDATE events SET held_back") and "judging" in sql]
+    assert len(settling) == 1
+    held = {row["id"]: row["held_back"] for row in app.store.query("SELECT id, held_back FROM events")}
+    assert {held[event_id] for event_id in opened} == {"capped"}
+    app.close()
+
+
 def test_fetched_bodies_are_let_go_once_parsed(tmp_path, feed_server, monkeypatch):
     """Every fetched feed waits for the cycle's judging; its raw body must not wait with it."""
     url = feed_server.static("/seoul.xml", (FEEDS / "seoul-wire.xml").read_bytes())

@@ -299,10 +299,9 @@ def _finish(
 
     ``batched``: earlier transactions of this poll stored some of its items and held their
     events back as ``judging``; the caps decide on them now. The seen window is the whole body.
+    The caller settles what is left ``judging`` (:func:`settle_judging`) once every feed is finished.
     """
     hold_back(store, outcomes, limits, first_poll=first_poll, now=now, batched=batched)
-    if target.tracked:
-        settle_judging(store, target.name)
     surge = None
     store.touch_window(
         target.name, (key for item in parsed.items for key in identity_keys(item)), now, tracked=target.tracked
@@ -423,10 +422,12 @@ def _judge_together(
                 _in_feed_order(parsed.items, before + after)
                 for (_, _, parsed), before, after in zip(fetched, judged.earlier, outcomes, strict=True)
             ]
-        return [
+        reports = [
             _finish(store, target, result, parsed, found, limits, first_poll=first, now=now, batched=judged is not None)
             for (target, result, parsed), found, first in zip(fetched, outcomes, first_polls, strict=True)
         ]
+        settle_judging(store, [target.name for target, _, _ in fetched if target.tracked])  # one statement
+        return reports
 
 
 def _judge_batch(

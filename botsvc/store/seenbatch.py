@@ -133,7 +133,13 @@ class SeenBatch:
                 self.hashes.pop(hashed, None)
 
     def flush(self) -> None:
-        """Write the keys recorded since the last flush: one statement per table."""
+        """Write the keys recorded since the last flush: one statement per table.
+
+        In key order: a chunk's keys are scattered over the whole table, and written in
+        order each page is visited once, not once per key that lands on it.
+        """
+        self._new_hashes.sort()
+        self._new_items.sort()
         if self._new_hashes and getattr(self.conn, "dialect", "sqlite") == "postgres":
             columns = [list(column) for column in zip(*self._new_hashes, strict=True)]
             self.conn.execute(  # one statement, not one per row
