@@ -49,7 +49,8 @@ class SeenBatch:
         return hashed
 
     def read(self, keys: Iterable[str]) -> None:
-        """Read the stored rows of ``keys`` (those not known yet) in one query per :data:`CHUNK` keys."""
+        """Read the stored rows of ``keys`` (those not known yet): a query per table and :data:`CHUNK` keys
+        (per table on PostgreSQL)."""
         known = self.items
         wanted = [key for key in keys if key not in known]  # judging asks for known keys most of the time
         if not wanted:
