@@ -205,9 +205,9 @@ def test_judging_in_chunks_decides_as_one_call_and_hands_over_at_most_a_chunk(tm
         sizes: list[int] = []
         process_many = app.processor.process_many
 
-        def counted(batches, **given):
+        def counted(batches, now=None, **given):
             sizes.append(sum(len(items) for items, _ in batches))
-            return process_many(batches, **given)
+            return process_many(batches, now, **given)
 
         monkeypatch.setattr(app.processor, "process_many", counted)
         monkeypatch.setattr(cycle_module, "JUDGE_CHUNK", chunk)
@@ -222,6 +222,61 @@ def test_judging_in_chunks_decides_as_one_call_and_hands_over_at_most_a_chunk(tm
     assert whole_sizes == [24] and len(chunked_sizes) == 5 and max(chunked_sizes) == 5
     assert chunked == whole and chunked_events == whole_events
     assert {decision for _, _, decision, _ in whole} >= {"new", "irrelevant"}
+
+
+def test_a_chunk_hands_over_only_its_own_feeds_in_feed_order_judged_at_the_cycles_time():
+    """Each chunk of a many-feed cycle carries the few feeds it has items of, not every feed
+    (that made the chunks cost feeds x chunks); ties keep feed order, as one call would."""
+    from datetime import datetime, timedelta, timezone
+
+    from botsvc.models import FeedItem, ItemOutcome
+
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    now = start + timedelta(days=1)
+
+    def item(feed: int, hour: int) -> FeedItem:
+        when = start + timedelta(hours=hour)
+        return FeedItem(f"f{feed}", f"{feed}-{hour}", f"https://x/{feed}/{hour}", "t", "", when, "x")
+
+    # Feed n carries hours 10n .. 10n+2: chunks of 3 items each hold one feed, except
+    # feeds 4 and 5, which share hours (ties).
+    todo = [[item(n, 10 * n + h) for h in (2, 0, 1)] for n in range(4)] + [
+        [item(4, 40), item(4, 41)],
+        [item(5, 41)],
+    ]
+    handed: list[list[tuple[str, int]]] = []
+
+    class Recording:
+        def process_many(self, batches, at=None):
+            assert at == now
+            handed.append([(items[0].feed, len(items)) for items, _ in batches])
+            return [[ItemOutcome(item=i, decision="irrelevant", reason="-") for i in items] for items, _ in batches]
+
+    topics = [None] * len(todo)
+    found = cycle_module._judge_in_chunks(Recording(), topics, todo, now, chunk=3)  # type: ignore[arg-type]
+    assert handed == [[("f0", 3)], [("f1", 3)], [("f2", 3)], [("f3", 3)], [("f4", 2), ("f5", 1)]]
+    assert [[o.item for o in feed] for feed in found] == todo  # each feed's outcomes in its feed order
+
+
+def test_events_left_judging_are_settled_for_the_whole_cycle_in_one_statement(tmp_path):
+    """An event a stopped poll left held back as judging is counted as capped by the next poll
+    of its feed; a cycle settles its feeds together, not in a statement per feed."""
+    targets = [FeedTarget(name=path.stem, url=str(path)) for path in sorted(FEEDS.glob("*.xml"))]
+    app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "j.db")
+    first = cycle(app, targets)
+    opened = first.new_event_ids
+    assert len(targets) > 2 and opened
+    with app.store.atomic():  # as a poll stopped before its last transaction leaves them (files: judged again)
+        cycle_module.mark_judging(app.store, [o for o in first.outcomes if o.decision == "new"])
+    statements: list[str] = []
+    app.store.db.conn.set_trace_callback(statements.append)
+    cycle(app, targets)
+    app.store.db.conn.set_trace_callback(None)
+    settling = [sql for sql in statements if sql.startswith("UPDATE events SET held_back") and "judging" in sql]
+    assert len(settling) == 1
+    held = {row["id"]: row["held_back"] for row in app.store.query("SELECT id, held_back FROM events")}
+    assert {held[event_id] for event_id in opened} == {"capped"}
+    app.close()
 
 
 def test_fetched_bodies_are_let_go_once_parsed(tmp_path, feed_server, monkeypatch):

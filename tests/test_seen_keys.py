@@ -24,12 +24,17 @@ def test_a_body_packs_to_eight_bytes_a_key():
     assert len(blob) == 8 * 1000 and unpack(blob) == hashes and unpack(None) == set()
 
 
-def test_a_cycle_reads_each_feeds_seen_keys_in_one_query_and_sees_its_own_writes(tmp_path):
+def test_a_cycle_reads_its_seen_keys_a_chunk_at_a_time_and_sees_its_own_writes(tmp_path, monkeypatch):
+    """The keys of all the feeds judged together are read in one query per CHUNK keys, not one per feed."""
     import asyncio
     from pathlib import Path
 
+    from botsvc.ingest.normalise import identity_keys
     from botsvc.service.app import open_app
     from botsvc.service.cycle import FeedTarget, run_cycle
+    from botsvc.store import seenbatch
+
+    monkeypatch.setattr(seenbatch, "CHUNK", 40)
 
     root = Path(__file__).resolve().parents[1]
     feeds = sorted((root / "examples" / "feeds").glob("*.xml"))
@@ -43,7 +48,8 @@ def test_a_cycle_reads_each_feeds_seen_keys_in_one_query_and_sees_its_own_writes
     app.store.db.conn.set_trace_callback(None)
 
     reads = [sql for sql in statements if sql.startswith("SELECT") and "seen_items" in sql]
-    assert len(reads) == len(targets)  # one per feed, not one per item
+    keys = {key for feed in report.feeds for o in feed.outcomes for key in identity_keys(o.item)}
+    assert len(reads) == -(-len(keys) // 40) < len(targets)  # one per CHUNK keys, not one per feed or item
     again = next(feed for feed in report.feeds if feed.target.name == "again")
     assert again.outcomes and all(o.decision == "duplicate" for o in again.outcomes)
     counts = app.store.counts()
@@ -133,5 +139,39 @@ def test_postgres_writes_a_feeds_seen_keys_in_one_statement_per_table(postgres_u
         sketches = {row["hash"]: row["sketch"] for row in rows}
         assert sketches[key_hash(keys[0])] == title_sketch("typhoon hits kanto")
         assert sketches[key_hash(keys[-1])] is None
+    finally:
+        store.close()
+
+
+def test_touching_a_window_rewrites_only_the_keys_whose_values_change(tmp_path):
+    """Keys recorded at the time the window is stamped with (a cold cycle's) are not written twice."""
+    from datetime import datetime, timedelta, timezone
+
+    from botsvc.store.store import iso, open_store
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    irrelevant = ["guid:f\x1fa", "url:https://x/a"]
+    store = open_store(tmp_path / "w.db")
+    try:
+        conn = store.db.conn
+        with store.atomic():
+            store.mark_seen(irrelevant, "irrelevant", None, when, title="typhoon hits kanto")
+            store.db.execute(
+                "INSERT INTO seen_items (key, decision, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+                ("url:https://x/b", "new", iso(when), iso(when)),
+            )
+            keys = [*irrelevant, "url:https://x/b"]
+            before = conn.total_changes
+            store.touch_window("f", keys, when, tracked=False)
+            assert conn.total_changes - before == 1  # the stored article key gets its feed; the hashes are as they were
+            before = conn.total_changes
+            store.touch_window("f", keys, when, tracked=False)
+            assert conn.total_changes == before  # nothing left to change
+            store.touch_window("f", keys, when + timedelta(hours=1), tracked=False)
+            assert conn.total_changes - before == 3
+        later = int((when + timedelta(hours=1)).timestamp())
+        assert {row["last_seen"] for row in store.query("SELECT last_seen FROM seen_hashes")} == {later}
+        rows = store.query("SELECT last_seen, feed FROM seen_items")
+        assert [(row["last_seen"], row["feed"]) for row in rows] == [(iso(when + timedelta(hours=1)), "f")]
     finally:
         store.close()

@@ -90,11 +90,12 @@ def mark_judging(store: Store, outcomes: Sequence[ItemOutcome]) -> None:
     set_held_back(store, [(JUDGING, o.event_id) for o in outcomes if o.decision == "new" and o.event_id is not None])
 
 
-def settle_judging(store: Store, feed: str) -> int:
-    """Events of ``feed`` left held back by a poll that never finished (a kill, a stop): they are
+def settle_judging(store: Store, feeds: Sequence[str]) -> int:
+    """Events of ``feeds`` left held back by a poll that never finished (a kill, a stop): they are
     counted in the next digest as capped (the caps of that poll could not be applied), never lost.
-    Call in the feed's last transaction, after :func:`hold_back`."""
-    return reclassify_held_back(store, feed, JUDGING, CAPPED)
+    Call in the feeds' last transaction, after :func:`hold_back` of every one of them (it decides
+    on the events their poll opened, which then are no longer held back as judging)."""
+    return reclassify_held_back(store, feeds, JUDGING, CAPPED)
 
 
 def held_back_counts(outcomes: Sequence[ItemOutcome]) -> dict[str, int]:

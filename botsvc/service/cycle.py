@@ -312,10 +312,9 @@ def _finish(
 
     ``batched``: earlier transactions of this poll stored some of its items and held their
     events back as ``judging``; the caps decide on them now. The seen window is the whole body.
+    The caller settles what is left ``judging`` (:func:`settle_judging`) once every feed is finished.
     """
     hold_back(store, outcomes, limits, first_poll=first_poll, now=now, batched=batched)
-    if target.tracked:
-        settle_judging(store, target.name)
     surge = None
     store.touch_window(
         target.name, (key for item in parsed.items for key in identity_keys(item)), now, tracked=target.tracked
@@ -346,13 +345,17 @@ def _in_feed_order(items: list[FeedItem], outcomes: list[ItemOutcome]) -> list[I
 
 
 def _process(
-    processor: Processor, batches: list[tuple[list[FeedItem], tuple[str, ...] | None]], spill: TextSpill | None
+    processor: Processor,
+    batches: list[tuple[list[FeedItem], tuple[str, ...] | None]],
+    spill: TextSpill | None,
+    now: datetime | None = None,
 ) -> list[list[ItemOutcome]]:
     """:meth:`Processor.process_many` on the whole items; the outcomes keep the items as given (no text)."""
     if spill is None:
-        return processor.process_many(batches)
+        return processor.process_many(batches, now)
     outcomes = processor.process_many(
         [([spill.whole(item) for item in items], topics) for items, topics in batches],
+        now,
         matched=[[spill.matches(item) for item in items] for items, _ in batches],
     )
     for (items, _), found in zip(batches, outcomes, strict=True):
@@ -368,6 +371,8 @@ def _judge_in_chunks(
     now: datetime,
     spill: TextSpill | None = None,
     chunk: int | None = None,
+    *,
+    clock: bool = False,
 ) -> list[list[ItemOutcome]]:
     """Judge ``todo`` (items per feed) oldest first across feeds, :data:`JUDGE_CHUNK` items per call.
 
@@ -375,24 +380,33 @@ def _judge_in_chunks(
     for them, the keys it will write) grows with their number: given a whole big cycle, it
     was most of the cycle's memory. Taking the stream in order of publication a chunk at a
     time keeps that bounded and judges every item in the same order as one call would.
+    Every chunk is judged at ``now``, as one call would judge them all: the seen keys it
+    writes then already carry the time the feeds' windows are stamped with
+    (:meth:`~botsvc.store.store.Store.touch_window` rewrites nothing for them). ``clock``:
+    judge at the processor's clock instead (the last transaction of a batched poll, whose
+    ``now`` is when the poll began, before other writers had their turns).
     Returns each feed's outcomes in its feed order.
     """
     chunk = chunk or JUDGE_CHUNK
+    at = None if clock else now
     total = sum(len(items) for items in todo)
     if total <= chunk:
-        return _process(processor, [(items, wanted) for items, wanted in zip(todo, topics, strict=True)], spill)
+        return _process(processor, [(items, wanted) for items, wanted in zip(todo, topics, strict=True)], spill, at)
     stream = sorted(
         (item.event_time or now, number, index) for number, items in enumerate(todo) for index, item in enumerate(items)
     )
     outcomes: list[list[ItemOutcome | None]] = [[None] * len(items) for items in todo]
     for start in range(0, total, chunk):
-        batch: list[list[FeedItem]] = [[] for _ in todo]
-        places: list[list[int]] = [[] for _ in todo]
+        # Only the feeds with items in this chunk: a chunk holds a few of a big cycle's feeds,
+        # and handing over every feed each time made the chunks cost feeds x chunks.
+        batch: dict[int, list[FeedItem]] = {}
+        places: dict[int, list[int]] = {}
         for _, number, index in stream[start : start + chunk]:
-            batch[number].append(todo[number][index])
-            places[number].append(index)
-        found = _process(processor, [(items, wanted) for items, wanted in zip(batch, topics, strict=True)], spill)
-        for number, feed_outcomes in enumerate(found):
+            batch.setdefault(number, []).append(todo[number][index])
+            places.setdefault(number, []).append(index)
+        numbers = sorted(batch)  # in feed order: it breaks ties of publication time, as in one call
+        found = _process(processor, [(batch[number], topics[number]) for number in numbers], spill, at)
+        for number, feed_outcomes in zip(numbers, found, strict=True):
             for index, outcome in zip(places[number], feed_outcomes, strict=True):
                 outcomes[number][index] = outcome
     return [[outcome for outcome in feed if outcome is not None] for feed in outcomes]
@@ -416,16 +430,19 @@ def _judge_together(
     todo = judged.remaining if judged is not None else [parsed.items for _, _, parsed in fetched]
     with store.atomic():
         first_polls = [_begin(store, target) for target, _, _ in fetched]
-        outcomes = _judge_in_chunks(processor, [target.topics for target, _, _ in fetched], todo, now, spill)
+        topics = [target.topics for target, _, _ in fetched]
+        outcomes = _judge_in_chunks(processor, topics, todo, now, spill, clock=judged is not None)
         if judged is not None:
             outcomes = [
                 _in_feed_order(parsed.items, before + after)
                 for (_, _, parsed), before, after in zip(fetched, judged.earlier, outcomes, strict=True)
             ]
-        return [
+        reports = [
             _finish(store, target, result, parsed, found, limits, first_poll=first, now=now, batched=judged is not None)
             for (target, result, parsed), found, first in zip(fetched, outcomes, first_polls, strict=True)
         ]
+        settle_judging(store, [target.name for target, _, _ in fetched if target.tracked])  # one statement
+        return reports
 
 
 def _judge_batch(
@@ -440,17 +457,18 @@ def _judge_batch(
     events they open until the last transaction, and note their keys as seen in this poll."""
     try:
         with store.atomic():
-            for (target, _, _), items in zip(fetched, batch, strict=True):
-                if items and target.tracked:
-                    store.ensure_feed(target.name, target.url)
-            outcomes = _process(
-                processor, [(items, target.topics) for items, (target, _, _) in zip(batch, fetched)], spill
-            )
-            for (target, _, _), items, found in zip(fetched, batch, outcomes, strict=True):
-                mark_judging(store, found)
-                if items:
-                    keys = (key for item in items for key in identity_keys(item))
-                    store.touch_window(target.name, keys, now, tracked=False)
+            # Only the feeds with items in this batch (a few of a big cycle's), not every feed each time.
+            numbers = [number for number, items in enumerate(batch) if items]
+            for number in numbers:
+                if fetched[number][0].tracked:
+                    store.ensure_feed(fetched[number][0].name, fetched[number][0].url)
+            found = _process(processor, [(batch[number], fetched[number][0].topics) for number in numbers], spill)
+            outcomes: list[list[ItemOutcome]] = [[] for _ in batch]
+            for number, feed_outcomes in zip(numbers, found, strict=True):
+                outcomes[number] = feed_outcomes
+                mark_judging(store, feed_outcomes)
+                keys = (key for item in batch[number] for key in identity_keys(item))
+                store.touch_window(fetched[number][0].name, keys, now, tracked=False)
             return outcomes
     except BaseException:
         processor.events.reload()

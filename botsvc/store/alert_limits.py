@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 
+from botsvc.store.portable import json_items
 from botsvc.store.store import Store
 
 
@@ -15,10 +17,17 @@ def set_held_back(store: Store, marks: Iterable[tuple[str | None, int | None]]) 
     store.db.conn.executemany("UPDATE events SET held_back = ? WHERE id = ?", list(marks))
 
 
-def reclassify_held_back(store: Store, feed: str, old: str, new: str) -> int:
-    """Events of ``feed``'s reports held back for ``old`` are held back for ``new`` instead; returns how many."""
+def reclassify_held_back(store: Store, feeds: Sequence[str], old: str, new: str) -> int:
+    """Events of ``feeds``' reports held back for ``old`` are held back for ``new`` instead; returns how many.
+
+    One statement for any number of feeds (a cycle's, not one per feed).
+    """
+    if not feeds:
+        return 0
+    names = json_items(store.dialect, "?", "j")
     cursor = store.db.execute(
-        "UPDATE events SET held_back = ? WHERE held_back = ? AND id IN (SELECT event_id FROM articles WHERE feed = ?)",
-        (new, old, feed),
+        "UPDATE events SET held_back = ? WHERE held_back = ? "
+        f"AND id IN (SELECT a.event_id FROM articles a WHERE a.feed IN (SELECT value FROM {names}))",
+        (new, old, json.dumps(list(feeds))),
     )
     return cursor.rowcount

@@ -143,6 +143,7 @@ class Processor:
     def process_many(
         self,
         batches: Sequence[tuple[list[FeedItem], tuple[str, ...] | None]],
+        now: datetime | None = None,
         *,
         matched: Sequence[Sequence[Sequence[TopicMatch] | None]] | None = None,
     ) -> list[list[ItemOutcome]]:
@@ -154,8 +155,10 @@ class Processor:
         Outcomes come back per batch, in each batch's feed order. The caller owns the transaction.
         ``matched``: per batch, each item's topic matches if already judged (where it was
         parsed, see :mod:`botsvc.service.prejudge`), None for an item to judge here.
+        ``now``: the time the items are judged at (default: the clock's), one for a whole
+        cycle judged in several calls within one transaction.
         """
-        now = self.clock()
+        now = now or self.clock()
         self.refresh_learned()
         stream = [
             (item.event_time or now, number, index, item)
@@ -165,8 +168,9 @@ class Processor:
         stream.sort(key=lambda entry: entry[:3])
         keys = [[identity_keys(item) for item in items] for items, _ in batches]
         outcomes: list[dict[int, ItemOutcome]] = [{} for _ in batches]
-        # Each feed's seen keys are read in one query and written together at the end.
-        with self.store.seen_batch([key for item_keys in feed_keys for key in item_keys] for feed_keys in keys):
+        # The seen keys of all the items are read together (a query per few hundred keys,
+        # however many feeds they came from) and written together at the end.
+        with self.store.seen_batch([[key for feed_keys in keys for item_keys in feed_keys for key in item_keys]]):
             for _, number, index, item in stream:
                 prejudged = matched[number][index] if matched is not None else None
                 outcomes[number][index] = self._judge(item, batches[number][1], now, keys[number][index], prejudged)

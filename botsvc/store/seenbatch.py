@@ -1,10 +1,11 @@
-"""The seen keys of the items being judged: read in one query per feed, written in one statement per table.
+"""The seen keys of the items being judged: read a few hundred at a time, written in one statement per table.
 
 Judging an item looks up its identity keys and records them. Done item by item that is
-a few statements per item; a :class:`SeenBatch` instead reads every key of a feed's items
-at once, answers the lookups from memory, and holds the new keys back until the batch
-ends (:meth:`SeenBatch.flush`), keeping memory and database in step: what an earlier item
-of the same batch recorded is seen by a later one exactly as if it had been written.
+a few statements per item; a :class:`SeenBatch` instead reads the keys of all the items
+judged together (whatever their feeds) in one query per :data:`CHUNK` keys (one per table
+on PostgreSQL), answers the lookups from memory, and holds the new keys back until the
+batch ends (:meth:`SeenBatch.flush`), keeping memory and database in step: what an earlier
+item of the same batch recorded is seen by a later one exactly as if it had been written.
 
 It is only ever used inside the transaction that judges the items (see
 :meth:`botsvc.store.store.Store.seen_batch`); nothing it holds outlives it.
@@ -33,30 +34,51 @@ class SeenBatch:
         self.items: dict[str, ItemRow | None] = {}
         self.hashes: dict[int, int | None] = {}
         """Hash -> the sketch stored with it (None for no sketch), for the hashes that are stored."""
+        self._hashed: dict[str, int] = {}
+        """Key -> its hash, for the keys read: each is looked up and recorded after it is read."""
         self._new_items: list[tuple[str, str, int | None, str | None, str | None, str | None]] = []
         self._new_hashes: list[tuple[int, int, int | None]] = []
 
     def knows(self, key: str) -> bool:
         return key in self.items
 
+    def _hash(self, key: str) -> int:
+        hashed = self._hashed.get(key)
+        if hashed is None:
+            hashed = self._hashed[key] = seenkeys.key_hash(key)
+        return hashed
+
     def read(self, keys: Iterable[str]) -> None:
-        """Read the stored rows of ``keys`` (those not known yet) in one query per :data:`CHUNK` keys."""
-        wanted = list(dict.fromkeys(key for key in keys if key not in self.items))
+        """Read the stored rows of ``keys`` (those not known yet): a query per table and :data:`CHUNK` keys
+        (per table on PostgreSQL)."""
+        known = self.items
+        wanted = [key for key in keys if key not in known]  # judging asks for known keys most of the time
         if not wanted:
             return
+        wanted = list(dict.fromkeys(wanted))
         self.flush()  # the database must hold what the batch recorded before it is asked
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            hashes = [seenkeys.key_hash(key) for key in chunk]
-            marks = ",".join("?" * len(chunk))
+        postgres = getattr(self.conn, "dialect", "sqlite") == "postgres"
+        size = len(wanted) if postgres else CHUNK  # PostgreSQL takes the keys as one array parameter
+        for start in range(0, len(wanted), size):
+            chunk = wanted[start : start + size]
+            hashes = [self._hash(key) for key in chunk]
             # Two queries, not one UNION: the tables' key columns differ in type (text, integer),
             # which PostgreSQL refuses to unite.
-            items = self.conn.execute(
-                f"SELECT key, decision, article_id, title FROM seen_items WHERE key IN ({marks})", chunk
-            ).fetchall()
-            stored = self.conn.execute(
-                f"SELECT hash, sketch FROM seen_hashes WHERE hash IN ({marks})", hashes
-            ).fetchall()
+            if postgres:
+                items = self.conn.execute(
+                    "SELECT key, decision, article_id, title FROM seen_items WHERE key = ANY(?)", (chunk,)
+                ).fetchall()
+                stored = self.conn.execute(
+                    "SELECT hash, sketch FROM seen_hashes WHERE hash = ANY(?::bigint[])", (hashes,)
+                ).fetchall()
+            else:
+                marks = ",".join("?" * len(chunk))
+                items = self.conn.execute(
+                    f"SELECT key, decision, article_id, title FROM seen_items WHERE key IN ({marks})", chunk
+                ).fetchall()
+                stored = self.conn.execute(
+                    f"SELECT hash, sketch FROM seen_hashes WHERE hash IN ({marks})", hashes
+                ).fetchall()
             for key in chunk:
                 self.items[key] = None
             for key, decision, article_id, title in items:
@@ -66,7 +88,7 @@ class SeenBatch:
 
     def stored_hash(self, key: str) -> tuple[bool, int | None]:
         """Whether ``key``'s hash is in ``seen_hashes``, and the sketch stored with it."""
-        hashed = seenkeys.key_hash(key)
+        hashed = self._hash(key)
         return hashed in self.hashes, self.hashes.get(hashed)
 
     def add(
@@ -84,7 +106,7 @@ class SeenBatch:
         if article_id is None:
             sketch = seenkeys.title_sketch(title)
             for key in keys:
-                hashed = seenkeys.key_hash(key)
+                hashed = self._hash(key)
                 if hashed in self.hashes:
                     continue
                 kept = sketch if key.startswith("guid:") else None
@@ -102,7 +124,7 @@ class SeenBatch:
         """Note that ``keys`` were just overwritten in the database (a reused GUID), whichever table they were in."""
         sketch = seenkeys.title_sketch(title) if article_id is None else None
         for key in keys:
-            hashed = seenkeys.key_hash(key)
+            hashed = self._hash(key)
             kept = title if key.startswith("guid:") else None
             if article_id is None:
                 self.items[key] = None
@@ -112,7 +134,13 @@ class SeenBatch:
                 self.hashes.pop(hashed, None)
 
     def flush(self) -> None:
-        """Write the keys recorded since the last flush: one statement per table."""
+        """Write the keys recorded since the last flush: one statement per table.
+
+        In key order: a chunk's keys are scattered over the whole table, and written in
+        order each page is visited once, not once per key that lands on it.
+        """
+        self._new_hashes.sort()
+        self._new_items.sort()
         if self._new_hashes and getattr(self.conn, "dialect", "sqlite") == "postgres":
             columns = [list(column) for column in zip(*self._new_hashes, strict=True)]
             self.conn.execute(  # one statement, not one per row

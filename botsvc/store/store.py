@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -69,6 +70,12 @@ def iso(value: datetime | None) -> str | None:
 def _seconds(value: datetime) -> int:
     """Unix seconds, as ``seen_hashes`` stores times."""
     return int(value.timestamp())
+
+
+@lru_cache(maxsize=4)
+def _seen_stamps(when: datetime) -> tuple[str, int]:
+    """:func:`iso` and :func:`_seconds` of ``when``: every item judged in a cycle records its keys at the same time."""
+    return cast(str, iso(when)), _seconds(when)
 
 
 def parse_iso(value: str | None) -> datetime | None:
@@ -328,7 +335,7 @@ class Store:
     @contextmanager
     def seen_batch(self, key_groups: Iterable[Iterable[str]]) -> Iterator[None]:
         """Within it, :meth:`lookup_seen` and :meth:`mark_seen` work on the keys of ``key_groups``
-        (each feed's items' keys) read in one query per group, and the new keys are written
+        (items' keys) read a group at a time, a query per :data:`CHUNK` keys, and the new keys are written
         together when it ends (:mod:`botsvc.store.seenbatch`). Use inside the judging transaction.
 
         If it ends with an exception, what it held back is not written: the caller's
@@ -406,11 +413,11 @@ class Store:
         is kept with the GUID key (a word sketch of it, for an irrelevant item); ``replace``
         overwrites existing keys (a reused GUID), whichever table they were in.
         """
-        stamp = iso(when)
+        stamp, seconds = _seen_stamps(when)
         batch = self._seen_batch
         if batch is not None:
             if not replace:
-                batch.add(keys, decision, article_id, stamp=stamp, seconds=_seconds(when), title=title)
+                batch.add(keys, decision, article_id, stamp=stamp, seconds=seconds, title=title)
                 return
             batch.flush()  # then overwrite in the database, in order, and note it
             batch.replaced(keys, decision, article_id, title)
@@ -458,17 +465,31 @@ class Store:
         keys = list(keys)
         hashes = [seenkeys.key_hash(key) for key in keys]
         conn = self.db.conn
+        # Rows that already hold these values are left alone: the keys recorded by the judging
+        # just before (at the same time) would only be rewritten as they are, and in a big
+        # cycle's one transaction every page written stays dirty until it commits.
+        items_changed = "(last_seen IS NULL OR last_seen <> ? OR feed IS NULL OR feed <> ?)"
         if self.dialect == "postgres":  # one statement per table, not one per key
-            self.db.execute("UPDATE seen_items SET last_seen = ?, feed = ? WHERE key = ANY(?)", (stamp, feed, keys))
-            self.db.execute("UPDATE seen_hashes SET last_seen = ? WHERE hash = ANY(?)", (seconds, hashes))
+            self.db.execute(
+                f"UPDATE seen_items SET last_seen = ?, feed = ? WHERE key = ANY(?) AND {items_changed}",
+                (stamp, feed, keys, stamp, feed),
+            )
+            self.db.execute(
+                "UPDATE seen_hashes SET last_seen = ? WHERE hash = ANY(?) AND last_seen <> ?",
+                (seconds, hashes, seconds),
+            )
         else:  # one statement per CHUNK keys, not one per key
             for start in range(0, len(keys), CHUNK):
                 chunk, hashed = keys[start : start + CHUNK], hashes[start : start + CHUNK]
                 marks = ",".join("?" * len(chunk))
                 conn.execute(
-                    f"UPDATE seen_items SET last_seen = ?, feed = ? WHERE key IN ({marks})", [stamp, feed, *chunk]
+                    f"UPDATE seen_items SET last_seen = ?, feed = ? WHERE key IN ({marks}) AND {items_changed}",
+                    [stamp, feed, *chunk, stamp, feed],
                 )
-                conn.execute(f"UPDATE seen_hashes SET last_seen = ? WHERE hash IN ({marks})", [seconds, *hashed])
+                conn.execute(
+                    f"UPDATE seen_hashes SET last_seen = ? WHERE hash IN ({marks}) AND last_seen <> ?",
+                    [seconds, *hashed, seconds],
+                )
         if not tracked:
             return
         self.db.execute("UPDATE feeds SET window_at = ? WHERE name = ?", (stamp, feed))
