@@ -6,6 +6,7 @@ versions, so the fast paths must give exactly these results for every input.
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -44,3 +45,24 @@ def canonical_url(url: str | None) -> str:
     )
     path = parts.path or "/"
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def strip_html(markup: str | None) -> str:
+    """strip_html with the per-tag callback it used before."""
+    from botsvc.ingest.normalise import _BLOCK_TAGS, _HAS_SKIP_TAG, _MARKUP, _text_skipping
+
+    def tag_space(match: re.Match[str]) -> str:
+        tag = match.group("tag")
+        return " " if tag and tag.lower() in _BLOCK_TAGS else ""
+
+    if not markup:
+        return ""
+    if "<" in markup:
+        text = _text_skipping(markup) if _HAS_SKIP_TAG.search(markup) else _MARKUP.sub(tag_space, markup)
+    else:
+        text = markup
+    if "&" in text:
+        text = html.unescape(text)
+        if "&" in text:
+            text = html.unescape(text)
+    return clean_text(text)

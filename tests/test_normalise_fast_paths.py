@@ -1,6 +1,6 @@
-"""The fast paths of URL, text and date normalisation against the code they stand in for.
+"""The fast paths of URL, text, markup and date normalisation against the code they stand in for.
 
-canonical_url and clean_text are compared with their earlier versions (kept in
+canonical_url, clean_text and strip_html are compared with their earlier versions (kept in
 tests/normalise_reference.py), the fast reader's URL join and date parser with
 feedparser's own functions: every input, the plain ones each fast path takes and the
 odd ones it must hand on, gives the same result.
@@ -15,10 +15,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from normalise_reference import canonical_url as reference_canonical_url
 from normalise_reference import clean_text as reference_clean_text
+from normalise_reference import strip_html as reference_strip_html
 
 from botsvc.ingest.controls import remove_controls
 from botsvc.ingest.fastparse import _date, _join
-from botsvc.ingest.normalise import canonical_url, clean_text
+from botsvc.ingest.normalise import canonical_url, clean_text, strip_html
 
 # Pieces URLs are made of, the awkward ones included, so that random joins reach every branch.
 URL_PIECES = [
@@ -134,3 +135,24 @@ rfc822 = st.builds(
 @given(st.one_of(rfc822, st.lists(st.sampled_from(DATE_PIECES), max_size=10).map("".join), st.text(max_size=30)))
 def test_the_date_parser_is_feedparsers(text):
     assert _date(text) == _parse_date(text)
+
+
+MARKUP_PIECES = [
+    "<p>",
+    "</P>",
+    "<br/>",
+    "<em>",
+    "</em>",
+    "<a href='x>y'>",
+    '<img alt="<p>">',
+    "<div class=a>",
+    "</div>",
+]
+MARKUP_PIECES += ["<script>", "</script>", "<style>p{}</style>", "<!-- <p> -->", "<!--", "<![CDATA[<p>]]>", "<!x>"]
+MARKUP_PIECES += ["<?pi?>", "<", ">", "'", '"', "/", "text", " ", "\n", "&amp;", "&lt;p&gt;", "&#8230;", "한국", "<LI>"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(st.lists(st.sampled_from(MARKUP_PIECES), max_size=16).map("".join), st.text(max_size=40)))
+def test_strip_html_is_what_it_was(markup):
+    assert strip_html(markup) == reference_strip_html(markup)

@@ -84,10 +84,20 @@ _MARKUP = re.compile(
 _HAS_SKIP_TAG = re.compile("<(?:" + "|".join(sorted(_SKIP_TAGS)) + r")(?=[\s/>])", re.IGNORECASE)
 
 
-def _tag_space(match: re.Match[str]) -> str:
-    """What a piece of markup leaves behind: a space for a block element, else nothing."""
-    tag = match.group("tag")
-    return " " if tag and tag.lower() in _BLOCK_TAGS else ""
+def _without_tags(markup: str) -> str:
+    """``markup`` with each piece of markup replaced by a space for a block element, else nothing.
+
+    One ``split`` instead of a ``sub`` whose Python callback would run once per tag: the
+    pattern's three groups (raw, end, tag) come back after each piece of text, and only
+    the tag names are looked at.
+    """
+    pieces = _MARKUP.split(markup)
+    if len(pieces) == 1:
+        return markup
+    joined: list[str] = [""] * (len(pieces) // 2 + 1)
+    joined[0::2] = pieces[0::4]
+    joined[1::2] = [" " if tag and tag.lower() in _BLOCK_TAGS else "" for tag in pieces[3::4]]
+    return "".join(joined)
 
 
 def _text_skipping(markup: str) -> str:
@@ -145,7 +155,7 @@ def strip_html(markup: str | None) -> str:
     if not markup:
         return ""
     if "<" in markup:
-        text = _text_skipping(markup) if _HAS_SKIP_TAG.search(markup) else _MARKUP.sub(_tag_space, markup)
+        text = _text_skipping(markup) if _HAS_SKIP_TAG.search(markup) else _without_tags(markup)
     else:
         text = markup
     if "&" in text:
