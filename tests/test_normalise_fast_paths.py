@@ -156,3 +156,13 @@ MARKUP_PIECES += ["<?pi?>", "<", ">", "'", '"', "/", "text", " ", "\n", "&amp;",
 @given(st.one_of(st.lists(st.sampled_from(MARKUP_PIECES), max_size=16).map("".join), st.text(max_size=40)))
 def test_strip_html_is_what_it_was(markup):
     assert strip_html(markup) == reference_strip_html(markup)
+
+
+def test_local_names_are_lxmls():
+    from lxml import etree
+
+    from botsvc.ingest.fastparse import _local
+
+    root = etree.fromstring(b'<r xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:Title/><TITLE/><x xmlns="urn:a"/></r>')
+    for child in root:
+        assert _local(child) == etree.QName(child).localname.lower()

@@ -51,6 +51,8 @@ DC = "http://purl.org/dc/elements/1.1/"
 DCTERMS = "http://purl.org/dc/terms/"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+RDF_ABOUT = f"{{{RDF}}}about"
+ATOM_LINK = f"{{{ATOM}}}link"
 
 # Item children that carry nothing this module reads; allowed (with attributes only, or
 # plain text) so that common feeds stay on the fast path.
@@ -250,17 +252,18 @@ def _attributes(element: etree._Element) -> dict[str, str]:
 def _entry(element: etree._Element, fields: dict[str, str], ignored: set[str], base: str, atom: bool) -> Entry:
     values: dict[str, object] = {}
     links: list[str] = []
-    if {"href", "lastmod"} & set(_attributes(element)):
+    if element.attrib and {"href", "lastmod"} & set(_attributes(element)):
         raise Declined("a CDF entry")  # feedparser reads these attributes as link and date
-    if element.get(f"{{{RDF}}}about"):
-        values["id"] = element.get(f"{{{RDF}}}about")
+    about = element.get(RDF_ABOUT)
+    if about:
+        values["id"] = about
     seen: set[str] = set()
     permalink = False
     for child in element:
         tag = child.tag
         if not isinstance(tag, str):
             continue  # a comment or processing instruction between fields
-        if atom and tag == f"{{{ATOM}}}link":
+        if atom and tag == ATOM_LINK:
             href = _atom_link(child, base)
             if href is not None:
                 links.append(href)
@@ -343,7 +346,7 @@ def _languages(channel: etree._Element, tags: tuple[str, ...]) -> list[str]:
 
 def _local(element: etree._Element) -> str:
     """The lower-cased local name, which is how feedparser matches elements."""
-    return etree.QName(element).localname.lower()
+    return str(element.tag).rpartition("}")[2].lower()  # what etree.QName(element).localname gives
 
 
 def _one_text(parent: etree._Element, tag: str, atom: bool = False) -> str | None:
