@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import codecs
 import re
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from email.message import Message
 
 # feedparser's own date parser, character map and URL join (feedparser is pinned): the
@@ -49,6 +51,8 @@ DC = "http://purl.org/dc/elements/1.1/"
 DCTERMS = "http://purl.org/dc/terms/"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+RDF_ABOUT = f"{{{RDF}}}about"
+ATOM_LINK = f"{{{ATOM}}}link"
 
 # Item children that carry nothing this module reads; allowed (with attributes only, or
 # plain text) so that common feeds stay on the fast path.
@@ -157,6 +161,48 @@ def _encoding(body: bytes, content_type: str | None, has_location: bool) -> tupl
     return body, codec
 
 
+# An absolute http(s) URL that feedparser's _urljoin hands back unchanged whatever the
+# base: nothing for its slash fixer, and urlsplit/urlunsplit put it back as it was (a
+# plain host, a path of printable ASCII without ";", a non-empty query, no fragment).
+_ABSOLUTE_URL = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?:/[\x21\x22\x24-\x3a\x3c-\x3e\x40-\x7e]*)?(?:\?[\x21\x22\x24-\x7e]+)?"
+)
+
+
+def _join(base: str, uri: str) -> str:
+    """feedparser's ``_urljoin(base, uri)``, without its two URL parses for an absolute link."""
+    if _ABSOLUTE_URL.fullmatch(uri):
+        return uri
+    return _urljoin(base, uri)
+
+
+# The RFC 822 date almost every RSS feed writes ("Fri, 01 May 2026 12:00:00 +0000").
+_MONTHS = {m: i for i, m in enumerate(("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec").split(), 1)}
+_RFC822 = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([0-9]{4}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) (?:GMT|([+-])([0-9]{2})([0-9]{2}))"
+)
+
+
+def _date(text: str) -> time.struct_time | None:
+    """feedparser's ``_parse_date(text)``, computed directly for the common RFC 822 form."""
+    found = _RFC822.fullmatch(text)
+    if found is None:
+        return _parse_date(text)
+    day, month, year, hour, minute, second, sign, tz_hours, tz_minutes = found.groups()
+    try:
+        stamp = datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
+    except ValueError:
+        return _parse_date(text)  # an impossible date: whatever the other handlers make of it
+    try:
+        if sign:
+            offset = timedelta(hours=int(tz_hours), minutes=int(tz_minutes))
+            stamp = stamp - offset if sign == "+" else stamp + offset
+        return stamp.utctimetuple()
+    except (OverflowError, ValueError):
+        return _parse_date(text)  # out of range once moved to UTC: as above
+
+
 def _text(element: etree._Element, typed: bool = False) -> str:
     """An element's text as feedparser hands it on: stripped, cp1252 extensions mapped,
     UTF-8 that was read as Latin-1 repaired; declined if the element has children, or a
@@ -189,7 +235,7 @@ def _atom_link(element: etree._Element, base: str) -> str | None:
     kind = attrs["type"].lower() if "type" in attrs else "application/atom+xml" if rel == "self" else "text/html"
     kind = {"text": "text/plain", "html": "text/html", "xhtml": "application/xhtml+xml"}.get(kind, kind)
     if rel == "alternate" and kind in _HTML_TYPES:
-        return _urljoin(base, attrs["href"])
+        return _join(base, attrs["href"])
     return None
 
 
@@ -206,17 +252,18 @@ def _attributes(element: etree._Element) -> dict[str, str]:
 def _entry(element: etree._Element, fields: dict[str, str], ignored: set[str], base: str, atom: bool) -> Entry:
     values: dict[str, object] = {}
     links: list[str] = []
-    if {"href", "lastmod"} & set(_attributes(element)):
+    if element.attrib and {"href", "lastmod"} & set(_attributes(element)):
         raise Declined("a CDF entry")  # feedparser reads these attributes as link and date
-    if element.get(f"{{{RDF}}}about"):
-        values["id"] = element.get(f"{{{RDF}}}about")
+    about = element.get(RDF_ABOUT)
+    if about:
+        values["id"] = about
     seen: set[str] = set()
     permalink = False
     for child in element:
         tag = child.tag
         if not isinstance(tag, str):
             continue  # a comment or processing instruction between fields
-        if atom and tag == f"{{{ATOM}}}link":
+        if atom and tag == ATOM_LINK:
             href = _atom_link(child, base)
             if href is not None:
                 links.append(href)
@@ -240,13 +287,15 @@ def _entry(element: etree._Element, fields: dict[str, str], ignored: set[str], b
         elif key == "id":
             permalink = _attributes(child).get("ispermalink", "true") == "true"
             value = _text(child)
-            values["id"] = _urljoin(base, value) if permalink and value else value
+            values["id"] = _join(base, value) if permalink and value else value
         elif key == "link":
             value = _text(child)
-            value = _urljoin(base, value) if value else value
-            values["link"] = _QUERY_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
+            value = _join(base, value) if value else value
+            if "&" in value:
+                value = _QUERY_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
+            values["link"] = value
         elif key in ("published", "updated", "created"):
-            values[f"{key}_parsed"] = _parse_date(_text(child))
+            values[f"{key}_parsed"] = _date(_text(child))
         else:
             values[key] = _text(child)
     if links:
@@ -297,7 +346,7 @@ def _languages(channel: etree._Element, tags: tuple[str, ...]) -> list[str]:
 
 def _local(element: etree._Element) -> str:
     """The lower-cased local name, which is how feedparser matches elements."""
-    return etree.QName(element).localname.lower()
+    return str(element.tag).rpartition("}")[2].lower()  # what etree.QName(element).localname gives
 
 
 def _one_text(parent: etree._Element, tag: str, atom: bool = False) -> str | None:

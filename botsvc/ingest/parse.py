@@ -21,28 +21,13 @@ from botsvc.ingest.fastparse import Declined, parse_fast
 from botsvc.ingest.normalise import canonical_url, clean_text, estimate_missing_dates, strip_html, to_utc
 from botsvc.models import FeedItem
 
-# ASCII characters clean_text() removes: C0 controls and DEL, except tab and newline.
-_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_WS = re.compile(r"\s+")
-
-
-def _clean(text: str) -> str:
-    """``clean_text`` with a fast path for the common case (ASCII, no control characters).
-
-    Same result as ``clean_text``; it only skips the per-character Unicode category
-    check when no character could fail it.
-    """
-    if text.isascii() and not _ASCII_CONTROL.search(text):
-        return _WS.sub(" ", text).strip()
-    return clean_text(text)
-
 
 def _strip_html(markup: str | None) -> str:
-    """``strip_html``, using the fast :func:`_clean` for markup-free text."""
+    """``strip_html``, going straight to :func:`clean_text` for markup-free text."""
     if not markup:
         return ""
     if "<" not in markup and "&" not in markup:
-        return _clean(markup)
+        return clean_text(markup)
     return strip_html(markup)
 
 
@@ -74,12 +59,15 @@ def _entry_date(entry) -> time.struct_time | None:
 
 def _content_text(entry) -> str:
     """Full text from content:encoded / atom:content, when the feed carries it."""
-    parts = [_strip_html(c.get("value", "")) for c in entry.get("content") or []]
-    return _clean(" ".join(p for p in parts if p))
+    contents = entry.get("content")
+    if not contents:
+        return ""
+    parts = [_strip_html(c.get("value", "")) for c in contents]
+    return clean_text(" ".join(p for p in parts if p))
 
 
 def _guid(entry, link: str, title: str, summary: str) -> str:
-    guid = _clean(str(entry.get("id") or ""))
+    guid = clean_text(str(entry.get("id") or ""))
     if guid:
         return guid
     if link:
