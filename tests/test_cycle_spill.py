@@ -37,6 +37,12 @@ def test_kept_items_lose_their_text_and_get_it_back_whole():
         assert spill.whole(second.items[0]).summary == "second feed's summary"
         stranger = _item("z", "never kept")
         assert spill.whole(stranger) is stranger
+        # Written buffered: what is kept after a read is read back whole too.
+        third = spill.keep(ParsedFeed("Third", [_item("f", "kept after a read", "and its body")]))
+        assert (spill.whole(third.items[0]).summary, spill.whole(third.items[0]).body) == (
+            "kept after a read",
+            "and its body",
+        )
     finally:
         spill.close()
 

@@ -28,6 +28,7 @@ class TextSpill:
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile(prefix="botsvc-cycle-")
         self._size = 0
+        self._unflushed = False
         self._bounds = array("q")
         """Per kept item: where its summary starts, where its body starts, where its body ends."""
         self._where: dict[int, int] = {}
@@ -66,9 +67,9 @@ class TextSpill:
         data = b"".join(chunks)
         if data:
             self._file.seek(self._size)
-            self._file.write(data)
-            self._file.flush()
+            self._file.write(data)  # buffered: flushed once, when the judging first reads
             self._size += len(data)
+            self._unflushed = True
         kept = replace(parsed, items=items)
         self._kept.append(kept)
         return kept
@@ -78,6 +79,9 @@ class TextSpill:
         entry = self._where.get(id(item))
         if entry is None:
             return item
+        if self._unflushed:
+            self._file.flush()
+            self._unflushed = False
         start, middle, end = self._bounds[entry : entry + 3]
         data = os.pread(self._file.fileno(), end - start, start)
         cut = middle - start
