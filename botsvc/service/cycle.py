@@ -39,6 +39,7 @@ from botsvc.ingest.normalise import identity_keys
 from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
 from botsvc.models import FeedItem, ItemOutcome
 from botsvc.service import prejudge
+from botsvc.service.handoff import HandOff
 from botsvc.service.intake import Intake
 from botsvc.service.prejudge import Prejudged
 from botsvc.service.spill import TextSpill
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 # Below this many feeds, starting worker processes costs more than it saves.
 POOL_THRESHOLD = 40
 PARSE_BACKLOG = 64
+PARSE_BATCH = 16
+"""Fetched bodies one task of the parse workers takes at most (see :mod:`.handoff`)."""
 """At least this many feeds may be fetched and waiting for their parse (more with a higher fetch concurrency)."""
 BATCH_ITEMS = 100
 """Items judged and stored per transaction of a big cycle in ``botsvc run`` (a fraction of a second each)."""
@@ -173,6 +176,8 @@ async def _fetch_and_parse(
     executor: Executor | None,
     client: FetchClient | None = None,
     parse: Callable[[FetchResult, FeedTarget], Prejudged | ParsedFeed | str] | None = None,
+    *,
+    workers: int = 1,
 ) -> AsyncGenerator[tuple[FeedTarget, FetchResult, Prejudged | ParsedFeed | str | None], None]:
     """Yield every target with its fetch result and parse, in the order of ``targets``.
 
@@ -180,6 +185,8 @@ async def _fetch_and_parse(
     parsed, so the caller can record a failed or unchanged feed while later ones are
     still on the network or in ``executor`` (worker processes or the intake thread).
     ``parse``: what parses a fetched body there (default :func:`parse_fetched`).
+    ``workers``: worker processes in ``executor``; with more than one, bodies fetched
+    while they are busy go to them several at a time (:mod:`.handoff`).
     """
     parse = parse or parse_fetched
     by_url: dict[str, list[int]] = {}
@@ -197,6 +204,9 @@ async def _fetch_and_parse(
     slots: list[asyncio.Future | None] = [loop.create_future() for _ in targets]
     # Fetching is faster than parsing: without a bound, every feed's body waited in memory.
     backlog = asyncio.Semaphore(max(PARSE_BACKLOG, 2 * policy.concurrency))
+    handoff = None
+    if executor is not None:  # the intake thread also writes: there, one parse at a time
+        handoff = HandOff(loop, executor, parse, workers=workers, most=PARSE_BATCH if workers > 1 else 1)
 
     async def fetch_all() -> None:
         async for result in fetch_many(requests, policy, client, public_only=from_chat, backlog=backlog):
@@ -207,8 +217,8 @@ async def _fetch_and_parse(
                 target = targets[index]
                 if result.status != "ok":
                     parsed: asyncio.Future | Prejudged | ParsedFeed | str | None = None
-                elif executor is not None:
-                    parsed = loop.run_in_executor(executor, parse, result, target)
+                elif handoff is not None:
+                    parsed = handoff.submit(result, target)
                     parses.append(parsed)
                 else:
                     parsed = parse(result, target)
@@ -245,6 +255,8 @@ async def _fetch_and_parse(
         if not finished and not fetcher.done():  # stopped early; else let it close its client
             fetcher.cancel()
         await asyncio.gather(fetcher, return_exceptions=True)
+        if handoff is not None and not finished:
+            handoff.cancel()
         for slot in slots:  # parses nobody will read: don't leave "never retrieved" warnings
             if slot is not None and slot.done() and not slot.cancelled():
                 pending = slot.result()[1]
@@ -603,7 +615,9 @@ async def run_cycle(
         to_judge: list[Fetched] = []
         unchanged: list[tuple[FeedTarget, FetchResult]] = []
         parse = parse_and_match if pool is not None else None
-        async with aclosing(_fetch_and_parse(targets, validators, policy, parser, client, parse)) as fetched:
+        workers_now = (workers or os.cpu_count() or 1) if pool is not None else 1
+        handed = _fetch_and_parse(targets, validators, policy, parser, client, parse, workers=workers_now)
+        async with aclosing(handed) as fetched:
             async for target, result, given in fetched:
                 parsed, matches = (given.parsed, given.matches) if isinstance(given, Prejudged) else (given, None)
                 if result.status == "ok" and isinstance(parsed, ParsedFeed):
