@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from botsvc.ingest.controls import remove_controls
@@ -66,3 +67,8 @@ def strip_html(markup: str | None) -> str:
         if "&" in text:
             text = html.unescape(text)
     return clean_text(text)
+
+
+def normalise_title(title: str) -> str:
+    text = unicodedata.normalize("NFKC", title).casefold()
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text, flags=re.UNICODE)).strip()

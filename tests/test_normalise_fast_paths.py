@@ -15,11 +15,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from normalise_reference import canonical_url as reference_canonical_url
 from normalise_reference import clean_text as reference_clean_text
+from normalise_reference import normalise_title as reference_normalise_title
 from normalise_reference import strip_html as reference_strip_html
 
 from botsvc.ingest.controls import remove_controls
 from botsvc.ingest.fastparse import _date, _join
-from botsvc.ingest.normalise import canonical_url, clean_text, strip_html
+from botsvc.ingest.normalise import canonical_url, clean_text, normalise_title, strip_html
 
 # Pieces URLs are made of, the awkward ones included, so that random joins reach every branch.
 URL_PIECES = [
@@ -166,3 +167,15 @@ def test_local_names_are_lxmls():
     root = etree.fromstring(b'<r xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:Title/><TITLE/><x xmlns="urn:a"/></r>')
     for child in root:
         assert _local(child) == etree.QName(child).localname.lower()
+
+
+TITLE_PIECES = ["Seoul", "TOKYO", "gsomia", "-", "'", "\u2019", "_", ":", " ", "  ", "\t", "\n", "\x1f", "\x00", "\x7f"]
+TITLE_PIECES += ["(", ")", "$1.5bn", "U.S.", "\u00a0", "\u3000", "한국", "日本", "Ｓｅｏｕｌ", "ﬁ", "ß", "İ", "K"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(st.text(max_size=30), st.lists(st.sampled_from(TITLE_PIECES), max_size=12).map("".join)))
+@example("".join(chr(code) for code in range(128)))
+def test_normalise_title_is_what_it_was(title):
+    """Seen keys hold normalised titles: the ASCII fast path must give exactly what the regexes gave."""
+    assert normalise_title(title) == reference_normalise_title(title)

@@ -249,8 +249,21 @@ def to_utc(value: time.struct_time | datetime | None) -> datetime | None:
 _TITLE_NOISE = re.compile(r"[^\w\s]", re.UNICODE)
 
 
+_ASCII_TITLE_NOISE = str.maketrans(
+    {chr(code): " " for code in range(128) if not (chr(code).isalnum() or chr(code) == "_" or chr(code).isspace())}
+)
+"""What ``_TITLE_NOISE`` replaces, among ASCII characters (``\\w`` is letters, digits and ``_`` there)."""
+
+
 def normalise_title(title: str) -> str:
-    """Title reduced for identity comparison: NFKC, case-folded, punctuation and spacing removed."""
+    """Title reduced for identity comparison: NFKC, case-folded, punctuation and spacing removed.
+
+    An ASCII title (most English ones) takes a fast path with the same result: NFKC leaves
+    it as it is, case folding is lowering, and str.split() agrees with ``\\s`` on whitespace.
+    The result is part of stored seen keys, so it must never change.
+    """
+    if title.isascii():
+        return " ".join(title.lower().translate(_ASCII_TITLE_NOISE).split())
     text = unicodedata.normalize("NFKC", title).casefold()
     return _WS.sub(" ", _TITLE_NOISE.sub(" ", text)).strip()
 
@@ -258,13 +271,18 @@ def normalise_title(title: str) -> str:
 def identity_keys(item: FeedItem) -> list[str]:
     """Keys under which an item counts as already seen: GUID in its feed, canonical URL,
     and normalised title from the same outlet."""
+    return identity_keys_and_title(item)[0]
+
+
+def identity_keys_and_title(item: FeedItem) -> tuple[list[str], str]:
+    """:func:`identity_keys` and the :func:`normalise_title` of the item's title they contain (one pass)."""
     keys = [f"guid:{item.feed}\x1f{item.guid}"]
     if item.link:
         keys.append(f"url:{item.link}")
     title = normalise_title(item.title)
     if title:
         keys.append(f"title:{item.source.casefold()}\x1f{title}")
-    return keys
+    return keys, title
 
 
 def estimate_missing_dates(dates: list[datetime | None]) -> list[datetime | None]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import cast
 
-from botsvc.ingest.normalise import identity_keys, normalise_title
+from botsvc.ingest.normalise import identity_keys_and_title
 from botsvc.judge.learned import LearnedJudgement, Vote
 from botsvc.judge.relevance import Relevance, TopicMatch
 from botsvc.models import Decision, FeedItem, ItemOutcome
@@ -166,14 +166,15 @@ class Processor:
             for index, item in enumerate(items)
         ]
         stream.sort(key=lambda entry: entry[:3])
-        keys = [[identity_keys(item) for item in items] for items, _ in batches]
+        keys = [[identity_keys_and_title(item) for item in items] for items, _ in batches]
         outcomes: list[dict[int, ItemOutcome]] = [{} for _ in batches]
         # The seen keys of all the items are read together (a query per few hundred keys,
         # however many feeds they came from) and written together at the end.
-        with self.store.seen_batch([[key for feed_keys in keys for item_keys in feed_keys for key in item_keys]]):
+        with self.store.seen_batch([[key for feed_keys in keys for item_keys, _ in feed_keys for key in item_keys]]):
             for _, number, index, item in stream:
                 prejudged = matched[number][index] if matched is not None else None
-                outcomes[number][index] = self._judge(item, batches[number][1], now, keys[number][index], prejudged)
+                item_keys, title = keys[number][index]
+                outcomes[number][index] = self._judge(item, batches[number][1], now, item_keys, prejudged, title)
         return [[found[i] for i in range(len(items))] for found, (items, _) in zip(outcomes, batches, strict=True)]
 
     def _judge(
@@ -182,9 +183,10 @@ class Processor:
         topics: tuple[str, ...] | None,
         now: datetime,
         keys: list[str],
-        prejudged: Sequence[TopicMatch] | None = None,
+        prejudged: Sequence[TopicMatch] | None,
+        title: str,
     ) -> ItemOutcome:
-        title = normalise_title(item.title)
+        """One item's outcome; ``title``: its normalised title (made with ``keys``)."""
         seen = self.store.lookup_seen(keys)
         reused = seen is not None and _reused_guid(seen, title)
         if reused:

@@ -23,6 +23,8 @@ CHUNK = 400
 
 ItemRow = tuple[str, int | None, str | None]
 """A ``seen_items`` row: decision, article id, title (with a GUID key)."""
+SeenEntry = tuple[str, str, int | None, str | None, int | None]
+"""A recorded key: the key, decision, article id, title, word sketch (an irrelevant item's GUID)."""
 
 
 class SeenBatch:
@@ -52,9 +54,12 @@ class SeenBatch:
         """Read the stored rows of ``keys`` (those not known yet): a query per table and :data:`CHUNK` keys
         (per table on PostgreSQL)."""
         known = self.items
-        wanted = [key for key in keys if key not in known]  # judging asks for known keys most of the time
-        if not wanted:
+        for key in keys:  # judging asks for known keys most of the time: no list for them
+            if key not in known:
+                break
+        else:
             return
+        wanted = [key for key in keys if key not in known]
         wanted = list(dict.fromkeys(wanted))
         self.flush()  # the database must hold what the batch recorded before it is asked
         postgres = getattr(self.conn, "dialect", "sqlite") == "postgres"
@@ -85,6 +90,29 @@ class SeenBatch:
                 self.items[key] = (decision, article_id, title)
             for hashed, sketch in stored:
                 self.hashes[hashed] = sketch
+
+    def found(self, keys: Sequence[str]) -> list[SeenEntry] | None:
+        """The recorded ones among ``keys`` (all read), in their order, as ``(key, decision, article id,
+        title, sketch)``; None when none is (most items of a poll: one pass, nothing built)."""
+        items, hashes, hashed = self.items, self.hashes, self._hashed
+        out: list[SeenEntry] | None = None
+        for key in keys:
+            row = items[key]
+            entry: SeenEntry
+            if row is not None:
+                entry = (key, *row, None)
+            else:
+                number = hashed.get(key)
+                if number is None:
+                    number = self._hash(key)
+                if number not in hashes:
+                    continue
+                entry = (key, "irrelevant", None, None, hashes[number])
+            if out is None:
+                out = [entry]
+            else:
+                out.append(entry)
+        return out
 
     def stored_hash(self, key: str) -> tuple[bool, int | None]:
         """Whether ``key``'s hash is in ``seen_hashes``, and the sketch stored with it."""

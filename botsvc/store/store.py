@@ -365,14 +365,10 @@ class Store:
         batch = self._seen_batch
         if batch is not None:
             batch.read(keys)
-            for key in keys:
-                row = batch.items[key]
-                if row is not None:
-                    found[key] = (key, *row, None)
-                    continue
-                stored, sketch = batch.stored_hash(key)
-                if stored:
-                    found[key] = (key, "irrelevant", None, None, sketch)
+            recorded = batch.found(keys)
+            if recorded is None:
+                return None
+            found = {entry[0]: entry for entry in recorded}
         else:
             marks = ",".join("?" * len(keys))
             for row in self.db.execute(
