@@ -275,6 +275,24 @@ def test_catching_up_reads_nothing_when_nothing_changed_and_reloads_after_finger
     assert book.clock == placement_clock(b.store)
 
 
+def test_a_worker_does_not_read_back_what_it_placed_itself_but_still_reads_the_others(workers, monkeypatch):
+    import botsvc.store.events as events_module
+
+    a, b = workers
+    reads: list[int] = []
+    since = events_module.placed_since
+    monkeypatch.setattr(events_module, "placed_since", lambda store, seq: reads.append(seq) or since(store, seq))
+    wire, korean, rewrite, japanese = reports_of(STORY)
+    judge(a, wire)
+    judge(a, korean)
+    assert reads == [], "its own placements move its clock: nothing to read back"
+    assert a.processor.events.clock == placement_clock(a.store)
+    judge(b, rewrite)  # another worker places one
+    third = judge(a, japanese)
+    assert len(reads) == 1 and a.processor.events.assigner.event_of(third.article_id) is not None
+    assert events_holding(a, [wire, korean, rewrite, japanese]) == {third.event_id}
+
+
 def test_the_placement_turn_opens_a_write_transaction_when_none_is_open(workers):
     a, b = workers
     with placement_turn(a.store):

@@ -309,12 +309,27 @@ class EventBook:
             self._assigner.merge(absorbed, survivor)
 
     def record(
-        self, article_id: int, event_id: int, fingerprint: Fingerprint, event_time: datetime, outlet: str | None = None
+        self,
+        article_id: int,
+        event_id: int,
+        fingerprint: Fingerprint,
+        event_time: datetime,
+        outlet: str | None = None,
+        placed_seq: int | None = None,
     ) -> None:
         """Called after the article row exists, inside the same transaction (an index not read
-        yet reads the article from the database instead)."""
+        yet reads the article from the database instead).
+
+        ``placed_seq``: the placement number the article took. When it is the one right after
+        this index's clock, the index holds every placement up to it, so the clock moves on to
+        it: the next :meth:`catch_up` reads the clock alone, not this process's own article
+        back (two queries a placement). Anything placed or moved since (merges) is still read.
+        """
         if self._assigner is not None:
             self._assigner.record(article_id, event_id, fingerprint, event_time, outlet)
+            clock = self.clock
+            if clock is not None and placed_seq is not None and placed_seq == clock.seq + 1:
+                self.clock = Clock(placed_seq, clock.regrouped)
 
 
 def _text_digest(item: FeedItem) -> bytes:

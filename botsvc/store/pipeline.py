@@ -296,7 +296,7 @@ class Processor:
             self.store.add_event_member(event_id, published=item.published, outlet=item.source, when=now)
         fingerprint = placement.fingerprint
         event_time = placement.event_time or item.event_time or now
-        article_id = self.store.insert_article(
+        article_id, placed_seq = self.store.insert_placed_article(
             item,
             topics=topic_names,
             keywords=keywords,
@@ -315,7 +315,7 @@ class Processor:
             merge_events(self.store, absorbed, event_id, article_id, now)
             self.events.merge(absorbed, event_id)
         if fingerprint is not None:
-            self.events.record(article_id, event_id, fingerprint, event_time, item.outlet_key)
+            self.events.record(article_id, event_id, fingerprint, event_time, item.outlet_key, placed_seq)
         return ItemOutcome(
             item=item,
             decision=decision,

@@ -651,6 +651,40 @@ class Store:
         neighbours: list[tuple[int, float]] | None = None,
         relevance: dict | None = None,
     ) -> int:
+        """Store an article; its id (see :meth:`insert_placed_article` for its placement number too)."""
+        return self.insert_placed_article(
+            item,
+            topics=topics,
+            keywords=keywords,
+            event_id=event_id,
+            similarity=similarity,
+            when=when,
+            fingerprint=fingerprint,
+            event_time=event_time,
+            duplicate_of=duplicate_of,
+            placement=placement,
+            neighbours=neighbours,
+            relevance=relevance,
+        )[0]
+
+    def insert_placed_article(
+        self,
+        item: FeedItem,
+        *,
+        topics: list[str],
+        keywords: list[str],
+        event_id: int | None,
+        similarity: float | None,
+        when: datetime,
+        fingerprint: bytes | None = None,
+        event_time: datetime | None = None,
+        duplicate_of: int | None = None,
+        placement: str = "",
+        neighbours: list[tuple[int, float]] | None = None,
+        relevance: dict | None = None,
+    ) -> tuple[int, int | None]:
+        """:meth:`insert_article`, returning the article's id and the placement number it took
+        (the placement clock's value once it is stored, :mod:`botsvc.store.placement`)."""
         # SQLite's index triggers call search_text(); PostgreSQL gets the same words as a tsvector.
         # SQLite: the row carries its placement number, so the clock's trigger need not rewrite it
         # (migration placement_writes); PostgreSQL's trigger sets it before the row is written.
@@ -662,7 +696,7 @@ class Store:
             "INSERT INTO articles (feed, guid, url, title, summary, body, published, source, byline, language, "
             "topics, matched_keywords, event_id, similarity, first_seen, fingerprint, event_time, "
             f"duplicate_of, placement, neighbours, relevance{extra}) "
-            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{values}) RETURNING id",
+            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{values}) RETURNING id, placed_seq",
             (
                 item.feed,
                 item.guid,
@@ -688,7 +722,10 @@ class Store:
                 *vector,
             ),
         )
-        return inserted_id(cursor)
+        rows = cursor.fetchall()
+        if not rows or rows[0][0] is None:
+            raise StoreError("the database gave no id for a row just inserted")
+        return int(rows[0][0]), None if rows[0][1] is None else int(rows[0][1])
 
     def article_fingerprints(self, backfill: Callable[[str, str, str], bytes]) -> list[dict]:
         """``id, event_id, fingerprint, event_time, outlet`` of every article, in storage order.
