@@ -466,17 +466,19 @@ class SimilarityIndex:
         budget = self._budget
         walked = []
         weights = []
+        sizes = []
         for df, _, tid, w, _ in known:
             if df > budget:
                 break
             budget -= df
-            walked.append(np.frombuffer(postings[tid], dtype=np.uint32))
+            walked.append(postings[tid])
             weights.append(w)
+            sizes.append(df)  # len(postings[tid]), read by _prepare for this query
         if not walked:
             return np.empty(0, np.int64), np.empty(0)
-        met = np.concatenate(walked).astype(np.int64)
-        sizes = [len(x) for x in walked]
-        del walked  # release the views on the posting arrays (they may grow later)
+        # One copy of the postings walked, one array (a numpy view per posting cost more than the copy).
+        met = np.frombuffer(b"".join(walked), dtype=np.uint32).astype(np.int64)
+        del walked
         # Summed in walk order, as ``np.add.at`` would (same floats), without its scratch array.
         mass = np.bincount(met, weights=np.repeat(weights, sizes))[met]
         last = self._last.data
