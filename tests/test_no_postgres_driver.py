@@ -89,6 +89,33 @@ def test_run_on_sqlite_loads_no_postgres_driver(tmp_path):
     assert "driver loaded: []" in out.read_text(), out.read_text() + err.read_text()
 
 
+POSTGRES_ONLY = (
+    "botsvc.store.postgres",
+    "botsvc.store.to_postgres",
+    "botsvc.service.jobs",
+    "botsvc.service.queueworker",
+)
+"""The modules that may import the driver at their top: only a postgresql:// URL leads to them."""
+
+
+def test_every_other_module_imports_without_the_driver(tmp_path):
+    """A new top-level ``import psycopg`` (or of a PostgreSQL-only module) anywhere else would
+    load the driver into processes on SQLite: every module but those above is imported here."""
+    script = (
+        "import importlib, pkgutil, sys\n"
+        "import adapters, botsvc\n"
+        "names = [m.name for p in (botsvc, adapters) for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]\n"
+        f"for name in sorted(set(names) - {set(POSTGRES_ONLY)!r} - {{'botsvc.__main__'}}):\n"
+        "    importlib.import_module(name)\n"
+        f"assert set({POSTGRES_ONLY!r}) <= set(names), names\n"
+        "print('modules:', len(names))\n" + REPORT
+    )
+    proc = python(script, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.split("modules:")[1].split()[0]) > 100, proc.stdout
+    assert "driver loaded: []" in proc.stdout, proc.stdout
+
+
 def test_psycopg_errors_are_caught_by_the_store_names_once_the_postgres_backend_is_loaded(tmp_path):
     """Names read at ``except`` time hold psycopg's classes as soon as it is loaded, also in
     modules imported before it (the command line's failure handler here)."""
