@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from botsvc.models import FeedItem
-from botsvc.store import backends
+from botsvc.store import postgres as pg_backend
 from botsvc.store.search import search_events
 from botsvc.store.store import Store, open_store
 
@@ -111,7 +111,7 @@ def main() -> None:
             server = stack.enter_context(running_postgres())
             url = server.create_database(prefix="bench")
         postgres = measure("postgres", url, args.articles)
-        backends.close_pools()
+        pg_backend.close_pools()
     same = sum(sqlite[q] == postgres[q] for q in QUERIES)
     print(f"search_same_answers: {same} of {len(QUERIES)} queries")
 

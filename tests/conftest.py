@@ -78,9 +78,9 @@ class Databases:
             return
         import psycopg
 
-        from botsvc.store import backends
+        from botsvc.store import postgres
 
-        backends.close_pools()
+        postgres.close_pools()
         database: str = self._request.getfixturevalue("postgres_contract_database")
         with psycopg.connect(database, autocommit=True) as conn:
             for schema in self._schemas.values():

@@ -11,7 +11,7 @@ from pgserver import PostgresServer
 
 from botsvc.service.app import App, open_app
 from botsvc.service.cycle import run_cycle
-from botsvc.store import backends
+from botsvc.store import postgres
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "feeds.toml"
 
@@ -24,7 +24,8 @@ def polled_database(directory: Path, server: PostgresServer | None = None) -> Pa
     app.ensure_seeded()
     asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy))
     app.close()
-    backends.close_pools()  # a template database must have no connections
+    if server is not None:
+        postgres.close_pools()  # a template database must have no connections
     return path
 
 
@@ -35,7 +36,7 @@ def app_on_a_copy(polled: Path | str, directory: Path, server: PostgresServer | 
         application = open_app(EXAMPLES, url)
         yield application
         application.close()
-        backends.close_pools()
+        postgres.close_pools()
         server.drop_database(url)
         return
     copy = directory / "copy.db"

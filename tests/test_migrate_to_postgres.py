@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from botsvc.cli import cli
 from botsvc.service.lock import InstanceLock
-from botsvc.store import backends, searchtext, to_postgres
+from botsvc.store import postgres, searchtext, to_postgres
 from botsvc.store.backup import backup
 from botsvc.store.store import open_store, utcnow
 
@@ -110,7 +110,7 @@ def archive(archive_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     path = tmp_path / "bot.db"
     backup(archive_template, path)
     yield path
-    backends.close_pools()
+    postgres.close_pools()
 
 
 def move(archive: Path, url: str) -> object:

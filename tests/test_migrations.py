@@ -275,7 +275,7 @@ def test_ten_workers_starting_at_once_migrate_a_postgres_database_once(postgres_
     """Each opens its own connection (as a process would) and migrates; the advisory lock lets one do it."""
     import threading
 
-    from botsvc.store import backends
+    from botsvc.store import postgres
     from botsvc.store.migrate import apply_postgres_migrations
 
     start = threading.Barrier(10)
@@ -283,7 +283,7 @@ def test_ten_workers_starting_at_once_migrate_a_postgres_database_once(postgres_
     failures: list[BaseException] = []
 
     def worker():
-        db = backends.connect(postgres_url)
+        db = postgres.connect(postgres_url)
         try:
             start.wait()
             applied.append(apply_postgres_migrations(db))
@@ -305,14 +305,14 @@ def test_ten_workers_starting_at_once_migrate_a_postgres_database_once(postgres_
 
 
 def test_a_failed_postgres_migration_rolls_back_says_which_and_releases_the_lock(tmp_path, postgres_url):
-    from botsvc.store import backends
+    from botsvc.store import postgres
     from botsvc.store.migrate import apply_postgres_migrations
 
     folder = tmp_path / "postgres"
     shutil.copytree(migrations_dir("postgres"), folder)
     last = discover(folder)[-1].version
     (folder / f"{last + 1:04d}_broken.sql").write_text("CREATE TABLE ok_part (x INTEGER);\nNOT SQL;\n")
-    db = backends.connect(postgres_url)
+    db = postgres.connect(postgres_url)
     try:
         with pytest.raises(RuntimeError, match="_broken.sql"):
             apply_postgres_migrations(db, folder)
@@ -321,7 +321,7 @@ def test_a_failed_postgres_migration_rolls_back_says_which_and_releases_the_lock
         assert applied == [m.version for m in discover(folder) if m.version <= last]
     finally:
         db.close()
-    other = backends.connect(postgres_url)  # the lock was released: another process migrates
+    other = postgres.connect(postgres_url)  # the lock was released: another process migrates
     try:
         assert apply_postgres_migrations(other) == []
     finally:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from botsvc.cli import cli
 from botsvc.service.lock import InstanceLock
-from botsvc.store import backends, errors
+from botsvc.store import errors, postgres
 from botsvc.store.backends import to_psycopg
 from botsvc.store.backup import backup
 from botsvc.store.store import StoreError, open_store
@@ -103,7 +103,7 @@ def test_a_bad_database_url_is_one_line(monkeypatch):
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "cannot open database postgresql://nobody:***@127.0.0.1:1/none" in result.output
     assert "secret" not in result.output
-    backends.close_pools()
+    postgres.close_pools()
 
 
 def test_one_poller_per_postgres_database_and_backups_point_to_pg_dump(postgres_url, tmp_path):

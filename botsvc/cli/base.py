@@ -19,8 +19,8 @@ import click
 from botsvc import __version__
 from botsvc.config import ConfigError
 from botsvc.service import logs
+from botsvc.store import errors
 from botsvc.store.backends import is_postgres_url
-from botsvc.store.errors import DatabaseError
 from botsvc.store.store import StoreError, database_problem
 
 DEFAULT_DB = "botsvc.db"
@@ -64,7 +64,7 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), 2)
         except StoreError as exc:
             _fail(str(exc), 1)
-        except DatabaseError as exc:  # e.g. disk full or read-only after start-up, or a lost server
+        except errors.DatabaseError as exc:  # e.g. disk full or read-only after start-up, or a lost server
             _fail(f"database write failed: {database_problem(exc)}; nothing was lost, the next run retries", 1)
         except ValueError as exc:
             if not _web_settings_error(exc):

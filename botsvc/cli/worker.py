@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,8 +12,10 @@ from botsvc.cli.base import DATABASE_URL_ENV, _fail, _setup_logging, cli, common
 from botsvc.config import Config
 from botsvc.deliver.platforms import available_adapters
 from botsvc.service.app import open_app
-from botsvc.service.jobs import QueueSettings
 from botsvc.store.backends import is_postgres_url
+
+if TYPE_CHECKING:
+    from botsvc.service.jobs import QueueSettings
 
 STALLED_AFTER_ENV = "BOTSVC_STALLED_AFTER"
 TICK_ENV = "BOTSVC_QUEUE_TICK"
@@ -26,6 +29,8 @@ def database_url(db_path: str) -> str | None:
 
 
 def queue_settings(url: str, config: Config, *, tick: int = 60, stalled_after: float = 30.0) -> QueueSettings:
+    from botsvc.service.jobs import QueueSettings  # the job queue (procrastinate, psycopg) loads only on PostgreSQL
+
     return QueueSettings(url, tick=tick, stalled_after=stalled_after, prune_every=config.retention.interval)
 
 

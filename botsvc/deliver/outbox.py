@@ -43,8 +43,8 @@ from botsvc.deliver.redact import redact
 from botsvc.deliver.subscriptions import pause
 from botsvc.deliver.threads import Parent, find_parent, refreshed_part
 from botsvc.models import ChannelAddress, Digest
+from botsvc.store import errors
 from botsvc.store import outbox as outbox_rows
-from botsvc.store.errors import DatabaseError
 from botsvc.store.store import Store, parse_iso, parse_iso_required, utcnow
 from botsvc.store.subscriptions import channel_subscription_ids, muted_subscription_ids
 from botsvc.store.tenants import hidden_feeds, tenant_key
@@ -354,7 +354,7 @@ class Courier:
                 )
                 await self.sleep(delay)
                 continue
-            except DatabaseError:  # the database's failure (a full disk), not the message's: it stays pending
+            except errors.DatabaseError:  # the database's failure (a full disk), not the message's: it stays pending
                 raise
             except Exception as exc:  # an SDK or adapter fault nobody foresaw: this message only
                 return await self._fail(row, f"unexpected {type(exc).__name__}: {exc}", report)

@@ -43,7 +43,7 @@ from botsvc.service.handoff import HandOff
 from botsvc.service.intake import Intake
 from botsvc.service.prejudge import Prejudged
 from botsvc.service.spill import TextSpill
-from botsvc.store.errors import DatabaseError
+from botsvc.store import errors
 from botsvc.store.pipeline import Processor
 from botsvc.store.store import Store
 
@@ -535,14 +535,14 @@ def _judge_or_forget(
         return _judge_together(store, processor, fetched, limits, judged, spill)
     except BaseException as exc:
         processor.events.reload()
-        if len(fetched) == 1 or not isinstance(exc, Exception) or isinstance(exc, DatabaseError):
+        if len(fetched) == 1 or not isinstance(exc, Exception) or isinstance(exc, errors.DatabaseError):
             raise
     reports = []
     for number, entry in enumerate(fetched):
         alone = None if judged is None else Judged([judged.remaining[number]], [judged.earlier[number]], judged.now)
         try:
             reports.extend(_judge_together(store, processor, [entry], limits, alone, spill))
-        except DatabaseError:
+        except errors.DatabaseError:
             processor.events.reload()
             raise
         except Exception as exc:

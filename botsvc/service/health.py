@@ -18,8 +18,8 @@ from aiohttp import web
 
 from botsvc.deliver.adapter import Route
 from botsvc.service.metrics import CONTENT_TYPE, Metrics
+from botsvc.store import errors
 from botsvc.store.connection import ping
-from botsvc.store.errors import DatabaseError
 from botsvc.store.store import Store, utcnow
 
 MIN_MAX_AGE = 900.0
@@ -50,7 +50,7 @@ class Health:
             ping(self.store)
             gone = self.store.file_problem()
             database = f"error: {gone}" if gone else "ok"
-        except DatabaseError as exc:
+        except errors.DatabaseError as exc:
             gone, database = None, f"error: {exc}"
         if gone and self.on_file_problem is not None:
             self.on_file_problem(gone)

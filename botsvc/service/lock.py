@@ -7,7 +7,7 @@ status, explain, ...) take no lock. The lock is an OS file lock: it is released 
 process exits, however it exits (a SIGKILL leaves no stale lock behind).
 
 On PostgreSQL the same rule holds through a session advisory lock on a connection of
-its own (:func:`botsvc.store.backends.hold_instance_lock`): the server drops it when the
+its own (:func:`botsvc.store.postgres.hold_instance_lock`): the server drops it when the
 process's connection goes, however the process ends.
 """
 
@@ -17,10 +17,13 @@ import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from botsvc.store.backends import PostgresDatabase, hold_instance_lock, is_postgres_url
+from botsvc.store.backends import is_postgres_url
 from botsvc.store.store import StoreError, check_directory
+
+if TYPE_CHECKING:
+    from botsvc.store.postgres import PostgresDatabase
 
 
 class InstanceLock:
@@ -35,6 +38,8 @@ class InstanceLock:
         if str(self.path) == ":memory:.lock":
             return self
         if is_postgres_url(self.db_path):
+            from botsvc.store.postgres import hold_instance_lock  # psycopg loads only for PostgreSQL
+
             self._server = hold_instance_lock(self.db_path, f"botsvc {self.purpose} (pid {os.getpid()})")
             return self
         check_directory(self.db_path)

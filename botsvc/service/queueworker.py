@@ -43,7 +43,7 @@ from botsvc.service.jobs import (
 from botsvc.service.metrics import Metrics
 from botsvc.service.scheduler import SHUTDOWN_GRACE, STOP_SIGNALS, Poller
 from botsvc.service.web import start_web
-from botsvc.store.errors import DatabaseError
+from botsvc.store import errors
 from botsvc.store.placement import LOCK_WAITS
 from botsvc.store.pollqueue import channels_to_send, claims_older_than, release_poll
 from botsvc.store.queue_schema import ensure_queue_schema, store_connection
@@ -114,7 +114,7 @@ class QueueWorker:
         )
         try:
             report = await courier.flush(channel=channel)
-        except DatabaseError as exc:
+        except errors.DatabaseError as exc:
             log.error("delivery: database write failed: %s; pending messages stay in the outbox", database_problem(exc))
             return
         if self.metrics is not None:
@@ -135,7 +135,7 @@ class QueueWorker:
             now = self.app.processor.clock()
             await self.intake.write(queue_digests, self.intake.store, self.app.config, now, realtime=realtime)
             await self.defer_sends()
-        except DatabaseError as exc:
+        except errors.DatabaseError as exc:
             log.error("delivery: database write failed: %s; the next tick retries", database_problem(exc))
 
     async def defer_sends(self) -> int:
@@ -190,7 +190,7 @@ class QueueWorker:
                 live=live,
                 queue_poll=queue_poll,
             )
-        except (*DatabaseError, ProcrastinateException) as exc:
+        except errors.DatabaseError + (ProcrastinateException,) as exc:
             log.warning("could not queue the polls of due feeds (%s); they are tried at the next tick", exc)
             return []
         if together is not None:

@@ -37,7 +37,7 @@ from botsvc.service.intake import Intake
 from botsvc.service.metrics import Metrics
 from botsvc.service.replays import StoredReplays
 from botsvc.service.web import start_web
-from botsvc.store.errors import DatabaseError
+from botsvc.store import errors
 from botsvc.store.fileid import mark_lost
 from botsvc.store.retention import Pruner, configured_feeds
 from botsvc.store.store import StoreError, database_problem, is_busy, parse_iso
@@ -151,7 +151,7 @@ class Poller:
             except asyncio.CancelledError:  # shutdown ran out of patience: nothing was half-stored
                 log.info("%s: poll cancelled by shutdown; it runs again at the next start", feed.name)
                 return None
-            except DatabaseError as exc:
+            except errors.DatabaseError as exc:
                 if is_busy(exc):  # another process holds a write lock: the next run retries
                     log.warning("%s: %s; retrying at the next run", feed.name, database_problem(exc))
                     return None
@@ -197,7 +197,7 @@ class Poller:
             except asyncio.CancelledError:
                 log.info("delivery cancelled by shutdown; unsent messages stay in the outbox")
                 return
-            except DatabaseError as exc:  # a full, read-only or locked database: one line, the next run retries
+            except errors.DatabaseError as exc:  # a full, read-only or locked database: one line, the next run retries
                 log.error(
                     "delivery: database write failed: %s; pending messages stay in the outbox", database_problem(exc)
                 )
@@ -232,7 +232,7 @@ class Poller:
             except asyncio.CancelledError:
                 log.info("pruning cancelled by shutdown; it goes on at the next start")
                 return
-            except DatabaseError as exc:  # a busy or failing disk: the polls report it; retry next time
+            except errors.DatabaseError as exc:  # a busy or failing disk: the polls report it; retry next time
                 log.warning("pruning failed: %s; retrying at the next run", database_problem(exc))
                 return
             log.info("retention: %s", pruner.report.summary())

@@ -25,7 +25,7 @@ from botsvc.judge.copies import CANDIDATE_SIMILARITY, copy_similarity, copy_text
 from botsvc.judge.fingerprint import Fingerprint, make_fingerprint
 from botsvc.judge.similarity import Neighbour
 from botsvc.models import FeedItem
-from botsvc.store.errors import DatabaseError
+from botsvc.store import errors
 from botsvc.store.placement import Clock, placed_since, placement_clock
 from botsvc.store.store import Store, parse_iso
 
@@ -144,7 +144,7 @@ class EventBook:
                     self.store.set_state(FINGERPRINT_LEXICON, lexicon_signature())
             else:
                 self._made_with = made_with  # checked when the concepts are loaded anyway (_load)
-        except DatabaseError:  # a read-only or busy database: grouping still works
+        except errors.DatabaseError:  # a read-only or busy database: grouping still works
             pass
 
     def _note_concepts(self) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from botsvc.store import searchtext, seenkeys
 
 if TYPE_CHECKING:
-    from botsvc.store.backends import PostgresDatabase
+    from botsvc.store.postgres import PostgresDatabase
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from botsvc.store.errors import DatabaseError
+from botsvc.store import errors
 from botsvc.store.store import OUTLET_SEPARATOR, Store
 
 PLACEMENT_SCOPE = "botsvc:event-placement"
@@ -113,7 +113,7 @@ def placement_clock(store: Store) -> Clock | None:
     """The database's placement clock (one primary-key read); None for a database without one."""
     try:
         row = store.db.execute("SELECT seq, regrouped FROM placement_clock WHERE id = 1").fetchone()
-    except DatabaseError:  # not migrated yet (a reader opened without migrating)
+    except errors.DatabaseError:  # not migrated yet (a reader opened without migrating)
         return None
     return Clock(int(row[0]), int(row[1])) if row else None
 

@@ -1,7 +1,7 @@
 """Persistence: feeds' fetch state, articles, events, seen keys.
 
 SQLite (through sqlite-utils) by default; PostgreSQL when opened with a
-``postgresql://`` URL (:mod:`botsvc.store.backends`). The SQL is written once, in what
+``postgresql://`` URL (:mod:`botsvc.store.postgres`, imported only then). The SQL is written once, in what
 both accept; ``store.dialect`` names the one in use for the few parts that differ.
 One :class:`Store` wraps one connection. Every write path runs inside
 ``store.atomic()`` so a crash leaves whole items, never half of one.
@@ -23,9 +23,8 @@ from typing import Any, cast
 import sqlite_utils
 
 from botsvc.models import FeedItem
-from botsvc.store import backends, fileid, searchtext, seenkeys
-from botsvc.store.backends import PostgresDatabase, is_postgres_url
-from botsvc.store.errors import DatabaseError
+from botsvc.store import backends, errors, fileid, searchtext, seenkeys
+from botsvc.store.backends import is_postgres_url
 from botsvc.store.migrate import apply_migrations, apply_postgres_migrations
 from botsvc.store.seenbatch import CHUNK, SeenBatch
 
@@ -145,9 +144,9 @@ class Store:
 
     def __init__(self, db: Any, path: str) -> None:
         self.db = db
-        """A ``sqlite_utils.Database``, or a :class:`~botsvc.store.backends.PostgresDatabase`."""
+        """A ``sqlite_utils.Database``, or a :class:`~botsvc.store.postgres.PostgresDatabase`."""
         self.path = path
-        self.dialect = "postgres" if isinstance(db, PostgresDatabase) else "sqlite"
+        self.dialect = "postgres" if getattr(db, "dialect", None) == "postgres" else "sqlite"
         """``"sqlite"`` or ``"postgres"``: for the few statements that differ."""
         self.identity = fileid.hold(path) if self.dialect == "sqlite" else None
         """(st_dev, st_ino) of the file opened; None for an in-memory database or PostgreSQL."""
@@ -945,16 +944,18 @@ def open_store(path: str | Path, *, migrate: bool = True, create: bool = True) -
 
 def _open_postgres(url: str, *, migrate: bool) -> Store:
     """A store on a PostgreSQL connection from the process's pool for ``url``, migrated once per process."""
+    from botsvc.store import postgres  # psycopg and its pool load only here, not in a process on SQLite
+
     shown = backends.redacted(url)
     try:
-        db = backends.pooled(url)
-    except DatabaseError as exc:
+        db = postgres.pooled(url)
+    except errors.DatabaseError as exc:
         raise StoreError(f"cannot open database {shown}: {database_problem(exc)}") from exc
     try:
-        if migrate and not backends.migrated(url):
+        if migrate and not postgres.migrated(url):
             apply_postgres_migrations(db)
-            backends.mark_migrated(url)
-    except (*DatabaseError, OSError, RuntimeError) as exc:
+            postgres.mark_migrated(url)
+    except errors.DatabaseError + (OSError, RuntimeError) as exc:
         db.close()
         raise StoreError(f"cannot open database {shown}: {exc}") from exc
     return Store(db, url)  # the URL itself: workers reopen it (messages show backends.redacted(url))

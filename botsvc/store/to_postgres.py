@@ -23,9 +23,8 @@ from typing import Any
 
 from psycopg import sql
 
-from botsvc.store import searchtext
-from botsvc.store.backends import PostgresDatabase
-from botsvc.store.errors import DatabaseError
+from botsvc.store import errors, searchtext
+from botsvc.store.postgres import PostgresDatabase
 from botsvc.store.store import Store, StoreError
 
 BATCH = 2000
@@ -247,7 +246,7 @@ def _copy_table(source: Store, db: PostgresDatabase, table: str, columns: list[s
         if deferred:
             assignments = ", ".join(f'"{column}" = ?' for column in later)
             db.executemany(f'UPDATE "{table}" SET {assignments} WHERE id = ?', deferred)
-    except DatabaseError as exc:  # PostgreSQL refused a row, or SQLite could not read one
+    except errors.DatabaseError as exc:  # PostgreSQL refused a row, or SQLite could not read one
         raise StoreError(f"copying {table} failed: {_first_line(exc)}; nothing was copied") from None
     return count
 
