@@ -345,3 +345,30 @@ def test_a_cycle_closes_its_http_sessions_before_it_returns(tmp_path, feed_serve
     closed = asyncio.run(go())
     app.close()
     assert closed == [True, True]
+
+
+def test_a_cycle_tells_first_polls_from_later_ones_for_all_its_feeds_at_once(tmp_path):
+    """_begin_all gives what _begin gives feed by feed: a first poll unless a poll of the feed succeeded before."""
+    from datetime import datetime, timezone
+
+    app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "b.db")
+    store = app.store
+    when = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    with store.atomic():
+        store.ensure_feed("polled", "http://127.0.0.1:9/polled.xml")
+        store.record_fetch_success("polled", etag=None, last_modified=None, items=1, when=when)
+        store.ensure_feed("failing", "http://127.0.0.1:9/failing.xml")
+        store.record_fetch_error("failing", "timed out", when)
+    targets = [
+        FeedTarget(name="polled", url="http://127.0.0.1:9/polled.xml"),
+        FeedTarget(name="failing", url="http://127.0.0.1:9/failing.xml"),
+        FeedTarget(name="new", url="http://127.0.0.1:9/new.xml"),
+        FeedTarget(name="ad hoc", url="http://127.0.0.1:9/polled.xml", tracked=False),
+    ]
+    with store.atomic():
+        together = cycle_module._begin_all(store, targets)
+    with store.atomic():
+        one_by_one = [cycle_module._begin(store, target) for target in targets]
+    assert together == one_by_one == [False, True, True, True]
+    assert store.feed_state("new") is not None and store.feed_state("ad hoc") is None
+    app.close()

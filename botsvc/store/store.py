@@ -269,13 +269,30 @@ class Store:
 
     # -- feeds ----------------------------------------------------------------
     def ensure_feed(self, name: str, url: str) -> None:
-        self.db.execute(
+        """The feed's row, made if missing; a new URL drops the validators of the old one."""
+        self.ensure_feeds([(name, url)])
+
+    def ensure_feeds(self, feeds: Sequence[tuple[str, str]]) -> None:
+        """:meth:`ensure_feed` for many ``(name, url)`` pairs: one statement."""
+        self.db.conn.executemany(
             "INSERT INTO feeds (name, url) VALUES (?, ?) "
             "ON CONFLICT(name) DO UPDATE SET url = excluded.url, "
             "etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END, "
             "last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END",
-            (name, url),
+            list(feeds),
         )
+
+    def feeds_polled_before(self, names: Sequence[str]) -> set[str]:
+        """Those of ``names`` with a successful poll on record: a query per :data:`CHUNK` names."""
+        found: set[str] = set()
+        for start in range(0, len(names), CHUNK):
+            chunk = names[start : start + CHUNK]
+            rows = self.db.execute(
+                f"SELECT name FROM feeds WHERE name IN ({','.join('?' * len(chunk))}) AND last_success_at IS NOT NULL",
+                list(chunk),
+            )
+            found.update(row[0] for row in rows)
+        return found
 
     def feed_state(self, name: str) -> FeedState | None:
         rows = self.query("SELECT * FROM feeds WHERE name = ?", (name,))
