@@ -16,7 +16,7 @@ from botsvc.models import FeedItem
 from botsvc.service import prejudge
 from botsvc.service.app import open_app
 from botsvc.service.cycle import POOL_THRESHOLD, FeedTarget, run_cycle
-from botsvc.service.spill import TextSpill
+from botsvc.service.spill import ItemSpill
 
 ROOT = Path(__file__).resolve().parents[1]
 FEEDS = ROOT / "examples" / "feeds"
@@ -57,17 +57,19 @@ def test_the_spill_keeps_matches_and_only_the_text_still_needed():
     items = [_item("a", "matched summary"), _item("b", "unmatched summary"), _item("c", "not judged yet")]
     matches: list[prejudge.Matches] = [[], [], None]
     matches[0] = Relevance(load_config(CONFIG).topics).match(_parsed().items[0]) or []
-    spill = TextSpill()
+    spill = ItemSpill()
     try:
-        kept = spill.keep(ParsedFeed("Feed", items), matches, every_text=False).items
-        assert [spill.whole(i).summary for i in kept] == [
+        kept = spill.keep(ParsedFeed("Feed", items), matches, every_text=False)
+        numbers = range(spill.first(kept.number), spill.first(kept.number) + kept.size)
+        assert [item.summary for item, _, _ in spill.read(numbers)] == [
             "matched summary" if matches[0] else "",
             "",
             "not judged yet",
         ]
-        assert [spill.matches(i) for i in kept] == matches
-        again = spill.keep(ParsedFeed("Feed", items), matches).items  # every text kept by default
-        assert [spill.whole(i).summary for i in again] == [i.summary for i in items]
+        assert [list(found) if found is not None else None for _, _, found in spill.read(numbers)] == matches
+        again = spill.keep(ParsedFeed("Feed", items), matches)  # every text kept by default
+        numbers = range(spill.first(again.number), spill.first(again.number) + again.size)
+        assert [item.summary for item, _, _ in spill.read(numbers)] == [i.summary for i in items]
     finally:
         spill.close()
 
@@ -101,7 +103,7 @@ def test_a_pooled_cycle_judges_relevance_in_its_workers_with_the_same_decisions(
             app = open_app(CONFIG, tmp_path / f"w{workers}.db")
             try:
                 reports[workers] = asyncio.run(
-                    run_cycle(app.store, app.processor, targets, app.policy, workers=workers)
+                    run_cycle(app.store, app.processor, targets, app.policy, workers=workers, every_outcome=True)
                 )
             finally:
                 app.close()

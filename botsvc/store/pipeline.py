@@ -146,6 +146,7 @@ class Processor:
         now: datetime | None = None,
         *,
         matched: Sequence[Sequence[Sequence[TopicMatch] | None]] | None = None,
+        keys: Sequence[Sequence[list[str]]] | None = None,
     ) -> list[list[ItemOutcome]]:
         """Judge the items of several feeds (each with its topics) as one stream, oldest first.
 
@@ -157,6 +158,7 @@ class Processor:
         parsed, see :mod:`botsvc.service.prejudge`), None for an item to judge here.
         ``now``: the time the items are judged at (default: the clock's), one for a whole
         cycle judged in several calls within one transaction.
+        ``keys``: per batch, each item's identity keys if already known (see :mod:`botsvc.service.spill`).
         """
         now = now or self.clock()
         self.refresh_learned()
@@ -166,7 +168,8 @@ class Processor:
             for index, item in enumerate(items)
         ]
         stream.sort(key=lambda entry: entry[:3])
-        keys = [[identity_keys(item) for item in items] for items, _ in batches]
+        if keys is None:
+            keys = [[identity_keys(item) for item in items] for items, _ in batches]
         outcomes: list[dict[int, ItemOutcome]] = [{} for _ in batches]
         # The seen keys of all the items are read together (a query per few hundred keys,
         # however many feeds they came from) and written together at the end.
@@ -204,6 +207,7 @@ class Processor:
                 event_id=seen.event_id,
                 duplicate_of=seen.article_id,
                 similarity=1.0 if seen.article_id else None,
+                repeat=True,
             )
 
         matches = self.relevance.match(item, topics) if prejudged is None else list(prejudged)
