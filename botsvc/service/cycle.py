@@ -672,6 +672,7 @@ async def run_cycle(
                     reports.append(_unjudged(store, target, result, parsed, now))
                 else:
                     reports.append(await intake.write(_unjudged, store, target, result, parsed, now))
+        given = parsed = matches = None  # the last feed's items wait in the spill too, not here
         if unchanged:
             now = processor.clock()
             if intake is None:
