@@ -78,8 +78,12 @@ def _read_time(value: int | bytes | None) -> datetime | None:
     return pickle.loads(value)  # noqa: S301  (written by this process, to its own unnamed file)
 
 
-def _record(item: FeedItem, keys: list[str], text: bool) -> bytes:
-    """One item whole (its text only if ``text``) and its identity keys, marshalled."""
+def _record(item: FeedItem, keys: list[str], text: bool, matched: Sequence[TopicMatch] | None) -> bytes:
+    """One item whole (its text only if ``text``), its identity keys and the topics it matched, marshalled.
+
+    The matches are pickled into the record too: kept in memory, the few objects of each
+    feed's that outlived its parse pinned the allocator's pages of everything else it freed.
+    """
     fields = (
         item.feed,
         item.guid,
@@ -93,18 +97,19 @@ def _record(item: FeedItem, keys: list[str], text: bool) -> bytes:
         item.byline,
         _stored_time(item.estimated_published),
         keys,
+        None if matched is None else pickle.dumps(matched, protocol=pickle.HIGHEST_PROTOCOL),
     )
     try:
         return b"m" + marshal.dumps(fields)
     except ValueError:  # a field of a type marshal does not take (a str subclass): pickled whole
-        return b"p" + pickle.dumps((item if text else replace(item, summary="", body=""), keys))
+        return b"p" + pickle.dumps((item if text else replace(item, summary="", body=""), keys, matched))
 
 
-def _item(record: memoryview | bytes) -> tuple[FeedItem, list[str]]:
+def _item(record: memoryview | bytes) -> tuple[FeedItem, list[str], Sequence[TopicMatch] | None]:
     if record[:1] == b"p":
         return pickle.loads(record[1:])  # noqa: S301  (written by this process, to its own unnamed file)
-    feed, guid, link, title, summary, published, source, language, body, byline, estimated, keys = marshal.loads(
-        record[1:]
+    feed, guid, link, title, summary, published, source, language, body, byline, estimated, keys, matched = (
+        marshal.loads(record[1:])
     )
     item = FeedItem(
         feed,
@@ -119,7 +124,7 @@ def _item(record: memoryview | bytes) -> tuple[FeedItem, list[str]]:
         byline,
         _read_time(estimated),
     )
-    return item, keys
+    return item, keys, None if matched is None else pickle.loads(matched)  # noqa: S301  (written by this process)
 
 
 class ItemSpill:
@@ -141,9 +146,7 @@ class ItemSpill:
         self._feeds = array("l")
         """Per kept item: the number of its feed."""
         self._judged = array("b")
-        """Per kept item: not judged where parsed, no topic matched, or its matches are in ``_matches``."""
-        self._matches: dict[int, Sequence[TopicMatch]] = {}
-        """Number of a kept item -> its topic matches, for the items some topic matched where parsed."""
+        """Per kept item: not judged where parsed, no topic matched, or matched (its matches are in its record)."""
         self._firsts = array("q")
         """Per kept feed: the number of its first item (its items follow it)."""
         self._keys = array("q")
@@ -166,7 +169,8 @@ class ItemSpill:
         for item, matched in zip(parsed.items, found, strict=True):
             keys = identity_keys(item)
             every_key += keys
-            record = _record(item, keys, every_text or matched is None or bool(matched))
+            found_some = matched is not None and bool(matched)
+            record = _record(item, keys, every_text or matched is None or found_some, matched if found_some else None)
             self._offsets.append(start)
             start += len(record)
             self._ends.append(start)
@@ -179,7 +183,6 @@ class ItemSpill:
             elif not matched:
                 self._judged.append(_NO_MATCH)
             else:
-                self._matches[len(self._judged)] = matched
                 self._judged.append(_MATCHED)
         keys_record = marshal.dumps(every_key)
         chunks.append(keys_record)
@@ -239,8 +242,8 @@ class ItemSpill:
             data = memoryview(os.pread(fd, run_end - run_start, run_start))
             for place in run:
                 number = numbers[place]
-                item, keys = _item(data[offsets[number] - run_start : ends[number] - run_start])
-                found[place] = (item, keys, self.matches(number))
+                item, keys, matched = _item(data[offsets[number] - run_start : ends[number] - run_start])
+                found[place] = (item, keys, self._matches(number, matched))
 
         for place in places:
             number = numbers[place]
@@ -255,12 +258,12 @@ class ItemSpill:
             read_run()
         return [entry for entry in found if entry is not None]
 
-    def matches(self, number: int) -> Matches:
-        """The topic matches item ``number`` got where it was parsed, or None: not judged yet."""
+    def _matches(self, number: int, recorded: Sequence[TopicMatch] | None) -> Matches:
+        """The topic matches item ``number`` got where it was parsed (``recorded`` with it), or None: not judged yet."""
         judged = self._judged[number]
         if judged == _NOT_JUDGED:
             return None
-        return NO_MATCH if judged == _NO_MATCH else self._matches[number]
+        return NO_MATCH if judged == _NO_MATCH else recorded
 
     def feed_keys(self, feed: KeptFeed) -> list[str]:
         """The identity keys of every item of ``feed``, in feed order."""
@@ -270,4 +273,3 @@ class ItemSpill:
 
     def close(self) -> None:
         self._file.close()
-        self._matches.clear()
