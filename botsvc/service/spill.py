@@ -37,6 +37,8 @@ READ_SPAN = 1 << 18
 """... of at most about this many bytes."""
 
 _NOT_JUDGED, _NO_MATCH, _MATCHED = 0, 1, 2
+_MARSHALLED_TAG, _PICKLED_TAG = b"m", b"p"
+_PICKLED = _PICKLED_TAG[0]
 
 Waiting = tuple[FeedItem, list[str], Matches]
 """An item read back whole, with its identity keys and its topic matches (None: not judged yet)."""
@@ -70,9 +72,7 @@ def _stored_time(value: datetime | None) -> int | bytes | None:
     return pickle.dumps(value)  # any other zone comes back as it was
 
 
-def _read_time(value: int | bytes | None) -> datetime | None:
-    if value is None:
-        return None
+def _read_time(value: int | bytes) -> datetime:
     if isinstance(value, int):
         return EPOCH + timedelta(microseconds=value)
     return pickle.loads(value)  # noqa: S301  (written by this process, to its own unnamed file)
@@ -100,13 +100,13 @@ def _record(item: FeedItem, keys: list[str], text: bool, matched: Sequence[Topic
         None if matched is None else pickle.dumps(matched, protocol=pickle.HIGHEST_PROTOCOL),
     )
     try:
-        return b"m" + marshal.dumps(fields)
+        return _MARSHALLED_TAG + marshal.dumps(fields)
     except ValueError:  # a field of a type marshal does not take (a str subclass): pickled whole
-        return b"p" + pickle.dumps((item if text else replace(item, summary="", body=""), keys, matched))
+        return _PICKLED_TAG + pickle.dumps((item if text else replace(item, summary="", body=""), keys, matched))
 
 
-def _item(record: memoryview | bytes) -> tuple[FeedItem, list[str], Sequence[TopicMatch] | None]:
-    if record[:1] == b"p":
+def _item(record: memoryview) -> tuple[FeedItem, list[str], Sequence[TopicMatch] | None]:
+    if record[0] == _PICKLED:
         return pickle.loads(record[1:])  # noqa: S301  (written by this process, to its own unnamed file)
     feed, guid, link, title, summary, published, source, language, body, byline, estimated, keys, matched = (
         marshal.loads(record[1:])
@@ -117,14 +117,14 @@ def _item(record: memoryview | bytes) -> tuple[FeedItem, list[str], Sequence[Top
         link,
         title,
         summary,
-        _read_time(published),
+        published if published is None else _read_time(published),
         source,
         language,
         body,
         byline,
-        _read_time(estimated),
+        estimated if estimated is None else _read_time(estimated),
     )
-    return item, keys, None if matched is None else pickle.loads(matched)  # noqa: S301  (written by this process)
+    return item, keys, matched if matched is None else pickle.loads(matched)  # noqa: S301  (written here)
 
 
 class ItemSpill:
