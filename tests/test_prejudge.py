@@ -10,6 +10,7 @@ from pathlib import Path
 from feedserver import FeedServer
 
 from botsvc.config import load_config
+from botsvc.ingest.normalise import identity_keys
 from botsvc.ingest.parse import ParsedFeed, parse_feed
 from botsvc.judge.relevance import Relevance
 from botsvc.models import FeedItem
@@ -45,6 +46,7 @@ def test_a_worker_drops_the_text_of_unmatched_items_unless_every_text_is_needed(
     assert isinstance(slim, prejudge.Prejudged) and isinstance(whole, prejudge.Prejudged)
     expected = [relevance.match(item) or prejudge.NO_MATCH for item in parsed.items]
     assert slim.matches == whole.matches == expected
+    assert slim.keys == [identity_keys(item) for item in parsed.items]  # found beside the matches
     assert any(expected) and not all(expected)
     for item, kept, found in zip(parsed.items, slim.parsed.items, expected, strict=True):
         assert (kept.summary, kept.body) == ((item.summary, item.body) if found else ("", ""))

@@ -660,9 +660,11 @@ async def run_cycle(
         parse = parse_and_match if pool is not None else None
         async with aclosing(_fetch_and_parse(targets, validators, policy, parser, client, parse)) as fetched:
             async for target, result, given in fetched:
-                parsed, matches = (given.parsed, given.matches) if isinstance(given, Prejudged) else (given, None)
+                parsed, matches, keys = (
+                    (given.parsed, given.matches, given.keys) if isinstance(given, Prejudged) else (given, None, None)
+                )
                 if result.status == "ok" and isinstance(parsed, ParsedFeed):
-                    to_judge.append((target, result, spill.keep(parsed, matches, every_text=every_text)))
+                    to_judge.append((target, result, spill.keep(parsed, matches, every_text=every_text, keys=keys)))
                     continue
                 if result.status == "not_modified":
                     unchanged.append((target, result))
@@ -672,7 +674,7 @@ async def run_cycle(
                     reports.append(_unjudged(store, target, result, parsed, now))
                 else:
                     reports.append(await intake.write(_unjudged, store, target, result, parsed, now))
-        given = parsed = matches = None  # the last feed's items wait in the spill too, not here
+        given = parsed = matches = keys = None  # the last feed's items wait in the spill too, not here
         if unchanged:
             now = processor.clock()
             if intake is None:

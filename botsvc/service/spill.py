@@ -152,13 +152,21 @@ class ItemSpill:
         self._keys = array("q")
         """Per kept feed: where the identity keys of all its items start and end in the file."""
 
-    def keep(self, parsed: ParsedFeed, matches: list[Matches] | None = None, *, every_text: bool = True) -> KeptFeed:
+    def keep(
+        self,
+        parsed: ParsedFeed,
+        matches: list[Matches] | None = None,
+        *,
+        every_text: bool = True,
+        keys: list[list[str]] | None = None,
+    ) -> KeptFeed:
         """Write ``parsed``'s items out whole; what is left of it in memory.
 
         ``matches``: each item's topic matches, judged where it was parsed (None for an
         item judged later). Unless ``every_text``, the text of an item no topic matched is
         dropped, not kept: judging it needs its identity and title only. (With reported
         examples, the learned judgement reads every item's text: pass ``every_text``.)
+        ``keys``: each item's identity keys if found where it was parsed.
         """
         number = len(self._firsts)
         self._firsts.append(len(self._offsets))
@@ -166,11 +174,15 @@ class ItemSpill:
         chunks: list[bytes] = []
         start = self._size
         every_key: list[str] = []
-        for item, matched in zip(parsed.items, found, strict=True):
-            keys = identity_keys(item)
-            every_key += keys
+        given = keys if keys is not None else [None] * len(parsed.items)
+        for item, matched, item_keys in zip(parsed.items, found, given, strict=True):
+            if item_keys is None:
+                item_keys = identity_keys(item)
+            every_key += item_keys
             found_some = matched is not None and bool(matched)
-            record = _record(item, keys, every_text or matched is None or found_some, matched if found_some else None)
+            record = _record(
+                item, item_keys, every_text or matched is None or found_some, matched if found_some else None
+            )
             self._offsets.append(start)
             start += len(record)
             self._ends.append(start)
