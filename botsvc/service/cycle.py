@@ -319,7 +319,8 @@ class Tally:
 
     every_outcome: bool = False
     """List every item's outcome, not only the :func:`listed` ones."""
-    kept: dict[int, ItemOutcome] = field(default_factory=dict)
+    by_index: dict[int, ItemOutcome] = field(default_factory=dict)
+    """The listed outcomes, by the index of their item in its feed."""
     counted: dict[str, int] = field(default_factory=dict)
 
     def add(self, index: int, outcome: ItemOutcome) -> None:
@@ -327,21 +328,21 @@ class Tally:
             item = outcome.item
             if item.summary or item.body:  # the report holds no text (no reader of it reads it)
                 outcome.item = replace(item, summary="", body="")
-            self.kept[index] = outcome
+            self.by_index[index] = outcome
         else:
             self.counted[outcome.decision] = self.counted.get(outcome.decision, 0) + 1
 
     def outcomes(self) -> list[ItemOutcome]:
         """The listed outcomes in feed order."""
-        return [self.kept[index] for index in sorted(self.kept)]
+        return [self.by_index[index] for index in sorted(self.by_index)]
 
     def fresh(self) -> int:
         """Items never seen before (:func:`~botsvc.deliver.volume.fresh_items`): of those only counted,
         the irrelevant ones (the others are exact repeats)."""
-        return fresh_items(list(self.kept.values())) + self.counted.get("irrelevant", 0)
+        return fresh_items(list(self.by_index.values())) + self.counted.get("irrelevant", 0)
 
     def copy(self) -> Tally:
-        return Tally(self.every_outcome, dict(self.kept), dict(self.counted))
+        return Tally(self.every_outcome, dict(self.by_index), dict(self.counted))
 
 
 def _finish(
