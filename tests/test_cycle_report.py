@@ -5,11 +5,14 @@ import asyncio
 import gc
 from pathlib import Path
 
+import pytest
+
 from botsvc.ingest.parse import parse_feed
 from botsvc.models import FeedItem
 from botsvc.service import cycle as cycle_module
 from botsvc.service.app import open_app
 from botsvc.service.cycle import FeedTarget, listed, run_cycle
+from botsvc.service.intake import Intake
 from botsvc.service.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,10 +31,21 @@ def _targets(feed_server) -> list[FeedTarget]:
     return [FeedTarget(name=name, url=feed_server.static(f"/{name}.xml", body)) for name, body in _bodies().items()]
 
 
-def _poll(path: Path, targets: list[FeedTarget], **options):
+def _poll(path: Path, targets: list[FeedTarget], *, batched: bool = False, **options):
     app = open_app(CONFIG, path)
+
+    async def in_turns():  # as `botsvc run` polls: a big cycle in several transactions
+        intake = await Intake.open(app)
+        try:
+            return await run_cycle(intake.store, intake.processor, targets, app.policy, intake=intake, **options)
+        finally:
+            await intake.close()
+
     try:
-        report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy, workers=0, **options))
+        if batched:
+            report = asyncio.run(in_turns())
+        else:
+            report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy, workers=0, **options))
         metrics = Metrics(app.store)
         metrics.record_cycle(report)
         counted = {d: metrics.registry.get_sample_value("botsvc_items_total", {"decision": d}) for d in DECISIONS}
@@ -44,10 +58,14 @@ def _seen(outcomes) -> list[tuple]:
     return [(o.item.feed, o.item.guid, o.decision, o.reason, o.event_id, o.article_id, o.held_back) for o in outcomes]
 
 
-def test_a_report_lists_the_stored_items_and_counts_the_irrelevant_ones_and_the_repeats(tmp_path, feed_server):
+@pytest.mark.parametrize("batched", [False, True], ids=["one-transaction", "in-turns"])
+def test_a_report_lists_the_stored_items_and_counts_the_irrelevant_ones_and_the_repeats(
+    tmp_path, feed_server, monkeypatch, batched
+):
+    monkeypatch.setattr(cycle_module, "BATCH_ITEMS", 10)
     targets = _targets(feed_server)
-    default, default_metrics = _poll(tmp_path / "default.db", targets)
-    every, every_metrics = _poll(tmp_path / "every.db", targets, every_outcome=True)
+    default, default_metrics = _poll(tmp_path / "default.db", targets, batched=batched)
+    every, every_metrics = _poll(tmp_path / "every.db", targets, batched=batched, every_outcome=True)
 
     assert every.count("irrelevant") > 0 and any(o.repeat for o in every.outcomes) and every.count("new") > 0
     assert every.items == len(every.outcomes) == default.items
