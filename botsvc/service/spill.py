@@ -139,8 +139,9 @@ class ItemSpill:
         self._size = 0
         self._unflushed = False
         self._offsets = array("q")
-        """Per kept item: where its record starts (it ends where the next one starts, see ``_ends``)."""
+        """Per kept item: where its record starts in the file ..."""
         self._ends = array("q")
+        """... and where it ends (a feed's keys follow its last item's record)."""
         self._times = array("q")
         """Per kept item: its event time in microseconds since the epoch, or :data:`UNDATED`."""
         self._feeds = array("l")
