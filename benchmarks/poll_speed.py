@@ -521,7 +521,7 @@ def _summarise(run: CycleRun) -> dict:
         "seconds": run.seconds,
         "main_cpu": run.main_cpu,
         "worker_cpu": run.worker_cpu,
-        "items": len(report.outcomes),
+        "items": report.items,
     }
     for status in ("ok", "not_modified", "error"):
         figures[status] = sum(1 for feed in report.feeds if feed.status == status)

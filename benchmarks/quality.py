@@ -123,7 +123,9 @@ def evaluate(
                 app.processor.relevance = OracleRelevance(app.processor.relevance, relevant, config.default_topic)
             seeded_event = app.store.seeded_event_id()
             seed_ids = [row["id"] for row in app.store.event_articles(seeded_event)] if seeded_event else []
-            report = asyncio.run(run_cycle(app.store, app.processor, app.targets(), app.policy, workers=0))
+            report = asyncio.run(
+                run_cycle(app.store, app.processor, app.targets(), app.policy, workers=0, every_outcome=True)
+            )
             # An event merged into another later in the cycle is told as the one it went into.
             now_in = {o.event_id: current_event(app.store, o.event_id) for o in report.outcomes if o.event_id}
         finally:

@@ -79,6 +79,8 @@ class ItemOutcome:
     """Which judgement kept the item (``rules`` or ``structure``) and on what words."""
     held_back: str | None = None
     """Why a ``new`` item's event is stored but not alerted: ``backfill`` or ``capped``."""
+    repeat: bool = False
+    """An exact repeat: one of the item's identity keys was seen before (nothing stored for it)."""
 
     @property
     def alerted(self) -> bool:

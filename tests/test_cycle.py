@@ -15,7 +15,7 @@ FEEDS = ROOT / "examples" / "feeds"
 
 
 def cycle(app, targets):
-    return asyncio.run(run_cycle(app.store, app.processor, targets, app.policy))
+    return asyncio.run(run_cycle(app.store, app.processor, targets, app.policy, every_outcome=True))
 
 
 def test_second_cycle_is_answered_304_and_parses_nothing(tmp_path, feed_server):
@@ -229,7 +229,9 @@ def test_a_chunk_hands_over_only_its_own_feeds_in_feed_order_judged_at_the_cycle
     (that made the chunks cost feeds x chunks); ties keep feed order, as one call would."""
     from datetime import datetime, timedelta, timezone
 
+    from botsvc.ingest.parse import ParsedFeed
     from botsvc.models import FeedItem, ItemOutcome
+    from botsvc.service.spill import ItemSpill
 
     start = datetime(2026, 3, 1, tzinfo=timezone.utc)
     now = start + timedelta(days=1)
@@ -247,15 +249,20 @@ def test_a_chunk_hands_over_only_its_own_feeds_in_feed_order_judged_at_the_cycle
     handed: list[list[tuple[str, int]]] = []
 
     class Recording:
-        def process_many(self, batches, at=None):
+        def process_many(self, batches, at=None, **given):
             assert at == now
             handed.append([(items[0].feed, len(items)) for items, _ in batches])
             return [[ItemOutcome(item=i, decision="irrelevant", reason="-") for i in items] for items, _ in batches]
 
-    topics = [None] * len(todo)
-    found = cycle_module._judge_in_chunks(Recording(), topics, todo, now, chunk=3)  # type: ignore[arg-type]
+    spill = ItemSpill()
+    kept = [spill.keep(ParsedFeed(f"f{n}", items)) for n, items in enumerate(todo)]
+    tallies = {feed.number: cycle_module.Tally(every_outcome=True) for feed in kept}
+    topics = {feed.number: None for feed in kept}
+    stream = spill.order(now, kept)
+    cycle_module._judge_in_chunks(Recording(), topics, stream, spill, tallies, now, chunk=3)  # type: ignore[arg-type]
+    spill.close()
     assert handed == [[("f0", 3)], [("f1", 3)], [("f2", 3)], [("f3", 3)], [("f4", 2), ("f5", 1)]]
-    assert [[o.item for o in feed] for feed in found] == todo  # each feed's outcomes in its feed order
+    assert [[o.item for o in tallies[feed.number].outcomes()] for feed in kept] == todo  # each in its feed order
 
 
 def test_events_left_judging_are_settled_for_the_whole_cycle_in_one_statement(tmp_path):

@@ -1,48 +1,83 @@
-"""A poll cycle keeps its items' text in a temporary file until judged, and the judging still reads all of it."""
+"""A poll cycle keeps its items in a temporary file until judged, and the judging still reads all of them whole."""
 
 import asyncio
-from datetime import datetime, timezone
+import gc
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from botsvc.ingest.normalise import identity_keys
 from botsvc.ingest.parse import ParsedFeed
 from botsvc.models import FeedItem
 from botsvc.service.app import open_app
 from botsvc.service.cycle import FeedTarget, run_cycle
-from botsvc.service.spill import TextSpill
+from botsvc.service.spill import ItemSpill
 
 ROOT = Path(__file__).resolve().parents[1]
 FEEDS = ROOT / "examples" / "feeds"
+WHEN = datetime(2019, 8, 22, 9, 0, tzinfo=timezone.utc)
 
 
-def _item(guid: str, summary: str, body: str = "") -> FeedItem:
-    when = datetime(2019, 8, 22, 9, 0, tzinfo=timezone.utc)
-    return FeedItem("f", guid, f"https://x.example/{guid}", f"title {guid}", summary, when, "X", body=body)
+class Title(str):
+    """A str subclass: not what marshal takes."""
 
 
-def test_kept_items_lose_their_text_and_get_it_back_whole():
-    items = [
-        _item("a", "Seoul weighs GSOMIA … as Tokyo tightens export controls", "full text\nwith lines"),
-        _item("b", "한국 정부는 지소미아 종료를 검토", "日本政府は輸出管理を強化した"),
-        _item("c", ""),  # nothing to keep: the item stays as it is
-        _item("d", "x" * 5000, "é"),
+def _item(guid: str, summary: str, body: str = "", **fields) -> FeedItem:
+    return FeedItem("f", guid, f"https://x.example/{guid}", f"title {guid}", summary, WHEN, "X", body=body, **fields)
+
+
+def _feed_items() -> list[FeedItem]:
+    return [
+        _item("a", "Seoul weighs GSOMIA … as Tokyo tightens export controls", "full text\nwith lines", language="en"),
+        _item("b", "한국 정부는 지소미아 종료를 검토", "日本政府は輸出管理を強化した", byline="연합뉴스"),
+        FeedItem("f", "c", "", "", "", None, "X", estimated_published=WHEN - timedelta(hours=1)),
+        FeedItem("f", "d", "https://x.example/d", "undated", "x" * 5000, None, "X", body="é"),
+        FeedItem("f", "e", "https://x.example/e", Title("odd"), "", WHEN.astimezone(ZoneInfo("Asia/Seoul")), "X"),
     ]
-    spill = TextSpill()
+
+
+def _feed_item_count() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, FeedItem))
+
+
+def test_kept_items_wait_on_disk_and_come_back_whole_in_order_of_publication():
+    spill = ItemSpill()
     try:
-        first = spill.keep(ParsedFeed("Feed", items, warning="recovered", reader="lxml"))
-        second = spill.keep(ParsedFeed("Other", [_item("e", "second feed's summary")]))
-        assert first.title == "Feed" and first.warning == "recovered" and first.reader == "lxml"
-        assert [(i.summary, i.body) for i in first.items + second.items] == [("", "")] * 5
-        assert [(i.guid, i.title, i.link) for i in first.items] == [(i.guid, i.title, i.link) for i in items]
-        assert [spill.whole(i) for i in first.items] == items
-        assert spill.whole(second.items[0]).summary == "second feed's summary"
-        stranger = _item("z", "never kept")
-        assert spill.whole(stranger) is stranger
-        # Written buffered: what is kept after a read is read back whole too.
-        third = spill.keep(ParsedFeed("Third", [_item("f", "kept after a read", "and its body")]))
-        assert (spill.whole(third.items[0]).summary, spill.whole(third.items[0]).body) == (
-            "kept after a read",
-            "and its body",
+        alive = _feed_item_count()
+        first = spill.keep(ParsedFeed("Feed", _feed_items(), warning="recovered", reader="lxml"))
+        second = spill.keep(ParsedFeed("Other", [_item("g", "second feed's summary")]))
+        assert (first.number, first.size, first.title, first.warning, first.reader) == (
+            0,
+            5,
+            "Feed",
+            "recovered",
+            "lxml",
         )
+        assert (second.number, second.size, spill.first(second.number)) == (1, 1, 5)
+        assert _feed_item_count() == alive  # the spill holds no item in memory
+
+        expected = _feed_items() + [_item("g", "second feed's summary")]
+        read = spill.read(range(6))
+        assert [item for item, _, _ in read] == expected
+        assert [(i.published, i.estimated_published) for i, _, _ in read] == [
+            (i.published, i.estimated_published) for i in expected
+        ]
+        assert str(read[4][0].published.tzinfo) == "Asia/Seoul" and type(read[4][0].title) is Title
+        assert [keys for _, keys, _ in read] == [identity_keys(item) for item in expected]
+        assert [found for _, _, found in read] == [None] * 6  # not judged where parsed
+        assert spill.feed_keys(first) == [key for item in expected[:5] for key in identity_keys(item)]
+        assert [item.guid for item, _, _ in spill.read([5, 0, 3])] == ["g", "a", "d"]  # in the order asked
+
+        # Oldest first; undated (d) as of now, ties in the order kept (a, b, e, g share a time).
+        now = WHEN + timedelta(days=1)
+        assert list(spill.order(now, [first, second])) == [2, 0, 1, 4, 5, 3]
+        assert list(spill.order(now, [second])) == [5]
+
+        # Written buffered: what is kept after a read is read back whole too.
+        third = spill.keep(ParsedFeed("Third", [_item("h", "kept after a read", "and its body")]))
+        item, _, _ = spill.read([spill.first(third.number)])[0]
+        assert (item.summary, item.body) == ("kept after a read", "and its body")
     finally:
         spill.close()
 
@@ -51,9 +86,8 @@ def test_a_cycle_judges_whole_items_and_reports_them_without_text(tmp_path, feed
     body = (FEEDS / "seoul-wire.xml").read_bytes()
     url = feed_server.static("/seoul.xml", body)
     app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "s.db")
-    report = asyncio.run(
-        run_cycle(app.store, app.processor, [FeedTarget(name="Seoul Wire", url=url, source="Seoul Wire")], app.policy)
-    )
+    target = FeedTarget(name="Seoul Wire", url=url, source="Seoul Wire")
+    report = asyncio.run(run_cycle(app.store, app.processor, [target], app.policy, every_outcome=True))
     kept = [o for o in report.outcomes if o.article_id is not None]
     assert kept and len(report.outcomes) == 12
     assert all(o.item.summary == "" and o.item.body == "" for o in report.outcomes)

@@ -10,13 +10,14 @@ from pathlib import Path
 from feedserver import FeedServer
 
 from botsvc.config import load_config
+from botsvc.ingest.normalise import identity_keys
 from botsvc.ingest.parse import ParsedFeed, parse_feed
 from botsvc.judge.relevance import Relevance
 from botsvc.models import FeedItem
 from botsvc.service import prejudge
 from botsvc.service.app import open_app
 from botsvc.service.cycle import POOL_THRESHOLD, FeedTarget, run_cycle
-from botsvc.service.spill import TextSpill
+from botsvc.service.spill import ItemSpill
 
 ROOT = Path(__file__).resolve().parents[1]
 FEEDS = ROOT / "examples" / "feeds"
@@ -45,6 +46,7 @@ def test_a_worker_drops_the_text_of_unmatched_items_unless_every_text_is_needed(
     assert isinstance(slim, prejudge.Prejudged) and isinstance(whole, prejudge.Prejudged)
     expected = [relevance.match(item) or prejudge.NO_MATCH for item in parsed.items]
     assert slim.matches == whole.matches == expected
+    assert slim.keys == [identity_keys(item) for item in parsed.items]  # found beside the matches
     assert any(expected) and not all(expected)
     for item, kept, found in zip(parsed.items, slim.parsed.items, expected, strict=True):
         assert (kept.summary, kept.body) == ((item.summary, item.body) if found else ("", ""))
@@ -57,17 +59,19 @@ def test_the_spill_keeps_matches_and_only_the_text_still_needed():
     items = [_item("a", "matched summary"), _item("b", "unmatched summary"), _item("c", "not judged yet")]
     matches: list[prejudge.Matches] = [[], [], None]
     matches[0] = Relevance(load_config(CONFIG).topics).match(_parsed().items[0]) or []
-    spill = TextSpill()
+    spill = ItemSpill()
     try:
-        kept = spill.keep(ParsedFeed("Feed", items), matches, every_text=False).items
-        assert [spill.whole(i).summary for i in kept] == [
+        kept = spill.keep(ParsedFeed("Feed", items), matches, every_text=False)
+        numbers = range(spill.first(kept.number), spill.first(kept.number) + kept.size)
+        assert [item.summary for item, _, _ in spill.read(numbers)] == [
             "matched summary" if matches[0] else "",
             "",
             "not judged yet",
         ]
-        assert [spill.matches(i) for i in kept] == matches
-        again = spill.keep(ParsedFeed("Feed", items), matches).items  # every text kept by default
-        assert [spill.whole(i).summary for i in again] == [i.summary for i in items]
+        assert [list(found) if found is not None else None for _, _, found in spill.read(numbers)] == matches
+        again = spill.keep(ParsedFeed("Feed", items), matches)  # every text kept by default
+        numbers = range(spill.first(again.number), spill.first(again.number) + again.size)
+        assert [item.summary for item, _, _ in spill.read(numbers)] == [i.summary for i in items]
     finally:
         spill.close()
 
@@ -101,7 +105,7 @@ def test_a_pooled_cycle_judges_relevance_in_its_workers_with_the_same_decisions(
             app = open_app(CONFIG, tmp_path / f"w{workers}.db")
             try:
                 reports[workers] = asyncio.run(
-                    run_cycle(app.store, app.processor, targets, app.policy, workers=workers)
+                    run_cycle(app.store, app.processor, targets, app.policy, workers=workers, every_outcome=True)
                 )
             finally:
                 app.close()

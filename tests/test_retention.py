@@ -66,7 +66,9 @@ class Churn:
 
     def poll(self, day: float):
         self.now = START + timedelta(days=day)
-        return asyncio.run(run_cycle(self.app.store, self.app.processor, self.app.targets(), self.app.policy))
+        return asyncio.run(
+            run_cycle(self.app.store, self.app.processor, self.app.targets(), self.app.policy, every_outcome=True)
+        )
 
     def prune(self, *, dry_run=False, feeds=None):
         names = configured_feeds(self.app.store, self.config) if feeds is None else feeds

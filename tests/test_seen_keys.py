@@ -44,7 +44,7 @@ def test_a_cycle_reads_its_seen_keys_a_chunk_at_a_time_and_sees_its_own_writes(t
     app = open_app(root / "examples" / "feeds.toml", tmp_path / "s.db")
     statements: list[str] = []
     app.store.db.conn.set_trace_callback(statements.append)
-    report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy))
+    report = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy, every_outcome=True))
     app.store.db.conn.set_trace_callback(None)
 
     reads = [sql for sql in statements if sql.startswith("SELECT") and "seen_items" in sql]
@@ -55,7 +55,8 @@ def test_a_cycle_reads_its_seen_keys_a_chunk_at_a_time_and_sees_its_own_writes(t
     counts = app.store.counts()
     assert counts["seen_items"] > 0 and counts["seen_hashes"] > 0
 
-    second = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy))  # files: no ETag, judged again
+    # Files: no ETag, judged again.
+    second = asyncio.run(run_cycle(app.store, app.processor, targets, app.policy, every_outcome=True))
     assert second.outcomes and all(o.decision == "duplicate" for o in second.outcomes)
     assert app.store.counts() == counts
     app.close()

@@ -123,7 +123,9 @@ def _poll(app: App, feeds: tuple[str, ...], as_json: bool) -> CycleReport:
         assert trial is not None
         return trial
     app.sync_subscriptions()
-    report = asyncio.run(run_cycle(app.store, app.processor, known, app.policy, limits=app.config.alerts))
+    report = asyncio.run(
+        run_cycle(app.store, app.processor, known, app.policy, limits=app.config.alerts, every_outcome=as_json)
+    )
     _report_poll(app, report, as_json)
     if trial is not None:  # for the exit status: every feed given failed
         report.feeds.extend(trial.feeds)

@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncGenerator, Callable, Sequence
+from array import array
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -35,14 +36,13 @@ from typing import TYPE_CHECKING
 from botsvc.deliver.alert_limits import AlertLimits, held_back_counts, hold_back, mark_judging, settle_judging
 from botsvc.deliver.volume import Surge, fresh_items, record_poll, record_unchanged_polls
 from botsvc.ingest.fetch import FetchPolicy, FetchResult, Validators, fetch_many
-from botsvc.ingest.normalise import identity_keys
 from botsvc.ingest.parse import FeedParseError, ParsedFeed, parse_feed
-from botsvc.models import FeedItem, ItemOutcome
+from botsvc.models import ItemOutcome
 from botsvc.service import prejudge
 from botsvc.service.handoff import HandOff
 from botsvc.service.intake import Intake
 from botsvc.service.prejudge import Prejudged
-from botsvc.service.spill import TextSpill
+from botsvc.service.spill import ItemSpill, KeptFeed, Waiting
 from botsvc.store import errors
 from botsvc.store.pipeline import Processor
 from botsvc.store.store import Store
@@ -83,8 +83,11 @@ class FeedReport:
     error: str | None = None
     warning: str | None = None
     outcomes: list[ItemOutcome] = field(default_factory=list)
+    """In feed order: by default those of the items stored (see :func:`listed`), every item's if asked for."""
     surge: Surge | None = None
     """Set when this poll brought far more never-seen items than the feed usually does."""
+    counted: dict[str, int] = field(default_factory=dict)
+    """The items whose outcomes are not in ``outcomes``, counted by decision."""
 
 
 @dataclass(repr=False)
@@ -97,18 +100,26 @@ class CycleReport:
         # Short on purpose: the generated repr spells out every item of every feed (tens of
         # MB for a big cycle), and asyncio.run() formats the repr of its main task's result
         # when it restores the SIGINT handler, so `asyncio.run(run_cycle(...))` paid for it.
-        items = sum(len(feed.outcomes) for feed in self.feeds)
         return (
-            f"CycleReport(feeds=<{len(self.feeds)} FeedReport>, items={items}, "
+            f"CycleReport(feeds=<{len(self.feeds)} FeedReport>, items={self.items}, "
             f"started={self.started!r}, finished={self.finished!r})"
         )
 
     @property
     def outcomes(self) -> list[ItemOutcome]:
+        """The outcomes the feeds' reports list (by default not every item's: see :func:`listed`)."""
         return [o for feed in self.feeds for o in feed.outcomes]
 
+    @property
+    def items(self) -> int:
+        """How many items were judged, listed or only counted."""
+        return sum(len(feed.outcomes) + sum(feed.counted.values()) for feed in self.feeds)
+
     def count(self, decision: str) -> int:
-        return sum(1 for o in self.outcomes if o.decision == decision)
+        """How many items got ``decision``, listed or only counted."""
+        return sum(1 for o in self.outcomes if o.decision == decision) + sum(
+            feed.counted.get(decision, 0) for feed in self.feeds
+        )
 
     @property
     def new_event_ids(self) -> list[int]:
@@ -316,12 +327,51 @@ def _unjudged(
         return FeedReport(target, "error", error=error)
 
 
+def listed(outcome: ItemOutcome) -> bool:
+    """Whether a cycle's report lists ``outcome`` by default: an item stored, or one that copies
+    an archived report. An irrelevant item or an exact repeat (most of a big cycle) is only counted."""
+    return outcome.decision != "irrelevant" and not outcome.repeat
+
+
+@dataclass
+class Tally:
+    """One feed's outcomes judged so far: those its report lists, by item index, and the number of the others."""
+
+    every_outcome: bool = False
+    """List every item's outcome, not only the :func:`listed` ones."""
+    by_index: dict[int, ItemOutcome] = field(default_factory=dict)
+    """The listed outcomes, by the index of their item in its feed."""
+    counted: dict[str, int] = field(default_factory=dict)
+
+    def add(self, index: int, outcome: ItemOutcome) -> None:
+        if self.every_outcome or listed(outcome):
+            item = outcome.item
+            if item.summary or item.body:  # the report holds no text (no reader of it reads it)
+                outcome.item = replace(item, summary="", body="")
+            self.by_index[index] = outcome
+        else:
+            self.counted[outcome.decision] = self.counted.get(outcome.decision, 0) + 1
+
+    def outcomes(self) -> list[ItemOutcome]:
+        """The listed outcomes in feed order."""
+        return [self.by_index[index] for index in sorted(self.by_index)]
+
+    def fresh(self) -> int:
+        """Items never seen before (:func:`~botsvc.deliver.volume.fresh_items`): of those only counted,
+        the irrelevant ones (the others are exact repeats)."""
+        return fresh_items(list(self.by_index.values())) + self.counted.get("irrelevant", 0)
+
+    def copy(self) -> Tally:
+        return Tally(self.every_outcome, dict(self.by_index), dict(self.counted))
+
+
 def _finish(
     store: Store,
     target: FeedTarget,
     result: FetchResult,
-    parsed: ParsedFeed,
-    outcomes: list[ItemOutcome],
+    kept: KeptFeed,
+    tally: Tally,
+    spill: ItemSpill,
     limits: AlertLimits,
     *,
     first_poll: bool,
@@ -334,102 +384,86 @@ def _finish(
     events back as ``judging``; the caps decide on them now. The seen window is the whole body.
     The caller settles what is left ``judging`` (:func:`settle_judging`) once every feed is finished.
     """
+    outcomes = tally.outcomes()
     hold_back(store, outcomes, limits, first_poll=first_poll, now=now, batched=batched)
     surge = None
-    store.touch_window(
-        target.name, (key for item in parsed.items for key in identity_keys(item)), now, tracked=target.tracked
-    )
+    store.touch_window(target.name, spill.feed_keys(kept), now, tracked=target.tracked)
     if target.tracked:
         store.record_fetch_success(
-            target.name, etag=result.etag, last_modified=result.last_modified, items=len(parsed.items), when=now
+            target.name, etag=result.etag, last_modified=result.last_modified, items=kept.size, when=now
         )
-        surge = record_poll(store, target.name, fresh_items(outcomes), limits, first_poll=first_poll, now=now)
-    return FeedReport(target, "ok", warning=parsed.warning, outcomes=outcomes, surge=surge)
+        surge = record_poll(store, target.name, tally.fresh(), limits, first_poll=first_poll, now=now)
+    return FeedReport(target, "ok", warning=kept.warning, outcomes=outcomes, surge=surge, counted=tally.counted)
 
 
-Fetched = tuple[FeedTarget, FetchResult, ParsedFeed]
+Fetched = tuple[FeedTarget, FetchResult, KeptFeed]
 
 
 @dataclass
 class Judged:
-    """What earlier transactions of a batched poll judged: the items left, and each feed's outcomes so far."""
+    """What earlier transactions of a batched poll judged: the items left (oldest first), each feed's tally so far."""
 
-    remaining: list[list[FeedItem]]
-    earlier: list[list[ItemOutcome]]
+    remaining: Sequence[int]
+    tallies: dict[int, Tally]
     now: datetime
-
-
-def _in_feed_order(items: list[FeedItem], outcomes: list[ItemOutcome]) -> list[ItemOutcome]:
-    by_item = {id(outcome.item): outcome for outcome in outcomes}
-    return [by_item[id(item)] for item in items]
 
 
 def _process(
     processor: Processor,
-    batches: list[tuple[list[FeedItem], tuple[str, ...] | None]],
-    spill: TextSpill | None,
+    batches: Sequence[tuple[Sequence[Waiting], tuple[str, ...] | None]],
     now: datetime | None = None,
 ) -> list[list[ItemOutcome]]:
-    """:meth:`Processor.process_many` on the whole items; the outcomes keep the items as given (no text)."""
-    if spill is None:
-        return processor.process_many(batches, now)
-    outcomes = processor.process_many(
-        [([spill.whole(item) for item in items], topics) for items, topics in batches],
+    """:meth:`Processor.process_many` on items read back from the spill, with their keys and matches."""
+    return processor.process_many(
+        [([item for item, _, _ in waiting], topics) for waiting, topics in batches],
         now,
-        matched=[[spill.matches(item) for item in items] for items, _ in batches],
+        matched=[[matches for _, _, matches in waiting] for waiting, _ in batches],
+        keys=[[keys for _, keys, _ in waiting] for waiting, _ in batches],
     )
-    for (items, _), found in zip(batches, outcomes, strict=True):
-        for item, outcome in zip(items, found, strict=True):
-            outcome.item = item
-    return outcomes
 
 
 def _judge_in_chunks(
     processor: Processor,
-    topics: Sequence[tuple[str, ...] | None],
-    todo: Sequence[list[FeedItem]],
+    topics: Mapping[int, tuple[str, ...] | None],
+    stream: Sequence[int],
+    spill: ItemSpill,
+    tallies: Mapping[int, Tally],
     now: datetime,
-    spill: TextSpill | None = None,
     chunk: int | None = None,
     *,
     clock: bool = False,
-) -> list[list[ItemOutcome]]:
-    """Judge ``todo`` (items per feed) oldest first across feeds, :data:`JUDGE_CHUNK` items per call.
+) -> None:
+    """Judge the items ``stream`` (spill numbers, oldest first), :data:`JUDGE_CHUNK` items per call,
+    into their feeds' ``tallies``; ``topics``: by feed number.
 
-    What judging holds for the items it is given at once (identity keys, the seen rows read
-    for them, the keys it will write) grows with their number: given a whole big cycle, it
-    was most of the cycle's memory. Taking the stream in order of publication a chunk at a
-    time keeps that bounded and judges every item in the same order as one call would.
-    Every chunk is judged at ``now``, as one call would judge them all: the seen keys it
-    writes then already carry the time the feeds' windows are stamped with
-    (:meth:`~botsvc.store.store.Store.touch_window` rewrites nothing for them). ``clock``:
-    judge at the processor's clock instead (the last transaction of a batched poll, whose
-    ``now`` is when the poll began, before other writers had their turns).
-    Returns each feed's outcomes in its feed order.
+    What judging holds for the items it is given at once (the items, identity keys, the seen
+    rows read for them, the keys it will write) grows with their number: given a whole big
+    cycle, it was most of the cycle's memory. Taking the stream in order of publication a
+    chunk at a time, read back from the spill, keeps that bounded and judges every item in
+    the same order as one call would. Every chunk is judged at ``now``, as one call would
+    judge them all: the seen keys it writes then already carry the time the feeds' windows
+    are stamped with (:meth:`~botsvc.store.store.Store.touch_window` rewrites nothing for
+    them). ``clock``: judge at the processor's clock instead (the last transaction of a
+    batched poll, whose ``now`` is when the poll began, before other writers had their turns).
     """
     chunk = chunk or JUDGE_CHUNK
     at = None if clock else now
-    total = sum(len(items) for items in todo)
-    if total <= chunk:
-        return _process(processor, [(items, wanted) for items, wanted in zip(todo, topics, strict=True)], spill, at)
-    stream = sorted(
-        (item.event_time or now, number, index) for number, items in enumerate(todo) for index, item in enumerate(items)
-    )
-    outcomes: list[list[ItemOutcome | None]] = [[None] * len(items) for items in todo]
-    for start in range(0, total, chunk):
+    for start in range(0, len(stream), chunk):
+        part = stream[start : start + chunk]
         # Only the feeds with items in this chunk: a chunk holds a few of a big cycle's feeds,
         # and handing over every feed each time made the chunks cost feeds x chunks.
-        batch: dict[int, list[FeedItem]] = {}
+        batch: dict[int, list[Waiting]] = {}
         places: dict[int, list[int]] = {}
-        for _, number, index in stream[start : start + chunk]:
-            batch.setdefault(number, []).append(todo[number][index])
-            places.setdefault(number, []).append(index)
-        numbers = sorted(batch)  # in feed order: it breaks ties of publication time, as in one call
-        found = _process(processor, [(batch[number], topics[number]) for number in numbers], spill, at)
-        for number, feed_outcomes in zip(numbers, found, strict=True):
-            for index, outcome in zip(places[number], feed_outcomes, strict=True):
-                outcomes[number][index] = outcome
-    return [[outcome for outcome in feed if outcome is not None] for feed in outcomes]
+        for number, waiting in zip(part, spill.read(part), strict=True):
+            feed = spill.feed_of(number)
+            batch.setdefault(feed, []).append(waiting)
+            places.setdefault(feed, []).append(number - spill.first(feed))
+        feeds = sorted(batch)  # in feed order: it breaks ties of publication time, as in one call
+        found = _process(processor, [(batch[feed], topics[feed]) for feed in feeds], at)
+        for feed, feed_outcomes in zip(feeds, found, strict=True):
+            tally = tallies[feed]
+            for index, outcome in zip(places[feed], feed_outcomes, strict=True):
+                tally.add(index, outcome)
 
 
 def _judge_together(
@@ -437,8 +471,9 @@ def _judge_together(
     processor: Processor,
     fetched: Sequence[Fetched],
     limits: AlertLimits,
+    spill: ItemSpill,
     judged: Judged | None = None,
-    spill: TextSpill | None = None,
+    every_outcome: bool = False,
 ) -> list[FeedReport]:
     """Judge the items of every fetched feed in one stream, oldest first, in one transaction.
 
@@ -447,19 +482,30 @@ def _judge_together(
     ``judged``, earlier transactions (:func:`_judge_batch`) stored the oldest items already.
     """
     now = judged.now if judged is not None else processor.clock()
-    todo = judged.remaining if judged is not None else [parsed.items for _, _, parsed in fetched]
+    kept = [entry[2] for entry in fetched]
+    if judged is None:
+        stream: Sequence[int] = spill.order(now, kept)
+        tallies = {feed.number: Tally(every_outcome) for feed in kept}
+    else:  # copies: a failed try must leave them as they were, for a try of each feed alone
+        stream, tallies = judged.remaining, {feed.number: judged.tallies[feed.number].copy() for feed in kept}
     with store.atomic():
         first_polls = _begin_all(store, [target for target, _, _ in fetched])
-        topics = [target.topics for target, _, _ in fetched]
-        outcomes = _judge_in_chunks(processor, topics, todo, now, spill, clock=judged is not None)
-        if judged is not None:
-            outcomes = [
-                _in_feed_order(parsed.items, before + after)
-                for (_, _, parsed), before, after in zip(fetched, judged.earlier, outcomes, strict=True)
-            ]
+        topics = {feed.number: target.topics for (target, _, _), feed in zip(fetched, kept, strict=True)}
+        _judge_in_chunks(processor, topics, stream, spill, tallies, now, clock=judged is not None)
         reports = [
-            _finish(store, target, result, parsed, found, limits, first_poll=first, now=now, batched=judged is not None)
-            for (target, result, parsed), found, first in zip(fetched, outcomes, first_polls, strict=True)
+            _finish(
+                store,
+                target,
+                result,
+                feed,
+                tallies[feed.number],
+                spill,
+                limits,
+                first_poll=first,
+                now=now,
+                batched=judged is not None,
+            )
+            for (target, result, feed), first in zip(fetched, first_polls, strict=True)
         ]
         settle_judging(store, [target.name for target, _, _ in fetched if target.tracked])  # one statement
         return reports
@@ -468,13 +514,12 @@ def _judge_together(
 def _judge_batch(
     store: Store,
     processor: Processor,
-    fetched: Sequence[Fetched],
-    batch: list[list[FeedItem]],
+    fetched: Sequence[tuple[FeedTarget, FetchResult | None, object]],
+    batch: list[list[Waiting]],
     now: datetime,
-    spill: TextSpill | None = None,
 ) -> list[list[ItemOutcome]]:
-    """One transaction of a big cycle: judge and store ``batch`` (items per feed), hold back the
-    events they open until the last transaction, and note their keys as seen in this poll."""
+    """One transaction of a big cycle: judge and store ``batch`` (items per feed, read back from the spill),
+    hold back the events they open until the last transaction, and note their keys as seen in this poll."""
     try:
         with store.atomic():
             # Only the feeds with items in this batch (a few of a big cycle's), not every feed each time.
@@ -482,12 +527,12 @@ def _judge_batch(
             for number in numbers:
                 if fetched[number][0].tracked:
                     store.ensure_feed(fetched[number][0].name, fetched[number][0].url)
-            found = _process(processor, [(batch[number], fetched[number][0].topics) for number in numbers], spill)
+            found = _process(processor, [(batch[number], fetched[number][0].topics) for number in numbers])
             outcomes: list[list[ItemOutcome]] = [[] for _ in batch]
             for number, feed_outcomes in zip(numbers, found, strict=True):
                 outcomes[number] = feed_outcomes
                 mark_judging(store, feed_outcomes)
-                keys = (key for item in batch[number] for key in identity_keys(item))
+                keys = (key for _, item_keys, _ in batch[number] for key in item_keys)
                 store.touch_window(fetched[number][0].name, keys, now, tracked=False)
             return outcomes
     except BaseException:
@@ -496,32 +541,35 @@ def _judge_batch(
 
 
 async def _judge_in_turns(
-    intake: Intake, fetched: Sequence[Fetched], limits: AlertLimits, spill: TextSpill | None = None
+    intake: Intake, fetched: Sequence[Fetched], limits: AlertLimits, spill: ItemSpill, every_outcome: bool = False
 ) -> list[FeedReport]:
     """Judge a cycle's fetched feeds oldest first, a big cycle in several transactions, each holding the write turn."""
     store, processor = intake.store, intake.processor
-    total = sum(len(parsed.items) for _, _, parsed in fetched)
+    kept = [entry[2] for entry in fetched]
+    total = sum(feed.size for feed in kept)
     if total <= BATCH_ITEMS:
-        return await intake.write(_judge_or_forget, store, processor, fetched, limits, None, spill)
+        return await intake.write(_judge_or_forget, store, processor, fetched, limits, spill, None, every_outcome)
     now = processor.clock()
-    stream = sorted(
-        (parsed.items[index].event_time or now, number, index)
-        for number, (_, _, parsed) in enumerate(fetched)
-        for index in range(len(parsed.items))
-    )
-    judged = Judged([[] for _ in fetched], [[] for _ in fetched], now)
+    stream = spill.order(now, kept)
+    position = {feed.number: place for place, feed in enumerate(kept)}
+    judged = Judged(stream, {feed.number: Tally(every_outcome) for feed in kept}, now)
     done = 0
     for start in range(0, total - BATCH_ITEMS, BATCH_ITEMS):
-        batch: list[list[FeedItem]] = [[] for _ in fetched]
-        for _, number, index in stream[start : start + BATCH_ITEMS]:
-            batch[number].append(fetched[number][2].items[index])
-        found = await intake.write(_judge_batch, store, processor, fetched, batch, now, spill)
-        for number, outcomes in enumerate(found):
-            judged.earlier[number] += outcomes
+        part = stream[start : start + BATCH_ITEMS]
+        batch: list[list[Waiting]] = [[] for _ in fetched]
+        places: list[list[int]] = [[] for _ in fetched]
+        for number, waiting in zip(part, spill.read(part), strict=True):
+            at = spill.feed_of(number)
+            batch[position[at]].append(waiting)
+            places[position[at]].append(number - spill.first(at))
+        found = await intake.write(_judge_batch, store, processor, fetched, batch, now)
+        for feed, indexes, outcomes in zip(kept, places, found, strict=True):
+            tally = judged.tallies[feed.number]
+            for index, outcome in zip(indexes, outcomes, strict=True):
+                tally.add(index, outcome)
         done = start + BATCH_ITEMS
-    for _, number, index in stream[done:]:
-        judged.remaining[number].append(fetched[number][2].items[index])
-    return await intake.write(_judge_or_forget, store, processor, fetched, limits, judged, spill)
+    judged.remaining = stream[done:]
+    return await intake.write(_judge_or_forget, store, processor, fetched, limits, spill, judged, every_outcome)
 
 
 def _judge_or_forget(
@@ -529,8 +577,9 @@ def _judge_or_forget(
     processor: Processor,
     fetched: Sequence[Fetched],
     limits: AlertLimits,
+    spill: ItemSpill,
     judged: Judged | None = None,
-    spill: TextSpill | None = None,
+    every_outcome: bool = False,
 ) -> list[FeedReport]:
     """:func:`_judge_together`; if it fails, the in-memory index forgets what it rolled back.
 
@@ -540,16 +589,20 @@ def _judge_or_forget(
     its backoff applies).
     """
     try:
-        return _judge_together(store, processor, fetched, limits, judged, spill)
+        return _judge_together(store, processor, fetched, limits, spill, judged, every_outcome)
     except BaseException as exc:
         processor.events.reload()
         if len(fetched) == 1 or not isinstance(exc, Exception) or isinstance(exc, errors.DatabaseError):
             raise
     reports = []
-    for number, entry in enumerate(fetched):
-        alone = None if judged is None else Judged([judged.remaining[number]], [judged.earlier[number]], judged.now)
+    for entry in fetched:
+        alone = None
+        if judged is not None:
+            feed = entry[2].number
+            remaining = array("q", (number for number in judged.remaining if spill.feed_of(number) == feed))
+            alone = Judged(remaining, {feed: judged.tallies[feed]}, judged.now)
         try:
-            reports.extend(_judge_together(store, processor, [entry], limits, alone, spill))
+            reports.extend(_judge_together(store, processor, [entry], limits, spill, alone, every_outcome))
         except errors.DatabaseError:
             processor.events.reload()
             raise
@@ -590,6 +643,7 @@ async def run_cycle(
     limits: AlertLimits = AlertLimits(),
     intake: Intake | None = None,
     client: FetchClient | None = None,
+    every_outcome: bool = False,
 ) -> CycleReport:
     """Poll ``targets`` once. Never raises for a bad feed: its error is in the report.
 
@@ -597,14 +651,16 @@ async def run_cycle(
     With ``intake``, ``store`` and ``processor`` must be its own: they are used only in
     its thread, each transaction holding its write turn. ``client``: a fetch client
     the caller keeps open across cycles (a worker's, shared by its poll jobs); without
-    one, a client is made for this cycle and closed after it.
+    one, a client is made for this cycle and closed after it. ``every_outcome``: the report
+    lists the outcome of every item, not only of those stored (the others are counted,
+    see :func:`listed`): a big cycle's are most of its memory.
     """
     started = processor.clock()
     remote = sum(1 for t in targets if t.url.startswith(("http://", "https://")))
     use_pool = workers != 0 and remote >= POOL_THRESHOLD and (os.cpu_count() or 1) > 1
     pool = None
     reports = []
-    spill = TextSpill()  # the fetched items' text waits for the judging on disk, not in memory
+    spill = ItemSpill()  # the fetched items wait for the judging on disk, not in memory
     try:
         if intake is None:
             validators, every_text = _validators(store, targets), processor.learns_from_examples()
@@ -627,9 +683,11 @@ async def run_cycle(
         handed = _fetch_and_parse(targets, validators, policy, parser, client, parse, workers=workers_now)
         async with aclosing(handed) as fetched:
             async for target, result, given in fetched:
-                parsed, matches = (given.parsed, given.matches) if isinstance(given, Prejudged) else (given, None)
+                parsed, matches, keys = (
+                    (given.parsed, given.matches, given.keys) if isinstance(given, Prejudged) else (given, None, None)
+                )
                 if result.status == "ok" and isinstance(parsed, ParsedFeed):
-                    to_judge.append((target, result, spill.keep(parsed, matches, every_text=every_text)))
+                    to_judge.append((target, result, spill.keep(parsed, matches, every_text=every_text, keys=keys)))
                     continue
                 if result.status == "not_modified":
                     unchanged.append((target, result))
@@ -639,6 +697,7 @@ async def run_cycle(
                     reports.append(_unjudged(store, target, result, parsed, now))
                 else:
                     reports.append(await intake.write(_unjudged, store, target, result, parsed, now))
+        given = parsed = matches = keys = None  # the last feed's items wait in the spill too, not here
         if unchanged:
             now = processor.clock()
             if intake is None:
@@ -648,9 +707,9 @@ async def run_cycle(
         if to_judge:
             if intake is None:
                 processor.prepare()  # outside the judging transaction (the intake's is prepared)
-                reports.extend(_judge_or_forget(store, processor, to_judge, limits, None, spill))
+                reports.extend(_judge_or_forget(store, processor, to_judge, limits, spill, None, every_outcome))
             else:
-                reports.extend(await _judge_in_turns(intake, to_judge, limits, spill))
+                reports.extend(await _judge_in_turns(intake, to_judge, limits, spill, every_outcome))
         order = {id(target): n for n, target in enumerate(targets)}
         reports.sort(key=lambda report: order.get(id(report.target), len(order)))
         for report in reports:

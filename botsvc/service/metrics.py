@@ -90,6 +90,8 @@ class Metrics:
                 self.last_success.set(report.finished.timestamp())
             for outcome in feed.outcomes:
                 self.items.labels(outcome.decision).inc()
+            for decision, count in feed.counted.items():  # the items the report does not list
+                self.items.labels(decision).inc(count)
         self.events_opened.inc(len(report.new_event_ids))
 
     def record_delivery(self, report: FlushReport) -> None:

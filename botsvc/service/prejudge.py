@@ -20,6 +20,7 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from botsvc.ingest.normalise import identity_keys
 from botsvc.ingest.parse import ParsedFeed
 from botsvc.judge.relevance import Relevance, TopicMatch
 
@@ -45,6 +46,9 @@ class Prejudged:
 
     parsed: ParsedFeed
     matches: list[Matches]
+    keys: list[list[str]] | None = None
+    """Each item's identity keys, found here too: the main process keeps them with the item
+    (:class:`~botsvc.service.spill.ItemSpill`) for the judging and the feed's seen window."""
 
 
 def rules_for_workers(relevance: Relevance | None, make: Callable[[], Relevance] | None) -> RulesSource | None:
@@ -93,7 +97,7 @@ def prejudged(parsed: ParsedFeed, topics: tuple[str, ...] | None) -> Prejudged |
             for item, found in zip(parsed.items, matches, strict=True)
         ]
         parsed = replace(parsed, items=items)
-    return Prejudged(parsed, matches)
+    return Prejudged(parsed, matches, [identity_keys(item) for item in parsed.items])
 
 
 def match_items(parsed: ParsedFeed, topics: tuple[str, ...] | None) -> list[Matches] | None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import cast
 
-from botsvc.ingest.normalise import identity_keys_and_title
+from botsvc.ingest.normalise import identity_keys_and_title, normalise_title
 from botsvc.judge.learned import LearnedJudgement, Vote
 from botsvc.judge.relevance import Relevance, TopicMatch
 from botsvc.models import Decision, FeedItem, ItemOutcome
@@ -146,6 +146,7 @@ class Processor:
         now: datetime | None = None,
         *,
         matched: Sequence[Sequence[Sequence[TopicMatch] | None]] | None = None,
+        keys: Sequence[Sequence[list[str]]] | None = None,
     ) -> list[list[ItemOutcome]]:
         """Judge the items of several feeds (each with its topics) as one stream, oldest first.
 
@@ -157,6 +158,7 @@ class Processor:
         parsed, see :mod:`botsvc.service.prejudge`), None for an item to judge here.
         ``now``: the time the items are judged at (default: the clock's), one for a whole
         cycle judged in several calls within one transaction.
+        ``keys``: per batch, each item's identity keys if already known (see :mod:`botsvc.service.spill`).
         """
         now = now or self.clock()
         self.refresh_learned()
@@ -166,14 +168,20 @@ class Processor:
             for index, item in enumerate(items)
         ]
         stream.sort(key=lambda entry: entry[:3])
-        keys = [[identity_keys_and_title(item) for item in items] for items, _ in batches]
+        if keys is None:
+            made = [[identity_keys_and_title(item) for item in items] for items, _ in batches]
+        else:  # made where the items were parsed: only the title is normalised again (a fast path)
+            made = [
+                [(item_keys, normalise_title(item.title)) for item, item_keys in zip(items, feed_keys, strict=True)]
+                for (items, _), feed_keys in zip(batches, keys, strict=True)
+            ]
         outcomes: list[dict[int, ItemOutcome]] = [{} for _ in batches]
         # The seen keys of all the items are read together (a query per few hundred keys,
         # however many feeds they came from) and written together at the end.
-        with self.store.seen_batch([[key for feed_keys in keys for item_keys, _ in feed_keys for key in item_keys]]):
+        with self.store.seen_batch([[key for feed_keys in made for item_keys, _ in feed_keys for key in item_keys]]):
             for _, number, index, item in stream:
                 prejudged = matched[number][index] if matched is not None else None
-                item_keys, title = keys[number][index]
+                item_keys, title = made[number][index]
                 outcomes[number][index] = self._judge(item, batches[number][1], now, item_keys, prejudged, title)
         return [[found[i] for i in range(len(items))] for found, (items, _) in zip(outcomes, batches, strict=True)]
 
@@ -206,6 +214,7 @@ class Processor:
                 event_id=seen.event_id,
                 duplicate_of=seen.article_id,
                 similarity=1.0 if seen.article_id else None,
+                repeat=True,
             )
 
         matches = self.relevance.match(item, topics) if prejudged is None else list(prejudged)
