@@ -71,13 +71,14 @@ class HandOff(Generic[Result]):
 
     def _returned(self, task: asyncio.Future[list[Result]], futures: list[asyncio.Future[Result]]) -> None:
         self._out.discard(task)
+        error = None if task.cancelled() else task.exception()
         if task.cancelled():
             for future in futures:
                 future.cancel()
-        elif task.exception() is not None:
+        elif error is not None:
             for future in futures:
                 if not future.done():
-                    future.set_exception(task.exception())  # type: ignore[arg-type]
+                    future.set_exception(error)
         else:
             for future, result in zip(futures, task.result(), strict=True):
                 if not future.done():
