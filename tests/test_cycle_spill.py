@@ -94,3 +94,42 @@ def test_a_cycle_judges_whole_items_and_reports_them_without_text(tmp_path, feed
     stored = {row["guid"]: row["summary"] for row in app.store.query("SELECT guid, summary FROM articles")}
     assert all(stored[o.item.guid] for o in kept)  # the judging and the store had the summaries
     app.close()
+
+
+def test_a_parse_worker_hands_over_the_records_the_main_process_would_have_written(tmp_path):
+    """parse_and_match packs a feed where it is parsed: the spill appends those bytes as they are, and
+    reads back the same items, keys and matches as when the main process kept the parsed feed itself."""
+    import pickle
+
+    from botsvc.ingest.fetch import FetchResult
+    from botsvc.service import prejudge
+    from botsvc.service.cycle import parse_and_match, parse_fetched
+    from botsvc.service.spill import PackedFeed
+
+    app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "w.db")
+    rules = prejudge.rules_for_workers(*app.processor.rules_source())
+    body = (FEEDS / "seoul-wire.xml").read_bytes()
+    target = FeedTarget(name="seoul", url="http://127.0.0.1:9/seoul.xml", language="en")
+    result = FetchResult(url=target.url, status="ok", body=body, content_type="application/rss+xml")
+    prejudge.install(rules, every_text=False)
+    try:
+        packed = pickle.loads(pickle.dumps(parse_and_match(result, target)))  # as a worker sends it
+        given = prejudge.prejudged(parse_fetched(result, target), target.topics)
+    finally:
+        prejudge.install(None)
+    assert isinstance(packed, PackedFeed) and isinstance(given, prejudge.Prejudged)
+    assert any(given.matches) and not all(given.matches)  # some items matched a topic, some did not
+
+    from_worker, in_main = ItemSpill(), ItemSpill()
+    try:
+        kept = from_worker.keep_packed(packed)
+        same = in_main.keep(given.parsed, given.matches, every_text=False, keys=given.keys)
+        assert (kept.number, kept.size, kept.title) == (same.number, same.size, same.title)
+        numbers = list(range(kept.size))
+        assert from_worker.read(numbers) == in_main.read(numbers)
+        assert from_worker.feed_keys(kept) == in_main.feed_keys(same)
+        assert list(from_worker.order(WHEN, [kept])) == list(in_main.order(WHEN, [same]))
+    finally:
+        from_worker.close()
+        in_main.close()
+        app.close()

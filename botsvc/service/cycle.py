@@ -42,7 +42,7 @@ from botsvc.service import prejudge
 from botsvc.service.handoff import HandOff
 from botsvc.service.intake import Intake
 from botsvc.service.prejudge import Prejudged
-from botsvc.service.spill import ItemSpill, KeptFeed, Waiting
+from botsvc.service.spill import ItemSpill, KeptFeed, PackedFeed, Waiting, pack
 from botsvc.store import errors
 from botsvc.store.pipeline import Processor
 from botsvc.store.store import Store
@@ -161,12 +161,16 @@ def parse_fetched(result: FetchResult, target: FeedTarget) -> ParsedFeed | str:
         return f"parser failed: {type(exc).__name__}: {exc}"
 
 
-def parse_and_match(result: FetchResult, target: FeedTarget) -> Prejudged | ParsedFeed | str:
-    """:func:`parse_fetched`, then the topic rules on its items, in a worker process (:mod:`.prejudge`)."""
+def parse_and_match(result: FetchResult, target: FeedTarget) -> PackedFeed | ParsedFeed | str:
+    """:func:`parse_fetched`, then the topic rules on its items, in a worker process (:mod:`.prejudge`);
+    the items come back as the spill's records (:func:`~botsvc.service.spill.pack`), not as objects."""
     parsed = parse_fetched(result, target)
     if isinstance(parsed, str):
         return parsed
-    return prejudge.prejudged(parsed, target.topics)
+    given = prejudge.prejudged(parsed, target.topics)
+    if isinstance(given, Prejudged):
+        return pack(given.parsed, given.matches, keys=given.keys)  # the worker dropped what is not kept
+    return given
 
 
 def _validators(store: Store, targets: Sequence[FeedTarget]) -> list[tuple[Validators, bool]]:
@@ -186,10 +190,10 @@ async def _fetch_and_parse(
     policy: FetchPolicy,
     executor: Executor | None,
     client: FetchClient | None = None,
-    parse: Callable[[FetchResult, FeedTarget], Prejudged | ParsedFeed | str] | None = None,
+    parse: Callable[[FetchResult, FeedTarget], PackedFeed | Prejudged | ParsedFeed | str] | None = None,
     *,
     workers: int = 1,
-) -> AsyncGenerator[tuple[FeedTarget, FetchResult, Prejudged | ParsedFeed | str | None], None]:
+) -> AsyncGenerator[tuple[FeedTarget, FetchResult, PackedFeed | Prejudged | ParsedFeed | str | None], None]:
     """Yield every target with its fetch result and parse, in the order of ``targets``.
 
     Each target is yielded as soon as it and every target before it are fetched and
@@ -227,7 +231,7 @@ async def _fetch_and_parse(
             for index in by_url.get(result.url, ()):
                 target = targets[index]
                 if result.status != "ok":
-                    parsed: asyncio.Future | Prejudged | ParsedFeed | str | None = None
+                    parsed: asyncio.Future | PackedFeed | Prejudged | ParsedFeed | str | None = None
                 elif handoff is not None:
                     parsed = handoff.submit(result, target)
                     parses.append(parsed)
@@ -683,6 +687,9 @@ async def run_cycle(
         handed = _fetch_and_parse(targets, validators, policy, parser, client, parse, workers=workers_now)
         async with aclosing(handed) as fetched:
             async for target, result, given in fetched:
+                if isinstance(given, PackedFeed):  # parsed, judged and written out by a worker
+                    to_judge.append((target, result, spill.keep_packed(given)))
+                    continue
                 parsed, matches, keys = (
                     (given.parsed, given.matches, given.keys) if isinstance(given, Prejudged) else (given, None, None)
                 )

@@ -127,6 +127,68 @@ def _item(record: memoryview) -> tuple[FeedItem, list[str], Sequence[TopicMatch]
     return item, keys, matched if matched is None else pickle.loads(matched)  # noqa: S301  (written here)
 
 
+@dataclass(frozen=True)
+class PackedFeed:
+    """A parsed feed's items as the spill's records, made where the feed was parsed (:func:`pack`).
+
+    A parse worker hands this over instead of the items: a few byte strings a feed, so the
+    main process neither rebuilds every item from a pickle nor writes each one out again;
+    :meth:`ItemSpill.keep_packed` appends the records to the file as they are.
+    """
+
+    data: bytes
+    """The items' records, then the record of all their identity keys."""
+    ends: bytes
+    """Where each item's record ends in ``data`` (``array('q')``); the keys' record follows the last."""
+    times: bytes
+    """Each item's event time in microseconds since the epoch, or :data:`UNDATED` (``array('q')``)."""
+    judged: bytes
+    """Each item: not judged where parsed, no topic matched, or matched (``array('b')``)."""
+    size: int
+    title: str
+    warning: str | None = None
+    reader: str = "feedparser"
+
+
+def pack(
+    parsed: ParsedFeed,
+    matches: list[Matches] | None = None,
+    *,
+    every_text: bool = True,
+    keys: list[list[str]] | None = None,
+) -> PackedFeed:
+    """``parsed``'s items as the records :meth:`ItemSpill.keep` writes (its arguments are the same)."""
+    found = matches if matches is not None else [None] * len(parsed.items)
+    given = keys if keys is not None else [None] * len(parsed.items)
+    chunks: list[bytes] = []
+    ends, times, judged = array("q"), array("q"), array("b")
+    end = 0
+    every_key: list[str] = []
+    for item, matched, item_keys in zip(parsed.items, found, given, strict=True):
+        if item_keys is None:
+            item_keys = identity_keys(item)
+        every_key += item_keys
+        found_some = matched is not None and bool(matched)
+        record = _record(item, item_keys, every_text or matched is None or found_some, matched if found_some else None)
+        chunks.append(record)
+        end += len(record)
+        ends.append(end)
+        when = item.event_time
+        times.append(UNDATED if when is None else _micros(when))
+        judged.append(_NOT_JUDGED if matched is None else _MATCHED if matched else _NO_MATCH)
+    chunks.append(marshal.dumps(every_key))
+    return PackedFeed(
+        b"".join(chunks),
+        ends.tobytes(),
+        times.tobytes(),
+        judged.tobytes(),
+        len(parsed.items),
+        parsed.title,
+        parsed.warning,
+        parsed.reader,
+    )
+
+
 class ItemSpill:
     """An unnamed temporary file of item records; in memory, each kept item's time and place in it.
 
@@ -169,43 +231,29 @@ class ItemSpill:
         examples, the learned judgement reads every item's text: pass ``every_text``.)
         ``keys``: each item's identity keys if found where it was parsed.
         """
+        return self.keep_packed(pack(parsed, matches, every_text=every_text, keys=keys))
+
+    def keep_packed(self, packed: PackedFeed) -> KeptFeed:
+        """Write the records :func:`pack` made (here or in a parse worker); what is left of the feed in memory."""
         number = len(self._firsts)
         self._firsts.append(len(self._offsets))
-        found = matches if matches is not None else [None] * len(parsed.items)
-        chunks: list[bytes] = []
-        start = self._size
-        every_key: list[str] = []
-        given = keys if keys is not None else [None] * len(parsed.items)
-        for item, matched, item_keys in zip(parsed.items, found, given, strict=True):
-            if item_keys is None:
-                item_keys = identity_keys(item)
-            every_key += item_keys
-            found_some = matched is not None and bool(matched)
-            record = _record(
-                item, item_keys, every_text or matched is None or found_some, matched if found_some else None
-            )
-            self._offsets.append(start)
-            start += len(record)
-            self._ends.append(start)
-            chunks.append(record)
-            when = item.event_time
-            self._times.append(UNDATED if when is None else _micros(when))
-            self._feeds.append(number)
-            if matched is None:
-                self._judged.append(_NOT_JUDGED)
-            elif not matched:
-                self._judged.append(_NO_MATCH)
-            else:
-                self._judged.append(_MATCHED)
-        keys_record = marshal.dumps(every_key)
-        chunks.append(keys_record)
-        self._keys.extend((start, start + len(keys_record)))
-        data = b"".join(chunks)
+        base = self._size
+        ends = array("q")
+        ends.frombytes(packed.ends)
+        if ends:  # each record starts where the one before it ends
+            self._offsets.append(base)
+            self._offsets.extend(base + end for end in ends[:-1])
+        self._ends.extend(base + end for end in ends)
+        self._times.frombytes(packed.times)
+        self._judged.frombytes(packed.judged)
+        self._feeds.extend([number] * packed.size)
+        keys_start = base + (ends[-1] if ends else 0)
+        self._keys.extend((keys_start, base + len(packed.data)))
         self._file.seek(self._size)
-        self._file.write(data)  # buffered: flushed once, when the judging first reads
-        self._size += len(data)
+        self._file.write(packed.data)  # buffered: flushed once, when the judging first reads
+        self._size += len(packed.data)
         self._unflushed = True
-        return KeptFeed(number, len(parsed.items), parsed.title, parsed.warning, parsed.reader)
+        return KeptFeed(number, packed.size, packed.title, packed.warning, packed.reader)
 
     def first(self, feed: int) -> int:
         """The number of feed ``feed``'s first item: an item's index in its feed is its number less this."""
