@@ -105,6 +105,7 @@ def test_a_parse_worker_hands_over_the_records_the_main_process_would_have_writt
     from botsvc.service import prejudge
     from botsvc.service.cycle import parse_and_match, parse_fetched
     from botsvc.service.spill import PackedFeed
+    from botsvc.store.seenkeys import key_hash
 
     app = open_app(ROOT / "examples" / "feeds.toml", tmp_path / "w.db")
     rules = prejudge.rules_for_workers(*app.processor.rules_source())
@@ -128,6 +129,8 @@ def test_a_parse_worker_hands_over_the_records_the_main_process_would_have_writt
         numbers = list(range(kept.size))
         assert from_worker.read(numbers) == in_main.read(numbers)
         assert from_worker.feed_keys(kept) == in_main.feed_keys(same)
+        keys, hashes = from_worker.feed_window(kept)
+        assert list(hashes) == [key_hash(key) for key in keys]  # hashed in the worker, as stored
         assert list(from_worker.order(WHEN, [kept])) == list(in_main.order(WHEN, [same]))
     finally:
         from_worker.close()

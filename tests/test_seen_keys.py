@@ -176,3 +176,32 @@ def test_touching_a_window_rewrites_only_the_keys_whose_values_change(tmp_path):
         assert [(row["last_seen"], row["feed"]) for row in rows] == [(iso(when + timedelta(hours=1)), "f")]
     finally:
         store.close()
+
+
+def test_a_window_touched_with_hashes_made_elsewhere_is_the_one_touched_without(tmp_path):
+    """Parse workers hash a feed's keys: touch_window given those hashes stores what it stores hashing them."""
+    from datetime import datetime, timedelta, timezone
+
+    import pytest
+
+    from botsvc.store.store import open_store
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    keys = ["guid:f\x1fa", "url:https://x/a", "title:o\x1fa typhoon"]
+    tables = "SELECT * FROM seen_hashes ORDER BY hash", "SELECT * FROM feed_bodies", "SELECT name, window_at FROM feeds"
+    found = []
+    for name, hashes in (("own.db", None), ("given.db", [key_hash(key) for key in keys])):
+        store = open_store(tmp_path / name)
+        try:
+            with store.atomic():
+                store.ensure_feed("f", "http://127.0.0.1:9/f.xml")
+                store.mark_seen(keys, "irrelevant", None, when, title="a typhoon")
+                store.mark_seen(["guid:f\x1fold"], "irrelevant", None, when, title="gone")
+                store.touch_window("f", ["guid:f\x1fold"], when)
+                store.touch_window("f", keys, when + timedelta(hours=1), hashes=hashes)
+            found.append([store.query(sql) for sql in tables])
+            with pytest.raises(ValueError):
+                store.touch_window("f", keys, when, hashes=[1])
+        finally:
+            store.close()
+    assert found[0] == found[1] and len(found[0][0]) == 3  # the old body's key is forgotten either way

@@ -391,7 +391,8 @@ def _finish(
     outcomes = tally.outcomes()
     hold_back(store, outcomes, limits, first_poll=first_poll, now=now, batched=batched)
     surge = None
-    store.touch_window(target.name, spill.feed_keys(kept), now, tracked=target.tracked)
+    keys, hashes = spill.feed_window(kept)
+    store.touch_window(target.name, keys, now, tracked=target.tracked, hashes=hashes)
     if target.tracked:
         store.record_fetch_success(
             target.name, etag=result.etag, last_modified=result.last_modified, items=kept.size, when=now

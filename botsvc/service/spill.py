@@ -26,6 +26,7 @@ from botsvc.ingest.parse import ParsedFeed
 from botsvc.judge.relevance import TopicMatch
 from botsvc.models import FeedItem
 from botsvc.service.prejudge import NO_MATCH, Matches
+from botsvc.store import seenkeys
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MICROSECOND = timedelta(microseconds=1)
@@ -176,7 +177,8 @@ def pack(
         when = item.event_time
         times.append(UNDATED if when is None else _micros(when))
         judged.append(_NOT_JUDGED if matched is None else _MATCHED if matched else _NO_MATCH)
-    chunks.append(marshal.dumps(every_key))
+    # The feed's keys and their stored hashes (made here, in the worker, not in the judging).
+    chunks.append(marshal.dumps((every_key, array("q", map(seenkeys.key_hash, every_key)).tobytes())))
     return PackedFeed(
         b"".join(chunks),
         ends.tobytes(),
@@ -328,9 +330,16 @@ class ItemSpill:
 
     def feed_keys(self, feed: KeptFeed) -> list[str]:
         """The identity keys of every item of ``feed``, in feed order."""
+        return self.feed_window(feed)[0]
+
+    def feed_window(self, feed: KeptFeed) -> tuple[list[str], array]:
+        """The identity keys of every item of ``feed``, in feed order, and the hash each is stored under."""
         self._flush()
         start, end = self._keys[2 * feed.number : 2 * feed.number + 2]
-        return marshal.loads(os.pread(self._file.fileno(), end - start, start))
+        keys, packed = marshal.loads(os.pread(self._file.fileno(), end - start, start))
+        hashes = array("q")
+        hashes.frombytes(packed)
+        return keys, hashes
 
     def close(self) -> None:
         self._file.close()

@@ -460,7 +460,15 @@ class Store:
             [(key, decision, article_id, stamp, stamp, title if key.startswith("guid:") else None) for key in keys],
         )
 
-    def touch_window(self, feed: str, keys: Iterable[str], when: datetime, *, tracked: bool = True) -> None:
+    def touch_window(
+        self,
+        feed: str,
+        keys: Iterable[str],
+        when: datetime,
+        *,
+        tracked: bool = True,
+        hashes: Sequence[int] | None = None,
+    ) -> None:
         """Record that ``feed``'s current body, judged ``when``, carries the items with ``keys``.
 
         Call inside the feed's transaction, after its items were judged. Retention keeps
@@ -472,10 +480,13 @@ class Store:
         rules, so nothing is stored or alerted). A feed whose items all change on every
         poll so keeps one body's keys, not every body's for ``irrelevant_days``. A body
         with no items forgets nothing (a feed that glitched empty keeps its last body).
+        ``hashes``: each key's :func:`~botsvc.store.seenkeys.key_hash`, if made already.
         """
         stamp, seconds = iso(when), _seconds(when)
         keys = list(keys)
-        hashes = [seenkeys.key_hash(key) for key in keys]
+        hashes = [seenkeys.key_hash(key) for key in keys] if hashes is None else list(hashes)
+        if len(hashes) != len(keys):
+            raise ValueError("touch_window: one hash per key")
         conn = self.db.conn
         # Rows that already hold these values are left alone: the keys recorded by the judging
         # just before (at the same time) would only be rewritten as they are, and in a big
