@@ -167,10 +167,11 @@ def parse_and_match(result: FetchResult, target: FeedTarget) -> PackedFeed | Par
     parsed = parse_fetched(result, target)
     if isinstance(parsed, str):
         return parsed
-    given = prejudge.prejudged(parsed, target.topics)
-    if isinstance(given, Prejudged):
-        return pack(given.parsed, given.matches, keys=given.keys)  # the worker dropped what is not kept
-    return given
+    matches = prejudge.match_items(parsed, target.topics)
+    if matches is None:  # no rules here: the main process judges
+        return parsed
+    # What prejudge.prejudged() would hand over, written straight into records (no slimmed copies).
+    return pack(parsed, matches, every_text=prejudge.keeps_every_text())
 
 
 def _validators(store: Store, targets: Sequence[FeedTarget]) -> list[tuple[Validators, bool]]:

@@ -73,6 +73,11 @@ def install(rules: RulesSource | None, every_text: bool = True) -> None:
     _rules, _every_text = rules, every_text
 
 
+def keeps_every_text() -> bool:
+    """Whether this worker keeps the text of the items no topic matched (see :func:`install`)."""
+    return _every_text
+
+
 def _relevance() -> Relevance | None:
     global _rules
     if _rules is None or isinstance(_rules, Relevance):
