@@ -162,7 +162,11 @@ def early_bindings(path: Path) -> list[str]:
 
 
 SOURCES = sorted(
-    p for folder in ("botsvc", "adapters", "benchmarks", "scripts", "tests") for p in (ROOT / folder).rglob("*.py")
+    p
+    for folder in ("botsvc", "adapters", "benchmarks", "scripts", "tests")
+    for p in (ROOT / folder).rglob("*.py")
+    # not what a run left there: benchmarks/poll_speed.py installs `reader` in benchmarks/.venv-reader
+    if not any(part.startswith(".") for part in p.relative_to(ROOT).parts)
 )
 
 
