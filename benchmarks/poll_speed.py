@@ -16,7 +16,9 @@ requests a second that server answers, then measures on the same server and feed
   subprocess of that virtualenv that can connect to 127.0.0.1 only.
 
 Prints one ``name: value`` line per figure. Run: ``.venv/bin/python benchmarks/poll_speed.py``
-(``--feeds 1000,2000,4000`` for several sizes, ``--no-naive``/``--no-reader`` to skip those).
+(``--feeds 1000,2000,4000`` for several sizes, ``--no-naive``/``--no-reader`` to skip those,
+``--pairs 5`` for four more cold cycles each taken right before a naive loop, and the median
+ratio: this machine's speed drifts from minute to minute).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import random
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -707,8 +710,8 @@ def measure(args: argparse.Namespace, n_feeds: int, reader_py: Path | None, refu
         _line("server_rps_304", f"{not_modified_rps:.0f} (2000 conditional GETs answered 304)")
         _line("server check statuses", ", ".join(f"{v} x {k}" for k, v in sorted(statuses.items())))
 
-        child = [sys.executable, __file__, "--botsvc-child", server.base, "--feeds", str(n_feeds)]
-        child += ["--db", args.db] if args.db else []
+        plain = [sys.executable, __file__, "--botsvc-child", server.base, "--feeds", str(n_feeds)]
+        child = plain + (["--db", args.db] if args.db else [])
         child += ["--profile", args.profile] if args.profile else []
         bot = run_child(child, "the botsvc cycle")
         cold, warm = bot["cold"], bot["warm"]
@@ -751,6 +754,8 @@ def measure(args: argparse.Namespace, n_feeds: int, reader_py: Path | None, refu
             _line("cold_ratio_naive", _ratio(naive.seconds, cold["seconds"]))
             _line("warm_ratio_naive", _ratio(naive_warm.seconds, warm["seconds"]))
             _line("connections refused (not 127.0.0.1)", refused["refused"])
+            if args.pairs > 1:
+                _pairs(args.pairs, plain, urls, naive, cold)
 
         if reader_py is not None:
             workers = bot["concurrency"]
@@ -781,6 +786,22 @@ def measure(args: argparse.Namespace, n_feeds: int, reader_py: Path | None, refu
         server.close()
 
 
+def _pairs(count: int, child: list[str], urls: list[str], naive: NaiveRun, cold: dict) -> None:
+    """More cold cycles, each right before a naive loop, and the median of the ratios.
+
+    The machine's speed drifts from one minute to the next: a cycle and a naive loop taken
+    back to back share it, and the median of several such pairs says more than any one.
+    """
+    ratios = [naive.seconds / cold["seconds"]]
+    for number in range(2, count + 1):
+        again = run_child(child, "the botsvc cycle")["cold"]["seconds"]
+        naive_again = naive_loop(urls).seconds
+        ratios.append(naive_again / again)
+        _line(f"pair {number}: cold cycle, naive loop", f"{again:.2f} s, {naive_again:.2f} s ({ratios[-1]:.2f}x)")
+    _line("cold_ratio_naive_pairs", ", ".join(f"{ratio:.2f}" for ratio in ratios))
+    _line("cold_ratio_naive_median", f"{statistics.median(ratios):.2f}")
+
+
 def _k(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
@@ -794,6 +815,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-process", action="store_true", help="skip the whole `botsvc poll --once` processes")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the cold cycle (one size only)")
     parser.add_argument("--db", metavar="PATH", help="database file of the cycles (one size only; default: temporary)")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=1,
+        help="cold cycle and naive loop this many times, back to back; prints the median ratio (default 1)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--botsvc-child", metavar="BASE", help=argparse.SUPPRESS)
     parser.add_argument("--reader-child", metavar="BASE", help=argparse.SUPPRESS)
@@ -807,6 +834,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--feeds: every size must be at least 1")
     if len(sizes) > 1 and (args.db or args.profile):
         parser.error("--db and --profile take one size only")
+    if args.pairs < 1 or (args.pairs > 1 and args.db):
+        parser.error("--pairs: at least 1, and each pair needs a fresh database (no --db)")
     args.db = args.db and str(Path(args.db).resolve())
     args.profile = args.profile and str(Path(args.profile).resolve())
     if args.serve:
