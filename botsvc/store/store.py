@@ -662,37 +662,9 @@ class Store:
         return int(row[0]) if row else None
 
     # -- articles -------------------------------------------------------------
-    def insert_article(
-        self,
-        item: FeedItem,
-        *,
-        topics: list[str],
-        keywords: list[str],
-        event_id: int | None,
-        similarity: float | None,
-        when: datetime,
-        fingerprint: bytes | None = None,
-        event_time: datetime | None = None,
-        duplicate_of: int | None = None,
-        placement: str = "",
-        neighbours: list[tuple[int, float]] | None = None,
-        relevance: dict | None = None,
-    ) -> int:
-        """Store an article; its id (see :meth:`insert_placed_article` for its placement number too)."""
-        return self.insert_placed_article(
-            item,
-            topics=topics,
-            keywords=keywords,
-            event_id=event_id,
-            similarity=similarity,
-            when=when,
-            fingerprint=fingerprint,
-            event_time=event_time,
-            duplicate_of=duplicate_of,
-            placement=placement,
-            neighbours=neighbours,
-            relevance=relevance,
-        )[0]
+    def insert_article(self, item: FeedItem, **fields: Any) -> int:
+        """Store an article; its id (the fields and what they mean: :meth:`insert_placed_article`)."""
+        return self.insert_placed_article(item, **fields)[0]
 
     def insert_placed_article(
         self,
